@@ -1,0 +1,40 @@
+/* A syscall-heavy loop on scratch files: open(O_CREAT), close, stat, unlink.
+ * Prints the mean nanoseconds per iteration. Used by unguarded_overhead.sh. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s DIR ITERATIONS\n", argv[0]);
+		return 2;
+	}
+	const char *dir = argv[1];
+	long n = atol(argv[2]);
+	char path[4096];
+	struct stat st;
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%ld", dir, i & 63);
+		int fd = open(path, O_CREAT | O_WRONLY, 0600);
+		if (fd < 0) {
+			perror("open");
+			return 1;
+		}
+		close(fd);
+		if (stat(path, &st) != 0 || unlink(path) != 0) {
+			perror("stat/unlink");
+			return 1;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+	printf("%.1f\n", ns / n);
+	return 0;
+}

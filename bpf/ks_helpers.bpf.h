@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef KS_HELPERS_BPF_H
+#define KS_HELPERS_BPF_H
+
+#include "ks_maps.bpf.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define KS_SIGKILL 9
+#define KS_SIGSTOP 19
+
+static __always_inline void ks_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* The early exit of every hook: one hash lookup by thread-group id. */
+static __always_inline struct ks_task_guard *ks_guard_of_current(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	return bpf_map_lookup_elem(&guarded_tasks, &tgid);
+}
+
+/* Reserve a record; a full ring buffer is counted per CPU, never silent. */
+static __always_inline void *ks_reserve(__u32 size, __u32 type)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	if (!rec)
+		ks_count(KS_CTR_LOST + type);
+	return rec;
+}
+
+static __always_inline void ks_submit(void *rec, __u32 type)
+{
+	bpf_ringbuf_submit(rec, 0);
+	ks_count(KS_CTR_EVENTS + type);
+}
+
+static __always_inline void ks_fill_header(struct ks_event_header *h, __u32 type,
+					   struct task_struct *task, __u32 session_id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->type = type;
+	h->flags = 0;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->session_id = session_id;
+	h->_pad0 = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+struct ks_path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	char *buf;
+	__u32 off;
+	bool complete;
+};
+
+static long ks_path_step(__u32 i, void *data)
+{
+	struct ks_path_walk *w = data;
+	/* Plain copies first: CO-RE reads must start from kernel types. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt_parent == mnt || !mnt_parent) {
+			w->complete = true;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = &mnt_parent->mnt;
+		return 0;
+	}
+	__u32 off = w->off;
+	if (off >= KS_PATH_MAX)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(w->buf + (off & (KS_PATH_MAX - 1)), KS_NAME_MAX, name);
+	if (n <= 0)
+		return 1;
+	w->off = off + n;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Writes the components of @path into @buf (KS_PATH_BUF bytes), leaf first,
+ * each NUL-terminated, crossing mount points up to the root of the mount
+ * namespace. Returns the bytes written; sets *truncated when the walk stopped
+ * before the root (too deep or too long). bpf_loop keeps the verifier's work
+ * independent of the depth (5.17+).
+ */
+static __always_inline __u32 ks_path_components(struct path *path, char *buf, bool *truncated)
+{
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct ks_path_walk w = {
+		.dentry = BPF_CORE_READ(path, dentry),
+		.vfsmnt = vfsmnt,
+		.mnt = container_of(vfsmnt, struct mount, mnt),
+		.buf = buf,
+	};
+
+	bpf_loop(KS_PATH_DEPTH, ks_path_step, &w, 0);
+	*truncated = !w.complete;
+	return w.off < KS_PATH_BUF ? w.off : KS_PATH_BUF;
+}
+
+#endif /* KS_HELPERS_BPF_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps shared by every killswitch BPF object. User space creates them once
+ * (in the process_guard object) and hands the same fds to the other objects
+ * with bpf_map__reuse_fd() before they load. */
+#ifndef KS_MAPS_BPF_H
+#define KS_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <killswitch/abi/events.h>
+
+#ifndef KS_MAX_GUARDED_TASKS
+#define KS_MAX_GUARDED_TASKS 65536
+#endif
+
+/* tgid -> session. The one lookup every hook does first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_GUARDED_TASKS);
+	__type(key, __u32);
+	__type(value, struct ks_task_guard);
+} guarded_tasks SEC(".maps");
+
+/* cgroup id -> session: session cgroups and cgroups named by the policy.
+ * Consulted only at fork and exec of tasks that are not yet guarded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ks_cgroup_guard);
+} guarded_cgroups SEC(".maps");
+
+/* comm (the basename the new image runs under) -> 1 for agent executables. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[KS_COMM_LEN]);
+	__type(value, __u32);
+} agent_names SEC(".maps");
+
+/* uid -> 1 for users whose every exec opens a session. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} guarded_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_CTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+#endif /* KS_MAPS_BPF_H */

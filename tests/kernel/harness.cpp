@@ -1,0 +1,182 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ks::test {
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/ks-test-XXXXXX";
+    char* p = ::mkdtemp(tmpl);
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path_ = p;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::string binary() { return KS_BINARY; }
+std::string helper(const std::string& name) { return std::string(KS_HELPERS_DIR) + "/" + name; }
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+    CommandResult r;
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return r;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        std::vector<char*> a;
+        for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+        a.push_back(nullptr);
+        ::execvp(a[0], a.data());
+        _exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    bool killed = false;
+    while (open_fds > 0) {
+        int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        deadline - std::chrono::steady_clock::now())
+                                        .count());
+        if (left <= 0 && !killed) {
+            ::kill(pid, SIGKILL);
+            killed = true;
+        }
+        int rc = ::poll(fds, 2, left > 0 ? left : 100);
+        if (rc < 0 && errno == EINTR) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            char buf[4096];
+            ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+            if (n <= 0) {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+            }
+        }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+Daemon::Daemon(const Options& opts) {
+    runtime_dir_ = dir_ / "run";
+    audit_log_ = dir_ / "audit.jsonl";
+    stderr_path_ = dir_ / "daemon.stderr";
+    cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
+    std::vector<std::string> argv = {binary(), "--runtime-dir", runtime_dir_, "--log-level",
+                                      "debug", "daemon", "--audit-log", audit_log_,
+                                      "--cgroup-parent", cgroup_parent_};
+    if (!opts.policy_file.empty()) {
+        argv.push_back("--policy");
+        argv.push_back(opts.policy_file);
+    }
+    for (const auto& a : opts.extra_args) argv.push_back(a);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 2);
+        ::dup2(fd, 1);
+        std::vector<char*> a;
+        for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+        a.push_back(nullptr);
+        ::execv(a[0], a.data());
+        _exit(127);
+    }
+    ready_ = wait_until(
+        [&] {
+            int st;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return true;  // exited: not ready
+            }
+            return cli({"status"}, std::chrono::seconds(5)).status == 0;
+        },
+        std::chrono::seconds(20));
+    if (pid_ < 0) ready_ = false;
+}
+
+Daemon::~Daemon() { stop(); }
+
+int Daemon::stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    bool done = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
+                           std::chrono::seconds(15));
+    if (!done) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+    // Sessions left by the test's agents, then the parent cgroup itself.
+    std::error_code ec;
+    for (const auto& m : {std::string("/sys/fs/cgroup/unified"), std::string("/sys/fs/cgroup")}) {
+        std::string parent = m + "/" + cgroup_parent_;
+        if (!std::filesystem::exists(parent, ec)) continue;
+        for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+            if (!e.is_directory()) continue;
+            std::ofstream(e.path() / "cgroup.kill") << "1";
+            wait_until([&] { return ::rmdir(e.path().c_str()) == 0; }, std::chrono::seconds(5));
+        }
+        ::rmdir(parent.c_str());
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Daemon::stderr_text() const {
+    std::ifstream in(stderr_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+CommandResult Daemon::cli(const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout) const {
+    std::vector<std::string> argv = {binary(), "--runtime-dir", runtime_dir_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, timeout);
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded()) out.push_back(std::move(j));
+    }
+    return out;
+}
+
+std::vector<nlohmann::json> Daemon::records() const { return read_jsonl(audit_log_); }
+
+}  // namespace ks::test

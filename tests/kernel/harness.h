@@ -1,0 +1,90 @@
+// Shared pieces of the kernel and e2e tiers: a private daemon per test,
+// commands run as real processes, and the audit log read back.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ks::test {
+
+// Skips the test unless it runs as root.
+#define KS_REQUIRE_ROOT()                                                   \
+    do {                                                                    \
+        if (::geteuid() != 0) GTEST_SKIP() << "needs root (loads BPF programs)"; \
+    } while (0)
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+struct CommandResult {
+    int status = -1;  // exit code, or 128+signal
+    std::string out;
+    std::string err;
+};
+
+// Runs argv to completion (stdout and stderr captured), with a timeout after
+// which the process is killed.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+bool wait_until(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+std::string binary();       // the killswitch binary under test
+std::string helper(const std::string& name);  // a program from tests/helpers
+
+// A daemon of the test's own: private runtime directory, audit log and
+// session parent cgroup; stopped (SIGTERM) when the object goes away.
+class Daemon {
+public:
+    struct Options {
+        std::string policy_file;
+        std::vector<std::string> extra_args;
+    };
+    explicit Daemon(const Options& opts);
+    Daemon() : Daemon(Options{}) {}
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    [[nodiscard]] bool ready() const { return ready_; }
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] const std::string& runtime_dir() const { return runtime_dir_; }
+    [[nodiscard]] const std::string& audit_log() const { return audit_log_; }
+    [[nodiscard]] const std::string& cgroup_parent() const { return cgroup_parent_; }
+    [[nodiscard]] std::string stderr_text() const;
+
+    // `killswitch --runtime-dir DIR ARGS...`
+    CommandResult cli(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+    // All records written so far (waits for the daemon to flush first).
+    std::vector<nlohmann::json> records() const;
+    // Stops the daemon; returns its exit status.
+    int stop();
+
+private:
+    TempDir dir_;
+    std::string runtime_dir_, audit_log_, cgroup_parent_, stderr_path_;
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path);
+
+}  // namespace ks::test

@@ -1,0 +1,61 @@
+// The audit trail: one JSON object per line, appended, never rewritten.
+// Schema: docs/audit-schema.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace ks {
+
+// "2026-11-24T07:09:20.123456789Z"
+std::string format_realtime_ns(uint64_t realtime_ns);
+uint64_t realtime_now_ns();
+// CLOCK_BOOTTIME nanoseconds (what BPF records) to wall-clock nanoseconds.
+uint64_t boot_to_realtime_ns(uint64_t boot_ns);
+
+class AuditWriter {
+public:
+    // Creates the file (0600) and its directory (0750) when missing.
+    static Result<AuditWriter> open(const std::string& path);
+
+    // Adds "ts" (if absent) and "seq", and queues the line.
+    void append(nlohmann::json record);
+    // Writes what is queued; records are never dropped on a short write.
+    Status flush();
+    // flush() and fdatasync().
+    Status sync();
+    // After log rotation (SIGHUP): open the path again.
+    Status reopen();
+    [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] uint64_t written() const { return seq_; }
+
+private:
+    AuditWriter() = default;
+    std::string path_;
+    Fd fd_;
+    std::string pending_;
+    uint64_t seq_ = 0;
+    bool dirty_ = false;
+};
+
+struct AuditFilter {
+    std::string session;  // empty: all
+    std::string event;    // empty: all
+};
+
+bool audit_matches(const nlohmann::json& rec, const AuditFilter& f);
+// One line for people: time, event, session, pid, and what happened.
+std::string format_audit_human(const nlohmann::json& rec);
+
+// Calls on_record for every record of the file that matches; with follow,
+// keeps reading as the file grows (and after rotation) until stop() is true.
+Status read_audit(const std::string& path, const AuditFilter& filter, bool follow,
+                  const std::function<void(const nlohmann::json&, const std::string& line)>& on_record,
+                  const std::function<bool()>& stop = [] { return false; });
+
+}  // namespace ks

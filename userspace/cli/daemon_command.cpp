@@ -1,0 +1,39 @@
+#include "cli/commands.h"
+#include "daemon/daemon.h"
+
+namespace ks::cli {
+
+void add_daemon_command(CLI::App& app, Registry& reg) {
+    auto opts = std::make_shared<DaemonOptions>();
+    auto* cmd = app.add_subcommand(
+        "daemon",
+        "Run the killswitch daemon in the foreground (as root).\n"
+        "It mounts tracefs and bpffs when missing, finds the cgroup v2 mount, loads its BPF\n"
+        "programs, follows guarded processes and writes the audit log until SIGINT or\n"
+        "SIGTERM. SIGHUP reopens the audit log (for log rotation). Exit status 1 with one\n"
+        "error line when the policy is invalid, a kernel feature is missing or another\n"
+        "daemon holds the lock.");
+    cmd->add_option("--policy", opts->policy_file,
+                    "Policy file (YAML); default: the built-in policy (`killswitch policy "
+                    "show-default`)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--audit-log", opts->audit_log,
+                    "Audit log, one JSON object per line (default: the policy's, "
+                    "/var/log/killswitch/audit.jsonl)");
+    cmd->add_option("--protect", opts->protect, "Protect this path as well (repeatable)");
+    cmd->add_option("--mode", opts->mode,
+                    "enforce: act on matches; monitor: only record what would have been done "
+                    "(default: the policy's)")
+        ->check(CLI::IsMember({"enforce", "monitor"}));
+    cmd->add_option("--cgroup-parent", opts->cgroup_parent,
+                    "Name of the cgroup under the cgroup v2 root that holds session cgroups")
+        ->capture_default_str();
+    cmd->callback([&reg, opts] {
+        reg.action = [&reg, opts] {
+            opts->runtime_dir = reg.global.runtime_dir;
+            return run_daemon(*opts);
+        };
+    });
+}
+
+}  // namespace ks::cli

@@ -1,0 +1,121 @@
+// `killswitch run`: start a command inside a fresh guarded session.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cli/commands.h"
+#include "common/sysfs.h"
+#include "control/control.h"
+
+namespace ks::cli {
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+
+void forward_signal(int sig) {
+    if (g_child > 0) ::kill(g_child, sig);
+}
+
+[[noreturn]] void exec_command(const std::vector<std::string>& command) {
+    std::vector<char*> argv;
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    int err = errno;
+    fprintf(stderr, "killswitch run: %s: %s\n", argv[0], std::strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+int run_guarded(const GlobalOptions& g, const std::string& session,
+                const std::vector<std::string>& command) {
+    nlohmann::json req = {{"cmd", "session.create"}, {"name", session}, {"command", command}};
+    auto reply = control_request(g.runtime_dir, req);
+    if (!reply) {
+        fprintf(stderr,
+                "killswitch run: cannot reach the killswitch daemon (%s); start it with "
+                "`killswitch daemon`. Refusing to run the command unguarded.\n",
+                reply.error().str().c_str());
+        return 125;
+    }
+    if (!reply->value("ok", false)) {
+        if (reply->value("guarded", false)) {
+            // Already inside a session: the command is guarded there.
+            fprintf(stderr, "killswitch run: already guarded in session %s; running there\n",
+                    reply->value("session", "").c_str());
+            exec_command(command);
+        }
+        fprintf(stderr, "killswitch run: %s\n", reply->value("error", "refused").c_str());
+        return 125;
+    }
+    std::string procs = reply->value("cgroup_procs", "");
+    std::string name = reply->value("session", "");
+
+    pid_t child = ::fork();
+    if (child < 0) {
+        perror("killswitch run: fork");
+        return 125;
+    }
+    if (child == 0) {
+        // Into the session cgroup first: the kernel marks the task guarded at
+        // its exec, and everything it starts inherits the mark.
+        if (auto st = write_file(procs, std::to_string(::getpid())); !st) {
+            fprintf(stderr, "killswitch run: join session %s: %s\n", name.c_str(),
+                    st.error().str().c_str());
+            _exit(125);
+        }
+        ::setenv("KILLSWITCH_SESSION", name.c_str(), 1);
+        exec_command(command);
+    }
+    g_child = child;
+    // Terminal signals reach the whole foreground group, the command included;
+    // the ones sent to us alone are passed on.
+    struct sigaction ign {}, fwd {};
+    ign.sa_handler = SIG_IGN;
+    fwd.sa_handler = forward_signal;
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGINT, &ign, nullptr);
+    sigaction(SIGQUIT, &ign, nullptr);
+    for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(sig, &fwd, nullptr);
+
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) {
+            perror("killswitch run: waitpid");
+            return 125;
+        }
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 125;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Registry& reg) {
+    struct Opts {
+        std::string session;
+        std::vector<std::string> command;
+    };
+    auto opts = std::make_shared<Opts>();
+    auto* cmd = app.add_subcommand(
+        "run",
+        "Run CMD as a guarded agent in a fresh session (a cgroup of its own under the\n"
+        "killswitch parent cgroup). CMD and everything it starts are guarded from their first\n"
+        "instruction. Exit status: CMD's, 128+N if CMD was killed by signal N, 125 if it could\n"
+        "not be started guarded (no daemon, bad session name), 126/127 if CMD could not be\n"
+        "executed. Needs root and a running daemon.\n\n"
+        "Example: killswitch run --session fix-migrations -- claude -p 'fix the migration'");
+    cmd->add_option("--session", opts->session,
+                    "Session name: 1-64 letters, digits, '-', '_', '.' (default: run-PID)");
+    cmd->add_option("command", opts->command, "The command and its arguments, after --")
+        ->required();
+    cmd->positionals_at_end();
+    cmd->callback([&reg, opts] {
+        reg.action = [&reg, opts] { return run_guarded(reg.global, opts->session, opts->command); };
+    });
+}
+
+}  // namespace ks::cli

@@ -1,0 +1,74 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "control/control.h"
+
+namespace ks::cli {
+namespace {
+
+int print_status(const GlobalOptions& g, bool as_json) {
+    auto reply = control_request(g.runtime_dir, {{"cmd", "status"}}, 3000);
+    if (!reply || !reply->value("ok", false)) {
+        std::string why = reply ? reply->value("error", "refused") : reply.error().str();
+        if (as_json) {
+            std::printf("%s\n", nlohmann::json({{"running", false}, {"error", why}}).dump(2).c_str());
+        } else {
+            std::fprintf(stderr, "killswitch daemon is not running or not ready: %s\n", why.c_str());
+        }
+        return 1;
+    }
+    auto& s = *reply;
+    if (as_json) {
+        s["running"] = true;
+        s.erase("ok");
+        std::printf("%s\n", s.dump(2).c_str());
+        return 0;
+    }
+    const auto& c = s["counters"];
+    std::printf("killswitch daemon: running (pid %d, up %llus, mode %s)\n", s.value("pid", 0),
+                static_cast<unsigned long long>(s.value("uptime_s", 0ull)),
+                s.value("mode", "").c_str());
+    std::printf("policy:       %s\n", s.value("policy", "").c_str());
+    std::printf("audit log:    %s (%llu records written)\n", s.value("audit_log", "").c_str(),
+                static_cast<unsigned long long>(c.value("audit_records", 0ull)));
+    std::printf("layers:       process guard (%zu programs)%s\n",
+                s["layers"]["process_guard"].size(),
+                s.value("file_protection_enforced", false) ? ", file protection" : "");
+    std::printf("events:       exec %llu, fork %llu, exit %llu\n",
+                static_cast<unsigned long long>(c["events"].value("exec", 0ull)),
+                static_cast<unsigned long long>(c["events"].value("fork", 0ull)),
+                static_cast<unsigned long long>(c["events"].value("exit", 0ull)));
+    std::printf("lost events:  %llu", static_cast<unsigned long long>(c.value("lost_total", 0ull)));
+    if (c.value("lost_total", 0ull) > 0) {
+        std::printf(" (per CPU:");
+        for (const auto& v : c["lost_per_cpu"]) std::printf(" %llu", static_cast<unsigned long long>(v.get<uint64_t>()));
+        std::printf(")");
+    }
+    std::printf("\n");
+    std::printf("sessions:     %zu\n", s["sessions"].size());
+    for (const auto& sess : s["sessions"]) {
+        std::string cmd;
+        for (const auto& a : sess["command"]) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
+        std::printf("  %-24s %-8s %-8s %3zu procs  %s\n", sess.value("name", "").c_str(),
+                    sess.value("origin", "").c_str(), sess.value("state", "").c_str(),
+                    sess["processes"].size(), cmd.c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, Registry& reg) {
+    auto as_json = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand(
+        "status",
+        "Show whether the daemon is up and ready, its mode, layers, sessions and counters\n"
+        "(events, lost events per CPU). Exit status 0 while a daemon is up and ready, 1\n"
+        "otherwise.");
+    cmd->add_flag("--json", *as_json, "Print one JSON object");
+    cmd->callback([&reg, as_json] {
+        reg.action = [&reg, as_json] { return print_status(reg.global, *as_json); };
+    });
+}
+
+}  // namespace ks::cli

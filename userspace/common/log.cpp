@@ -1,0 +1,44 @@
+#include "common/log.h"
+
+#include <bpf/libbpf.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+
+namespace ks {
+namespace {
+
+std::atomic<int> g_quiet{0};
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    if (g_quiet.load() > 0) return 0;
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
+    std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    switch (level) {
+        case LIBBPF_WARN: spdlog::warn("libbpf: {}", msg); break;
+        case LIBBPF_INFO: spdlog::debug("libbpf: {}", msg); break;
+        default: spdlog::trace("libbpf: {}", msg); break;
+    }
+    return 0;
+}
+
+}  // namespace
+
+void setup_logging(const std::string& level) {
+    auto logger = spdlog::stderr_color_mt("killswitch");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+void route_libbpf_logs() { libbpf_set_print(libbpf_print); }
+
+QuietLibbpf::QuietLibbpf() { g_quiet.fetch_add(1); }
+QuietLibbpf::~QuietLibbpf() { g_quiet.fetch_sub(1); }
+
+}  // namespace ks

@@ -1,0 +1,22 @@
+// `killswitch daemon`: loads the programs, follows guarded processes, writes
+// the audit trail and answers the control socket, until SIGINT or SIGTERM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ks {
+
+struct DaemonOptions {
+    std::string policy_file;  // empty: the built-in default policy
+    std::string audit_log;    // empty: the policy's
+    std::vector<std::string> protect;
+    std::string mode;  // empty: the policy's; else "enforce" or "monitor"
+    std::string runtime_dir = "/run/killswitch";
+    std::string cgroup_parent = "killswitch";
+};
+
+// Returns the process exit code. Start-up errors are printed as one line each.
+int run_daemon(const DaemonOptions& opts);
+
+}  // namespace ks

@@ -1,0 +1,172 @@
+#include "doctor/guarantees.h"
+
+#include <array>
+#include <utility>
+
+namespace ks {
+namespace {
+
+// Which operations this build enforces. Flip an entry in the same change that
+// lands the layer enforcing it, together with a test that shows the outcome.
+struct Implemented {
+    std::string_view operation;
+    bool implemented;
+};
+constexpr std::array kImplemented = {
+    Implemented{"exec-destructive-command", false},
+    Implemented{"unlink-via-libc", false},
+    Implemented{"unlink-raw-syscall", false},
+    Implemented{"rename", false},
+    Implemented{"truncate", false},
+    Implemented{"open-truncate-or-write", false},
+    Implemented{"io_uring-ops", false},
+    Implemented{"db-statement-tcp", false},
+    Implemented{"db-statement-unix-socket", false},
+    Implemented{"session-freeze", false},
+    Implemented{"guard-inheritance", true},
+};
+
+bool is_implemented(std::string_view operation) {
+    for (const auto& i : kImplemented)
+        if (i.operation == operation) return i.implemented;
+    return false;
+}
+
+class Builder {
+  public:
+    explicit Builder(const Features& f) : f_(f) {}
+
+    void add(std::string operation, std::string mechanism, Effect effect, bool available,
+             std::string note) {
+        Guarantee g;
+        g.implemented = is_implemented(operation);
+        g.operation = std::move(operation);
+        g.mechanism = std::move(mechanism);
+        g.effect = effect;
+        g.preventive = effect == Effect::kPrevents;
+        g.available = available;
+        g.note = std::move(note);
+        rows_.push_back(std::move(g));
+    }
+
+    // A file operation that the kernel performs inside one syscall: an LSM
+    // hook refuses it; without one, a kill at syscall entry only lands when
+    // the syscall returns, after the damage.
+    void add_file_op(std::string operation, const std::string& hooks, const std::string& syscalls) {
+        if (has(FeatureId::kLsm)) {
+            add(std::move(operation), "LSM " + hooks + " returns -EPERM", Effect::kPrevents, true,
+                "The kernel refuses the operation before it touches the file, whatever the "
+                "caller (libc, raw syscall or static binary).");
+        } else {
+            add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
+                Effect::kStopsAfter, signal_at_syscall(),
+                "Not preventive: the agent is killed at syscall entry but the signal lands on "
+                "return, so at most the one call in flight completes.");
+        }
+    }
+
+    bool has(FeatureId id) const { return f_.has(id); }
+    bool signal_at_syscall() const {
+        return (has(FeatureId::kTracepoint) || has(FeatureId::kRawTracepoint)) &&
+               has(FeatureId::kBpfSendSignal);
+    }
+
+    std::vector<Guarantee> take() { return std::move(rows_); }
+
+  private:
+    const Features& f_;
+    std::vector<Guarantee> rows_;
+};
+
+}  // namespace
+
+std::string_view effect_name(Effect e) {
+    switch (e) {
+        case Effect::kPrevents:
+            return "prevents";
+        case Effect::kStopsAfter:
+            return "stops-after";
+        case Effect::kContains:
+            return "contains";
+        case Effect::kCovers:
+            return "covers";
+    }
+    return "unknown";
+}
+
+std::vector<Guarantee> guarantees_for(const Features& f) {
+    Builder b(f);
+
+    // SIGKILL raised at execve entry is delivered before the new image runs.
+    b.add("exec-destructive-command", "tracepoint sys_enter_execve argv rules + SIGKILL",
+          Effect::kPrevents, b.signal_at_syscall(),
+          "The destructive program (dropdb, rm -rf on a data directory) never runs a single "
+          "instruction.");
+
+    b.add("unlink-via-libc", "uprobe on libc unlink/unlinkat/rmdir + SIGKILL", Effect::kPrevents,
+          b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          "The caller dies before the syscall, but only callers that go through the shared "
+          "libc: static binaries and raw syscalls bypass it.");
+
+    b.add_file_op("unlink-raw-syscall", "path_unlink/path_rmdir",
+                  "sys_enter_unlink/unlinkat/rmdir");
+    b.add_file_op("rename", "path_rename", "sys_enter_rename/renameat/renameat2");
+    b.add_file_op("truncate", "path_truncate", "sys_enter_truncate/ftruncate");
+    b.add_file_op("open-truncate-or-write", "file_open",
+                  "sys_enter_open/openat/openat2 (O_TRUNC or write access)");
+
+    // io_uring operations do not pass through syscall tracepoints at all.
+    if (!f.has(FeatureId::kIoUring)) {
+        b.add("io_uring-ops", "io_uring disabled on this host", Effect::kPrevents, true,
+              "io_uring_setup fails here (" + f[FeatureId::kIoUring].detail +
+                  "), so no process can submit io_uring operations.");
+    } else if (f.has(FeatureId::kLsm)) {
+        b.add("io_uring-ops", "LSM file hooks, which io_uring operations also pass",
+              Effect::kPrevents, true,
+              "io_uring unlink, rename and open reach the same LSM hooks as the syscalls.");
+    } else {
+        b.add("io_uring-ops", "refuse io_uring_setup to guarded processes", Effect::kPrevents,
+              b.signal_at_syscall(),
+              "Preventive by policy: a guarded process never owns a ring, but a ring fd "
+              "received from an unguarded process is not covered.");
+    }
+
+    b.add("db-statement-tcp", "sk_msg verdict on the agent's database sockets (SOCKHASH)",
+          Effect::kPrevents, b.has(FeatureId::kSkMsg) && b.has(FeatureId::kSockops),
+          "The statement's sendmsg fails and nothing reaches the server; TLS connections are "
+          "opaque here and need the client-library uprobe.");
+
+    b.add("db-statement-unix-socket",
+          "uprobe on the client library (libpq PQexec, libmysqlclient mysql_real_query)",
+          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          "Preventive for clients that use libpq or libmysqlclient; a client speaking the "
+          "wire protocol itself is not covered.");
+
+    b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
+          f.has(FeatureId::kCgroupFreeze),
+          "Contains: every process of the session stops at once, but what already ran stays "
+          "done.");
+
+    b.add("guard-inheritance", "raw tracepoint sched_process_fork", Effect::kCovers,
+          f.has(FeatureId::kRawTracepoint),
+          "Not a block itself: a child is marked guarded before it first runs, so forking "
+          "does not escape the other rows.");
+
+    return b.take();
+}
+
+nlohmann::json to_json(const std::vector<Guarantee>& rows) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : rows) {
+        out.push_back({{"operation", g.operation},
+                       {"mechanism", g.mechanism},
+                       {"preventive", g.preventive},
+                       {"available", g.available},
+                       {"implemented", g.implemented},
+                       {"note", g.note},
+                       {"effect", effect_name(g.effect)}});
+    }
+    return out;
+}
+
+}  // namespace ks

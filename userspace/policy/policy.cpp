@@ -1,0 +1,697 @@
+#include "policy/policy.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <span>
+#include <utility>
+
+#include "common/sysfs.h"
+
+namespace ks::policy {
+namespace {
+
+constexpr std::string_view kBuiltinSource = "<built-in>";
+
+constexpr std::array<std::string_view, 6> kTopKeys = {"version", "mode",    "agents",
+                                                      "guard",   "protect", "audit"};
+constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
+constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
+constexpr std::array<std::string_view, 1> kProtectKeys = {"paths"};
+constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
+
+constexpr std::string_view kNullTag = "tag:yaml.org,2002:null";
+constexpr std::string_view kBoolTag = "tag:yaml.org,2002:bool";
+constexpr std::string_view kIntTag = "tag:yaml.org,2002:int";
+constexpr std::string_view kStrTag = "tag:yaml.org,2002:str";
+
+// (uid_t)-1 means "no user" to the kernel; every real uid is below it.
+constexpr uint64_t kUidLimit = 4294967295ULL;
+
+// Where cgroup v2 is usually mounted; paths under it are a likely mistake.
+constexpr std::string_view kCgroupMount = "/sys/fs/cgroup";
+
+struct Pos {
+    int line = 1;
+    int column = 1;
+};
+
+std::string format_diagnostic(const Diagnostic& d, std::string_view severity) {
+    std::string out = d.file;
+    if (d.line > 0) out += ":" + std::to_string(d.line) + ":" + std::to_string(d.column);
+    out += ": ";
+    out += severity;
+    out += ": ";
+    out += d.message;
+    return out;
+}
+
+std::string join(std::span<const std::string_view> items, std::string_view sep) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) out += sep;
+        out += item;
+    }
+    return out;
+}
+
+// 'text' with control characters escaped, for messages.
+std::string quote(std::string_view s) {
+    std::string out = "'";
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\0') {
+            out += "\\0";
+        } else if (u < 0x20 || u == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\x%02x", u);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    out += "'";
+    return out;
+}
+
+bool all_digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Collapses runs of '/' and drops a trailing '/' (but keeps "/").
+std::string normalize_slashes(std::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    for (char c : path) {
+        if (c == '/' && !out.empty() && out.back() == '/') continue;
+        out += c;
+    }
+    if (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+}
+
+// True when a component of the path is "." or "..".
+bool has_dot_component(std::string_view path) {
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        auto comp = path.substr(start, end - start);
+        if (comp == "." || comp == "..") return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+// Scalars are told apart by how they were written: plain (`1`, `true`) can be
+// numbers and booleans, quoted (`"1"`) are always strings.
+enum class Kind { Null, Plain, Quoted, Mapping, Sequence };
+
+Kind kind_of(const YAML::Node& n) {
+    if (n.IsMap()) return Kind::Mapping;
+    if (n.IsSequence()) return Kind::Sequence;
+    if (!n.IsScalar() || n.Tag() == kNullTag) return Kind::Null;
+    if (n.Tag() == "!" || n.Tag() == kStrTag) return Kind::Quoted;
+    return Kind::Plain;
+}
+
+std::string describe(const YAML::Node& n) {
+    switch (kind_of(n)) {
+        case Kind::Null:
+            return "no value";
+        case Kind::Mapping:
+            return "a mapping";
+        case Kind::Sequence:
+            return "a list";
+        case Kind::Quoted:
+            return "the string " + quote(n.Scalar());
+        case Kind::Plain:
+            break;
+    }
+    return quote(n.Scalar());
+}
+
+class Parser {
+  public:
+    Parser(const std::string& text, std::string source) : text_(text), source_(std::move(source)) {}
+
+    LoadResult run(Policy base);
+
+  private:
+    struct Entry {
+        std::string key;
+        Pos key_pos;
+        YAML::Node value;
+        Pos value_pos;
+    };
+
+    struct Item {
+        YAML::Node node;
+        Pos pos;
+    };
+
+    void error(Pos pos, std::string message) {
+        result_.errors.push_back({source_, pos.line, pos.column, std::move(message)});
+    }
+    void warning(Pos pos, std::string message) {
+        result_.warnings.push_back({source_, pos.line, pos.column, std::move(message)});
+    }
+
+    Pos pos_of_mark(const YAML::Mark& m) const {
+        if (m.is_null()) return {};
+        return {std::max(m.line, 0) + 1, std::max(m.column, 0) + 1};
+    }
+
+    // Where an earlier occurrence was, seen from a later one.
+    static std::string where(const Pos& first, const Pos& here) {
+        std::string out = "line " + std::to_string(first.line);
+        if (first.line == here.line) out += ", column " + std::to_string(first.column);
+        return out;
+    }
+
+    bool explicit_null_at(const YAML::Mark& m) const;
+    Pos pos_of(const YAML::Node& n) const;
+    std::string syntax_message(const YAML::Exception& e) const;
+
+    std::optional<std::vector<Entry>> entries(const YAML::Node& node, Pos pos,
+                                              std::string_view section,
+                                              std::span<const std::string_view> allowed);
+    std::optional<std::vector<Item>> list(const Entry& e, std::string_view name);
+    std::optional<bool> boolean(const Entry& e, std::string_view name);
+    std::optional<std::string> item_string(const Item& item, std::string_view name);
+    std::optional<std::string> absolute_path(const YAML::Node& n, Pos pos, std::string_view name,
+                                             std::string_view what);
+
+    void parse_version(const Entry& e, Policy& p);
+    void parse_mode_key(const Entry& e, Policy& p);
+    void parse_agents(const Entry& e, Policy& p);
+    void parse_agent_names(const Entry& e, Policy& p);
+    void parse_guard(const Entry& e, Policy& p);
+    void parse_uids(const Entry& e, Policy& p);
+    void parse_cgroups(const Entry& e, Policy& p);
+    void parse_protect(const Entry& e, Policy& p);
+    void parse_audit(const Entry& e, Policy& p);
+
+    const std::string& text_;
+    std::string source_;
+    LoadResult result_;
+};
+
+bool Parser::explicit_null_at(const YAML::Mark& m) const {
+    if (m.is_null() || m.pos < 0 || static_cast<size_t>(m.pos) >= text_.size()) return false;
+    std::string_view rest(text_);
+    rest.remove_prefix(static_cast<size_t>(m.pos));
+    for (std::string_view word : {"~", "null", "Null", "NULL", "!!null"})
+        if (rest.starts_with(word)) return true;
+    return false;
+}
+
+// yaml-cpp marks an empty value (`- ` with nothing after it) at the token that
+// follows it, often on a later line. For those, walk back to the '-' that
+// introduced the entry.
+Pos Parser::pos_of(const YAML::Node& n) const {
+    YAML::Mark m = n.Mark();
+    if (kind_of(n) != Kind::Null || explicit_null_at(m) || m.is_null() || m.pos < 0)
+        return pos_of_mark(m);
+    size_t end = std::min(static_cast<size_t>(m.pos), text_.size());
+    while (end > 0) {
+        size_t line_start = text_.rfind('\n', end - 1);
+        line_start = line_start == std::string::npos ? 0 : line_start + 1;
+        std::string_view line(text_.data() + line_start, end - line_start);
+        // Drop a comment: '#' at the start or after a blank.
+        for (size_t i = 0; i < line.size(); ++i) {
+            if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+                line = line.substr(0, i);
+                break;
+            }
+        }
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+            line.remove_suffix(1);
+        if (!line.empty()) {
+            if (line.back() != '-') break;
+            int line_no = static_cast<int>(std::count(
+                              text_.begin(), text_.begin() + static_cast<long>(line_start), '\n')) +
+                          1;
+            return {line_no, static_cast<int>(line.size())};
+        }
+        if (line_start == 0) break;
+        end = line_start - 1;  // the '\n' that ends the previous line
+    }
+    return pos_of_mark(m);
+}
+
+std::string Parser::syntax_message(const YAML::Exception& e) const {
+    std::string msg = "YAML syntax error: " + e.msg;
+    if (e.mark.is_null() || e.mark.line < 0) return msg;
+    // The text of the line the error is on: yaml-cpp's messages about tabs are
+    // obscure, so say it plainly.
+    size_t start = 0;
+    for (int i = 0; i < e.mark.line && start != std::string::npos; ++i) {
+        start = text_.find('\n', start);
+        if (start != std::string::npos) ++start;
+    }
+    if (start == std::string::npos || start >= text_.size()) return msg;
+    size_t indent_end = text_.find_first_not_of(" \t", start);
+    if (indent_end == std::string::npos) indent_end = text_.size();
+    if (text_.find('\t', start) < indent_end)
+        msg += " (this line is indented with a tab; YAML indentation must use spaces)";
+    return msg;
+}
+
+// The key/value pairs of a mapping, after reporting keys that are unknown,
+// repeated or not strings. A section written with no value (`guard:`) is an
+// empty mapping.
+std::optional<std::vector<Parser::Entry>> Parser::entries(
+    const YAML::Node& node, Pos pos, std::string_view section,
+    std::span<const std::string_view> allowed) {
+    std::vector<Entry> out;
+    if (kind_of(node) == Kind::Null) return out;
+    if (!node.IsMap()) {
+        std::string name = section.empty() ? "the policy" : std::string(section);
+        error(pos, name + " must be a mapping of keys (" + join(allowed, ", ") + "), got " +
+                       describe(node));
+        return std::nullopt;
+    }
+    std::string in = section.empty() ? "" : " in " + std::string(section);
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& pair : node) {  // by iteration: a repeated key shows up again
+        YAML::Node key = pair.first;
+        Pos key_pos = pos_of(key);
+        Kind key_kind = kind_of(key);
+        if (key_kind != Kind::Plain && key_kind != Kind::Quoted) {
+            error(key_pos, "keys must be strings, got " + describe(key) + in);
+            continue;
+        }
+        const std::string& name = key.Scalar();
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+            error(key_pos, "unknown key " + quote(name) + in +
+                               " (expected one of: " + join(allowed, ", ") + ")");
+            continue;
+        }
+        if (auto prev = seen.find(name); prev != seen.end()) {
+            error(key_pos, "duplicate key " + quote(name) + in + " (first given at " +
+                               where(prev->second, key_pos) + ")");
+            continue;
+        }
+        seen.emplace(name, key_pos);
+        YAML::Node value = pair.second;
+        // An empty value is marked where the next token is; point at its key.
+        Pos value_pos = kind_of(value) == Kind::Null && !explicit_null_at(value.Mark())
+                            ? key_pos
+                            : pos_of(value);
+        out.push_back({name, key_pos, value, value_pos});
+    }
+    return out;
+}
+
+std::optional<std::vector<Parser::Item>> Parser::list(const Entry& e, std::string_view name) {
+    const YAML::Node& n = e.value;
+    if (!n.IsSequence()) {
+        std::string hint;
+        Kind k = kind_of(n);
+        if (k == Kind::Null) hint = " (write [] for an empty list)";
+        if (k == Kind::Plain || k == Kind::Quoted)
+            hint = " (write [" + n.Scalar() + "] for a list of one)";
+        error(e.value_pos, std::string(name) + " must be a list, got " + describe(n) + hint);
+        return std::nullopt;
+    }
+    std::vector<Item> out;
+    for (const auto& item : n) out.push_back({item, pos_of(item)});
+    return out;
+}
+
+std::optional<bool> Parser::boolean(const Entry& e, std::string_view name) {
+    const YAML::Node& n = e.value;
+    if (kind_of(n) == Kind::Plain && (n.Tag() == "?" || n.Tag() == kBoolTag)) {
+        const std::string& s = n.Scalar();
+        if (s == "true" || s == "True" || s == "TRUE") return true;
+        if (s == "false" || s == "False" || s == "FALSE") return false;
+    }
+    error(e.value_pos, std::string(name) + " must be true or false, got " + describe(n));
+    return std::nullopt;
+}
+
+// A list entry that must be a non-empty string without NUL bytes.
+std::optional<std::string> Parser::item_string(const Item& item, std::string_view name) {
+    Kind k = kind_of(item.node);
+    if (k == Kind::Mapping || k == Kind::Sequence) {
+        error(item.pos, std::string(name) + " entries must be strings, got " + describe(item.node));
+        return std::nullopt;
+    }
+    std::string s = k == Kind::Null ? std::string() : item.node.Scalar();
+    if (s.empty()) {
+        error(item.pos, std::string(name) + " entries must not be empty");
+        return std::nullopt;
+    }
+    if (s.find('\0') != std::string::npos) {
+        error(item.pos, std::string(name) + " entry " + quote(s) + " must not contain a NUL byte");
+        return std::nullopt;
+    }
+    return s;
+}
+
+// An absolute path, normalised (no repeated or trailing '/'); '.' and '..'
+// are refused because paths are compared as written, without resolving them.
+std::optional<std::string> Parser::absolute_path(const YAML::Node& n, Pos pos,
+                                                 std::string_view name, std::string_view what) {
+    Kind k = kind_of(n);
+    if (k == Kind::Mapping || k == Kind::Sequence || k == Kind::Null) {
+        error(pos, std::string(name) + " must be an absolute path, got " + describe(n));
+        return std::nullopt;
+    }
+    const std::string& s = n.Scalar();
+    if (s.empty()) {
+        error(pos, std::string(name) + " must not be empty");
+        return std::nullopt;
+    }
+    if (s.find('\0') != std::string::npos) {
+        error(pos, std::string(what) + " " + quote(s) + " must not contain a NUL byte");
+        return std::nullopt;
+    }
+    if (s.front() != '/') {
+        error(pos,
+              std::string(what) + " " + quote(s) + " must be an absolute path (start with '/')");
+        return std::nullopt;
+    }
+    if (has_dot_component(s)) {
+        error(pos, std::string(what) + " " + quote(s) +
+                       " must not contain '.' or '..' components (paths are compared as written)");
+        return std::nullopt;
+    }
+    return normalize_slashes(s);
+}
+
+void Parser::parse_version(const Entry& e, Policy& p) {
+    const YAML::Node& n = e.value;
+    if (kind_of(n) == Kind::Plain && (n.Tag() == "?" || n.Tag() == kIntTag) &&
+        all_digits(n.Scalar())) {
+        const std::string& s = n.Scalar();
+        int v = 0;
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc() && ptr == s.data() + s.size() && v == 1) {
+            p.version = 1;
+            return;
+        }
+        error(e.value_pos,
+              "unsupported policy version " + s + " (this killswitch reads version 1)");
+        return;
+    }
+    error(e.value_pos, "version must be the integer 1, got " + describe(n));
+}
+
+void Parser::parse_mode_key(const Entry& e, Policy& p) {
+    const YAML::Node& n = e.value;
+    Kind k = kind_of(n);
+    if (k == Kind::Plain || k == Kind::Quoted) {
+        if (auto m = parse_mode(n.Scalar())) {
+            p.mode = *m;
+            return;
+        }
+    }
+    error(e.value_pos, "mode must be 'enforce' or 'monitor', got " + describe(n));
+}
+
+void Parser::parse_agents(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "agents", kAgentsKeys);
+    if (!es) return;
+    for (const auto& sub : *es) {
+        if (sub.key == "names") {
+            parse_agent_names(sub, p);
+        } else if (sub.key == "hold_at_exec") {
+            if (auto b = boolean(sub, "agents.hold_at_exec")) p.hold_agents_at_exec = *b;
+        }
+    }
+}
+
+void Parser::parse_agent_names(const Entry& e, Policy& p) {
+    auto items = list(e, "agents.names");
+    if (!items) return;
+    std::vector<std::string> names;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        auto name = item_string(item, "agents.names");
+        if (!name) continue;
+        if (name->find('/') != std::string::npos) {
+            error(item.pos, "agent name " + quote(*name) +
+                                " must not contain '/' (names are matched against the "
+                                "executable's basename)");
+            continue;
+        }
+        if (auto prev = seen.find(*name); prev != seen.end()) {
+            warning(item.pos, "agent name " + quote(*name) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(*name, item.pos);
+        if (name->size() > kCommMaxLen) {
+            warning(item.pos, "agent name " + quote(*name) + " is " + std::to_string(name->size()) +
+                                  " bytes long; the kernel keeps only the first " +
+                                  std::to_string(kCommMaxLen) + " characters of a program name (" +
+                                  quote(name->substr(0, kCommMaxLen)) +
+                                  "), so only those are compared");
+        }
+        names.push_back(std::move(*name));
+    }
+    p.agent_names = std::move(names);
+}
+
+void Parser::parse_guard(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "guard", kGuardKeys);
+    if (!es) return;
+    for (const auto& sub : *es) {
+        if (sub.key == "uids") {
+            parse_uids(sub, p);
+        } else if (sub.key == "cgroups") {
+            parse_cgroups(sub, p);
+        }
+    }
+}
+
+void Parser::parse_uids(const Entry& e, Policy& p) {
+    auto items = list(e, "guard.uids");
+    if (!items) return;
+    std::vector<uint32_t> uids;
+    std::map<uint32_t, Pos> seen;
+    for (const auto& item : *items) {
+        const YAML::Node& n = item.node;
+        Kind k = kind_of(n);
+        bool plain_number =
+            k == Kind::Plain && (n.Tag() == "?" || n.Tag() == kIntTag) && all_digits(n.Scalar());
+        if (!plain_number) {
+            std::string hint;
+            if (k == Kind::Quoted && all_digits(n.Scalar())) hint = " (write it without quotes)";
+            error(item.pos,
+                  "guard.uids entries must be unsigned integers, got " + describe(n) + hint);
+            continue;
+        }
+        const std::string& s = n.Scalar();
+        uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc() || ptr != s.data() + s.size() || v >= kUidLimit) {
+            error(item.pos, "uid " + s + " is out of range (uids are below " +
+                                std::to_string(kUidLimit) + ")");
+            continue;
+        }
+        auto uid = static_cast<uint32_t>(v);
+        if (auto prev = seen.find(uid); prev != seen.end()) {
+            warning(item.pos, "uid " + std::to_string(uid) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(uid, item.pos);
+        uids.push_back(uid);
+    }
+    p.guard_uids = std::move(uids);
+}
+
+void Parser::parse_cgroups(const Entry& e, Policy& p) {
+    auto items = list(e, "guard.cgroups");
+    if (!items) return;
+    std::vector<std::string> cgroups;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        auto raw = item_string(item, "guard.cgroups");
+        if (!raw) continue;
+        if (has_dot_component(*raw)) {
+            error(item.pos,
+                  "cgroup path " + quote(*raw) + " must not contain '.' or '..' components");
+            continue;
+        }
+        std::string path = normalize_slashes("/" + *raw);
+        if (path == kCgroupMount || path.starts_with(std::string(kCgroupMount) + "/")) {
+            std::string rel = path == kCgroupMount ? "/" : path.substr(kCgroupMount.size());
+            warning(item.pos, "cgroup path " + quote(*raw) +
+                                  " starts with the cgroup2 mount point; cgroup paths are "
+                                  "relative to it (did you mean " +
+                                  quote(rel) + "?)");
+        }
+        if (auto prev = seen.find(path); prev != seen.end()) {
+            warning(item.pos, "cgroup " + quote(path) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(path, item.pos);
+        cgroups.push_back(std::move(path));
+    }
+    p.guard_cgroups = std::move(cgroups);
+}
+
+void Parser::parse_protect(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "protect", kProtectKeys);
+    if (!es) return;
+    for (const auto& sub : *es) {
+        if (sub.key != "paths") continue;
+        auto items = list(sub, "protect.paths");
+        if (!items) continue;
+        std::vector<std::string> paths;
+        std::map<std::string, Pos, std::less<>> seen;
+        for (const auto& item : *items) {
+            Kind k = kind_of(item.node);
+            if (k == Kind::Mapping || k == Kind::Sequence) {
+                error(item.pos,
+                      "protect.paths entries must be strings, got " + describe(item.node));
+                continue;
+            }
+            if (k == Kind::Null) {
+                error(item.pos, "protect.paths entries must not be empty");
+                continue;
+            }
+            auto path = absolute_path(item.node, item.pos, "protect.paths entries", "protect path");
+            if (!path) continue;
+            if (auto prev = seen.find(*path); prev != seen.end()) {
+                warning(item.pos, "protect path " + quote(*path) + " is listed twice (first at " +
+                                      where(prev->second, item.pos) + ")");
+                continue;
+            }
+            seen.emplace(*path, item.pos);
+            paths.push_back(std::move(*path));
+        }
+        p.protect_paths = std::move(paths);
+    }
+}
+
+void Parser::parse_audit(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "audit", kAuditKeys);
+    if (!es) return;
+    for (const auto& sub : *es) {
+        if (sub.key != "log") continue;
+        auto path = absolute_path(sub.value, sub.value_pos, "audit.log", "audit.log");
+        if (!path) continue;
+        if (*path == "/") {
+            error(sub.value_pos, "audit.log must name a file, not '/'");
+            continue;
+        }
+        p.audit_log = std::move(*path);
+    }
+}
+
+LoadResult Parser::run(Policy base) {
+    Policy p = std::move(base);
+    p.source = source_;
+
+    std::vector<YAML::Node> docs;
+    try {
+        docs = YAML::LoadAll(text_);
+    } catch (const YAML::Exception& e) {
+        error(pos_of_mark(e.mark), syntax_message(e));
+        return std::move(result_);
+    }
+
+    if (docs.size() > 1) {
+        error(pos_of(docs[1]),
+              "a second YAML document starts here; a policy file holds exactly one");
+    }
+    if (docs.empty() || kind_of(docs[0]) == Kind::Null) {
+        warning({}, "the policy is empty; every setting takes its default");
+    } else if (auto es = entries(docs[0], pos_of(docs[0]), "", kTopKeys)) {
+        for (const auto& e : *es) {
+            if (e.key == "version") {
+                parse_version(e, p);
+            } else if (e.key == "mode") {
+                parse_mode_key(e, p);
+            } else if (e.key == "agents") {
+                parse_agents(e, p);
+            } else if (e.key == "guard") {
+                parse_guard(e, p);
+            } else if (e.key == "protect") {
+                parse_protect(e, p);
+            } else if (e.key == "audit") {
+                parse_audit(e, p);
+            }
+        }
+    }
+
+    auto by_position = [](const Diagnostic& a, const Diagnostic& b) {
+        return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    };
+    std::stable_sort(result_.errors.begin(), result_.errors.end(), by_position);
+    std::stable_sort(result_.warnings.begin(), result_.warnings.end(), by_position);
+    if (result_.errors.empty()) result_.policy = std::move(p);
+    return std::move(result_);
+}
+
+}  // namespace
+
+std::string Diagnostic::str() const { return format_diagnostic(*this, "error"); }
+
+std::string Diagnostic::warning_str() const { return format_diagnostic(*this, "warning"); }
+
+std::string_view mode_name(Mode mode) {
+    switch (mode) {
+        case Mode::Enforce:
+            return "enforce";
+        case Mode::Monitor:
+            return "monitor";
+    }
+    return "enforce";
+}
+
+std::optional<Mode> parse_mode(std::string_view name) {
+    if (name == "enforce") return Mode::Enforce;
+    if (name == "monitor") return Mode::Monitor;
+    return std::nullopt;
+}
+
+Policy default_policy() {
+    // The built-in text sets every key, so parsing it over an empty Policy
+    // gives the complete defaults.
+    static const Policy policy = [] {
+        LoadResult r = Parser(default_policy_text(), std::string(kBuiltinSource)).run(Policy{});
+        if (!r.policy) {
+            for (const auto& d : r.errors) std::fprintf(stderr, "%s\n", d.str().c_str());
+            std::fprintf(stderr, "killswitch: the built-in policy does not parse\n");
+            std::abort();
+        }
+        return *r.policy;
+    }();
+    return policy;
+}
+
+LoadResult parse_policy(const std::string& text, const std::string& source_name) {
+    return Parser(text, source_name).run(default_policy());
+}
+
+LoadResult load_policy_file(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) {
+        const Error& err = text.error();
+        std::string why = err.code != 0 ? std::strerror(err.code) : err.message;
+        LoadResult r;
+        r.errors.push_back({path, 0, 0, "cannot read policy file: " + why});
+        return r;
+    }
+    return parse_policy(*text, path);
+}
+
+}  // namespace ks::policy

@@ -1,0 +1,76 @@
+// The policy: which processes are agents, who else is guarded, what is
+// protected, and where the audit trail goes. Loaded from YAML (version 1,
+// reference in docs/policy.md) with every problem reported at its line and
+// column, all of them at once, so that `killswitch policy check` can list them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ks::policy {
+
+// Enforce stops destructive actions; Monitor only records what it would have
+// stopped.
+enum class Mode { Enforce, Monitor };
+
+std::string_view mode_name(Mode mode);  // "enforce" / "monitor"
+std::optional<Mode> parse_mode(std::string_view name);
+
+// One problem in a policy, at a 1-based position of the source. Line and
+// column are 0 when the problem is not about a place in the text (the file
+// could not be read).
+struct Diagnostic {
+    std::string file;  // path as given, or "<built-in>"
+    int line = 0;      // 1-based
+    int column = 0;    // 1-based
+    std::string message;
+
+    // "FILE:LINE:COL: error: MESSAGE" ("FILE: error: MESSAGE" when line is 0).
+    [[nodiscard]] std::string str() const;
+    // The same with "warning:" in place of "error:".
+    [[nodiscard]] std::string warning_str() const;
+};
+
+struct Policy {
+    int version = 1;
+    Mode mode = Mode::Enforce;
+    std::vector<std::string> agent_names;  // basenames matched at exec
+    bool hold_agents_at_exec = true;
+    std::vector<uint32_t> guard_uids;
+    // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'
+    std::vector<std::string> guard_cgroups;
+    std::vector<std::string> protect_paths;  // absolute paths
+    std::string audit_log = "/var/log/killswitch/audit.jsonl";
+    std::string source = "<built-in>";  // where it came from
+
+    bool operator==(const Policy&) const = default;
+};
+
+struct LoadResult {
+    std::optional<Policy> policy;  // set only when errors is empty
+    std::vector<Diagnostic> errors;
+    std::vector<Diagnostic> warnings;
+};
+
+// The kernel keeps the first 15 bytes of a program's name (TASK_COMM_LEN - 1);
+// agent names are compared on that prefix.
+inline constexpr size_t kCommMaxLen = 15;
+
+// Parses and validates a policy. Keys that are absent take the values of the
+// default policy. source_name is used in diagnostics and as Policy::source.
+LoadResult parse_policy(const std::string& text, const std::string& source_name);
+
+// Reads and parses a file. An unreadable file gives one error at line 0,
+// column 0 with the errno text.
+LoadResult load_policy_file(const std::string& path);
+
+// The built-in policy as commented YAML (`killswitch policy show-default`).
+const std::string& default_policy_text();
+
+// The parse of default_policy_text(); never fails.
+Policy default_policy();
+
+}  // namespace ks::policy

@@ -1,0 +1,21 @@
+// The kernel writes these structs; a layout drift between the BPF objects
+// and this binary must fail the build, not corrupt events.
+#include <cstddef>
+
+#include <killswitch/abi/events.h>
+
+static_assert(sizeof(ks_event_header) == 64);
+static_assert(offsetof(ks_event_header, type) == 16);
+static_assert(offsetof(ks_event_header, session_id) == 40);
+static_assert(offsetof(ks_event_header, comm) == 48);
+static_assert(offsetof(ks_exec_event, seed) == 64);
+static_assert(offsetof(ks_exec_event, filename) == 88);
+static_assert(offsetof(ks_exec_event, argv) == 88 + KS_FILENAME_MAX);
+static_assert(offsetof(ks_exec_event, cwd) == 88 + KS_FILENAME_MAX + KS_ARGV_MAX);
+static_assert(sizeof(ks_exec_event) == 88 + KS_FILENAME_MAX + KS_ARGV_MAX + 2 * KS_PATH_BUF);
+static_assert(sizeof(ks_fork_event) == 64);
+static_assert(sizeof(ks_exit_event) == 72);
+static_assert(sizeof(ks_task_guard) == 8);
+static_assert(sizeof(ks_cgroup_guard) == 8);
+static_assert((KS_PATH_MAX & (KS_PATH_MAX - 1)) == 0, "masking in ks_path_step needs a power of two");
+static_assert((KS_ARGV_MAX & (KS_ARGV_MAX - 1)) == 0, "masking of argv_len needs a power of two");

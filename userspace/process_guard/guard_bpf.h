@@ -1,0 +1,78 @@
+// The process_guard BPF object: loading, attaching, and the maps through
+// which user space says who is guarded.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <killswitch/abi/events.h>
+
+#include "common/result.h"
+
+struct process_guard;  // generated skeleton
+struct ring_buffer;
+
+namespace ks {
+
+struct GuardCounters {
+    std::array<uint64_t, KS_EVENT_TYPE_MAX> events{};
+    std::array<uint64_t, KS_EVENT_TYPE_MAX> lost{};
+    std::vector<uint64_t> lost_per_cpu;  // all record types
+    uint64_t guard_full = 0;
+    uint64_t held = 0;
+
+    [[nodiscard]] uint64_t lost_total() const;
+};
+
+class GuardBpf {
+public:
+    struct Options {
+        bool hold_seeded_tasks = true;
+    };
+
+    // Opens, loads and attaches; on failure nothing stays loaded.
+    static Result<std::unique_ptr<GuardBpf>> load(const Options& opts);
+    ~GuardBpf();
+    GuardBpf(const GuardBpf&) = delete;
+    GuardBpf& operator=(const GuardBpf&) = delete;
+
+    Status set_agent_names(const std::vector<std::string>& names);
+    Status set_guarded_uids(const std::vector<uint32_t>& uids);
+    Status add_cgroup(uint64_t cgroup_id, uint32_t session_id);
+    Status remove_cgroup(uint64_t cgroup_id);
+    Status add_task(int tgid, uint32_t session_id, uint32_t seed);
+    [[nodiscard]] std::optional<uint32_t> session_of(int tgid) const;
+
+    [[nodiscard]] GuardCounters counters() const;
+    [[nodiscard]] int ringbuf_map_fd() const;
+    [[nodiscard]] std::vector<std::string> program_names() const;
+    [[nodiscard]] process_guard* skeleton() const { return skel_; }
+
+private:
+    GuardBpf() = default;
+    process_guard* skel_ = nullptr;
+};
+
+// Owns a libbpf ring_buffer consumer.
+class RingBuffer {
+public:
+    using Callback = int (*)(void* ctx, void* data, size_t size);
+    static Result<std::unique_ptr<RingBuffer>> open(int map_fd, Callback cb, void* ctx);
+    ~RingBuffer();
+    RingBuffer(const RingBuffer&) = delete;
+    RingBuffer& operator=(const RingBuffer&) = delete;
+
+    [[nodiscard]] int epoll_fd() const;
+    // Consumes everything available; returns records consumed or an error.
+    Result<int> consume();
+
+private:
+    RingBuffer() = default;
+    ring_buffer* rb_ = nullptr;
+};
+
+}  // namespace ks
