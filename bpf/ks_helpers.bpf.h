@@ -56,10 +56,50 @@ static __always_inline void ks_fill_header(struct ks_event_header *h, __u32 type
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-struct ks_path_walk {
+/* A position in the dentry tree, and the mount it is seen through. */
+struct ks_cursor {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+};
+
+static __always_inline void ks_cursor_init(struct ks_cursor *c, struct path *path)
+{
+	c->vfsmnt = BPF_CORE_READ(path, mnt);
+	c->dentry = BPF_CORE_READ(path, dentry);
+	c->mnt = container_of(c->vfsmnt, struct mount, mnt);
+}
+
+enum ks_up { KS_UP_PARENT, KS_UP_MOUNT, KS_UP_ROOT };
+
+/*
+ * One step towards the root: to the parent directory, or, at the root of a
+ * mount, to its mount point in the parent mount (which is the same place, so
+ * callers skip it). KS_UP_ROOT at the root of the mount namespace.
+ */
+static __always_inline enum ks_up ks_cursor_up(struct ks_cursor *c)
+{
+	struct dentry *d = c->dentry;
+	struct vfsmount *vm = c->vfsmnt;
+	struct mount *mnt = c->mnt;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+
+	if (d == BPF_CORE_READ(vm, mnt_root) || d == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt_parent == mnt || !mnt_parent)
+			return KS_UP_ROOT;
+		c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = mnt_parent;
+		c->vfsmnt = &mnt_parent->mnt;
+		return KS_UP_MOUNT;
+	}
+	c->dentry = parent;
+	return KS_UP_PARENT;
+}
+
+struct ks_path_walk {
+	struct ks_cursor cur;
 	char *buf;
 	__u32 off;
 	bool complete;
@@ -69,33 +109,26 @@ static long ks_path_step(__u32 i, void *data)
 {
 	struct ks_path_walk *w = data;
 	/* Plain copies first: CO-RE reads must start from kernel types. */
-	struct dentry *dentry = w->dentry;
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct mount *mnt = w->mnt;
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *dentry = w->cur.dentry;
+	struct ks_cursor next = w->cur;
 
-	if (dentry == mnt_root || dentry == parent) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
-		if (mnt_parent == mnt || !mnt_parent) {
-			w->complete = true;
-			return 1;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = mnt_parent;
-		w->vfsmnt = &mnt_parent->mnt;
-		return 0;
+	enum ks_up up = ks_cursor_up(&next);
+	if (up == KS_UP_ROOT) {
+		w->complete = true;
+		return 1;
 	}
-	__u32 off = w->off;
-	if (off >= KS_PATH_MAX)
-		return 1;
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	long n = bpf_probe_read_kernel_str(w->buf + (off & (KS_PATH_MAX - 1)), KS_NAME_MAX, name);
-	if (n <= 0)
-		return 1;
-	w->off = off + n;
-	w->dentry = parent;
+	if (up == KS_UP_PARENT) {
+		__u32 off = w->off;
+		if (off >= KS_PATH_MAX)
+			return 1;
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		long n = bpf_probe_read_kernel_str(w->buf + (off & (KS_PATH_MAX - 1)), KS_NAME_MAX,
+						   name);
+		if (n <= 0)
+			return 1;
+		w->off = off + n;
+	}
+	w->cur = next;
 	return 0;
 }
 
@@ -108,14 +141,9 @@ static long ks_path_step(__u32 i, void *data)
  */
 static __always_inline __u32 ks_path_components(struct path *path, char *buf, bool *truncated)
 {
-	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
-	struct ks_path_walk w = {
-		.dentry = BPF_CORE_READ(path, dentry),
-		.vfsmnt = vfsmnt,
-		.mnt = container_of(vfsmnt, struct mount, mnt),
-		.buf = buf,
-	};
+	struct ks_path_walk w = {.buf = buf};
 
+	ks_cursor_init(&w.cur, path);
 	bpf_loop(KS_PATH_DEPTH, ks_path_step, &w, 0);
 	*truncated = !w.complete;
 	return w.off < KS_PATH_BUF ? w.off : KS_PATH_BUF;

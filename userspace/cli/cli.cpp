@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     add_events_command(app, reg);
     add_doctor_command(app, reg);
     add_policy_command(app, reg);
+    add_holds_commands(app, reg);
 
     try {
         app.parse(argc, argv);

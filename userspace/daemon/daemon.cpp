@@ -12,15 +12,21 @@
 
 #include <killswitch/abi/events.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <memory>
 
+#include "actions/actions.h"
 #include "audit/audit.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sysfs.h"
 #include "control/control.h"
+#include "file_guard/exec_rules.h"
+#include "file_guard/file_guard_bpf.h"
+#include "file_guard/protected_set.h"
 #include "policy/policy.h"
 #include "process_guard/events.h"
 #include "process_guard/guard_bpf.h"
@@ -33,6 +39,31 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxClients = 64;
+constexpr size_t kMaxProtectedInodes = 262144;
+
+// Fixed rule ids; the protected paths follow.
+constexpr uint32_t kRuleUnresolved = 0;
+constexpr uint32_t kRuleIoUring = 1;
+constexpr uint32_t kRuleExecCommand = 2;
+constexpr uint32_t kRuleFirstPath = 3;
+
+uint64_t boottime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint32_t to_kernel_action(policy::Action a) {
+    switch (a) {
+        case policy::Action::Audit: return KS_ACT_AUDIT;
+        case policy::Action::Block: return KS_ACT_BLOCK;
+        case policy::Action::Kill: return KS_ACT_KILL;
+        case policy::Action::Freeze: return KS_ACT_FREEZE;
+        case policy::Action::KillSession: return KS_ACT_KILL_SESSION;
+        case policy::Action::Hold: return KS_ACT_HOLD;
+    }
+    return KS_ACT_BLOCK;
+}
 
 // Fatal start-up error: one line, then a non-zero exit. Everything acquired
 // so far is released by the destructors on the way out.
@@ -56,6 +87,16 @@ private:
     void on_exec(const ExecEvent& ev);
     void on_fork(const ForkEvent& ev);
     void on_exit(const ExitEvent& ev);
+    void on_file(const FileEvent& ev);
+    void on_exec_check(const ExecCheckEvent& ev);
+    void start_file_protection();
+    // What happens to the whole session after a blocked or killed operation.
+    void after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec);
+    void apply_action(uint32_t action, const EventHeader& h, const std::string& layer,
+                      const std::string& op, const std::string& path, const std::string& rule,
+                      const std::string& command, json& rec);
+    void resolve_hold(const Hold& h, bool approve, const std::string& why);
+    std::string rule_name(uint32_t id) const;
     void on_tick();
     void on_client_readable(int fd);
     json handle_request(const json& req, const PeerCred& peer);
@@ -69,6 +110,11 @@ private:
     Fd lock_fd_;
     std::string cgroup2_;
     std::unique_ptr<GuardBpf> bpf_;
+    std::unique_ptr<FileGuardBpf> fbpf_;
+    ProtectedSet protected_;
+    std::vector<std::string> rule_names_;
+    std::vector<RuleSlot> rule_slots_;
+    HoldRegistry holds_;
     std::unique_ptr<SessionManager> sessions_;
     std::unique_ptr<RingBuffer> rb_;
     std::optional<AuditWriter> audit_;
@@ -108,7 +154,7 @@ void Daemon::acquire_lock() {
 void Daemon::load_policy() {
     policy::LoadResult res = opts_.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
                                                        : policy::load_policy_file(opts_.policy_file);
-    for (const auto& w : res.warnings) spdlog::warn("{}", w.str());
+    for (const auto& w : res.warnings) spdlog::warn("{}", w.warning_str());
     if (!res.policy) {
         std::string msg = "invalid policy";
         for (const auto& e : res.errors) msg += "\n  " + e.str();
@@ -123,7 +169,14 @@ void Daemon::load_policy() {
     if (!opts_.audit_log.empty()) policy_.audit_log = opts_.audit_log;
     for (const auto& p : opts_.protect) {
         if (p.empty() || p[0] != '/') throw StartupError{"--protect needs an absolute path, not '" + p + "'"};
-        policy_.protect_paths.push_back(p);
+        // The same spelling rules as policy paths: no "//", no trailing '/'.
+        std::string norm;
+        for (char c : p)
+            if (!(c == '/' && !norm.empty() && norm.back() == '/')) norm += c;
+        while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
+        if (std::find(policy_.protect_paths.begin(), policy_.protect_paths.end(), norm) ==
+            policy_.protect_paths.end())
+            policy_.protect_paths.push_back(norm);
     }
 }
 
@@ -146,6 +199,8 @@ void Daemon::start() {
     bpf_ = std::move(bpf.value());
     if (auto st = bpf_->set_agent_names(policy_.agent_names); !st) throw StartupError{st.error().str()};
     if (auto st = bpf_->set_guarded_uids(policy_.guard_uids); !st) throw StartupError{st.error().str()};
+
+    start_file_protection();
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
     if (auto st = sessions_->start(policy_.guard_cgroups); !st) throw StartupError{st.error().str()};
@@ -197,10 +252,229 @@ void Daemon::start() {
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
                  policy::mode_name(policy_.mode), policy_.source, policy_.audit_log,
                  sessions_->parent_path());
-    if (!policy_.protect_paths.empty())
-        spdlog::warn("{} protected paths are configured, but this build does not enforce file "
-                     "protection yet: only process guarding and auditing are active",
-                     policy_.protect_paths.size());
+    spdlog::info("file protection: {} roots, {} inodes, {} edges; uprobes on {}: {}",
+                 protected_.roots().size(), protected_.inodes().size(), protected_.edges().size(),
+                 fbpf_->libc_path(), fbpf_->uprobes().size());
+}
+
+void Daemon::start_file_protection() {
+    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), true);
+    if (!fg) throw StartupError{fg.error().str()};
+    fbpf_ = std::move(fg.value());
+
+    bool monitor = policy_.mode == policy::Mode::Monitor;
+    rule_names_ = {"unresolved-path", "io_uring", "exec-command"};
+    rule_slots_ = {{to_kernel_action(policy_.unresolved_action), monitor},
+                   {KS_ACT_BLOCK, monitor},
+                   {to_kernel_action(policy_.protect_action), monitor}};
+    std::vector<ProtectedSet::Entry> entries;
+    for (const auto& path : policy_.protect_paths) {
+        if (rule_slots_.size() >= KS_MAX_RULES) throw StartupError{"too many protected paths"};
+        auto it = policy_.protect_path_actions.find(path);
+        auto action = it != policy_.protect_path_actions.end() ? it->second : policy_.protect_action;
+        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
+        rule_names_.push_back("protect:" + path);
+        rule_slots_.push_back({to_kernel_action(action), monitor});
+    }
+    // killswitch's own binary, policy and audit log, wherever they are.
+    std::vector<std::string> self = {policy_.audit_log};
+    char exe[PATH_MAX];
+    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
+    if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
+    for (const auto& path : self) {
+        if (rule_slots_.size() >= KS_MAX_RULES) break;
+        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
+        rule_names_.push_back("self:" + path);
+        rule_slots_.push_back({KS_ACT_BLOCK, monitor});
+    }
+    std::vector<std::string> warnings;
+    protected_ = ProtectedSet::build(entries, kMaxProtectedInodes, warnings);
+    for (const auto& w : warnings) spdlog::info("{}", w);
+    if (auto st = fbpf_->publish(protected_); !st) throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_rules(rule_slots_); !st) throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_config(kRuleUnresolved, policy_.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring); !st)
+        throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
+}
+
+std::string Daemon::rule_name(uint32_t id) const {
+    return id < rule_names_.size() ? rule_names_[id] : "rule-" + std::to_string(id);
+}
+
+void Daemon::after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec) {
+    const Session* s = sessions_->find(session_id);
+    if (!s || policy_.violation_session_action == policy::SessionAction::None) return;
+    if (policy_.violation_session_action == policy::SessionAction::Freeze) {
+        auto st = cgroup_freeze(s->cgroup_path, true);
+        rec["session_action"] = "freeze";
+        if (st) rec["session_frozen_latency_ns"] = boottime_ns() - entry_boot_ns;
+        else rec["session_action_error"] = st.error().str();
+    } else {
+        auto st = cgroup_kill(s->cgroup_path);
+        rec["session_action"] = "kill-session";
+        if (!st) rec["session_action_error"] = st.error().str();
+    }
+}
+
+void Daemon::apply_action(uint32_t action, const EventHeader& h, const std::string& layer,
+                          const std::string& op, const std::string& path, const std::string& rule,
+                          const std::string& command, json& rec) {
+    const Session* s = sessions_->find(h.session_id);
+    switch (action) {
+        case KS_ACT_AUDIT:
+            rec["verdict"] = "audit";
+            break;
+        case KS_ACT_BLOCK:
+        case KS_ACT_KILL:
+            rec["verdict"] = action == KS_ACT_BLOCK ? "block" : "kill";
+            after_violation(h.session_id, h.ts_boot_ns, rec);
+            break;
+        case KS_ACT_FREEZE:
+            rec["verdict"] = "freeze";
+            if (s) {
+                auto st = cgroup_freeze(s->cgroup_path, true);
+                if (st) rec["session_frozen_latency_ns"] = boottime_ns() - h.ts_boot_ns;
+                else rec["session_action_error"] = st.error().str();
+            }
+            break;
+        case KS_ACT_KILL_SESSION:
+            rec["verdict"] = "kill-session";
+            if (s) {
+                if (auto st = cgroup_kill(s->cgroup_path); !st) rec["session_action_error"] = st.error().str();
+            }
+            break;
+        case KS_ACT_HOLD: {
+            Hold hold;
+            hold.pid = h.pid;
+            hold.tid = h.tid;
+            hold.session_id = h.session_id;
+            hold.session = session_name(h.session_id);
+            hold.layer = layer;
+            hold.op = op;
+            hold.path = path;
+            hold.rule = rule;
+            hold.command = command;
+            hold.created_realtime_ns = realtime_now_ns();
+            const Hold& added = holds_.add(hold, std::chrono::seconds(policy_.hold_timeout_s));
+            rec["verdict"] = "hold";
+            rec["hold_id"] = added.id;
+            rec["hold_timeout_s"] = policy_.hold_timeout_s;
+            spdlog::warn("hold {}: {} {} {} by pid {} (session {}): `killswitch approve {}` or "
+                         "`killswitch deny {}` within {}s",
+                         added.id, layer, op, path, h.pid, hold.session, added.id, added.id,
+                         policy_.hold_timeout_s);
+            break;
+        }
+        default:
+            rec["verdict"] = "unknown";
+    }
+}
+
+void Daemon::on_file(const FileEvent& ev) {
+    const auto& h = ev.hdr;
+    std::string path = ev.path.empty() || ev.path[0] == '/' ? ev.path
+                       : (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
+    if (ev.op == KS_OP_IO_URING) path = "";
+    json rec = process_record("file", h);
+    rec["op"] = op_name(ev.op);
+    rec["path"] = ev.op == KS_OP_TRUNCATE && ev.path.empty() ? "fd " + std::to_string(ev.dfd) : path;
+    if (!ev.path.empty() && ev.path != path) rec["path_arg"] = ev.path;
+    rec["match"] = match_name(ev.match);
+    rec["rule"] = rule_name(ev.rule_id);
+    rec["layer"] = layer_name(ev.layer);
+    rec["action"] = action_name(ev.action);
+    rec["prevented"] = ev.layer != KS_LAYER_TRACEPOINT;
+    rec["stop_latency_ns"] = ev.stop_boot_ns - h.ts_boot_ns;
+    if (ev.dev || ev.ino) rec["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
+    if (ev.flags & KS_FF_PASSED) {
+        rec["verdict"] = "allow";
+        rec["reason"] = "a person approved this operation while it was held";
+    } else if (ev.flags & KS_FF_MONITOR) {
+        rec["verdict"] = std::string("would-") + action_name(ev.action);
+        rec["prevented"] = false;
+    } else {
+        uint32_t action = ev.action;
+        if (action == KS_ACT_HOLD && ev.layer == KS_LAYER_TRACEPOINT) {
+            // The kernel killed it: a syscall tracepoint cannot hold a call.
+            action = KS_ACT_KILL;
+            rec["reason"] = "a hold cannot wait at a syscall tracepoint; killed instead";
+        }
+        if (ev.action == KS_ACT_AUDIT) rec["prevented"] = false;
+        apply_action(action, h, layer_name(ev.layer), op_name(ev.op), path, rule_name(ev.rule_id), "",
+                     rec);
+    }
+    if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
+        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED)))
+        rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
+    audit_->append(std::move(rec));
+}
+
+void Daemon::on_exec_check(const ExecCheckEvent& ev) {
+    const auto& h = ev.hdr;
+    std::string tool = ev.filename.substr(ev.filename.find_last_of('/') + 1);
+    char buf[PATH_MAX];
+    std::string proc_cwd = "/proc/" + std::to_string(h.pid) + "/cwd";
+    std::string cwd = ::realpath(proc_cwd.c_str(), buf) ? buf : "/";
+    auto m = evaluate_exec_rules(tool, ev.argv, cwd, [&](const std::string& abs, bool follow) {
+        return protected_.classify(abs, follow);
+    });
+    if (!m) {
+        ::kill(h.pid, SIGCONT);
+        return;
+    }
+    uint32_t rule_id = m->rule_id.value_or(kRuleExecCommand);
+    RuleSlot slot = rule_id < rule_slots_.size() ? rule_slots_[rule_id] : RuleSlot{};
+    std::string command;
+    for (const auto& a : ev.argv) command += (command.empty() ? "" : " ") + a;
+
+    json rec = process_record("file", h);
+    rec["op"] = "exec";
+    rec["path"] = m->path;
+    rec["argv"] = ev.argv;
+    rec["cwd"] = cwd;
+    rec["rule"] = m->rule + (m->rule_id ? " (" + rule_name(rule_id) + ")" : "");
+    rec["reason"] = m->reason;
+    rec["layer"] = "exec";
+    rec["action"] = action_name(slot.action);
+    rec["prevented"] = slot.action != KS_ACT_AUDIT && !slot.monitor;
+    if (slot.monitor) {
+        ::kill(h.pid, SIGCONT);
+        rec["verdict"] = std::string("would-") + action_name(slot.action);
+    } else {
+        if (slot.action == KS_ACT_BLOCK || slot.action == KS_ACT_KILL || slot.action == KS_ACT_KILL_SESSION)
+            ::kill(h.pid, SIGKILL);
+        else if (slot.action == KS_ACT_AUDIT)
+            ::kill(h.pid, SIGCONT);
+        // freeze and hold: it stays stopped.
+        apply_action(slot.action, h, "exec", "exec", m->path, m->rule, command, rec);
+    }
+    rec["decision_latency_ns"] = boottime_ns() - h.ts_boot_ns;
+    audit_->append(std::move(rec));
+}
+
+void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
+    json rec = {{"event", approve ? "hold_approved" : "hold_denied"},
+                {"pid", h.pid}, {"ppid", 0}, {"comm", ""}, {"exe", ""}, {"uid", 0},
+                {"session", h.session}, {"hold_id", h.id}, {"layer", h.layer}, {"op", h.op},
+                {"path", h.path}, {"rule", h.rule}, {"reason", why},
+                {"verdict", approve ? "allow" : "kill"}};
+    if (const ProcessInfo* p = table_.find(h.pid)) {
+        rec["comm"] = p->comm;
+        rec["exe"] = p->exe;
+        rec["ppid"] = p->ppid;
+        rec["uid"] = p->uid;
+    }
+    if (approve) {
+        // The later layers let through what was approved: the held call
+        // (a short window), or everything the approved program does.
+        uint64_t deadline = h.layer == "exec" ? UINT64_MAX : boottime_ns() + 2'000'000'000ull;
+        if (auto st = fbpf_->add_pass(h.pid, deadline); !st) spdlog::error("{}", st.error().str());
+        rec["pass"] = h.layer == "exec" ? "the approved program, until it exits" : "this call (2s)";
+        ::kill(h.pid, SIGCONT);
+    } else {
+        ::kill(h.pid, SIGKILL);
+    }
+    audit_->append(std::move(rec));
 }
 
 void Daemon::run() {
@@ -261,6 +535,7 @@ void Daemon::shutdown() {
     control_.reset();
     rb_.reset();
     sessions_.reset();
+    fbpf_.reset();
     bpf_.reset();  // detaches every program
     spdlog::info("killswitch daemon stopped");
 }
@@ -287,7 +562,9 @@ void Daemon::handle_event(const Event& ev) {
             using T = std::decay_t<decltype(e)>;
             if constexpr (std::is_same_v<T, ExecEvent>) on_exec(e);
             else if constexpr (std::is_same_v<T, ForkEvent>) on_fork(e);
-            else on_exit(e);
+            else if constexpr (std::is_same_v<T, ExitEvent>) on_exit(e);
+            else if constexpr (std::is_same_v<T, FileEvent>) on_file(e);
+            else on_exec_check(e);
         },
         ev);
 }
@@ -383,6 +660,7 @@ void Daemon::on_exit(const ExitEvent& ev) {
     else rec["exit_code"] = WEXITSTATUS(status);
     audit_->append(std::move(rec));
     table_.on_exit(ev);
+    fbpf_->remove_pass(ev.hdr.pid);
 }
 
 void Daemon::on_tick() {
@@ -404,6 +682,8 @@ void Daemon::on_tick() {
                       c.guard_full - guard_full_reported_);
         guard_full_reported_ = c.guard_full;
     }
+    for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
+        resolve_hold(h, false, "nobody decided within " + std::to_string(policy_.hold_timeout_s) + "s");
     for (const auto& s : sessions_->sweep()) audit_->append(session_record("session_end", s));
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }
@@ -456,6 +736,22 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         return {{"ok", true}, {"session", s->name}, {"session_id", s->id},
                 {"cgroup", s->cgroup}, {"cgroup_procs", s->cgroup_path + "/cgroup.procs"}};
     }
+    if (cmd == "holds") {
+        json list = json::array();
+        for (const auto& h : holds_.list()) list.push_back(h.to_json());
+        return {{"ok", true}, {"holds", list}};
+    }
+    if (cmd == "approve" || cmd == "deny") {
+        // A guarded process never decides its own fate, even as root.
+        if (auto sid = bpf_->session_of(peer.pid))
+            return {{"ok", false}, {"error", "refused: the caller is guarded (session " + session_name(*sid) + ")"}};
+        uint64_t id = req.value("id", uint64_t{0});
+        auto h = holds_.take(id);
+        if (!h) return {{"ok", false}, {"error", "no hold with id " + std::to_string(id)}};
+        resolve_hold(*h, cmd == "approve", cmd == "approve" ? "approved by uid 0 (pid " + std::to_string(peer.pid) + ")"
+                                                             : "denied by uid 0 (pid " + std::to_string(peer.pid) + ")");
+        return {{"ok", true}, {"hold", h->to_json()}};
+    }
     return {{"ok", false}, {"error", "unknown command '" + cmd + "'"}};
 }
 
@@ -488,9 +784,16 @@ json Daemon::status_json() {
             {"policy", policy_.source},
             {"audit_log", policy_.audit_log},
             {"cgroup_parent", sessions_->parent_path()},
-            {"layers", {{"process_guard", bpf_->program_names()}}},
+            {"layers", {{"process_guard", bpf_->program_names()},
+                        {"file_guard", fbpf_->program_names()},
+                        {"uprobes", fbpf_->uprobes()},
+                        {"libc", fbpf_->libc_path()},
+                        {"exec_rules", watched_tools()}}},
             {"protect", policy_.protect_paths},
-            {"file_protection_enforced", false},
+            {"protected_roots", protected_.roots().size()},
+            {"protected_inodes", protected_.inodes().size()},
+            {"file_protection_enforced", policy_.mode == policy::Mode::Enforce},
+            {"holds", holds_.list().size()},
             {"sessions", sessions},
             {"counters",
              {{"events", events},
@@ -499,6 +802,8 @@ json Daemon::status_json() {
               {"lost_per_cpu", c.lost_per_cpu},
               {"guard_map_full", c.guard_full},
               {"held_at_exec", c.held},
+              {"file_matches", c.file_matches},
+              {"exec_checks", c.exec_checks},
               {"audit_records", audit_->written()},
               {"decode_errors", decode_errors_}}}};
 }

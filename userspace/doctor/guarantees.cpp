@@ -13,16 +13,16 @@ struct Implemented {
     bool implemented;
 };
 constexpr std::array kImplemented = {
-    Implemented{"exec-destructive-command", false},
-    Implemented{"unlink-via-libc", false},
-    Implemented{"unlink-raw-syscall", false},
-    Implemented{"rename", false},
-    Implemented{"truncate", false},
-    Implemented{"open-truncate-or-write", false},
-    Implemented{"io_uring-ops", false},
+    Implemented{"exec-destructive-command", true},
+    Implemented{"unlink-via-libc", true},
+    Implemented{"unlink-raw-syscall", true},
+    Implemented{"rename", true},
+    Implemented{"truncate", true},
+    Implemented{"open-truncate-or-write", true},
+    Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", false},
     Implemented{"db-statement-unix-socket", false},
-    Implemented{"session-freeze", false},
+    Implemented{"session-freeze", true},
     Implemented{"guard-inheritance", true},
 };
 
@@ -31,6 +31,10 @@ bool is_implemented(std::string_view operation) {
         if (i.operation == operation) return i.implemented;
     return false;
 }
+
+// Whether this build has BPF LSM programs for the file operations. Until it
+// does, a kernel that could run them is told about, never claimed.
+constexpr bool kBuildHasLsmLayer = false;
 
 class Builder {
   public:
@@ -53,15 +57,19 @@ class Builder {
     // hook refuses it; without one, a kill at syscall entry only lands when
     // the syscall returns, after the damage.
     void add_file_op(std::string operation, const std::string& hooks, const std::string& syscalls) {
-        if (has(FeatureId::kLsm)) {
+        if (has(FeatureId::kLsm) && kBuildHasLsmLayer) {
             add(std::move(operation), "LSM " + hooks + " returns -EPERM", Effect::kPrevents, true,
                 "The kernel refuses the operation before it touches the file, whatever the "
                 "caller (libc, raw syscall or static binary).");
         } else {
-            add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
-                Effect::kStopsAfter, signal_at_syscall(),
+            std::string note =
                 "Not preventive: the agent is killed at syscall entry but the signal lands on "
-                "return, so at most the one call in flight completes.");
+                "return, so at most the one call in flight completes.";
+            if (has(FeatureId::kLsm))
+                note += " This kernel runs BPF LSM programs, which would refuse the call "
+                        "outright; this build of killswitch does not use them yet.";
+            add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
+                Effect::kStopsAfter, signal_at_syscall(), note);
         }
     }
 
@@ -97,13 +105,17 @@ std::string_view effect_name(Effect e) {
 std::vector<Guarantee> guarantees_for(const Features& f) {
     Builder b(f);
 
-    // SIGKILL raised at execve entry is delivered before the new image runs.
-    b.add("exec-destructive-command", "tracepoint sys_enter_execve argv rules + SIGKILL",
+    // A signal raised at the exit of execve is delivered before the new image's
+    // first instruction.
+    b.add("exec-destructive-command",
+          "tracepoint sys_exit_execve: SIGSTOP, argv rules in the daemon, then SIGKILL",
           Effect::kPrevents, b.signal_at_syscall(),
           "The destructive program (dropdb, rm -rf on a data directory) never runs a single "
           "instruction.");
 
-    b.add("unlink-via-libc", "uprobe on libc unlink/unlinkat/rmdir + SIGKILL", Effect::kPrevents,
+    b.add("unlink-via-libc",
+          "uprobe on libc unlink/unlinkat/rmdir/rename/truncate/open/link + SIGKILL",
+          Effect::kPrevents,
           b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
           "The caller dies before the syscall, but only callers that go through the shared "
           "libc: static binaries and raw syscalls bypass it.");
@@ -120,15 +132,17 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
         b.add("io_uring-ops", "io_uring disabled on this host", Effect::kPrevents, true,
               "io_uring_setup fails here (" + f[FeatureId::kIoUring].detail +
                   "), so no process can submit io_uring operations.");
-    } else if (f.has(FeatureId::kLsm)) {
+    } else if (f.has(FeatureId::kLsm) && kBuildHasLsmLayer) {
         b.add("io_uring-ops", "LSM file hooks, which io_uring operations also pass",
               Effect::kPrevents, true,
               "io_uring unlink, rename and open reach the same LSM hooks as the syscalls.");
     } else {
-        b.add("io_uring-ops", "refuse io_uring_setup to guarded processes", Effect::kPrevents,
-              b.signal_at_syscall(),
-              "Preventive by policy: a guarded process never owns a ring, but a ring fd "
-              "received from an unguarded process is not covered.");
+        b.add("io_uring-ops",
+              "refuse io_uring to guarded processes: SIGKILL at io_uring_setup/enter/register",
+              Effect::kPrevents, b.signal_at_syscall(),
+              "Preventive by policy: a guarded process dies before it submits anything; a "
+              "kernel-polled (SQPOLL) ring set up by an unguarded process and passed in is not "
+              "covered.");
     }
 
     b.add("db-statement-tcp", "sk_msg verdict on the agent's database sockets (SOCKHASH)",

@@ -24,8 +24,8 @@ agents:
   # Every exec of one of these opens a guarded session, as does
   # `killswitch run -- CMD`.
   names: [claude, codex, gemini, aider, goose, opencode, cursor-agent]
-  # Stop an agent at exec until the daemon has moved it into its session
-  # cgroup, so that it cannot run a single instruction unguarded.
+  # Stop an agent (and an exec by a guarded uid) at exec until the daemon has
+  # moved it into its session cgroup, so it runs nothing outside that cgroup.
   hold_at_exec: true
 
 guard:
@@ -49,6 +49,24 @@ protect:
     - /etc/killswitch
     - /usr/local/sbin/killswitch
     - /var/log/killswitch
+    # An entry may carry its own action: {path: /srv/exports, action: hold}
+  # What happens to a guarded process that tries to delete, rename away,
+  # truncate or overwrite protected data: audit, block, kill, freeze,
+  # kill-session or hold (see docs/policy.md). block prevents the operation
+  # where the kernel allows it and kills the process at once where it can
+  # only contain it.
+  action: block
+  # And then, to the agent's whole session: none, freeze or kill-session.
+  # A frozen session waits for a person (`killswitch events`, then thaw or kill).
+  session: freeze
+  # Paths the kernel cannot resolve in full (longer than it reads) are never
+  # taken as unprotected: this action applies to them.
+  unresolved: block
+  # io_uring operations bypass the syscall hooks: refuse io_uring to guarded
+  # processes (refuse), or allow it.
+  io_uring: refuse
+  # Seconds a held operation waits for `killswitch approve|deny ID`; then denied.
+  hold_timeout: 120
 
 audit:
   # The audit trail: one JSON object per line, appended.

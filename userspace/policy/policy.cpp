@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <span>
+#include <sstream>
 #include <utility>
 
 #include "common/sysfs.h"
@@ -23,7 +25,10 @@ constexpr std::array<std::string_view, 6> kTopKeys = {"version", "mode",    "age
                                                       "guard",   "protect", "audit"};
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 1> kProtectKeys = {"paths"};
+constexpr std::array<std::string_view, 6> kProtectKeys = {"paths",      "action",   "session",
+                                                          "unresolved", "io_uring", "hold_timeout"};
+constexpr std::array<std::string_view, 2> kProtectEntryKeys = {"path", "action"};
+constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
 
 constexpr std::string_view kNullTag = "tag:yaml.org,2002:null";
@@ -142,6 +147,25 @@ std::string describe(const YAML::Node& n) {
     return quote(n.Scalar());
 }
 
+// Records where each document starts; the rest of the events are ignored.
+class DocumentStarts : public YAML::EventHandler {
+  public:
+    void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+
+    std::vector<YAML::Mark> marks;
+};
+
 class Parser {
   public:
     Parser(const std::string& text, std::string source) : text_(text), source_(std::move(source)) {}
@@ -183,6 +207,7 @@ class Parser {
     bool explicit_null_at(const YAML::Mark& m) const;
     Pos pos_of(const YAML::Node& n) const;
     std::string syntax_message(const YAML::Exception& e) const;
+    std::optional<YAML::Node> load_single_document();
 
     std::optional<std::vector<Entry>> entries(const YAML::Node& node, Pos pos,
                                               std::string_view section,
@@ -201,6 +226,8 @@ class Parser {
     void parse_uids(const Entry& e, Policy& p);
     void parse_cgroups(const Entry& e, Policy& p);
     void parse_protect(const Entry& e, Policy& p);
+    void parse_protect_paths(const Entry& e, Policy& p);
+    std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
 
     const std::string& text_;
@@ -212,8 +239,13 @@ bool Parser::explicit_null_at(const YAML::Mark& m) const {
     if (m.is_null() || m.pos < 0 || static_cast<size_t>(m.pos) >= text_.size()) return false;
     std::string_view rest(text_);
     rest.remove_prefix(static_cast<size_t>(m.pos));
-    for (std::string_view word : {"~", "null", "Null", "NULL", "!!null"})
-        if (rest.starts_with(word)) return true;
+    for (std::string_view word : {"~", "null", "Null", "NULL", "!!null"}) {
+        if (!rest.starts_with(word)) continue;
+        // The whole token, not the start of a key such as `nullable:`.
+        if (rest.size() == word.size() ||
+            std::string_view(" \t\r\n,]}#").find(rest[word.size()]) != std::string_view::npos)
+            return true;
+    }
     return false;
 }
 
@@ -551,34 +583,115 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
     auto es = entries(e.value, e.value_pos, "protect", kProtectKeys);
     if (!es) return;
     for (const auto& sub : *es) {
-        if (sub.key != "paths") continue;
-        auto items = list(sub, "protect.paths");
-        if (!items) continue;
-        std::vector<std::string> paths;
-        std::map<std::string, Pos, std::less<>> seen;
-        for (const auto& item : *items) {
-            Kind k = kind_of(item.node);
-            if (k == Kind::Mapping || k == Kind::Sequence) {
-                error(item.pos,
-                      "protect.paths entries must be strings, got " + describe(item.node));
-                continue;
+        if (sub.key == "paths") {
+            parse_protect_paths(sub, p);
+        } else if (sub.key == "action") {
+            if (auto a = action_value(sub, "protect.action")) p.protect_action = *a;
+        } else if (sub.key == "unresolved") {
+            if (auto a = action_value(sub, "protect.unresolved")) p.unresolved_action = *a;
+        } else if (sub.key == "session") {
+            Kind k = kind_of(sub.value);
+            std::optional<SessionAction> a;
+            if (k == Kind::Plain || k == Kind::Quoted) a = parse_session_action(sub.value.Scalar());
+            if (a)
+                p.violation_session_action = *a;
+            else
+                error(sub.value_pos,
+                      "protect.session must be 'none', 'freeze' or 'kill-session', got " +
+                          describe(sub.value));
+        } else if (sub.key == "io_uring") {
+            Kind k = kind_of(sub.value);
+            std::string v = k == Kind::Plain || k == Kind::Quoted ? sub.value.Scalar() : "";
+            if (v == "refuse")
+                p.io_uring_allowed = false;
+            else if (v == "allow")
+                p.io_uring_allowed = true;
+            else
+                error(sub.value_pos,
+                      "protect.io_uring must be 'refuse' or 'allow', got " + describe(sub.value));
+        } else if (sub.key == "hold_timeout") {
+            const YAML::Node& n = sub.value;
+            int v = 0;
+            bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
+            if (ok) {
+                auto [ptr, ec] =
+                    std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
+                ok = ec == std::errc() && v >= 1 && v <= kMaxHoldTimeout;
             }
-            if (k == Kind::Null) {
-                error(item.pos, "protect.paths entries must not be empty");
-                continue;
-            }
-            auto path = absolute_path(item.node, item.pos, "protect.paths entries", "protect path");
-            if (!path) continue;
-            if (auto prev = seen.find(*path); prev != seen.end()) {
-                warning(item.pos, "protect path " + quote(*path) + " is listed twice (first at " +
-                                      where(prev->second, item.pos) + ")");
-                continue;
-            }
-            seen.emplace(*path, item.pos);
-            paths.push_back(std::move(*path));
+            if (ok)
+                p.hold_timeout_s = v;
+            else
+                error(sub.value_pos, "protect.hold_timeout must be a number of seconds from 1 to " +
+                                         std::to_string(kMaxHoldTimeout) + ", got " + describe(n));
         }
-        p.protect_paths = std::move(paths);
     }
+}
+
+std::optional<Action> Parser::action_value(const Entry& e, std::string_view name) {
+    Kind k = kind_of(e.value);
+    if (k == Kind::Plain || k == Kind::Quoted)
+        if (auto a = parse_action(e.value.Scalar())) return a;
+    error(e.value_pos, std::string(name) +
+                           " must be one of audit, block, kill, freeze, kill-session, hold; got " +
+                           describe(e.value));
+    return std::nullopt;
+}
+
+void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
+    auto items = list(sub, "protect.paths");
+    if (!items) return;
+    std::vector<std::string> paths;
+    std::map<std::string, Action> actions;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        Kind k = kind_of(item.node);
+        YAML::Node path_node = item.node;
+        Pos path_pos = item.pos;
+        std::optional<Action> action;
+        if (k == Kind::Mapping) {
+            // {path: /srv/data, action: hold}
+            auto es = entries(item.node, item.pos, "protect.paths entry", kProtectEntryKeys);
+            if (!es) continue;
+            bool has_path = false, bad = false;
+            for (const auto& f : *es) {
+                if (f.key == "path") {
+                    path_node = f.value;
+                    path_pos = f.value_pos;
+                    has_path = true;
+                } else if (f.key == "action") {
+                    action = action_value(f, "protect.paths action");
+                    if (!action) bad = true;
+                }
+            }
+            if (!has_path) {
+                error(item.pos, "protect.paths entry needs a 'path'");
+                continue;
+            }
+            if (bad) continue;
+            k = kind_of(path_node);
+        }
+        if (k == Kind::Mapping || k == Kind::Sequence) {
+            error(path_pos, "protect.paths entries must be paths or {path, action} mappings, got " +
+                                describe(path_node));
+            continue;
+        }
+        if (k == Kind::Null) {
+            error(path_pos, "protect.paths entries must not be empty");
+            continue;
+        }
+        auto path = absolute_path(path_node, path_pos, "protect.paths entries", "protect path");
+        if (!path) continue;
+        if (auto prev = seen.find(*path); prev != seen.end()) {
+            warning(item.pos, "protect path " + quote(*path) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(*path, item.pos);
+        if (action) actions[*path] = *action;
+        paths.push_back(std::move(*path));
+    }
+    p.protect_paths = std::move(paths);
+    p.protect_path_actions = std::move(actions);
 }
 
 void Parser::parse_audit(const Entry& e, Policy& p) {
@@ -596,25 +709,46 @@ void Parser::parse_audit(const Entry& e, Policy& p) {
     }
 }
 
+// Only the first document is loaded with YAML::Load(): yaml-cpp 0.7's
+// LoadAll() never returns, allocating until the OOM killer comes, when a
+// document starts with a token that no node can start with, such as a stray
+// ',' (jbeder/yaml-cpp#1040, fixed upstream after 0.8.0). Whether there is a
+// second document is found by asking the event parser for two documents at
+// most and checking that it moved between them.
+std::optional<YAML::Node> Parser::load_single_document() {
+    try {
+        std::istringstream in(text_);
+        YAML::Parser events(in);
+        DocumentStarts starts;
+        for (int i = 0; i < 2 && events.HandleNextDocument(starts); ++i) {
+        }
+        if (starts.marks.size() >= 2) {
+            const YAML::Mark& m = starts.marks[1];
+            if (m.pos == starts.marks[0].pos) {
+                size_t at = static_cast<size_t>(std::max(m.pos, 0));
+                std::string token = at < text_.size() ? quote(text_.substr(at, 1)) : "end of input";
+                error(pos_of_mark(m), "YAML syntax error: unexpected " + token);
+                return std::nullopt;
+            }
+            error(pos_of_mark(m),
+                  "a second YAML document starts here; a policy file holds exactly one");
+        }
+        return YAML::Load(text_);
+    } catch (const YAML::Exception& e) {
+        error(pos_of_mark(e.mark), syntax_message(e));
+        return std::nullopt;
+    }
+}
+
 LoadResult Parser::run(Policy base) {
     Policy p = std::move(base);
     p.source = source_;
 
-    std::vector<YAML::Node> docs;
-    try {
-        docs = YAML::LoadAll(text_);
-    } catch (const YAML::Exception& e) {
-        error(pos_of_mark(e.mark), syntax_message(e));
-        return std::move(result_);
-    }
-
-    if (docs.size() > 1) {
-        error(pos_of(docs[1]),
-              "a second YAML document starts here; a policy file holds exactly one");
-    }
-    if (docs.empty() || kind_of(docs[0]) == Kind::Null) {
+    auto root = load_single_document();
+    if (!root) return std::move(result_);
+    if (kind_of(*root) == Kind::Null) {
         warning({}, "the policy is empty; every setting takes its default");
-    } else if (auto es = entries(docs[0], pos_of(docs[0]), "", kTopKeys)) {
+    } else if (auto es = entries(*root, pos_of(*root), "", kTopKeys)) {
         for (const auto& e : *es) {
             if (e.key == "version") {
                 parse_version(e, p);
@@ -655,6 +789,49 @@ std::string_view mode_name(Mode mode) {
             return "monitor";
     }
     return "enforce";
+}
+
+std::string_view action_name(Action a) {
+    switch (a) {
+        case Action::Audit:
+            return "audit";
+        case Action::Block:
+            return "block";
+        case Action::Kill:
+            return "kill";
+        case Action::Freeze:
+            return "freeze";
+        case Action::KillSession:
+            return "kill-session";
+        case Action::Hold:
+            return "hold";
+    }
+    return "block";
+}
+
+std::optional<Action> parse_action(std::string_view name) {
+    for (Action a : {Action::Audit, Action::Block, Action::Kill, Action::Freeze,
+                     Action::KillSession, Action::Hold})
+        if (action_name(a) == name) return a;
+    return std::nullopt;
+}
+
+std::string_view session_action_name(SessionAction a) {
+    switch (a) {
+        case SessionAction::None:
+            return "none";
+        case SessionAction::Freeze:
+            return "freeze";
+        case SessionAction::KillSession:
+            return "kill-session";
+    }
+    return "freeze";
+}
+
+std::optional<SessionAction> parse_session_action(std::string_view name) {
+    for (SessionAction a : {SessionAction::None, SessionAction::Freeze, SessionAction::KillSession})
+        if (session_action_name(a) == name) return a;
+    return std::nullopt;
 }
 
 std::optional<Mode> parse_mode(std::string_view name) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,23 @@ enum class Mode { Enforce, Monitor };
 
 std::string_view mode_name(Mode mode);  // "enforce" / "monitor"
 std::optional<Mode> parse_mode(std::string_view name);
+
+// What happens to a guarded process that tries a destructive operation.
+//   audit         record only
+//   block         prevent it (the task is killed before the call; where the
+//                 kernel can only contain it, killed at once)
+//   kill          kill the process
+//   freeze        stop the task and freeze its whole session
+//   kill-session  kill every process of the session
+//   hold          stop the task until `killswitch approve|deny ID` or the timeout
+enum class Action { Audit, Block, Kill, Freeze, KillSession, Hold };
+std::string_view action_name(Action a);
+std::optional<Action> parse_action(std::string_view name);
+
+// What else happens to the session after a block or kill.
+enum class SessionAction { None, Freeze, KillSession };
+std::string_view session_action_name(SessionAction a);
+std::optional<SessionAction> parse_session_action(std::string_view name);
 
 // One problem in a policy, at a 1-based position of the source. Line and
 // column are 0 when the problem is not about a place in the text (the file
@@ -43,6 +61,15 @@ struct Policy {
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'
     std::vector<std::string> guard_cgroups;
     std::vector<std::string> protect_paths;  // absolute paths
+    // Paths given as {path: P, action: A}: their own action.
+    std::map<std::string, Action> protect_path_actions;
+    Action protect_action = Action::Block;
+    SessionAction violation_session_action = SessionAction::Freeze;
+    // Paths the kernel cannot resolve in full (too long...) are never treated
+    // as unprotected: this action applies.
+    Action unresolved_action = Action::Block;
+    bool io_uring_allowed = false;  // io_uring bypasses the syscall hooks
+    int hold_timeout_s = 120;       // a hold nobody decides is denied
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from
 

@@ -88,6 +88,37 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.exit_code = e->exit_code;
             return Event{std::move(ev)};
         }
+        case KS_EVENT_FILE: {
+            if (size < sizeof(ks_file_event)) return make_error("short file record");
+            const auto* e = static_cast<const ks_file_event*>(data);
+            FileEvent ev;
+            ev.hdr = decode_header(h);
+            ev.op = e->op;
+            ev.layer = e->layer;
+            ev.match = e->match;
+            ev.action = e->action;
+            ev.rule_id = e->rule_id;
+            ev.flags = e->flags;
+            ev.dfd = e->dfd;
+            ev.open_flags = e->open_flags;
+            ev.dev = e->dev;
+            ev.ino = e->ino;
+            ev.stop_boot_ns = e->stop_ns;
+            ev.path = bounded(e->path, std::min<size_t>(e->path_len, KS_FILE_PATH_MAX));
+            ev.start_dir = join_path_components(e->cwd, std::min<size_t>(e->cwd_len, KS_PATH_BUF),
+                                                e->flags & KS_FF_PATH_TRUNC);
+            return Event{std::move(ev)};
+        }
+        case KS_EVENT_EXEC_CHECK: {
+            if (size < sizeof(ks_exec_check_event)) return make_error("short exec-check record");
+            const auto* e = static_cast<const ks_exec_check_event*>(data);
+            ExecCheckEvent ev;
+            ev.hdr = decode_header(h);
+            ev.filename = bounded(e->filename, KS_FILENAME_MAX);
+            ev.argv = split_argv(e->argv, std::min<size_t>(e->argv_len, KS_EXEC_ARGV_BUF));
+            ev.argv_truncated = e->flags & KS_EVF_ARGV_TRUNC;
+            return Event{std::move(ev)};
+        }
         default:
             return make_error("unknown record type " + std::to_string(h.type));
     }
@@ -98,6 +129,58 @@ const char* event_type_name(uint32_t type) {
         case KS_EVENT_EXEC: return "exec";
         case KS_EVENT_FORK: return "fork";
         case KS_EVENT_EXIT: return "exit";
+        case KS_EVENT_FILE: return "file";
+        case KS_EVENT_EXEC_CHECK: return "exec_check";
+        default: return "unknown";
+    }
+}
+
+const char* op_name(uint32_t op) {
+    switch (op) {
+        case KS_OP_UNLINK: return "unlink";
+        case KS_OP_RMDIR: return "rmdir";
+        case KS_OP_RENAME_FROM: return "rename-from";
+        case KS_OP_RENAME_ONTO: return "rename-onto";
+        case KS_OP_TRUNCATE: return "truncate";
+        case KS_OP_OPEN_TRUNC: return "open-truncate";
+        case KS_OP_OPEN_WRITE: return "open-write";
+        case KS_OP_MOUNT: return "mount";
+        case KS_OP_UMOUNT: return "umount";
+        case KS_OP_LINK: return "link";
+        case KS_OP_IO_URING: return "io_uring";
+        default: return "unknown";
+    }
+}
+
+const char* layer_name(uint32_t layer) {
+    switch (layer) {
+        case KS_LAYER_EXEC: return "exec";
+        case KS_LAYER_UPROBE: return "uprobe";
+        case KS_LAYER_TRACEPOINT: return "tracepoint";
+        case KS_LAYER_LSM: return "lsm";
+        default: return "unknown";
+    }
+}
+
+const char* match_name(uint32_t match) {
+    switch (match) {
+        case KS_MATCH_INSIDE: return "inside-protected-directory";
+        case KS_MATCH_PATH: return "path-into-protected-tree";
+        case KS_MATCH_INODE: return "protected-inode";
+        case KS_MATCH_UNRESOLVED: return "unresolved-path";
+        case KS_MATCH_ALWAYS: return "always";
+        default: return "none";
+    }
+}
+
+const char* action_name(uint32_t action) {
+    switch (action) {
+        case KS_ACT_AUDIT: return "audit";
+        case KS_ACT_BLOCK: return "block";
+        case KS_ACT_KILL: return "kill";
+        case KS_ACT_FREEZE: return "freeze";
+        case KS_ACT_KILL_SESSION: return "kill-session";
+        case KS_ACT_HOLD: return "hold";
         default: return "unknown";
     }
 }

@@ -46,7 +46,28 @@ struct ExitEvent {
     uint32_t exit_code = 0;  // wait(2) status
 };
 
-using Event = std::variant<ExecEvent, ForkEvent, ExitEvent>;
+// A guarded process touched a protected object (file_guard.bpf.c).
+struct FileEvent {
+    EventHeader hdr;  // hdr.ts_boot_ns: entry of the call
+    uint32_t op = 0, layer = 0, match = 0, action = 0, rule_id = 0, flags = 0;
+    int dfd = 0;
+    uint32_t open_flags = 0;
+    uint64_t dev = 0, ino = 0;
+    uint64_t stop_boot_ns = 0;  // when the kernel sent its signal
+    std::string path;           // as the process passed it
+    std::string start_dir;      // the directory it was resolved from
+};
+
+// A guarded process execs a watched tool; it is stopped until the daemon
+// has applied the argv rules.
+struct ExecCheckEvent {
+    EventHeader hdr;
+    std::string filename;
+    std::vector<std::string> argv;
+    bool argv_truncated = false;
+};
+
+using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent>;
 
 // Decodes one ring-buffer record; an error names what was malformed.
 Result<Event> decode_event(const void* data, size_t size);
@@ -59,6 +80,10 @@ std::string join_path_components(const char* buf, size_t len, bool truncated);
 std::vector<std::string> split_argv(const char* buf, size_t len);
 
 const char* event_type_name(uint32_t type);
+const char* op_name(uint32_t op);
+const char* layer_name(uint32_t layer);
+const char* match_name(uint32_t match);
+const char* action_name(uint32_t action);
 const char* seed_name(uint32_t seed);
 
 }  // namespace ks

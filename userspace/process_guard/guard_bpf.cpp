@@ -127,10 +127,16 @@ GuardCounters GuardBpf::counters() const {
             c.guard_full = sum;
         } else if (idx == KS_CTR_HELD) {
             c.held = sum;
+        } else if (idx == KS_CTR_FILE_MATCH) {
+            c.file_matches = sum;
+        } else if (idx == KS_CTR_EXEC_CHECK) {
+            c.exec_checks = sum;
         }
     }
     return c;
 }
+
+bpf_object* GuardBpf::skeleton_object() const { return skel_->obj; }
 
 int GuardBpf::ringbuf_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 

@@ -15,6 +15,7 @@
 
 struct process_guard;  // generated skeleton
 struct ring_buffer;
+struct bpf_object;
 
 namespace ks {
 
@@ -24,6 +25,8 @@ struct GuardCounters {
     std::vector<uint64_t> lost_per_cpu;  // all record types
     uint64_t guard_full = 0;
     uint64_t held = 0;
+    uint64_t file_matches = 0;
+    uint64_t exec_checks = 0;
 
     [[nodiscard]] uint64_t lost_total() const;
 };
@@ -51,6 +54,8 @@ public:
     [[nodiscard]] int ringbuf_map_fd() const;
     [[nodiscard]] std::vector<std::string> program_names() const;
     [[nodiscard]] process_guard* skeleton() const { return skel_; }
+    // The object whose maps the other BPF objects share.
+    [[nodiscard]] bpf_object* skeleton_object() const;
 
 private:
     GuardBpf() = default;

@@ -30,6 +30,8 @@ enum ks_event_type {
 	KS_EVENT_EXEC = 1,
 	KS_EVENT_FORK = 2,
 	KS_EVENT_EXIT = 3,
+	KS_EVENT_FILE = 4,       /* a guarded process touched a protected object */
+	KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
 	KS_EVENT_TYPE_MAX = 8,
 };
 
@@ -105,12 +107,132 @@ struct ks_cgroup_guard {
 	__u32 _pad0;
 };
 
+/* ---- file protection ---- */
+
+#define KS_FILE_PATH_MAX 512 /* a path argument as the process passed it */
+#define KS_EXEC_ARGV_BUF 2048
+#define KS_WATCH_NAME_LEN 32 /* basenames in exec_watch */
+#define KS_MAX_RULES 256
+
+enum ks_file_op {
+	KS_OP_UNLINK = 1,
+	KS_OP_RMDIR = 2,
+	KS_OP_RENAME_FROM = 3, /* moving a protected object away */
+	KS_OP_RENAME_ONTO = 4, /* replacing a protected object */
+	KS_OP_TRUNCATE = 5,
+	KS_OP_OPEN_TRUNC = 6,
+	KS_OP_OPEN_WRITE = 7,
+	KS_OP_MOUNT = 8,
+	KS_OP_UMOUNT = 9,
+	KS_OP_LINK = 10, /* a new name for a protected file, outside its tree */
+	KS_OP_IO_URING = 11,
+	KS_OP_MAX = 12,
+};
+
+enum ks_layer {
+	KS_LAYER_EXEC = 1,       /* argv rules at execve: the program never runs */
+	KS_LAYER_UPROBE = 2,     /* libc entry: the call never happens */
+	KS_LAYER_TRACEPOINT = 3, /* syscall entry: at most this call completes */
+	KS_LAYER_LSM = 4,        /* refused with EPERM */
+};
+
+/* How the object was found to be protected. */
+enum ks_match {
+	KS_MATCH_NONE = 0,
+	KS_MATCH_INSIDE = 1,     /* the start directory lies in a protected tree */
+	KS_MATCH_PATH = 2,       /* the path leads into a protected tree */
+	KS_MATCH_INODE = 3,      /* the open file is a protected inode (fd, hard link) */
+	KS_MATCH_UNRESOLVED = 4, /* the path could not be resolved in full */
+	KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
+};
+
+enum ks_action {
+	KS_ACT_AUDIT = 0,        /* record only */
+	KS_ACT_BLOCK = 1,        /* prevent: kill the task before the call */
+	KS_ACT_KILL = 2,         /* kill the process */
+	KS_ACT_FREEZE = 3,       /* stop the task, freeze its session */
+	KS_ACT_KILL_SESSION = 4, /* kill the task and its whole session */
+	KS_ACT_HOLD = 5,         /* stop the task until a person approves or denies */
+};
+
+/* ks_file_event.flags */
+#define KS_FF_MONITOR (1u << 0)   /* monitor mode: nothing was enforced */
+#define KS_FF_KILLED (1u << 1)    /* SIGKILL sent from the kernel */
+#define KS_FF_STOPPED (1u << 2)   /* SIGSTOP sent from the kernel */
+#define KS_FF_PASSED (1u << 3)    /* an approved hold let this call through */
+#define KS_FF_PATH_TRUNC (1u << 4)
+
+/* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
+struct ks_inode_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+/* protected_edges: one step from a directory towards a protected root. */
+struct ks_edge_key {
+	__u64 dev;
+	__u64 ino;
+	__u64 name_hash; /* ks_name_hash() of the entry name */
+};
+
+struct ks_protected {
+	__u32 rule_id;
+	__u32 _pad0;
+};
+
+/* rules: array indexed by rule id. */
+struct ks_rule {
+	__u32 action; /* enum ks_action */
+	__u32 monitor; /* 1: record what would have been done */
+};
+
+/* config: array of one. */
+struct ks_config {
+	__u32 unresolved_rule; /* rule applied to paths that cannot be resolved */
+	__u32 io_uring_rule;   /* rule applied to io_uring use; KS_MAX_RULES: allowed */
+};
+
+struct ks_file_event {
+	struct ks_event_header hdr; /* hdr.ts_ns: entry of the call */
+	__u32 op;     /* enum ks_file_op */
+	__u32 layer;  /* enum ks_layer */
+	__u32 match;  /* enum ks_match */
+	__u32 action; /* enum ks_action of the rule */
+	__u32 rule_id;
+	__u32 flags;  /* KS_FF_* */
+	__s32 dfd;
+	__u32 open_flags;
+	__u64 dev; /* the protected object (or start directory) that matched */
+	__u64 ino;
+	__u32 path_len;
+	__u32 cwd_len;
+	__u64 stop_ns; /* when the signal was sent (CLOCK_BOOTTIME) */
+	char path[KS_FILE_PATH_MAX];
+	char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
+};
+
+struct ks_exec_check_event {
+	struct ks_event_header hdr;
+	__u32 argc;
+	__u32 argv_len;
+	__u32 filename_len;
+	__u32 flags;
+	char filename[KS_FILENAME_MAX]; /* the new program's name (comm) */
+	char argv[KS_EXEC_ARGV_BUF];    /* NUL-separated, from the new image */
+};
+
+/* FNV-1a, 64 bits: the same on both sides of the boundary. */
+#define KS_FNV_OFFSET 0xcbf29ce484222325ULL
+#define KS_FNV_PRIME 0x100000001b3ULL
+
 /* Per-CPU counters (array map "counters"), one slot per index below. */
 enum ks_counter {
 	KS_CTR_EVENTS = 0,     /* + ks_event_type: records submitted */
 	KS_CTR_LOST = 8,       /* + ks_event_type: records lost (ring buffer full) */
 	KS_CTR_GUARD_FULL = 16, /* a guarded task could not be added: map full */
 	KS_CTR_HELD = 17,      /* tasks held at exec */
+	KS_CTR_FILE_MATCH = 18, /* destructive operations on protected objects */
+	KS_CTR_EXEC_CHECK = 19, /* execs held for the argv rules */
 	KS_CTR_MAX = 32,
 };
 

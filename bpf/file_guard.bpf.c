@@ -1,0 +1,770 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Protection of data on disk from guarded processes, in three layers:
+ *
+ *  - exec: a guarded task that has just exec'd a watched tool (rm, find, dd,
+ *    dropdb...) is sent SIGSTOP at the exit of execve; it stops before the
+ *    new image runs an instruction, and the daemon applies the argv rules
+ *    (every kernel with syscall tracepoints).
+ *  - uprobe: libc's file functions (unlink, rename, truncate, open...) are
+ *    checked at entry; a match kills or stops the task before the syscall.
+ *    Only callers that go through the shared libc.
+ *  - tracepoint: the syscalls themselves, as the catch-all; the signal is
+ *    acted on when the syscall returns, so at most that one call completes.
+ *
+ * Objects are matched by device and inode, never by path text: the path
+ * argument is walked component by component from the real start directory
+ * (root, cwd or dirfd) through an edge graph user space publishes from "/"
+ * down to each protected root, and the start directory's ancestors are
+ * checked against the protected inodes.
+ */
+#include "ks_helpers.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define KS_AT_FDCWD -100
+#define KS_O_ACCMODE 3
+#define KS_O_TRUNC 01000
+#define KS_WALK_STACK 8
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ks_inode_key);
+	__type(value, struct ks_protected);
+} protected_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ks_edge_key);
+	__type(value, struct ks_inode_key);
+} protected_edges SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct ks_rule);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ks_config);
+} file_config SEC(".maps");
+
+/* Basenames of tools whose execs are held for the argv rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[KS_WATCH_NAME_LEN]);
+	__type(value, __u32);
+} exec_watch SEC(".maps");
+
+/* tgid -> CLOCK_BOOTTIME deadline: after a person approved a held operation,
+ * the process's matching calls pass until the deadline (the daemon removes
+ * the entry when the process exits). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} passes SEC(".maps");
+
+struct ks_scratch {
+	char path[KS_FILE_PATH_MAX];
+	char name[KS_FILENAME_MAX];
+	struct ks_inode_key stack[KS_WALK_STACK];
+	__u64 stack_real[KS_WALK_STACK];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ks_scratch);
+} scratch SEC(".maps");
+
+static __always_inline void ks_key_of(struct dentry *d, struct ks_inode_key *k)
+{
+	struct inode *inode = BPF_CORE_READ(d, d_inode);
+
+	k->ino = BPF_CORE_READ(inode, i_ino);
+	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+/* ---- ancestors of a dentry ---- */
+
+struct ks_anc {
+	struct ks_cursor cur;
+	struct ks_inode_key key;
+	__u32 rule_id;
+	bool found;
+};
+
+static long ks_anc_step(__u32 i, void *data)
+{
+	struct ks_anc *a = data;
+	struct dentry *d = a->cur.dentry;
+	struct ks_inode_key k = {};
+
+	ks_key_of(d, &k);
+	struct ks_protected *p = bpf_map_lookup_elem(&protected_inodes, &k);
+	if (p) {
+		a->key = k;
+		a->rule_id = p->rule_id;
+		a->found = true;
+		return 1;
+	}
+	return ks_cursor_up(&a->cur) == KS_UP_ROOT;
+}
+
+/* Is the object at @p, or any directory above it, protected? */
+static __always_inline bool ks_inside_protected(struct path *p, struct ks_inode_key *key,
+						__u32 *rule_id)
+{
+	struct ks_anc a = {};
+
+	ks_cursor_init(&a.cur, p);
+	bpf_loop(KS_PATH_DEPTH * 2, ks_anc_step, &a, 0);
+	if (!a.found)
+		return false;
+	*key = a.key;
+	*rule_id = a.rule_id;
+	return true;
+}
+
+/* ---- walking a path argument through the edge graph ---- */
+
+struct ks_walk {
+	struct ks_scratch *s;
+	struct ks_inode_key cur;
+	struct dentry *real; /* the real dentry of cur, while known */
+	struct vfsmount *real_vm;
+	__u64 hash;
+	__u32 len;
+	__u32 comp_len;
+	__u32 off_depth; /* components walked below a node that is off the graph */
+	__u32 sp;
+	__u32 result;
+	__u32 rule_id;
+	char c0, c1;
+};
+
+static __always_inline void ks_walk_up(struct ks_walk *w)
+{
+	if (w->off_depth) {
+		w->off_depth--;
+		return;
+	}
+	if (w->sp > 0) {
+		w->sp--;
+		__u32 i = w->sp & (KS_WALK_STACK - 1);
+		w->cur = w->s->stack[i];
+		w->real = (struct dentry *)w->s->stack_real[i];
+		return;
+	}
+	if (!w->real || !w->real_vm)
+		return;
+	/* ".." from the root of a mount goes to the parent of its mount point;
+	 * "/.." is "/". */
+	struct ks_cursor c = {
+		.dentry = w->real,
+		.vfsmnt = w->real_vm,
+		.mnt = container_of(w->real_vm, struct mount, mnt),
+	};
+	enum ks_up up = ks_cursor_up(&c);
+	if (up == KS_UP_MOUNT)
+		up = ks_cursor_up(&c);
+	if (up == KS_UP_ROOT)
+		return;
+	w->real = c.dentry;
+	w->real_vm = c.vfsmnt;
+	ks_key_of(w->real, &w->cur);
+}
+
+static long ks_walk_step(__u32 i, void *data)
+{
+	struct ks_walk *w = data;
+	char c = 0;
+
+	if (i < w->len && i < KS_FILE_PATH_MAX)
+		c = w->s->path[i & (KS_FILE_PATH_MAX - 1)];
+	if (c != '/' && c != 0) {
+		if (w->comp_len == 0)
+			w->c0 = c;
+		else if (w->comp_len == 1)
+			w->c1 = c;
+		w->hash = (w->hash ^ (__u8)c) * KS_FNV_PRIME;
+		w->comp_len++;
+		return 0;
+	}
+
+	__u32 n = w->comp_len;
+	__u64 h = w->hash;
+
+	w->comp_len = 0;
+	w->hash = KS_FNV_OFFSET;
+	if (n == 0 || (n == 1 && w->c0 == '.'))
+		return c == 0;
+	if (n == 2 && w->c0 == '.' && w->c1 == '.') {
+		ks_walk_up(w);
+		return c == 0;
+	}
+	if (w->off_depth) {
+		w->off_depth++;
+		return c == 0;
+	}
+	struct ks_edge_key ek = {.dev = w->cur.dev, .ino = w->cur.ino, .name_hash = h};
+	struct ks_inode_key *child = bpf_map_lookup_elem(&protected_edges, &ek);
+	if (!child) {
+		w->off_depth = 1;
+		return c == 0;
+	}
+	if (w->sp >= KS_WALK_STACK) {
+		w->result = KS_MATCH_UNRESOLVED;
+		return 1;
+	}
+	__u32 top = w->sp & (KS_WALK_STACK - 1);
+	w->s->stack[top] = w->cur;
+	w->s->stack_real[top] = (__u64)w->real;
+	w->sp++;
+	w->cur = *child;
+	w->real = NULL;
+	struct ks_protected *p = bpf_map_lookup_elem(&protected_inodes, &w->cur);
+	if (p) {
+		w->result = KS_MATCH_PATH;
+		w->rule_id = p->rule_id;
+		return 1;
+	}
+	return c == 0;
+}
+
+static __always_inline struct file *ks_file_of_fd(struct task_struct *task, int fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* Result of a check; the event is built from it. */
+struct ks_hit {
+	__u32 match;
+	__u32 rule_id;
+	struct ks_inode_key key;
+	struct path start;
+};
+
+/*
+ * Does the path argument (@upath relative to @dfd) name a protected object
+ * or something inside one? Fills @hit (and s->path with the text read).
+ */
+static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const char *upath,
+					   struct ks_hit *hit)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	long n = bpf_probe_read_user_str(s->path, sizeof(s->path), upath);
+
+	if (n <= 0)
+		return KS_MATCH_NONE; /* the call fails with EFAULT */
+	if (s->path[0] == '/') {
+		hit->start = BPF_CORE_READ(task, fs, root);
+	} else if (dfd == KS_AT_FDCWD) {
+		hit->start = BPF_CORE_READ(task, fs, pwd);
+	} else {
+		struct file *f = ks_file_of_fd(task, dfd);
+		if (!f)
+			return KS_MATCH_NONE; /* EBADF */
+		hit->start = BPF_CORE_READ(f, f_path);
+	}
+	if (ks_inside_protected(&hit->start, &hit->key, &hit->rule_id)) {
+		hit->match = KS_MATCH_INSIDE;
+		return hit->match;
+	}
+	if (n == sizeof(s->path)) {
+		/* Longer than we can read: never treated as unprotected. */
+		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+		hit->match = KS_MATCH_UNRESOLVED;
+		hit->rule_id = cfg ? cfg->unresolved_rule : 0;
+		return hit->match;
+	}
+
+	struct path *start = &hit->start; /* CO-RE reads start from the kernel type */
+	struct ks_walk w = {
+		.s = s,
+		.real = BPF_CORE_READ(start, dentry),
+		.real_vm = BPF_CORE_READ(start, mnt),
+		.hash = KS_FNV_OFFSET,
+		.len = n - 1,
+	};
+	ks_key_of(w.real, &w.cur);
+	bpf_loop(KS_FILE_PATH_MAX + 1, ks_walk_step, &w, 0);
+	if (w.result == KS_MATCH_PATH) {
+		hit->key = w.cur;
+		hit->rule_id = w.rule_id;
+	} else if (w.result == KS_MATCH_UNRESOLVED) {
+		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+		hit->rule_id = cfg ? cfg->unresolved_rule : 0;
+	}
+	hit->match = w.result;
+	return hit->match;
+}
+
+/* Is the open file @fd a protected inode, or inside a protected tree? */
+static __always_inline __u32 ks_check_fd(int fd, struct ks_hit *hit)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *f = ks_file_of_fd(task, fd);
+
+	if (!f)
+		return KS_MATCH_NONE;
+	hit->start = BPF_CORE_READ(f, f_path);
+	if (!ks_inside_protected(&hit->start, &hit->key, &hit->rule_id))
+		return KS_MATCH_NONE;
+	hit->match = KS_MATCH_INODE;
+	return hit->match;
+}
+
+/* ---- acting on a match ---- */
+
+/*
+ * Applies the rule's action in the kernel and reports the decision. The
+ * daemon does the rest (freeze or kill the session, register a hold).
+ */
+static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u32 op,
+				   __u32 layer, int dfd, __u32 open_flags, __u64 entry_ns)
+{
+	__u32 rule_id = hit->rule_id < KS_MAX_RULES ? hit->rule_id : 0;
+	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
+	__u32 action = rule ? rule->action : KS_ACT_BLOCK;
+	__u32 flags = 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *pass = bpf_map_lookup_elem(&passes, &tgid);
+
+	ks_count(KS_CTR_FILE_MATCH);
+	if (pass && *pass >= entry_ns) {
+		/* A person approved this while it was held at an earlier layer. */
+		flags |= KS_FF_PASSED;
+	} else if (rule && rule->monitor) {
+		flags |= KS_FF_MONITOR;
+	} else if (action == KS_ACT_FREEZE || (action == KS_ACT_HOLD && layer != KS_LAYER_TRACEPOINT)) {
+		bpf_send_signal(KS_SIGSTOP);
+		flags |= KS_FF_STOPPED;
+	} else if (action != KS_ACT_AUDIT) {
+		/* block, kill, kill-session; a hold cannot wait at a syscall
+		 * tracepoint (the call would complete), so it kills at once. */
+		bpf_send_signal(KS_SIGKILL);
+		flags |= KS_FF_KILLED;
+	}
+	__u64 stop_ns = bpf_ktime_get_boot_ns();
+
+	struct ks_file_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FILE);
+	if (!ev)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_task_guard *g = ks_guard_of_current();
+	bool trunc = false;
+
+	ks_fill_header(&ev->hdr, KS_EVENT_FILE, task, g ? g->session_id : 0);
+	ev->hdr.ts_ns = entry_ns;
+	ev->stop_ns = stop_ns;
+	ev->op = op;
+	ev->layer = layer;
+	ev->match = hit->match;
+	ev->action = action;
+	ev->rule_id = rule_id;
+	ev->dfd = dfd;
+	ev->open_flags = open_flags;
+	ev->dev = hit->key.dev;
+	ev->ino = hit->key.ino;
+	long n = bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), s->path);
+	ev->path_len = n > 0 ? n : 0;
+	ev->cwd_len = ks_path_components(&hit->start, ev->cwd, &trunc);
+	if (trunc)
+		flags |= KS_FF_PATH_TRUNC;
+	ev->flags = flags;
+	ks_submit(ev, KS_EVENT_FILE);
+}
+
+static __always_inline struct ks_scratch *ks_scratch_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void ks_on_path(__u32 op, __u32 layer, int dfd, const char *upath,
+				       __u32 open_flags)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_scratch *s = ks_scratch_get();
+	struct ks_hit hit = {};
+
+	if (!s)
+		return;
+	if (ks_check_path(s, dfd, upath, &hit) != KS_MATCH_NONE)
+		ks_act(s, &hit, op, layer, dfd, open_flags, entry_ns);
+}
+
+static __always_inline void ks_on_fd(__u32 op, __u32 layer, int fd)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_scratch *s = ks_scratch_get();
+	struct ks_hit hit = {};
+
+	if (!s)
+		return;
+	if (ks_check_fd(fd, &hit) != KS_MATCH_NONE) {
+		s->path[0] = 0;
+		ks_act(s, &hit, op, layer, fd, 0, entry_ns);
+	}
+}
+
+static __always_inline __u32 ks_open_op(__u64 flags)
+{
+	if (flags & KS_O_TRUNC)
+		return KS_OP_OPEN_TRUNC;
+	if (flags & KS_O_ACCMODE)
+		return KS_OP_OPEN_WRITE;
+	return 0;
+}
+
+static __always_inline void ks_on_open(__u32 layer, int dfd, const char *upath, __u64 flags)
+{
+	__u32 op = ks_open_op(flags);
+	if (op)
+		ks_on_path(op, layer, dfd, upath, (__u32)flags);
+}
+
+static __always_inline void ks_on_rename(__u32 layer, int olddfd, const char *oldp, int newdfd,
+					 const char *newp)
+{
+	ks_on_path(KS_OP_RENAME_FROM, layer, olddfd, oldp, 0);
+	ks_on_path(KS_OP_RENAME_ONTO, layer, newdfd, newp, 0);
+}
+
+static __always_inline void ks_on_io_uring(void)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct ks_scratch *s = ks_scratch_get();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_hit hit = {.match = KS_MATCH_ALWAYS};
+
+	if (!cfg || !s || cfg->io_uring_rule >= KS_MAX_RULES)
+		return;
+	hit.rule_id = cfg->io_uring_rule;
+	hit.start = BPF_CORE_READ(task, fs, pwd);
+	s->path[0] = 0;
+	ks_act(s, &hit, KS_OP_IO_URING, KS_LAYER_TRACEPOINT, -1, 0, entry_ns);
+}
+
+/* ---- layer 3: syscall tracepoints ---- */
+
+#define KS_TP(name) SEC("tp/syscalls/sys_enter_" #name) int ks_tp_##name(struct trace_event_raw_sys_enter *ctx)
+#define KS_GUARDED_OR_RETURN()                                                                     \
+	do {                                                                                       \
+		if (!ks_guard_of_current())                                                        \
+			return 0;                                                                  \
+	} while (0)
+#define ARG(i) (ctx->args[i])
+
+KS_TP(unlink)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_UNLINK, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(unlinkat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(ARG(2) & 0x200 /* AT_REMOVEDIR */ ? KS_OP_RMDIR : KS_OP_UNLINK,
+		   KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(rmdir)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_RMDIR, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(rename)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_rename(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), KS_AT_FDCWD,
+		     (const char *)ARG(1));
+	return 0;
+}
+
+KS_TP(renameat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_rename(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), (int)ARG(2),
+		     (const char *)ARG(3));
+	return 0;
+}
+
+KS_TP(renameat2)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_rename(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), (int)ARG(2),
+		     (const char *)ARG(3));
+	return 0;
+}
+
+KS_TP(truncate)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_TRUNCATE, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(ftruncate)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_TRUNCATE, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+KS_TP(open)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_open(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), ARG(1));
+	return 0;
+}
+
+KS_TP(creat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_OPEN_TRUNC, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(openat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_open(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), ARG(2));
+	return 0;
+}
+
+KS_TP(openat2)
+{
+	KS_GUARDED_OR_RETURN();
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2));
+	ks_on_open(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), how.flags);
+	return 0;
+}
+
+KS_TP(link)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(linkat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(mount)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(umount)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_UMOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+/* io_uring operations bypass the syscall hooks above: guarded processes do
+ * not get to use it (policy: protect.io_uring). */
+KS_TP(io_uring_setup)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_io_uring();
+	return 0;
+}
+
+KS_TP(io_uring_enter)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_io_uring();
+	return 0;
+}
+
+KS_TP(io_uring_register)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_io_uring();
+	return 0;
+}
+
+/* ---- layer 1: exec of watched tools ---- */
+
+/*
+ * At the exit of a successful execve the new image is in place but has not
+ * run: a SIGSTOP sent here is acted on before its first instruction. Its
+ * argv is read from the new image's own stack, exactly what the program will
+ * see. comm is already the new program's name (for a script, the script's).
+ */
+static __always_inline int ks_exec_check(long ret)
+{
+	struct ks_task_guard *g;
+	char key[KS_WATCH_NAME_LEN] = {};
+
+	if (ret != 0)
+		return 0;
+	g = ks_guard_of_current();
+	if (!g)
+		return 0;
+	bpf_get_current_comm(key, KS_COMM_LEN);
+	if (!bpf_map_lookup_elem(&exec_watch, key))
+		return 0;
+
+	struct ks_exec_check_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_EXEC_CHECK);
+	if (!ev) {
+		/* The rules cannot see this exec: never let it run unchecked. */
+		bpf_send_signal(KS_SIGKILL);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	ks_fill_header(&ev->hdr, KS_EVENT_EXEC_CHECK, task, g->session_id);
+	ev->flags = 0;
+	__builtin_memcpy(ev->filename, key, KS_COMM_LEN);
+	ev->filename_len = KS_COMM_LEN;
+
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (len > KS_EXEC_ARGV_BUF - 1) {
+		len = KS_EXEC_ARGV_BUF - 1;
+		ev->flags |= KS_EVF_ARGV_TRUNC;
+	}
+	len &= KS_EXEC_ARGV_BUF - 1;
+	if (bpf_probe_read_user(ev->argv, len, (void *)arg_start))
+		len = 0;
+	ev->argv_len = len;
+	ev->argc = 0;
+	ks_count(KS_CTR_EXEC_CHECK);
+	bpf_send_signal(KS_SIGSTOP);
+	ks_submit(ev, KS_EVENT_EXEC_CHECK);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_execve")
+int ks_tp_exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_exec_check(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_execveat")
+int ks_tp_exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_exec_check(ctx->ret);
+}
+
+/* ---- layer 2: libc entry points (attached by user space by name) ---- */
+
+#define KS_UPROBE(name) SEC("uprobe") int BPF_KPROBE(ks_up_##name
+#define KS_UP_GUARDED_OR_RETURN KS_GUARDED_OR_RETURN
+
+KS_UPROBE(unlink), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_UNLINK, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(unlinkat), int dfd, const char *path, int flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(flags & 0x200 ? KS_OP_RMDIR : KS_OP_UNLINK, KS_LAYER_UPROBE, dfd, path, 0);
+	return 0;
+}
+
+KS_UPROBE(rmdir), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_RMDIR, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(rename), const char *oldp, const char *newp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_rename(KS_LAYER_UPROBE, KS_AT_FDCWD, oldp, KS_AT_FDCWD, newp);
+	return 0;
+}
+
+KS_UPROBE(renameat), int olddfd, const char *oldp, int newdfd, const char *newp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_rename(KS_LAYER_UPROBE, olddfd, oldp, newdfd, newp);
+	return 0;
+}
+
+KS_UPROBE(truncate), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_TRUNCATE, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(ftruncate), int fd)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_TRUNCATE, KS_LAYER_UPROBE, fd);
+	return 0;
+}
+
+KS_UPROBE(open), const char *path, int flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_open(KS_LAYER_UPROBE, KS_AT_FDCWD, path, (__u32)flags);
+	return 0;
+}
+
+KS_UPROBE(openat), int dfd, const char *path, int flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_open(KS_LAYER_UPROBE, dfd, path, (__u32)flags);
+	return 0;
+}
+
+KS_UPROBE(creat), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_OPEN_TRUNC, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(link), const char *oldp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_LINK, KS_LAYER_UPROBE, KS_AT_FDCWD, oldp, 0);
+	return 0;
+}
+
+KS_UPROBE(linkat), int olddfd, const char *oldp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_LINK, KS_LAYER_UPROBE, olddfd, oldp, 0);
+	return 0;
+}

@@ -1,0 +1,195 @@
+// The actions other than the default: hold (approve, deny, timeout),
+// monitor mode, and paths the kernel cannot resolve in full.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "harness.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class FileActions : public ::testing::Test {
+protected:
+    void SetUp() override {
+        KS_REQUIRE_ROOT();
+        data_ = dir_ / "data";
+        fs::create_directories(data_);
+        for (int i = 0; i < 10; ++i) std::ofstream(data_ + "/f" + std::to_string(i)) << "row " << i;
+    }
+
+    std::unique_ptr<Daemon> start(const std::string& policy_text, std::vector<std::string> extra = {}) {
+        std::string policy = dir_ / "policy.yaml";
+        std::ofstream(policy) << policy_text;
+        auto d = std::make_unique<Daemon>(Daemon::Options{.policy_file = policy, .extra_args = extra});
+        EXPECT_TRUE(d->ready()) << d->stderr_text();
+        return d;
+    }
+
+    std::future<CommandResult> run_async(const Daemon& d, const std::string& session,
+                                         const std::vector<std::string>& argv) {
+        std::vector<std::string> cmd = {binary(), "--runtime-dir", d.runtime_dir(), "run",
+                                        "--session", session, "--"};
+        cmd.insert(cmd.end(), argv.begin(), argv.end());
+        return std::async(std::launch::async, [cmd] { return run_command(cmd, std::chrono::seconds(60)); });
+    }
+
+    static json first(const Daemon& d, const std::string& event, const std::string& session,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+        json out;
+        wait_until([&] {
+            for (const auto& r : d.records())
+                if (r.value("event", "") == event && r.value("session", "") == session) {
+                    out = r;
+                    return true;
+                }
+            return false;
+        }, timeout);
+        return out;
+    }
+
+    static char proc_state(int pid) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+        std::string all((std::istreambuf_iterator<char>(in)), {});
+        auto close = all.rfind(')');
+        return close == std::string::npos || close + 2 >= all.size() ? '?' : all[close + 2];
+    }
+
+    std::string hold_policy(int timeout_s) {
+        return "version: 1\nprotect:\n  paths:\n    - {path: " + data_ +
+               ", action: hold}\n  session: none\n  hold_timeout: " + std::to_string(timeout_s) + "\n";
+    }
+
+    TempDir dir_;
+    std::string data_;
+};
+
+TEST_F(FileActions, HoldDeniedKillsTheAgentAndKeepsTheData) {
+    auto d = start(hold_policy(60));
+    auto fut = run_async(*d, "held", {"perl", "-e", "unlink '" + data_ + "/f1' or die; print qq(done\\n)"});
+    json rec = first(*d, "file", "held");
+    ASSERT_FALSE(rec.is_null()) << d->stderr_text();
+    EXPECT_EQ(rec["verdict"], "hold");
+    EXPECT_EQ(rec["layer"], "uprobe");
+    int pid = rec["pid"];
+    EXPECT_TRUE(wait_until([&] { return proc_state(pid) == 'T'; })) << "the task must be stopped";
+
+    auto holds = d->cli({"holds", "--json"});
+    ASSERT_EQ(holds.status, 0) << holds.err;
+    auto list = json::parse(holds.out);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0]["pid"], pid);
+    EXPECT_EQ(list[0]["op"], "unlink");
+    uint64_t id = list[0]["id"];
+
+    auto deny = d->cli({"deny", std::to_string(id)});
+    EXPECT_EQ(deny.status, 0) << deny.err;
+    auto r = fut.get();
+    EXPECT_EQ(r.status, 128 + SIGKILL);
+    EXPECT_TRUE(fs::exists(data_ + "/f1"));
+    EXPECT_EQ(first(*d, "hold_denied", "held")["hold_id"], id);
+    EXPECT_EQ(d->cli({"deny", std::to_string(id)}).status, 1) << "a hold is decided once";
+}
+
+TEST_F(FileActions, HoldApprovedRunsTheOperation) {
+    auto d = start(hold_policy(60));
+    auto fut = run_async(*d, "approved", {"perl", "-e", "unlink '" + data_ + "/f2' or die; print qq(done\\n)"});
+    json rec = first(*d, "file", "approved");
+    ASSERT_FALSE(rec.is_null()) << d->stderr_text();
+    uint64_t id = rec["hold_id"];
+    auto ok = d->cli({"approve", std::to_string(id)});
+    EXPECT_EQ(ok.status, 0) << ok.err;
+    auto r = fut.get();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "done\n");
+    EXPECT_FALSE(fs::exists(data_ + "/f2")) << "the approved unlink ran";
+    EXPECT_TRUE(fs::exists(data_ + "/f3"));
+    EXPECT_FALSE(first(*d, "hold_approved", "approved").is_null());
+}
+
+TEST_F(FileActions, ApprovedExecCoversWhatTheProgramDoes) {
+    auto d = start(hold_policy(60));
+    auto fut = run_async(*d, "approved-rm", {"rm", data_ + "/f4", data_ + "/f5"});
+    json rec = first(*d, "file", "approved-rm");
+    ASSERT_FALSE(rec.is_null()) << d->stderr_text();
+    EXPECT_EQ(rec["layer"], "exec");
+    ASSERT_EQ(d->cli({"approve", std::to_string(rec["hold_id"].get<uint64_t>())}).status, 0);
+    auto r = fut.get();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(fs::exists(data_ + "/f4"));
+    EXPECT_FALSE(fs::exists(data_ + "/f5"));
+}
+
+TEST_F(FileActions, HoldNobodyDecidesIsDeniedAtItsTimeout) {
+    auto d = start(hold_policy(2));
+    auto start_t = std::chrono::steady_clock::now();
+    auto fut = run_async(*d, "timeout", {"perl", "-e", "unlink '" + data_ + "/f6' or die"});
+    auto r = fut.get();
+    auto waited = std::chrono::steady_clock::now() - start_t;
+    EXPECT_EQ(r.status, 128 + SIGKILL);
+    EXPECT_GE(waited, std::chrono::seconds(2));
+    EXPECT_LT(waited, std::chrono::seconds(8));
+    EXPECT_TRUE(fs::exists(data_ + "/f6"));
+    json denied = first(*d, "hold_denied", "timeout");
+    ASSERT_FALSE(denied.is_null());
+    EXPECT_NE(denied.value("reason", "").find("nobody decided"), std::string::npos);
+}
+
+TEST_F(FileActions, GuardedProcessCannotApproveItsOwnHold) {
+    auto d = start(hold_policy(60));
+    auto fut = run_async(*d, "self", {"perl", "-e", "unlink '" + data_ + "/f7' or die"});
+    json rec = first(*d, "file", "self");
+    ASSERT_FALSE(rec.is_null());
+    std::string id = std::to_string(rec["hold_id"].get<uint64_t>());
+    // Another process of a guarded session, as root, tries to approve it.
+    auto r = d->cli({"run", "--session", "accomplice", "--", binary(), "--runtime-dir",
+                     d->runtime_dir(), "approve", id});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("guarded"), std::string::npos) << r.err;
+    ASSERT_EQ(d->cli({"deny", id}).status, 0);
+    fut.get();
+    EXPECT_TRUE(fs::exists(data_ + "/f7"));
+}
+
+TEST_F(FileActions, MonitorModeEnforcesNothingAndSaysWhatItWouldHaveDone) {
+    auto d = start("version: 1\nmode: monitor\n", {"--protect", data_});
+    auto r = d->cli({"run", "--session", "mon", "--", "truncate", "-s0", data_ + "/f8"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(fs::file_size(data_ + "/f8"), 0u) << "monitor mode must not interfere";
+    json rec = first(*d, "file", "mon");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["verdict"], "would-block");
+    EXPECT_EQ(rec["prevented"], false);
+    EXPECT_EQ(rec["layer"], "exec");
+    EXPECT_FALSE(rec.contains("session_action"));
+}
+
+TEST_F(FileActions, PathTooLongToResolveIsRefusedAndSaysWhy) {
+    auto d = start("version: 1\nprotect:\n  session: none\n", {"--protect", data_});
+    // A real file outside the protected tree, behind a path longer than the
+    // kernel side reads.
+    std::string deep = dir_ / "deep";
+    for (int i = 0; i < 12; ++i) deep += "/" + std::string(50, 'd');
+    fs::create_directories(deep);
+    std::string victim = deep + "/file";
+    std::ofstream(victim) << "x";
+    auto r = d->cli({"run", "--session", "long", "--", "/usr/bin/python3", "-c",
+                     "import os; os.unlink('" + victim + "')"});
+    EXPECT_EQ(r.status, 128 + SIGKILL);
+    EXPECT_TRUE(fs::exists(victim));
+    json rec = first(*d, "file", "long");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["rule"], "unresolved-path");
+    EXPECT_EQ(rec["match"], "unresolved-path");
+    EXPECT_EQ(rec["verdict"], "block");
+}
+
+}  // namespace
+}  // namespace ks::test

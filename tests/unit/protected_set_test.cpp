@@ -1,0 +1,96 @@
+// The protected set built from a real tree in a temporary directory.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "file_guard/protected_set.h"
+
+namespace ks {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ProtectedSetTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/ks-pset-XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+        dir_ = fs::canonical(dir_).string();
+        fs::create_directories(dir_ + "/data/base");
+        std::ofstream(dir_ + "/data/base/f1") << "1";
+        std::ofstream(dir_ + "/data/f2") << "2";
+        fs::create_directories(dir_ + "/other");
+        fs::create_hard_link(dir_ + "/data/f2", dir_ + "/other/hl");
+        fs::create_directory_symlink(dir_ + "/data", dir_ + "/link");
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+    std::string dir_;
+};
+
+TEST_F(ProtectedSetTest, HoldsEveryInodeOfTheTreeAndTheEdgesToIt) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data", 5}}, 1000, warnings);
+    ASSERT_EQ(set.roots().size(), 1u);
+    EXPECT_TRUE(warnings.empty());
+    EXPECT_EQ(set.inodes().size(), 4u);  // data, base, f1, f2
+    for (const auto& [k, rule] : set.inodes()) EXPECT_EQ(rule, 5u);
+    // One edge per component from "/" down to data.
+    size_t depth = std::count(dir_.begin(), dir_.end(), '/') + 1;
+    EXPECT_EQ(set.edges().size(), depth);
+    struct stat st {};
+    ::stat((dir_ + "/data").c_str(), &st);
+    bool found = false;
+    for (const auto& [k, child] : set.edges())
+        if (k.name_hash == name_hash("data") && child.ino == st.st_ino) found = true;
+    EXPECT_TRUE(found);
+}
+
+TEST_F(ProtectedSetTest, ClassifiesInsideContainsAndOutside) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 1000, warnings);
+    EXPECT_TRUE(set.classify(dir_ + "/data/base/f1", false).inside);
+    EXPECT_TRUE(set.classify(dir_ + "/data/new-file", false).inside);  // created later
+    EXPECT_TRUE(set.classify(dir_ + "/other/../data/f2", false).inside);
+    auto up = set.classify(dir_, false);
+    EXPECT_FALSE(up.inside);
+    EXPECT_TRUE(up.contains);
+    EXPECT_FALSE(set.classify(dir_ + "/other/x", false).inside);
+}
+
+TEST_F(ProtectedSetTest, HardLinksAndSymlinksResolveToTheRealObject) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 1000, warnings);
+    EXPECT_TRUE(set.classify(dir_ + "/other/hl", false).inside) << "hard link to a protected file";
+    EXPECT_TRUE(set.classify(dir_ + "/link/", true).inside) << "through a symlink to the tree";
+    EXPECT_TRUE(set.classify(dir_ + "/link/f2", false).inside);
+    // The link itself is not protected data: removing it loses nothing.
+    EXPECT_FALSE(set.classify(dir_ + "/link", false).inside);
+}
+
+TEST_F(ProtectedSetTest, MissingRootsAreWarnedAboutAndSkipped) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/nope", 1}, {dir_ + "/data", 2}}, 1000, warnings);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find(dir_ + "/nope"), std::string::npos);
+    EXPECT_EQ(set.roots().size(), 1u);
+}
+
+TEST_F(ProtectedSetTest, BoundedWalkStillHasTheRootAndSaysSo) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 2, warnings);
+    EXPECT_TRUE(set.truncated());
+    EXPECT_FALSE(warnings.empty());
+    EXPECT_LE(set.inodes().size(), 3u);
+    EXPECT_TRUE(set.classify(dir_ + "/data/base/f1", false).inside);
+}
+
+TEST(NameHash, IsFnv1a64) {
+    EXPECT_EQ(name_hash(""), 0xcbf29ce484222325ULL);
+    EXPECT_EQ(name_hash("a"), 0xaf63dc4c8601ec8cULL);
+}
+
+}  // namespace
+}  // namespace ks

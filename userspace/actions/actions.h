@@ -1,0 +1,56 @@
+// What killswitch does to agents: freeze, thaw or kill a session cgroup, and
+// operations held until a person decides.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace ks {
+
+// cgroup v2 core files; no controller needed (5.2+ for freeze, 5.14+ for kill).
+Status cgroup_freeze(const std::string& dir, bool frozen);
+Status cgroup_kill(const std::string& dir);
+bool cgroup_is_frozen(const std::string& dir);
+
+struct Hold {
+    uint64_t id = 0;
+    int pid = 0;
+    int tid = 0;
+    uint32_t session_id = 0;
+    std::string session;
+    std::string layer;  // "exec" or "uprobe": where the task is stopped
+    std::string op;
+    std::string path;
+    std::string rule;
+    std::string command;  // what it runs (exec holds: the argv)
+    uint64_t created_realtime_ns = 0;
+    std::chrono::steady_clock::time_point deadline;
+
+    [[nodiscard]] nlohmann::json to_json() const;
+};
+
+class HoldRegistry {
+public:
+    // Registers a held task; a second stop of the same thread joins its hold.
+    const Hold& add(Hold h, std::chrono::seconds timeout);
+    std::optional<Hold> take(uint64_t id);
+    // Holds whose deadline passed, removed from the registry.
+    std::vector<Hold> expired(std::chrono::steady_clock::time_point now);
+    [[nodiscard]] std::vector<Hold> list() const;
+    [[nodiscard]] const Hold* find_by_tid(int tid) const;
+
+private:
+    std::map<uint64_t, Hold> holds_;
+    uint64_t next_id_ = 1;
+};
+
+}  // namespace ks

@@ -1,0 +1,148 @@
+#include "file_guard/file_guard_bpf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+#include "file_guard.skel.h"
+
+namespace ks {
+std::string find_libc() {
+    std::ifstream in("/proc/self/maps");
+    std::string line;
+    while (std::getline(in, line)) {
+        auto pos = line.find('/');
+        if (pos == std::string::npos) continue;
+        std::string path = line.substr(pos);
+        auto base = path.substr(path.find_last_of('/') + 1);
+        if (base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0) return path;
+    }
+    return "";
+}
+
+Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool attach_uprobes) {
+    std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
+    g->skel_ = file_guard__open();
+    if (!g->skel_) return sys_error("open file_guard BPF object");
+
+    // One set of shared maps for every object.
+    bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, g->skel_->obj) {
+        bpf_map* src = bpf_object__find_map_by_name(shared, bpf_map__name(m));
+        if (!src || bpf_map__type(src) != bpf_map__type(m)) continue;
+        if (int err = bpf_map__reuse_fd(m, bpf_map__fd(src)))
+            return sys_error(std::string("share map ") + bpf_map__name(m), -err);
+    }
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, g->skel_->obj) {
+        if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
+            bpf_program__set_autoattach(prog, false);
+    }
+    if (int err = file_guard__load(g->skel_)) return sys_error("load file_guard BPF programs", -err);
+    if (int err = file_guard__attach(g->skel_))
+        return sys_error("attach file_guard syscall tracepoints (is tracefs mounted?)", -err);
+
+    if (!attach_uprobes) return g;
+    g->libc_ = find_libc();
+    if (g->libc_.empty()) {
+        spdlog::warn("no libc found in our own mappings: the uprobe layer is off");
+        return g;
+    }
+    // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
+    // address); renameat2 starts with renameat's arguments.
+    struct {
+        const char* symbol;
+        bpf_program* prog;
+    } specs[] = {
+        {"unlink", g->skel_->progs.ks_up_unlink},     {"unlinkat", g->skel_->progs.ks_up_unlinkat},
+        {"rmdir", g->skel_->progs.ks_up_rmdir},       {"rename", g->skel_->progs.ks_up_rename},
+        {"renameat", g->skel_->progs.ks_up_renameat}, {"renameat2", g->skel_->progs.ks_up_renameat},
+        {"truncate", g->skel_->progs.ks_up_truncate}, {"ftruncate", g->skel_->progs.ks_up_ftruncate},
+        {"open", g->skel_->progs.ks_up_open},         {"openat", g->skel_->progs.ks_up_openat},
+        {"creat", g->skel_->progs.ks_up_creat},       {"link", g->skel_->progs.ks_up_link},
+        {"linkat", g->skel_->progs.ks_up_linkat},
+    };
+    for (const auto& s : specs) {
+        LIBBPF_OPTS(bpf_uprobe_opts, opts);
+        opts.func_name = s.symbol;
+        bpf_link* link = bpf_program__attach_uprobe_opts(s.prog, -1, g->libc_.c_str(), 0, &opts);
+        if (!link) {
+            spdlog::warn("uprobe on {}:{}: {}", g->libc_, s.symbol, std::strerror(errno));
+            continue;
+        }
+        g->links_.push_back(link);
+        g->uprobe_names_.push_back(s.symbol);
+    }
+    return g;
+}
+
+FileGuardBpf::~FileGuardBpf() {
+    for (auto* l : links_) bpf_link__destroy(l);
+    if (skel_) file_guard__destroy(skel_);
+}
+
+Status FileGuardBpf::publish(const ProtectedSet& set) {
+    int ifd = bpf_map__fd(skel_->maps.protected_inodes);
+    for (const auto& [key, rule] : set.inodes()) {
+        ks_protected v{rule, 0};
+        if (bpf_map_update_elem(ifd, &key, &v, BPF_ANY))
+            return sys_error("add to protected_inodes (" + std::to_string(set.inodes().size()) + " entries)");
+    }
+    int efd = bpf_map__fd(skel_->maps.protected_edges);
+    for (const auto& [key, child] : set.edges())
+        if (bpf_map_update_elem(efd, &key, &child, BPF_ANY)) return sys_error("add to protected_edges");
+    return {};
+}
+
+Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules) {
+    int fd = bpf_map__fd(skel_->maps.rules);
+    for (uint32_t i = 0; i < rules.size() && i < KS_MAX_RULES; ++i) {
+        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u};
+        if (bpf_map_update_elem(fd, &i, &r, BPF_ANY)) return sys_error("set rule " + std::to_string(i));
+    }
+    return {};
+}
+
+Status FileGuardBpf::set_config(uint32_t unresolved_rule, uint32_t io_uring_rule) {
+    uint32_t zero = 0;
+    ks_config c{unresolved_rule, io_uring_rule};
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.file_config), &zero, &c, BPF_ANY))
+        return sys_error("set file_config");
+    return {};
+}
+
+Status FileGuardBpf::set_exec_watch(const std::vector<std::string>& tools) {
+    int fd = bpf_map__fd(skel_->maps.exec_watch);
+    for (const auto& t : tools) {
+        char key[KS_WATCH_NAME_LEN] = {};
+        std::strncpy(key, t.c_str(), sizeof(key) - 1);
+        uint32_t one = 1;
+        if (bpf_map_update_elem(fd, key, &one, BPF_ANY)) return sys_error("add " + t + " to exec_watch");
+    }
+    return {};
+}
+
+Status FileGuardBpf::add_pass(int pid, uint64_t deadline_boot_ns) {
+    uint32_t key = static_cast<uint32_t>(pid);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.passes), &key, &deadline_boot_ns, BPF_ANY))
+        return sys_error("add pass for pid " + std::to_string(pid));
+    return {};
+}
+
+void FileGuardBpf::remove_pass(int pid) {
+    uint32_t key = static_cast<uint32_t>(pid);
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.passes), &key);
+}
+
+std::vector<std::string> FileGuardBpf::program_names() const {
+    std::vector<std::string> out;
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj) out.emplace_back(bpf_program__name(prog));
+    return out;
+}
+
+}  // namespace ks

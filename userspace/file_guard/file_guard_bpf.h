@@ -1,0 +1,58 @@
+// The file_guard BPF object: loaded with the shared maps of process_guard,
+// its tracepoints attached, its uprobes attached to the system libc.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <killswitch/abi/events.h>
+
+#include "common/result.h"
+#include "file_guard/protected_set.h"
+
+struct file_guard;
+struct bpf_object;
+struct bpf_link;
+
+namespace ks {
+
+struct RuleSlot {
+    uint32_t action = KS_ACT_BLOCK;
+    bool monitor = false;
+};
+
+class FileGuardBpf {
+public:
+    // shared: the object whose maps (guarded_tasks, events, counters...) this
+    // one uses instead of its own.
+    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool attach_uprobes);
+    ~FileGuardBpf();
+    FileGuardBpf(const FileGuardBpf&) = delete;
+    FileGuardBpf& operator=(const FileGuardBpf&) = delete;
+
+    Status publish(const ProtectedSet& set);
+    Status set_rules(const std::vector<RuleSlot>& rules);
+    Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule);
+    Status set_exec_watch(const std::vector<std::string>& tools);
+    // Lets the matching calls of process pid through until deadline
+    // (CLOCK_BOOTTIME ns): a person approved what it is doing.
+    Status add_pass(int pid, uint64_t deadline_boot_ns);
+    void remove_pass(int pid);
+
+    [[nodiscard]] const std::vector<std::string>& uprobes() const { return uprobe_names_; }
+    [[nodiscard]] const std::string& libc_path() const { return libc_; }
+    [[nodiscard]] std::vector<std::string> program_names() const;
+
+private:
+    FileGuardBpf() = default;
+    file_guard* skel_ = nullptr;
+    std::vector<bpf_link*> links_;
+    std::vector<std::string> uprobe_names_;
+    std::string libc_;
+};
+
+// The libc the system's dynamically linked programs use (from our own maps).
+std::string find_libc();
+
+}  // namespace ks

@@ -1,0 +1,86 @@
+// The protected objects as the kernel matches them: every inode of the
+// protected trees, and the edge graph from "/" down to each protected root
+// (also through bind mounts of protected directories).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <killswitch/abi/events.h>
+
+#include "common/result.h"
+
+namespace ks {
+
+uint64_t name_hash(const std::string& name);  // FNV-1a 64, as the BPF side
+uint64_t kernel_dev(dev_t dev);               // st_dev -> the kernel's s_dev encoding
+
+struct ProtectedRoot {
+    std::string path;       // as configured
+    std::string real_path;  // canonical
+    uint32_t rule_id = 0;
+    uint64_t dev = 0;       // kernel encoding
+    uint64_t ino = 0;
+};
+
+struct InodeKeyLess {
+    bool operator()(const ks_inode_key& a, const ks_inode_key& b) const {
+        return a.dev != b.dev ? a.dev < b.dev : a.ino < b.ino;
+    }
+};
+struct EdgeKeyLess {
+    bool operator()(const ks_edge_key& a, const ks_edge_key& b) const {
+        if (a.dev != b.dev) return a.dev < b.dev;
+        if (a.ino != b.ino) return a.ino < b.ino;
+        return a.name_hash < b.name_hash;
+    }
+};
+
+// What user space knows about a path, for the exec rules and the records.
+struct PathVerdict {
+    std::string resolved;  // canonical path (as far as it exists)
+    bool inside = false;   // the object is protected or lies in a protected tree
+    bool contains = false; // a protected root lies below it (recursive operations reach it)
+    uint32_t rule_id = 0;
+    std::string root;      // the protected root concerned
+};
+
+class ProtectedSet {
+public:
+    struct Entry {
+        std::string path;
+        uint32_t rule_id;
+    };
+    // Resolves the roots and walks the trees. Missing roots are reported in
+    // warnings and skipped. max_inodes bounds the walk: deeper files are still
+    // protected through their directories, only their other hard links are not.
+    static ProtectedSet build(const std::vector<Entry>& entries, size_t max_inodes,
+                              std::vector<std::string>& warnings,
+                              const std::string& mountinfo = "/proc/self/mountinfo");
+
+    [[nodiscard]] const std::vector<ProtectedRoot>& roots() const { return roots_; }
+    [[nodiscard]] const std::map<ks_inode_key, uint32_t, InodeKeyLess>& inodes() const { return inodes_; }
+    [[nodiscard]] const std::map<ks_edge_key, ks_inode_key, EdgeKeyLess>& edges() const { return edges_; }
+    [[nodiscard]] bool truncated() const { return truncated_; }
+
+    // Classifies a path. With follow_last false the final component is not
+    // followed if it is a symlink (rm removes the link, not its target).
+    [[nodiscard]] PathVerdict classify(const std::string& abs_path, bool follow_last) const;
+    [[nodiscard]] const ProtectedRoot* root_of_rule(uint32_t rule_id) const;
+
+private:
+    void add_edges_to(const std::string& real_path, const ks_inode_key& target);
+
+    std::vector<ProtectedRoot> roots_;
+    std::map<ks_inode_key, uint32_t, InodeKeyLess> inodes_;
+    std::map<ks_edge_key, ks_inode_key, EdgeKeyLess> edges_;
+    bool truncated_ = false;
+};
+
+}  // namespace ks
