@@ -191,5 +191,23 @@ TEST_F(FileActions, PathTooLongToResolveIsRefusedAndSaysWhy) {
     EXPECT_EQ(rec["verdict"], "block");
 }
 
+TEST_F(FileActions, WithoutTheLibcLayerTheFirstCallCompletesAndTheAgentStops) {
+    auto d = start("version: 1\nprotect:\n  libc_uprobes: false\n  session: none\n",
+                   {"--protect", data_});
+    auto status = json::parse(d->cli({"status", "--json"}).out);
+    EXPECT_TRUE(status["layers"]["uprobes"].empty());
+    auto r = d->cli({"run", "--session", "nolibc", "--", "perl", "-e",
+                     "for (0..9) { unlink '" + data_ + "/f' . $_ } print qq(done\\n)"});
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    int left = 0;
+    for (int i = 0; i < 10; ++i) left += fs::exists(data_ + "/f" + std::to_string(i));
+    EXPECT_EQ(left, 9) << "exactly the one call in flight completes";
+    json rec = first(*d, "file", "nolibc");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["layer"], "tracepoint");
+    EXPECT_EQ(rec["prevented"], false);
+    EXPECT_EQ(rec["verdict"], "block");
+}
+
 }  // namespace
 }  // namespace ks::test

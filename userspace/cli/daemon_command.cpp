@@ -25,6 +25,9 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                     "enforce: act on matches; monitor: only record what would have been done "
                     "(default: the policy's)")
         ->check(CLI::IsMember({"enforce", "monitor"}));
+    cmd->add_flag("!--no-libc-uprobes", opts->libc_uprobes,
+                  "Do not attach the libc layer (uprobes trap in every process that calls the "
+                  "hooked libc functions, guarded or not; see docs/performance.md)");
     cmd->add_option("--cgroup-parent", opts->cgroup_parent,
                     "Name of the cgroup under the cgroup v2 root that holds session cgroups")
         ->capture_default_str();

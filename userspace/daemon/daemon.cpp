@@ -96,6 +96,9 @@ private:
                       const std::string& op, const std::string& path, const std::string& rule,
                       const std::string& command, json& rec);
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
+    // The file protection programs are attached only while something can be
+    // guarded; returns false (and logs) if they could not be attached.
+    bool update_file_layer(bool force_on = false);
     std::string rule_name(uint32_t id) const;
     void on_tick();
     void on_client_readable(int fd);
@@ -204,6 +207,7 @@ void Daemon::start() {
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
     if (auto st = sessions_->start(policy_.guard_cgroups); !st) throw StartupError{st.error().str()};
+    if (!update_file_layer()) throw StartupError{"cannot attach the file protection programs"};
 
     auto audit = AuditWriter::open(policy_.audit_log);
     if (!audit) throw StartupError{audit.error().str()};
@@ -252,13 +256,13 @@ void Daemon::start() {
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
                  policy::mode_name(policy_.mode), policy_.source, policy_.audit_log,
                  sessions_->parent_path());
-    spdlog::info("file protection: {} roots, {} inodes, {} edges; uprobes on {}: {}",
+    spdlog::info("file protection: {} roots, {} inodes, {} edges; libc layer {}",
                  protected_.roots().size(), protected_.inodes().size(), protected_.edges().size(),
-                 fbpf_->libc_path(), fbpf_->uprobes().size());
+                 policy_.libc_uprobes && opts_.libc_uprobes ? fbpf_->libc_path() : "off");
 }
 
 void Daemon::start_file_protection() {
-    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), true);
+    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), opts_.libc_uprobes && policy_.libc_uprobes);
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = std::move(fg.value());
 
@@ -531,6 +535,8 @@ void Daemon::shutdown() {
     audit_->append(rec);
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
     for (const auto& s : sessions_->sweep()) spdlog::debug("removed empty session {}", s.name);
+    // Fails while sessions with processes remain; they are adopted next time.
+    ::rmdir(sessions_->parent_path().c_str());
     clients_.clear();
     control_.reset();
     rb_.reset();
@@ -614,6 +620,8 @@ void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
     if (h.flags & KS_EVF_NEW_SESSION) {
         auto origin = ev.seed == KS_SEED_UID ? SessionOrigin::Uid : SessionOrigin::Agent;
+        // Before the held agent is let go.
+        update_file_layer(true);
         auto s = sessions_->open_for_seed(h.session_id, origin, h.pid, h.comm, ev.argv,
                                           h.flags & KS_EVF_HELD);
         if (s) {
@@ -685,7 +693,24 @@ void Daemon::on_tick() {
     for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
         resolve_hold(h, false, "nobody decided within " + std::to_string(policy_.hold_timeout_s) + "s");
     for (const auto& s : sessions_->sweep()) audit_->append(session_record("session_end", s));
+    update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
+}
+
+bool Daemon::update_file_layer(bool force_on) {
+    // Guarded processes can exist only in sessions, or appear at any exec when
+    // the policy guards uids or cgroups, or agents that are not held at exec.
+    bool need = force_on || sessions_->count() > 0 || !policy_.guard_uids.empty() ||
+                !policy_.guard_cgroups.empty() ||
+                (!policy_.hold_agents_at_exec && !policy_.agent_names.empty());
+    if (need == fbpf_->active()) return true;
+    if (auto st = fbpf_->set_active(need); !st) {
+        spdlog::error("{}", st.error().str());
+        return false;
+    }
+    spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
+                 sessions_->count());
+    return true;
 }
 
 void Daemon::on_client_readable(int fd) {
@@ -727,8 +752,13 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         std::vector<std::string> command;
         if (req.contains("command") && req["command"].is_array())
             for (const auto& a : req["command"]) if (a.is_string()) command.push_back(a);
+        if (!update_file_layer(true))
+            return {{"ok", false}, {"error", "cannot attach the file protection programs"}};
         auto s = sessions_->create(name, command);
-        if (!s) return {{"ok", false}, {"error", s.error().str()}};
+        if (!s) {
+            update_file_layer();
+            return {{"ok", false}, {"error", s.error().str()}};
+        }
         json rec = session_record("session_start", *s);
         rec["pid"] = peer.pid;
         rec["uid"] = peer.uid;
@@ -793,6 +823,7 @@ json Daemon::status_json() {
             {"protected_roots", protected_.roots().size()},
             {"protected_inodes", protected_.inodes().size()},
             {"file_protection_enforced", policy_.mode == policy::Mode::Enforce},
+            {"file_protection_attached", fbpf_->active()},
             {"holds", holds_.list().size()},
             {"sessions", sessions},
             {"counters",

@@ -14,6 +14,7 @@ struct DaemonOptions {
     std::string mode;  // empty: the policy's; else "enforce" or "monitor"
     std::string runtime_dir = "/run/killswitch";
     std::string cgroup_parent = "killswitch";
+    bool libc_uprobes = true;  // the libc layer (see docs/performance.md for its cost)
 };
 
 // Returns the process exit code. Start-up errors are printed as one line each.

@@ -24,8 +24,9 @@ std::string find_libc() {
     return "";
 }
 
-Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool attach_uprobes) {
+Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
+    g->want_uprobes_ = libc_uprobes;
     g->skel_ = file_guard__open();
     if (!g->skel_) return sys_error("open file_guard BPF object");
 
@@ -43,41 +44,56 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
             bpf_program__set_autoattach(prog, false);
     }
     if (int err = file_guard__load(g->skel_)) return sys_error("load file_guard BPF programs", -err);
-    if (int err = file_guard__attach(g->skel_))
-        return sys_error("attach file_guard syscall tracepoints (is tracefs mounted?)", -err);
-
-    if (!attach_uprobes) return g;
-    g->libc_ = find_libc();
-    if (g->libc_.empty()) {
-        spdlog::warn("no libc found in our own mappings: the uprobe layer is off");
-        return g;
+    if (libc_uprobes) {
+        g->libc_ = find_libc();
+        if (g->libc_.empty()) spdlog::warn("no libc found in our own mappings: the libc layer is off");
     }
+    // Attach once to prove it works here, then wait until something is guarded.
+    if (auto st = g->set_active(true); !st) return st.error();
+    if (auto st = g->set_active(false); !st) return st.error();
+    return g;
+}
+
+Status FileGuardBpf::set_active(bool active) {
+    if (active == active_) return {};
+    if (!active) {
+        for (auto* l : links_) bpf_link__destroy(l);
+        links_.clear();
+        uprobe_names_.clear();
+        file_guard__detach(skel_);
+        active_ = false;
+        return {};
+    }
+    if (int err = file_guard__attach(skel_))
+        return sys_error("attach file_guard syscall tracepoints (is tracefs mounted?)", -err);
+    active_ = true;
+    if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
     // address); renameat2 starts with renameat's arguments.
     struct {
         const char* symbol;
         bpf_program* prog;
     } specs[] = {
-        {"unlink", g->skel_->progs.ks_up_unlink},     {"unlinkat", g->skel_->progs.ks_up_unlinkat},
-        {"rmdir", g->skel_->progs.ks_up_rmdir},       {"rename", g->skel_->progs.ks_up_rename},
-        {"renameat", g->skel_->progs.ks_up_renameat}, {"renameat2", g->skel_->progs.ks_up_renameat},
-        {"truncate", g->skel_->progs.ks_up_truncate}, {"ftruncate", g->skel_->progs.ks_up_ftruncate},
-        {"open", g->skel_->progs.ks_up_open},         {"openat", g->skel_->progs.ks_up_openat},
-        {"creat", g->skel_->progs.ks_up_creat},       {"link", g->skel_->progs.ks_up_link},
-        {"linkat", g->skel_->progs.ks_up_linkat},
+        {"unlink", skel_->progs.ks_up_unlink},     {"unlinkat", skel_->progs.ks_up_unlinkat},
+        {"rmdir", skel_->progs.ks_up_rmdir},       {"rename", skel_->progs.ks_up_rename},
+        {"renameat", skel_->progs.ks_up_renameat}, {"renameat2", skel_->progs.ks_up_renameat},
+        {"truncate", skel_->progs.ks_up_truncate}, {"ftruncate", skel_->progs.ks_up_ftruncate},
+        {"open", skel_->progs.ks_up_open},         {"openat", skel_->progs.ks_up_openat},
+        {"creat", skel_->progs.ks_up_creat},       {"link", skel_->progs.ks_up_link},
+        {"linkat", skel_->progs.ks_up_linkat},
     };
-    for (const auto& s : specs) {
+    for (const auto& sp : specs) {
         LIBBPF_OPTS(bpf_uprobe_opts, opts);
-        opts.func_name = s.symbol;
-        bpf_link* link = bpf_program__attach_uprobe_opts(s.prog, -1, g->libc_.c_str(), 0, &opts);
+        opts.func_name = sp.symbol;
+        bpf_link* link = bpf_program__attach_uprobe_opts(sp.prog, -1, libc_.c_str(), 0, &opts);
         if (!link) {
-            spdlog::warn("uprobe on {}:{}: {}", g->libc_, s.symbol, std::strerror(errno));
+            spdlog::warn("uprobe on {}:{}: {}", libc_, sp.symbol, std::strerror(errno));
             continue;
         }
-        g->links_.push_back(link);
-        g->uprobe_names_.push_back(s.symbol);
+        links_.push_back(link);
+        uprobe_names_.push_back(sp.symbol);
     }
-    return g;
+    return {};
 }
 
 FileGuardBpf::~FileGuardBpf() {

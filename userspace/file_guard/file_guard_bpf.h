@@ -25,8 +25,15 @@ struct RuleSlot {
 class FileGuardBpf {
 public:
     // shared: the object whose maps (guarded_tasks, events, counters...) this
-    // one uses instead of its own.
-    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool attach_uprobes);
+    // one uses instead of its own. Loaded and tried, then left detached until
+    // set_active(true).
+    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes);
+
+    // Attached only while something can be guarded: a process that is not
+    // guarded then pays nothing at all, not even the tracepoint slow path or
+    // a uprobe trap.
+    Status set_active(bool active);
+    [[nodiscard]] bool active() const { return active_; }
     ~FileGuardBpf();
     FileGuardBpf(const FileGuardBpf&) = delete;
     FileGuardBpf& operator=(const FileGuardBpf&) = delete;
@@ -50,6 +57,8 @@ private:
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_;
     std::string libc_;
+    bool want_uprobes_ = true;
+    bool active_ = false;
 };
 
 // The libc the system's dynamically linked programs use (from our own maps).

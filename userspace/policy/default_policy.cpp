@@ -67,6 +67,12 @@ protect:
   io_uring: refuse
   # Seconds a held operation waits for `killswitch approve|deny ID`; then denied.
   hold_timeout: 120
+  # The libc layer: uprobes on libc's unlink, rename, truncate, open... stop a
+  # guarded process before the call. They trap in EVERY process that calls
+  # those functions, guarded or not (measured: docs/performance.md). false
+  # leaves the exec layer and the syscall tracepoints, which stop the agent at
+  # the first such call but let that one call complete.
+  libc_uprobes: true
 
 audit:
   # The audit trail: one JSON object per line, appended.

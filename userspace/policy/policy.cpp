@@ -25,8 +25,8 @@ constexpr std::array<std::string_view, 6> kTopKeys = {"version", "mode",    "age
                                                       "guard",   "protect", "audit"};
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 6> kProtectKeys = {"paths",      "action",   "session",
-                                                          "unresolved", "io_uring", "hold_timeout"};
+constexpr std::array<std::string_view, 7> kProtectKeys = {
+    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes"};
 constexpr std::array<std::string_view, 2> kProtectEntryKeys = {"path", "action"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
@@ -609,6 +609,8 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
             else
                 error(sub.value_pos,
                       "protect.io_uring must be 'refuse' or 'allow', got " + describe(sub.value));
+        } else if (sub.key == "libc_uprobes") {
+            if (auto b = boolean(sub, "protect.libc_uprobes")) p.libc_uprobes = *b;
         } else if (sub.key == "hold_timeout") {
             const YAML::Node& n = sub.value;
             int v = 0;

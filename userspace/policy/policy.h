@@ -69,6 +69,10 @@ struct Policy {
     // as unprotected: this action applies.
     Action unresolved_action = Action::Block;
     bool io_uring_allowed = false;  // io_uring bypasses the syscall hooks
+    // The libc layer: uprobes make the destructive calls of guarded processes
+    // never happen, but they trap in every process that calls those libc
+    // functions, guarded or not (docs/performance.md).
+    bool libc_uprobes = true;
     int hold_timeout_s = 120;       // a hold nobody decides is denied
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from

@@ -59,6 +59,7 @@ public:
     [[nodiscard]] const Session* find(uint32_t id) const;
     [[nodiscard]] const Session* find_by_name(const std::string& name) const;
     [[nodiscard]] std::vector<Session> list() const;
+    [[nodiscard]] size_t count() const { return sessions_.size(); }
     void set_root_pid(uint32_t id, int pid);
     [[nodiscard]] const std::string& parent_path() const { return parent_path_; }
     // Pids currently in a session's cgroup (from cgroup.procs).
