@@ -17,7 +17,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 class FileActions : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         KS_REQUIRE_ROOT();
         data_ = dir_ / "data";
@@ -25,33 +25,38 @@ protected:
         for (int i = 0; i < 10; ++i) std::ofstream(data_ + "/f" + std::to_string(i)) << "row " << i;
     }
 
-    std::unique_ptr<Daemon> start(const std::string& policy_text, std::vector<std::string> extra = {}) {
+    std::unique_ptr<Daemon> start(const std::string& policy_text,
+                                  std::vector<std::string> extra = {}) {
         std::string policy = dir_ / "policy.yaml";
         std::ofstream(policy) << policy_text;
-        auto d = std::make_unique<Daemon>(Daemon::Options{.policy_file = policy, .extra_args = extra});
+        auto d =
+            std::make_unique<Daemon>(Daemon::Options{.policy_file = policy, .extra_args = extra});
         EXPECT_TRUE(d->ready()) << d->stderr_text();
         return d;
     }
 
     std::future<CommandResult> run_async(const Daemon& d, const std::string& session,
                                          const std::vector<std::string>& argv) {
-        std::vector<std::string> cmd = {binary(), "--runtime-dir", d.runtime_dir(), "run",
-                                        "--session", session, "--"};
+        std::vector<std::string> cmd = {
+            binary(), "--runtime-dir", d.runtime_dir(), "run", "--session", session, "--"};
         cmd.insert(cmd.end(), argv.begin(), argv.end());
-        return std::async(std::launch::async, [cmd] { return run_command(cmd, std::chrono::seconds(60)); });
+        return std::async(std::launch::async,
+                          [cmd] { return run_command(cmd, std::chrono::seconds(60)); });
     }
 
     static json first(const Daemon& d, const std::string& event, const std::string& session,
                       std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
         json out;
-        wait_until([&] {
-            for (const auto& r : d.records())
-                if (r.value("event", "") == event && r.value("session", "") == session) {
-                    out = r;
-                    return true;
-                }
-            return false;
-        }, timeout);
+        wait_until(
+            [&] {
+                for (const auto& r : d.records())
+                    if (r.value("event", "") == event && r.value("session", "") == session) {
+                        out = r;
+                        return true;
+                    }
+                return false;
+            },
+            timeout);
         return out;
     }
 
@@ -64,7 +69,8 @@ protected:
 
     std::string hold_policy(int timeout_s) {
         return "version: 1\nprotect:\n  paths:\n    - {path: " + data_ +
-               ", action: hold}\n  session: none\n  hold_timeout: " + std::to_string(timeout_s) + "\n";
+               ", action: hold}\n  session: none\n  hold_timeout: " + std::to_string(timeout_s) +
+               "\n";
     }
 
     TempDir dir_;
@@ -73,7 +79,8 @@ protected:
 
 TEST_F(FileActions, HoldDeniedKillsTheAgentAndKeepsTheData) {
     auto d = start(hold_policy(60));
-    auto fut = run_async(*d, "held", {"perl", "-e", "unlink '" + data_ + "/f1' or die; print qq(done\\n)"});
+    auto fut = run_async(*d, "held",
+                         {"perl", "-e", "unlink '" + data_ + "/f1' or die; print qq(done\\n)"});
     json rec = first(*d, "file", "held");
     ASSERT_FALSE(rec.is_null()) << d->stderr_text();
     EXPECT_EQ(rec["verdict"], "hold");
@@ -100,7 +107,8 @@ TEST_F(FileActions, HoldDeniedKillsTheAgentAndKeepsTheData) {
 
 TEST_F(FileActions, HoldApprovedRunsTheOperation) {
     auto d = start(hold_policy(60));
-    auto fut = run_async(*d, "approved", {"perl", "-e", "unlink '" + data_ + "/f2' or die; print qq(done\\n)"});
+    auto fut = run_async(*d, "approved",
+                         {"perl", "-e", "unlink '" + data_ + "/f2' or die; print qq(done\\n)"});
     json rec = first(*d, "file", "approved");
     ASSERT_FALSE(rec.is_null()) << d->stderr_text();
     uint64_t id = rec["hold_id"];
@@ -189,6 +197,89 @@ TEST_F(FileActions, PathTooLongToResolveIsRefusedAndSaysWhy) {
     EXPECT_EQ(rec["rule"], "unresolved-path");
     EXPECT_EQ(rec["match"], "unresolved-path");
     EXPECT_EQ(rec["verdict"], "block");
+}
+
+std::string action_policy(const std::string& data, const std::string& action) {
+    return "version: 1\nprotect:\n  paths: [" + data + "]\n  action: " + action +
+           "\n  session: none\n";
+}
+
+TEST_F(FileActions, AuditActionRecordsAndLetsItHappen) {
+    auto d = start(action_policy(data_, "audit"));
+    auto r = d->cli({"run", "--session", "aud", "--", "perl", "-e", "unlink '" + data_ + "/f1' or die"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(fs::exists(data_ + "/f1"));
+    json rec = first(*d, "file", "aud");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["verdict"], "audit");
+    EXPECT_EQ(rec["prevented"], false);
+}
+
+TEST_F(FileActions, FreezeActionStopsTheTaskAndFreezesTheSession) {
+    auto d = start(action_policy(data_, "freeze"));
+    auto fut = run_async(*d, "frz", {"perl", "-e", "unlink '" + data_ + "/f2' or die"});
+    json rec = first(*d, "file", "frz");
+    ASSERT_FALSE(rec.is_null()) << d->stderr_text();
+    EXPECT_EQ(rec["verdict"], "freeze");
+    std::string cg = "/sys/fs/cgroup/unified/" + d->cgroup_parent() + "/frz";
+    if (!fs::exists(cg)) cg = "/sys/fs/cgroup/" + d->cgroup_parent() + "/frz";
+    EXPECT_TRUE(wait_until([&] {
+        std::ifstream ev(cg + "/cgroup.events");
+        std::string all((std::istreambuf_iterator<char>(ev)), {});
+        return all.find("frozen 1") != std::string::npos;
+    }));
+    EXPECT_TRUE(fs::exists(data_ + "/f2"));
+    std::ofstream(cg + "/cgroup.kill") << "1";
+    EXPECT_EQ(fut.get().status, 128 + SIGKILL);
+    EXPECT_TRUE(fs::exists(data_ + "/f2"));
+}
+
+TEST_F(FileActions, KillSessionActionEndsEveryProcessOfTheSession) {
+    auto d = start(action_policy(data_, "kill-session"));
+    std::string marker = dir_ / "survivor";
+    // A background process of the same session must die too.
+    auto r = d->cli({"run", "--session", "ks", "--", "bash", "-c",
+                     "(sleep 5; touch " + marker + ") & perl -e \"unlink '" + data_ +
+                         "/f3'\"; wait"});
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
+    EXPECT_TRUE(fs::exists(data_ + "/f3"));
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    EXPECT_FALSE(fs::exists(marker)) << "the session's background process survived";
+    EXPECT_EQ(first(*d, "file", "ks")["verdict"], "kill-session");
+}
+
+TEST_F(FileActions, BindMountOfTheDataIsTheSameData) {
+    std::string bind = dir_ / "bind";
+    fs::create_directories(bind);
+    ASSERT_EQ(run_command({"mount", "--bind", data_, bind}).status, 0);
+    {
+        auto d = start("version: 1\nprotect:\n  session: none\n", {"--protect", data_});
+        auto r = d->cli({"run", "--session", "bind", "--", "perl", "-e", "unlink '" + bind + "/f4' or die"});
+        EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
+        auto r2 = d->cli({"run", "--session", "bind-cd", "--", "sh", "-c", "cd " + bind + " && rm f5"});
+        EXPECT_EQ(r2.status, 128 + SIGKILL) << r2.err;
+        EXPECT_EQ(first(*d, "file", "bind")["layer"], "uprobe");
+        EXPECT_EQ(first(*d, "file", "bind-cd")["layer"], "exec");
+    }
+    run_command({"umount", bind});
+    EXPECT_TRUE(fs::exists(data_ + "/f4"));
+    EXPECT_TRUE(fs::exists(data_ + "/f5"));
+}
+
+TEST_F(FileActions, MountOverAProtectedDirectoryStopsTheAgent) {
+    fs::create_directories(data_ + "/sub");
+    std::ofstream(data_ + "/sub/kept") << "x";
+    auto d = start("version: 1\nprotect:\n  session: none\n", {"--protect", data_});
+    auto r = d->cli({"run", "--session", "mnt", "--", "mount", "-t", "tmpfs", "none", data_ + "/sub"});
+    // mount(2) has no libc hook here: the syscall tracepoint stops the agent
+    // at the call, which completes.
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    json rec = first(*d, "file", "mnt");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["op"], "mount");
+    EXPECT_EQ(rec["layer"], "tracepoint");
+    run_command({"umount", data_ + "/sub"});
+    EXPECT_TRUE(fs::exists(data_ + "/sub/kept"));
 }
 
 TEST_F(FileActions, WithoutTheLibcLayerTheFirstCallCompletesAndTheAgentStops) {

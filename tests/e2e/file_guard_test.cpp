@@ -43,8 +43,8 @@ Snapshot snapshot(const std::string& root) {
     Snapshot out;
     std::error_code ec;
     if (!fs::exists(root, ec)) return out;
-    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec || !it->is_regular_file()) continue;
         std::ifstream in(it->path(), std::ios::binary);
         std::stringstream ss;
@@ -75,7 +75,7 @@ Loss compare(const Snapshot& before, const Snapshot& after) {
 }
 
 class FileGuardE2E : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         if (::geteuid() != 0) return;
         dir_ = new TempDir();
@@ -86,7 +86,8 @@ protected:
             fs::create_directories(data_ + "/d" + std::to_string(d));
             for (int f = 0; f < kFilesPerDir; ++f) {
                 std::string name = "/d" + std::to_string(d) + "/f" + std::to_string(f);
-                std::ofstream(data_ + name) << std::string(1000 + f, static_cast<char>('a' + d % 26)) << name;
+                std::ofstream(data_ + name)
+                    << std::string(1000 + f, static_cast<char>('a' + d % 26)) << name;
             }
         }
         before_ = new Snapshot(snapshot(data_));
@@ -131,13 +132,14 @@ protected:
     // Runs argv as a guarded agent in session `name` and collects the outcome.
     Outcome attack(const std::string& name, const std::vector<std::string>& argv,
                    const std::string& cwd = "") {
-        std::vector<std::string> cmd = {binary(), "--runtime-dir", daemon_->runtime_dir(), "run",
-                                        "--session", name, "--"};
+        std::vector<std::string> cmd = {
+            binary(), "--runtime-dir", daemon_->runtime_dir(), "run", "--session", name, "--"};
         if (!cwd.empty()) {
             cmd.insert(cmd.end(), {"sh", "-c", "cd \"$0\" && exec \"$@\"", cwd});
         }
         cmd.insert(cmd.end(), argv.begin(), argv.end());
-        auto fut = std::async(std::launch::async, [cmd] { return run_command(cmd, std::chrono::seconds(60)); });
+        auto fut = std::async(std::launch::async,
+                              [cmd] { return run_command(cmd, std::chrono::seconds(60)); });
 
         Outcome o;
         wait_until(
@@ -155,12 +157,14 @@ protected:
         if (!fs::exists(cg)) cg = "/sys/fs/cgroup/" + daemon_->cgroup_parent() + "/" + name;
         bool frozen = false;
         if (!o.decision.is_null() && o.decision.value("session_action", "") == "freeze") {
-            wait_until([&] {
-                std::ifstream ev(cg + "/cgroup.events");
-                std::string all((std::istreambuf_iterator<char>(ev)), {});
-                frozen = all.find("frozen 1") != std::string::npos;
-                return frozen || all.empty();
-            }, std::chrono::seconds(5));
+            wait_until(
+                [&] {
+                    std::ifstream ev(cg + "/cgroup.events");
+                    std::string all((std::istreambuf_iterator<char>(ev)), {});
+                    frozen = all.find("frozen 1") != std::string::npos;
+                    return frozen || all.empty();
+                },
+                std::chrono::seconds(5));
             std::ofstream(cg + "/cgroup.kill") << "1";
         }
         o.run = fut.get();
@@ -187,9 +191,9 @@ protected:
             return std::to_string(d[k].get<uint64_t>() / 1000) + "us";
         };
         out << name << "\t" << o.loss.files << "\t" << o.loss.bytes << "\t"
-            << (o.stopped ? "yes (" + o.how_stopped + ")" : "no") << "\t"
-            << d.value("layer", "-") << "\t" << lat("stop_latency_ns") << "\t"
-            << lat("decision_latency_ns") << "\t" << lat("session_frozen_latency_ns") << "\n";
+            << (o.stopped ? "yes (" + o.how_stopped + ")" : "no") << "\t" << d.value("layer", "-")
+            << "\t" << lat("stop_latency_ns") << "\t" << lat("decision_latency_ns") << "\t"
+            << lat("session_frozen_latency_ns") << "\n";
     }
 
     // The common expectations: nothing lost, the agent stopped, the record
@@ -202,7 +206,8 @@ protected:
         EXPECT_EQ(o.decision.value("layer", ""), layer) << o.decision.dump();
         EXPECT_EQ(o.decision.value("verdict", ""), "block") << o.decision.dump();
         EXPECT_FALSE(o.decision.value("rule", "").empty());
-        EXPECT_NE(o.decision.value("path", "").find(path_part), std::string::npos) << o.decision.dump();
+        EXPECT_NE(o.decision.value("path", "").find(path_part), std::string::npos)
+            << o.decision.dump();
         EXPECT_EQ(o.decision.value("session_action", ""), "freeze") << o.decision.dump();
     }
 
@@ -237,7 +242,8 @@ TEST_F(FileGuardE2E, FindDelete) {
 }
 
 TEST_F(FileGuardE2E, PythonShutilRmtree) {
-    auto o = attack("py-rmtree", {"/usr/bin/python3", "-c", "import shutil; shutil.rmtree('" + data_ + "')"});
+    auto o = attack("py-rmtree",
+                    {"/usr/bin/python3", "-c", "import shutil; shutil.rmtree('" + data_ + "')"});
     expect_blocked(o, "uprobe", data_);
 }
 
@@ -279,21 +285,24 @@ TEST_F(FileGuardE2E, PerlUnlink) {
 }
 
 TEST_F(FileGuardE2E, SymlinkIntoData) {
-    auto o = attack("symlink", {"bash", "-c", "ln -s " + data_ + " " + out_ + "/link && rm -rf " + out_ + "/link/"});
+    auto o = attack(
+        "symlink",
+        {"bash", "-c", "ln -s " + data_ + " " + out_ + "/link && rm -rf " + out_ + "/link/"});
     expect_blocked(o, "exec", data_);
     fs::remove(out_ + "/link");
 }
 
 TEST_F(FileGuardE2E, HardLinkToDataFile) {
-    auto o = attack("hardlink", {"bash", "-c", "ln " + data_ + "/d7/f7 " + out_ + "/hl && : > " + out_ + "/hl"});
+    auto o = attack("hardlink", {"bash", "-c",
+                                 "ln " + data_ + "/d7/f7 " + out_ + "/hl && : > " + out_ + "/hl"});
     expect_blocked(o, "uprobe", data_ + "/d7/f7");
     EXPECT_EQ(o.decision.value("op", ""), "link");
     fs::remove(out_ + "/hl");
 }
 
 TEST_F(FileGuardE2E, PathWithDotDot) {
-    auto o = attack("dotdot", {"/usr/bin/python3", "-c",
-                               "import os; os.unlink('" + out_ + "/../data/d8/f8')"});
+    auto o = attack(
+        "dotdot", {"/usr/bin/python3", "-c", "import os; os.unlink('" + out_ + "/../data/d8/f8')"});
     expect_blocked(o, "uprobe", "../data/d8/f8");
 }
 
@@ -323,7 +332,8 @@ TEST_F(FileGuardE2E, IoUringUnlink) {
 TEST_F(FileGuardE2E, UnguardedProcessIsNeverHindered) {
     // The database server is not guarded: it creates, writes, renames and
     // deletes inside the protected tree freely.
-    std::string script = "set -e; d=" + data_ + "/d11; echo new > $d/new; echo more >> $d/new; "
+    std::string script = "set -e; d=" + data_ +
+                         "/d11; echo new > $d/new; echo more >> $d/new; "
                          "mv $d/new $d/renamed; : > $d/renamed; rm $d/renamed; "
                          "mkdir $d/sub; rmdir $d/sub; echo ok";
     size_t before = daemon_->records().size();
@@ -334,13 +344,16 @@ TEST_F(FileGuardE2E, UnguardedProcessIsNeverHindered) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     auto recs = daemon_->records();
     for (size_t i = before; i < recs.size(); ++i)
-        EXPECT_NE(recs[i].value("event", ""), "file") << "an unguarded process was audited: " << recs[i].dump();
+        EXPECT_NE(recs[i].value("event", ""), "file")
+            << "an unguarded process was audited: " << recs[i].dump();
 }
 
 TEST_F(FileGuardE2E, GuardedHarmlessWorkOutsideIsUntouched) {
     auto o = attack("harmless", {"bash", "-c",
-                                 "cd " + out_ + " && mkdir -p w && echo x > w/a && mv w/a w/b && "
-                                 "rm -rf w && cat " + data_ + "/d0/f0 > /dev/null && echo fine"});
+                                 "cd " + out_ +
+                                     " && mkdir -p w && echo x > w/a && mv w/a w/b && "
+                                     "rm -rf w && cat " +
+                                     data_ + "/d0/f0 > /dev/null && echo fine"});
     EXPECT_EQ(o.run.status, 0) << o.run.err;
     EXPECT_EQ(o.run.out, "fine\n");
     EXPECT_TRUE(o.decision.is_null()) << o.decision.dump();

@@ -92,9 +92,9 @@ Daemon::Daemon(const Options& opts) {
     audit_log_ = dir_ / "audit.jsonl";
     stderr_path_ = dir_ / "daemon.stderr";
     cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
-    std::vector<std::string> argv = {binary(), "--runtime-dir", runtime_dir_, "--log-level",
-                                      "debug", "daemon", "--audit-log", audit_log_,
-                                      "--cgroup-parent", cgroup_parent_};
+    std::vector<std::string> argv = {
+        binary(), "--runtime-dir", runtime_dir_, "--log-level",     "debug",
+        "daemon", "--audit-log",   audit_log_,   "--cgroup-parent", cgroup_parent_};
     if (!opts.policy_file.empty()) {
         argv.push_back("--policy");
         argv.push_back(opts.policy_file);

@@ -14,21 +14,23 @@
 namespace ks::test {
 
 // Skips the test unless it runs as root.
-#define KS_REQUIRE_ROOT()                                                   \
-    do {                                                                    \
+#define KS_REQUIRE_ROOT()                                                        \
+    do {                                                                         \
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (loads BPF programs)"; \
     } while (0)
 
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     [[nodiscard]] const std::string& path() const { return path_; }
-    [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+    [[nodiscard]] std::string operator/(const std::string& name) const {
+        return path_ + "/" + name;
+    }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -46,13 +48,13 @@ CommandResult run_command(const std::vector<std::string>& argv,
 bool wait_until(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-std::string binary();       // the killswitch binary under test
+std::string binary();                         // the killswitch binary under test
 std::string helper(const std::string& name);  // a program from tests/helpers
 
 // A daemon of the test's own: private runtime directory, audit log and
 // session parent cgroup; stopped (SIGTERM) when the object goes away.
 class Daemon {
-public:
+  public:
     struct Options {
         std::string policy_file;
         std::vector<std::string> extra_args;
@@ -78,7 +80,7 @@ public:
     // Stops the daemon; returns its exit status.
     int stop();
 
-private:
+  private:
     TempDir dir_;
     std::string runtime_dir_, audit_log_, cgroup_parent_, stderr_path_;
     pid_t pid_ = -1;

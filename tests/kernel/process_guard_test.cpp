@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "harness.h"
 
@@ -13,6 +14,7 @@ namespace ks::test {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 std::vector<json> execs_where(const std::vector<json>& recs,
                               const std::function<bool(const json&)>& pred) {
@@ -35,8 +37,7 @@ TEST(ProcessGuard, ThreeGenerationsAreAuditedWithTheirParentChain) {
     // bash forks python3 (a second command follows, so bash cannot exec in
     // place); python3 forks and execs the compiled helper.
     const std::string py = "import os\npid = os.fork()\nif pid == 0:\n    os.execv('" +
-                           helper_path + "', ['" + helper_path +
-                           "'])\nos.waitpid(pid, 0)\n";
+                           helper_path + "', ['" + helper_path + "'])\nos.waitpid(pid, 0)\n";
     auto r = d.cli({"run", "--session", "lineage", "--", "bash", "-c",
                     "/usr/bin/python3 -c \"" + py + "\"; echo bash-done"});
     ASSERT_EQ(r.status, 0) << r.err;
@@ -92,10 +93,12 @@ TEST(ProcessGuard, ThreeGenerationsAreAuditedWithTheirParentChain) {
     EXPECT_TRUE(has("exit", gen3_pid));
 
     for (const auto& x : recs)
-        EXPECT_EQ(x.dump().find(marker), std::string::npos) << "unguarded exec audited: " << x.dump();
+        EXPECT_EQ(x.dump().find(marker), std::string::npos)
+            << "unguarded exec audited: " << x.dump();
 
     // `killswitch events --session` shows the same execs.
-    auto ev = d.cli({"events", "--session", "lineage", "--event", "exec", "--audit-log", d.audit_log()});
+    auto ev =
+        d.cli({"events", "--session", "lineage", "--event", "exec", "--audit-log", d.audit_log()});
     ASSERT_EQ(ev.status, 0) << ev.err;
     EXPECT_NE(ev.out.find(helper_path), std::string::npos) << ev.out;
     EXPECT_EQ(ev.out.find(marker), std::string::npos);
@@ -260,6 +263,67 @@ TEST(ProcessGuard, AgentExecutableIsMovedIntoASessionBeforeItRuns) {
     auto child = execs_where(recs, [](const json& x) { return argv0_is(x, "true"); });
     ASSERT_EQ(child.size(), 1u);
     EXPECT_EQ(child[0]["session"], session);
+}
+
+TEST(ProcessGuard, UidNamedByThePolicyOpensASession) {
+    KS_REQUIRE_ROOT();
+    TempDir dir;
+    std::string policy = dir / "policy.yaml";
+    std::ofstream(policy) << "version: 1\nguard:\n  uids: [54321]\n";
+    Daemon d({.policy_file = policy});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    const std::string marker = "uid-marker-" + std::to_string(::getpid());
+    auto r = run_command({"setpriv", "--reuid", "54321", "--regid", "54321", "--clear-groups",
+                          "/bin/echo", marker});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::vector<json> recs;
+    ASSERT_TRUE(wait_until([&] {
+        recs = d.records();
+        return !execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; })
+                    .empty();
+    })) << d.stderr_text();
+    auto ex = execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+    EXPECT_EQ(ex[0]["uid"], 54321);
+    EXPECT_EQ(ex[0]["seed"], "uid");
+    bool started = false;
+    for (const auto& x : recs)
+        if (x.value("event", "") == "session_start" && x.value("session", "") == ex[0]["session"])
+            started = x.value("origin", "") == "uid";
+    EXPECT_TRUE(started);
+    // Root's own execs are not guarded.
+    ASSERT_EQ(run_command({"/bin/echo", "root-" + marker}).status, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (const auto& x : d.records())
+        EXPECT_EQ(x.dump().find("root-" + marker), std::string::npos);
+}
+
+TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
+    KS_REQUIRE_ROOT();
+    std::string mount = fs::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
+                                                                            : "/sys/fs/cgroup";
+    std::string rel = "/ks-test-named-" + std::to_string(::getpid());
+    ASSERT_TRUE(fs::create_directory(mount + rel));
+    TempDir dir;
+    std::string policy = dir / "policy.yaml";
+    std::ofstream(policy) << "version: 1\nguard:\n  cgroups: [" << rel << "]\n";
+    {
+        Daemon d({.policy_file = policy});
+        ASSERT_TRUE(d.ready()) << d.stderr_text();
+        const std::string marker = "cg-marker-" + std::to_string(::getpid());
+        // A process that joins the cgroup and then execs: guarded from there.
+        auto r = run_command({"sh", "-c", "echo $$ > " + mount + rel + "/cgroup.procs && exec /bin/echo " + marker});
+        ASSERT_EQ(r.status, 0) << r.err;
+        std::vector<json> recs;
+        ASSERT_TRUE(wait_until([&] {
+            recs = d.records();
+            return !execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; })
+                        .empty();
+        })) << d.stderr_text();
+        auto ex = execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+        EXPECT_EQ(ex[0]["session"], "cgroup:" + rel);
+        EXPECT_EQ(ex[0]["seed"], "cgroup");
+    }
+    EXPECT_TRUE(wait_until([&] { return ::rmdir((mount + rel).c_str()) == 0; }));
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
+#include "audit/audit.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "audit/audit.h"
 
 namespace ks {
 namespace {
@@ -35,7 +35,8 @@ TEST(AuditWriter, AppendsNumberedLinesAndKeepsOldOnes) {
         ASSERT_TRUE(w->sync().ok());
     }
     std::vector<nlohmann::json> recs;
-    ASSERT_TRUE(read_audit(path, {}, false, [&](const auto& r, const auto&) { recs.push_back(r); }).ok());
+    ASSERT_TRUE(
+        read_audit(path, {}, false, [&](const auto& r, const auto&) { recs.push_back(r); }).ok());
     ASSERT_EQ(recs.size(), 4u);
     EXPECT_EQ(recs[0]["seq"], 1);
     EXPECT_TRUE(recs[0].contains("ts"));
@@ -44,7 +45,8 @@ TEST(AuditWriter, AppendsNumberedLinesAndKeepsOldOnes) {
     std::vector<nlohmann::json> only_a;
     AuditFilter f;
     f.session = "a";
-    ASSERT_TRUE(read_audit(path, f, false, [&](const auto& r, const auto&) { only_a.push_back(r); }).ok());
+    ASSERT_TRUE(
+        read_audit(path, f, false, [&](const auto& r, const auto&) { only_a.push_back(r); }).ok());
     EXPECT_EQ(only_a.size(), 2u);
     std::filesystem::remove_all(dir);
 }
@@ -56,8 +58,12 @@ TEST(AuditReader, MissingFileIsAnErrorWithThePath) {
 }
 
 TEST(FormatAuditHuman, ShowsArgvAndDecisionFields) {
-    nlohmann::json rec = {{"ts", "T"}, {"event", "exec"}, {"session", "s1"}, {"pid", 5},
-                          {"argv", {"rm", "-rf", "/data"}}, {"verdict", "block"}};
+    nlohmann::json rec = {{"ts", "T"},
+                          {"event", "exec"},
+                          {"session", "s1"},
+                          {"pid", 5},
+                          {"argv", {"rm", "-rf", "/data"}},
+                          {"verdict", "block"}};
     auto line = format_audit_human(rec);
     EXPECT_NE(line.find("session=s1"), std::string::npos);
     EXPECT_NE(line.find(": rm -rf /data"), std::string::npos);

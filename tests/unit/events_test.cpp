@@ -1,11 +1,10 @@
 // Decoding of kernel records: the bytes the BPF side writes, built by hand.
+#include "process_guard/events.h"
+
 #include <gtest/gtest.h>
-
-#include <cstring>
-
 #include <killswitch/abi/events.h>
 
-#include "process_guard/events.h"
+#include <cstring>
 
 namespace ks {
 namespace {

@@ -1,7 +1,7 @@
 // The argv rules, with a classifier that knows one protected tree: /data.
-#include <gtest/gtest.h>
-
 #include "file_guard/exec_rules.h"
+
+#include <gtest/gtest.h>
 
 namespace ks {
 namespace {
@@ -16,12 +16,15 @@ PathVerdict fake_classify(const std::string& abs, bool) {
     v.resolved = p;
     v.root = "/data";
     v.rule_id = 7;
-    if (p == "/data" || p.rfind("/data/", 0) == 0) v.inside = true;
-    else if (p == "/" || p == "/srv" || p == "/srv/..") v.contains = true;
+    if (p == "/data" || p.rfind("/data/", 0) == 0)
+        v.inside = true;
+    else if (p == "/" || p == "/srv" || p == "/srv/..")
+        v.contains = true;
     return v;
 }
 
-std::optional<ExecMatch> eval(const std::vector<std::string>& argv, const std::string& cwd = "/home/agent") {
+std::optional<ExecMatch> eval(const std::vector<std::string>& argv,
+                              const std::string& cwd = "/home/agent") {
     std::string tool = argv[0].substr(argv[0].find_last_of('/') + 1);
     return evaluate_exec_rules(tool, argv, cwd, fake_classify);
 }

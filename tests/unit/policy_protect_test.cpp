@@ -64,8 +64,9 @@ TEST(PolicyProtect, BadValuesAreReportedWhereTheyAre) {
 }
 
 TEST(PolicyProtect, PathEntryMappingsAreChecked) {
-    EXPECT_NE(first_error(parse("protect:\n  paths:\n    - {action: hold}\n")).find("needs a 'path'"),
-              std::string::npos);
+    EXPECT_NE(
+        first_error(parse("protect:\n  paths:\n    - {action: hold}\n")).find("needs a 'path'"),
+        std::string::npos);
     EXPECT_NE(first_error(parse("protect:\n  paths:\n    - {path: /x, action: maybe}\n"))
                   .find("protect.paths action"),
               std::string::npos);

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "process_guard/process_table.h"
+
+#include <gtest/gtest.h>
 
 namespace ks {
 namespace {
@@ -26,7 +26,7 @@ ForkEvent fork_of(int child, int parent, uint32_t session, const std::string& co
 
 TEST(ProcessTable, LineageFollowsParentsUpToTheSessionRoot) {
     ProcessTable t;
-    t.on_exec(exec_of(100, 1, 1, "bash"));     // session root; its parent is outside
+    t.on_exec(exec_of(100, 1, 1, "bash"));  // session root; its parent is outside
     t.on_fork(fork_of(101, 100, 1, "bash"));
     t.on_exec(exec_of(101, 100, 1, "python3"));
     t.on_fork(fork_of(102, 101, 1, "python3"));

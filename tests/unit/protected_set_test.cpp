@@ -1,4 +1,6 @@
 // The protected set built from a real tree in a temporary directory.
+#include "file_guard/protected_set.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,15 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "file_guard/protected_set.h"
-
 namespace ks {
 namespace {
 
 namespace fs = std::filesystem;
 
 class ProtectedSetTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/ks-pset-XXXXXX";
         dir_ = ::mkdtemp(tmpl);

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "common/sysfs.h"
+
+#include <gtest/gtest.h>
 
 namespace ks {
 namespace {

@@ -16,9 +16,12 @@ bool cgroup_is_frozen(const std::string& dir) {
 }
 
 nlohmann::json Hold::to_json() const {
-    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
-    return {{"id", id},       {"pid", pid},           {"tid", tid},     {"session", session},
-            {"layer", layer}, {"op", op},             {"path", path},   {"rule", rule},
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
+    return {{"id", id},           {"pid", pid},
+            {"tid", tid},         {"session", session},
+            {"layer", layer},     {"op", op},
+            {"path", path},       {"rule", rule},
             {"command", command}, {"seconds_left", std::max<int64_t>(0, left.count())}};
 }
 

@@ -39,7 +39,7 @@ struct Hold {
 };
 
 class HoldRegistry {
-public:
+  public:
     // Registers a held task; a second stop of the same thread joins its hold.
     const Hold& add(Hold h, std::chrono::seconds timeout);
     std::optional<Hold> take(uint64_t id);
@@ -48,7 +48,7 @@ public:
     [[nodiscard]] std::vector<Hold> list() const;
     [[nodiscard]] const Hold* find_by_tid(int tid) const;
 
-private:
+  private:
     std::map<uint64_t, Hold> holds_;
     uint64_t next_id_ = 1;
 };

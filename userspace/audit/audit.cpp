@@ -118,7 +118,8 @@ std::string format_audit_human(const nlohmann::json& rec) {
     if (rec.contains("uid")) out += " uid=" + str("uid");
     if (rec.contains("argv") && rec["argv"].is_array()) {
         out += " :";
-        for (const auto& a : rec["argv"]) out += " " + (a.is_string() ? a.get<std::string>() : a.dump());
+        for (const auto& a : rec["argv"])
+            out += " " + (a.is_string() ? a.get<std::string>() : a.dump());
     } else if (rec.contains("comm")) {
         out += " comm=" + str("comm");
     }

@@ -2,9 +2,9 @@
 // Schema: docs/audit-schema.md.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/fd.h"
@@ -19,7 +19,7 @@ uint64_t realtime_now_ns();
 uint64_t boot_to_realtime_ns(uint64_t boot_ns);
 
 class AuditWriter {
-public:
+  public:
     // Creates the file (0600) and its directory (0750) when missing.
     static Result<AuditWriter> open(const std::string& path);
 
@@ -34,7 +34,7 @@ public:
     [[nodiscard]] const std::string& path() const { return path_; }
     [[nodiscard]] uint64_t written() const { return seq_; }
 
-private:
+  private:
     AuditWriter() = default;
     std::string path_;
     Fd fd_;
@@ -54,8 +54,9 @@ std::string format_audit_human(const nlohmann::json& rec);
 
 // Calls on_record for every record of the file that matches; with follow,
 // keeps reading as the file grows (and after rotation) until stop() is true.
-Status read_audit(const std::string& path, const AuditFilter& filter, bool follow,
-                  const std::function<void(const nlohmann::json&, const std::string& line)>& on_record,
-                  const std::function<bool()>& stop = [] { return false; });
+Status read_audit(
+    const std::string& path, const AuditFilter& filter, bool follow,
+    const std::function<void(const nlohmann::json&, const std::string& line)>& on_record,
+    const std::function<bool()>& stop = [] { return false; });
 
 }  // namespace ks

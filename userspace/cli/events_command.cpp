@@ -23,8 +23,10 @@ int print_events(const GlobalOptions& g, std::string log, const AuditFilter& fil
     auto st = read_audit(
         log, filter, follow,
         [&](const nlohmann::json& rec, const std::string& line) {
-            if (as_json) std::printf("%s\n", line.c_str());
-            else std::printf("%s\n", format_audit_human(rec).c_str());
+            if (as_json)
+                std::printf("%s\n", line.c_str());
+            else
+                std::printf("%s\n", format_audit_human(rec).c_str());
             std::fflush(stdout);
         },
         [] { return g_stop != 0; });
@@ -52,11 +54,14 @@ void add_events_command(CLI::App& app, Registry& reg) {
         "/var/log/killswitch/audit.jsonl). Schema: docs/audit-schema.md.");
     cmd->add_flag("-f,--follow", o->follow, "Keep printing new records as they are written");
     cmd->add_option("--session", o->filter.session, "Only records of this session");
-    cmd->add_option("--event", o->filter.event, "Only records of this kind (exec, fork, exit, ...)");
+    cmd->add_option("--event", o->filter.event,
+                    "Only records of this kind (exec, fork, exit, ...)");
     cmd->add_option("--audit-log", o->log, "Read this file instead");
     cmd->add_flag("--json", o->json, "Print the JSON lines as stored");
     cmd->callback([&reg, o] {
-        reg.action = [&reg, o] { return print_events(reg.global, o->log, o->filter, o->follow, o->json); };
+        reg.action = [&reg, o] {
+            return print_events(reg.global, o->log, o->filter, o->follow, o->json);
+        };
     });
 }
 

@@ -11,8 +11,9 @@ namespace {
 int list_holds(const GlobalOptions& g, bool as_json) {
     auto reply = control_request(g.runtime_dir, {{"cmd", "holds"}});
     if (!reply || !reply->value("ok", false)) {
-        std::fprintf(stderr, "killswitch holds: %s\n",
-                     reply ? reply->value("error", "refused").c_str() : reply.error().str().c_str());
+        std::fprintf(
+            stderr, "killswitch holds: %s\n",
+            reply ? reply->value("error", "refused").c_str() : reply.error().str().c_str());
         return 1;
     }
     const auto& holds = (*reply)["holds"];
@@ -41,8 +42,9 @@ int list_holds(const GlobalOptions& g, bool as_json) {
 int decide(const GlobalOptions& g, const std::string& cmd, uint64_t id) {
     auto reply = control_request(g.runtime_dir, {{"cmd", cmd}, {"id", id}});
     if (!reply || !reply->value("ok", false)) {
-        std::fprintf(stderr, "killswitch %s: %s\n", cmd.c_str(),
-                     reply ? reply->value("error", "refused").c_str() : reply.error().str().c_str());
+        std::fprintf(
+            stderr, "killswitch %s: %s\n", cmd.c_str(),
+            reply ? reply->value("error", "refused").c_str() : reply.error().str().c_str());
         return 1;
     }
     const auto& h = (*reply)["hold"];
@@ -62,17 +64,22 @@ void add_holds_commands(CLI::App& app, Registry& reg) {
         "Decide with `killswitch approve ID` or `killswitch deny ID`; a hold nobody decides is\n"
         "denied after the policy's protect.hold_timeout.");
     holds->add_flag("--json", *as_json, "Print JSON");
-    holds->callback([&reg, as_json] { reg.action = [&reg, as_json] { return list_holds(reg.global, *as_json); }; });
+    holds->callback([&reg, as_json] {
+        reg.action = [&reg, as_json] { return list_holds(reg.global, *as_json); };
+    });
 
     for (const char* verb : {"approve", "deny"}) {
         auto id = std::make_shared<uint64_t>(0);
-        std::string help = std::string(verb) == "approve"
-                               ? "Let a held operation run: the task continues and its call goes through once."
-                               : "Refuse a held operation: the task is killed before the operation runs.";
-        auto* cmd = app.add_subcommand(verb, help + "\nOnly root outside every guarded session may decide.");
+        std::string help =
+            std::string(verb) == "approve"
+                ? "Let a held operation run: the task continues and its call goes through once."
+                : "Refuse a held operation: the task is killed before the operation runs.";
+        auto* cmd = app.add_subcommand(
+            verb, help + "\nOnly root outside every guarded session may decide.");
         cmd->add_option("id", *id, "The hold's ID, from `killswitch holds`")->required();
         std::string v = verb;
-        cmd->callback([&reg, id, v] { reg.action = [&reg, id, v] { return decide(reg.global, v, *id); }; });
+        cmd->callback(
+            [&reg, id, v] { reg.action = [&reg, id, v] { return decide(reg.global, v, *id); }; });
     }
 }
 

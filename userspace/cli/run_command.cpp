@@ -72,7 +72,8 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
     g_child = child;
     // Terminal signals reach the whole foreground group, the command included;
     // the ones sent to us alone are passed on.
-    struct sigaction ign {}, fwd {};
+    struct sigaction ign {
+    }, fwd{};
     ign.sa_handler = SIG_IGN;
     fwd.sa_handler = forward_signal;
     sigemptyset(&fwd.sa_mask);

@@ -11,9 +11,11 @@ int print_status(const GlobalOptions& g, bool as_json) {
     if (!reply || !reply->value("ok", false)) {
         std::string why = reply ? reply->value("error", "refused") : reply.error().str();
         if (as_json) {
-            std::printf("%s\n", nlohmann::json({{"running", false}, {"error", why}}).dump(2).c_str());
+            std::printf("%s\n",
+                        nlohmann::json({{"running", false}, {"error", why}}).dump(2).c_str());
         } else {
-            std::fprintf(stderr, "killswitch daemon is not running or not ready: %s\n", why.c_str());
+            std::fprintf(stderr, "killswitch daemon is not running or not ready: %s\n",
+                         why.c_str());
         }
         return 1;
     }
@@ -31,24 +33,35 @@ int print_status(const GlobalOptions& g, bool as_json) {
     std::printf("policy:       %s\n", s.value("policy", "").c_str());
     std::printf("audit log:    %s (%llu records written)\n", s.value("audit_log", "").c_str(),
                 static_cast<unsigned long long>(c.value("audit_records", 0ull)));
-    std::printf("layers:       process guard (%zu programs)%s\n",
+    std::printf("layers:       process guard (%zu programs); file protection %s, %s",
                 s["layers"]["process_guard"].size(),
-                s.value("file_protection_enforced", false) ? ", file protection" : "");
-    std::printf("events:       exec %llu, fork %llu, exit %llu\n",
+                s.value("file_protection_attached", false) ? "attached" : "idle (no session)",
+                s.value("file_protection_enforced", false) ? "enforcing" : "monitoring");
+    if (!s["layers"]["uprobes"].empty())
+        std::printf(", libc layer on %s", s["layers"].value("libc", "").c_str());
+    std::printf("\n");
+    std::printf("protected:    %zu roots, %zu inodes; %llu held operations\n",
+                static_cast<size_t>(s.value("protected_roots", 0)),
+                static_cast<size_t>(s.value("protected_inodes", 0)),
+                static_cast<unsigned long long>(s.value("holds", 0ull)));
+    std::printf("events:       exec %llu, fork %llu, exit %llu, file decisions %llu\n",
                 static_cast<unsigned long long>(c["events"].value("exec", 0ull)),
                 static_cast<unsigned long long>(c["events"].value("fork", 0ull)),
-                static_cast<unsigned long long>(c["events"].value("exit", 0ull)));
+                static_cast<unsigned long long>(c["events"].value("exit", 0ull)),
+                static_cast<unsigned long long>(c.value("file_matches", 0ull)));
     std::printf("lost events:  %llu", static_cast<unsigned long long>(c.value("lost_total", 0ull)));
     if (c.value("lost_total", 0ull) > 0) {
         std::printf(" (per CPU:");
-        for (const auto& v : c["lost_per_cpu"]) std::printf(" %llu", static_cast<unsigned long long>(v.get<uint64_t>()));
+        for (const auto& v : c["lost_per_cpu"])
+            std::printf(" %llu", static_cast<unsigned long long>(v.get<uint64_t>()));
         std::printf(")");
     }
     std::printf("\n");
     std::printf("sessions:     %zu\n", s["sessions"].size());
     for (const auto& sess : s["sessions"]) {
         std::string cmd;
-        for (const auto& a : sess["command"]) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
+        for (const auto& a : sess["command"])
+            cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
         std::printf("  %-24s %-8s %-8s %3zu procs  %s\n", sess.value("name", "").c_str(),
                     sess.value("origin", "").c_str(), sess.value("state", "").c_str(),
                     sess["processes"].size(), cmd.c_str());

@@ -20,9 +20,15 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
     std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     switch (level) {
-        case LIBBPF_WARN: spdlog::warn("libbpf: {}", msg); break;
-        case LIBBPF_INFO: spdlog::debug("libbpf: {}", msg); break;
-        default: spdlog::trace("libbpf: {}", msg); break;
+        case LIBBPF_WARN:
+            spdlog::warn("libbpf: {}", msg);
+            break;
+        case LIBBPF_INFO:
+            spdlog::debug("libbpf: {}", msg);
+            break;
+        default:
+            spdlog::trace("libbpf: {}", msg);
+            break;
     }
     return 0;
 }

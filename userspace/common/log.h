@@ -14,7 +14,7 @@ void route_libbpf_logs();
 
 // While alive, libbpf's messages are dropped (probes that are expected to fail).
 class QuietLibbpf {
-public:
+  public:
     QuietLibbpf();
     ~QuietLibbpf();
     QuietLibbpf(const QuietLibbpf&) = delete;

@@ -19,7 +19,9 @@ struct Error {
         return message + ": " + std::strerror(code);
     }
     // "ctx: message" so that each layer adds what it was doing.
-    [[nodiscard]] Error wrap(const std::string& ctx) const { return Error{code, ctx + ": " + message}; }
+    [[nodiscard]] Error wrap(const std::string& ctx) const {
+        return Error{code, ctx + ": " + message};
+    }
 };
 
 inline Error sys_error(const std::string& what, int code = errno) { return Error{code, what}; }
@@ -27,7 +29,7 @@ inline Error make_error(std::string what) { return Error{0, std::move(what)}; }
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error err) : v_(std::move(err)) {}
 
@@ -41,20 +43,20 @@ public:
     T& operator*() & { return value(); }
     const Error& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error err) : err_(std::move(err)), failed_(true) {}
     [[nodiscard]] bool ok() const { return !failed_; }
     explicit operator bool() const { return ok(); }
     const Error& error() const { return err_; }
 
-private:
+  private:
     Error err_;
     bool failed_ = false;
 };

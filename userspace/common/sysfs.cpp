@@ -17,8 +17,7 @@ namespace {
 std::string unescape_octal(const std::string& s) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() &&
-            s.find_first_not_of("01234567", i + 1) >= i + 4) {
+        if (s[i] == '\\' && i + 3 < s.size() && s.find_first_not_of("01234567", i + 1) >= i + 4) {
             out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
             i += 3;
         } else {
@@ -63,8 +62,7 @@ Result<std::string> ensure_mounted(const std::string& fstype, const std::string&
         if (m.fstype != fstype) continue;
         if (any_target || m.target == target) return m.target;
     }
-    if (::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST)
-        return sys_error("mkdir " + target);
+    if (::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("mkdir " + target);
     if (::mount(fstype.c_str(), target.c_str(), fstype.c_str(), 0, nullptr) != 0)
         return sys_error("mount -t " + fstype + " " + target);
     return target;
@@ -72,7 +70,8 @@ Result<std::string> ensure_mounted(const std::string& fstype, const std::string&
 
 Result<std::string> cgroup2_mount() {
     auto m = find_mount("cgroup2");
-    if (!m) return make_error("no cgroup v2 filesystem in /proc/mounts (killswitch needs cgroup v2)");
+    if (!m)
+        return make_error("no cgroup v2 filesystem in /proc/mounts (killswitch needs cgroup v2)");
     return *m;
 }
 

@@ -22,7 +22,7 @@ struct PeerCred {
 std::string control_socket_path(const std::string& runtime_dir);
 
 class ControlServer {
-public:
+  public:
     static Result<ControlServer> listen(const std::string& path);
     ControlServer(ControlServer&&) = default;
     ControlServer& operator=(ControlServer&&) = default;
@@ -32,7 +32,7 @@ public:
     // Accepts one connection (non-blocking listener); invalid Fd when none.
     Fd accept_client() const;
 
-private:
+  private:
     ControlServer() = default;
     Fd fd_;
     std::string path_;

@@ -66,8 +66,9 @@ class Builder {
                 "Not preventive: the agent is killed at syscall entry but the signal lands on "
                 "return, so at most the one call in flight completes.";
             if (has(FeatureId::kLsm))
-                note += " This kernel runs BPF LSM programs, which would refuse the call "
-                        "outright; this build of killswitch does not use them yet.";
+                note +=
+                    " This kernel runs BPF LSM programs, which would refuse the call "
+                    "outright; this build of killswitch does not use them yet.";
             add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
                 Effect::kStopsAfter, signal_at_syscall(), note);
         }
@@ -115,8 +116,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
 
     b.add("unlink-via-libc",
           "uprobe on libc unlink/unlinkat/rmdir/rename/truncate/open/link + SIGKILL",
-          Effect::kPrevents,
-          b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
           "The caller dies before the syscall, but only callers that go through the shared "
           "libc: static binaries and raw syscalls bypass it.");
 

@@ -55,7 +55,8 @@ Parsed parse(const std::vector<std::string>& argv, const std::string& short_with
 bool short_flag(const Parsed& p, char c, const std::string& long_name) {
     for (const auto& o : p.options) {
         if (o == long_name) return true;
-        if (o.size() > 1 && o[0] == '-' && o[1] != '-' && o.find(c) != std::string::npos) return true;
+        if (o.size() > 1 && o[0] == '-' && o[1] != '-' && o.find(c) != std::string::npos)
+            return true;
     }
     return false;
 }
@@ -73,9 +74,10 @@ std::optional<ExecMatch> always(const std::string& rule, const std::string& reas
 
 const std::vector<std::string>& watched_tools() {
     static const std::vector<std::string> tools = {
-        "rm", "rmdir", "unlink", "find", "shred", "dd", "truncate", "mv", "cp", "rsync",
-        "mkfs", "mke2fs", "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs",
-        "mkfs.vfat", "mkfs.fat", "wipefs", "dropdb", "prisma", "alembic"};
+        "rm",        "rmdir",     "unlink",    "find",     "shred",      "dd",
+        "truncate",  "mv",        "cp",        "rsync",    "mkfs",       "mke2fs",
+        "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat",
+        "mkfs.fat",  "wipefs",    "dropdb",    "prisma",   "alembic"};
     return tools;
 }
 
@@ -95,11 +97,13 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
             PathVerdict v = cls(op);
             if (v.inside) return hit("exec:rm", "rm of protected data", v);
             if (recursive && v.contains)
-                return hit("exec:rm-recursive", "recursive rm of a directory holding protected data", v);
+                return hit("exec:rm-recursive",
+                           "recursive rm of a directory holding protected data", v);
         }
     } else if (tool == "rmdir" || tool == "unlink") {
         for (const auto& op : parse(argv, "", {}).operands)
-            if (auto v = cls(op); v.inside) return hit("exec:" + tool, tool + " of protected data", v);
+            if (auto v = cls(op); v.inside)
+                return hit("exec:" + tool, tool + " of protected data", v);
     } else if (tool == "find") {
         std::vector<std::string> starts;
         size_t i = 1;
@@ -114,9 +118,11 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
         for (size_t j = i; j < argv.size(); ++j) {
             const std::string& a = argv[j];
             if (a == "-delete") deletes = true;
-            if ((a == "-exec" || a == "-execdir" || a == "-ok" || a == "-okdir") && j + 1 < argv.size()) {
+            if ((a == "-exec" || a == "-execdir" || a == "-ok" || a == "-okdir") &&
+                j + 1 < argv.size()) {
                 std::string prog = argv[j + 1].substr(argv[j + 1].find_last_of('/') + 1);
-                if (prog == "rm" || prog == "unlink" || prog == "shred" || prog == "truncate") deletes = true;
+                if (prog == "rm" || prog == "unlink" || prog == "shred" || prog == "truncate")
+                    deletes = true;
             }
         }
         if (deletes)
@@ -124,7 +130,8 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
                 if (auto v = cls(s); v.inside || v.contains)
                     return hit("exec:find-delete", "find that deletes protected data", v);
     } else if (tool == "shred") {
-        for (const auto& op : parse(argv, "ns", {"--iterations", "--size", "--random-source"}).operands)
+        for (const auto& op :
+             parse(argv, "ns", {"--iterations", "--size", "--random-source"}).operands)
             if (auto v = cls(op); v.inside) return hit("exec:shred", "shred of protected data", v);
     } else if (tool == "dd") {
         for (size_t i = 1; i < argv.size(); ++i)
@@ -133,7 +140,8 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
                     return hit("exec:dd-of", "dd writing over protected data", v);
     } else if (tool == "truncate") {
         for (const auto& op : parse(argv, "sr", {"--size", "--reference"}).operands)
-            if (auto v = cls(op); v.inside) return hit("exec:truncate", "truncate of protected data", v);
+            if (auto v = cls(op); v.inside)
+                return hit("exec:truncate", "truncate of protected data", v);
     } else if (tool == "mv" || tool == "cp" || tool == "rsync") {
         Parsed p = parse(argv, tool == "rsync" ? "eBfT" : "tS",
                          {"--target-directory", "--suffix", "--rsh", "--filter", "--exclude",
@@ -141,8 +149,10 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
         std::string target;
         for (size_t i = 0; i < p.options.size(); ++i) {
             const std::string& o = p.options[i];
-            if ((o == "-t" || o == "--target-directory") && i + 1 < p.options.size()) target = p.options[i + 1];
-            else if (o.rfind("--target-directory=", 0) == 0) target = o.substr(19);
+            if ((o == "-t" || o == "--target-directory") && i + 1 < p.options.size())
+                target = p.options[i + 1];
+            else if (o.rfind("--target-directory=", 0) == 0)
+                target = o.substr(19);
         }
         std::vector<std::string> sources = p.operands;
         if (target.empty() && !sources.empty()) {
@@ -163,13 +173,15 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
     } else if (tool == "prisma") {
         for (size_t i = 1; i + 1 < argv.size(); ++i)
             if (argv[i] == "migrate" && argv[i + 1] == "reset")
-                return always("exec:prisma-migrate-reset", "prisma migrate reset drops the database");
+                return always("exec:prisma-migrate-reset",
+                              "prisma migrate reset drops the database");
         if (has(argv, "--force-reset"))
             return always("exec:prisma-force-reset", "prisma db push --force-reset drops the data");
     } else if (tool == "alembic") {
         for (size_t i = 1; i + 1 < argv.size(); ++i)
             if (argv[i] == "downgrade" && argv[i + 1] == "base")
-                return always("exec:alembic-downgrade-base", "alembic downgrade base drops every table");
+                return always("exec:alembic-downgrade-base",
+                              "alembic downgrade base drops every table");
     }
     return std::nullopt;
 }

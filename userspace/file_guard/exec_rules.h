@@ -12,9 +12,9 @@
 namespace ks {
 
 struct ExecMatch {
-    std::string rule;    // "exec:rm-recursive", "exec:dd-of", ...
-    std::string reason;  // one sentence for the audit record
-    std::string path;    // the operand concerned (resolved), if any
+    std::string rule;                 // "exec:rm-recursive", "exec:dd-of", ...
+    std::string reason;               // one sentence for the audit record
+    std::string path;                 // the operand concerned (resolved), if any
     std::optional<uint32_t> rule_id;  // the protected root's rule, when a path is concerned
 };
 

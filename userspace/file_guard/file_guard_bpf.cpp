@@ -43,10 +43,12 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
         if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
             bpf_program__set_autoattach(prog, false);
     }
-    if (int err = file_guard__load(g->skel_)) return sys_error("load file_guard BPF programs", -err);
+    if (int err = file_guard__load(g->skel_))
+        return sys_error("load file_guard BPF programs", -err);
     if (libc_uprobes) {
         g->libc_ = find_libc();
-        if (g->libc_.empty()) spdlog::warn("no libc found in our own mappings: the libc layer is off");
+        if (g->libc_.empty())
+            spdlog::warn("no libc found in our own mappings: the libc layer is off");
     }
     // Attach once to prove it works here, then wait until something is guarded.
     if (auto st = g->set_active(true); !st) return st.error();
@@ -106,11 +108,13 @@ Status FileGuardBpf::publish(const ProtectedSet& set) {
     for (const auto& [key, rule] : set.inodes()) {
         ks_protected v{rule, 0};
         if (bpf_map_update_elem(ifd, &key, &v, BPF_ANY))
-            return sys_error("add to protected_inodes (" + std::to_string(set.inodes().size()) + " entries)");
+            return sys_error("add to protected_inodes (" + std::to_string(set.inodes().size()) +
+                             " entries)");
     }
     int efd = bpf_map__fd(skel_->maps.protected_edges);
     for (const auto& [key, child] : set.edges())
-        if (bpf_map_update_elem(efd, &key, &child, BPF_ANY)) return sys_error("add to protected_edges");
+        if (bpf_map_update_elem(efd, &key, &child, BPF_ANY))
+            return sys_error("add to protected_edges");
     return {};
 }
 
@@ -118,7 +122,8 @@ Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules) {
     int fd = bpf_map__fd(skel_->maps.rules);
     for (uint32_t i = 0; i < rules.size() && i < KS_MAX_RULES; ++i) {
         ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u};
-        if (bpf_map_update_elem(fd, &i, &r, BPF_ANY)) return sys_error("set rule " + std::to_string(i));
+        if (bpf_map_update_elem(fd, &i, &r, BPF_ANY))
+            return sys_error("set rule " + std::to_string(i));
     }
     return {};
 }
@@ -137,7 +142,8 @@ Status FileGuardBpf::set_exec_watch(const std::vector<std::string>& tools) {
         char key[KS_WATCH_NAME_LEN] = {};
         std::strncpy(key, t.c_str(), sizeof(key) - 1);
         uint32_t one = 1;
-        if (bpf_map_update_elem(fd, key, &one, BPF_ANY)) return sys_error("add " + t + " to exec_watch");
+        if (bpf_map_update_elem(fd, key, &one, BPF_ANY))
+            return sys_error("add " + t + " to exec_watch");
     }
     return {};
 }

@@ -2,11 +2,11 @@
 // its tracepoints attached, its uprobes attached to the system libc.
 #pragma once
 
+#include <killswitch/abi/events.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <killswitch/abi/events.h>
 
 #include "common/result.h"
 #include "file_guard/protected_set.h"
@@ -23,7 +23,7 @@ struct RuleSlot {
 };
 
 class FileGuardBpf {
-public:
+  public:
     // shared: the object whose maps (guarded_tasks, events, counters...) this
     // one uses instead of its own. Loaded and tried, then left detached until
     // set_active(true).
@@ -51,7 +51,7 @@ public:
     [[nodiscard]] const std::string& libc_path() const { return libc_; }
     [[nodiscard]] std::vector<std::string> program_names() const;
 
-private:
+  private:
     FileGuardBpf() = default;
     file_guard* skel_ = nullptr;
     std::vector<bpf_link*> links_;

@@ -76,7 +76,8 @@ std::string resolve_existing(const std::string& path, bool follow_last) {
         struct stat st {};
         if (::lstat(next.c_str(), &st) != 0) {
             // The rest does not exist: keep it as written.
-            for (size_t j = i; j < comps.size(); ++j) out = (out == "/" ? "" : out) + "/" + comps[j];
+            for (size_t j = i; j < comps.size(); ++j)
+                out = (out == "/" ? "" : out) + "/" + comps[j];
             return out;
         }
         if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
@@ -109,7 +110,8 @@ void ProtectedSet::add_edges_to(const std::string& real_path, const ks_inode_key
     auto parent = key_of("/", true);
     for (size_t i = 0; i < comps.size() && parent; ++i) {
         std::string next = (cur == "/" ? "" : cur) + "/" + comps[i];
-        auto child = i + 1 == comps.size() ? std::optional<ks_inode_key>(target) : key_of(next, true);
+        auto child =
+            i + 1 == comps.size() ? std::optional<ks_inode_key>(target) : key_of(next, true);
         if (!child) return;
         edges_[ks_edge_key{parent->dev, parent->ino, name_hash(comps[i])}] = *child;
         parent = child;
@@ -123,7 +125,8 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
     for (const auto& e : entries) {
         char buf[PATH_MAX];
         if (!::realpath(e.path.c_str(), buf)) {
-            warnings.push_back("protected path " + e.path + " does not exist: nothing to protect there");
+            warnings.push_back("protected path " + e.path +
+                               " does not exist: nothing to protect there");
             continue;
         }
         auto key = key_of(buf, true);

@@ -3,6 +3,7 @@
 // (also through bind mounts of protected directories).
 #pragma once
 
+#include <killswitch/abi/events.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <killswitch/abi/events.h>
 
 #include "common/result.h"
 
@@ -25,7 +24,7 @@ struct ProtectedRoot {
     std::string path;       // as configured
     std::string real_path;  // canonical
     uint32_t rule_id = 0;
-    uint64_t dev = 0;       // kernel encoding
+    uint64_t dev = 0;  // kernel encoding
     uint64_t ino = 0;
 };
 
@@ -44,15 +43,15 @@ struct EdgeKeyLess {
 
 // What user space knows about a path, for the exec rules and the records.
 struct PathVerdict {
-    std::string resolved;  // canonical path (as far as it exists)
-    bool inside = false;   // the object is protected or lies in a protected tree
-    bool contains = false; // a protected root lies below it (recursive operations reach it)
+    std::string resolved;   // canonical path (as far as it exists)
+    bool inside = false;    // the object is protected or lies in a protected tree
+    bool contains = false;  // a protected root lies below it (recursive operations reach it)
     uint32_t rule_id = 0;
-    std::string root;      // the protected root concerned
+    std::string root;  // the protected root concerned
 };
 
 class ProtectedSet {
-public:
+  public:
     struct Entry {
         std::string path;
         uint32_t rule_id;
@@ -65,8 +64,12 @@ public:
                               const std::string& mountinfo = "/proc/self/mountinfo");
 
     [[nodiscard]] const std::vector<ProtectedRoot>& roots() const { return roots_; }
-    [[nodiscard]] const std::map<ks_inode_key, uint32_t, InodeKeyLess>& inodes() const { return inodes_; }
-    [[nodiscard]] const std::map<ks_edge_key, ks_inode_key, EdgeKeyLess>& edges() const { return edges_; }
+    [[nodiscard]] const std::map<ks_inode_key, uint32_t, InodeKeyLess>& inodes() const {
+        return inodes_;
+    }
+    [[nodiscard]] const std::map<ks_edge_key, ks_inode_key, EdgeKeyLess>& edges() const {
+        return edges_;
+    }
     [[nodiscard]] bool truncated() const { return truncated_; }
 
     // Classifies a path. With follow_last false the final component is not
@@ -74,7 +77,7 @@ public:
     [[nodiscard]] PathVerdict classify(const std::string& abs_path, bool follow_last) const;
     [[nodiscard]] const ProtectedRoot* root_of_rule(uint32_t rule_id) const;
 
-private:
+  private:
     void add_edges_to(const std::string& real_path, const ks_inode_key& target);
 
     std::vector<ProtectedRoot> roots_;

@@ -73,7 +73,7 @@ struct Policy {
     // never happen, but they trap in every process that calls those libc
     // functions, guarded or not (docs/performance.md).
     bool libc_uprobes = true;
-    int hold_timeout_s = 120;       // a hold nobody decides is denied
+    int hold_timeout_s = 120;  // a hold nobody decides is denied
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from
 

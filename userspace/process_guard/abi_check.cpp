@@ -1,8 +1,8 @@
 // The kernel writes these structs; a layout drift between the BPF objects
 // and this binary must fail the build, not corrupt events.
-#include <cstddef>
-
 #include <killswitch/abi/events.h>
+
+#include <cstddef>
 
 static_assert(sizeof(ks_event_header) == 64);
 static_assert(offsetof(ks_event_header, type) == 16);
@@ -17,5 +17,6 @@ static_assert(sizeof(ks_fork_event) == 64);
 static_assert(sizeof(ks_exit_event) == 72);
 static_assert(sizeof(ks_task_guard) == 8);
 static_assert(sizeof(ks_cgroup_guard) == 8);
-static_assert((KS_PATH_MAX & (KS_PATH_MAX - 1)) == 0, "masking in ks_path_step needs a power of two");
+static_assert((KS_PATH_MAX & (KS_PATH_MAX - 1)) == 0,
+              "masking in ks_path_step needs a power of two");
 static_assert((KS_ARGV_MAX & (KS_ARGV_MAX - 1)) == 0, "masking of argv_len needs a power of two");

@@ -126,72 +126,113 @@ Result<Event> decode_event(const void* data, size_t size) {
 
 const char* event_type_name(uint32_t type) {
     switch (type) {
-        case KS_EVENT_EXEC: return "exec";
-        case KS_EVENT_FORK: return "fork";
-        case KS_EVENT_EXIT: return "exit";
-        case KS_EVENT_FILE: return "file";
-        case KS_EVENT_EXEC_CHECK: return "exec_check";
-        default: return "unknown";
+        case KS_EVENT_EXEC:
+            return "exec";
+        case KS_EVENT_FORK:
+            return "fork";
+        case KS_EVENT_EXIT:
+            return "exit";
+        case KS_EVENT_FILE:
+            return "file";
+        case KS_EVENT_EXEC_CHECK:
+            return "exec_check";
+        default:
+            return "unknown";
     }
 }
 
 const char* op_name(uint32_t op) {
     switch (op) {
-        case KS_OP_UNLINK: return "unlink";
-        case KS_OP_RMDIR: return "rmdir";
-        case KS_OP_RENAME_FROM: return "rename-from";
-        case KS_OP_RENAME_ONTO: return "rename-onto";
-        case KS_OP_TRUNCATE: return "truncate";
-        case KS_OP_OPEN_TRUNC: return "open-truncate";
-        case KS_OP_OPEN_WRITE: return "open-write";
-        case KS_OP_MOUNT: return "mount";
-        case KS_OP_UMOUNT: return "umount";
-        case KS_OP_LINK: return "link";
-        case KS_OP_IO_URING: return "io_uring";
-        default: return "unknown";
+        case KS_OP_UNLINK:
+            return "unlink";
+        case KS_OP_RMDIR:
+            return "rmdir";
+        case KS_OP_RENAME_FROM:
+            return "rename-from";
+        case KS_OP_RENAME_ONTO:
+            return "rename-onto";
+        case KS_OP_TRUNCATE:
+            return "truncate";
+        case KS_OP_OPEN_TRUNC:
+            return "open-truncate";
+        case KS_OP_OPEN_WRITE:
+            return "open-write";
+        case KS_OP_MOUNT:
+            return "mount";
+        case KS_OP_UMOUNT:
+            return "umount";
+        case KS_OP_LINK:
+            return "link";
+        case KS_OP_IO_URING:
+            return "io_uring";
+        default:
+            return "unknown";
     }
 }
 
 const char* layer_name(uint32_t layer) {
     switch (layer) {
-        case KS_LAYER_EXEC: return "exec";
-        case KS_LAYER_UPROBE: return "uprobe";
-        case KS_LAYER_TRACEPOINT: return "tracepoint";
-        case KS_LAYER_LSM: return "lsm";
-        default: return "unknown";
+        case KS_LAYER_EXEC:
+            return "exec";
+        case KS_LAYER_UPROBE:
+            return "uprobe";
+        case KS_LAYER_TRACEPOINT:
+            return "tracepoint";
+        case KS_LAYER_LSM:
+            return "lsm";
+        default:
+            return "unknown";
     }
 }
 
 const char* match_name(uint32_t match) {
     switch (match) {
-        case KS_MATCH_INSIDE: return "inside-protected-directory";
-        case KS_MATCH_PATH: return "path-into-protected-tree";
-        case KS_MATCH_INODE: return "protected-inode";
-        case KS_MATCH_UNRESOLVED: return "unresolved-path";
-        case KS_MATCH_ALWAYS: return "always";
-        default: return "none";
+        case KS_MATCH_INSIDE:
+            return "inside-protected-directory";
+        case KS_MATCH_PATH:
+            return "path-into-protected-tree";
+        case KS_MATCH_INODE:
+            return "protected-inode";
+        case KS_MATCH_UNRESOLVED:
+            return "unresolved-path";
+        case KS_MATCH_ALWAYS:
+            return "always";
+        default:
+            return "none";
     }
 }
 
 const char* action_name(uint32_t action) {
     switch (action) {
-        case KS_ACT_AUDIT: return "audit";
-        case KS_ACT_BLOCK: return "block";
-        case KS_ACT_KILL: return "kill";
-        case KS_ACT_FREEZE: return "freeze";
-        case KS_ACT_KILL_SESSION: return "kill-session";
-        case KS_ACT_HOLD: return "hold";
-        default: return "unknown";
+        case KS_ACT_AUDIT:
+            return "audit";
+        case KS_ACT_BLOCK:
+            return "block";
+        case KS_ACT_KILL:
+            return "kill";
+        case KS_ACT_FREEZE:
+            return "freeze";
+        case KS_ACT_KILL_SESSION:
+            return "kill-session";
+        case KS_ACT_HOLD:
+            return "hold";
+        default:
+            return "unknown";
     }
 }
 
 const char* seed_name(uint32_t seed) {
     switch (seed) {
-        case KS_SEED_INHERITED: return "inherited";
-        case KS_SEED_CGROUP: return "cgroup";
-        case KS_SEED_AGENT: return "agent";
-        case KS_SEED_UID: return "uid";
-        default: return "unknown";
+        case KS_SEED_INHERITED:
+            return "inherited";
+        case KS_SEED_CGROUP:
+            return "cgroup";
+        case KS_SEED_AGENT:
+            return "agent";
+        case KS_SEED_UID:
+            return "uid";
+        default:
+            return "unknown";
     }
 }
 

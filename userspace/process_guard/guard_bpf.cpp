@@ -22,9 +22,10 @@ Result<std::unique_ptr<GuardBpf>> GuardBpf::load(const Options& opts) {
     if (!g->skel_) return sys_error("open process_guard BPF object");
     g->skel_->rodata->hold_seeded_tasks = opts.hold_seeded_tasks;
     if (int err = process_guard__load(g->skel_))
-        return sys_error("load process_guard BPF programs (is BTF, bpf_loop and the BPF ring buffer "
-                         "available? see `killswitch doctor`)",
-                         -err);
+        return sys_error(
+            "load process_guard BPF programs (is BTF, bpf_loop and the BPF ring buffer "
+            "available? see `killswitch doctor`)",
+            -err);
     if (int err = process_guard__attach(g->skel_))
         return sys_error("attach process_guard raw tracepoints", -err);
     return g;
@@ -86,7 +87,8 @@ Status GuardBpf::add_cgroup(uint64_t cgroup_id, uint32_t session_id) {
 }
 
 Status GuardBpf::remove_cgroup(uint64_t cgroup_id) {
-    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.guarded_cgroups), &cgroup_id) && errno != ENOENT)
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.guarded_cgroups), &cgroup_id) &&
+        errno != ENOENT)
         return sys_error("remove cgroup " + std::to_string(cgroup_id) + " from guarded_cgroups");
     return {};
 }

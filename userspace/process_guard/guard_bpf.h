@@ -2,14 +2,14 @@
 // which user space says who is guarded.
 #pragma once
 
+#include <killswitch/abi/events.h>
+
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <killswitch/abi/events.h>
 
 #include "common/result.h"
 
@@ -32,7 +32,7 @@ struct GuardCounters {
 };
 
 class GuardBpf {
-public:
+  public:
     struct Options {
         bool hold_seeded_tasks = true;
     };
@@ -57,14 +57,14 @@ public:
     // The object whose maps the other BPF objects share.
     [[nodiscard]] bpf_object* skeleton_object() const;
 
-private:
+  private:
     GuardBpf() = default;
     process_guard* skel_ = nullptr;
 };
 
 // Owns a libbpf ring_buffer consumer.
 class RingBuffer {
-public:
+  public:
     using Callback = int (*)(void* ctx, void* data, size_t size);
     static Result<std::unique_ptr<RingBuffer>> open(int map_fd, Callback cb, void* ctx);
     ~RingBuffer();
@@ -75,7 +75,7 @@ public:
     // Consumes everything available; returns records consumed or an error.
     Result<int> consume();
 
-private:
+  private:
     RingBuffer() = default;
     ring_buffer* rb_ = nullptr;
 };

@@ -29,7 +29,7 @@ struct LineageEntry {
 };
 
 class ProcessTable {
-public:
+  public:
     // Exited processes stay known for this many later exits, so that events
     // of their children that arrive afterwards still get a full chain.
     explicit ProcessTable(size_t exited_kept = 16384) : exited_kept_(exited_kept) {}
@@ -48,7 +48,7 @@ public:
     [[nodiscard]] std::vector<int> members(uint32_t session_id) const;
     [[nodiscard]] size_t size() const { return procs_.size(); }
 
-private:
+  private:
     void retire(int pid);
 
     std::unordered_map<int, ProcessInfo> procs_;

@@ -1,6 +1,7 @@
 #include "process_guard/sessions.h"
 
 #include <dirent.h>
+#include <killswitch/abi/events.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <chrono>
 #include <filesystem>
 #include <sstream>
-
-#include <killswitch/abi/events.h>
 
 #include "common/log.h"
 #include "common/sysfs.h"
@@ -41,11 +40,16 @@ bool populated(const std::string& dir) {
 
 const char* origin_name(SessionOrigin o) {
     switch (o) {
-        case SessionOrigin::Run: return "run";
-        case SessionOrigin::Agent: return "agent";
-        case SessionOrigin::Uid: return "uid";
-        case SessionOrigin::Cgroup: return "cgroup";
-        case SessionOrigin::Adopted: return "adopted";
+        case SessionOrigin::Run:
+            return "run";
+        case SessionOrigin::Agent:
+            return "agent";
+        case SessionOrigin::Uid:
+            return "uid";
+        case SessionOrigin::Cgroup:
+            return "cgroup";
+        case SessionOrigin::Adopted:
+            return "adopted";
     }
     return "unknown";
 }
@@ -64,7 +68,8 @@ bool SessionManager::valid_name(const std::string& name) {
 }
 
 uint32_t SessionManager::next_user_id() {
-    while (sessions_.count(next_id_) || next_id_ == 0) next_id_ = (next_id_ + 1) & ~KS_SESSION_KERNEL_BIT;
+    while (sessions_.count(next_id_) || next_id_ == 0)
+        next_id_ = (next_id_ + 1) & ~KS_SESSION_KERNEL_BIT;
     return next_id_++;
 }
 
@@ -170,7 +175,8 @@ Result<Session> SessionManager::open_for_seed(uint32_t session_id, SessionOrigin
                                               const std::string& comm,
                                               const std::vector<std::string>& argv, bool held) {
     std::string base;
-    for (char c : comm) base += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+    for (char c : comm)
+        base += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
     if (base.empty()) base = "agent";
     auto s = make_cgroup_session(base + "-" + std::to_string(pid), origin, session_id);
     Status moved{};

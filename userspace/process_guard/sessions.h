@@ -27,12 +27,12 @@ struct Session {
     int root_pid = 0;
     std::vector<std::string> command;
     uint64_t created_realtime_ns = 0;
-    bool owned = true;        // killswitch made the cgroup and removes it when empty
+    bool owned = true;  // killswitch made the cgroup and removes it when empty
     bool ever_populated = false;
 };
 
 class SessionManager {
-public:
+  public:
     SessionManager(GuardBpf& bpf, std::string cgroup2_mount, std::string parent_name);
 
     // Creates <parent> if needed, registers policy-named cgroups and adopts the
@@ -67,9 +67,8 @@ public:
 
     static bool valid_name(const std::string& name);
 
-private:
-    Result<Session> make_cgroup_session(const std::string& name, SessionOrigin origin,
-                                        uint32_t id);
+  private:
+    Result<Session> make_cgroup_session(const std::string& name, SessionOrigin origin, uint32_t id);
     uint32_t next_user_id();
 
     GuardBpf& bpf_;

@@ -1,0 +1,269 @@
+// File protection in the daemon: the rules it publishes to the kernel, and
+// what it does with the kernel's decisions (session follow-up, holds).
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "daemon/daemon_impl.h"
+
+namespace ks::daemon_detail {
+
+void Daemon::start_file_protection() {
+    auto fg =
+        FileGuardBpf::load(bpf_->skeleton_object(), opts_.libc_uprobes && policy_.libc_uprobes);
+    if (!fg) throw StartupError{fg.error().str()};
+    fbpf_ = std::move(fg.value());
+
+    bool monitor = policy_.mode == policy::Mode::Monitor;
+    rule_names_ = {"unresolved-path", "io_uring", "exec-command"};
+    rule_slots_ = {{to_kernel_action(policy_.unresolved_action), monitor},
+                   {KS_ACT_BLOCK, monitor},
+                   {to_kernel_action(policy_.protect_action), monitor}};
+    std::vector<ProtectedSet::Entry> entries;
+    for (const auto& path : policy_.protect_paths) {
+        if (rule_slots_.size() >= KS_MAX_RULES) throw StartupError{"too many protected paths"};
+        auto it = policy_.protect_path_actions.find(path);
+        auto action =
+            it != policy_.protect_path_actions.end() ? it->second : policy_.protect_action;
+        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
+        rule_names_.push_back("protect:" + path);
+        rule_slots_.push_back({to_kernel_action(action), monitor});
+    }
+    // killswitch's own binary, policy and audit log, wherever they are.
+    std::vector<std::string> self = {policy_.audit_log};
+    char exe[PATH_MAX];
+    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
+    if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
+    for (const auto& path : self) {
+        if (rule_slots_.size() >= KS_MAX_RULES) break;
+        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
+        rule_names_.push_back("self:" + path);
+        rule_slots_.push_back({KS_ACT_BLOCK, monitor});
+    }
+    std::vector<std::string> warnings;
+    protected_ = ProtectedSet::build(entries, kMaxProtectedInodes, warnings);
+    for (const auto& w : warnings) spdlog::info("{}", w);
+    if (auto st = fbpf_->publish(protected_); !st) throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_rules(rule_slots_); !st) throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_config(kRuleUnresolved,
+                                    policy_.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring);
+        !st)
+        throw StartupError{st.error().str()};
+    if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
+}
+
+std::string Daemon::rule_name(uint32_t id) const {
+    return id < rule_names_.size() ? rule_names_[id] : "rule-" + std::to_string(id);
+}
+
+void Daemon::after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec) {
+    const Session* s = sessions_->find(session_id);
+    if (!s || policy_.violation_session_action == policy::SessionAction::None) return;
+    if (policy_.violation_session_action == policy::SessionAction::Freeze) {
+        auto st = cgroup_freeze(s->cgroup_path, true);
+        rec["session_action"] = "freeze";
+        if (st)
+            rec["session_frozen_latency_ns"] = boottime_ns() - entry_boot_ns;
+        else
+            rec["session_action_error"] = st.error().str();
+    } else {
+        auto st = cgroup_kill(s->cgroup_path);
+        rec["session_action"] = "kill-session";
+        if (!st) rec["session_action_error"] = st.error().str();
+    }
+}
+
+void Daemon::apply_action(uint32_t action, const EventHeader& h, const std::string& layer,
+                          const std::string& op, const std::string& path, const std::string& rule,
+                          const std::string& command, json& rec) {
+    const Session* s = sessions_->find(h.session_id);
+    switch (action) {
+        case KS_ACT_AUDIT:
+            rec["verdict"] = "audit";
+            break;
+        case KS_ACT_BLOCK:
+        case KS_ACT_KILL:
+            rec["verdict"] = action == KS_ACT_BLOCK ? "block" : "kill";
+            after_violation(h.session_id, h.ts_boot_ns, rec);
+            break;
+        case KS_ACT_FREEZE:
+            rec["verdict"] = "freeze";
+            if (s) {
+                auto st = cgroup_freeze(s->cgroup_path, true);
+                if (st)
+                    rec["session_frozen_latency_ns"] = boottime_ns() - h.ts_boot_ns;
+                else
+                    rec["session_action_error"] = st.error().str();
+            }
+            break;
+        case KS_ACT_KILL_SESSION:
+            rec["verdict"] = "kill-session";
+            if (s) {
+                if (auto st = cgroup_kill(s->cgroup_path); !st)
+                    rec["session_action_error"] = st.error().str();
+            }
+            break;
+        case KS_ACT_HOLD: {
+            Hold hold;
+            hold.pid = h.pid;
+            hold.tid = h.tid;
+            hold.session_id = h.session_id;
+            hold.session = session_name(h.session_id);
+            hold.layer = layer;
+            hold.op = op;
+            hold.path = path;
+            hold.rule = rule;
+            hold.command = command;
+            hold.created_realtime_ns = realtime_now_ns();
+            const Hold& added = holds_.add(hold, std::chrono::seconds(policy_.hold_timeout_s));
+            rec["verdict"] = "hold";
+            rec["hold_id"] = added.id;
+            rec["hold_timeout_s"] = policy_.hold_timeout_s;
+            spdlog::warn(
+                "hold {}: {} {} {} by pid {} (session {}): `killswitch approve {}` or "
+                "`killswitch deny {}` within {}s",
+                added.id, layer, op, path, h.pid, hold.session, added.id, added.id,
+                policy_.hold_timeout_s);
+            break;
+        }
+        default:
+            rec["verdict"] = "unknown";
+    }
+}
+
+void Daemon::on_file(const FileEvent& ev) {
+    const auto& h = ev.hdr;
+    std::string path = ev.path.empty() || ev.path[0] == '/'
+                           ? ev.path
+                           : (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
+    if (ev.op == KS_OP_IO_URING) path = "";
+    json rec = process_record("file", h);
+    rec["op"] = op_name(ev.op);
+    rec["path"] =
+        ev.op == KS_OP_TRUNCATE && ev.path.empty() ? "fd " + std::to_string(ev.dfd) : path;
+    if (!ev.path.empty() && ev.path != path) rec["path_arg"] = ev.path;
+    rec["match"] = match_name(ev.match);
+    rec["rule"] = rule_name(ev.rule_id);
+    rec["layer"] = layer_name(ev.layer);
+    rec["action"] = action_name(ev.action);
+    rec["prevented"] = ev.layer != KS_LAYER_TRACEPOINT;
+    rec["stop_latency_ns"] = ev.stop_boot_ns - h.ts_boot_ns;
+    if (ev.dev || ev.ino) rec["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
+    if (ev.flags & KS_FF_PASSED) {
+        rec["verdict"] = "allow";
+        rec["reason"] = "a person approved this operation while it was held";
+    } else if (ev.flags & KS_FF_MONITOR) {
+        rec["verdict"] = std::string("would-") + action_name(ev.action);
+        rec["prevented"] = false;
+    } else {
+        uint32_t action = ev.action;
+        if (action == KS_ACT_HOLD && ev.layer == KS_LAYER_TRACEPOINT) {
+            // The kernel killed it: a syscall tracepoint cannot hold a call.
+            action = KS_ACT_KILL;
+            rec["reason"] = "a hold cannot wait at a syscall tracepoint; killed instead";
+        }
+        if (ev.action == KS_ACT_AUDIT) rec["prevented"] = false;
+        apply_action(action, h, layer_name(ev.layer), op_name(ev.op), path, rule_name(ev.rule_id),
+                     "", rec);
+    }
+    if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
+        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED)))
+        rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
+    audit_->append(std::move(rec));
+}
+
+void Daemon::on_exec_check(const ExecCheckEvent& ev) {
+    const auto& h = ev.hdr;
+    std::string tool = ev.filename.substr(ev.filename.find_last_of('/') + 1);
+    char buf[PATH_MAX];
+    std::string proc_cwd = "/proc/" + std::to_string(h.pid) + "/cwd";
+    std::string cwd = ::realpath(proc_cwd.c_str(), buf) ? buf : "/";
+    auto m = evaluate_exec_rules(tool, ev.argv, cwd, [&](const std::string& abs, bool follow) {
+        return protected_.classify(abs, follow);
+    });
+    if (!m) {
+        ::kill(h.pid, SIGCONT);
+        return;
+    }
+    uint32_t rule_id = m->rule_id.value_or(kRuleExecCommand);
+    RuleSlot slot = rule_id < rule_slots_.size() ? rule_slots_[rule_id] : RuleSlot{};
+    std::string command;
+    for (const auto& a : ev.argv) command += (command.empty() ? "" : " ") + a;
+
+    json rec = process_record("file", h);
+    rec["op"] = "exec";
+    rec["path"] = m->path;
+    rec["argv"] = ev.argv;
+    rec["cwd"] = cwd;
+    rec["rule"] = m->rule + (m->rule_id ? " (" + rule_name(rule_id) + ")" : "");
+    rec["reason"] = m->reason;
+    rec["layer"] = "exec";
+    rec["action"] = action_name(slot.action);
+    rec["prevented"] = slot.action != KS_ACT_AUDIT && !slot.monitor;
+    if (slot.monitor) {
+        ::kill(h.pid, SIGCONT);
+        rec["verdict"] = std::string("would-") + action_name(slot.action);
+    } else {
+        if (slot.action == KS_ACT_BLOCK || slot.action == KS_ACT_KILL ||
+            slot.action == KS_ACT_KILL_SESSION)
+            ::kill(h.pid, SIGKILL);
+        else if (slot.action == KS_ACT_AUDIT)
+            ::kill(h.pid, SIGCONT);
+        // freeze and hold: it stays stopped.
+        apply_action(slot.action, h, "exec", "exec", m->path, m->rule, command, rec);
+    }
+    rec["decision_latency_ns"] = boottime_ns() - h.ts_boot_ns;
+    audit_->append(std::move(rec));
+}
+
+void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
+    json rec = {{"event", approve ? "hold_approved" : "hold_denied"},
+                {"pid", h.pid},
+                {"ppid", 0},
+                {"comm", ""},
+                {"exe", ""},
+                {"uid", 0},
+                {"session", h.session},
+                {"hold_id", h.id},
+                {"layer", h.layer},
+                {"op", h.op},
+                {"path", h.path},
+                {"rule", h.rule},
+                {"reason", why},
+                {"verdict", approve ? "allow" : "kill"}};
+    if (const ProcessInfo* p = table_.find(h.pid)) {
+        rec["comm"] = p->comm;
+        rec["exe"] = p->exe;
+        rec["ppid"] = p->ppid;
+        rec["uid"] = p->uid;
+    }
+    if (approve) {
+        // The later layers let through what was approved: the held call
+        // (a short window), or everything the approved program does.
+        uint64_t deadline = h.layer == "exec" ? UINT64_MAX : boottime_ns() + 2'000'000'000ull;
+        if (auto st = fbpf_->add_pass(h.pid, deadline); !st) spdlog::error("{}", st.error().str());
+        rec["pass"] = h.layer == "exec" ? "the approved program, until it exits" : "this call (2s)";
+        ::kill(h.pid, SIGCONT);
+    } else {
+        ::kill(h.pid, SIGKILL);
+    }
+    audit_->append(std::move(rec));
+}
+
+bool Daemon::update_file_layer(bool force_on) {
+    // Guarded processes can exist only in sessions, or appear at any exec when
+    // the policy guards uids or cgroups, or agents that are not held at exec.
+    bool need = force_on || sessions_->count() > 0 || !policy_.guard_uids.empty() ||
+                !policy_.guard_cgroups.empty() ||
+                (!policy_.hold_agents_at_exec && !policy_.agent_names.empty());
+    if (need == fbpf_->active()) return true;
+    if (auto st = fbpf_->set_active(need); !st) {
+        spdlog::error("{}", st.error().str());
+        return false;
+    }
+    spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
+                 sessions_->count());
+    return true;
+}
+
+}  // namespace ks::daemon_detail
