@@ -282,6 +282,18 @@ TEST_F(FileActions, MountOverAProtectedDirectoryStopsTheAgent) {
     EXPECT_TRUE(fs::exists(data_ + "/sub/kept"));
 }
 
+TEST_F(FileActions, TheAuditLogProtectsItself) {
+    auto d = start("version: 1\nprotect:\n  session: none\n");
+    auto r = d->cli({"run", "--session", "wipe-log", "--", "bash", "-c", ": > " + d->audit_log()});
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
+    json rec = first(*d, "file", "wipe-log");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["rule"], "self:" + d->audit_log());
+    auto recs = d->records();
+    ASSERT_FALSE(recs.empty());
+    EXPECT_EQ(recs.front()["event"], "daemon_start") << "the log was truncated";
+}
+
 TEST_F(FileActions, WithoutTheLibcLayerTheFirstCallCompletesAndTheAgentStops) {
     auto d = start("version: 1\nprotect:\n  libc_uprobes: false\n  session: none\n",
                    {"--protect", data_});

@@ -70,6 +70,11 @@ void Daemon::start() {
     if (!cg) throw StartupError{cg.error().str()};
     cgroup2_ = *cg;
 
+    // Before the protected set is built: the audit log is one of its files.
+    auto audit = AuditWriter::open(policy_.audit_log);
+    if (!audit) throw StartupError{audit.error().str()};
+    audit_.emplace(std::move(audit.value()));
+
     auto bpf = GuardBpf::load({.hold_seeded_tasks = policy_.hold_agents_at_exec});
     if (!bpf) throw StartupError{bpf.error().str()};
     bpf_ = std::move(bpf.value());
@@ -85,9 +90,6 @@ void Daemon::start() {
         throw StartupError{st.error().str()};
     if (!update_file_layer()) throw StartupError{"cannot attach the file protection programs"};
 
-    auto audit = AuditWriter::open(policy_.audit_log);
-    if (!audit) throw StartupError{audit.error().str()};
-    audit_.emplace(std::move(audit.value()));
 
     auto rb = RingBuffer::open(bpf_->ringbuf_map_fd(), &Daemon::on_record, this);
     if (!rb) throw StartupError{rb.error().str()};
