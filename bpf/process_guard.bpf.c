@@ -7,8 +7,8 @@
  * runs in the parent before the child is first scheduled, so no child ever
  * runs unguarded. A task that execs an agent binary, or execs inside a guarded
  * cgroup or as a guarded uid, is marked before its new image runs an
- * instruction; agents and uids are also held (SIGSTOP) until the daemon has
- * moved them into a session cgroup.
+ * instruction; agents and uids without a controlling terminal are also held
+ * (SIGSTOP) until the daemon has moved them into a session cgroup.
  *
  * Raw tracepoints are used so that this layer needs no tracefs.
  */
@@ -56,7 +56,13 @@ int BPF_PROG(ks_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 				return 0;
 			fresh.session_id = ks_new_session_id();
 			flags |= KS_EVF_NEW_SESSION;
-			if (hold_seeded_tasks)
+			/* A task with a controlling terminal is not stopped: its
+			 * job-control shell would see the stop and report the job
+			 * as stopped. It is guarded from here all the same; the
+			 * daemon moves it into its session as soon as it reads
+			 * this event. */
+			struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+			if (hold_seeded_tasks && !BPF_CORE_READ(cur, signal, tty))
 				flags |= KS_EVF_HELD;
 		}
 		if (bpf_map_update_elem(&guarded_tasks, &tgid, &fresh, BPF_NOEXIST) &&

@@ -236,8 +236,9 @@ TEST(ProcessGuard, AgentExecutableIsMovedIntoASessionBeforeItRuns) {
     std::string agent = dir / "ks-fake-agent";
     std::filesystem::copy_file(helper("self_cgroup"), agent);
     ::chmod(agent.c_str(), 0755);
-    // Started by the test itself, outside any session.
-    auto r = run_command({agent});
+    // Started by the test itself, outside any session, with no controlling
+    // terminal (as a service or CI job would be): held at exec.
+    auto r = run_command({"setsid", agent});
     ASSERT_EQ(r.status, 0) << r.err;
     // Its very first act reads its cgroup: it must already be its session's.
     const std::string prefix = "first-cgroup=/" + d.cgroup_parent() + "/ks-fake-agent-";
@@ -324,6 +325,44 @@ TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
         EXPECT_EQ(ex[0]["seed"], "cgroup");
     }
     EXPECT_TRUE(wait_until([&] { return ::rmdir((mount + rel).c_str()) == 0; }));
+}
+
+TEST(ProcessGuard, AgentWithATerminalIsNotStoppedAndJoinsItsSessionAtOnce) {
+    KS_REQUIRE_ROOT();
+    TempDir dir;
+    std::string policy = dir / "policy.yaml";
+    std::ofstream(policy) << "version: 1\nagents:\n  names: [ks-fake-agent]\n";
+    Daemon d({.policy_file = policy});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string agent = dir / "ks-fake-agent";
+    fs::copy_file(helper("self_cgroup"), agent);
+    ::chmod(agent.c_str(), 0755);
+    // script(1) gives the agent a pseudo-terminal as its controlling terminal,
+    // as an operator's shell would. Stopping it would make a job-control shell
+    // report the job as stopped, so it is not held: it sleeps a second, then
+    // execs /bin/true, which must already happen inside its session.
+    auto r = run_command({"script", "-qec", agent + " 1", "/dev/null"});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    std::vector<json> recs;
+    ASSERT_TRUE(wait_until([&] {
+        recs = d.records();
+        return !execs_where(recs, [](const json& x) { return argv0_is(x, "true"); }).empty();
+    })) << d.stderr_text();
+    auto agent_exec = execs_where(recs, [&](const json& x) { return argv0_is(x, agent); });
+    ASSERT_EQ(agent_exec.size(), 1u);
+    EXPECT_FALSE(agent_exec[0].contains("held_at_exec"));
+    std::string session = agent_exec[0]["session"];
+    json start;
+    for (const auto& x : recs)
+        if (x.value("event", "") == "session_start" && x.value("session", "") == session) start = x;
+    ASSERT_FALSE(start.is_null());
+    EXPECT_EQ(start["held_at_exec"], false);
+    std::cout << "[ terminal ] session ready " << start["guard_ready_latency_ns"].get<uint64_t>() / 1000
+              << " us after the agent's exec\n";
+    auto child = execs_where(recs, [](const json& x) { return argv0_is(x, "true"); });
+    ASSERT_EQ(child.size(), 1u);
+    EXPECT_EQ(child[0]["session"], session);
+    EXPECT_EQ(child[0]["cgroup"], "/" + d.cgroup_parent() + "/" + session);
 }
 
 }  // namespace

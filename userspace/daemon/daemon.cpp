@@ -290,12 +290,17 @@ void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
     if (h.flags & KS_EVF_NEW_SESSION) {
         auto origin = ev.seed == KS_SEED_UID ? SessionOrigin::Uid : SessionOrigin::Agent;
-        // Before the held agent is let go.
+        // Before the held agent is let go (or, for one with a terminal, which
+        // was not stopped, as soon as possible).
         update_file_layer(true);
         auto s = sessions_->open_for_seed(h.session_id, origin, h.pid, h.comm, ev.argv,
                                           h.flags & KS_EVF_HELD);
         if (s) {
             json rec = session_record("session_start", *s);
+            rec["held_at_exec"] = (h.flags & KS_EVF_HELD) != 0;
+            // From the exec to the agent in its cgroup with the file
+            // protection programs attached.
+            rec["guard_ready_latency_ns"] = boottime_ns() - h.ts_boot_ns;
             rec["uid"] = h.uid;
             rec["comm"] = h.comm;
             rec["exe"] = ev.exe;

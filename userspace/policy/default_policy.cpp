@@ -24,8 +24,10 @@ agents:
   # Every exec of one of these opens a guarded session, as does
   # `killswitch run -- CMD`.
   names: [claude, codex, gemini, aider, goose, opencode, cursor-agent]
-  # Stop an agent (and an exec by a guarded uid) at exec until the daemon has
-  # moved it into its session cgroup, so it runs nothing outside that cgroup.
+  # Stop an agent (and an exec by a guarded uid) that has no controlling
+  # terminal at exec until the daemon has moved it into its session cgroup.
+  # One started from a terminal is never stopped: its shell would report the
+  # job as stopped. It is guarded in the kernel all the same.
   hold_at_exec: true
 
 guard:

@@ -1,0 +1,229 @@
+// PostgreSQL: statements parsed by PostgreSQL's own grammar (libpg_query),
+// then the parse tree searched for what destroys data, wherever it sits
+// (writable CTEs, EXPLAIN ANALYZE, PREPARE, CREATE RULE bodies).
+#include <pg_query.h>
+
+#include <cstring>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "db_guard/classify.h"
+
+namespace ks::db {
+namespace {
+
+using nlohmann::json;
+
+const json* only_child(const json& node, std::string* key) {
+    if (!node.is_object() || node.size() != 1) return nullptr;
+    *key = node.begin().key();
+    return &node.begin().value();
+}
+
+std::string const_repr(const json& c) {
+    // {"A_Const": {"ival": {"ival": 1}}} or {"sval": {"sval": "a"}}, {"boolval": ...}
+    for (const char* k : {"ival", "sval", "fval", "boolval", "bsval"}) {
+        if (c.contains(k)) return std::string(k) + ":" + c[k].dump();
+    }
+    if (c.contains("isnull")) return "null";
+    return c.dump();
+}
+
+// Conservative: true only when the condition holds for every row.
+bool always_true(const json& node) {
+    std::string kind;
+    const json* v = only_child(node, &kind);
+    if (!v) return false;
+    if (kind == "A_Const") {
+        if (v->contains("boolval")) {
+            const json& b = (*v)["boolval"];
+            return b.is_object() ? b.value("boolval", false) : false;
+        }
+        // WHERE 1 is not valid PostgreSQL; a non-zero integer would be.
+        if (v->contains("ival")) return (*v)["ival"].value("ival", 0) != 0;
+        return false;
+    }
+    if (kind == "TypeCast") {
+        // 't'::boolean, 'true'::bool, 1::boolean
+        if (!v->contains("arg")) return false;
+        const json& arg = (*v)["arg"];
+        std::string ak;
+        const json* a = only_child(arg, &ak);
+        if (!a || ak != "A_Const") return false;
+        if (a->contains("sval")) {
+            std::string s = (*a)["sval"].value("sval", "");
+            for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            return s == "t" || s == "true" || s == "y" || s == "yes" || s == "on" || s == "1";
+        }
+        return always_true(arg);
+    }
+    if (kind == "A_Expr") {
+        if (v->value("kind", "") != "AEXPR_OP" || !v->contains("name")) return false;
+        std::string op;
+        for (const auto& n : (*v)["name"])
+            if (n.contains("String")) op = n["String"].value("sval", "");
+        if (!v->contains("lexpr") || !v->contains("rexpr")) return false;
+        const json& l = (*v)["lexpr"];
+        const json& r = (*v)["rexpr"];
+        std::string lk, rk;
+        const json* lv = only_child(l, &lk);
+        const json* rv = only_child(r, &rk);
+        if (!lv || !rv) return false;
+        if (lk == "A_Const" && rk == "A_Const") {
+            std::string a = const_repr(*lv), b = const_repr(*rv);
+            if (op == "=") return a == b;
+            if (op == "<>" || op == "!=") return a != b;
+            return false;
+        }
+        // col = col (same column reference) is true for every non-null row.
+        if (op == "=" && lk == "ColumnRef" && rk == "ColumnRef")
+            return (*lv)["fields"] == (*rv)["fields"];
+        return false;
+    }
+    if (kind == "BoolExpr") {
+        std::string b = v->value("boolop", "");
+        const json& args = (*v)["args"];
+        if (b == "OR_EXPR") {
+            for (const auto& a : args)
+                if (always_true(a)) return true;
+            return false;
+        }
+        if (b == "AND_EXPR") {
+            for (const auto& a : args)
+                if (!always_true(a)) return false;
+            return !args.empty();
+        }
+        return false;
+    }
+    if (kind == "NullTest") {
+        // x IS NULL OR ... is not provably true; IS NOT NULL on a constant is.
+        return false;
+    }
+    return false;
+}
+
+struct Finding {
+    Class cls = Class::Harmless;
+    std::string detail;
+};
+
+std::string drop_what(const json& v) {
+    std::string t = v.value("removeType", "");
+    if (t.rfind("OBJECT_", 0) == 0) t = t.substr(7);
+    for (auto& ch : t) ch = ch == '_' ? ' ' : ch;
+    return "DROP " + (t.empty() ? std::string("OBJECT") : t);
+}
+
+// Depth-first: the first destructive node wins.
+void search(const json& node, Finding& f) {
+    if (f.cls != Class::Harmless) return;
+    if (node.is_array()) {
+        for (const auto& n : node) search(n, f);
+        return;
+    }
+    if (!node.is_object()) return;
+    for (auto it = node.begin(); it != node.end() && f.cls == Class::Harmless; ++it) {
+        const std::string& k = it.key();
+        const json& v = it.value();
+        if (k == "DropStmt") {
+            f = {Class::Drop, drop_what(v)};
+        } else if (k == "DropdbStmt") {
+            f = {Class::Drop, "DROP DATABASE"};
+        } else if (k == "DropOwnedStmt") {
+            f = {Class::Drop, "DROP OWNED"};
+        } else if (k.rfind("Drop", 0) == 0 && k.size() > 8 && k.compare(k.size() - 4, 4, "Stmt") == 0) {
+            f = {Class::Drop, "DROP (" + k.substr(4, k.size() - 8) + ")"};
+        } else if (k == "TruncateStmt") {
+            f = {Class::Truncate, "TRUNCATE"};
+        } else if (k == "DeleteStmt") {
+            if (!v.contains("whereClause")) f = {Class::DeleteAll, "DELETE without WHERE"};
+            else if (always_true(v["whereClause"])) f = {Class::DeleteAll, "DELETE with an always-true WHERE"};
+        } else if (k == "UpdateStmt") {
+            if (!v.contains("whereClause")) f = {Class::UpdateAll, "UPDATE without WHERE"};
+            else if (always_true(v["whereClause"])) f = {Class::UpdateAll, "UPDATE with an always-true WHERE"};
+        } else if (k == "AlterTableCmd") {
+            std::string sub = v.value("subtype", "");
+            if (sub.rfind("AT_Drop", 0) == 0) f = {Class::AlterDrop, "ALTER TABLE ... " + sub.substr(3)};
+        } else if (k == "DoStmt") {
+            f = {Class::OpaqueCode, "DO block: its statements cannot be checked"};
+        }
+        if (f.cls == Class::Harmless) search(v, f);
+    }
+}
+
+}  // namespace
+
+Classification classify_postgres_sql(std::string_view sql) {
+    Classification out;
+    std::string text(sql);
+    PgQueryParseResult r = pg_query_parse(text.c_str());
+    if (r.error) {
+        out.statements.push_back({text, Class::Unparseable,
+                                  std::string("PostgreSQL parse error: ") + r.error->message});
+        pg_query_free_parse_result(r);
+        return out;
+    }
+    json tree = json::parse(r.parse_tree, nullptr, false);
+    pg_query_free_parse_result(r);
+    if (tree.is_discarded() || !tree.contains("stmts")) {
+        if (tree.is_object() && !tree.contains("stmts")) return out;  // empty query, comments only
+        out.statements.push_back({text, Class::Unparseable, "parse tree not readable"});
+        return out;
+    }
+    for (const auto& s : tree["stmts"]) {
+        size_t loc = s.value("stmt_location", 0);
+        size_t len = s.value("stmt_len", 0);
+        std::string stmt_text = loc < text.size() ? text.substr(loc, len ? len : std::string::npos) : "";
+        Finding f;
+        if (s.contains("stmt")) search(s["stmt"], f);
+        out.statements.push_back({stmt_text, f.cls, f.detail});
+    }
+    return out;
+}
+
+Classification classify_postgres_messages(std::span<const uint8_t> bytes) {
+    Classification out;
+    size_t off = 0;
+    while (off < bytes.size()) {
+        if (bytes.size() - off < 5) {
+            out.statements.push_back({"", Class::Unparseable, "message header cut short"});
+            break;
+        }
+        char type = static_cast<char>(bytes[off]);
+        uint32_t len = (uint32_t{bytes[off + 1]} << 24) | (uint32_t{bytes[off + 2]} << 16) |
+                       (uint32_t{bytes[off + 3]} << 8) | uint32_t{bytes[off + 4]};
+        if (len < 4 || len > bytes.size() - off - 1) {
+            out.statements.push_back({"", Class::Unparseable,
+                                      std::string("message '") + type + "' cut short or malformed"});
+            break;
+        }
+        const uint8_t* body = bytes.data() + off + 5;
+        size_t body_len = len - 4;
+        auto cstr = [&](size_t from, size_t* end) -> std::optional<std::string> {
+            const void* nul = from <= body_len ? std::memchr(body + from, 0, body_len - from) : nullptr;
+            if (!nul) return std::nullopt;
+            *end = static_cast<size_t>(static_cast<const uint8_t*>(nul) - body) + 1;
+            return std::string(reinterpret_cast<const char*>(body + from), *end - from - 1);
+        };
+        if (type == 'Q' || type == 'P') {
+            size_t end = 0;
+            std::optional<std::string> sql;
+            if (type == 'Q') {
+                sql = cstr(0, &end);
+            } else if (auto name = cstr(0, &end)) {
+                sql = cstr(end, &end);  // statement name, then the query
+            }
+            if (!sql) {
+                out.statements.push_back({"", Class::Unparseable,
+                                          std::string("message '") + type + "' has no terminated query"});
+            } else {
+                auto c = classify_postgres_sql(*sql);
+                out.statements.insert(out.statements.end(), c.statements.begin(), c.statements.end());
+            }
+        }
+        off += 1 + len;
+    }
+    return out;
+}
+
+}  // namespace ks::db
