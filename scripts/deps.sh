@@ -8,7 +8,7 @@ BUILD_PKGS=(
   cmake make g++ clang llvm pkg-config
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev liburing-dev libpg-query-dev
+  libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
 )
 TEST_PKGS=(python3 procps)
 

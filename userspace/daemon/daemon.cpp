@@ -437,6 +437,11 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         json rec = session_record("session_start", *s);
         rec["pid"] = peer.pid;
         rec["uid"] = peer.uid;
+        if (auto comm = read_file("/proc/" + std::to_string(peer.pid) + "/comm")) {
+            std::string c = *comm;
+            while (!c.empty() && c.back() == '\n') c.pop_back();
+            rec["comm"] = c;
+        }
         audit_->append(rec);
         return {{"ok", true},
                 {"session", s->name},

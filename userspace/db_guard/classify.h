@@ -53,6 +53,18 @@ Classification classify_postgres_sql(std::string_view sql);
 // buffer may hold several messages; a message cut short is Unparseable.
 Classification classify_postgres_messages(std::span<const uint8_t> bytes);
 
+// MySQL/MariaDB text, possibly several statements; executable comments
+// (/*! ... */, /*!50000 ... */) are read as the code they are.
+Classification classify_mysql_sql(std::string_view sql);
+
+// Client packets: COM_QUERY and COM_STMT_PREPARE carry SQL; others none.
+Classification classify_mysql_packets(std::span<const uint8_t> bytes);
+
+// MongoDB OP_MSG (opcode 2013): the command is the first key of the body
+// section; delete's filters may come in a document-sequence section.
+// Compressed (OP_COMPRESSED) and other opcodes are Unparseable.
+Classification classify_mongodb(std::span<const uint8_t> bytes);
+
 // RESP arrays ("*2\r\n$7\r\nFLUSHDB\r\n...") and inline commands ("FLUSHALL\r\n");
 // several commands may follow each other (pipelining, MULTI/EXEC).
 Classification classify_redis(std::span<const uint8_t> bytes);

@@ -1,0 +1,278 @@
+// MySQL/MariaDB: COM_QUERY and COM_STMT_PREPARE text, tokenized the way the
+// server reads it. There is no MySQL grammar in Debian, so statements are
+// classified from their tokens, erring towards "destructive".
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+#include "db_guard/classify.h"
+
+namespace ks::db {
+namespace {
+
+struct Token {
+    enum Kind { Word, Number, String, Ident, Punct } kind;
+    std::string text;  // words upper-cased
+};
+
+struct Tokenized {
+    std::vector<std::vector<Token>> statements;
+    std::vector<std::string> texts;
+    std::string error;  // non-empty: the text cannot be read
+};
+
+Tokenized tokenize(std::string_view s) {
+    Tokenized out;
+    std::vector<Token> cur;
+    size_t stmt_start = 0;
+    auto end_statement = [&](size_t at) {
+        if (!cur.empty()) {
+            out.statements.push_back(std::move(cur));
+            out.texts.emplace_back(s.substr(stmt_start, at - stmt_start));
+        }
+        cur.clear();
+        stmt_start = at + 1;
+    };
+    size_t i = 0;
+    int exec_comment = 0;  // inside /*! ... */: the content is code
+    while (i < s.size()) {
+        char c = s[i];
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            ++i;
+        } else if (c == '#' || (s.substr(i, 2) == "--" &&
+                                (i + 2 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 2])) ||
+                                 std::iscntrl(static_cast<unsigned char>(s[i + 2]))))) {
+            size_t e = s.find('\n', i);
+            i = e == std::string_view::npos ? s.size() : e + 1;
+        } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+            if (i + 2 < s.size() && s[i + 2] == '!') {
+                // Executable comment: /*!NNNNN code */ runs on the server.
+                i += 3;
+                while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+                ++exec_comment;
+            } else {
+                size_t e = s.find("*/", i + 2);
+                if (e == std::string_view::npos) {
+                    out.error = "comment not closed";
+                    return out;
+                }
+                i = e + 2;
+            }
+        } else if (c == '*' && exec_comment > 0 && i + 1 < s.size() && s[i + 1] == '/') {
+            --exec_comment;
+            i += 2;
+        } else if (c == '\'' || c == '"' || c == '`') {
+            char q = c;
+            std::string val;
+            size_t j = i + 1;
+            bool closed = false;
+            while (j < s.size()) {
+                if (s[j] == '\\' && q != '`' && j + 1 < s.size()) {
+                    val += s[j + 1];
+                    j += 2;
+                } else if (s[j] == q) {
+                    if (j + 1 < s.size() && s[j + 1] == q) {  // doubled quote
+                        val += q;
+                        j += 2;
+                    } else {
+                        closed = true;
+                        ++j;
+                        break;
+                    }
+                } else {
+                    val += s[j++];
+                }
+            }
+            if (!closed) {
+                out.error = "quoted text not closed";
+                return out;
+            }
+            cur.push_back({q == '`' ? Token::Ident : Token::String, val});
+            i = j;
+        } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$') {
+            size_t j = i;
+            while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' || s[j] == '$'))
+                ++j;
+            std::string w(s.substr(i, j - i));
+            bool num = std::all_of(w.begin(), w.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+            std::transform(w.begin(), w.end(), w.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+            cur.push_back({num ? Token::Number : Token::Word, w});
+            i = j;
+        } else if (c == ';') {
+            end_statement(i);
+            ++i;
+        } else {
+            cur.push_back({Token::Punct, std::string(1, c)});
+            ++i;
+        }
+    }
+    if (exec_comment > 0) {
+        out.error = "executable comment not closed";
+        return out;
+    }
+    end_statement(s.size());
+    return out;
+}
+
+bool is_word(const Token& t, const char* w) { return t.kind == Token::Word && t.text == w; }
+
+// Conservative: true only for conditions that hold for every row: TRUE, a
+// non-zero number, literal = same literal, alone or as an operand of OR (AND
+// binds tighter, so "OR 1=1 AND x" is not enough).
+bool where_always_true(const std::vector<Token>& t, size_t from) {
+    auto punct = [&](size_t k, const char* p) { return k < t.size() && t[k].kind == Token::Punct && t[k].text == p; };
+    auto literal = [&](size_t k) {
+        return k < t.size() && (t[k].kind == Token::Number || t[k].kind == Token::String || is_word(t[k], "TRUE"));
+    };
+    auto comparison = [&](size_t k) {
+        return punct(k, "=") || punct(k, "<") || punct(k, ">") || punct(k, "!");
+    };
+    // An always-true atom at k (parentheses allowed); the index after it.
+    auto atom = [&](size_t k) -> std::optional<size_t> {
+        size_t open = 0;
+        while (punct(k, "(")) ++k, ++open;
+        size_t next;
+        if (literal(k) && punct(k + 1, "=") && literal(k + 2) &&
+            t[k].kind == t[k + 2].kind && t[k].text == t[k + 2].text) {
+            next = k + 3;
+        } else if (literal(k) && !comparison(k + 1) &&
+                   (is_word(t[k], "TRUE") || (t[k].kind == Token::Number && t[k].text != "0"))) {
+            next = k + 1;
+        } else {
+            return std::nullopt;
+        }
+        for (; open > 0; --open) {
+            if (!punct(next, ")")) return std::nullopt;
+            ++next;
+        }
+        return next;
+    };
+    auto ends_operand = [&](size_t k) {
+        return k >= t.size() || punct(k, ")") || is_word(t[k], "OR") || is_word(t[k], "LIMIT") ||
+               is_word(t[k], "ORDER");
+    };
+    if (auto n = atom(from); n && ends_operand(*n)) return true;
+    for (size_t k = from; k < t.size(); ++k)
+        if (is_word(t[k], "OR"))
+            if (auto n = atom(k + 1); n && ends_operand(*n)) return true;
+    return false;
+}
+
+// The words a MySQL or MariaDB statement can start with. Anything else is not
+// a statement the server would run, and is never taken as harmless.
+bool known_statement(const std::string& w) {
+    static const char* const kWords[] = {
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SHOW", "SET", "USE", "BEGIN",
+        "START", "COMMIT", "ROLLBACK", "CREATE", "ALTER", "DROP", "TRUNCATE", "EXPLAIN",
+        "DESCRIBE", "DESC", "WITH", "CALL", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE",
+        "OPTIMIZE", "CHECK", "CHECKSUM", "REPAIR", "FLUSH", "KILL", "LOAD", "HANDLER", "DO",
+        "PREPARE", "EXECUTE", "DEALLOCATE", "SAVEPOINT", "RELEASE", "XA", "RENAME", "VALUES",
+        "TABLE", "HELP", "INSTALL", "UNINSTALL", "RESET", "PURGE", "CHANGE", "STOP", "SIGNAL",
+        "RESIGNAL", "GET", "CACHE", "BINLOG", "SHUTDOWN", "CLONE", "IMPORT", "BACKUP"};
+    for (const char* k : kWords)
+        if (w == k) return true;
+    return false;
+}
+
+Classification classify_mysql_sql_depth(std::string_view sql, int depth);
+
+Statement classify_statement(const std::vector<Token>& t, std::string text, int depth) {
+    Statement st{std::move(text), Class::Harmless, ""};
+    size_t k = 0;
+    while (k < t.size() && t[k].kind == Token::Punct && t[k].text == "(") ++k;
+    if (k >= t.size()) return st;
+    const std::string& first = t[k].text;
+    if (t[k].kind != Token::Word || !known_statement(first)) {
+        st.cls = Class::Unparseable;
+        st.detail = "not a statement MySQL knows: " + first;
+        return st;
+    }
+    if (first == "PREPARE") {
+        // PREPARE name FROM 'text': the text runs at EXECUTE.
+        for (size_t j = k + 1; j + 1 < t.size(); ++j)
+            if (is_word(t[j], "FROM") && t[j + 1].kind == Token::String) {
+                if (depth > 4) {
+                    st.cls = Class::Unparseable;
+                    st.detail = "nested too deep";
+                    return st;
+                }
+                auto inner = classify_mysql_sql_depth(t[j + 1].text, depth + 1);
+                st.cls = inner.verdict();
+                if (st.cls != Class::Harmless) st.detail = "PREPARE of: " + inner.statements[0].detail;
+                return st;
+            }
+    }
+    auto find_word = [&](const char* w, size_t from) -> std::optional<size_t> {
+        for (size_t j = from; j < t.size(); ++j)
+            if (is_word(t[j], w)) return j;
+        return std::nullopt;
+    };
+    if (first == "DROP") {
+        st.cls = Class::Drop;
+        st.detail = "DROP" + (k + 1 < t.size() ? " " + t[k + 1].text : std::string());
+    } else if (first == "TRUNCATE") {
+        st.cls = Class::Truncate;
+        st.detail = "TRUNCATE";
+    } else if (first == "DELETE" || first == "UPDATE") {
+        auto where = find_word("WHERE", k + 1);
+        if (!where) {
+            st.cls = first == "DELETE" ? Class::DeleteAll : Class::UpdateAll;
+            st.detail = first + " without WHERE";
+        } else if (where_always_true(t, *where + 1)) {
+            st.cls = first == "DELETE" ? Class::DeleteAll : Class::UpdateAll;
+            st.detail = first + " with an always-true WHERE";
+        }
+    } else if (first == "ALTER" && k + 1 < t.size() && is_word(t[k + 1], "TABLE")) {
+        for (size_t j = k + 2; j < t.size(); ++j) {
+            if (is_word(t[j], "DROP") && !(j + 1 < t.size() && is_word(t[j + 1], "DEFAULT"))) {
+                st.cls = Class::AlterDrop;
+                st.detail = "ALTER TABLE ... DROP" + (j + 1 < t.size() ? " " + t[j + 1].text : std::string());
+                break;
+            }
+        }
+    }
+    return st;
+}
+
+Classification classify_mysql_sql_depth(std::string_view sql, int depth) {
+    Classification out;
+    Tokenized tk = tokenize(sql);
+    if (!tk.error.empty()) {
+        out.statements.push_back({std::string(sql), Class::Unparseable, tk.error});
+        return out;
+    }
+    for (size_t i = 0; i < tk.statements.size(); ++i)
+        out.statements.push_back(classify_statement(tk.statements[i], tk.texts[i], depth));
+    return out;
+}
+
+}  // namespace
+
+Classification classify_mysql_sql(std::string_view sql) { return classify_mysql_sql_depth(sql, 0); }
+
+Classification classify_mysql_packets(std::span<const uint8_t> bytes) {
+    Classification out;
+    size_t off = 0;
+    while (off < bytes.size()) {
+        if (bytes.size() - off < 4) {
+            out.statements.push_back({"", Class::Unparseable, "packet header cut short"});
+            break;
+        }
+        size_t len = size_t{bytes[off]} | (size_t{bytes[off + 1]} << 8) | (size_t{bytes[off + 2]} << 16);
+        if (len > bytes.size() - off - 4 || len == 0xffffff) {
+            // A statement of 16 MiB or more spans packets; unseen parts are unknown.
+            out.statements.push_back({"", Class::Unparseable, "packet cut short or split"});
+            break;
+        }
+        const uint8_t* p = bytes.data() + off + 4;
+        if (len >= 1 && (p[0] == 0x03 || p[0] == 0x16)) {  // COM_QUERY, COM_STMT_PREPARE
+            auto c = classify_mysql_sql(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1));
+            out.statements.insert(out.statements.end(), c.statements.begin(), c.statements.end());
+        }
+        off += 4 + len;
+    }
+    return out;
+}
+
+}  // namespace ks::db
