@@ -24,6 +24,21 @@ std::vector<json> execs_where(const std::vector<json>& recs,
     return out;
 }
 
+// A policy whose agent list names the fake agent below.
+std::string fake_agent_policy(const TempDir& dir) {
+    std::string policy = dir / "policy.yaml";
+    std::ofstream(policy) << "version: 1\nagents:\n  names: [ks-fake-agent]\n";
+    return policy;
+}
+
+// The self_cgroup helper under an agent's name: it prints its cgroup first.
+std::string install_fake_agent(const TempDir& dir) {
+    std::string agent = dir / "ks-fake-agent";
+    fs::copy_file(helper("self_cgroup"), agent);
+    ::chmod(agent.c_str(), 0755);
+    return agent;
+}
+
 bool argv0_is(const json& r, const std::string& s) {
     return r.contains("argv") && !r["argv"].empty() && r["argv"][0] == s;
 }
@@ -228,14 +243,9 @@ TEST(ProcessGuard, BadPolicyFileIsRefusedBeforeAnythingLoads) {
 TEST(ProcessGuard, AgentExecutableIsMovedIntoASessionBeforeItRuns) {
     KS_REQUIRE_ROOT();
     TempDir dir;
-    std::string policy = dir / "policy.yaml";
-    std::ofstream(policy) << "version: 1\nagents:\n  names: [ks-fake-agent]\n";
-    Daemon d({.policy_file = policy});
+    Daemon d({.policy_file = fake_agent_policy(dir)});
     ASSERT_TRUE(d.ready()) << d.stderr_text();
-
-    std::string agent = dir / "ks-fake-agent";
-    std::filesystem::copy_file(helper("self_cgroup"), agent);
-    ::chmod(agent.c_str(), 0755);
+    std::string agent = install_fake_agent(dir);
     // Started by the test itself, outside any session, with no controlling
     // terminal (as a service or CI job would be): held at exec.
     auto r = run_command({"setsid", agent});
@@ -330,13 +340,9 @@ TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
 TEST(ProcessGuard, AgentWithATerminalIsNotStoppedAndJoinsItsSessionAtOnce) {
     KS_REQUIRE_ROOT();
     TempDir dir;
-    std::string policy = dir / "policy.yaml";
-    std::ofstream(policy) << "version: 1\nagents:\n  names: [ks-fake-agent]\n";
-    Daemon d({.policy_file = policy});
+    Daemon d({.policy_file = fake_agent_policy(dir)});
     ASSERT_TRUE(d.ready()) << d.stderr_text();
-    std::string agent = dir / "ks-fake-agent";
-    fs::copy_file(helper("self_cgroup"), agent);
-    ::chmod(agent.c_str(), 0755);
+    std::string agent = install_fake_agent(dir);
     // script(1) gives the agent a pseudo-terminal as its controlling terminal,
     // as an operator's shell would. Stopping it would make a job-control shell
     // report the job as stopped, so it is not held: it sleeps a second, then

@@ -209,6 +209,7 @@ void Daemon::shutdown() {
     control_.reset();
     rb_.reset();
     sessions_.reset();
+    dbpf_.reset();
     fbpf_.reset();
     bpf_.reset();  // detaches every program
     spdlog::info("killswitch daemon stopped");
@@ -243,6 +244,8 @@ void Daemon::handle_event(const Event& ev) {
                 on_exit(e);
             else if constexpr (std::is_same_v<T, FileEvent>)
                 on_file(e);
+            else if constexpr (std::is_same_v<T, DbCheckEvent>)
+                on_db_check(e);
             else
                 on_exec_check(e);
         },
@@ -509,7 +512,9 @@ json Daemon::status_json() {
               {"file_guard", fbpf_->program_names()},
               {"uprobes", fbpf_->uprobes()},
               {"libc", fbpf_->libc_path()},
-              {"exec_rules", watched_tools()}}},
+              {"exec_rules", watched_tools()},
+              {"libpq", dbpf_->libpq_path()},
+              {"db_uprobes", dbpf_->uprobes()}}},
             {"protect", policy_.protect_paths},
             {"protected_roots", protected_.roots().size()},
             {"protected_inodes", protected_.inodes().size()},

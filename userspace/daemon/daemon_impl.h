@@ -26,6 +26,8 @@
 #include "common/sysfs.h"
 #include "control/control.h"
 #include "daemon/daemon.h"
+#include "db_guard/classify.h"
+#include "db_guard/db_guard_bpf.h"
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_bpf.h"
 #include "file_guard/protected_set.h"
@@ -96,6 +98,7 @@ class Daemon {
     void on_exit(const ExitEvent& ev);
     void on_file(const FileEvent& ev);
     void on_exec_check(const ExecCheckEvent& ev);
+    void on_db_check(const DbCheckEvent& ev);
     void start_file_protection();
     // What happens to the whole session after a blocked or killed operation.
     void after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec);
@@ -121,6 +124,7 @@ class Daemon {
     std::string cgroup2_;
     std::unique_ptr<GuardBpf> bpf_;
     std::unique_ptr<FileGuardBpf> fbpf_;
+    std::unique_ptr<DbGuardBpf> dbpf_;
     ProtectedSet protected_;
     std::vector<std::string> rule_names_;
     std::vector<RuleSlot> rule_slots_;

@@ -50,6 +50,62 @@ void Daemon::start_file_protection() {
         !st)
         throw StartupError{st.error().str()};
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
+
+    auto db = DbGuardBpf::load(bpf_->skeleton_object(), monitor);
+    if (!db) throw StartupError{db.error().str()};
+    dbpf_ = std::move(db.value());
+}
+
+void Daemon::on_db_check(const DbCheckEvent& ev) {
+    const auto& h = ev.hdr;
+    db::Classification c;
+    if (ev.truncated)
+        c.statements.push_back({ev.query, db::Class::Unparseable,
+                                "longer than the " + std::to_string(KS_DB_QUERY_MAX) + " bytes read"});
+    else
+        c = db::classify_postgres_sql(ev.query);
+    db::Class verdict = c.verdict();
+    const db::Statement* worst = nullptr;
+    for (const auto& st : c.statements)
+        if (st.cls == verdict) {
+            worst = &st;
+            break;
+        }
+    json rec = process_record("db", h);
+    rec["db"] = "postgres";
+    rec["op"] = "query";
+    constexpr size_t kStatementMax = 1024;
+    std::string statement =
+        ev.query.size() > kStatementMax ? ev.query.substr(0, kStatementMax) + "..." : ev.query;
+    std::string rule = "db:" + std::string(db::class_name(verdict));
+    rec["statement"] = statement;
+    rec["class"] = db::class_name(verdict);
+    if (worst && !worst->detail.empty()) rec["reason"] = worst->detail;
+    rec["layer"] = "uprobe";
+    rec["rule"] = rule;
+    if (verdict == db::Class::Harmless) {
+        // Held only because a keyword appeared (in a string, a column name...).
+        if (!ev.monitor) ::kill(h.pid, SIGCONT);
+        rec["verdict"] = "allow";
+        rec["prevented"] = false;
+    } else {
+        // Destructive, or not readable: never sent unless the rule only audits.
+        uint32_t action = to_kernel_action(policy_.protect_action);
+        rec["action"] = action_name(action);
+        if (ev.monitor) {
+            rec["verdict"] = std::string("would-") + action_name(action);
+            rec["prevented"] = false;
+        } else {
+            rec["prevented"] = action != KS_ACT_AUDIT;
+            if (action == KS_ACT_BLOCK || action == KS_ACT_KILL || action == KS_ACT_KILL_SESSION)
+                ::kill(h.pid, SIGKILL);
+            else if (action == KS_ACT_AUDIT)
+                ::kill(h.pid, SIGCONT);
+            apply_action(action, h, "uprobe", "query", statement, rule, ev.query, rec);
+        }
+    }
+    rec["decision_latency_ns"] = boottime_ns() - h.ts_boot_ns;
+    audit_->append(std::move(rec));
 }
 
 std::string Daemon::rule_name(uint32_t id) const {
@@ -261,6 +317,7 @@ bool Daemon::update_file_layer(bool force_on) {
         spdlog::error("{}", st.error().str());
         return false;
     }
+    if (auto st = dbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());
     return true;

@@ -21,7 +21,7 @@ constexpr std::array kImplemented = {
     Implemented{"open-truncate-or-write", true},
     Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", false},
-    Implemented{"db-statement-unix-socket", false},
+    Implemented{"db-statement-unix-socket", true},
     Implemented{"session-freeze", true},
     Implemented{"guard-inheritance", true},
 };
@@ -151,10 +151,12 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "opaque here and need the client-library uprobe.");
 
     b.add("db-statement-unix-socket",
-          "uprobe on the client library (libpq PQexec, libmysqlclient mysql_real_query)",
+          "uprobe on libpq PQsendQuery/PQsendQueryParams/PQsendPrepare: SIGSTOP, PostgreSQL "
+          "grammar in the daemon, then SIGKILL",
           Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          "Preventive for clients that use libpq or libmysqlclient; a client speaking the "
-          "wire protocol itself is not covered.");
+          "Preventive for PostgreSQL clients that use libpq (psql, psycopg2...), over unix "
+          "sockets and TCP alike; libmysqlclient and clients that speak the wire protocol "
+          "themselves are not covered yet.");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),

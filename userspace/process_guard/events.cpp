@@ -119,6 +119,17 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.argv_truncated = e->flags & KS_EVF_ARGV_TRUNC;
             return Event{std::move(ev)};
         }
+        case KS_EVENT_DB_CHECK: {
+            if (size < sizeof(ks_db_check_event)) return make_error("short db-check record");
+            const auto* e = static_cast<const ks_db_check_event*>(data);
+            DbCheckEvent ev;
+            ev.hdr = decode_header(h);
+            ev.kind = e->kind;
+            ev.query = bounded(e->query, std::min<size_t>(e->query_len + 1, KS_DB_QUERY_MAX));
+            ev.truncated = e->flags & KS_DBF_TRUNC;
+            ev.monitor = e->flags & KS_DBF_MONITOR;
+            return Event{std::move(ev)};
+        }
         default:
             return make_error("unknown record type " + std::to_string(h.type));
     }

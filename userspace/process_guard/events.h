@@ -67,7 +67,17 @@ struct ExecCheckEvent {
     bool argv_truncated = false;
 };
 
-using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent>;
+// A guarded process is about to send a database statement that may be
+// destructive; unless in monitor mode, it is stopped until the daemon decides.
+struct DbCheckEvent {
+    EventHeader hdr;
+    uint32_t kind = 0;  // enum ks_db_kind
+    std::string query;
+    bool truncated = false;
+    bool monitor = false;
+};
+
+using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent, DbCheckEvent>;
 
 // Decodes one ring-buffer record; an error names what was malformed.
 Result<Event> decode_event(const void* data, size_t size);

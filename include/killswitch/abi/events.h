@@ -32,6 +32,7 @@ enum ks_event_type {
 	KS_EVENT_EXIT = 3,
 	KS_EVENT_FILE = 4,       /* a guarded process touched a protected object */
 	KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
+	KS_EVENT_DB_CHECK = 6,   /* a guarded process is about to send a statement: held */
 	KS_EVENT_TYPE_MAX = 8,
 };
 
@@ -219,6 +220,27 @@ struct ks_exec_check_event {
 	__u32 flags;
 	char filename[KS_FILENAME_MAX]; /* the new program's name (comm) */
 	char argv[KS_EXEC_ARGV_BUF];    /* NUL-separated, from the new image */
+};
+
+/* ---- database protection ---- */
+
+#define KS_DB_QUERY_MAX 4096 /* statement text read at the client library */
+
+enum ks_db_kind {
+	KS_DB_POSTGRES = 1,
+};
+
+/* ks_db_check_event.flags */
+#define KS_DBF_TRUNC (1u << 0)   /* longer than KS_DB_QUERY_MAX: never taken as harmless */
+#define KS_DBF_MONITOR (1u << 1) /* not held: monitor mode */
+
+struct ks_db_check_event {
+	struct ks_event_header hdr;
+	__u32 kind; /* enum ks_db_kind */
+	__u32 flags;
+	__u32 query_len;
+	__u32 _pad0;
+	char query[KS_DB_QUERY_MAX];
 };
 
 /* FNV-1a, 64 bits: the same on both sides of the boundary. */

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Database statements of guarded processes, checked before they are sent.
+ *
+ * Client-library layer (every kernel with uprobes): uprobes on libpq's send
+ * functions (PQsendQuery, PQsendQueryParams, PQsendPrepare; PQexec,
+ * PQexecParams and PQprepare call them). A statement whose text holds a
+ * destructive keyword at a word boundary (or that is longer than the window
+ * read) stops the task (SIGSTOP) before libpq writes a byte; the daemon parses
+ * it with PostgreSQL's grammar and lets it go or kills it. Covers libpq
+ * clients over TCP and unix sockets alike; clients that speak the wire
+ * protocol themselves are not covered here.
+ */
+#include "ks_helpers.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Monitor mode: record, never hold. */
+const volatile bool monitor_only = false;
+
+struct ks_db_scan {
+	char *q;
+	__u32 len;
+	bool hit;
+};
+
+static __always_inline char ks_up(char c)
+{
+	return c >= 'a' && c <= 'z' ? c - 32 : c;
+}
+
+static __always_inline bool ks_word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$';
+}
+
+/* Does the keyword start at i, as a word of its own? */
+static __always_inline bool ks_kw(const char *q, __u32 i, __u32 len, const char *kw, __u32 n)
+{
+	if (i + n > len)
+		return false;
+	for (__u32 k = 0; k < n; k++)
+		if (ks_up(q[(i + k) & (KS_DB_QUERY_MAX - 1)]) != kw[k])
+			return false;
+	if (i + n < len && ks_word_char(q[(i + n) & (KS_DB_QUERY_MAX - 1)]))
+		return false;
+	return true;
+}
+
+/* Errs towards holding: keywords inside strings and comments hold too, and
+ * the daemon's parser then lets harmless statements go. */
+static long ks_db_scan_step(__u32 i, void *data)
+{
+	struct ks_db_scan *s = data;
+
+	if (i >= s->len)
+		return 1;
+	if (i > 0 && ks_word_char(s->q[(i - 1) & (KS_DB_QUERY_MAX - 1)]))
+		return 0;
+	char c = ks_up(s->q[i & (KS_DB_QUERY_MAX - 1)]);
+	bool hit = false;
+
+	if (c == 'D')
+		hit = ks_kw(s->q, i, s->len, "DROP", 4) || ks_kw(s->q, i, s->len, "DELETE", 6) ||
+		      ks_kw(s->q, i, s->len, "DO", 2);
+	else if (c == 'T')
+		hit = ks_kw(s->q, i, s->len, "TRUNCATE", 8);
+	else if (c == 'U')
+		hit = ks_kw(s->q, i, s->len, "UPDATE", 6);
+	else if (c == 'A')
+		hit = ks_kw(s->q, i, s->len, "ALTER", 5);
+	else if (c == 'E')
+		hit = ks_kw(s->q, i, s->len, "EXECUTE", 7);
+	if (hit) {
+		s->hit = true;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int ks_db_check(const char *uquery)
+{
+	struct ks_task_guard *g = ks_guard_of_current();
+
+	if (!g || !uquery)
+		return 0;
+	struct ks_db_check_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_DB_CHECK);
+	if (!ev) {
+		/* The statement cannot be checked: it is not sent. */
+		bpf_send_signal(KS_SIGKILL);
+		return 0;
+	}
+	long n = bpf_probe_read_user_str(ev->query, sizeof(ev->query), uquery);
+	__u32 len = n > 0 ? n - 1 : 0;
+	__u32 flags = 0;
+
+	if (n == sizeof(ev->query))
+		flags |= KS_DBF_TRUNC;
+	struct ks_db_scan scan = {.q = ev->query, .len = len};
+	if (!(flags & KS_DBF_TRUNC))
+		bpf_loop(KS_DB_QUERY_MAX, ks_db_scan_step, &scan, 0);
+	if (!scan.hit && !(flags & KS_DBF_TRUNC)) {
+		/* Nothing that could destroy: sent at once. */
+		bpf_ringbuf_discard(ev, 0);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	ks_fill_header(&ev->hdr, KS_EVENT_DB_CHECK, task, g->session_id);
+	ev->kind = KS_DB_POSTGRES;
+	ev->query_len = len;
+	ev->_pad0 = 0;
+	if (monitor_only)
+		flags |= KS_DBF_MONITOR;
+	else
+		bpf_send_signal(KS_SIGSTOP);
+	ev->flags = flags;
+	ks_submit(ev, KS_EVENT_DB_CHECK);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_up_pq_send_query, void *conn, const char *query)
+{
+	return ks_db_check(query);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_up_pq_send_prepare, void *conn, const char *name, const char *query)
+{
+	return ks_db_check(query);
+}

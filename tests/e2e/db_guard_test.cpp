@@ -1,0 +1,203 @@
+// Destructive statements from a guarded agent never reach a real PostgreSQL
+// server: psql over the unix socket and over TCP, and Python's psycopg2. The
+// server is the test's own (private port, data and socket directories in a
+// temporary folder), started as the postgres user and stopped afterwards.
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string pg_bin() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec))
+        if (fs::exists(e.path() / "bin/initdb")) return (e.path() / "bin").string();
+    return "";
+}
+
+class PgServer {
+public:
+    PgServer() {
+        bin_ = pg_bin();
+        struct passwd* pw = ::getpwnam("postgres");
+        if (bin_.empty() || !pw) {
+            why_ = "no PostgreSQL server installed (Debian package postgresql)";
+            return;
+        }
+        ::chmod(dir_.path().c_str(), 0755);
+        data_ = dir_ / "data";
+        sock_ = dir_ / "sock";
+        for (const auto& d : {data_, sock_}) {
+            fs::create_directories(d);
+            ::chown(d.c_str(), pw->pw_uid, pw->pw_gid);
+        }
+        port_ = std::to_string(20000 + ::getpid() % 20000);
+        auto init = as_postgres({bin_ + "/initdb", "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync"});
+        if (init.status != 0) {
+            why_ = "initdb failed: " + init.err;
+            return;
+        }
+        auto start = as_postgres({bin_ + "/pg_ctl", "-D", data_, "-w", "-l", data_ + "/log", "-o",
+                                  "-p " + port_ + " -k " + sock_ + " -c listen_addresses=127.0.0.1 -c fsync=off",
+                                  "start"});
+        if (start.status != 0) {
+            why_ = "pg_ctl start failed: " + start.out + start.err;
+            return;
+        }
+        started_ = true;
+    }
+    ~PgServer() {
+        if (started_) as_postgres({bin_ + "/pg_ctl", "-D", data_, "-m", "immediate", "stop"});
+    }
+    [[nodiscard]] bool ok() const { return started_; }
+    [[nodiscard]] const std::string& why() const { return why_; }
+    [[nodiscard]] const std::string& port() const { return port_; }
+    [[nodiscard]] const std::string& socket_dir() const { return sock_; }
+
+    // psql arguments for host (the socket directory or 127.0.0.1).
+    [[nodiscard]] std::vector<std::string> psql(const std::string& host, const std::string& sql) const {
+        return {"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port_,
+                "-U", "postgres", "-d", "postgres", "-c", sql};
+    }
+    // As the test itself (unguarded): the ground truth.
+    [[nodiscard]] std::string query(const std::string& sql) const {
+        auto r = run_command(psql(sock_, sql));
+        std::string out = r.out;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        return r.status == 0 ? out : "ERROR " + r.err;
+    }
+
+private:
+    CommandResult as_postgres(std::vector<std::string> argv) const {
+        argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
+        return run_command(argv, std::chrono::seconds(60));
+    }
+    TempDir dir_;
+    std::string bin_, data_, sock_, port_, why_;
+    bool started_ = false;
+};
+
+class DbGuardE2E : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        if (::geteuid() != 0) return;
+        server_ = new PgServer();
+        if (!server_->ok()) return;
+        server_->query("CREATE TABLE accounts (id int primary key, note text)");
+        server_->query("INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        daemon_ = new Daemon(Daemon::Options{.extra_args = {}});
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        delete server_;
+        daemon_ = nullptr;
+        server_ = nullptr;
+    }
+    void SetUp() override {
+        KS_REQUIRE_ROOT();
+        if (!server_->ok()) GTEST_SKIP() << server_->why();
+        ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
+        ASSERT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    }
+
+    CommandResult guarded(const std::string& session, const std::vector<std::string>& argv) {
+        std::vector<std::string> cmd = {"run", "--session", session, "--"};
+        cmd.insert(cmd.end(), argv.begin(), argv.end());
+        return daemon_->cli(cmd, std::chrono::seconds(60));
+    }
+
+    json record_of(const std::string& session) {
+        json out;
+        wait_until([&] {
+            for (const auto& r : daemon_->records())
+                if (r.value("event", "") == "db" && r.value("session", "") == session) {
+                    out = r;
+                    return true;
+                }
+            return false;
+        });
+        return out;
+    }
+
+    static PgServer* server_;
+    static Daemon* daemon_;
+};
+
+PgServer* DbGuardE2E::server_ = nullptr;
+Daemon* DbGuardE2E::daemon_ = nullptr;
+
+TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {
+    auto r = guarded("psql-unix", server_->psql(server_->socket_dir(), "DROP TABLE accounts"));
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    json rec = record_of("psql-unix");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["db"], "postgres");
+    EXPECT_EQ(rec["statement"], "DROP TABLE accounts");
+    EXPECT_EQ(rec["class"], "drop");
+    EXPECT_EQ(rec["verdict"], "block");
+    EXPECT_EQ(rec["layer"], "uprobe");
+}
+
+TEST_F(DbGuardE2E, DeleteWithoutWhereOverTcpNeverReachesTheServer) {
+    auto r = guarded("psql-tcp", server_->psql("127.0.0.1", "DELETE FROM accounts"));
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    EXPECT_EQ(record_of("psql-tcp")["class"], "delete-all");
+}
+
+TEST_F(DbGuardE2E, DropAfterAHarmlessStatementInOneMessage) {
+    auto r = guarded("psql-multi", server_->psql(server_->socket_dir(),
+                                                  "SELECT 1; /* cleanup */ DrOp/**/TABLE accounts"));
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+}
+
+TEST_F(DbGuardE2E, HarmlessLookalikesRunNormally) {
+    auto r = guarded("psql-harmless",
+                     server_->psql(server_->socket_dir(),
+                                   "SELECT count(*) FROM accounts WHERE note <> 'drop table accounts'"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "100\n");
+    auto u = guarded("psql-update", server_->psql(server_->socket_dir(),
+                                                   "UPDATE accounts SET note = 'x' WHERE id = 1"));
+    EXPECT_EQ(u.status, 0) << u.err;
+    EXPECT_EQ(server_->query("SELECT note FROM accounts WHERE id = 1"), "x");
+    EXPECT_EQ(record_of("psql-update")["verdict"], "allow");
+}
+
+TEST_F(DbGuardE2E, Psycopg2TruncateNeverReachesTheServer) {
+    if (run_command({"/usr/bin/python3", "-c", "import psycopg2"}).status != 0)
+        GTEST_SKIP() << "python3-psycopg2 is not installed";
+    std::string py = "import psycopg2\n"
+                     "c = psycopg2.connect(host='" + server_->socket_dir() + "', port=" + server_->port() +
+                     ", user='postgres', dbname='postgres')\n"
+                     "c.cursor().execute('TRUNCATE accounts')\nc.commit()\nprint('truncated')\n";
+    auto r = guarded("psycopg2", {"/usr/bin/python3", "-c", py});
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.out.find("truncated"), std::string::npos);
+    EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    EXPECT_EQ(record_of("psycopg2")["class"], "truncate");
+}
+
+TEST_F(DbGuardE2E, UnguardedClientsAreNotInspected) {
+    // The test's own psql is not guarded: nothing is recorded for it, and
+    // what it does happens.
+    size_t before = daemon_->records().size();
+    EXPECT_EQ(server_->query("CREATE TABLE scratch (id int); DROP TABLE scratch; SELECT 'ok'"), "ok");
+    auto recs = daemon_->records();
+    for (size_t i = before; i < recs.size(); ++i) EXPECT_NE(recs[i].value("event", ""), "db") << recs[i].dump();
+}
+
+}  // namespace
+}  // namespace ks::test
