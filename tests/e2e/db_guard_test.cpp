@@ -26,7 +26,7 @@ std::string pg_bin() {
 }
 
 class PgServer {
-public:
+  public:
     PgServer() {
         bin_ = pg_bin();
         struct passwd* pw = ::getpwnam("postgres");
@@ -42,14 +42,16 @@ public:
             ::chown(d.c_str(), pw->pw_uid, pw->pw_gid);
         }
         port_ = std::to_string(20000 + ::getpid() % 20000);
-        auto init = as_postgres({bin_ + "/initdb", "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync"});
+        auto init = as_postgres(
+            {bin_ + "/initdb", "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync"});
         if (init.status != 0) {
             why_ = "initdb failed: " + init.err;
             return;
         }
-        auto start = as_postgres({bin_ + "/pg_ctl", "-D", data_, "-w", "-l", data_ + "/log", "-o",
-                                  "-p " + port_ + " -k " + sock_ + " -c listen_addresses=127.0.0.1 -c fsync=off",
-                                  "start"});
+        auto start = as_postgres(
+            {bin_ + "/pg_ctl", "-D", data_, "-w", "-l", data_ + "/log", "-o",
+             "-p " + port_ + " -k " + sock_ + " -c listen_addresses=127.0.0.1 -c fsync=off",
+             "start"});
         if (start.status != 0) {
             why_ = "pg_ctl start failed: " + start.out + start.err;
             return;
@@ -65,9 +67,11 @@ public:
     [[nodiscard]] const std::string& socket_dir() const { return sock_; }
 
     // psql arguments for host (the socket directory or 127.0.0.1).
-    [[nodiscard]] std::vector<std::string> psql(const std::string& host, const std::string& sql) const {
-        return {"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port_,
-                "-U", "postgres", "-d", "postgres", "-c", sql};
+    [[nodiscard]] std::vector<std::string> psql(const std::string& host,
+                                                const std::string& sql) const {
+        return {"psql",     "-X", "-q", "-A",  "-t", "-v",       "ON_ERROR_STOP=1",
+                "-h",       host, "-p", port_, "-U", "postgres", "-d",
+                "postgres", "-c", sql};
     }
     // As the test itself (unguarded): the ground truth.
     [[nodiscard]] std::string query(const std::string& sql) const {
@@ -77,7 +81,7 @@ public:
         return r.status == 0 ? out : "ERROR " + r.err;
     }
 
-private:
+  private:
     CommandResult as_postgres(std::vector<std::string> argv) const {
         argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
         return run_command(argv, std::chrono::seconds(60));
@@ -88,13 +92,15 @@ private:
 };
 
 class DbGuardE2E : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         if (::geteuid() != 0) return;
         server_ = new PgServer();
         if (!server_->ok()) return;
-        server_->query("CREATE TABLE accounts (id int primary key, note text)");
-        server_->query("INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        std::string created = server_->query("CREATE TABLE accounts (id int primary key, note text)");
+        std::string filled =
+            server_->query("INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        if (created.rfind("ERROR", 0) == 0 || filled.rfind("ERROR", 0) == 0) setup_error_ = created + filled;
         daemon_ = new Daemon(Daemon::Options{.extra_args = {}});
     }
     static void TearDownTestSuite() {
@@ -106,6 +112,7 @@ protected:
     void SetUp() override {
         KS_REQUIRE_ROOT();
         if (!server_->ok()) GTEST_SKIP() << server_->why();
+        ASSERT_TRUE(setup_error_.empty()) << setup_error_;
         ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
         ASSERT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     }
@@ -131,10 +138,12 @@ protected:
 
     static PgServer* server_;
     static Daemon* daemon_;
+    static std::string setup_error_;
 };
 
 PgServer* DbGuardE2E::server_ = nullptr;
 Daemon* DbGuardE2E::daemon_ = nullptr;
+std::string DbGuardE2E::setup_error_;
 
 TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {
     auto r = guarded("psql-unix", server_->psql(server_->socket_dir(), "DROP TABLE accounts"));
@@ -158,19 +167,20 @@ TEST_F(DbGuardE2E, DeleteWithoutWhereOverTcpNeverReachesTheServer) {
 
 TEST_F(DbGuardE2E, DropAfterAHarmlessStatementInOneMessage) {
     auto r = guarded("psql-multi", server_->psql(server_->socket_dir(),
-                                                  "SELECT 1; /* cleanup */ DrOp/**/TABLE accounts"));
+                                                 "SELECT 1; /* cleanup */ DrOp/**/TABLE accounts"));
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
 }
 
 TEST_F(DbGuardE2E, HarmlessLookalikesRunNormally) {
-    auto r = guarded("psql-harmless",
-                     server_->psql(server_->socket_dir(),
-                                   "SELECT count(*) FROM accounts WHERE note <> 'drop table accounts'"));
+    auto r =
+        guarded("psql-harmless",
+                server_->psql(server_->socket_dir(),
+                              "SELECT count(*) FROM accounts WHERE note <> 'drop table accounts'"));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "100\n");
     auto u = guarded("psql-update", server_->psql(server_->socket_dir(),
-                                                   "UPDATE accounts SET note = 'x' WHERE id = 1"));
+                                                  "UPDATE accounts SET note = 'x' WHERE id = 1"));
     EXPECT_EQ(u.status, 0) << u.err;
     EXPECT_EQ(server_->query("SELECT note FROM accounts WHERE id = 1"), "x");
     EXPECT_EQ(record_of("psql-update")["verdict"], "allow");
@@ -179,10 +189,12 @@ TEST_F(DbGuardE2E, HarmlessLookalikesRunNormally) {
 TEST_F(DbGuardE2E, Psycopg2TruncateNeverReachesTheServer) {
     if (run_command({"/usr/bin/python3", "-c", "import psycopg2"}).status != 0)
         GTEST_SKIP() << "python3-psycopg2 is not installed";
-    std::string py = "import psycopg2\n"
-                     "c = psycopg2.connect(host='" + server_->socket_dir() + "', port=" + server_->port() +
-                     ", user='postgres', dbname='postgres')\n"
-                     "c.cursor().execute('TRUNCATE accounts')\nc.commit()\nprint('truncated')\n";
+    std::string py =
+        "import psycopg2\n"
+        "c = psycopg2.connect(host='" +
+        server_->socket_dir() + "', port=" + server_->port() +
+        ", user='postgres', dbname='postgres')\n"
+        "c.cursor().execute('TRUNCATE accounts')\nc.commit()\nprint('truncated')\n";
     auto r = guarded("psycopg2", {"/usr/bin/python3", "-c", py});
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
     EXPECT_EQ(r.out.find("truncated"), std::string::npos);
@@ -194,9 +206,11 @@ TEST_F(DbGuardE2E, UnguardedClientsAreNotInspected) {
     // The test's own psql is not guarded: nothing is recorded for it, and
     // what it does happens.
     size_t before = daemon_->records().size();
-    EXPECT_EQ(server_->query("CREATE TABLE scratch (id int); DROP TABLE scratch; SELECT 'ok'"), "ok");
+    EXPECT_EQ(server_->query("CREATE TABLE scratch (id int); DROP TABLE scratch; SELECT 'ok'"),
+              "ok");
     auto recs = daemon_->records();
-    for (size_t i = before; i < recs.size(); ++i) EXPECT_NE(recs[i].value("event", ""), "db") << recs[i].dump();
+    for (size_t i = before; i < recs.size(); ++i)
+        EXPECT_NE(recs[i].value("event", ""), "db") << recs[i].dump();
 }
 
 }  // namespace

@@ -206,7 +206,8 @@ std::string action_policy(const std::string& data, const std::string& action) {
 
 TEST_F(FileActions, AuditActionRecordsAndLetsItHappen) {
     auto d = start(action_policy(data_, "audit"));
-    auto r = d->cli({"run", "--session", "aud", "--", "perl", "-e", "unlink '" + data_ + "/f1' or die"});
+    auto r =
+        d->cli({"run", "--session", "aud", "--", "perl", "-e", "unlink '" + data_ + "/f1' or die"});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_FALSE(fs::exists(data_ + "/f1"));
     json rec = first(*d, "file", "aud");
@@ -238,9 +239,9 @@ TEST_F(FileActions, KillSessionActionEndsEveryProcessOfTheSession) {
     auto d = start(action_policy(data_, "kill-session"));
     std::string marker = dir_ / "survivor";
     // A background process of the same session must die too.
-    auto r = d->cli({"run", "--session", "ks", "--", "bash", "-c",
-                     "(sleep 5; touch " + marker + ") & perl -e \"unlink '" + data_ +
-                         "/f3'\"; wait"});
+    auto r =
+        d->cli({"run", "--session", "ks", "--", "bash", "-c",
+                "(sleep 5; touch " + marker + ") & perl -e \"unlink '" + data_ + "/f3'\"; wait"});
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
     EXPECT_TRUE(fs::exists(data_ + "/f3"));
     std::this_thread::sleep_for(std::chrono::seconds(6));
@@ -254,9 +255,11 @@ TEST_F(FileActions, BindMountOfTheDataIsTheSameData) {
     ASSERT_EQ(run_command({"mount", "--bind", data_, bind}).status, 0);
     {
         auto d = start("version: 1\nprotect:\n  session: none\n", {"--protect", data_});
-        auto r = d->cli({"run", "--session", "bind", "--", "perl", "-e", "unlink '" + bind + "/f4' or die"});
+        auto r = d->cli(
+            {"run", "--session", "bind", "--", "perl", "-e", "unlink '" + bind + "/f4' or die"});
         EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
-        auto r2 = d->cli({"run", "--session", "bind-cd", "--", "sh", "-c", "cd " + bind + " && rm f5"});
+        auto r2 =
+            d->cli({"run", "--session", "bind-cd", "--", "sh", "-c", "cd " + bind + " && rm f5"});
         EXPECT_EQ(r2.status, 128 + SIGKILL) << r2.err;
         EXPECT_EQ(first(*d, "file", "bind")["layer"], "uprobe");
         EXPECT_EQ(first(*d, "file", "bind-cd")["layer"], "exec");
@@ -270,7 +273,8 @@ TEST_F(FileActions, MountOverAProtectedDirectoryStopsTheAgent) {
     fs::create_directories(data_ + "/sub");
     std::ofstream(data_ + "/sub/kept") << "x";
     auto d = start("version: 1\nprotect:\n  session: none\n", {"--protect", data_});
-    auto r = d->cli({"run", "--session", "mnt", "--", "mount", "-t", "tmpfs", "none", data_ + "/sub"});
+    auto r =
+        d->cli({"run", "--session", "mnt", "--", "mount", "-t", "tmpfs", "none", data_ + "/sub"});
     // mount(2) has no libc hook here: the syscall tracepoint stops the agent
     // at the call, which completes.
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;

@@ -284,16 +284,18 @@ TEST(ProcessGuard, UidNamedByThePolicyOpensASession) {
     Daemon d({.policy_file = policy});
     ASSERT_TRUE(d.ready()) << d.stderr_text();
     const std::string marker = "uid-marker-" + std::to_string(::getpid());
-    auto r = run_command({"setpriv", "--reuid", "54321", "--regid", "54321", "--clear-groups",
-                          "/bin/echo", marker});
+    auto r = run_command(
+        {"setpriv", "--reuid", "54321", "--regid", "54321", "--clear-groups", "/bin/echo", marker});
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<json> recs;
     ASSERT_TRUE(wait_until([&] {
         recs = d.records();
-        return !execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; })
-                    .empty();
+        return !execs_where(recs, [&](const json& x) {
+                    return x.dump().find(marker) != std::string::npos;
+                }).empty();
     })) << d.stderr_text();
-    auto ex = execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+    auto ex = execs_where(
+        recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
     EXPECT_EQ(ex[0]["uid"], 54321);
     EXPECT_EQ(ex[0]["seed"], "uid");
     bool started = false;
@@ -304,14 +306,13 @@ TEST(ProcessGuard, UidNamedByThePolicyOpensASession) {
     // Root's own execs are not guarded.
     ASSERT_EQ(run_command({"/bin/echo", "root-" + marker}).status, 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    for (const auto& x : d.records())
-        EXPECT_EQ(x.dump().find("root-" + marker), std::string::npos);
+    for (const auto& x : d.records()) EXPECT_EQ(x.dump().find("root-" + marker), std::string::npos);
 }
 
 TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
     KS_REQUIRE_ROOT();
     std::string mount = fs::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
-                                                                            : "/sys/fs/cgroup";
+                                                                          : "/sys/fs/cgroup";
     std::string rel = "/ks-test-named-" + std::to_string(::getpid());
     ASSERT_TRUE(fs::create_directory(mount + rel));
     TempDir dir;
@@ -322,15 +323,18 @@ TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
         ASSERT_TRUE(d.ready()) << d.stderr_text();
         const std::string marker = "cg-marker-" + std::to_string(::getpid());
         // A process that joins the cgroup and then execs: guarded from there.
-        auto r = run_command({"sh", "-c", "echo $$ > " + mount + rel + "/cgroup.procs && exec /bin/echo " + marker});
+        auto r = run_command(
+            {"sh", "-c", "echo $$ > " + mount + rel + "/cgroup.procs && exec /bin/echo " + marker});
         ASSERT_EQ(r.status, 0) << r.err;
         std::vector<json> recs;
         ASSERT_TRUE(wait_until([&] {
             recs = d.records();
-            return !execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; })
-                        .empty();
+            return !execs_where(recs, [&](const json& x) {
+                        return x.dump().find(marker) != std::string::npos;
+                    }).empty();
         })) << d.stderr_text();
-        auto ex = execs_where(recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+        auto ex = execs_where(
+            recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
         EXPECT_EQ(ex[0]["session"], "cgroup:" + rel);
         EXPECT_EQ(ex[0]["seed"], "cgroup");
     }
@@ -363,7 +367,8 @@ TEST(ProcessGuard, AgentWithATerminalIsNotStoppedAndJoinsItsSessionAtOnce) {
         if (x.value("event", "") == "session_start" && x.value("session", "") == session) start = x;
     ASSERT_FALSE(start.is_null());
     EXPECT_EQ(start["held_at_exec"], false);
-    std::cout << "[ terminal ] session ready " << start["guard_ready_latency_ns"].get<uint64_t>() / 1000
+    std::cout << "[ terminal ] session ready "
+              << start["guard_ready_latency_ns"].get<uint64_t>() / 1000
               << " us after the agent's exec\n";
     auto child = execs_where(recs, [](const json& x) { return argv0_is(x, "true"); });
     ASSERT_EQ(child.size(), 1u);

@@ -125,7 +125,8 @@ TEST(PostgresWire, SimpleQueryMessage) {
 }
 
 TEST(PostgresWire, ParseMessageOfTheExtendedProtocolAmongOthers) {
-    auto p = pg_message('P', std::string("stmt1") + '\0' + "TRUNCATE accounts" + '\0' + std::string(2, '\0'));
+    auto p = pg_message(
+        'P', std::string("stmt1") + '\0' + "TRUNCATE accounts" + '\0' + std::string(2, '\0'));
     auto b = pg_message('B', std::string("\0stmt1\0\0\0\0\0\0\0", 13));
     auto s = pg_message('S', "");
     std::vector<uint8_t> all = p;
@@ -157,30 +158,39 @@ std::span<const uint8_t> bytes(const std::string& s) {
 
 TEST(Redis, DestructiveCommandsInRespAndInline) {
     EXPECT_EQ(classify_redis(bytes("*1\r\n$8\r\nFLUSHALL\r\n")).verdict(), Class::FlushAll);
-    EXPECT_EQ(classify_redis(bytes("*2\r\n$7\r\nflushdb\r\n$5\r\nASYNC\r\n")).verdict(), Class::FlushAll);
+    EXPECT_EQ(classify_redis(bytes("*2\r\n$7\r\nflushdb\r\n$5\r\nASYNC\r\n")).verdict(),
+              Class::FlushAll);
     EXPECT_EQ(classify_redis(bytes("FLUSHALL\r\n")).verdict(), Class::FlushAll);
     EXPECT_EQ(classify_redis(bytes("  shutdown   nosave\n")).verdict(), Class::ShutdownNoSave);
-    EXPECT_EQ(classify_redis(bytes("*3\r\n$6\r\nSWAPDB\r\n$1\r\n0\r\n$1\r\n1\r\n")).verdict(), Class::SwapDb);
-    EXPECT_EQ(classify_redis(bytes("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$4\r\n/tmp\r\n")).verdict(),
-              Class::ConfigSetPath);
-    EXPECT_EQ(classify_redis(bytes("*3\r\n$4\r\nEVAL\r\n$29\r\nreturn redis.call('flushall')\r\n$1\r\n0\r\n"))
+    EXPECT_EQ(classify_redis(bytes("*3\r\n$6\r\nSWAPDB\r\n$1\r\n0\r\n$1\r\n1\r\n")).verdict(),
+              Class::SwapDb);
+    EXPECT_EQ(
+        classify_redis(bytes("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$4\r\n/tmp\r\n"))
+            .verdict(),
+        Class::ConfigSetPath);
+    EXPECT_EQ(classify_redis(
+                  bytes("*3\r\n$4\r\nEVAL\r\n$29\r\nreturn redis.call('flushall')\r\n$1\r\n0\r\n"))
                   .verdict(),
               Class::OpaqueCode);
 }
 
 TEST(Redis, PipelinedCommandsAreEachClassified) {
-    auto r = classify_redis(bytes("*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
-                                  "*1\r\n$7\r\nFLUSHDB\r\n*1\r\n$4\r\nEXEC\r\n"));
+    auto r =
+        classify_redis(bytes("*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+                             "*1\r\n$7\r\nFLUSHDB\r\n*1\r\n$4\r\nEXEC\r\n"));
     ASSERT_EQ(r.statements.size(), 4u);
     EXPECT_EQ(r.verdict(), Class::FlushAll);
     EXPECT_EQ(r.statements[2].text, "FLUSHDB");
 }
 
 TEST(Redis, HarmlessLookalikes) {
-    EXPECT_EQ(classify_redis(bytes("*3\r\n$3\r\nSET\r\n$8\r\nflushall\r\n$8\r\nFLUSHALL\r\n")).verdict(),
+    EXPECT_EQ(
+        classify_redis(bytes("*3\r\n$3\r\nSET\r\n$8\r\nflushall\r\n$8\r\nFLUSHALL\r\n")).verdict(),
+        Class::Harmless);
+    EXPECT_EQ(classify_redis(bytes("*2\r\n$3\r\nGET\r\n$8\r\nshutdown\r\n")).verdict(),
               Class::Harmless);
-    EXPECT_EQ(classify_redis(bytes("*2\r\n$3\r\nGET\r\n$8\r\nshutdown\r\n")).verdict(), Class::Harmless);
-    EXPECT_EQ(classify_redis(bytes("*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n")).verdict(), Class::Harmless);
+    EXPECT_EQ(classify_redis(bytes("*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n")).verdict(),
+              Class::Harmless);
     EXPECT_EQ(classify_redis(bytes("SHUTDOWN SAVE\r\n")).verdict(), Class::Harmless);
 }
 

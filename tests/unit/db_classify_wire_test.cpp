@@ -59,17 +59,23 @@ TEST(Mysql, UnclosedQuotesAndCommentsAreUnparseable) {
 
 std::vector<uint8_t> mysql_packet(uint8_t command, const std::string& text, uint8_t seq = 0) {
     size_t len = text.size() + 1;
-    std::vector<uint8_t> p = {static_cast<uint8_t>(len), static_cast<uint8_t>(len >> 8),
-                              static_cast<uint8_t>(len >> 16), seq, command};
-    p.insert(p.end(), text.begin(), text.end());
+    std::vector<uint8_t> p(4 + len);
+    p[0] = static_cast<uint8_t>(len);
+    p[1] = static_cast<uint8_t>(len >> 8);
+    p[2] = static_cast<uint8_t>(len >> 16);
+    p[3] = seq;
+    p[4] = command;
+    std::copy(text.begin(), text.end(), p.begin() + 5);
     return p;
 }
 
 TEST(Mysql, ComQueryAndComStmtPreparePackets) {
     EXPECT_EQ(classify_mysql_packets(mysql_packet(0x03, "DROP TABLE t")).verdict(), Class::Drop);
-    EXPECT_EQ(classify_mysql_packets(mysql_packet(0x16, "DELETE FROM t")).verdict(), Class::DeleteAll);
+    EXPECT_EQ(classify_mysql_packets(mysql_packet(0x16, "DELETE FROM t")).verdict(),
+              Class::DeleteAll);
     EXPECT_EQ(classify_mysql_packets(mysql_packet(0x03, "SELECT 1")).verdict(), Class::Harmless);
-    EXPECT_EQ(classify_mysql_packets(mysql_packet(0x0e, "")).verdict(), Class::Harmless);  // COM_PING
+    EXPECT_EQ(classify_mysql_packets(mysql_packet(0x0e, "")).verdict(),
+              Class::Harmless);  // COM_PING
     auto cut = mysql_packet(0x03, "DROP TABLE accounts");
     cut.resize(10);
     EXPECT_EQ(classify_mysql_packets(cut).verdict(), Class::Unparseable);
@@ -136,7 +142,8 @@ std::vector<uint8_t> op_msg(const Bson& body, const std::string& seq_ident = "",
 }
 
 TEST(MongoDb, DropDatabaseAndDrop) {
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("dropDatabase", 1).str("$db", "shop"))).verdict(), Class::Drop);
+    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("dropDatabase", 1).str("$db", "shop"))).verdict(),
+              Class::Drop);
     auto r = classify_mongodb(op_msg(Bson().str("drop", "orders").str("$db", "shop")));
     EXPECT_EQ(r.verdict(), Class::Drop);
     EXPECT_EQ(r.statements[0].text, "drop orders");
@@ -145,33 +152,46 @@ TEST(MongoDb, DropDatabaseAndDrop) {
 TEST(MongoDb, DeleteWithAnEmptyFilterInTheBodyOrInASequence) {
     Bson all = Bson().doc("q", Bson()).i32("limit", 0);
     Bson one = Bson().doc("q", Bson().i32("_id", 5)).i32("limit", 1);
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("delete", "orders").array("deletes", {all}).str("$db", "shop")))
+    EXPECT_EQ(classify_mongodb(
+                  op_msg(Bson().str("delete", "orders").array("deletes", {all}).str("$db", "shop")))
                   .verdict(),
               Class::DeleteAll);
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("delete", "orders").str("$db", "shop"), "deletes", {one, all}))
+    EXPECT_EQ(classify_mongodb(
+                  op_msg(Bson().str("delete", "orders").str("$db", "shop"), "deletes", {one, all}))
                   .verdict(),
               Class::DeleteAll);
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("delete", "orders").str("$db", "shop"), "deletes", {one}))
+    EXPECT_EQ(classify_mongodb(
+                  op_msg(Bson().str("delete", "orders").str("$db", "shop"), "deletes", {one}))
                   .verdict(),
               Class::Harmless);
 }
 
 TEST(MongoDb, UpdateEveryDocument) {
-    Bson every = Bson().doc("q", Bson()).doc("u", Bson().doc("$set", Bson().i32("x", 0))).boolean("multi", true);
+    Bson every = Bson()
+                     .doc("q", Bson())
+                     .doc("u", Bson().doc("$set", Bson().i32("x", 0)))
+                     .boolean("multi", true);
     Bson single = Bson().doc("q", Bson()).doc("u", Bson().doc("$set", Bson().i32("x", 0)));
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("update", "o").str("$db", "s"), "updates", {every})).verdict(),
-              Class::UpdateAll);
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("update", "o").str("$db", "s"), "updates", {single})).verdict(),
-              Class::Harmless);
+    EXPECT_EQ(
+        classify_mongodb(op_msg(Bson().str("update", "o").str("$db", "s"), "updates", {every}))
+            .verdict(),
+        Class::UpdateAll);
+    EXPECT_EQ(
+        classify_mongodb(op_msg(Bson().str("update", "o").str("$db", "s"), "updates", {single}))
+            .verdict(),
+        Class::Harmless);
 }
 
 TEST(MongoDb, HarmlessCommands) {
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("find", "drop").str("$db", "shop"))).verdict(), Class::Harmless);
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("ping", 1).str("$db", "admin"))).verdict(), Class::Harmless);
+    EXPECT_EQ(classify_mongodb(op_msg(Bson().str("find", "drop").str("$db", "shop"))).verdict(),
+              Class::Harmless);
+    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("ping", 1).str("$db", "admin"))).verdict(),
+              Class::Harmless);
 }
 
 TEST(MongoDb, CompressedCutShortOrMalformedIsUnparseable) {
-    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("dropDatabase", 1), "", {}, 2012)).verdict(), Class::Unparseable);
+    EXPECT_EQ(classify_mongodb(op_msg(Bson().i32("dropDatabase", 1), "", {}, 2012)).verdict(),
+              Class::Unparseable);
     auto m = op_msg(Bson().i32("dropDatabase", 1));
     m.resize(m.size() - 3);
     EXPECT_EQ(classify_mongodb(m).verdict(), Class::Unparseable);

@@ -90,7 +90,6 @@ void Daemon::start() {
         throw StartupError{st.error().str()};
     if (!update_file_layer()) throw StartupError{"cannot attach the file protection programs"};
 
-
     auto rb = RingBuffer::open(bpf_->ringbuf_map_fd(), &Daemon::on_record, this);
     if (!rb) throw StartupError{rb.error().str()};
     rb_ = std::move(rb.value());

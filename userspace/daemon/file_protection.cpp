@@ -60,8 +60,9 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
     const auto& h = ev.hdr;
     db::Classification c;
     if (ev.truncated)
-        c.statements.push_back({ev.query, db::Class::Unparseable,
-                                "longer than the " + std::to_string(KS_DB_QUERY_MAX) + " bytes read"});
+        c.statements.push_back(
+            {ev.query, db::Class::Unparseable,
+             "longer than the " + std::to_string(KS_DB_QUERY_MAX) + " bytes read"});
     else
         c = db::classify_postgres_sql(ev.query);
     db::Class verdict = c.verdict();

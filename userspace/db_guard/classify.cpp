@@ -4,18 +4,30 @@ namespace ks::db {
 
 std::string_view class_name(Class c) {
     switch (c) {
-        case Class::Harmless: return "harmless";
-        case Class::Drop: return "drop";
-        case Class::Truncate: return "truncate";
-        case Class::DeleteAll: return "delete-all";
-        case Class::UpdateAll: return "update-all";
-        case Class::AlterDrop: return "alter-drop";
-        case Class::OpaqueCode: return "opaque-code";
-        case Class::FlushAll: return "flush";
-        case Class::ShutdownNoSave: return "shutdown-nosave";
-        case Class::SwapDb: return "swapdb";
-        case Class::ConfigSetPath: return "config-set-path";
-        case Class::Unparseable: return "unparseable";
+        case Class::Harmless:
+            return "harmless";
+        case Class::Drop:
+            return "drop";
+        case Class::Truncate:
+            return "truncate";
+        case Class::DeleteAll:
+            return "delete-all";
+        case Class::UpdateAll:
+            return "update-all";
+        case Class::AlterDrop:
+            return "alter-drop";
+        case Class::OpaqueCode:
+            return "opaque-code";
+        case Class::FlushAll:
+            return "flush";
+        case Class::ShutdownNoSave:
+            return "shutdown-nosave";
+        case Class::SwapDb:
+            return "swapdb";
+        case Class::ConfigSetPath:
+            return "config-set-path";
+        case Class::Unparseable:
+            return "unparseable";
     }
     return "unparseable";
 }

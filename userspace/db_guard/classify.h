@@ -15,13 +15,13 @@ namespace ks::db {
 
 enum class Class {
     Harmless,
-    Drop,           // DROP TABLE/DATABASE/SCHEMA/INDEX/VIEW/..., DROP OWNED
+    Drop,  // DROP TABLE/DATABASE/SCHEMA/INDEX/VIEW/..., DROP OWNED
     Truncate,
-    DeleteAll,      // DELETE with no WHERE, or one that is always true
-    UpdateAll,      // UPDATE likewise
-    AlterDrop,      // ALTER TABLE ... DROP COLUMN/CONSTRAINT
-    OpaqueCode,     // DO blocks, EVALSHA...: code whose statements cannot be seen
-    FlushAll,       // Redis FLUSHALL / FLUSHDB
+    DeleteAll,   // DELETE with no WHERE, or one that is always true
+    UpdateAll,   // UPDATE likewise
+    AlterDrop,   // ALTER TABLE ... DROP COLUMN/CONSTRAINT
+    OpaqueCode,  // DO blocks, EVALSHA...: code whose statements cannot be seen
+    FlushAll,    // Redis FLUSHALL / FLUSHDB
     ShutdownNoSave,
     SwapDb,
     ConfigSetPath,  // Redis CONFIG SET dir/dbfilename
@@ -32,7 +32,7 @@ std::string_view class_name(Class c);
 bool is_destructive(Class c);  // everything but Harmless and Unparseable
 
 struct Statement {
-    std::string text;    // the statement (or command) as sent
+    std::string text;  // the statement (or command) as sent
     Class cls = Class::Harmless;
     std::string detail;  // "DROP TABLE", "DELETE without WHERE", the parse error...
 };

@@ -5,15 +5,16 @@
 
 #include <cstring>
 
+#include "common/bpf_util.h"
 #include "common/log.h"
 #include "db_guard.skel.h"
 
 namespace ks {
 
 std::string find_libpq() {
-    for (const char* p : {"/usr/lib/x86_64-linux-gnu/libpq.so.5", "/lib/x86_64-linux-gnu/libpq.so.5",
-                          "/usr/lib/aarch64-linux-gnu/libpq.so.5", "/usr/lib64/libpq.so.5",
-                          "/usr/lib/libpq.so.5"})
+    for (const char* p :
+         {"/usr/lib/x86_64-linux-gnu/libpq.so.5", "/lib/x86_64-linux-gnu/libpq.so.5",
+          "/usr/lib/aarch64-linux-gnu/libpq.so.5", "/usr/lib64/libpq.so.5", "/usr/lib/libpq.so.5"})
         if (::access(p, R_OK) == 0) return p;
     return "";
 }
@@ -23,21 +24,16 @@ Result<std::unique_ptr<DbGuardBpf>> DbGuardBpf::load(bpf_object* shared, bool mo
     g->skel_ = db_guard__open();
     if (!g->skel_) return sys_error("open db_guard BPF object");
     g->skel_->rodata->monitor_only = monitor_only;
-    bpf_map* m = nullptr;
-    bpf_object__for_each_map(m, g->skel_->obj) {
-        bpf_map* src = bpf_object__find_map_by_name(shared, bpf_map__name(m));
-        if (!src || bpf_map__type(src) != bpf_map__type(m)) continue;
-        if (int err = bpf_map__reuse_fd(m, bpf_map__fd(src)))
-            return sys_error(std::string("share map ") + bpf_map__name(m), -err);
-    }
+    if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
     if (int err = db_guard__load(g->skel_)) return sys_error("load db_guard BPF programs", -err);
     g->libpq_ = find_libpq();
-    if (g->libpq_.empty()) spdlog::info("no libpq on this host: the PostgreSQL client layer is off");
+    if (g->libpq_.empty())
+        spdlog::info("no libpq on this host: the PostgreSQL client layer is off");
     return g;
 }
 
 DbGuardBpf::~DbGuardBpf() {
-    for (auto* l : links_) bpf_link__destroy(l);
+    destroy_links(links_);
     if (skel_) db_guard__destroy(skel_);
 }
 
@@ -45,30 +41,17 @@ Status DbGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     active_ = active;
     if (!active) {
-        for (auto* l : links_) bpf_link__destroy(l);
-        links_.clear();
+        destroy_links(links_);
         names_.clear();
         return {};
     }
     if (libpq_.empty()) return {};
     // PQexec, PQexecParams and PQprepare call these.
-    struct {
-        const char* symbol;
-        bpf_program* prog;
-    } specs[] = {{"PQsendQuery", skel_->progs.ks_up_pq_send_query},
-                 {"PQsendQueryParams", skel_->progs.ks_up_pq_send_query},
-                 {"PQsendPrepare", skel_->progs.ks_up_pq_send_prepare}};
-    for (const auto& s : specs) {
-        LIBBPF_OPTS(bpf_uprobe_opts, opts);
-        opts.func_name = s.symbol;
-        bpf_link* link = bpf_program__attach_uprobe_opts(s.prog, -1, libpq_.c_str(), 0, &opts);
-        if (!link) {
-            spdlog::warn("uprobe on {}:{}: {}", libpq_, s.symbol, std::strerror(errno));
-            continue;
-        }
-        links_.push_back(link);
-        names_.push_back(s.symbol);
-    }
+    attach_uprobes(libpq_,
+                   {{"PQsendQuery", skel_->progs.ks_up_pq_send_query},
+                    {"PQsendQueryParams", skel_->progs.ks_up_pq_send_query},
+                    {"PQsendPrepare", skel_->progs.ks_up_pq_send_prepare}},
+                   links_, names_);
     return {};
 }
 

@@ -15,7 +15,7 @@ struct bpf_link;
 namespace ks {
 
 class DbGuardBpf {
-public:
+  public:
     static Result<std::unique_ptr<DbGuardBpf>> load(bpf_object* shared, bool monitor_only);
     ~DbGuardBpf();
     DbGuardBpf(const DbGuardBpf&) = delete;
@@ -25,7 +25,7 @@ public:
     [[nodiscard]] const std::string& libpq_path() const { return libpq_; }
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return names_; }
 
-private:
+  private:
     DbGuardBpf() = default;
     db_guard* skel_ = nullptr;
     std::vector<bpf_link*> links_;

@@ -70,7 +70,8 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
             continue;
         }
         if (opcode != kOpMsg) {
-            out.statements.push_back({"", Class::Unparseable, "opcode " + std::to_string(opcode) + " not inspected"});
+            out.statements.push_back(
+                {"", Class::Unparseable, "opcode " + std::to_string(opcode) + " not inspected"});
             off += len;
             continue;
         }
@@ -86,26 +87,47 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
         while (p < end && !bad) {
             uint8_t kind = h[p++];
             if (kind == 0) {
-                if (end - p < 5) { bad = true; break; }
+                if (end - p < 5) {
+                    bad = true;
+                    break;
+                }
                 uint32_t dlen = le32(h + p);
-                if (dlen < 5 || dlen > end - p || !bson_init_static(&body, h + p, dlen)) { bad = true; break; }
+                if (dlen < 5 || dlen > end - p || !bson_init_static(&body, h + p, dlen)) {
+                    bad = true;
+                    break;
+                }
                 have_body = true;
                 p += dlen;
             } else if (kind == 1) {
-                if (end - p < 4) { bad = true; break; }
+                if (end - p < 4) {
+                    bad = true;
+                    break;
+                }
                 uint32_t slen = le32(h + p);
-                if (slen < 5 || slen > end - p) { bad = true; break; }
+                if (slen < 5 || slen > end - p) {
+                    bad = true;
+                    break;
+                }
                 const uint8_t* s = h + p + 4;
                 size_t s_end = slen - 4;
                 const void* nul = std::memchr(s, 0, s_end);
-                if (!nul) { bad = true; break; }
+                if (!nul) {
+                    bad = true;
+                    break;
+                }
                 size_t q = static_cast<size_t>(static_cast<const uint8_t*>(nul) - s) + 1;
                 std::string ident(reinterpret_cast<const char*>(s), q - 1);
                 std::vector<DocRef> docs;
                 while (q < s_end) {
-                    if (s_end - q < 5) { bad = true; break; }
+                    if (s_end - q < 5) {
+                        bad = true;
+                        break;
+                    }
                     uint32_t dlen = le32(s + q);
-                    if (dlen < 5 || dlen > s_end - q) { bad = true; break; }
+                    if (dlen < 5 || dlen > s_end - q) {
+                        bad = true;
+                        break;
+                    }
                     docs.push_back({s + q, dlen});
                     q += dlen;
                 }

@@ -39,9 +39,10 @@ Tokenized tokenize(std::string_view s) {
         char c = s[i];
         if (std::isspace(static_cast<unsigned char>(c))) {
             ++i;
-        } else if (c == '#' || (s.substr(i, 2) == "--" &&
-                                (i + 2 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 2])) ||
-                                 std::iscntrl(static_cast<unsigned char>(s[i + 2]))))) {
+        } else if (c == '#' ||
+                   (s.substr(i, 2) == "--" &&
+                    (i + 2 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 2])) ||
+                     std::iscntrl(static_cast<unsigned char>(s[i + 2]))))) {
             size_t e = s.find('\n', i);
             i = e == std::string_view::npos ? s.size() : e + 1;
         } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
@@ -91,10 +92,13 @@ Tokenized tokenize(std::string_view s) {
             i = j;
         } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$') {
             size_t j = i;
-            while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' || s[j] == '$'))
+            while (j < s.size() &&
+                   (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' || s[j] == '$'))
                 ++j;
             std::string w(s.substr(i, j - i));
-            bool num = std::all_of(w.begin(), w.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+            bool num = std::all_of(w.begin(), w.end(), [](char ch) {
+                return std::isdigit(static_cast<unsigned char>(ch));
+            });
             std::transform(w.begin(), w.end(), w.begin(),
                            [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
             cur.push_back({num ? Token::Number : Token::Word, w});
@@ -121,9 +125,12 @@ bool is_word(const Token& t, const char* w) { return t.kind == Token::Word && t.
 // non-zero number, literal = same literal, alone or as an operand of OR (AND
 // binds tighter, so "OR 1=1 AND x" is not enough).
 bool where_always_true(const std::vector<Token>& t, size_t from) {
-    auto punct = [&](size_t k, const char* p) { return k < t.size() && t[k].kind == Token::Punct && t[k].text == p; };
+    auto punct = [&](size_t k, const char* p) {
+        return k < t.size() && t[k].kind == Token::Punct && t[k].text == p;
+    };
     auto literal = [&](size_t k) {
-        return k < t.size() && (t[k].kind == Token::Number || t[k].kind == Token::String || is_word(t[k], "TRUE"));
+        return k < t.size() &&
+               (t[k].kind == Token::Number || t[k].kind == Token::String || is_word(t[k], "TRUE"));
     };
     auto comparison = [&](size_t k) {
         return punct(k, "=") || punct(k, "<") || punct(k, ">") || punct(k, "!");
@@ -133,8 +140,8 @@ bool where_always_true(const std::vector<Token>& t, size_t from) {
         size_t open = 0;
         while (punct(k, "(")) ++k, ++open;
         size_t next;
-        if (literal(k) && punct(k + 1, "=") && literal(k + 2) &&
-            t[k].kind == t[k + 2].kind && t[k].text == t[k + 2].text) {
+        if (literal(k) && punct(k + 1, "=") && literal(k + 2) && t[k].kind == t[k + 2].kind &&
+            t[k].text == t[k + 2].text) {
             next = k + 3;
         } else if (literal(k) && !comparison(k + 1) &&
                    (is_word(t[k], "TRUE") || (t[k].kind == Token::Number && t[k].text != "0"))) {
@@ -163,13 +170,15 @@ bool where_always_true(const std::vector<Token>& t, size_t from) {
 // a statement the server would run, and is never taken as harmless.
 bool known_statement(const std::string& w) {
     static const char* const kWords[] = {
-        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SHOW", "SET", "USE", "BEGIN",
-        "START", "COMMIT", "ROLLBACK", "CREATE", "ALTER", "DROP", "TRUNCATE", "EXPLAIN",
-        "DESCRIBE", "DESC", "WITH", "CALL", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE",
-        "OPTIMIZE", "CHECK", "CHECKSUM", "REPAIR", "FLUSH", "KILL", "LOAD", "HANDLER", "DO",
-        "PREPARE", "EXECUTE", "DEALLOCATE", "SAVEPOINT", "RELEASE", "XA", "RENAME", "VALUES",
-        "TABLE", "HELP", "INSTALL", "UNINSTALL", "RESET", "PURGE", "CHANGE", "STOP", "SIGNAL",
-        "RESIGNAL", "GET", "CACHE", "BINLOG", "SHUTDOWN", "CLONE", "IMPORT", "BACKUP"};
+        "SELECT",   "INSERT",   "UPDATE",     "DELETE",    "REPLACE",   "SHOW",     "SET",
+        "USE",      "BEGIN",    "START",      "COMMIT",    "ROLLBACK",  "CREATE",   "ALTER",
+        "DROP",     "TRUNCATE", "EXPLAIN",    "DESCRIBE",  "DESC",      "WITH",     "CALL",
+        "LOCK",     "UNLOCK",   "GRANT",      "REVOKE",    "ANALYZE",   "OPTIMIZE", "CHECK",
+        "CHECKSUM", "REPAIR",   "FLUSH",      "KILL",      "LOAD",      "HANDLER",  "DO",
+        "PREPARE",  "EXECUTE",  "DEALLOCATE", "SAVEPOINT", "RELEASE",   "XA",       "RENAME",
+        "VALUES",   "TABLE",    "HELP",       "INSTALL",   "UNINSTALL", "RESET",    "PURGE",
+        "CHANGE",   "STOP",     "SIGNAL",     "RESIGNAL",  "GET",       "CACHE",    "BINLOG",
+        "SHUTDOWN", "CLONE",    "IMPORT",     "BACKUP"};
     for (const char* k : kWords)
         if (w == k) return true;
     return false;
@@ -199,7 +208,8 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
                 }
                 auto inner = classify_mysql_sql_depth(t[j + 1].text, depth + 1);
                 st.cls = inner.verdict();
-                if (st.cls != Class::Harmless) st.detail = "PREPARE of: " + inner.statements[0].detail;
+                if (st.cls != Class::Harmless)
+                    st.detail = "PREPARE of: " + inner.statements[0].detail;
                 return st;
             }
     }
@@ -227,7 +237,8 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
         for (size_t j = k + 2; j < t.size(); ++j) {
             if (is_word(t[j], "DROP") && !(j + 1 < t.size() && is_word(t[j + 1], "DEFAULT"))) {
                 st.cls = Class::AlterDrop;
-                st.detail = "ALTER TABLE ... DROP" + (j + 1 < t.size() ? " " + t[j + 1].text : std::string());
+                st.detail = "ALTER TABLE ... DROP" +
+                            (j + 1 < t.size() ? " " + t[j + 1].text : std::string());
                 break;
             }
         }
@@ -259,7 +270,8 @@ Classification classify_mysql_packets(std::span<const uint8_t> bytes) {
             out.statements.push_back({"", Class::Unparseable, "packet header cut short"});
             break;
         }
-        size_t len = size_t{bytes[off]} | (size_t{bytes[off + 1]} << 8) | (size_t{bytes[off + 2]} << 16);
+        size_t len =
+            size_t{bytes[off]} | (size_t{bytes[off + 1]} << 8) | (size_t{bytes[off + 2]} << 16);
         if (len > bytes.size() - off - 4 || len == 0xffffff) {
             // A statement of 16 MiB or more spans packets; unseen parts are unknown.
             out.statements.push_back({"", Class::Unparseable, "packet cut short or split"});
@@ -267,7 +279,8 @@ Classification classify_mysql_packets(std::span<const uint8_t> bytes) {
         }
         const uint8_t* p = bytes.data() + off + 4;
         if (len >= 1 && (p[0] == 0x03 || p[0] == 0x16)) {  // COM_QUERY, COM_STMT_PREPARE
-            auto c = classify_mysql_sql(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1));
+            auto c =
+                classify_mysql_sql(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1));
             out.statements.insert(out.statements.end(), c.statements.begin(), c.statements.end());
         }
         off += 4 + len;

@@ -4,8 +4,8 @@
 #include <pg_query.h>
 
 #include <cstring>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "db_guard/classify.h"
 
@@ -131,19 +131,25 @@ void search(const json& node, Finding& f) {
             f = {Class::Drop, "DROP DATABASE"};
         } else if (k == "DropOwnedStmt") {
             f = {Class::Drop, "DROP OWNED"};
-        } else if (k.rfind("Drop", 0) == 0 && k.size() > 8 && k.compare(k.size() - 4, 4, "Stmt") == 0) {
+        } else if (k.rfind("Drop", 0) == 0 && k.size() > 8 &&
+                   k.compare(k.size() - 4, 4, "Stmt") == 0) {
             f = {Class::Drop, "DROP (" + k.substr(4, k.size() - 8) + ")"};
         } else if (k == "TruncateStmt") {
             f = {Class::Truncate, "TRUNCATE"};
         } else if (k == "DeleteStmt") {
-            if (!v.contains("whereClause")) f = {Class::DeleteAll, "DELETE without WHERE"};
-            else if (always_true(v["whereClause"])) f = {Class::DeleteAll, "DELETE with an always-true WHERE"};
+            if (!v.contains("whereClause"))
+                f = {Class::DeleteAll, "DELETE without WHERE"};
+            else if (always_true(v["whereClause"]))
+                f = {Class::DeleteAll, "DELETE with an always-true WHERE"};
         } else if (k == "UpdateStmt") {
-            if (!v.contains("whereClause")) f = {Class::UpdateAll, "UPDATE without WHERE"};
-            else if (always_true(v["whereClause"])) f = {Class::UpdateAll, "UPDATE with an always-true WHERE"};
+            if (!v.contains("whereClause"))
+                f = {Class::UpdateAll, "UPDATE without WHERE"};
+            else if (always_true(v["whereClause"]))
+                f = {Class::UpdateAll, "UPDATE with an always-true WHERE"};
         } else if (k == "AlterTableCmd") {
             std::string sub = v.value("subtype", "");
-            if (sub.rfind("AT_Drop", 0) == 0) f = {Class::AlterDrop, "ALTER TABLE ... " + sub.substr(3)};
+            if (sub.rfind("AT_Drop", 0) == 0)
+                f = {Class::AlterDrop, "ALTER TABLE ... " + sub.substr(3)};
         } else if (k == "DoStmt") {
             f = {Class::OpaqueCode, "DO block: its statements cannot be checked"};
         }
@@ -158,8 +164,8 @@ Classification classify_postgres_sql(std::string_view sql) {
     std::string text(sql);
     PgQueryParseResult r = pg_query_parse(text.c_str());
     if (r.error) {
-        out.statements.push_back({text, Class::Unparseable,
-                                  std::string("PostgreSQL parse error: ") + r.error->message});
+        out.statements.push_back(
+            {text, Class::Unparseable, std::string("PostgreSQL parse error: ") + r.error->message});
         pg_query_free_parse_result(r);
         return out;
     }
@@ -173,7 +179,8 @@ Classification classify_postgres_sql(std::string_view sql) {
     for (const auto& s : tree["stmts"]) {
         size_t loc = s.value("stmt_location", 0);
         size_t len = s.value("stmt_len", 0);
-        std::string stmt_text = loc < text.size() ? text.substr(loc, len ? len : std::string::npos) : "";
+        std::string stmt_text =
+            loc < text.size() ? text.substr(loc, len ? len : std::string::npos) : "";
         Finding f;
         if (s.contains("stmt")) search(s["stmt"], f);
         out.statements.push_back({stmt_text, f.cls, f.detail});
@@ -193,14 +200,16 @@ Classification classify_postgres_messages(std::span<const uint8_t> bytes) {
         uint32_t len = (uint32_t{bytes[off + 1]} << 24) | (uint32_t{bytes[off + 2]} << 16) |
                        (uint32_t{bytes[off + 3]} << 8) | uint32_t{bytes[off + 4]};
         if (len < 4 || len > bytes.size() - off - 1) {
-            out.statements.push_back({"", Class::Unparseable,
-                                      std::string("message '") + type + "' cut short or malformed"});
+            out.statements.push_back(
+                {"", Class::Unparseable,
+                 std::string("message '") + type + "' cut short or malformed"});
             break;
         }
         const uint8_t* body = bytes.data() + off + 5;
         size_t body_len = len - 4;
         auto cstr = [&](size_t from, size_t* end) -> std::optional<std::string> {
-            const void* nul = from <= body_len ? std::memchr(body + from, 0, body_len - from) : nullptr;
+            const void* nul =
+                from <= body_len ? std::memchr(body + from, 0, body_len - from) : nullptr;
             if (!nul) return std::nullopt;
             *end = static_cast<size_t>(static_cast<const uint8_t*>(nul) - body) + 1;
             return std::string(reinterpret_cast<const char*>(body + from), *end - from - 1);
@@ -214,11 +223,13 @@ Classification classify_postgres_messages(std::span<const uint8_t> bytes) {
                 sql = cstr(end, &end);  // statement name, then the query
             }
             if (!sql) {
-                out.statements.push_back({"", Class::Unparseable,
-                                          std::string("message '") + type + "' has no terminated query"});
+                out.statements.push_back(
+                    {"", Class::Unparseable,
+                     std::string("message '") + type + "' has no terminated query"});
             } else {
                 auto c = classify_postgres_sql(*sql);
-                out.statements.insert(out.statements.end(), c.statements.begin(), c.statements.end());
+                out.statements.insert(out.statements.end(), c.statements.begin(),
+                                      c.statements.end());
             }
         }
         off += 1 + len;

@@ -100,7 +100,8 @@ Classification classify_redis(std::span<const uint8_t> bytes) {
             }
             for (long long i = 0; i < *n; ++i) {
                 auto h = r.line();
-                auto len = h && !h->empty() && (*h)[0] == '$' ? Reader::number(h->substr(1)) : std::nullopt;
+                auto len = h && !h->empty() && (*h)[0] == '$' ? Reader::number(h->substr(1))
+                                                              : std::nullopt;
                 if (!len || *len < 0 || r.in.size() - r.pos < static_cast<size_t>(*len) + 2 ||
                     r.in.substr(r.pos + *len, 2) != "\r\n") {
                     out.statements.push_back({std::string(r.in.substr(start)), Class::Unparseable,

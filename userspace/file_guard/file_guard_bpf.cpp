@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/bpf_util.h"
 #include "common/log.h"
 #include "file_guard.skel.h"
 
@@ -31,13 +32,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     if (!g->skel_) return sys_error("open file_guard BPF object");
 
     // One set of shared maps for every object.
-    bpf_map* m = nullptr;
-    bpf_object__for_each_map(m, g->skel_->obj) {
-        bpf_map* src = bpf_object__find_map_by_name(shared, bpf_map__name(m));
-        if (!src || bpf_map__type(src) != bpf_map__type(m)) continue;
-        if (int err = bpf_map__reuse_fd(m, bpf_map__fd(src)))
-            return sys_error(std::string("share map ") + bpf_map__name(m), -err);
-    }
+    if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, g->skel_->obj) {
         if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
@@ -59,8 +54,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        for (auto* l : links_) bpf_link__destroy(l);
-        links_.clear();
+        destroy_links(links_);
         uprobe_names_.clear();
         file_guard__detach(skel_);
         active_ = false;
@@ -72,34 +66,26 @@ Status FileGuardBpf::set_active(bool active) {
     if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
     // address); renameat2 starts with renameat's arguments.
-    struct {
-        const char* symbol;
-        bpf_program* prog;
-    } specs[] = {
-        {"unlink", skel_->progs.ks_up_unlink},     {"unlinkat", skel_->progs.ks_up_unlinkat},
-        {"rmdir", skel_->progs.ks_up_rmdir},       {"rename", skel_->progs.ks_up_rename},
-        {"renameat", skel_->progs.ks_up_renameat}, {"renameat2", skel_->progs.ks_up_renameat},
-        {"truncate", skel_->progs.ks_up_truncate}, {"ftruncate", skel_->progs.ks_up_ftruncate},
-        {"open", skel_->progs.ks_up_open},         {"openat", skel_->progs.ks_up_openat},
-        {"creat", skel_->progs.ks_up_creat},       {"link", skel_->progs.ks_up_link},
-        {"linkat", skel_->progs.ks_up_linkat},
-    };
-    for (const auto& sp : specs) {
-        LIBBPF_OPTS(bpf_uprobe_opts, opts);
-        opts.func_name = sp.symbol;
-        bpf_link* link = bpf_program__attach_uprobe_opts(sp.prog, -1, libc_.c_str(), 0, &opts);
-        if (!link) {
-            spdlog::warn("uprobe on {}:{}: {}", libc_, sp.symbol, std::strerror(errno));
-            continue;
-        }
-        links_.push_back(link);
-        uprobe_names_.push_back(sp.symbol);
-    }
+    attach_uprobes(libc_,
+                   {{"unlink", skel_->progs.ks_up_unlink},
+                    {"unlinkat", skel_->progs.ks_up_unlinkat},
+                    {"rmdir", skel_->progs.ks_up_rmdir},
+                    {"rename", skel_->progs.ks_up_rename},
+                    {"renameat", skel_->progs.ks_up_renameat},
+                    {"renameat2", skel_->progs.ks_up_renameat},
+                    {"truncate", skel_->progs.ks_up_truncate},
+                    {"ftruncate", skel_->progs.ks_up_ftruncate},
+                    {"open", skel_->progs.ks_up_open},
+                    {"openat", skel_->progs.ks_up_openat},
+                    {"creat", skel_->progs.ks_up_creat},
+                    {"link", skel_->progs.ks_up_link},
+                    {"linkat", skel_->progs.ks_up_linkat}},
+                   links_, uprobe_names_);
     return {};
 }
 
 FileGuardBpf::~FileGuardBpf() {
-    for (auto* l : links_) bpf_link__destroy(l);
+    destroy_links(links_);
     if (skel_) file_guard__destroy(skel_);
 }
 

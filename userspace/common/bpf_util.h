@@ -1,0 +1,32 @@
+// Pieces every BPF object loader needs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+struct bpf_object;
+struct bpf_program;
+struct bpf_link;
+
+namespace ks {
+
+// Before dst loads: every map of dst that src also has (same name and type)
+// uses src's instead, so all objects share guarded_tasks, events, counters...
+Status share_maps(bpf_object* dst, bpf_object* src);
+
+struct UprobeSpec {
+    const char* symbol;
+    bpf_program* prog;
+};
+
+// Attaches each program at its symbol's entry in binary (any process).
+// Failures are logged and skipped; the attached links and symbols are
+// appended to links and names.
+void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& specs,
+                    std::vector<bpf_link*>& links, std::vector<std::string>& names);
+
+void destroy_links(std::vector<bpf_link*>& links);
+
+}  // namespace ks
