@@ -39,6 +39,19 @@ std::string install_fake_agent(const TempDir& dir) {
     return agent;
 }
 
+// Waits for exec records that mention marker; recs gets every record read.
+std::vector<json> wait_for_execs_mentioning(const Daemon& d, const std::string& marker,
+                                            std::vector<json>& recs) {
+    auto mentions = [&](const json& x) { return x.dump().find(marker) != std::string::npos; };
+    std::vector<json> found;
+    wait_until([&] {
+        recs = d.records();
+        found = execs_where(recs, mentions);
+        return !found.empty();
+    });
+    return found;
+}
+
 bool argv0_is(const json& r, const std::string& s) {
     return r.contains("argv") && !r["argv"].empty() && r["argv"][0] == s;
 }
@@ -288,14 +301,8 @@ TEST(ProcessGuard, UidNamedByThePolicyOpensASession) {
         {"setpriv", "--reuid", "54321", "--regid", "54321", "--clear-groups", "/bin/echo", marker});
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<json> recs;
-    ASSERT_TRUE(wait_until([&] {
-        recs = d.records();
-        return !execs_where(recs, [&](const json& x) {
-                    return x.dump().find(marker) != std::string::npos;
-                }).empty();
-    })) << d.stderr_text();
-    auto ex = execs_where(
-        recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+    auto ex = wait_for_execs_mentioning(d, marker, recs);
+    ASSERT_FALSE(ex.empty()) << d.stderr_text();
     EXPECT_EQ(ex[0]["uid"], 54321);
     EXPECT_EQ(ex[0]["seed"], "uid");
     bool started = false;
@@ -327,14 +334,8 @@ TEST(ProcessGuard, CgroupNamedByThePolicyGuardsItsProcesses) {
             {"sh", "-c", "echo $$ > " + mount + rel + "/cgroup.procs && exec /bin/echo " + marker});
         ASSERT_EQ(r.status, 0) << r.err;
         std::vector<json> recs;
-        ASSERT_TRUE(wait_until([&] {
-            recs = d.records();
-            return !execs_where(recs, [&](const json& x) {
-                        return x.dump().find(marker) != std::string::npos;
-                    }).empty();
-        })) << d.stderr_text();
-        auto ex = execs_where(
-            recs, [&](const json& x) { return x.dump().find(marker) != std::string::npos; });
+        auto ex = wait_for_execs_mentioning(d, marker, recs);
+        ASSERT_FALSE(ex.empty()) << d.stderr_text();
         EXPECT_EQ(ex[0]["session"], "cgroup:" + rel);
         EXPECT_EQ(ex[0]["seed"], "cgroup");
     }
