@@ -10,7 +10,8 @@ BUILD_PKGS=(
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
 )
-TEST_PKGS=(python3 procps postgresql python3-psycopg2)
+TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
+  redis-server redis-tools)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
@@ -37,6 +38,13 @@ export DEBIAN_FRONTEND=noninteractive
 if [[ " ${missing[*]} " == *" postgresql "* && ! -e /etc/postgresql-common/createcluster.conf ]]; then
   mkdir -p /etc/postgresql-common
   echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+fi
+# Nor may MariaDB's or Redis's packages start system-wide servers: while
+# apt-get runs, invoke-rc.d is told (policy-rc.d, exit 101) to start nothing.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"

@@ -10,86 +10,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "harness.h"
+#include "db_servers.h"
 
 namespace ks::test {
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string pg_bin() {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec))
-        if (fs::exists(e.path() / "bin/initdb")) return (e.path() / "bin").string();
-    return "";
-}
-
-class PgServer {
-  public:
-    PgServer() {
-        bin_ = pg_bin();
-        struct passwd* pw = ::getpwnam("postgres");
-        if (bin_.empty() || !pw) {
-            why_ = "no PostgreSQL server installed (Debian package postgresql)";
-            return;
-        }
-        ::chmod(dir_.path().c_str(), 0755);
-        data_ = dir_ / "data";
-        sock_ = dir_ / "sock";
-        for (const auto& d : {data_, sock_}) {
-            fs::create_directories(d);
-            ::chown(d.c_str(), pw->pw_uid, pw->pw_gid);
-        }
-        port_ = std::to_string(20000 + ::getpid() % 20000);
-        auto init = as_postgres(
-            {bin_ + "/initdb", "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync"});
-        if (init.status != 0) {
-            why_ = "initdb failed: " + init.err;
-            return;
-        }
-        auto start = as_postgres(
-            {bin_ + "/pg_ctl", "-D", data_, "-w", "-l", data_ + "/log", "-o",
-             "-p " + port_ + " -k " + sock_ + " -c listen_addresses=127.0.0.1 -c fsync=off",
-             "start"});
-        if (start.status != 0) {
-            why_ = "pg_ctl start failed: " + start.out + start.err;
-            return;
-        }
-        started_ = true;
-    }
-    ~PgServer() {
-        if (started_) as_postgres({bin_ + "/pg_ctl", "-D", data_, "-m", "immediate", "stop"});
-    }
-    [[nodiscard]] bool ok() const { return started_; }
-    [[nodiscard]] const std::string& why() const { return why_; }
-    [[nodiscard]] const std::string& port() const { return port_; }
-    [[nodiscard]] const std::string& socket_dir() const { return sock_; }
-
-    // psql arguments for host (the socket directory or 127.0.0.1).
-    [[nodiscard]] std::vector<std::string> psql(const std::string& host,
-                                                const std::string& sql) const {
-        return {"psql",     "-X", "-q", "-A",  "-t", "-v",       "ON_ERROR_STOP=1",
-                "-h",       host, "-p", port_, "-U", "postgres", "-d",
-                "postgres", "-c", sql};
-    }
-    // As the test itself (unguarded): the ground truth.
-    [[nodiscard]] std::string query(const std::string& sql) const {
-        auto r = run_command(psql(sock_, sql));
-        std::string out = r.out;
-        while (!out.empty() && out.back() == '\n') out.pop_back();
-        return r.status == 0 ? out : "ERROR " + r.err;
-    }
-
-  private:
-    CommandResult as_postgres(std::vector<std::string> argv) const {
-        argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-        return run_command(argv, std::chrono::seconds(60));
-    }
-    TempDir dir_;
-    std::string bin_, data_, sock_, port_, why_;
-    bool started_ = false;
-};
 
 class DbGuardE2E : public ::testing::Test {
   protected:

@@ -28,6 +28,16 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
     cmd->add_flag("!--no-libc-uprobes", opts->libc_uprobes,
                   "Do not attach the libc layer (uprobes trap in every process that calls the "
                   "hooked libc functions, guarded or not; see docs/performance.md)");
+    cmd->add_option("--db", opts->db,
+                    "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
+                    "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "
+                    "HOST:PORT, [IPV6]:PORT, *:PORT (every address) or a unix socket path. "
+                    "Default: ports 5432, 3306, 6379, 27017 on every address and the standard "
+                    "unix sockets");
+    cmd->add_flag("!--no-db-client-probes", opts->db_client_probes,
+                  "Do not attach the libpq uprobes (they trap in every libpq client while a "
+                  "session exists; without them libpq clients over unix sockets and TLS are not "
+                  "inspected)");
     cmd->add_option("--cgroup-parent", opts->cgroup_parent,
                     "Name of the cgroup under the cgroup v2 root that holds session cgroups")
         ->capture_default_str();

@@ -42,6 +42,12 @@ void Daemon::load_policy() {
         policy_.mode = *m;
     }
     if (!opts_.audit_log.empty()) policy_.audit_log = opts_.audit_log;
+    if (!opts_.db.empty()) {
+        for (const auto& spec : opts_.db)
+            if (auto ep = db::parse_endpoint(spec); !ep)
+                throw StartupError{"--db " + ep.error().str()};
+        policy_.db_endpoints = opts_.db;
+    }
     for (const auto& p : opts_.protect) {
         if (p.empty() || p[0] != '/')
             throw StartupError{"--protect needs an absolute path, not '" + p + "'"};
@@ -84,6 +90,7 @@ void Daemon::start() {
         throw StartupError{st.error().str()};
 
     start_file_protection();
+    start_db_protection();
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
     if (auto st = sessions_->start(policy_.guard_cgroups); !st)
@@ -208,6 +215,7 @@ void Daemon::shutdown() {
     control_.reset();
     rb_.reset();
     sessions_.reset();
+    dwbpf_.reset();
     dbpf_.reset();
     fbpf_.reset();
     bpf_.reset();  // detaches every program
@@ -245,6 +253,8 @@ void Daemon::handle_event(const Event& ev) {
                 on_file(e);
             else if constexpr (std::is_same_v<T, DbCheckEvent>)
                 on_db_check(e);
+            else if constexpr (std::is_same_v<T, DbWireEvent>)
+                on_db_wire(e);
             else
                 on_exec_check(e);
         },
@@ -513,7 +523,13 @@ json Daemon::status_json() {
               {"libc", fbpf_->libc_path()},
               {"exec_rules", watched_tools()},
               {"libpq", dbpf_->libpq_path()},
-              {"db_uprobes", dbpf_->uprobes()}}},
+              {"db_uprobes", dbpf_->uprobes()},
+              {"db_socket_path", dwbpf_->active()}}},
+            {"databases", [&] {
+                 json eps = json::array();
+                 for (const auto& e : db_endpoints_) eps.push_back(e.str());
+                 return eps;
+             }()},
             {"protect", policy_.protect_paths},
             {"protected_roots", protected_.roots().size()},
             {"protected_inodes", protected_.inodes().size()},
@@ -530,6 +546,9 @@ json Daemon::status_json() {
               {"held_at_exec", c.held},
               {"file_matches", c.file_matches},
               {"exec_checks", c.exec_checks},
+              {"db_requests", c.db_requests},
+              {"db_refused", c.db_refused},
+              {"db_connections_unwatchable", c.db_sock_full},
               {"audit_records", audit_->written()},
               {"decode_errors", decode_errors_}}}};
 }

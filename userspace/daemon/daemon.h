@@ -15,6 +15,8 @@ struct DaemonOptions {
     std::string runtime_dir = "/run/killswitch";
     std::string cgroup_parent = "killswitch";
     bool libc_uprobes = true;  // the libc layer (see docs/performance.md for its cost)
+    std::vector<std::string> db;  // KIND=ADDRESS; non-empty: replaces the policy's endpoints
+    bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says
 };
 
 // Returns the process exit code. Start-up errors are printed as one line each.

@@ -28,6 +28,8 @@
 #include "daemon/daemon.h"
 #include "db_guard/classify.h"
 #include "db_guard/db_guard_bpf.h"
+#include "db_guard/db_wire_bpf.h"
+#include "db_guard/endpoints.h"
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_bpf.h"
 #include "file_guard/protected_set.h"
@@ -99,7 +101,11 @@ class Daemon {
     void on_file(const FileEvent& ev);
     void on_exec_check(const ExecCheckEvent& ev);
     void on_db_check(const DbCheckEvent& ev);
+    void on_db_wire(const DbWireEvent& ev);
     void start_file_protection();
+    void start_db_protection();
+    // The kernel refused a request: the policy's action, then the session's.
+    void apply_db_action(const EventHeader& h, json& rec);
     // What happens to the whole session after a blocked or killed operation.
     void after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec);
     void apply_action(uint32_t action, const EventHeader& h, const std::string& layer,
@@ -125,6 +131,9 @@ class Daemon {
     std::unique_ptr<GuardBpf> bpf_;
     std::unique_ptr<FileGuardBpf> fbpf_;
     std::unique_ptr<DbGuardBpf> dbpf_;
+    std::unique_ptr<DbWireBpf> dwbpf_;
+    std::vector<db::Endpoint> db_endpoints_;
+    bool db_client_probes_ = true;
     ProtectedSet protected_;
     std::vector<std::string> rule_names_;
     std::vector<RuleSlot> rule_slots_;

@@ -90,19 +90,24 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
         rec["verdict"] = "allow";
         rec["prevented"] = false;
     } else {
-        // Destructive, or not readable: never sent unless the rule only audits.
-        uint32_t action = to_kernel_action(policy_.protect_action);
-        rec["action"] = action_name(action);
+        // Destructive, or not readable: never sent unless the policy only
+        // audits. A task stopped in a uprobe cannot be made to skip the call:
+        // block and kill both end it before it sends.
+        policy::Action action = policy_.db_action;
+        rec["action"] = policy::action_name(action);
         if (ev.monitor) {
-            rec["verdict"] = std::string("would-") + action_name(action);
+            rec["verdict"] = "would-" + std::string(policy::action_name(action));
+            rec["prevented"] = false;
+        } else if (action == policy::Action::Audit) {
+            ::kill(h.pid, SIGCONT);
+            rec["verdict"] = "audit";
             rec["prevented"] = false;
         } else {
-            rec["prevented"] = action != KS_ACT_AUDIT;
-            if (action == KS_ACT_BLOCK || action == KS_ACT_KILL || action == KS_ACT_KILL_SESSION)
+            if (action == policy::Action::Block || action == policy::Action::Kill)
                 ::kill(h.pid, SIGKILL);
-            else if (action == KS_ACT_AUDIT)
-                ::kill(h.pid, SIGCONT);
-            apply_action(action, h, "uprobe", "query", statement, rule, ev.query, rec);
+            rec["verdict"] = policy::action_name(action);
+            rec["prevented"] = true;
+            apply_db_action(h, rec);
         }
     }
     rec["decision_latency_ns"] = boottime_ns() - h.ts_boot_ns;
@@ -318,7 +323,9 @@ bool Daemon::update_file_layer(bool force_on) {
         spdlog::error("{}", st.error().str());
         return false;
     }
-    if (auto st = dbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
+    if (auto st = dbpf_->set_active(need && db_client_probes_); !st)
+        spdlog::error("{}", st.error().str());
+    if (auto st = dwbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());
     return true;

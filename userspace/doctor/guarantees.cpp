@@ -20,7 +20,7 @@ constexpr std::array kImplemented = {
     Implemented{"truncate", true},
     Implemented{"open-truncate-or-write", true},
     Implemented{"io_uring-ops", true},
-    Implemented{"db-statement-tcp", false},
+    Implemented{"db-statement-tcp", true},
     Implemented{"db-statement-unix-socket", true},
     Implemented{"session-freeze", true},
     Implemented{"guard-inheritance", true},
@@ -145,18 +145,22 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "covered.");
     }
 
-    b.add("db-statement-tcp", "sk_msg verdict on the agent's database sockets (SOCKHASH)",
+    b.add("db-statement-tcp",
+          "cgroup/connect4+6 and sockops put a guarded process's connections to watched "
+          "endpoints in a SOCKHASH; sk_msg judges each request with a bounded tokenizer",
           Effect::kPrevents, b.has(FeatureId::kSkMsg) && b.has(FeatureId::kSockops),
-          "The statement's sendmsg fails and nothing reaches the server; TLS connections are "
-          "opaque here and need the client-library uprobe.");
+          "Preventive for every client over TCP (PostgreSQL, MySQL/MariaDB, Redis, MongoDB "
+          "wire protocols, whatever library or none): the request's sendmsg fails with EACCES, "
+          "nothing reaches the server and the connection is closed. TLS, compression and "
+          "requests longer than 4096 bytes cannot be read and are refused by default.");
 
     b.add("db-statement-unix-socket",
           "uprobe on libpq PQsendQuery/PQsendQueryParams/PQsendPrepare: SIGSTOP, PostgreSQL "
           "grammar in the daemon, then SIGKILL",
           Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
           "Preventive for PostgreSQL clients that use libpq (psql, psycopg2...), over unix "
-          "sockets and TCP alike; libmysqlclient and clients that speak the wire protocol "
-          "themselves are not covered yet.");
+          "sockets and TLS alike; MySQL, Redis and MongoDB clients over unix sockets, and "
+          "clients that speak a protocol themselves over a unix socket, are not covered.");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),

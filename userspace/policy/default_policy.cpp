@@ -76,6 +76,43 @@ protect:
   # the first such call but let that one call complete.
   libc_uprobes: true
 
+databases:
+  # The databases to watch, as KIND=ADDRESS (KIND: postgres, mysql, redis,
+  # mongodb; ADDRESS: HOST:PORT, [IPV6]:PORT, *:PORT for every address, or a
+  # unix socket path, patterns allowed). `killswitch daemon --db ...` replaces
+  # this list. Every request a guarded process sends on a TCP connection to one
+  # of them is judged in the kernel before it leaves (docs/database-protection.md).
+  endpoints:
+    - postgres=*:5432
+    - mysql=*:3306
+    - redis=*:6379
+    - mongodb=*:27017
+    - postgres=/var/run/postgresql/.s.PGSQL.*
+    - postgres=/run/postgresql/.s.PGSQL.*
+    - mysql=/var/run/mysqld/mysqld.sock
+    - mysql=/run/mysqld/mysqld.sock
+    - redis=/var/run/redis/*.sock
+    - redis=/run/redis/*.sock
+  # A destructive request (DROP, TRUNCATE, DELETE/UPDATE of every row,
+  # FLUSHALL, dropDatabase...) is refused before the server sees it. Then:
+  # audit (refuse nothing, record only), block (the client gets an error and
+  # goes on), kill, freeze or kill-session. hold is not possible here.
+  action: block
+  # And then, to the agent's whole session: none, freeze or kill-session.
+  session: none
+  # Requests the kernel cannot read in full (longer than 4096 bytes, malformed,
+  # an unknown message): refuse or allow.
+  unparseable: refuse
+  # TLS or protocol compression requested by a guarded process: the requests
+  # after it cannot be read. refuse or allow.
+  encrypted: refuse
+  # Bytes of each statement written to the audit record.
+  statement_max: 1024
+  # Uprobes on libpq's send functions: they also cover libpq clients over unix
+  # sockets and TLS, but trap in every libpq client, guarded or not, while a
+  # session exists (docs/performance.md).
+  client_probes: true
+
 audit:
   # The audit trail: one JSON object per line, appended.
   log: /var/log/killswitch/audit.jsonl

@@ -15,14 +15,20 @@
 #include <utility>
 
 #include "common/sysfs.h"
+#include "db_guard/endpoints.h"
+
+#include <killswitch/abi/events.h>
 
 namespace ks::policy {
 namespace {
 
 constexpr std::string_view kBuiltinSource = "<built-in>";
 
-constexpr std::array<std::string_view, 6> kTopKeys = {"version", "mode",    "agents",
-                                                      "guard",   "protect", "audit"};
+constexpr std::array<std::string_view, 7> kTopKeys = {"version", "mode",  "agents",   "guard",
+                                                      "protect", "audit", "databases"};
+constexpr std::array<std::string_view, 7> kDatabasesKeys = {
+    "endpoints", "action", "session", "unparseable", "encrypted", "statement_max", "client_probes"};
+constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
 constexpr std::array<std::string_view, 7> kProtectKeys = {
@@ -229,6 +235,9 @@ class Parser {
     void parse_protect_paths(const Entry& e, Policy& p);
     std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
+    void parse_databases(const Entry& e, Policy& p);
+    std::optional<bool> refuse_or_allow(const Entry& e, std::string_view name);
+    std::optional<SessionAction> session_value(const Entry& e, std::string_view name);
 
     const std::string& text_;
     std::string source_;
@@ -590,25 +599,9 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
         } else if (sub.key == "unresolved") {
             if (auto a = action_value(sub, "protect.unresolved")) p.unresolved_action = *a;
         } else if (sub.key == "session") {
-            Kind k = kind_of(sub.value);
-            std::optional<SessionAction> a;
-            if (k == Kind::Plain || k == Kind::Quoted) a = parse_session_action(sub.value.Scalar());
-            if (a)
-                p.violation_session_action = *a;
-            else
-                error(sub.value_pos,
-                      "protect.session must be 'none', 'freeze' or 'kill-session', got " +
-                          describe(sub.value));
+            if (auto a = session_value(sub, "protect.session")) p.violation_session_action = *a;
         } else if (sub.key == "io_uring") {
-            Kind k = kind_of(sub.value);
-            std::string v = k == Kind::Plain || k == Kind::Quoted ? sub.value.Scalar() : "";
-            if (v == "refuse")
-                p.io_uring_allowed = false;
-            else if (v == "allow")
-                p.io_uring_allowed = true;
-            else
-                error(sub.value_pos,
-                      "protect.io_uring must be 'refuse' or 'allow', got " + describe(sub.value));
+            if (auto r = refuse_or_allow(sub, "protect.io_uring")) p.io_uring_allowed = !*r;
         } else if (sub.key == "libc_uprobes") {
             if (auto b = boolean(sub, "protect.libc_uprobes")) p.libc_uprobes = *b;
         } else if (sub.key == "hold_timeout") {
@@ -625,6 +618,81 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
             else
                 error(sub.value_pos, "protect.hold_timeout must be a number of seconds from 1 to " +
                                          std::to_string(kMaxHoldTimeout) + ", got " + describe(n));
+        }
+    }
+}
+
+std::optional<SessionAction> Parser::session_value(const Entry& e, std::string_view name) {
+    Kind k = kind_of(e.value);
+    if (k == Kind::Plain || k == Kind::Quoted)
+        if (auto a = parse_session_action(e.value.Scalar())) return a;
+    error(e.value_pos, std::string(name) + " must be 'none', 'freeze' or 'kill-session', got " +
+                           describe(e.value));
+    return std::nullopt;
+}
+
+// true for "refuse", false for "allow".
+std::optional<bool> Parser::refuse_or_allow(const Entry& e, std::string_view name) {
+    Kind k = kind_of(e.value);
+    std::string v = k == Kind::Plain || k == Kind::Quoted ? e.value.Scalar() : "";
+    if (v == "refuse") return true;
+    if (v == "allow") return false;
+    error(e.value_pos,
+          std::string(name) + " must be 'refuse' or 'allow', got " + describe(e.value));
+    return std::nullopt;
+}
+
+void Parser::parse_databases(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "databases", kDatabasesKeys);
+    if (!es) return;
+    for (const auto& sub : *es) {
+        if (sub.key == "endpoints") {
+            auto items = list(sub, "databases.endpoints");
+            if (!items) continue;
+            std::vector<std::string> eps;
+            for (const auto& item : *items) {
+                auto spec = item_string(item, "databases.endpoints entries");
+                if (!spec) continue;
+                auto ep = db::parse_endpoint(*spec);
+                if (!ep) {
+                    error(item.pos, "databases.endpoints: " + ep.error().str());
+                    continue;
+                }
+                eps.push_back(*spec);
+            }
+            p.db_endpoints = std::move(eps);
+        } else if (sub.key == "action") {
+            auto a = action_value(sub, "databases.action");
+            if (a && *a == Action::Hold) {
+                error(sub.value_pos,
+                      "databases.action cannot be 'hold': the socket send path decides in the "
+                      "kernel and cannot wait for a person (use block, kill, freeze or "
+                      "kill-session)");
+            } else if (a) {
+                p.db_action = *a;
+            }
+        } else if (sub.key == "session") {
+            if (auto a = session_value(sub, "databases.session")) p.db_session_action = *a;
+        } else if (sub.key == "unparseable") {
+            if (auto r = refuse_or_allow(sub, "databases.unparseable")) p.db_refuse_unparseable = *r;
+        } else if (sub.key == "encrypted") {
+            if (auto r = refuse_or_allow(sub, "databases.encrypted")) p.db_refuse_encrypted = *r;
+        } else if (sub.key == "client_probes") {
+            if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
+        } else if (sub.key == "statement_max") {
+            const YAML::Node& n = sub.value;
+            int v = 0;
+            bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
+            if (ok) {
+                auto [ptr, ec] =
+                    std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
+                ok = ec == std::errc() && v >= 16 && v <= kMaxStatementMax;
+            }
+            if (ok)
+                p.db_statement_max = v;
+            else
+                error(sub.value_pos, "databases.statement_max must be a number of bytes from 16 to " +
+                                         std::to_string(kMaxStatementMax) + ", got " + describe(n));
         }
     }
 }
@@ -764,6 +832,8 @@ LoadResult Parser::run(Policy base) {
                 parse_protect(e, p);
             } else if (e.key == "audit") {
                 parse_audit(e, p);
+            } else if (e.key == "databases") {
+                parse_databases(e, p);
             }
         }
     }

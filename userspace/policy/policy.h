@@ -74,6 +74,23 @@ struct Policy {
     // functions, guarded or not (docs/performance.md).
     bool libc_uprobes = true;
     int hold_timeout_s = 120;  // a hold nobody decides is denied
+
+    // Databases (docs/database-protection.md). Endpoints as "KIND=ADDRESS";
+    // the built-in list watches the standard ports on every address and the
+    // standard unix sockets.
+    std::vector<std::string> db_endpoints;
+    // After the kernel refused a destructive request: audit (refuse nothing,
+    // record), block (refuse it; the client sees an error), kill, freeze or
+    // kill-session. hold is not possible on the socket send path.
+    Action db_action = Action::Block;
+    SessionAction db_session_action = SessionAction::None;
+    bool db_refuse_unparseable = true;  // requests the kernel cannot read in full
+    bool db_refuse_encrypted = true;    // TLS / protocol compression from guarded processes
+    int db_statement_max = 1024;        // bytes of a statement kept in an audit record
+    // Uprobes on libpq's send functions: cover libpq clients over unix sockets
+    // and TLS, at the price of a trap in every libpq client while a session
+    // exists (docs/performance.md).
+    bool db_client_probes = true;
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from
 

@@ -20,3 +20,11 @@ static_assert(sizeof(ks_cgroup_guard) == 8);
 static_assert((KS_PATH_MAX & (KS_PATH_MAX - 1)) == 0,
               "masking in ks_path_step needs a power of two");
 static_assert((KS_ARGV_MAX & (KS_ARGV_MAX - 1)) == 0, "masking of argv_len needs a power of two");
+
+// Database protection on the socket send path.
+static_assert(sizeof(ks_db_endpoint_key) == 20);
+static_assert(sizeof(ks_db_endpoint) == 8);
+static_assert(sizeof(ks_db_config) == 16);
+static_assert(offsetof(ks_db_wire_event, cookie) == 96);
+static_assert(offsetof(ks_db_wire_event, text) == 144);
+static_assert((KS_DB_WINDOW & (KS_DB_WINDOW - 1)) == 0, "the BPF side masks with KS_DB_WINDOW - 1");

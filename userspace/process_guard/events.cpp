@@ -1,5 +1,8 @@
 #include "process_guard/events.h"
 
+#define KS_STR2(x) #x
+#define KS_STR(x) KS_STR2(x)
+
 #include <killswitch/abi/events.h>
 
 #include <algorithm>
@@ -130,6 +133,27 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.monitor = e->flags & KS_DBF_MONITOR;
             return Event{std::move(ev)};
         }
+        case KS_EVENT_DB_WIRE: {
+            if (size < sizeof(ks_db_wire_event)) return make_error("short db-wire record");
+            const auto* e = static_cast<const ks_db_wire_event*>(data);
+            DbWireEvent ev;
+            ev.hdr = decode_header(h);
+            ev.kind = e->kind;
+            ev.endpoint_id = e->endpoint_id;
+            ev.verdict = e->verdict;
+            ev.reason = e->reason;
+            ev.layer = e->layer;
+            ev.msg_type = e->msg_type;
+            ev.msg_len = e->msg_len;
+            ev.cookie = e->cookie;
+            ev.family = static_cast<int>(e->family);
+            std::memcpy(ev.local_addr.data(), e->local_addr, 16);
+            std::memcpy(ev.remote_addr.data(), e->remote_addr, 16);
+            ev.local_port = e->local_port;
+            ev.remote_port = e->remote_port;
+            ev.text.assign(e->text, std::min<size_t>(e->text_len, KS_DB_WINDOW));
+            return Event{std::move(ev)};
+        }
         default:
             return make_error("unknown record type " + std::to_string(h.type));
     }
@@ -147,6 +171,10 @@ const char* event_type_name(uint32_t type) {
             return "file";
         case KS_EVENT_EXEC_CHECK:
             return "exec_check";
+        case KS_EVENT_DB_CHECK:
+            return "db_check";
+        case KS_EVENT_DB_WIRE:
+            return "db_wire";
         default:
             return "unknown";
     }
@@ -191,9 +219,70 @@ const char* layer_name(uint32_t layer) {
             return "tracepoint";
         case KS_LAYER_LSM:
             return "lsm";
+        case KS_LAYER_SK_MSG:
+            return "sk_msg";
+        case KS_LAYER_CONNECT:
+            return "connect";
         default:
             return "unknown";
     }
+}
+
+const char* db_kind_name(uint32_t kind) {
+    switch (kind) {
+        case KS_DB_POSTGRES:
+            return "postgres";
+        case KS_DB_MYSQL:
+            return "mysql";
+        case KS_DB_REDIS:
+            return "redis";
+        case KS_DB_MONGODB:
+            return "mongodb";
+        default:
+            return "unknown";
+    }
+}
+
+namespace {
+struct ReasonName {
+    uint32_t reason;
+    const char* name;
+    const char* text;
+};
+constexpr ReasonName kReasons[] = {
+    {KS_DBR_NONE, "none", ""},
+    {KS_DBR_DROP, "drop", "DROP"},
+    {KS_DBR_TRUNCATE, "truncate", "TRUNCATE"},
+    {KS_DBR_DELETE_ALL, "delete-all", "DELETE without WHERE or with an always-true WHERE"},
+    {KS_DBR_UPDATE_ALL, "update-all", "UPDATE without WHERE or with an always-true WHERE"},
+    {KS_DBR_ALTER_DROP, "alter-drop", "ALTER ... DROP"},
+    {KS_DBR_OPAQUE_CODE, "opaque-code", "code whose statements cannot be seen (DO, EVALSHA, PREPARE of text...)"},
+    {KS_DBR_FLUSH, "flush", "FLUSHALL / FLUSHDB"},
+    {KS_DBR_SHUTDOWN, "shutdown-nosave", "SHUTDOWN NOSAVE"},
+    {KS_DBR_SWAPDB, "swapdb", "SWAPDB"},
+    {KS_DBR_CONFIG_PATH, "config-set-path", "CONFIG SET dir/dbfilename"},
+    {KS_DBR_TOO_LONG, "too-long", "longer than the kernel reads (" KS_STR(KS_DB_WINDOW) " bytes)"},
+    {KS_DBR_MALFORMED, "malformed", "lengths or framing that make no sense"},
+    {KS_DBR_TLS, "tls", "TLS requested: the requests cannot be read"},
+    {KS_DBR_COMPRESSED, "compressed", "protocol compression: the requests cannot be read"},
+    {KS_DBR_UNKNOWN, "unknown", "a message or opcode the kernel does not know"},
+    {KS_DBR_UNTERMINATED, "unterminated", "a string, comment or quote left open"},
+    {KS_DBR_AFTER_REFUSAL, "after-refusal", "the connection already had a request refused"},
+    {KS_DBR_NO_STATE, "no-state", "the connection's state was lost"},
+    {KS_DBR_UNIX_SOCKET, "unix-socket", "a watched unix socket: its requests cannot be inspected"},
+};
+}  // namespace
+
+const char* db_reason_name(uint32_t reason) {
+    for (const auto& r : kReasons)
+        if (r.reason == reason) return r.name;
+    return "unknown";
+}
+
+const char* db_reason_text(uint32_t reason) {
+    for (const auto& r : kReasons)
+        if (r.reason == reason) return r.text;
+    return "";
 }
 
 const char* match_name(uint32_t match) {

@@ -1,6 +1,7 @@
 // Kernel records decoded into plain C++ values.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,7 +78,26 @@ struct DbCheckEvent {
     bool monitor = false;
 };
 
-using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent, DbCheckEvent>;
+// A guarded process sent a request on a connection to a watched database; the
+// kernel's verdict on the socket send path (or at connect) came with it.
+struct DbWireEvent {
+    EventHeader hdr;
+    uint32_t kind = 0;         // enum ks_db_kind
+    uint32_t endpoint_id = 0;  // index into the daemon's endpoint list
+    uint32_t verdict = 0;      // enum ks_db_verdict
+    uint32_t reason = 0;       // enum ks_db_reason
+    uint32_t layer = 0;        // enum ks_layer
+    uint32_t msg_type = 0;
+    uint32_t msg_len = 0;
+    uint64_t cookie = 0;
+    int family = 0;
+    std::array<uint8_t, 16> local_addr{}, remote_addr{};
+    uint16_t local_port = 0, remote_port = 0;
+    std::string text;  // the request's text (SQL, RESP bytes, OP_MSG bytes), up to KS_DB_WINDOW
+};
+
+using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent, DbCheckEvent,
+                           DbWireEvent>;
 
 // Decodes one ring-buffer record; an error names what was malformed.
 Result<Event> decode_event(const void* data, size_t size);
@@ -95,5 +115,8 @@ const char* layer_name(uint32_t layer);
 const char* match_name(uint32_t match);
 const char* action_name(uint32_t action);
 const char* seed_name(uint32_t seed);
+const char* db_kind_name(uint32_t kind);      // "postgres", "mysql", "redis", "mongodb"
+const char* db_reason_name(uint32_t reason);  // "drop", "too-long", "tls"...
+const char* db_reason_text(uint32_t reason);  // a sentence for the audit record
 
 }  // namespace ks

@@ -133,6 +133,12 @@ GuardCounters GuardBpf::counters() const {
             c.file_matches = sum;
         } else if (idx == KS_CTR_EXEC_CHECK) {
             c.exec_checks = sum;
+        } else if (idx == KS_CTR_DB_REFUSED) {
+            c.db_refused = sum;
+        } else if (idx == KS_CTR_DB_REQUESTS) {
+            c.db_requests = sum;
+        } else if (idx == KS_CTR_DB_SOCK_FULL) {
+            c.db_sock_full = sum;
         }
     }
     return c;

@@ -27,6 +27,9 @@ struct GuardCounters {
     uint64_t held = 0;
     uint64_t file_matches = 0;
     uint64_t exec_checks = 0;
+    uint64_t db_requests = 0;   // requests judged on the socket send path
+    uint64_t db_refused = 0;    // of which refused
+    uint64_t db_sock_full = 0;  // guarded connections refused: no room to watch them
 
     [[nodiscard]] uint64_t lost_total() const;
 };

@@ -33,6 +33,7 @@ enum ks_event_type {
 	KS_EVENT_FILE = 4,       /* a guarded process touched a protected object */
 	KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
 	KS_EVENT_DB_CHECK = 6,   /* a guarded process is about to send a statement: held */
+	KS_EVENT_DB_WIRE = 7,    /* a guarded process sent (or was refused) a request on a watched socket */
 	KS_EVENT_TYPE_MAX = 8,
 };
 
@@ -135,6 +136,8 @@ enum ks_layer {
 	KS_LAYER_UPROBE = 2,     /* libc entry: the call never happens */
 	KS_LAYER_TRACEPOINT = 3, /* syscall entry: at most this call completes */
 	KS_LAYER_LSM = 4,        /* refused with EPERM */
+	KS_LAYER_SK_MSG = 5,     /* socket send path: the bytes never leave */
+	KS_LAYER_CONNECT = 6,    /* connect() refused with EPERM */
 };
 
 /* How the object was found to be protected. */
@@ -228,6 +231,9 @@ struct ks_exec_check_event {
 
 enum ks_db_kind {
 	KS_DB_POSTGRES = 1,
+	KS_DB_MYSQL = 2,
+	KS_DB_REDIS = 3,
+	KS_DB_MONGODB = 4,
 };
 
 /* ks_db_check_event.flags */
@@ -243,6 +249,114 @@ struct ks_db_check_event {
 	char query[KS_DB_QUERY_MAX];
 };
 
+/* ---- database protection on the socket send path ---- */
+
+/* The bytes of one request the kernel reads and classifies. A request that
+ * needs more (a PostgreSQL Query, a MySQL COM_QUERY, a Redis command longer
+ * than this) is unparseable there, never harmless. Power of two. */
+#define KS_DB_WINDOW 4096
+
+/* db_endpoints: key. IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d); an
+ * all-zero address matches every address on that port. */
+struct ks_db_endpoint_key {
+	__u8 addr[16];
+	__u16 port; /* host byte order */
+	__u16 _pad0;
+};
+
+struct ks_db_endpoint {
+	__u32 kind; /* enum ks_db_kind */
+	__u32 id;   /* index of the endpoint in the daemon's list */
+};
+
+/* db_unix_endpoints: key = (dev, ino) of a watched unix socket file. */
+struct ks_db_unix_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+/* Where a guarded connection is in its protocol. */
+enum ks_db_phase {
+	KS_DBP_STARTUP = 0, /* first client message not yet seen */
+	KS_DBP_READY = 1,   /* requests */
+	KS_DBP_OPAQUE = 2,  /* TLS or compression allowed by the policy: passed unread */
+	KS_DBP_DEAD = 3,    /* a request was refused: everything after it is refused too */
+	KS_DBP_SSL_ASKED = 4, /* PostgreSQL SSLRequest/GSSENCRequest sent: the server's answer
+			       * shows in what the client sends next (TLS, or a startup) */
+};
+
+/* db_socks_state: key = socket cookie. Written at connect() of a guarded
+ * process to a watched endpoint, read by the sk_msg verdict. */
+struct ks_db_sock {
+	__u32 kind;
+	__u32 endpoint_id;
+	__u32 session_id;
+	__u32 tgid; /* the process that connected */
+	__u32 phase; /* enum ks_db_phase */
+	__u32 requests;
+	__u64 cookie; /* the socket's cookie: names the connection in records */
+};
+
+/* Why the kernel refused a request (ks_db_wire_event.reason). */
+enum ks_db_reason {
+	KS_DBR_NONE = 0,
+	KS_DBR_DROP = 1,
+	KS_DBR_TRUNCATE = 2,
+	KS_DBR_DELETE_ALL = 3,
+	KS_DBR_UPDATE_ALL = 4,
+	KS_DBR_ALTER_DROP = 5,
+	KS_DBR_OPAQUE_CODE = 6,  /* DO blocks, EVALSHA, FCALL, PREPARE of text... */
+	KS_DBR_FLUSH = 7,        /* FLUSHALL, FLUSHDB */
+	KS_DBR_SHUTDOWN = 8,     /* SHUTDOWN NOSAVE */
+	KS_DBR_SWAPDB = 9,
+	KS_DBR_CONFIG_PATH = 10, /* CONFIG SET dir / dbfilename */
+	/* unparseable: the policy's "unparseable" action decides */
+	KS_DBR_TOO_LONG = 16,    /* longer than KS_DB_WINDOW */
+	KS_DBR_MALFORMED = 17,   /* lengths or framing that make no sense */
+	KS_DBR_TLS = 18,         /* TLS (or GSS) requested: the bytes cannot be read */
+	KS_DBR_COMPRESSED = 19,  /* protocol compression: the bytes cannot be read */
+	KS_DBR_UNKNOWN = 20,     /* an opcode or message the kernel does not know */
+	KS_DBR_UNTERMINATED = 21, /* a string, comment or quote left open */
+	KS_DBR_AFTER_REFUSAL = 22, /* the connection already had a request refused */
+	KS_DBR_NO_STATE = 23,    /* the connection's state was lost: refused */
+	KS_DBR_UNIX_SOCKET = 24, /* connect() to a watched unix socket: cannot be inspected */
+};
+#define KS_DBR_FIRST_UNPARSEABLE KS_DBR_TOO_LONG
+
+/* ks_db_wire_event.verdict */
+enum ks_db_verdict {
+	KS_DBV_PASS = 0,
+	KS_DBV_REFUSE = 1,
+	KS_DBV_WOULD_REFUSE = 2, /* monitor mode, or a policy that allows it: sent */
+};
+
+/* db_config (array, one entry) */
+struct ks_db_config {
+	__u32 monitor;            /* record only */
+	__u32 refuse_unparseable; /* refuse what cannot be read (default) */
+	__u32 refuse_opaque;      /* refuse TLS / compression (default) */
+	__u32 refuse_unix;        /* refuse connect() to watched unix sockets */
+};
+
+struct ks_db_wire_event {
+	struct ks_event_header hdr;
+	__u32 kind;    /* enum ks_db_kind */
+	__u32 endpoint_id;
+	__u32 verdict; /* enum ks_db_verdict */
+	__u32 reason;  /* enum ks_db_reason */
+	__u32 layer;   /* KS_LAYER_SK_MSG or KS_LAYER_CONNECT */
+	__u32 msg_type; /* 'Q', 'P'; MySQL command byte; 0 */
+	__u32 msg_len; /* the whole request on the wire */
+	__u32 text_len; /* bytes in text[] */
+	__u64 cookie;  /* the connection (socket cookie) */
+	__u32 family;  /* AF_INET / AF_INET6 */
+	__u16 local_port;  /* host byte order */
+	__u16 remote_port; /* host byte order */
+	__u8 local_addr[16];  /* IPv4: the first 4 bytes */
+	__u8 remote_addr[16];
+	char text[KS_DB_WINDOW]; /* the statement / command as sent (not NUL-terminated) */
+};
+
 /* FNV-1a, 64 bits: the same on both sides of the boundary. */
 #define KS_FNV_OFFSET 0xcbf29ce484222325ULL
 #define KS_FNV_PRIME 0x100000001b3ULL
@@ -255,6 +369,9 @@ enum ks_counter {
 	KS_CTR_HELD = 17,      /* tasks held at exec */
 	KS_CTR_FILE_MATCH = 18, /* destructive operations on protected objects */
 	KS_CTR_EXEC_CHECK = 19, /* execs held for the argv rules */
+	KS_CTR_DB_REFUSED = 20, /* requests refused on the socket send path */
+	KS_CTR_DB_SOCK_FULL = 21, /* guarded connections refused: socket maps full */
+	KS_CTR_DB_REQUESTS = 22, /* requests inspected on the socket send path */
 	KS_CTR_MAX = 32,
 };
 

@@ -1,0 +1,223 @@
+// Database servers for the e2e tests, each the test's own: a private port
+// on 127.0.0.1, data and sockets in a temporary folder, stopped (by the PID
+// it started) when the object goes away. A server that cannot start says why
+// (why()), and the tests that need it skip with that reason.
+#pragma once
+
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace ks::test {
+
+namespace fs = std::filesystem;
+
+// A port for this test process: base + something of the PID, so that test
+// binaries running one after another do not collide on a slow teardown.
+inline std::string private_port(int base) { return std::to_string(base + ::getpid() % 5000); }
+
+inline std::string pg_bin() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec))
+        if (fs::exists(e.path() / "bin/initdb")) return (e.path() / "bin").string();
+    return "";
+}
+
+class PgServer {
+  public:
+    PgServer() {
+        bin_ = pg_bin();
+        struct passwd* pw = ::getpwnam("postgres");
+        if (bin_.empty() || !pw) {
+            why_ = "no PostgreSQL server installed (Debian package postgresql)";
+            return;
+        }
+        ::chmod(dir_.path().c_str(), 0755);
+        data_ = dir_ / "data";
+        sock_ = dir_ / "sock";
+        for (const auto& d : {data_, sock_}) {
+            fs::create_directories(d);
+            ::chown(d.c_str(), pw->pw_uid, pw->pw_gid);
+        }
+        port_ = private_port(20000);
+        auto init = as_postgres(
+            {bin_ + "/initdb", "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync"});
+        if (init.status != 0) {
+            why_ = "initdb failed: " + init.err;
+            return;
+        }
+        auto start = as_postgres(
+            {bin_ + "/pg_ctl", "-D", data_, "-w", "-l", data_ + "/log", "-o",
+             "-p " + port_ + " -k " + sock_ + " -c listen_addresses=127.0.0.1 -c fsync=off",
+             "start"});
+        if (start.status != 0) {
+            why_ = "pg_ctl start failed: " + start.out + start.err;
+            return;
+        }
+        started_ = true;
+    }
+    ~PgServer() {
+        if (started_) as_postgres({bin_ + "/pg_ctl", "-D", data_, "-m", "immediate", "stop"});
+    }
+    [[nodiscard]] bool ok() const { return started_; }
+    [[nodiscard]] const std::string& why() const { return why_; }
+    [[nodiscard]] const std::string& port() const { return port_; }
+    [[nodiscard]] const std::string& socket_dir() const { return sock_; }
+
+    // psql arguments for host (the socket directory or 127.0.0.1).
+    [[nodiscard]] std::vector<std::string> psql(const std::string& host,
+                                                const std::string& sql) const {
+        return {"psql",     "-X", "-q", "-A",  "-t", "-v",       "ON_ERROR_STOP=1",
+                "-h",       host, "-p", port_, "-U", "postgres", "-d",
+                "postgres", "-c", sql};
+    }
+    // As the test itself (unguarded): the ground truth.
+    [[nodiscard]] std::string query(const std::string& sql) const {
+        auto r = run_command(psql(sock_, sql));
+        std::string out = r.out;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        return r.status == 0 ? out : "ERROR " + r.err;
+    }
+
+  private:
+    CommandResult as_postgres(std::vector<std::string> argv) const {
+        argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
+        return run_command(argv, std::chrono::seconds(60));
+    }
+    TempDir dir_;
+    std::string bin_, data_, sock_, port_, why_;
+    bool started_ = false;
+};
+
+
+inline std::string read_pid_file(const std::string& path) {
+    std::ifstream f(path);
+    std::string pid;
+    std::getline(f, pid);
+    return pid;
+}
+
+// Stops a server this test started: SIGTERM to the PID, then SIGKILL if it
+// has not gone after a few seconds.
+inline void stop_pid(const std::string& pid_text) {
+    if (pid_text.empty()) return;
+    pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid <= 1) return;
+    ::kill(pid, SIGTERM);
+    bool gone = wait_until([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(10));
+    if (!gone) ::kill(pid, SIGKILL);
+}
+
+class MariaDbServer {
+  public:
+    MariaDbServer() {
+        if (::access("/usr/sbin/mariadbd", X_OK) != 0 ||
+            ::access("/usr/bin/mariadb-install-db", X_OK) != 0) {
+            why_ = "no MariaDB server installed (Debian package mariadb-server)";
+            return;
+        }
+        data_ = dir_ / "data";
+        port_ = private_port(30000);
+        auto init = run_command({"mariadb-install-db", "--no-defaults", "--datadir=" + data_,
+                                 "--user=root", "--auth-root-authentication-method=normal",
+                                 "--skip-test-db"},
+                                std::chrono::seconds(120));
+        if (init.status != 0) {
+            why_ = "mariadb-install-db failed: " + init.out + init.err;
+            return;
+        }
+        // mariadbd stays in the foreground; sh puts it in the background and
+        // it writes its PID file.
+        std::string cmd = "/usr/sbin/mariadbd --no-defaults --datadir=" + data_ +
+                          " --socket=" + dir_.path() + "/mysqld.sock --port=" + port_ +
+                          " --bind-address=127.0.0.1 --user=root --skip-log-bin --pid-file=" +
+                          dir_.path() + "/mysqld.pid --log-error=" + dir_.path() +
+                          "/error.log </dev/null >/dev/null 2>&1 &";
+        run_command({"/bin/sh", "-c", cmd});
+        started_ = wait_until(
+            [&] {
+                return run_command({"mariadb-admin", "-h", "127.0.0.1", "-P", port_, "-u", "root",
+                                    "ping"})
+                           .status == 0;
+            },
+            std::chrono::seconds(60));
+        if (!started_) why_ = "mariadbd did not answer on port " + port_;
+    }
+    ~MariaDbServer() {
+        if (started_) stop_pid(read_pid_file(dir_.path() + "/mysqld.pid"));
+    }
+    [[nodiscard]] bool ok() const { return started_; }
+    [[nodiscard]] const std::string& why() const { return why_; }
+    [[nodiscard]] const std::string& port() const { return port_; }
+
+    [[nodiscard]] std::vector<std::string> mysql(const std::string& sql) const {
+        return {"mysql", "--comments", "-N", "-B", "-h", "127.0.0.1", "-P", port_, "-u", "root",
+                "-e", sql};
+    }
+    // As the test itself (unguarded): the ground truth.
+    [[nodiscard]] std::string query(const std::string& sql) const {
+        auto r = run_command(mysql(sql));
+        std::string out = r.out;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        return r.status == 0 ? out : "ERROR " + r.err;
+    }
+
+  private:
+    TempDir dir_;
+    std::string data_, port_, why_;
+    bool started_ = false;
+};
+
+class RedisServer {
+  public:
+    RedisServer() {
+        if (::access("/usr/bin/redis-server", X_OK) != 0 ||
+            ::access("/usr/bin/redis-cli", X_OK) != 0) {
+            why_ = "no Redis server installed (Debian packages redis-server, redis-tools)";
+            return;
+        }
+        port_ = private_port(40000);
+        auto r = run_command({"redis-server", "--port", port_, "--bind", "127.0.0.1", "--save",
+                              "", "--appendonly", "no", "--dir", dir_.path(), "--daemonize",
+                              "yes", "--pidfile", dir_.path() + "/redis.pid", "--logfile",
+                              dir_.path() + "/redis.log"});
+        started_ = r.status == 0 &&
+                   wait_until([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(20));
+        if (!started_) why_ = "redis-server did not start: " + r.out + r.err;
+    }
+    ~RedisServer() {
+        if (started_) stop_pid(read_pid_file(dir_.path() + "/redis.pid"));
+    }
+    [[nodiscard]] bool ok() const { return started_; }
+    [[nodiscard]] const std::string& why() const { return why_; }
+    [[nodiscard]] const std::string& port() const { return port_; }
+
+    [[nodiscard]] std::vector<std::string> cli(const std::vector<std::string>& args) const {
+        std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", port_};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+    // As the test itself (unguarded).
+    [[nodiscard]] std::string command(const std::vector<std::string>& args) const {
+        auto r = run_command(cli(args));
+        std::string out = r.out;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        return r.status == 0 ? out : "ERROR " + r.err;
+    }
+
+  private:
+    TempDir dir_;
+    std::string port_, why_;
+    bool started_ = false;
+};
+
+}  // namespace ks::test

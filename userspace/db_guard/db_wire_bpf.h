@@ -1,0 +1,54 @@
+// The db_wire BPF object: database requests of guarded processes judged on
+// the socket send path (bpf/db_wire.bpf.c). connect4/connect6 and sockops are
+// attached to the root of the cgroup2 hierarchy, the sk_msg verdict to the
+// SOCKHASH of guarded connections. Attached only while something can be
+// guarded, like the file protection programs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "db_guard/endpoints.h"
+
+struct db_wire;
+struct bpf_object;
+struct bpf_link;
+
+namespace ks {
+
+struct DbWireConfig {
+    bool monitor = false;
+    bool refuse_unparseable = true;
+    bool refuse_encrypted = true;
+};
+
+class DbWireBpf {
+  public:
+    // endpoints: the TCP ones go into the kernel's table (unix sockets are
+    // covered by the client-library layer); their index is the endpoint id
+    // in records.
+    static Result<std::unique_ptr<DbWireBpf>> load(bpf_object* shared, const std::string& cgroup2,
+                                                   const std::vector<db::Endpoint>& endpoints,
+                                                   const DbWireConfig& config);
+    ~DbWireBpf();
+    DbWireBpf(const DbWireBpf&) = delete;
+    DbWireBpf& operator=(const DbWireBpf&) = delete;
+
+    Status set_active(bool active);
+    [[nodiscard]] bool active() const { return active_; }
+    Status set_config(const DbWireConfig& config);
+
+  private:
+    DbWireBpf() = default;
+    db_wire* skel_ = nullptr;
+    std::string cgroup2_;
+    std::vector<bpf_link*> links_;
+    int sockhash_fd_ = -1;
+    int msg_prog_fd_ = -1;
+    bool msg_attached_ = false;
+    bool active_ = false;
+};
+
+}  // namespace ks
