@@ -246,6 +246,21 @@ struct ks_judged {
 	bool ssl_asked;  /* PostgreSQL: SSLRequest or GSSENCRequest passed */
 };
 
+/* The first n bytes of the request into h: false when they are not all there
+ * yet (corked) or cannot be read (malformed). */
+static __always_inline bool ks_head(struct sk_msg_md *msg, struct ks_judged *j, void *h, __u32 n)
+{
+	if (msg->size < n) {
+		j->cork = n;
+		return false;
+	}
+	if (ks_msg_read(msg, 0, h, n) < 0) {
+		j->reason = KS_DBR_MALFORMED;
+		return false;
+	}
+	return true;
+}
+
 static __always_inline void ks_db_emit(struct sk_msg_md *msg, struct ks_db_sock *st,
 				       struct ks_db_wire_event *ev, const struct ks_judged *j,
 				       __u32 verdict)
@@ -357,14 +372,8 @@ static __always_inline void ks_judge_pg(struct sk_msg_md *msg, struct ks_db_sock
 		bool asked = st->phase == KS_DBP_SSL_ASKED;
 
 		/* no type byte: length, then the protocol code */
-		if (size < 8) {
-			j->cork = 8;
+		if (!ks_head(msg, j, h, 8))
 			return;
-		}
-		if (ks_msg_read(msg, 0, h, 8) < 0) {
-			j->reason = KS_DBR_MALFORMED;
-			return;
-		}
 		if (asked && h[0] == 0x16) {
 			/* a TLS ClientHello: the server accepted TLS */
 			j->reason = KS_DBR_TLS;
@@ -396,14 +405,8 @@ static __always_inline void ks_judge_pg(struct sk_msg_md *msg, struct ks_db_sock
 		}
 		return;
 	}
-	if (size < 5) {
-		j->cork = 5;
+	if (!ks_head(msg, j, h, 5))
 		return;
-	}
-	if (ks_msg_read(msg, 0, h, 5) < 0) {
-		j->reason = KS_DBR_MALFORMED;
-		return;
-	}
 	__u32 len = ks_be32(h + 1);
 	if (len < 4 || len > 0x3fffffff) {
 		j->reason = KS_DBR_MALFORMED;
@@ -435,14 +438,8 @@ static __always_inline void ks_judge_mysql(struct sk_msg_md *msg, struct ks_db_s
 	__u8 h[8];
 	__u32 size = msg->size;
 
-	if (size < 5) {
-		j->cork = 5;
+	if (!ks_head(msg, j, h, 5))
 		return;
-	}
-	if (ks_msg_read(msg, 0, h, 5) < 0) {
-		j->reason = KS_DBR_MALFORMED;
-		return;
-	}
 	__u32 len = h[0] | ((__u32)h[1] << 8) | ((__u32)h[2] << 16);
 	__u32 seq = h[3];
 
@@ -454,14 +451,8 @@ static __always_inline void ks_judge_mysql(struct sk_msg_md *msg, struct ks_db_s
 			j->record = true;
 			return;
 		}
-		if (size < 8) {
-			j->cork = 8;
+		if (!ks_head(msg, j, h, 8))
 			return;
-		}
-		if (ks_msg_read(msg, 0, h, 8) < 0) {
-			j->reason = KS_DBR_MALFORMED;
-			return;
-		}
 		__u32 caps = ks_le32(h + 4);
 		if (caps & KS_MYSQL_CLIENT_SSL) {
 			j->reason = KS_DBR_TLS;
@@ -775,14 +766,8 @@ static __always_inline void ks_judge_mongodb(struct sk_msg_md *msg, struct ks_db
 	__u8 h[32];
 	__u32 size = msg->size;
 
-	if (size < 16) {
-		j->cork = 16;
+	if (!ks_head(msg, j, h, 16))
 		return;
-	}
-	if (ks_msg_read(msg, 0, h, 16) < 0) {
-		j->reason = KS_DBR_MALFORMED;
-		return;
-	}
 	__u32 len = ks_le32(h), op = ks_le32(h + 12);
 
 	j->record = true;

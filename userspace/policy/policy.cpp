@@ -237,6 +237,8 @@ class Parser {
     void parse_audit(const Entry& e, Policy& p);
     void parse_databases(const Entry& e, Policy& p);
     std::optional<bool> refuse_or_allow(const Entry& e, std::string_view name);
+    std::optional<int> bounded_int(const Entry& e, std::string_view name, std::string_view unit,
+                                   int lo, int hi);
     std::optional<SessionAction> session_value(const Entry& e, std::string_view name);
 
     const std::string& text_;
@@ -605,19 +607,8 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
         } else if (sub.key == "libc_uprobes") {
             if (auto b = boolean(sub, "protect.libc_uprobes")) p.libc_uprobes = *b;
         } else if (sub.key == "hold_timeout") {
-            const YAML::Node& n = sub.value;
-            int v = 0;
-            bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
-            if (ok) {
-                auto [ptr, ec] =
-                    std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
-                ok = ec == std::errc() && v >= 1 && v <= kMaxHoldTimeout;
-            }
-            if (ok)
-                p.hold_timeout_s = v;
-            else
-                error(sub.value_pos, "protect.hold_timeout must be a number of seconds from 1 to " +
-                                         std::to_string(kMaxHoldTimeout) + ", got " + describe(n));
+            if (auto v = bounded_int(sub, "protect.hold_timeout", "seconds", 1, kMaxHoldTimeout))
+                p.hold_timeout_s = *v;
         }
     }
 }
@@ -628,6 +619,23 @@ std::optional<SessionAction> Parser::session_value(const Entry& e, std::string_v
         if (auto a = parse_session_action(e.value.Scalar())) return a;
     error(e.value_pos, std::string(name) + " must be 'none', 'freeze' or 'kill-session', got " +
                            describe(e.value));
+    return std::nullopt;
+}
+
+// A whole number from lo to hi ("a number of UNIT from LO to HI").
+std::optional<int> Parser::bounded_int(const Entry& e, std::string_view name, std::string_view unit,
+                                       int lo, int hi) {
+    const YAML::Node& n = e.value;
+    int v = 0;
+    bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
+    if (ok) {
+        auto [ptr, ec] = std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
+        ok = ec == std::errc() && v >= lo && v <= hi;
+    }
+    if (ok) return v;
+    error(e.value_pos, std::string(name) + " must be a number of " + std::string(unit) + " from " +
+                           std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
+                           describe(n));
     return std::nullopt;
 }
 
@@ -680,19 +688,8 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
         } else if (sub.key == "client_probes") {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
         } else if (sub.key == "statement_max") {
-            const YAML::Node& n = sub.value;
-            int v = 0;
-            bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
-            if (ok) {
-                auto [ptr, ec] =
-                    std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
-                ok = ec == std::errc() && v >= 16 && v <= kMaxStatementMax;
-            }
-            if (ok)
-                p.db_statement_max = v;
-            else
-                error(sub.value_pos, "databases.statement_max must be a number of bytes from 16 to " +
-                                         std::to_string(kMaxStatementMax) + ", got " + describe(n));
+            if (auto v = bounded_int(sub, "databases.statement_max", "bytes", 16, kMaxStatementMax))
+                p.db_statement_max = *v;
         }
     }
 }
