@@ -361,6 +361,9 @@ void Daemon::on_exit(const ExitEvent& ev) {
 }
 
 void Daemon::on_tick() {
+    // Records that did not wake the daemon (requests let through) are read here
+    // at the latest.
+    handle_ringbuf();
     GuardCounters c = bpf_->counters();
     uint64_t lost = c.lost_total();
     if (lost > lost_reported_) {

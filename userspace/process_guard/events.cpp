@@ -6,6 +6,7 @@
 #include <killswitch/abi/events.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace ks {
@@ -134,8 +135,11 @@ Result<Event> decode_event(const void* data, size_t size) {
             return Event{std::move(ev)};
         }
         case KS_EVENT_DB_WIRE: {
-            if (size < sizeof(ks_db_wire_event)) return make_error("short db-wire record");
+            // Written at its real size: the text is cut to text_len.
+            if (size < offsetof(ks_db_wire_event, text)) return make_error("short db-wire record");
             const auto* e = static_cast<const ks_db_wire_event*>(data);
+            if (e->text_len > KS_DB_WINDOW || offsetof(ks_db_wire_event, text) + e->text_len > size)
+                return make_error("db-wire record shorter than its text");
             DbWireEvent ev;
             ev.hdr = decode_header(h);
             ev.kind = e->kind;
@@ -151,7 +155,7 @@ Result<Event> decode_event(const void* data, size_t size) {
             std::memcpy(ev.remote_addr.data(), e->remote_addr, 16);
             ev.local_port = e->local_port;
             ev.remote_port = e->remote_port;
-            ev.text.assign(e->text, std::min<size_t>(e->text_len, KS_DB_WINDOW));
+            ev.text.assign(e->text, e->text_len);
             return Event{std::move(ev)};
         }
         default:
