@@ -130,3 +130,24 @@ int BPF_KPROBE(ks_up_pq_send_prepare, void *conn, const char *name, const char *
 {
 	return ks_db_check(query);
 }
+
+/* PQconnectPoll makes the connection: while a guarded thread is inside it,
+ * its connect() to a watched unix socket is libpq's (see db_wire). */
+SEC("uprobe")
+int BPF_KPROBE(ks_up_pq_connect_poll)
+{
+	if (!ks_guard_of_current())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), one = 1;
+	bpf_map_update_elem(&libpq_connecting, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ks_uret_pq_connect_poll)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&libpq_connecting, &tid);
+	return 0;
+}

@@ -36,6 +36,14 @@ struct {
 	__type(value, struct ks_db_endpoint);
 } db_endpoints SEC(".maps");
 
+/* FNV-1a hash of a watched unix socket's path -> endpoint */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct ks_db_endpoint);
+} db_unix_paths SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -165,6 +173,103 @@ int ks_db_connect6(struct bpf_sock_addr *ctx)
 	__builtin_memcpy(key.addr, w, 16);
 	key.port = bpf_ntohs((__u16)ctx->user_port);
 	return ks_connect(ctx, &key);
+}
+
+/* ---- unix sockets: a connect-time rule ---- */
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+struct ks_unix_path {
+	char path[108];
+	__u64 hash;
+	__u32 len;
+};
+
+struct ks_unix_cb {
+	struct ks_unix_path *p;
+};
+
+static long ks_hash_path(__u32 i, void *data)
+{
+	struct ks_unix_path *p = ((struct ks_unix_cb *)data)->p;
+
+	if (i >= sizeof(p->path) || p->path[i & 127] == 0) {
+		p->len = i;
+		return 1;
+	}
+	p->hash = (p->hash ^ (__u8)p->path[i & 127]) * KS_FNV_PRIME;
+	return 0;
+}
+
+/*
+ * cgroup/connect_unix (Linux 6.7 and later; libbpf names the section only
+ * from 1.3, so it is declared as connect4 and user space sets the attach
+ * type). A guarded process may not connect to a watched unix socket: the
+ * requests on it cannot be read on the send path. The exception is libpq,
+ * whose statements the libpq uprobes read: a connect() made inside
+ * PQconnectPoll is let through.
+ */
+SEC("cgroup/connect4")
+int ks_db_connect_unix(struct bpf_sock_addr *ctx)
+{
+	struct ks_task_guard *g = ks_guard_of_current();
+
+	if (!g || !bpf_cast_to_kern_ctx)
+		return 1;
+	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	struct sockaddr_un *un = (struct sockaddr_un *)BPF_CORE_READ(sa, uaddr);
+	__u32 zero = 0;
+	struct ks_db_scratch *sc = bpf_map_lookup_elem(&db_scratch, &zero);
+	struct ks_db_config *cfg = ks_db_cfg();
+
+	if (!sc || !cfg || !un)
+		return 1;
+	struct ks_unix_path *p = (struct ks_unix_path *)sc->sql.text;
+
+	p->hash = KS_FNV_OFFSET;
+	p->len = 0;
+	if (bpf_probe_read_kernel(p->path, sizeof(p->path), un->sun_path))
+		return 1;
+	if (p->path[0] == 0)
+		return 1; /* abstract socket */
+	struct ks_unix_cb cb = {.p = p};
+
+	bpf_loop(sizeof(p->path), ks_hash_path, &cb, 0);
+	struct ks_db_endpoint *ep = bpf_map_lookup_elem(&db_unix_paths, &p->hash);
+	if (!ep)
+		return 1;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_lookup_elem(&libpq_connecting, &tid))
+		return 1;
+	bool refuse = cfg->refuse_unix && !cfg->monitor;
+	struct ks_db_wire_event *ev = &sc->ev;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	ks_fill_header(&ev->hdr, KS_EVENT_DB_WIRE, task, g->session_id);
+	ev->kind = ep->kind;
+	ev->endpoint_id = ep->id;
+	ev->verdict = refuse ? KS_DBV_REFUSE : KS_DBV_WOULD_REFUSE;
+	ev->reason = KS_DBR_UNIX_SOCKET;
+	ev->layer = KS_LAYER_CONNECT;
+	ev->msg_type = 0;
+	ev->msg_len = 0;
+	ev->cookie = 0;
+	ev->family = 1; /* AF_UNIX */
+	ev->local_port = 0;
+	ev->remote_port = 0;
+	__u32 len = p->len;
+	if (len > sizeof(p->path))
+		len = sizeof(p->path);
+	ev->text_len = len;
+	if (bpf_probe_read_kernel(ev->text, len & 127, p->path) == 0 &&
+	    bpf_ringbuf_output(&events, ev, offsetof(struct ks_db_wire_event, text) + (len & 127),
+			       BPF_RB_FORCE_WAKEUP) == 0)
+		ks_count(KS_CTR_EVENTS + KS_EVENT_DB_WIRE);
+	else
+		ks_count(KS_CTR_LOST + KS_EVENT_DB_WIRE);
+	if (refuse)
+		ks_count(KS_CTR_DB_REFUSED);
+	return refuse ? 0 : 1;
 }
 
 SEC("sockops")

@@ -46,6 +46,16 @@ struct {
 	__type(value, __u32);
 } guarded_uids SEC(".maps");
 
+/* thread id -> 1 while a guarded thread is inside libpq's PQconnectPoll: its
+ * connect() to a watched unix socket comes from libpq, whose statements the
+ * libpq uprobes read, and is let through (db_guard sets it, db_wire reads it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} libpq_connecting SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024);

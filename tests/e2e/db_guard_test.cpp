@@ -28,7 +28,11 @@ class DbGuardE2E : public ::testing::Test {
         std::string filled =
             server_->query("INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
         if (created.rfind("ERROR", 0) == 0 || filled.rfind("ERROR", 0) == 0) setup_error_ = created + filled;
-        daemon_ = new Daemon(Daemon::Options{.extra_args = {}});
+        // The test server's unix socket is watched: guarded processes may
+        // reach it only through libpq (whose statements the uprobes read).
+        daemon_ = new Daemon(Daemon::Options{
+            .extra_args = {"--db", "postgres=" + server_->socket_dir() + "/.s.PGSQL." +
+                                       server_->port()}});
     }
     static void TearDownTestSuite() {
         delete daemon_;
@@ -127,6 +131,32 @@ TEST_F(DbGuardE2E, Psycopg2TruncateNeverReachesTheServer) {
     EXPECT_EQ(r.out.find("truncated"), std::string::npos);
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     EXPECT_EQ(record_of("psycopg2")["class"], "truncate");
+}
+
+TEST_F(DbGuardE2E, ARawClientOnTheUnixSocketIsRefusedAtConnect) {
+    auto status = daemon_->cli({"status", "--json"});
+    if (!json::parse(status.out)["layers"].value("db_unix_connect_rule", false))
+        GTEST_SKIP() << "this kernel has no cgroup/connect_unix (Linux 6.7+)";
+    std::string sock = server_->socket_dir() + "/.s.PGSQL." + server_->port();
+    std::string py =
+        "import socket\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect('" + sock + "')\n    print('connected')\n"
+        "except OSError as e:\n    print('refused', e.errno)\n";
+    auto r = guarded("raw-unix", {"/usr/bin/python3", "-c", py});
+    EXPECT_EQ(r.out, "refused 1\n") << r.out << r.err;  // EPERM
+    json rec = record_of("raw-unix");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["op"], "connect");
+    EXPECT_EQ(rec["socket"], sock);
+    EXPECT_EQ(rec["layer"], "connect");
+    EXPECT_EQ(rec["kernel_reason"], "unix-socket");
+    EXPECT_EQ(rec["verdict"], "refused");
+    // psql (libpq) on the same socket is let through, and its statements are
+    // read by the uprobes (HarmlessLookalikesRunNormally, DropTableOver...).
+    auto ok = guarded("psql-unix-ok", server_->psql(server_->socket_dir(), "SELECT 41 + 1"));
+    EXPECT_EQ(ok.status, 0) << ok.err;
+    EXPECT_EQ(ok.out, "42\n");
 }
 
 TEST_F(DbGuardE2E, UnguardedClientsAreNotInspected) {

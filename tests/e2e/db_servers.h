@@ -158,6 +158,7 @@ class MariaDbServer {
     [[nodiscard]] bool ok() const { return started_; }
     [[nodiscard]] const std::string& why() const { return why_; }
     [[nodiscard]] const std::string& port() const { return port_; }
+    [[nodiscard]] std::string socket() const { return dir_.path() + "/mysqld.sock"; }
 
     [[nodiscard]] std::vector<std::string> mysql(const std::string& sql) const {
         return {"mysql", "--comments", "-N", "-B", "-h", "127.0.0.1", "-P", port_, "-u", "root",
@@ -189,7 +190,8 @@ class RedisServer {
         auto r = run_command({"redis-server", "--port", port_, "--bind", "127.0.0.1", "--save",
                               "", "--appendonly", "no", "--dir", dir_.path(), "--daemonize",
                               "yes", "--pidfile", dir_.path() + "/redis.pid", "--logfile",
-                              dir_.path() + "/redis.log"});
+                              dir_.path() + "/redis.log", "--unixsocket", socket(),
+                              "--unixsocketperm", "700"});
         started_ = r.status == 0 &&
                    wait_until([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(20));
         if (!started_) why_ = "redis-server did not start: " + r.out + r.err;
@@ -200,6 +202,7 @@ class RedisServer {
     [[nodiscard]] bool ok() const { return started_; }
     [[nodiscard]] const std::string& why() const { return why_; }
     [[nodiscard]] const std::string& port() const { return port_; }
+    [[nodiscard]] std::string socket() const { return dir_.path() + "/redis.sock"; }
 
     [[nodiscard]] std::vector<std::string> cli(const std::vector<std::string>& args) const {
         std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", port_};

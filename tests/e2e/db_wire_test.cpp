@@ -170,6 +170,8 @@ class DbWireE2E : public ::testing::Test {
         if (pg_->ok()) {
             args.push_back("--db");
             args.push_back("postgres=127.0.0.1:" + pg_->port());
+            args.push_back("--db");
+            args.push_back("postgres=" + pg_->socket_dir() + "/.s.PGSQL." + pg_->port());
             setup_error_ += expect_ok(pg_->query(
                 "CREATE TABLE accounts (id int primary key, note text); "
                 "INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g; "
@@ -178,6 +180,8 @@ class DbWireE2E : public ::testing::Test {
         if (my_->ok()) {
             args.push_back("--db");
             args.push_back("mysql=127.0.0.1:" + my_->port());
+            args.push_back("--db");
+            args.push_back("mysql=" + my_->socket());
             setup_error_ += expect_ok(my_->query(
                 "CREATE DATABASE d; CREATE TABLE d.t (id int, note text); "
                 "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"));
@@ -185,6 +189,8 @@ class DbWireE2E : public ::testing::Test {
         if (redis_->ok()) {
             args.push_back("--db");
             args.push_back("redis=localhost:" + redis_->port());
+            args.push_back("--db");
+            args.push_back("redis=" + redis_->socket());
             for (int i = 1; i <= 5; ++i)
                 setup_error_ += expect_ok(redis_->command({"SET", "k" + std::to_string(i), "v"}));
         }
@@ -462,7 +468,9 @@ TEST_F(DbWireE2E, MysqlClientEvasionCorpus) {
         bool refused = r.status != 0 && (r.err.find("ERROR 2006") != std::string::npos ||
                                          r.err.find("ERROR 2013") != std::string::npos);
         EXPECT_EQ(refused, c.destructive) << c.sql << "\n" << r.out << r.err;
-        if (!c.destructive) EXPECT_EQ(r.status, 0) << c.sql << r.err;
+        if (!c.destructive) {
+            EXPECT_EQ(r.status, 0) << c.sql << r.err;
+        }
         db::Class parsed = db::classify_mysql_sql(c.sql).verdict();
         EXPECT_EQ(parsed != db::Class::Harmless, c.destructive)
             << "parser says " << db::class_name(parsed) << ": " << c.sql;
@@ -549,9 +557,49 @@ TEST_F(DbWireE2E, MongoDbOpMsgDestructiveCommandsNeverArrive) {
     // What arrived is exactly the harmless messages.
     auto got = mongo_->received();
     EXPECT_EQ(got.size(), harmless);
-    for (const auto& c : cases)
-        if (c.destructive)
-            for (const auto& m : got) EXPECT_NE(m, c.msg) << c.what << " reached the server";
+    for (const auto& c : cases) {
+        if (!c.destructive) continue;
+        for (const auto& m : got) EXPECT_NE(m, c.msg) << c.what << " reached the server";
+    }
+}
+
+// On a unix socket the requests cannot be read on the send path: guarded
+// processes are refused the connection (the libpq uprobes, which would let
+// libpq through, are off in this fixture).
+TEST_F(DbWireE2E, WatchedUnixSocketsAreRefusedToGuardedProcesses) {
+    auto status = daemon_->cli({"status", "--json"});
+    if (!json::parse(status.out)["layers"].value("db_unix_connect_rule", false))
+        GTEST_SKIP() << "this kernel has no cgroup/connect_unix (Linux 6.7+)";
+    int n = 0;
+    auto refused = [&](const std::vector<std::string>& argv, const std::string& sock) {
+        std::string session = "unix-" + std::to_string(n++);
+        auto r = guarded(session, argv);
+        EXPECT_NE(r.status, 0) << r.out << r.err;
+        auto recs = records_of(session);
+        ASSERT_FALSE(recs.empty()) << session;
+        EXPECT_EQ(recs.back()["op"], "connect");
+        EXPECT_EQ(recs.back()["socket"], sock);
+        EXPECT_EQ(recs.back()["verdict"], "refused");
+        EXPECT_EQ(recs.back()["layer"], "connect");
+    };
+    if (my_->ok()) {
+        refused({"mysql", "-S", my_->socket(), "-u", "root", "-e", "DROP TABLE d.t"},
+                my_->socket());
+        EXPECT_EQ(my_->query("SELECT count(*) FROM d.t"), "3");
+    }
+    if (redis_->ok()) {
+        refused({"redis-cli", "-s", redis_->socket(), "FLUSHALL"}, redis_->socket());
+        EXPECT_EQ(redis_->command({"EXISTS", "k1", "k2", "k3", "k4", "k5"}), "5");
+    }
+    if (pg_->ok()) {
+        std::string sock = pg_->socket_dir() + "/.s.PGSQL." + pg_->port();
+        refused(pg_->psql(pg_->socket_dir(), "DROP TABLE accounts"), sock);
+        EXPECT_EQ(pg_->query("SELECT count(*) FROM accounts"), "100");
+    }
+    // The server's own side and unguarded clients are untouched.
+    if (redis_->ok()) {
+        EXPECT_EQ(run_command({"redis-cli", "-s", redis_->socket(), "PING"}).out, "PONG\n");
+    }
 }
 
 TEST_F(DbWireE2E, UnguardedClientsOverTcpAreNotInspected) {

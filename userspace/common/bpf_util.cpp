@@ -25,13 +25,14 @@ void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& sp
     for (const auto& s : specs) {
         LIBBPF_OPTS(bpf_uprobe_opts, opts);
         opts.func_name = s.symbol;
+        opts.retprobe = s.retprobe;
         bpf_link* link = bpf_program__attach_uprobe_opts(s.prog, -1, binary.c_str(), 0, &opts);
         if (!link) {
             spdlog::warn("uprobe on {}:{}: {}", binary, s.symbol, std::strerror(errno));
             continue;
         }
         links.push_back(link);
-        names.emplace_back(s.symbol);
+        names.emplace_back(std::string(s.symbol) + (s.retprobe ? " (return)" : ""));
     }
 }
 

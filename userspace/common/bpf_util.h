@@ -19,6 +19,7 @@ Status share_maps(bpf_object* dst, bpf_object* src);
 struct UprobeSpec {
     const char* symbol;
     bpf_program* prog;
+    bool retprobe = false;  // at the function's return instead of its entry
 };
 
 // Attaches each program at its symbol's entry in binary (any process).

@@ -527,7 +527,9 @@ json Daemon::status_json() {
               {"exec_rules", watched_tools()},
               {"libpq", dbpf_->libpq_path()},
               {"db_uprobes", dbpf_->uprobes()},
-              {"db_socket_path", dwbpf_->active()}}},
+              {"db_socket_path", dwbpf_->active()},
+              {"db_unix_connect_rule", dwbpf_->unix_rule()},
+              {"db_unix_sockets", dwbpf_->unix_paths()}}},
             {"databases", [&] {
                  json eps = json::array();
                  for (const auto& e : db_endpoints_) eps.push_back(e.str());

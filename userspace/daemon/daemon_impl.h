@@ -102,6 +102,7 @@ class Daemon {
     void on_exec_check(const ExecCheckEvent& ev);
     void on_db_check(const DbCheckEvent& ev);
     void on_db_wire(const DbWireEvent& ev);
+    void on_db_unix_connect(const DbWireEvent& ev);
     void start_file_protection();
     void start_db_protection();
     // The kernel refused a request: the policy's action, then the session's.

@@ -67,6 +67,10 @@ std::string printable(std::string_view s, size_t max) {
 
 void Daemon::on_db_wire(const DbWireEvent& ev) {
     const auto& h = ev.hdr;
+    if (ev.layer == KS_LAYER_CONNECT) {
+        on_db_unix_connect(ev);
+        return;
+    }
     bool refused = ev.verdict == KS_DBV_REFUSE;
     bool kernel_objects = ev.reason != KS_DBR_NONE;
     db::Classification c;
@@ -141,6 +145,27 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
         }
         audit_->append(std::move(rec));
     }
+}
+
+// A guarded process tried to connect to a watched unix socket (and was not
+// inside libpq, whose statements the uprobes read).
+void Daemon::on_db_unix_connect(const DbWireEvent& ev) {
+    json rec = process_record("db", ev.hdr);
+    rec["db"] = db_kind_name(ev.kind);
+    rec["address"] = ev.endpoint_id < db_endpoints_.size() ? db_endpoints_[ev.endpoint_id].address
+                                                           : std::string();
+    rec["op"] = "connect";
+    rec["socket"] = printable(ev.text, 108);
+    rec["statement"] = "";
+    rec["class"] = db::class_name(db::Class::Unparseable);
+    rec["kernel_reason"] = db_reason_name(ev.reason);
+    rec["reason"] = db_reason_text(ev.reason);
+    rec["rule"] = "db:" + std::string(db_reason_name(ev.reason));
+    rec["layer"] = layer_name(ev.layer);
+    bool refused = ev.verdict == KS_DBV_REFUSE;
+    rec["verdict"] = refused ? "refused" : "would-refuse";
+    rec["prevented"] = refused;
+    audit_->append(std::move(rec));
 }
 
 void Daemon::apply_db_action(const EventHeader& h, json& rec) {

@@ -50,7 +50,9 @@ Status DbGuardBpf::set_active(bool active) {
     attach_uprobes(libpq_,
                    {{"PQsendQuery", skel_->progs.ks_up_pq_send_query},
                     {"PQsendQueryParams", skel_->progs.ks_up_pq_send_query},
-                    {"PQsendPrepare", skel_->progs.ks_up_pq_send_prepare}},
+                    {"PQsendPrepare", skel_->progs.ks_up_pq_send_prepare},
+                    {"PQconnectPoll", skel_->progs.ks_up_pq_connect_poll},
+                    {"PQconnectPoll", skel_->progs.ks_uret_pq_connect_poll, true}},
                    links_, names_);
     return {};
 }

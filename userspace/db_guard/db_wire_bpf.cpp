@@ -1,9 +1,17 @@
 #include "db_guard/db_wire_bpf.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
 
 #include <killswitch/abi/events.h>
 
@@ -13,6 +21,36 @@
 #include "db_wire.skel.h"
 
 namespace ks {
+namespace {
+
+// The kernel's value of BPF_CGROUP_UNIX_CONNECT, from its own BTF: present
+// from Linux 6.7. Debian 12's libbpf (1.1) predates it, so the program is
+// declared as connect4 and given this attach type before it loads.
+std::optional<int> unix_connect_attach_type() {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return std::nullopt;
+    std::optional<int> out;
+    int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
+    if (id > 0) {
+        const btf_type* t = btf__type_by_id(vmlinux, static_cast<uint32_t>(id));
+        const struct btf_enum* e = btf_enum(t);
+        for (uint16_t i = 0; i < btf_vlen(t); ++i, ++e)
+            if (std::string_view(btf__name_by_offset(vmlinux, e->name_off)) ==
+                "BPF_CGROUP_UNIX_CONNECT")
+                out = e->val;
+    }
+    btf__free(vmlinux);
+    // bpf_cast_to_kern_ctx (6.2) is there whenever the attach type is.
+    return out;
+}
+
+uint64_t fnv1a(std::string_view s) {
+    uint64_t h = KS_FNV_OFFSET;
+    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * KS_FNV_PRIME;
+    return h;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std::string& cgroup2,
                                                    const std::vector<db::Endpoint>& endpoints,
@@ -22,7 +60,17 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
     g->skel_ = db_wire__open();
     if (!g->skel_) return sys_error("open db_wire BPF object");
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    if (auto at = unix_connect_attach_type()) {
+        bpf_program__set_expected_attach_type(g->skel_->progs.ks_db_connect_unix,
+                                              static_cast<bpf_attach_type>(*at));
+        g->unix_rule_ = true;
+    } else {
+        bpf_program__set_autoload(g->skel_->progs.ks_db_connect_unix, false);
+        spdlog::info("no cgroup/connect_unix on this kernel (Linux 6.7+): guarded processes are "
+                     "not refused watched unix sockets");
+    }
     if (int err = db_wire__load(g->skel_)) return sys_error("load db_wire BPF programs", -err);
+    g->endpoints_ = endpoints;
 
     int ep_fd = bpf_map__fd(g->skel_->maps.db_endpoints);
     for (size_t i = 0; i < endpoints.size(); ++i) {
@@ -59,10 +107,54 @@ Status DbWireBpf::set_config(const DbWireConfig& config) {
     c.monitor = config.monitor;
     c.refuse_unparseable = config.refuse_unparseable;
     c.refuse_opaque = config.refuse_encrypted;
-    c.refuse_unix = 0;
+    c.refuse_unix = 1;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.db_config), &zero, &c, BPF_ANY))
         return sys_error("set db_wire configuration");
+    return {};
+}
+
+// The watched unix socket paths that exist now, as written and as resolved
+// (/var/run is a link to /run), hashed the way the kernel side hashes the
+// path passed to connect().
+Status DbWireBpf::publish_unix_paths() {
+    if (!unix_rule_) return {};
+    int fd = bpf_map__fd(skel_->maps.db_unix_paths);
+    std::vector<std::string> paths;
+    std::vector<uint64_t> keys;
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+        const auto& ep = endpoints_[i];
+        if (!ep.is_unix()) continue;
+        std::vector<std::string> found = db::expand_unix_pattern(ep.unix_path);
+        if (ep.unix_path.find_first_of("*?[") == std::string::npos)
+            found.push_back(ep.unix_path);  // may appear later: watch the name anyway
+        ks_db_endpoint val{static_cast<uint32_t>(ep.kind), static_cast<uint32_t>(i)};
+        for (const auto& f : found) {
+            std::vector<std::string> names = {f};
+            char real[PATH_MAX];
+            if (::realpath(f.c_str(), real) && f != real) names.emplace_back(real);
+            for (const auto& n : names) {
+                uint64_t key = fnv1a(n);
+                if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
+                    return sys_error("add watched unix socket " + n);
+                paths.push_back(n);
+                keys.push_back(key);
+            }
+        }
+    }
+    // Drop paths that were watched before and are not any more.
+    uint64_t key = 0, next = 0;
+    std::vector<uint64_t> stale;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (std::find(keys.begin(), keys.end(), next) == keys.end()) stale.push_back(next);
+    }
+    for (uint64_t k : stale) bpf_map_delete_elem(fd, &k);
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    unix_paths_ = std::move(paths);
     return {};
 }
 
@@ -83,8 +175,11 @@ Status DbWireBpf::set_active(bool active) {
     msg_attached_ = true;
     Fd cg(::open(cgroup2_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg.valid()) return sys_error("open cgroup2 root " + cgroup2_);
-    for (bpf_program* p : {skel_->progs.ks_db_sockops, skel_->progs.ks_db_connect4,
-                           skel_->progs.ks_db_connect6}) {
+    if (auto st = publish_unix_paths(); !st) spdlog::warn("{}", st.error().str());
+    std::vector<bpf_program*> progs = {skel_->progs.ks_db_sockops, skel_->progs.ks_db_connect4,
+                                       skel_->progs.ks_db_connect6};
+    if (unix_rule_) progs.push_back(skel_->progs.ks_db_connect_unix);
+    for (bpf_program* p : progs) {
         bpf_link* l = bpf_program__attach_cgroup(p, cg.get());
         if (!l) {
             Error e = sys_error(std::string("attach ") + bpf_program__name(p) + " to " + cgroup2_);

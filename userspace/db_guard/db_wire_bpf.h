@@ -36,9 +36,14 @@ class DbWireBpf {
     DbWireBpf(const DbWireBpf&) = delete;
     DbWireBpf& operator=(const DbWireBpf&) = delete;
 
+    // Attaching also re-reads which unix socket paths exist (patterns).
     Status set_active(bool active);
     [[nodiscard]] bool active() const { return active_; }
     Status set_config(const DbWireConfig& config);
+    // cgroup/connect_unix exists on this kernel (Linux 6.7+): guarded
+    // processes are refused watched unix sockets, libpq excepted.
+    [[nodiscard]] bool unix_rule() const { return unix_rule_; }
+    [[nodiscard]] const std::vector<std::string>& unix_paths() const { return unix_paths_; }
 
   private:
     DbWireBpf() = default;
@@ -49,6 +54,10 @@ class DbWireBpf {
     int msg_prog_fd_ = -1;
     bool msg_attached_ = false;
     bool active_ = false;
+    bool unix_rule_ = false;
+    std::vector<db::Endpoint> endpoints_;
+    std::vector<std::string> unix_paths_;
+    Status publish_unix_paths();
 };
 
 }  // namespace ks

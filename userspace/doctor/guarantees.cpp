@@ -155,12 +155,14 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "requests longer than 4096 bytes cannot be read and are refused by default.");
 
     b.add("db-statement-unix-socket",
-          "uprobe on libpq PQsendQuery/PQsendQueryParams/PQsendPrepare: SIGSTOP, PostgreSQL "
-          "grammar in the daemon, then SIGKILL",
+          "cgroup/connect_unix (Linux 6.7+) refuses watched unix sockets to guarded processes, "
+          "except libpq inside PQconnectPoll; uprobes on libpq PQsendQuery/PQsendQueryParams/"
+          "PQsendPrepare read its statements: SIGSTOP, PostgreSQL grammar in the daemon, then "
+          "SIGKILL",
           Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          "Preventive for PostgreSQL clients that use libpq (psql, psycopg2...), over unix "
-          "sockets and TLS alike; MySQL, Redis and MongoDB clients over unix sockets, and "
-          "clients that speak a protocol themselves over a unix socket, are not covered.");
+          "Preventive for libpq clients (psql, psycopg2...) over unix sockets and TLS alike. "
+          "Other clients are refused the watched unix sockets at connect on kernels with "
+          "cgroup/connect_unix (6.7 and later); on older kernels they are not covered.");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
