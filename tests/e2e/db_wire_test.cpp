@@ -194,13 +194,18 @@ class DbWireE2E : public ::testing::Test {
             for (int i = 1; i <= 5; ++i)
                 setup_error_ += expect_ok(redis_->command({"SET", "k" + std::to_string(i), "v"}));
         }
-        daemon_ = new Daemon(Daemon::Options{.extra_args = args});
+        // Statements are cut in the records at 100 bytes (the default is 1024).
+        policy_dir_ = new TempDir();
+        std::string policy = policy_dir_->path() + "/policy.yaml";
+        std::ofstream(policy) << "version: 1\ndatabases:\n  statement_max: 100\n";
+        daemon_ = new Daemon(Daemon::Options{.policy_file = policy, .extra_args = args});
     }
     static std::string expect_ok(const std::string& out) {
         return out.rfind("ERROR", 0) == 0 ? out + "\n" : "";
     }
     static void TearDownTestSuite() {
         delete daemon_;
+        delete policy_dir_;
         delete mongo_;
         delete redis_;
         delete my_;
@@ -254,6 +259,7 @@ class DbWireE2E : public ::testing::Test {
     static RedisServer* redis_;
     static MongoSink* mongo_;
     static Daemon* daemon_;
+    static TempDir* policy_dir_;
     static std::string setup_error_;
 };
 
@@ -262,6 +268,7 @@ MariaDbServer* DbWireE2E::my_ = nullptr;
 RedisServer* DbWireE2E::redis_ = nullptr;
 MongoSink* DbWireE2E::mongo_ = nullptr;
 Daemon* DbWireE2E::daemon_ = nullptr;
+TempDir* DbWireE2E::policy_dir_ = nullptr;
 std::string DbWireE2E::setup_error_;
 
 #define KS_REQUIRE_SERVER(s) \
@@ -305,6 +312,17 @@ TEST_F(DbWireE2E, PsqlOverTcpHarmlessStatementsRunAndAreRecorded) {
     EXPECT_EQ(recs.back()["class"], "harmless");
     EXPECT_EQ(recs.back()["statement"],
               "SELECT count(*) FROM accounts WHERE note <> 'drop table accounts'");
+}
+
+TEST_F(DbWireE2E, LongStatementsAreCutInTheRecord) {
+    KS_REQUIRE_SERVER(pg_);
+    std::string sql = "SELECT '" + std::string(300, 'y') + "' AS long_one";
+    auto r = guarded("psql-long", pg_->psql("127.0.0.1", sql));
+    EXPECT_EQ(r.status, 0) << r.err;
+    auto recs = records_of("psql-long");
+    ASSERT_FALSE(recs.empty());
+    EXPECT_EQ(recs.back()["statement"], sql.substr(0, 100) + "...");
+    EXPECT_EQ(recs.back()["verdict"], "allowed");
 }
 
 TEST_F(DbWireE2E, Psycopg2OverTcpTruncateIsRefused) {
@@ -420,18 +438,25 @@ TEST_F(DbWireE2E, PostgresRequestsTheKernelCannotReadAreRefused) {
     std::string malformed = "5100000002";
     // A query longer than the kernel reads: refused, whatever it says.
     std::string long_sql = "SELECT '" + std::string(5000, 'x') + "'";
-    json requests = json::array({{{"mode", "raw"}, {"hex", malformed}}, {{"sql", long_sql}}});
+    // A TLS handshake after SSLRequest (the SSLRequest itself passes: the
+    // server, which has no TLS, answers 'N'): encrypted, cannot be read.
+    std::string client_hello = "160301002e0100002a0303" + std::string(64, '0') + "000002130101000000";
+    json requests = json::array({{{"mode", "raw"}, {"hex", malformed}},
+                                 {{"sql", long_sql}},
+                                 {{"mode", "tls"}, {"hex", client_hello}}});
     auto results = wire_client("pg-unreadable", "postgres", pg_->port(), requests);
-    ASSERT_EQ(results.size(), 2u);
+    ASSERT_EQ(results.size(), 3u);
     EXPECT_EQ(results[0]["outcome"], "refused") << results[0].dump();
     EXPECT_EQ(results[1]["outcome"], "refused") << results[1].dump();
+    EXPECT_EQ(results[2]["outcome"], "refused") << results[2].dump();
     std::set<std::string> reasons;
-    for (const auto& rec : records_of("pg-unreadable", 2)) {
+    for (const auto& rec : records_of("pg-unreadable", 3)) {
         reasons.insert(rec.value("kernel_reason", ""));
         EXPECT_EQ(rec["verdict"], "refused");
     }
     EXPECT_TRUE(reasons.count("malformed")) << json(reasons).dump();
     EXPECT_TRUE(reasons.count("too-long")) << json(reasons).dump();
+    EXPECT_TRUE(reasons.count("tls")) << json(reasons).dump();
 }
 
 TEST_F(DbWireE2E, MysqlClientEvasionCorpus) {

@@ -10,7 +10,8 @@ REQUESTS.json is a list of objects:
     {"hex": "..."}                                                    (raw bytes; mongodb: one OP_MSG)
 "simple" sends one Query message; "split" sends it in two writes 50 ms apart;
 "extended" sends Parse/Bind/Execute/Sync; "raw" sends the bytes of "hex" after
-the startup exchange.
+the startup exchange; "tls" sends an SSLRequest first and, whatever the server
+answers, the bytes of "hex" (a TLS handshake record) as its next message.
 
 Each request goes on a new connection. One JSON object per line on stdout:
     {"i": N, "outcome": "refused", "error": "..."}   a send failed, or the
@@ -80,6 +81,11 @@ def pg_request(req):
 def run_postgres(host, port, req):
     s = socket.create_connection((host, port), timeout=10)
     try:
+        if req.get("mode") == "tls":
+            s.sendall(struct.pack("!II", 8, 80877103))
+            answer = recv_exact(s, 1)
+            s.sendall(bytes.fromhex(req["hex"]))
+            return {"outcome": "answered", "server_error": None, "ssl_answer": answer.decode()}
         pg_startup(s)
         for i, part in enumerate(pg_request(req)):
             if i:

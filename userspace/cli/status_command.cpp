@@ -44,6 +44,17 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 static_cast<size_t>(s.value("protected_roots", 0)),
                 static_cast<size_t>(s.value("protected_inodes", 0)),
                 static_cast<unsigned long long>(s.value("holds", 0ull)));
+    const auto& l = s["layers"];
+    std::printf("databases:    %zu endpoints; socket send path %s; unix sockets %s; libpq "
+                "uprobes %s\n",
+                s.value("databases", nlohmann::json::array()).size(),
+                l.value("db_socket_path", false) ? "attached" : "idle (no session)",
+                l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
+                                                       : "not refused (kernel before 6.7)",
+                l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");
+    std::printf("              %llu requests judged, %llu refused\n",
+                static_cast<unsigned long long>(c.value("db_requests", 0ull)),
+                static_cast<unsigned long long>(c.value("db_refused", 0ull)));
     std::printf("events:       exec %llu, fork %llu, exit %llu, file decisions %llu\n",
                 static_cast<unsigned long long>(c["events"].value("exec", 0ull)),
                 static_cast<unsigned long long>(c["events"].value("fork", 0ull)),
