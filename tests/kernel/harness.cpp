@@ -127,6 +127,12 @@ Daemon::Daemon(const Options& opts) {
 Daemon::~Daemon() { stop(); }
 
 int Daemon::stop() {
+    int status = stop_keep_sessions();
+    remove_sessions();
+    return status;
+}
+
+int Daemon::stop_keep_sessions() {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
     int status = 0;
@@ -137,7 +143,11 @@ int Daemon::stop() {
         ::waitpid(pid_, &status, 0);
     }
     pid_ = -1;
-    // Sessions left by the test's agents, then the parent cgroup itself.
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Sessions left by the test's agents, then the parent cgroup itself.
+void Daemon::remove_sessions() {
     std::error_code ec;
     for (const auto& m : {std::string("/sys/fs/cgroup/unified"), std::string("/sys/fs/cgroup")}) {
         std::string parent = m + "/" + cgroup_parent_;
@@ -149,7 +159,6 @@ int Daemon::stop() {
         }
         ::rmdir(parent.c_str());
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::string Daemon::stderr_text() const {

@@ -77,10 +77,13 @@ class Daemon {
                       std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
     // All records written so far (waits for the daemon to flush first).
     std::vector<nlohmann::json> records() const;
-    // Stops the daemon; returns its exit status.
+    // Stops the daemon and removes the sessions it left; returns its exit status.
     int stop();
+    // Stops the daemon only: its sessions stay (removed when this object goes).
+    int stop_keep_sessions();
 
   private:
+    void remove_sessions();
     TempDir dir_;
     std::string runtime_dir_, audit_log_, cgroup_parent_, stderr_path_;
     pid_t pid_ = -1;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     add_doctor_command(app, reg);
     add_policy_command(app, reg);
     add_holds_commands(app, reg);
+    add_emergency_commands(app, reg);
 
     try {
         app.parse(argc, argv);

@@ -25,5 +25,6 @@ void add_events_command(CLI::App& app, Registry& reg);
 void add_doctor_command(CLI::App& app, Registry& reg);
 void add_policy_command(CLI::App& app, Registry& reg);
 void add_holds_commands(CLI::App& app, Registry& reg);
+void add_emergency_commands(CLI::App& app, Registry& reg);
 
 }  // namespace ks::cli

@@ -464,6 +464,29 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
                 {"cgroup", s->cgroup},
                 {"cgroup_procs", s->cgroup_path + "/cgroup.procs"}};
     }
+    if (cmd == "emergency") {
+        // A guarded process may not thaw (or freeze, or kill) sessions.
+        if (auto sid = bpf_->session_of(peer.pid))
+            return {{"ok", false},
+                    {"error", "the caller is itself guarded (session " + session_name(*sid) + ")"}};
+        auto op = parse_emergency_op(req.value("op", ""));
+        auto target = EmergencyTarget::from_json(req.value("target", json::object()));
+        if (!op) return {{"ok", false}, {"error", "unknown operation"}};
+        if (!target) return {{"ok", false}, {"error", target.error().str()}};
+        auto dirs = resolve_emergency_target(cgroup2_, sessions_->parent_path(), *target);
+        if (!dirs) return {{"ok", false}, {"error", dirs.error().str()}};
+        json results = json::array();
+        for (const auto& r : apply_emergency(*op, cgroup2_, *dirs)) results.push_back(r.to_json());
+        json rec = {{"event", "emergency"},    {"op", emergency_op_name(*op)},
+                    {"target", target->to_json()}, {"results", results},
+                    {"pid", peer.pid},         {"uid", peer.uid},
+                    {"comm", "killswitch"},    {"session", nullptr}};
+        audit_->append(rec);
+        (void)audit_->sync();
+        spdlog::warn("emergency {} of {} cgroups by pid {}", emergency_op_name(*op), results.size(),
+                     peer.pid);
+        return {{"ok", true}, {"results", results}};
+    }
     if (cmd == "holds") {
         json list = json::array();
         for (const auto& h : holds_.list()) list.push_back(h.to_json());

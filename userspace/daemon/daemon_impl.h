@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "actions/actions.h"
+#include "actions/emergency.h"
 #include "audit/audit.h"
 #include "common/fd.h"
 #include "common/log.h"

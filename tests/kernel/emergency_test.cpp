@@ -1,0 +1,149 @@
+// The emergency commands: `killswitch freeze|thaw|kill` act on a session of
+// three processes within milliseconds, with the daemon up (it records the
+// decision) and with the daemon down (the CLI writes the cgroup files and the
+// record itself). A guarded process cannot use them on its own session.
+#include <signal.h>
+
+#include <future>
+
+#include "common/sysfs.h"
+#include "harness.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+
+std::string session_dir(const Daemon& d, const std::string& name) {
+    return cgroup2_mount().value() + "/" + d.cgroup_parent() + "/" + name;
+}
+
+std::string events_of(const std::string& dir) {
+    auto ev = read_file(dir + "/cgroup.events");
+    return ev ? *ev : "";
+}
+
+size_t procs_in(const std::string& dir) {
+    auto procs = read_file(dir + "/cgroup.procs");
+    return procs ? static_cast<size_t>(std::count(procs->begin(), procs->end(), '\n')) : 0;
+}
+
+// `killswitch run --session NAME -- sh -c 'sleep & sleep & wait'`, in the
+// background: three processes in the session once it is up.
+std::future<CommandResult> start_trio(const Daemon& d, const std::string& name) {
+    auto f = std::async(std::launch::async, [&d, name] {
+        return d.cli({"run", "--session", name, "--", "/bin/sh", "-c",
+                      "sleep 300 & sleep 300 & wait"},
+                     std::chrono::seconds(120));
+    });
+    std::string dir = session_dir(d, name);
+    wait_until([&] { return procs_in(dir) == 3; });
+    return f;
+}
+
+std::vector<json> emergency_records(const Daemon& d) {
+    std::vector<json> out;
+    for (const auto& r : read_jsonl(d.audit_log()))
+        if (r.value("event", "") == "emergency") out.push_back(r);
+    return out;
+}
+
+TEST(Emergency, FreezeThawKillASessionOfThreeWithTheDaemonUp) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto trio = start_trio(d, "trio");
+    std::string dir = session_dir(d, "trio");
+    ASSERT_EQ(procs_in(dir), 3u);
+
+    auto f = d.cli({"freeze", "--session", "trio"});
+    EXPECT_EQ(f.status, 0) << f.err;
+    EXPECT_NE(f.out.find("frozen (3 processes)"), std::string::npos) << f.out;
+    EXPECT_NE(events_of(dir).find("frozen 1"), std::string::npos);
+
+    auto t = d.cli({"thaw", "--all", "--json"});
+    EXPECT_EQ(t.status, 0) << t.err;
+    json tj = json::parse(t.out);
+    EXPECT_FALSE(tj["direct"].get<bool>());
+    ASSERT_EQ(tj["results"].size(), 1u);
+    EXPECT_TRUE(tj["results"][0]["confirmed"].get<bool>());
+    EXPECT_LT(tj["results"][0]["elapsed_ms"].get<double>(), 100.0);
+    EXPECT_NE(events_of(dir).find("frozen 0"), std::string::npos);
+
+    auto k = d.cli({"kill", "--session", "trio"});
+    EXPECT_EQ(k.status, 0) << k.err;
+    EXPECT_EQ(trio.get().status, 128 + SIGKILL);
+    EXPECT_EQ(procs_in(dir), 0u);
+
+    auto recs = emergency_records(d);
+    ASSERT_EQ(recs.size(), 3u);
+    EXPECT_EQ(recs[0]["op"], "freeze");
+    EXPECT_EQ(recs[0]["results"][0]["processes"], 3);
+    EXPECT_EQ(recs[1]["op"], "thaw");
+    EXPECT_EQ(recs[2]["op"], "kill");
+}
+
+TEST(Emergency, FreezeAndKillWithTheDaemonDown) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto trio = start_trio(d, "orphans");
+    std::string dir = session_dir(d, "orphans");
+    ASSERT_EQ(procs_in(dir), 3u);
+    d.stop_keep_sessions();  // the session and its processes stay
+    ASSERT_EQ(procs_in(dir), 3u) << "the session did not outlive the daemon";
+
+    auto f = d.cli({"freeze", "--all", "--cgroup-parent", d.cgroup_parent(), "--audit-log",
+                    d.audit_log()});
+    EXPECT_EQ(f.status, 0) << f.err;
+    EXPECT_NE(f.out.find("frozen (3 processes)"), std::string::npos) << f.out << f.err;
+    EXPECT_NE(f.out.find("no daemon answered"), std::string::npos) << f.out;
+    EXPECT_NE(events_of(dir).find("frozen 1"), std::string::npos);
+
+    auto pid = read_file(dir + "/cgroup.procs").value();
+    pid = pid.substr(0, pid.find('\n'));
+    auto k = d.cli({"kill", "--pid", pid, "--cgroup-parent", d.cgroup_parent(), "--audit-log",
+                    d.audit_log()});
+    EXPECT_EQ(k.status, 0) << k.err;
+    EXPECT_EQ(trio.get().status, 128 + SIGKILL);
+    EXPECT_EQ(procs_in(dir), 0u);
+
+    auto recs = emergency_records(d);
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0]["daemon"], "not running");
+    EXPECT_EQ(recs[1]["target"]["kind"], "pid");
+}
+
+TEST(Emergency, AProcessOutsideEverySessionIsRefusedAsATarget) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto r = d.cli({"freeze", "--pid", std::to_string(::getpid())});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("is not in a killswitch session"), std::string::npos) << r.err;
+    auto none = d.cli({"freeze", "--session", "no-such"});
+    EXPECT_EQ(none.status, 1);
+    EXPECT_NE(none.err.find("no session 'no-such'"), std::string::npos) << none.err;
+    auto two = d.cli({"freeze", "--all", "--session", "x"});
+    EXPECT_EQ(two.status, 2);
+}
+
+TEST(Emergency, AGuardedProcessCannotThawOrKillSessions) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto trio = start_trio(d, "victim");
+    std::string dir = session_dir(d, "victim");
+    ASSERT_EQ(d.cli({"freeze", "--session", "victim"}).status, 0);
+    // From inside another session, through the daemon: refused.
+    auto r = d.cli({"run", "--session", "inside", "--", binary(), "--runtime-dir", d.runtime_dir(),
+                    "thaw", "--all"});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("the caller is itself guarded"), std::string::npos) << r.err;
+    EXPECT_NE(events_of(dir).find("frozen 1"), std::string::npos);
+    ASSERT_EQ(d.cli({"kill", "--session", "victim"}).status, 0);
+    EXPECT_EQ(trio.get().status, 128 + SIGKILL);
+}
+
+}  // namespace
+}  // namespace ks::test
