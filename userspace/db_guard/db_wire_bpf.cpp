@@ -16,6 +16,7 @@
 #include <killswitch/abi/events.h>
 
 #include "common/bpf_util.h"
+#include "common/fnv.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "db_wire.skel.h"
@@ -42,12 +43,6 @@ std::optional<int> unix_connect_attach_type() {
     btf__free(vmlinux);
     // bpf_cast_to_kern_ctx (6.2) is there whenever the attach type is.
     return out;
-}
-
-uint64_t fnv1a(std::string_view s) {
-    uint64_t h = KS_FNV_OFFSET;
-    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * KS_FNV_PRIME;
-    return h;
 }
 
 }  // namespace

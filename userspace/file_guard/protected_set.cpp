@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fnv.h"
+
 namespace ks {
 namespace {
 
@@ -94,11 +96,7 @@ std::string resolve_existing(const std::string& path, bool follow_last) {
 
 }  // namespace
 
-uint64_t name_hash(const std::string& name) {
-    uint64_t h = KS_FNV_OFFSET;
-    for (unsigned char c : name) h = (h ^ c) * KS_FNV_PRIME;
-    return h;
-}
+uint64_t name_hash(const std::string& name) { return fnv1a(name); }
 
 uint64_t kernel_dev(dev_t dev) {
     return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
