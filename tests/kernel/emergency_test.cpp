@@ -145,5 +145,38 @@ TEST(Emergency, AGuardedProcessCannotThawOrKillSessions) {
     EXPECT_EQ(trio.get().status, 128 + SIGKILL);
 }
 
+// Self-protection: the cgroup v2 files are protected like killswitch's own
+// files. A guarded shell that tries to move itself out of its session (into
+// the root cgroup) or to thaw its session is stopped before the write.
+TEST(Emergency, AGuardedProcessCannotLeaveOrThawItsSessionThroughCgroupFiles) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string root = cgroup2_mount().value();
+    for (const std::string& file :
+         {root + "/cgroup.procs", session_dir(d, "escape-1") + "/cgroup.freeze"}) {
+        std::string session = file.find("procs") != std::string::npos ? "escape-0" : "escape-1";
+        auto r = d.cli({"run", "--session", session, "--", "/bin/sh", "-c",
+                        "echo 0 > " + file + " 2>/dev/null; echo $$ > " + file +
+                            "; echo escaped"});
+        EXPECT_EQ(r.status, 128 + SIGKILL) << file << ": " << r.out << r.err;
+        EXPECT_EQ(r.out.find("escaped"), std::string::npos) << r.out;
+        json rec;
+        wait_until([&] {
+            for (const auto& x : read_jsonl(d.audit_log()))
+                if (x.value("event", "") == "file" && x.value("session", "") == session) {
+                    rec = x;
+                    return true;
+                }
+            return false;
+        });
+        ASSERT_FALSE(rec.is_null()) << file;
+        EXPECT_EQ(rec["rule"], "self:" + root);
+        EXPECT_EQ(rec["prevented"], true) << rec.dump();
+    }
+    // The daemon is unharmed.
+    EXPECT_EQ(d.cli({"status"}).status, 0);
+}
+
 }  // namespace
 }  // namespace ks::test

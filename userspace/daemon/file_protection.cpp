@@ -29,8 +29,11 @@ void Daemon::start_file_protection() {
         rule_names_.push_back("protect:" + path);
         rule_slots_.push_back({to_kernel_action(action), monitor});
     }
-    // killswitch's own binary, policy and audit log, wherever they are.
-    std::vector<std::string> self = {policy_.audit_log};
+    // killswitch's own binary, policy and audit log, wherever they are; and
+    // the cgroup v2 hierarchy: a guarded process that writes cgroup.procs,
+    // cgroup.freeze or cgroup.kill (to leave its session, thaw it, or kill
+    // others) is stopped like one that overwrites protected data.
+    std::vector<std::string> self = {policy_.audit_log, cgroup2_};
     char exe[PATH_MAX];
     if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
     if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
