@@ -138,7 +138,7 @@ static __always_inline int ks_connect(struct bpf_sock_addr *ctx, struct ks_db_en
 	st->session_id = g->session_id;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->phase = KS_DBP_STARTUP;
-	st->requests = 0;
+	st->_pad0 = 0;
 	st->cookie = bpf_get_socket_cookie(ctx);
 	return 1;
 }
@@ -1030,18 +1030,17 @@ int ks_db_msg(struct sk_msg_md *msg)
 		bpf_msg_cork_bytes(msg, j.cork);
 		return SK_PASS;
 	}
-	bool destructive = j.reason && j.reason < KS_DBR_FIRST_UNPARSEABLE;
-	bool opaque_ok = j.opaque && !cfg->refuse_opaque;
-	bool unparseable_ok = j.reason >= KS_DBR_FIRST_UNPARSEABLE &&
-			      (j.opaque ? !cfg->refuse_opaque : !cfg->refuse_unparseable);
-	bool refuse = j.reason && !opaque_ok && !(unparseable_ok && !destructive);
+	/* Destructive: refused. Not readable: as the policy says (encrypted
+	 * traffic and other unreadable requests have a switch each). */
+	bool refuse = j.reason && j.reason < KS_DBR_FIRST_UNPARSEABLE;
+	if (j.reason >= KS_DBR_FIRST_UNPARSEABLE)
+		refuse = j.opaque ? cfg->refuse_opaque : cfg->refuse_unparseable;
 	__u32 verdict = KS_DBV_PASS;
 
 	if (refuse)
 		verdict = cfg->monitor ? KS_DBV_WOULD_REFUSE : KS_DBV_REFUSE;
 	else if (j.reason)
 		verdict = KS_DBV_WOULD_REFUSE;
-	st->requests++;
 	ks_count(KS_CTR_DB_REQUESTS);
 	if ((j.record || refuse) && !ks_db_emit(msg, st, ev, &j, verdict) &&
 	    verdict == KS_DBV_PASS) {

@@ -271,8 +271,6 @@ constexpr ReasonName kReasons[] = {
     {KS_DBR_COMPRESSED, "compressed", "protocol compression: the requests cannot be read"},
     {KS_DBR_UNKNOWN, "unknown", "a message or opcode the kernel does not know"},
     {KS_DBR_UNTERMINATED, "unterminated", "a string, comment or quote left open"},
-    {KS_DBR_AFTER_REFUSAL, "after-refusal", "the connection already had a request refused"},
-    {KS_DBR_NO_STATE, "no-state", "the connection's state was lost"},
     {KS_DBR_UNIX_SOCKET, "unix-socket", "a watched unix socket: its requests cannot be inspected"},
 };
 }  // namespace

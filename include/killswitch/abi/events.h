@@ -293,7 +293,7 @@ struct ks_db_sock {
 	__u32 session_id;
 	__u32 tgid; /* the process that connected */
 	__u32 phase; /* enum ks_db_phase */
-	__u32 requests;
+	__u32 _pad0;
 	__u64 cookie; /* the socket's cookie: names the connection in records */
 };
 
@@ -317,8 +317,6 @@ enum ks_db_reason {
 	KS_DBR_COMPRESSED = 19,  /* protocol compression: the bytes cannot be read */
 	KS_DBR_UNKNOWN = 20,     /* an opcode or message the kernel does not know */
 	KS_DBR_UNTERMINATED = 21, /* a string, comment or quote left open */
-	KS_DBR_AFTER_REFUSAL = 22, /* the connection already had a request refused */
-	KS_DBR_NO_STATE = 23,    /* the connection's state was lost: refused */
 	KS_DBR_UNIX_SOCKET = 24, /* connect() to a watched unix socket: cannot be inspected */
 };
 #define KS_DBR_FIRST_UNPARSEABLE KS_DBR_TOO_LONG
