@@ -87,22 +87,29 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     return r;
 }
 
-Daemon::Daemon(const Options& opts) {
+Daemon::Daemon(const Options& opts) : opts_(opts) {
+    static int counter = 0;
     runtime_dir_ = dir_ / "run";
     audit_log_ = dir_ / "audit.jsonl";
     stderr_path_ = dir_ / "daemon.stderr";
     cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
-    std::vector<std::string> argv = {
-        binary(), "--runtime-dir", runtime_dir_, "--log-level",     "debug",
-        "daemon", "--audit-log",   audit_log_,   "--cgroup-parent", cgroup_parent_};
-    if (!opts.policy_file.empty()) {
+    // bpffs names cannot hold a '.'.
+    pin_dir_ = "/sys/fs/bpf/ks-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    launch();
+}
+
+void Daemon::launch() {
+    std::vector<std::string> argv = {binary(),        "--runtime-dir",   runtime_dir_, "--log-level",
+                                     "debug",         "daemon",          "--audit-log", audit_log_,
+                                     "--cgroup-parent", cgroup_parent_, "--pin-dir",   pin_dir_};
+    if (!opts_.policy_file.empty()) {
         argv.push_back("--policy");
-        argv.push_back(opts.policy_file);
+        argv.push_back(opts_.policy_file);
     }
-    for (const auto& a : opts.extra_args) argv.push_back(a);
+    for (const auto& a : opts_.extra_args) argv.push_back(a);
     pid_ = ::fork();
     if (pid_ == 0) {
-        int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
         ::dup2(fd, 2);
         ::dup2(fd, 1);
         std::vector<char*> a;
@@ -124,11 +131,32 @@ Daemon::Daemon(const Options& opts) {
     if (pid_ < 0) ready_ = false;
 }
 
+bool Daemon::restart() {
+    if (pid_ > 0) return false;
+    launch();
+    return ready_;
+}
+
+void Daemon::kill_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    ready_ = false;
+}
+
 Daemon::~Daemon() { stop(); }
 
 int Daemon::stop() {
     int status = stop_keep_sessions();
     remove_sessions();
+    // The pinned programs outlive a daemon by design; a test leaves none.
+    if (!uninstalled_) {
+        auto r = cli({"daemon", "--uninstall", "--pin-dir", pin_dir_, "--audit-log", audit_log_});
+        if (r.status != 0) ADD_FAILURE() << "daemon --uninstall: " << r.err;
+        uninstalled_ = true;
+    }
     return status;
 }
 

@@ -70,6 +70,7 @@ class Daemon {
     [[nodiscard]] const std::string& runtime_dir() const { return runtime_dir_; }
     [[nodiscard]] const std::string& audit_log() const { return audit_log_; }
     [[nodiscard]] const std::string& cgroup_parent() const { return cgroup_parent_; }
+    [[nodiscard]] const std::string& pin_dir() const { return pin_dir_; }
     [[nodiscard]] std::string stderr_text() const;
 
     // `killswitch --runtime-dir DIR ARGS...`
@@ -79,15 +80,24 @@ class Daemon {
     std::vector<nlohmann::json> records() const;
     // Stops the daemon and removes the sessions it left; returns its exit status.
     int stop();
-    // Stops the daemon only: its sessions stay (removed when this object goes).
+    // Stops the daemon only: its sessions and pinned programs stay (removed
+    // when this object goes).
     int stop_keep_sessions();
+    // SIGKILL: nothing of the daemon's own shutdown runs.
+    void kill_hard();
+    // Starts a stopped or killed daemon again, with the same directories,
+    // cgroup parent and pin directory; true when it is ready.
+    bool restart();
 
   private:
+    void launch();
     void remove_sessions();
+    Options opts_;
     TempDir dir_;
-    std::string runtime_dir_, audit_log_, cgroup_parent_, stderr_path_;
+    std::string runtime_dir_, audit_log_, cgroup_parent_, stderr_path_, pin_dir_;
     pid_t pid_ = -1;
     bool ready_ = false;
+    bool uninstalled_ = false;
 };
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path);

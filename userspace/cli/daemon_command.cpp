@@ -12,7 +12,13 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
         "programs, follows guarded processes and writes the audit log until SIGINT or\n"
         "SIGTERM. SIGHUP reopens the audit log (for log rotation). Exit status 1 with one\n"
         "error line when the policy is invalid, a kernel feature is missing or another\n"
-        "daemon holds the lock.");
+        "daemon holds the lock.\n"
+        "\n"
+        "Fail-closed: the programs and their state are pinned in bpffs (--pin-dir). When\n"
+        "the daemon stops, or is killed, the kernel goes on enforcing: guarded processes\n"
+        "are still stopped, and tasks held for a decision stay stopped. A daemon that\n"
+        "starts adopts what it finds there without a gap. `killswitch daemon --uninstall`\n"
+        "is the way to remove them (with no daemon running).");
     cmd->add_option("--policy", opts->policy_file,
                     "Policy file (YAML); default: the built-in policy (`killswitch policy "
                     "show-default`)")
@@ -38,13 +44,21 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                   "Do not attach the libpq uprobes (they trap in every libpq client while a "
                   "session exists; without them libpq clients over unix sockets and TLS are not "
                   "inspected)");
+    cmd->add_option("--pin-dir", opts->pin_dir,
+                    "bpffs directory where the programs and their state are pinned; an empty "
+                    "value pins nothing (the programs then go with the daemon)")
+        ->capture_default_str();
+    cmd->add_flag("--uninstall", opts->uninstall,
+                  "Remove the pinned programs and state from --pin-dir and exit: the kernel stops "
+                  "enforcing. Refused while a daemon runs (stop it first) and to a guarded "
+                  "process. Recorded in the audit log (--audit-log, or the policy's).");
     cmd->add_option("--cgroup-parent", opts->cgroup_parent,
                     "Name of the cgroup under the cgroup v2 root that holds session cgroups")
         ->capture_default_str();
     cmd->callback([&reg, opts] {
         reg.action = [&reg, opts] {
             opts->runtime_dir = reg.global.runtime_dir;
-            return run_daemon(*opts);
+            return opts->uninstall ? uninstall_daemon(*opts) : run_daemon(*opts);
         };
     });
 }

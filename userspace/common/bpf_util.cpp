@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/pins.h"
 
 namespace ks {
 
@@ -32,6 +33,8 @@ void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& sp
             continue;
         }
         links.push_back(link);
+        pins::pin_link(link, std::string(bpf_program__name(s.prog)) + "@" + s.symbol +
+                                 (s.retprobe ? ".ret" : ""));
         names.emplace_back(std::string(s.symbol) + (s.retprobe ? " (return)" : ""));
     }
 }
@@ -39,6 +42,11 @@ void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& sp
 void destroy_links(std::vector<bpf_link*>& links) {
     for (auto* l : links) bpf_link__destroy(l);
     links.clear();
+}
+
+void detach_links(std::vector<bpf_link*>& links) {
+    for (auto* l : links) pins::unpin_link(l);
+    destroy_links(links);
 }
 
 }  // namespace ks

@@ -22,12 +22,16 @@ struct UprobeSpec {
     bool retprobe = false;  // at the function's return instead of its entry
 };
 
-// Attaches each program at its symbol's entry in binary (any process).
-// Failures are logged and skipped; the attached links and symbols are
-// appended to links and names.
+// Attaches each program at its symbol's entry in binary (any process), and
+// pins the link when the daemon pins (common/pins.h). Failures are logged
+// and skipped; the attached links and symbols are appended to links and names.
 void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& specs,
                     std::vector<bpf_link*>& links, std::vector<std::string>& names);
 
+// Lets go of the links: pinned ones stay attached (fail-closed), the others
+// detach. For the daemon going away.
 void destroy_links(std::vector<bpf_link*>& links);
+// Unpins, then lets go: the programs detach. For turning a layer off.
+void detach_links(std::vector<bpf_link*>& links);
 
 }  // namespace ks

@@ -81,6 +81,16 @@ void Daemon::start() {
     if (!audit) throw StartupError{audit.error().str()};
     audit_.emplace(std::move(audit.value()));
 
+    // Fail-closed: programs and state pinned in bpffs; what an earlier daemon
+    // left is adopted (its links are removed once ours are attached).
+    if (!opts_.pin_dir.empty()) {
+        adopted_ = pins::scan(opts_.pin_dir);
+        std::string build = pins::build_id({GuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
+                                            DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes()});
+        if (auto st = pins::enable(opts_.pin_dir, build); !st)
+            throw StartupError{st.error().str()};
+    }
+
     auto bpf = GuardBpf::load({.hold_seeded_tasks = policy_.hold_agents_at_exec});
     if (!bpf) throw StartupError{bpf.error().str()};
     bpf_ = std::move(bpf.value());
@@ -116,6 +126,14 @@ void Daemon::start() {
     if (!signal_fd_.valid() || !timer_fd_.valid() || !epoll_.valid())
         throw StartupError{std::string("event loop setup: ") + std::strerror(errno)};
 
+    // Every program of ours is attached: the earlier daemon's may go.
+    size_t retired = pins::retire_previous();
+    if (adopted_.links || !adopted_.builds.empty())
+        spdlog::info("adopted the pinned state of an earlier daemon in {}: {} links replaced, "
+                     "state {}",
+                     opts_.pin_dir, retired,
+                     pins::state_adopted() ? "kept (same build)" : "rebuilt (another build)");
+
     // The socket comes last: once it accepts, the daemon is ready.
     auto srv = ControlServer::listen(control_socket_path(opts_.runtime_dir));
     if (!srv) throw StartupError{srv.error().str()};
@@ -130,18 +148,17 @@ void Daemon::start() {
     }
 
     started_ns_ = realtime_now_ns();
-    json rec = {{"event", "daemon_start"},
-                {"pid", ::getpid()},
-                {"ppid", ::getppid()},
-                {"comm", "killswitch"},
-                {"exe", "/proc/self/exe"},
-                {"session", nullptr},
-                {"uid", ::getuid()},
-                {"mode", policy::mode_name(policy_.mode)},
-                {"policy", policy_.source},
-                {"programs", bpf_->program_names()},
-                {"protect", policy_.protect_paths},
-                {"agents", policy_.agent_names}};
+    json rec = own_record("daemon_start");
+    rec["mode"] = policy::mode_name(policy_.mode);
+    rec["policy"] = policy_.source;
+    rec["programs"] = bpf_->program_names();
+    rec["protect"] = policy_.protect_paths;
+    rec["agents"] = policy_.agent_names;
+    if (pins::enabled())
+        rec["pinned"] = {{"dir", pins::dir()},
+                         {"generation", pins::generation()},
+                         {"adopted_links", adopted_.links},
+                         {"adopted_state", pins::state_adopted()}};
     audit_->append(rec);
     (void)audit_->sync();
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
@@ -203,10 +220,7 @@ void Daemon::run() {
 void Daemon::shutdown() {
     if (!audit_) return;
     handle_ringbuf();
-    json rec = {{"event", "daemon_stop"}, {"pid", ::getpid()},       {"ppid", ::getppid()},
-                {"comm", "killswitch"},   {"exe", "/proc/self/exe"}, {"session", nullptr},
-                {"uid", ::getuid()}};
-    audit_->append(rec);
+    audit_->append(own_record("daemon_stop"));
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
     for (const auto& s : sessions_->sweep()) spdlog::debug("removed empty session {}", s.name);
     // Fails while sessions with processes remain; they are adopted next time.
@@ -371,17 +385,12 @@ void Daemon::on_tick() {
         for (uint32_t t = 1; t < KS_EVENT_TYPE_MAX; ++t)
             if (c.lost[t]) by_type[event_type_name(t)] = c.lost[t];
         spdlog::warn("{} events lost (ring buffer full); {} in total", lost - lost_reported_, lost);
-        audit_->append({{"event", "lost"},
-                        {"pid", ::getpid()},
-                        {"ppid", ::getppid()},
-                        {"comm", "killswitch"},
-                        {"exe", ""},
-                        {"session", nullptr},
-                        {"uid", 0},
-                        {"count", lost - lost_reported_},
-                        {"total", lost},
-                        {"by_type", by_type},
-                        {"lost_per_cpu", c.lost_per_cpu}});
+        json rec = own_record("lost");
+        rec["count"] = lost - lost_reported_;
+        rec["total"] = lost;
+        rec["by_type"] = by_type;
+        rec["lost_per_cpu"] = c.lost_per_cpu;
+        audit_->append(std::move(rec));
         lost_reported_ = lost;
     }
     if (c.guard_full > guard_full_reported_) {
@@ -542,6 +551,11 @@ json Daemon::status_json() {
             {"policy", policy_.source},
             {"audit_log", policy_.audit_log},
             {"cgroup_parent", sessions_->parent_path()},
+            {"pinned", pins::enabled() ? json{{"dir", pins::dir()},
+                                              {"generation", pins::generation()},
+                                              {"adopted_links", adopted_.links},
+                                              {"adopted_state", pins::state_adopted()}}
+                                       : json(nullptr)},
             {"layers",
              {{"process_guard", bpf_->program_names()},
               {"file_guard", fbpf_->program_names()},
@@ -582,6 +596,61 @@ json Daemon::status_json() {
 }
 
 }  // namespace daemon_detail
+
+int uninstall_daemon(const DaemonOptions& opts) {
+    auto fail = [](const std::string& m) {
+        fmt::print(stderr, "killswitch daemon --uninstall: {}\n", m);
+        return 1;
+    };
+    if (::geteuid() != 0) return fail("must run as root");
+    if (opts.pin_dir.empty()) return fail("--pin-dir is empty: nothing to remove");
+    // Not under a running daemon: it would only pin its programs again.
+    std::string lock = opts.runtime_dir + "/daemon.lock";
+    Fd lfd(::open(lock.c_str(), O_RDWR | O_CLOEXEC));
+    if (lfd.valid() && ::flock(lfd.get(), LOCK_EX | LOCK_NB) != 0) {
+        auto pid = read_file(lock);
+        std::string p = pid ? *pid : "";
+        while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+        return fail("a killswitch daemon is running" + (p.empty() ? "" : " (pid " + p + ")") +
+                    ": stop it first");
+    }
+    // Never for a guarded process (which the kernel also stops at its first
+    // bpf() call).
+    pins::Found found = pins::scan(opts.pin_dir);
+    for (const auto& b : found.builds) {
+        Fd m(bpf_obj_get((opts.pin_dir + "/state-" + b + "/guarded_tasks").c_str()));
+        uint32_t me = static_cast<uint32_t>(::getpid());
+        ks_task_guard v{};
+        if (m.valid() && bpf_map_lookup_elem(m.get(), &me, &v) == 0)
+            return fail("refused: this process is guarded (session id " +
+                        std::to_string(v.session_id) + ")");
+    }
+    auto removed = pins::remove_all(opts.pin_dir);
+    if (!removed) return fail(removed.error().str());
+
+    std::string log = opts.audit_log;
+    if (log.empty()) {
+        auto res = opts.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
+                                             : policy::load_policy_file(opts.policy_file);
+        log = res.policy ? res.policy->audit_log : policy::default_policy().audit_log;
+    }
+    if (auto audit = AuditWriter::open(log)) {
+        nlohmann::json rec = daemon_detail::own_record("uninstall");
+        rec["pin_dir"] = opts.pin_dir;
+        rec["removed"] = *removed;
+        audit->append(std::move(rec));
+        (void)audit->sync();
+    } else {
+        spdlog::warn("audit log: {}", audit.error().str());
+    }
+    if (*removed == 0)
+        fmt::print("nothing was pinned in {}\n", opts.pin_dir);
+    else
+        fmt::print("removed {} pinned programs and maps from {}: the kernel no longer enforces "
+                   "killswitch's policy\n",
+                   *removed, opts.pin_dir);
+    return 0;
+}
 
 int run_daemon(const DaemonOptions& opts) {
     daemon_detail::Daemon d(opts);

@@ -17,9 +17,18 @@ struct DaemonOptions {
     bool libc_uprobes = true;  // the libc layer (see docs/performance.md for its cost)
     std::vector<std::string> db;  // KIND=ADDRESS; non-empty: replaces the policy's endpoints
     bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says
+    // bpffs directory of the pinned programs and state (common/pins.h);
+    // empty: nothing pinned, the programs go with the daemon.
+    std::string pin_dir = "/sys/fs/bpf/killswitch";
+    bool uninstall = false;  // remove the pinned programs instead of running
 };
 
 // Returns the process exit code. Start-up errors are printed as one line each.
 int run_daemon(const DaemonOptions& opts);
+
+// `killswitch daemon --uninstall`: with no daemon running and a caller that
+// is not guarded, removes the pinned programs (the kernel stops enforcing)
+// and records it in the audit log. Returns the exit code.
+int uninstall_daemon(const DaemonOptions& opts);
 
 }  // namespace ks

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 
 #include <algorithm>
 #include <climits>
@@ -24,6 +25,7 @@
 #include "audit/audit.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/pins.h"
 #include "common/sysfs.h"
 #include "control/control.h"
 #include "daemon/daemon.h"
@@ -75,6 +77,13 @@ inline uint32_t to_kernel_action(policy::Action a) {
             return KS_ACT_HOLD;
     }
     return KS_ACT_BLOCK;
+}
+
+// A record about killswitch itself (start, stop, lost events, uninstall).
+inline nlohmann::json own_record(const char* event) {
+    return {{"event", event},       {"pid", ::getpid()}, {"ppid", ::getppid()},
+            {"comm", "killswitch"}, {"exe", "/proc/self/exe"}, {"session", nullptr},
+            {"uid", ::getuid()}};
 }
 
 // Fatal start-up error: one line, then a non-zero exit. Everything acquired
@@ -153,6 +162,7 @@ class Daemon {
     std::map<int, Client> clients_;
     bool stopping_ = false;
     uint64_t started_ns_ = 0;
+    pins::Found adopted_;  // what an earlier daemon had pinned
     uint64_t lost_reported_ = 0;
     uint64_t guard_full_reported_ = 0;
     uint64_t decode_errors_ = 0;

@@ -37,6 +37,8 @@ void Daemon::start_file_protection() {
     char exe[PATH_MAX];
     if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
     if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
+    // The pinned programs: unlinking a pin would detach its program.
+    if (pins::enabled()) self.push_back(pins::dir());
     for (const auto& path : self) {
         if (rule_slots_.size() >= KS_MAX_RULES) break;
         entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});

@@ -7,6 +7,7 @@
 
 #include "common/bpf_util.h"
 #include "common/log.h"
+#include "common/pins.h"
 #include "db_guard.skel.h"
 
 namespace ks {
@@ -25,6 +26,7 @@ Result<std::unique_ptr<DbGuardBpf>> DbGuardBpf::load(bpf_object* shared, bool mo
     if (!g->skel_) return sys_error("open db_guard BPF object");
     g->skel_->rodata->monitor_only = monitor_only;
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     if (int err = db_guard__load(g->skel_)) return sys_error("load db_guard BPF programs", -err);
     g->libpq_ = find_libpq();
     if (g->libpq_.empty())
@@ -41,7 +43,7 @@ Status DbGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     active_ = active;
     if (!active) {
-        destroy_links(links_);
+        detach_links(links_);
         names_.clear();
         return {};
     }
@@ -55,6 +57,12 @@ Status DbGuardBpf::set_active(bool active) {
                     {"PQconnectPoll", skel_->progs.ks_uret_pq_connect_poll, true}},
                    links_, names_);
     return {};
+}
+
+std::string_view DbGuardBpf::elf_bytes() {
+    size_t sz = 0;
+    const void* p = db_guard__elf_bytes(&sz);
+    return {static_cast<const char*>(p), sz};
 }
 
 }  // namespace ks

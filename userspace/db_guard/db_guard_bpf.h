@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -23,6 +24,7 @@ class DbGuardBpf {
 
     Status set_active(bool active);
     [[nodiscard]] const std::string& libpq_path() const { return libpq_; }
+    static std::string_view elf_bytes();
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return names_; }
 
   private:

@@ -19,6 +19,7 @@
 #include "common/fnv.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/pins.h"
 #include "db_wire.skel.h"
 
 namespace ks {
@@ -55,6 +56,7 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
     g->skel_ = db_wire__open();
     if (!g->skel_) return sys_error("open db_wire BPF object");
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     if (auto at = unix_connect_attach_type()) {
         bpf_program__set_expected_attach_type(g->skel_->progs.ks_db_connect_unix,
                                               static_cast<bpf_attach_type>(*at));
@@ -93,8 +95,16 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
 }
 
 DbWireBpf::~DbWireBpf() {
-    (void)set_active(false);
+    // Pinned links stay attached, and the verdict program stays on the pinned
+    // connection map: the daemon's end is not the end of the protection.
+    destroy_links(links_);
     if (skel_) db_wire__destroy(skel_);
+}
+
+std::string_view DbWireBpf::elf_bytes() {
+    size_t sz = 0;
+    const void* p = db_wire__elf_bytes(&sz);
+    return {static_cast<const char*>(p), sz};
 }
 
 Status DbWireBpf::set_config(const DbWireConfig& config) {
@@ -156,7 +166,7 @@ Status DbWireBpf::publish_unix_paths() {
 Status DbWireBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        destroy_links(links_);
+        detach_links(links_);
         if (msg_attached_) {
             bpf_prog_detach2(msg_prog_fd_, sockhash_fd_, BPF_SK_MSG_VERDICT);
             msg_attached_ = false;
@@ -178,12 +188,13 @@ Status DbWireBpf::set_active(bool active) {
         bpf_link* l = bpf_program__attach_cgroup(p, cg.get());
         if (!l) {
             Error e = sys_error(std::string("attach ") + bpf_program__name(p) + " to " + cgroup2_);
-            destroy_links(links_);
+            detach_links(links_);
             bpf_prog_detach2(msg_prog_fd_, sockhash_fd_, BPF_SK_MSG_VERDICT);
             msg_attached_ = false;
             return e;
         }
         links_.push_back(l);
+        pins::pin_link(l, std::string("db_wire.") + bpf_program__name(p));
     }
     active_ = true;
     return {};

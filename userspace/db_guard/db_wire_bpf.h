@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -44,6 +45,7 @@ class DbWireBpf {
     // processes are refused watched unix sockets, libpq excepted.
     [[nodiscard]] bool unix_rule() const { return unix_rule_; }
     [[nodiscard]] const std::vector<std::string>& unix_paths() const { return unix_paths_; }
+    static std::string_view elf_bytes();
 
   private:
     DbWireBpf() = default;

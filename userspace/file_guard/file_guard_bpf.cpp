@@ -9,6 +9,7 @@
 
 #include "common/bpf_util.h"
 #include "common/log.h"
+#include "common/pins.h"
 #include "file_guard.skel.h"
 
 namespace ks {
@@ -33,6 +34,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
 
     // One set of shared maps for every object.
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, g->skel_->obj) {
         if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
@@ -54,14 +56,17 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        destroy_links(links_);
+        detach_links(links_);
         uprobe_names_.clear();
+        for (int i = 0; i < skel_->skeleton->prog_cnt; ++i)
+            pins::unpin_link(*skel_->skeleton->progs[i].link);
         file_guard__detach(skel_);
         active_ = false;
         return {};
     }
     if (int err = file_guard__attach(skel_))
         return sys_error("attach file_guard syscall tracepoints (is tracefs mounted?)", -err);
+    pins::pin_skeleton_links(skel_->skeleton);
     active_ = true;
     if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
@@ -144,6 +149,12 @@ Status FileGuardBpf::add_pass(int pid, uint64_t deadline_boot_ns) {
 void FileGuardBpf::remove_pass(int pid) {
     uint32_t key = static_cast<uint32_t>(pid);
     bpf_map_delete_elem(bpf_map__fd(skel_->maps.passes), &key);
+}
+
+std::string_view FileGuardBpf::elf_bytes() {
+    size_t sz = 0;
+    const void* p = file_guard__elf_bytes(&sz);
+    return {static_cast<const char*>(p), sz};
 }
 
 std::vector<std::string> FileGuardBpf::program_names() const {

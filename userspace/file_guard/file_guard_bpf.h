@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -50,6 +51,7 @@ class FileGuardBpf {
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return uprobe_names_; }
     [[nodiscard]] const std::string& libc_path() const { return libc_; }
     [[nodiscard]] std::vector<std::string> program_names() const;
+    static std::string_view elf_bytes();
 
   private:
     FileGuardBpf() = default;

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "common/pins.h"
+
 #include "process_guard.skel.h"
 
 namespace ks {
@@ -21,6 +23,7 @@ Result<std::unique_ptr<GuardBpf>> GuardBpf::load(const Options& opts) {
     g->skel_ = process_guard__open();
     if (!g->skel_) return sys_error("open process_guard BPF object");
     g->skel_->rodata->hold_seeded_tasks = opts.hold_seeded_tasks;
+    if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     if (int err = process_guard__load(g->skel_))
         return sys_error(
             "load process_guard BPF programs (is BTF, bpf_loop and the BPF ring buffer "
@@ -28,6 +31,7 @@ Result<std::unique_ptr<GuardBpf>> GuardBpf::load(const Options& opts) {
             -err);
     if (int err = process_guard__attach(g->skel_))
         return sys_error("attach process_guard raw tracepoints", -err);
+    pins::pin_skeleton_links(g->skel_->skeleton);
     return g;
 }
 
@@ -142,6 +146,12 @@ GuardCounters GuardBpf::counters() const {
         }
     }
     return c;
+}
+
+std::string_view GuardBpf::elf_bytes() {
+    size_t sz = 0;
+    const void* p = process_guard__elf_bytes(&sz);
+    return {static_cast<const char*>(p), sz};
 }
 
 bpf_object* GuardBpf::skeleton_object() const { return skel_->obj; }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -57,6 +58,8 @@ class GuardBpf {
     [[nodiscard]] int ringbuf_map_fd() const;
     [[nodiscard]] std::vector<std::string> program_names() const;
     [[nodiscard]] process_guard* skeleton() const { return skel_; }
+    // The BPF object's bytes (for the pinned state's build id).
+    static std::string_view elf_bytes();
     // The object whose maps the other BPF objects share.
     [[nodiscard]] bpf_object* skeleton_object() const;
 

@@ -1,0 +1,180 @@
+// Fail-closed: the programs and their state are pinned in bpffs, so a daemon
+// killed with SIGKILL leaves the kernel enforcing. A guarded process that
+// tries a destructive operation while no daemon runs is still stopped (killed
+// before the call, or held at exec), and a daemon started again adopts the
+// pinned state: it reads what the kernel recorded meanwhile, decides the
+// held operation and shows the session. `daemon --uninstall` is the way out.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "common/sysfs.h"
+#include "harness.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+
+std::string session_dir(const Daemon& d, const std::string& name) {
+    return cgroup2_mount().value() + "/" + d.cgroup_parent() + "/" + name;
+}
+
+bool exists(const std::string& p) {
+    struct stat st{};
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+size_t pinned_links(const std::string& pin_dir) {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(pin_dir, ec))
+        if (e.path().filename().string().rfind("links-", 0) == 0)
+            for ([[maybe_unused]] const auto& l : std::filesystem::directory_iterator(e.path(), ec))
+                ++n;
+    return n;
+}
+
+// A process of the session whose name is comm and which is stopped (state T).
+bool stopped_member(const std::string& dir, const std::string& comm) {
+    auto procs = read_file(dir + "/cgroup.procs");
+    if (!procs) return false;
+    std::istringstream in(*procs);
+    std::string pid;
+    while (std::getline(in, pid)) {
+        auto c = read_file("/proc/" + pid + "/comm");
+        auto st = read_file("/proc/" + pid + "/stat");
+        if (!c || !st || *c != comm + "\n") continue;
+        auto rp = st->rfind(')');
+        if (rp != std::string::npos && rp + 2 < st->size() && (*st)[rp + 2] == 'T') return true;
+    }
+    return false;
+}
+
+json first(const Daemon& d, const std::function<bool(const json&)>& pred) {
+    json found;
+    wait_until([&] {
+        for (const auto& r : d.records())
+            if (pred(r)) {
+                found = r;
+                return true;
+            }
+        return false;
+    });
+    return found;
+}
+
+TEST(FailClosed, SigkilledDaemonStillStopsTheAgentAndARestartedOneAdoptsTheSession) {
+    KS_REQUIRE_ROOT();
+    TempDir data;
+    std::string prot = data / "pgdata";
+    ASSERT_EQ(::mkdir(prot.c_str(), 0755), 0);
+    std::ofstream(prot + "/by_libc") << "rows\n";
+    std::ofstream(prot + "/by_rm") << "rows\n";
+    std::string go = data / "go";
+
+    Daemon d({.extra_args = {"--protect", prot}});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string script = "while [ ! -e " + go + " ]; do sleep 0.05; done; " +
+                         "python3 -c 'import os; os.unlink(\"" + prot + "/by_libc\")'; " +
+                         "echo python=$?; rm -f " + prot + "/by_rm; echo rm=$?";
+    auto agent = std::async(std::launch::async, [&d, script] {
+        return d.cli({"run", "--session", "fc", "--", "/bin/sh", "-c", script},
+                     std::chrono::seconds(120));
+    });
+    std::string dir = session_dir(d, "fc");
+    ASSERT_TRUE(wait_until([&] { return exists(dir + "/cgroup.procs"); }));
+
+    d.kill_hard();
+    EXPECT_GT(pinned_links(d.pin_dir()), 0u) << "nothing pinned in " << d.pin_dir();
+    std::ofstream(go) << "";
+
+    // With no daemon: python is killed at libc's unlink, before the call; rm
+    // is held at exec, before it runs, and stays stopped.
+    ASSERT_TRUE(wait_until([&] { return stopped_member(dir, "rm"); }, std::chrono::seconds(20)))
+        << "rm was not held";
+    EXPECT_TRUE(exists(prot + "/by_libc")) << "the unlink happened with the daemon dead";
+    EXPECT_TRUE(exists(prot + "/by_rm"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(stopped_member(dir, "rm")) << "the held rm went on without a decision";
+
+    ASSERT_TRUE(d.restart()) << d.stderr_text();
+
+    // What the kernel recorded while no daemon ran is read and acted on.
+    json by_libc = first(d, [&](const json& r) {
+        return r.value("event", "") == "file" && r.value("path", "") == prot + "/by_libc";
+    });
+    ASSERT_FALSE(by_libc.is_null()) << "no record of the blocked unlink";
+    EXPECT_EQ(by_libc["verdict"], "block");
+    EXPECT_TRUE(by_libc["prevented"].get<bool>());
+    json by_rm = first(d, [&](const json& r) {
+        return r.value("event", "") == "file" && r.value("layer", "") == "exec" &&
+               r.value("path", "") == prot + "/by_rm";
+    });
+    ASSERT_FALSE(by_rm.is_null()) << "the held rm was not decided by the new daemon";
+    EXPECT_EQ(by_rm["verdict"], "block");
+    EXPECT_TRUE(exists(prot + "/by_libc"));
+    EXPECT_TRUE(exists(prot + "/by_rm"));
+
+    auto st = d.cli({"status", "--json"});
+    ASSERT_EQ(st.status, 0) << st.err;
+    json sj = json::parse(st.out);
+    EXPECT_TRUE(sj["pinned"]["adopted_state"].get<bool>());
+    EXPECT_GT(sj["pinned"]["adopted_links"].get<int>(), 0);
+    bool shown = false;
+    for (const auto& s : sj["sessions"])
+        if (s["name"] == "fc") {
+            shown = true;
+            EXPECT_EQ(s["origin"], "adopted");
+        }
+    EXPECT_TRUE(shown) << st.out;
+    // The earlier daemon's links are gone, ours are pinned.
+    EXPECT_EQ(d.records().front()["event"], "daemon_start");
+
+    EXPECT_EQ(d.cli({"kill", "--session", "fc"}).status, 0);
+    EXPECT_EQ(agent.get().status, 128 + SIGKILL);
+}
+
+TEST(FailClosed, ACleanStopKeepsEnforcingUntilUninstall) {
+    KS_REQUIRE_ROOT();
+    TempDir data;
+    std::string prot = data / "pgdata";
+    ASSERT_EQ(::mkdir(prot.c_str(), 0755), 0);
+    std::ofstream(prot + "/f") << "rows\n";
+    std::string go = data / "go";
+
+    Daemon d({.extra_args = {"--protect", prot}});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto refused = d.cli({"daemon", "--uninstall", "--pin-dir", d.pin_dir()});
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_NE(refused.err.find("a killswitch daemon is running (pid " + std::to_string(d.pid())),
+              std::string::npos)
+        << refused.err;
+    EXPECT_GT(pinned_links(d.pin_dir()), 0u);
+
+    std::string script = "while [ ! -e " + go + " ]; do sleep 0.05; done; " +
+                         "python3 -c 'import os; os.unlink(\"" + prot + "/f\")'; echo python=$?";
+    auto agent = std::async(std::launch::async, [&d, script] {
+        return d.cli({"run", "--session", "calm", "--", "/bin/sh", "-c", script},
+                     std::chrono::seconds(60));
+    });
+    ASSERT_TRUE(wait_until([&] { return exists(session_dir(d, "calm") + "/cgroup.procs"); }));
+    ASSERT_EQ(d.stop_keep_sessions(), 0);
+    std::ofstream(go) << "";
+    auto r = agent.get();
+    EXPECT_NE(r.out.find("python=137"), std::string::npos) << r.out << r.err;
+    EXPECT_TRUE(exists(prot + "/f"));
+
+    auto u = d.cli({"daemon", "--uninstall", "--pin-dir", d.pin_dir(), "--audit-log",
+                    d.audit_log()});
+    EXPECT_EQ(u.status, 0) << u.err;
+    EXPECT_NE(u.out.find("the kernel no longer enforces"), std::string::npos) << u.out;
+    EXPECT_FALSE(exists(d.pin_dir()));
+    EXPECT_EQ(d.records().back()["event"], "uninstall");
+}
+
+}  // namespace
+}  // namespace ks::test
