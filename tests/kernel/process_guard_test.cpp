@@ -214,7 +214,7 @@ TEST(ProcessGuard, StatusFollowsTheDaemonsLife) {
     EXPECT_EQ(j["counters"]["lost_total"], 0);
     EXPECT_EQ(j["mode"], "enforce");
 
-    EXPECT_EQ(d.stop(), 0) << "SIGTERM must stop the daemon cleanly";
+    EXPECT_EQ(d.stop_keep_sessions(), 0) << "SIGTERM must stop the daemon cleanly";
     EXPECT_NE(d.cli({"status"}).status, 0);
     auto recs = d.records();
     ASSERT_FALSE(recs.empty());

@@ -1,5 +1,6 @@
 #include "common/bpf_util.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -47,6 +48,39 @@ void destroy_links(std::vector<bpf_link*>& links) {
 void detach_links(std::vector<bpf_link*>& links) {
     for (auto* l : links) pins::unpin_link(l);
     destroy_links(links);
+}
+
+Status attach_layer(bpf_object_skeleton* s, const char* what) {
+    if (int err = bpf_object__attach_skeleton(s))
+        return sys_error(std::string("attach ") + what, -err);
+    pins::pin_skeleton_links(s);
+    return {};
+}
+
+void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
+                  std::vector<std::string>& names) {
+    detach_links(uprobes);
+    names.clear();
+    for (int i = 0; i < s->prog_cnt; ++i) pins::unpin_link(*s->progs[i].link);
+    bpf_object__detach_skeleton(s);
+}
+
+Status replace_u32_set(int fd, const std::vector<uint32_t>& keys, const std::string& what) {
+    uint32_t key = 0, next = 0;
+    std::vector<uint32_t> old;
+    uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        old.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (auto k : old) bpf_map_delete_elem(fd, &k);
+    for (auto k : keys) {
+        uint32_t one = 1;
+        if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+            return sys_error("add " + std::to_string(k) + " to " + what);
+    }
+    return {};
 }
 
 }  // namespace ks

@@ -1,6 +1,7 @@
 // Pieces every BPF object loader needs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 struct bpf_object;
 struct bpf_program;
 struct bpf_link;
+struct bpf_object_skeleton;
 
 namespace ks {
 
@@ -33,5 +35,15 @@ void attach_uprobes(const std::string& binary, const std::vector<UprobeSpec>& sp
 void destroy_links(std::vector<bpf_link*>& links);
 // Unpins, then lets go: the programs detach. For turning a layer off.
 void detach_links(std::vector<bpf_link*>& links);
+
+// A layer attached while something can be guarded: the skeleton's programs
+// (pinned when the daemon pins) and its uprobe links. Off: both detached,
+// pins removed, names cleared.
+Status attach_layer(bpf_object_skeleton* s, const char* what);
+void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
+                  std::vector<std::string>& names);
+
+// Makes the keys of a hash map (u32 -> u32 1) exactly this set.
+Status replace_u32_set(int map_fd, const std::vector<uint32_t>& keys, const std::string& what);
 
 }  // namespace ks

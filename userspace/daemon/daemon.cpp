@@ -86,7 +86,8 @@ void Daemon::start() {
     if (!opts_.pin_dir.empty()) {
         adopted_ = pins::scan(opts_.pin_dir);
         std::string build = pins::build_id({GuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
-                                            DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes()});
+                                            DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(),
+                                            SelfGuardBpf::elf_bytes()});
         if (auto st = pins::enable(opts_.pin_dir, build); !st)
             throw StartupError{st.error().str()};
     }
@@ -101,6 +102,7 @@ void Daemon::start() {
 
     start_file_protection();
     start_db_protection();
+    start_self_protection();
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
     if (auto st = sessions_->start(policy_.guard_cgroups); !st)
@@ -229,6 +231,7 @@ void Daemon::shutdown() {
     control_.reset();
     rb_.reset();
     sessions_.reset();
+    sgbpf_.reset();
     dwbpf_.reset();
     dbpf_.reset();
     fbpf_.reset();
@@ -269,6 +272,8 @@ void Daemon::handle_event(const Event& ev) {
                 on_db_check(e);
             else if constexpr (std::is_same_v<T, DbWireEvent>)
                 on_db_wire(e);
+            else if constexpr (std::is_same_v<T, TamperEvent>)
+                on_tamper(e);
             else
                 on_exec_check(e);
         },
@@ -566,7 +571,11 @@ json Daemon::status_json() {
               {"db_uprobes", dbpf_->uprobes()},
               {"db_socket_path", dwbpf_->active()},
               {"db_unix_connect_rule", dwbpf_->unix_rule()},
-              {"db_unix_sockets", dwbpf_->unix_paths()}}},
+              {"db_unix_sockets", dwbpf_->unix_paths()},
+              {"self_protection", sgbpf_->active()},
+              {"self_tracepoints", sgbpf_->tracepoints()},
+              {"self_uprobes", sgbpf_->uprobes()},
+              {"self_missing", sgbpf_->missing()}}},
             {"databases", [&] {
                  json eps = json::array();
                  for (const auto& e : db_endpoints_) eps.push_back(e.str());
@@ -591,6 +600,7 @@ json Daemon::status_json() {
               {"db_requests", c.db_requests},
               {"db_refused", c.db_refused},
               {"db_connections_unwatchable", c.db_sock_full},
+              {"tamper", c.tamper},
               {"audit_records", audit_->written()},
               {"decode_errors", decode_errors_}}}};
 }

@@ -40,6 +40,7 @@
 #include "process_guard/events.h"
 #include "process_guard/guard_bpf.h"
 #include "process_guard/process_table.h"
+#include "process_guard/self_guard_bpf.h"
 #include "process_guard/sessions.h"
 
 namespace ks::daemon_detail {
@@ -115,6 +116,8 @@ class Daemon {
     void on_db_unix_connect(const DbWireEvent& ev);
     void start_file_protection();
     void start_db_protection();
+    void start_self_protection();
+    void on_tamper(const TamperEvent& ev);
     // The kernel refused a request: the policy's action, then the session's.
     void apply_db_action(const EventHeader& h, json& rec);
     // What happens to the whole session after a blocked or killed operation.
@@ -143,6 +146,7 @@ class Daemon {
     std::unique_ptr<FileGuardBpf> fbpf_;
     std::unique_ptr<DbGuardBpf> dbpf_;
     std::unique_ptr<DbWireBpf> dwbpf_;
+    std::unique_ptr<SelfGuardBpf> sgbpf_;
     std::vector<db::Endpoint> db_endpoints_;
     bool db_client_probes_ = true;
     ProtectedSet protected_;

@@ -56,17 +56,13 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        detach_links(links_);
-        uprobe_names_.clear();
-        for (int i = 0; i < skel_->skeleton->prog_cnt; ++i)
-            pins::unpin_link(*skel_->skeleton->progs[i].link);
-        file_guard__detach(skel_);
+        detach_layer(skel_->skeleton, links_, uprobe_names_);
         active_ = false;
         return {};
     }
-    if (int err = file_guard__attach(skel_))
-        return sys_error("attach file_guard syscall tracepoints (is tracefs mounted?)", -err);
-    pins::pin_skeleton_links(skel_->skeleton);
+    if (auto st = attach_layer(skel_->skeleton, "file_guard syscall tracepoints (is tracefs mounted?)");
+        !st)
+        return st;
     active_ = true;
     if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same

@@ -28,3 +28,10 @@ static_assert(sizeof(ks_db_config) == 16);
 static_assert(offsetof(ks_db_wire_event, cookie) == 96);
 static_assert(offsetof(ks_db_wire_event, text) == 144);
 static_assert((KS_DB_WINDOW & (KS_DB_WINDOW - 1)) == 0, "the BPF side masks with KS_DB_WINDOW - 1");
+
+// Self-protection.
+static_assert(sizeof(ks_tamper_event) == 96);
+static_assert(offsetof(ks_tamper_event, target) == 72);
+static_assert(int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_LOST} - int{KS_CTR_EVENTS}, "event counters overlap");
+static_assert(int{KS_CTR_LOST} + int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_GUARD_FULL}, "lost counters overlap");
+static_assert(KS_CTR_TAMPER < KS_CTR_MAX);

@@ -158,6 +158,18 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.text.assign(e->text, e->text_len);
             return Event{std::move(ev)};
         }
+        case KS_EVENT_TAMPER: {
+            if (size < sizeof(ks_tamper_event)) return make_error("short tamper record");
+            const auto* e = static_cast<const ks_tamper_event*>(data);
+            TamperEvent ev;
+            ev.hdr = decode_header(h);
+            ev.what = e->what;
+            ev.layer = e->layer;
+            ev.target = e->target;
+            ev.arg = e->arg;
+            ev.syscall_nr = e->syscall_nr;
+            return Event{std::move(ev)};
+        }
         default:
             return make_error("unknown record type " + std::to_string(h.type));
     }
@@ -179,6 +191,31 @@ const char* event_type_name(uint32_t type) {
             return "db_check";
         case KS_EVENT_DB_WIRE:
             return "db_wire";
+        case KS_EVENT_TAMPER:
+            return "tamper";
+        default:
+            return "unknown";
+    }
+}
+
+const char* tamper_name(uint32_t what) {
+    switch (what) {
+        case KS_TAMPER_SIGNAL:
+            return "signal";
+        case KS_TAMPER_PTRACE:
+            return "ptrace";
+        case KS_TAMPER_PIDFD:
+            return "pidfd";
+        case KS_TAMPER_VM_WRITE:
+            return "process_vm_writev";
+        case KS_TAMPER_BPF:
+            return "bpf";
+        case KS_TAMPER_MODULE:
+            return "module";
+        case KS_TAMPER_KEXEC:
+            return "kexec";
+        case KS_TAMPER_REBOOT:
+            return "reboot";
         default:
             return "unknown";
     }

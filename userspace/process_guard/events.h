@@ -96,8 +96,19 @@ struct DbWireEvent {
     std::string text;  // the request's text (SQL, RESP bytes, OP_MSG bytes), up to KS_DB_WINDOW
 };
 
+// A guarded process went for killswitch itself or the kernel under it
+// (self-protection); the kernel has already sent it SIGKILL.
+struct TamperEvent {
+    EventHeader hdr;
+    uint32_t what = 0;   // enum ks_tamper
+    uint32_t layer = 0;  // KS_LAYER_UPROBE (prevented) or KS_LAYER_TRACEPOINT (contained)
+    int64_t target = 0;  // pid, -pgid or -1; 0 when none
+    uint64_t arg = 0;    // signal, ptrace request, bpf command, reboot command
+    uint32_t syscall_nr = 0;
+};
+
 using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent, DbCheckEvent,
-                           DbWireEvent>;
+                           DbWireEvent, TamperEvent>;
 
 // Decodes one ring-buffer record; an error names what was malformed.
 Result<Event> decode_event(const void* data, size_t size);
@@ -110,6 +121,7 @@ std::string join_path_components(const char* buf, size_t len, bool truncated);
 std::vector<std::string> split_argv(const char* buf, size_t len);
 
 const char* event_type_name(uint32_t type);
+const char* tamper_name(uint32_t what);  // "signal", "ptrace", "bpf"...
 const char* op_name(uint32_t op);
 const char* layer_name(uint32_t layer);
 const char* match_name(uint32_t match);

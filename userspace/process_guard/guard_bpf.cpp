@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "common/bpf_util.h"
 #include "common/pins.h"
 
 #include "process_guard.skel.h"
@@ -65,22 +66,7 @@ Status GuardBpf::set_agent_names(const std::vector<std::string>& names) {
 }
 
 Status GuardBpf::set_guarded_uids(const std::vector<uint32_t>& uids) {
-    int fd = bpf_map__fd(skel_->maps.guarded_uids);
-    uint32_t key = 0, next = 0;
-    std::vector<uint32_t> old;
-    uint32_t* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        old.push_back(next);
-        key = next;
-        prev = &key;
-    }
-    for (auto k : old) bpf_map_delete_elem(fd, &k);
-    for (auto uid : uids) {
-        uint32_t one = 1;
-        if (bpf_map_update_elem(fd, &uid, &one, BPF_ANY) != 0)
-            return sys_error("add uid " + std::to_string(uid) + " to guarded_uids");
-    }
-    return {};
+    return replace_u32_set(bpf_map__fd(skel_->maps.guarded_uids), uids, "guarded_uids");
 }
 
 Status GuardBpf::add_cgroup(uint64_t cgroup_id, uint32_t session_id) {
@@ -143,6 +129,8 @@ GuardCounters GuardBpf::counters() const {
             c.db_requests = sum;
         } else if (idx == KS_CTR_DB_SOCK_FULL) {
             c.db_sock_full = sum;
+        } else if (idx == KS_CTR_TAMPER) {
+            c.tamper = sum;
         }
     }
     return c;

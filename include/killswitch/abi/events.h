@@ -34,7 +34,8 @@ enum ks_event_type {
 	KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
 	KS_EVENT_DB_CHECK = 6,   /* a guarded process is about to send a statement: held */
 	KS_EVENT_DB_WIRE = 7,    /* a guarded process sent (or was refused) a request on a watched socket */
-	KS_EVENT_TYPE_MAX = 8,
+	KS_EVENT_TAMPER = 8,     /* a guarded process went for killswitch itself or the kernel */
+	KS_EVENT_TYPE_MAX = 9,
 };
 
 /* Why a task is guarded (ks_exec_event.seed). */
@@ -359,18 +360,44 @@ struct ks_db_wire_event {
 #define KS_FNV_OFFSET 0xcbf29ce484222325ULL
 #define KS_FNV_PRIME 0x100000001b3ULL
 
+/* Self-protection (ks_tamper_event.what): what a guarded process went for. */
+enum ks_tamper {
+	KS_TAMPER_SIGNAL = 1,   /* a signal to the daemon (kill, tgkill, sigqueue...) or to every process */
+	KS_TAMPER_PTRACE = 2,   /* ptrace attach to the daemon */
+	KS_TAMPER_PIDFD = 3,    /* a pidfd of the daemon (to signal it) */
+	KS_TAMPER_VM_WRITE = 4, /* process_vm_writev into the daemon */
+	KS_TAMPER_BPF = 5,      /* the bpf() system call: detach, replace or read programs and maps */
+	KS_TAMPER_MODULE = 6,   /* load or unload a kernel module */
+	KS_TAMPER_KEXEC = 7,    /* load a kernel to kexec */
+	KS_TAMPER_REBOOT = 8,   /* reboot, power off, halt */
+};
+
+/* protected_pids (hash): tgid -> 1, the processes a guarded one may not
+ * signal, ptrace or write into (the daemon). */
+
+struct ks_tamper_event {
+	struct ks_event_header hdr;
+	__u32 what;   /* enum ks_tamper */
+	__u32 layer;  /* KS_LAYER_UPROBE: the call never happened; KS_LAYER_TRACEPOINT: it ran */
+	__s64 target; /* pid (or -pgid, -1) aimed at; 0 when none */
+	__u64 arg;    /* the signal, ptrace request, bpf command or reboot command */
+	__u32 syscall_nr; /* the system call (tracepoint), or 0 for a libc entry */
+	__u32 _pad0;
+};
+
 /* Per-CPU counters (array map "counters"), one slot per index below. */
 enum ks_counter {
 	KS_CTR_EVENTS = 0,     /* + ks_event_type: records submitted */
-	KS_CTR_LOST = 8,       /* + ks_event_type: records lost (ring buffer full) */
-	KS_CTR_GUARD_FULL = 16, /* a guarded task could not be added: map full */
-	KS_CTR_HELD = 17,      /* tasks held at exec */
-	KS_CTR_FILE_MATCH = 18, /* destructive operations on protected objects */
-	KS_CTR_EXEC_CHECK = 19, /* execs held for the argv rules */
-	KS_CTR_DB_REFUSED = 20, /* requests refused on the socket send path */
-	KS_CTR_DB_SOCK_FULL = 21, /* guarded connections refused: socket maps full */
-	KS_CTR_DB_REQUESTS = 22, /* requests inspected on the socket send path */
-	KS_CTR_MAX = 32,
+	KS_CTR_LOST = 12,      /* + ks_event_type: records lost (ring buffer full) */
+	KS_CTR_GUARD_FULL = 24, /* a guarded task could not be added: map full */
+	KS_CTR_HELD = 25,      /* tasks held at exec */
+	KS_CTR_FILE_MATCH = 26, /* destructive operations on protected objects */
+	KS_CTR_EXEC_CHECK = 27, /* execs held for the argv rules */
+	KS_CTR_DB_REFUSED = 28, /* requests refused on the socket send path */
+	KS_CTR_DB_SOCK_FULL = 29, /* guarded connections refused: socket maps full */
+	KS_CTR_DB_REQUESTS = 30, /* requests inspected on the socket send path */
+	KS_CTR_TAMPER = 31,    /* self-protection: guarded processes stopped */
+	KS_CTR_MAX = 40,
 };
 
 #endif /* KILLSWITCH_ABI_EVENTS_H */

@@ -1,0 +1,107 @@
+#include "process_guard/self_guard_bpf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/bpf_util.h"
+#include "common/log.h"
+#include "common/pins.h"
+#include "self_guard.skel.h"
+
+namespace ks {
+namespace {
+
+constexpr const char* kTracefsSyscalls = "/sys/kernel/tracing/events/syscalls/";
+
+bool has_tracepoint(const std::string& name) {
+    return ::access((kTracefsSyscalls + name).c_str(), F_OK) == 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(bpf_object* shared, std::string libc) {
+    std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
+    g->libc_ = std::move(libc);
+    g->skel_ = self_guard__open();
+    if (!g->skel_) return sys_error("open self_guard BPF object");
+    if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, g->skel_->obj) {
+        std::string name = bpf_program__name(prog);
+        if (name.rfind("ks_self_up_", 0) == 0) {
+            bpf_program__set_autoattach(prog, false);
+            continue;
+        }
+        // ks_self_NAME <- tp/syscalls/sys_enter_NAME
+        std::string tp = "sys_enter_" + name.substr(std::strlen("ks_self_"));
+        if (!has_tracepoint(tp)) {
+            bpf_program__set_autoload(prog, false);
+            g->missing_.push_back(tp);
+        }
+    }
+    if (int err = self_guard__load(g->skel_)) return sys_error("load self_guard BPF programs", -err);
+    for (const auto& m : g->missing_)
+        spdlog::info("self-protection: no {} tracepoint on this kernel (the call does not exist "
+                     "here)",
+                     m);
+    if (auto st = g->set_active(true); !st) return st.error();
+    if (auto st = g->set_active(false); !st) return st.error();
+    return g;
+}
+
+SelfGuardBpf::~SelfGuardBpf() {
+    destroy_links(links_);
+    if (skel_) self_guard__destroy(skel_);
+}
+
+Status SelfGuardBpf::set_active(bool active) {
+    if (active == active_) return {};
+    if (!active) {
+        detach_layer(skel_->skeleton, links_, uprobe_names_);
+        active_ = false;
+        return {};
+    }
+    if (auto st = attach_layer(skel_->skeleton, "self_guard syscall tracepoints"); !st) return st;
+    active_ = true;
+    if (libc_.empty()) return {};
+    attach_uprobes(libc_,
+                   {{"kill", skel_->progs.ks_self_up_kill},
+                    {"tgkill", skel_->progs.ks_self_up_tgkill},
+                    {"sigqueue", skel_->progs.ks_self_up_sigqueue},
+                    {"pidfd_open", skel_->progs.ks_self_up_pidfd_open},
+                    {"ptrace", skel_->progs.ks_self_up_ptrace},
+                    {"process_vm_writev", skel_->progs.ks_self_up_process_vm_writev},
+                    {"reboot", skel_->progs.ks_self_up_reboot},
+                    {"init_module", skel_->progs.ks_self_up_module},
+                    {"delete_module", skel_->progs.ks_self_up_module}},
+                   links_, uprobe_names_);
+    return {};
+}
+
+Status SelfGuardBpf::set_protected_pids(const std::vector<int>& pids) {
+    std::vector<uint32_t> keys(pids.begin(), pids.end());
+    return replace_u32_set(bpf_map__fd(skel_->maps.protected_pids), keys, "protected_pids");
+}
+
+std::vector<std::string> SelfGuardBpf::tracepoints() const {
+    std::vector<std::string> out;
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj) {
+        std::string name = bpf_program__name(prog);
+        if (name.rfind("ks_self_up_", 0) == 0 || !bpf_program__autoload(prog)) continue;
+        out.push_back("sys_enter_" + name.substr(std::strlen("ks_self_")));
+    }
+    return out;
+}
+
+std::string_view SelfGuardBpf::elf_bytes() {
+    size_t sz = 0;
+    const void* p = self_guard__elf_bytes(&sz);
+    return {static_cast<const char*>(p), sz};
+}
+
+}  // namespace ks

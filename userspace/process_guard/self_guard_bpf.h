@@ -1,0 +1,50 @@
+// The self_guard BPF object: guarded processes may not signal, ptrace or
+// write into the daemon, call bpf(), load kernel modules, kexec or reboot.
+// Loaded with process_guard's shared maps; attached while something can be
+// guarded, like the file layer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+struct self_guard;
+struct bpf_object;
+struct bpf_link;
+
+namespace ks {
+
+class SelfGuardBpf {
+  public:
+    // libc: the library whose wrappers get uprobes ("" for none).
+    static Result<std::unique_ptr<SelfGuardBpf>> load(bpf_object* shared, std::string libc);
+    ~SelfGuardBpf();
+    SelfGuardBpf(const SelfGuardBpf&) = delete;
+    SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;
+
+    Status set_active(bool active);
+    [[nodiscard]] bool active() const { return active_; }
+    // The processes guarded ones may not touch: replaces the set.
+    Status set_protected_pids(const std::vector<int>& pids);
+
+    // What is watched here: syscall tracepoints and libc entry points. A
+    // tracepoint the kernel does not have (no module or kexec support) is
+    // listed in missing().
+    [[nodiscard]] std::vector<std::string> tracepoints() const;
+    [[nodiscard]] const std::vector<std::string>& uprobes() const { return uprobe_names_; }
+    [[nodiscard]] const std::vector<std::string>& missing() const { return missing_; }
+    static std::string_view elf_bytes();
+
+  private:
+    SelfGuardBpf() = default;
+    self_guard* skel_ = nullptr;
+    std::string libc_;
+    std::vector<bpf_link*> links_;
+    std::vector<std::string> uprobe_names_, missing_;
+    bool active_ = false;
+};
+
+}  // namespace ks
