@@ -6,18 +6,9 @@
 namespace ks::daemon_detail {
 
 void Daemon::start_db_protection() {
-    db_endpoints_.clear();
-    for (const auto& spec : policy_.db_endpoints) {
-        auto ep = db::parse_endpoint(spec);
-        if (!ep) throw StartupError{"database endpoint " + ep.error().str()};
-        db_endpoints_.push_back(std::move(ep.value()));
-    }
     db_client_probes_ = policy_.db_client_probes && opts_.db_client_probes;
-    DbWireConfig cfg;
-    cfg.monitor = policy_.mode == policy::Mode::Monitor || policy_.db_action == policy::Action::Audit;
-    cfg.refuse_unparseable = policy_.db_refuse_unparseable;
-    cfg.refuse_encrypted = policy_.db_refuse_encrypted;
-    auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, db_endpoints_, cfg);
+    // The endpoints and the configuration come with the policy (publish_state).
+    auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
     if (!dw) throw StartupError{dw.error().str()};
     dwbpf_ = std::move(dw.value());
 }

@@ -13,50 +13,25 @@ void Daemon::start_file_protection() {
         FileGuardBpf::load(bpf_->skeleton_object(), opts_.libc_uprobes && policy_.libc_uprobes);
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = std::move(fg.value());
-
-    bool monitor = policy_.mode == policy::Mode::Monitor;
-    rule_names_ = {"unresolved-path", "io_uring", "exec-command"};
-    rule_slots_ = {{to_kernel_action(policy_.unresolved_action), monitor},
-                   {KS_ACT_BLOCK, monitor},
-                   {to_kernel_action(policy_.protect_action), monitor}};
-    std::vector<ProtectedSet::Entry> entries;
-    for (const auto& path : policy_.protect_paths) {
-        if (rule_slots_.size() >= KS_MAX_RULES) throw StartupError{"too many protected paths"};
-        auto it = policy_.protect_path_actions.find(path);
-        auto action =
-            it != policy_.protect_path_actions.end() ? it->second : policy_.protect_action;
-        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
-        rule_names_.push_back("protect:" + path);
-        rule_slots_.push_back({to_kernel_action(action), monitor});
-    }
-    // killswitch's own binary, policy and audit log, wherever they are; and
-    // the cgroup v2 hierarchy: a guarded process that writes cgroup.procs,
-    // cgroup.freeze or cgroup.kill (to leave its session, thaw it, or kill
-    // others) is stopped like one that overwrites protected data.
-    std::vector<std::string> self = {policy_.audit_log, cgroup2_};
-    char exe[PATH_MAX];
-    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
-    if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
-    for (const auto& path : self) {
-        if (rule_slots_.size() >= KS_MAX_RULES) break;
-        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
-        rule_names_.push_back("self:" + path);
-        rule_slots_.push_back({KS_ACT_BLOCK, monitor});
-    }
-    std::vector<std::string> warnings;
-    protected_ = ProtectedSet::build(entries, kMaxProtectedInodes, warnings);
-    for (const auto& w : warnings) spdlog::info("{}", w);
-    if (auto st = fbpf_->publish(protected_); !st) throw StartupError{st.error().str()};
-    if (auto st = fbpf_->set_rules(rule_slots_); !st) throw StartupError{st.error().str()};
-    if (auto st = fbpf_->set_config(kRuleUnresolved,
-                                    policy_.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring);
-        !st)
-        throw StartupError{st.error().str()};
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
 
-    auto db = DbGuardBpf::load(bpf_->skeleton_object(), monitor);
+    // Its mode is published with the rest of the policy (publish_state).
+    auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy_.mode == policy::Mode::Monitor);
     if (!db) throw StartupError{db.error().str()};
     dbpf_ = std::move(db.value());
+}
+
+// killswitch's own binary, policy and audit log, wherever they are; and the
+// cgroup v2 hierarchy: a guarded process that writes cgroup.procs,
+// cgroup.freeze or cgroup.kill (to leave its session, thaw it, or kill others)
+// is stopped like one that overwrites protected data. Rules "self:PATH".
+std::vector<std::string> Daemon::self_paths(const policy::Policy& p,
+                                            const std::string& policy_file) const {
+    std::vector<std::string> self = {p.audit_log, cgroup2_};
+    char exe[PATH_MAX];
+    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
+    if (!policy_file.empty()) self.push_back(policy_file);
+    return self;
 }
 
 void Daemon::on_db_check(const DbCheckEvent& ev) {

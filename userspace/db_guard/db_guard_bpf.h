@@ -22,6 +22,8 @@ class DbGuardBpf {
     DbGuardBpf& operator=(const DbGuardBpf&) = delete;
 
     Status set_active(bool active);
+    // Monitor mode: statements are recorded, never held.
+    Status set_monitor(bool monitor_only);
     [[nodiscard]] const std::string& libpq_path() const { return libpq_; }
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return names_; }
 

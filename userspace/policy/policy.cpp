@@ -12,6 +12,7 @@
 #include <map>
 #include <span>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 #include "common/sysfs.h"
@@ -926,6 +927,46 @@ Policy default_policy() {
 
 LoadResult parse_policy(const std::string& text, const std::string& source_name) {
     return Parser(text, source_name).run(default_policy());
+}
+
+std::vector<std::string> restart_required_changes(const Policy& running, const Policy& next) {
+    std::vector<std::string> out;
+    auto changed = [&](std::string_view key, const std::string& from, const std::string& to,
+                       std::string_view why) {
+        out.push_back(std::string(key) + " changes from " + from + " to " + to + ": " +
+                      std::string(why) + "; restart the daemon to change it");
+    };
+    auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+    auto list = [](const auto& items) {
+        std::string s = "[";
+        for (const auto& i : items) {
+            if (s.size() > 1) s += ", ";
+            if constexpr (std::is_same_v<std::decay_t<decltype(i)>, std::string>)
+                s += i;
+            else
+                s += std::to_string(i);
+        }
+        return s + "]";
+    };
+    if (running.audit_log != next.audit_log)
+        changed("audit.log", quote(running.audit_log), quote(next.audit_log),
+                "the audit log is opened once, when the daemon starts (SIGHUP reopens the same "
+                "path)");
+    if (running.hold_agents_at_exec != next.hold_agents_at_exec)
+        changed("agents.hold_at_exec", yes_no(running.hold_agents_at_exec),
+                yes_no(next.hold_agents_at_exec),
+                "it is read-only data of the process guard's BPF programs, set when they load");
+    if (running.libc_uprobes != next.libc_uprobes)
+        changed("protect.libc_uprobes", yes_no(running.libc_uprobes), yes_no(next.libc_uprobes),
+                "the libc layer is set up when the daemon starts");
+    if (running.db_client_probes != next.db_client_probes)
+        changed("databases.client_probes", yes_no(running.db_client_probes),
+                yes_no(next.db_client_probes), "the libpq layer is set up when the daemon starts");
+    if (running.guard_cgroups != next.guard_cgroups)
+        changed("guard.cgroups", list(running.guard_cgroups), list(next.guard_cgroups),
+                "the processes in them were marked guarded when the daemon started, and a "
+                "guarded process stays guarded");
+    return out;
 }
 
 LoadResult load_policy_file(const std::string& path) {

@@ -115,6 +115,13 @@ LoadResult parse_policy(const std::string& text, const std::string& source_name)
 // column 0 with the errno text.
 LoadResult load_policy_file(const std::string& path);
 
+// Settings the running daemon reads only when it starts (an open file, BPF
+// read-only data, programs attached or not, processes already marked): one
+// message per key that differs between the policy in force and the next one,
+// naming the key and saying that a restart is needed. Empty when the next
+// policy can be applied to a running daemon.
+std::vector<std::string> restart_required_changes(const Policy& running, const Policy& next);
+
 // The built-in policy as commented YAML (`killswitch policy show-default`).
 const std::string& default_policy_text();
 
