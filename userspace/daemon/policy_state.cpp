@@ -28,7 +28,10 @@ uint32_t choose_bank(uint32_t count, uint32_t cur_first, uint32_t cur_end) {
 Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& file) const {
     PolicyState s;
     s.file = file;
-    bool monitor = p.mode == policy::Mode::Monitor;
+    using policy::Mode;
+    bool monitor = p.mode == Mode::Monitor;  // self-protection follows the policy's mode only
+    bool protect_monitor = policy::effective_mode(p, p.protect_mode) == Mode::Monitor;
+    bool db_monitor = policy::effective_mode(p, p.db_mode) == Mode::Monitor;
 
     // Rule ids: the fixed ones, then this policy's bank of path and self rules.
     s.rule_names = rule_names_;
@@ -38,9 +41,9 @@ Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& fil
     s.rule_names[kRuleUnresolved] = "unresolved-path";
     s.rule_names[kRuleIoUring] = "io_uring";
     s.rule_names[kRuleExecCommand] = "exec-command";
-    s.rule_slots[kRuleUnresolved] = {to_kernel_action(p.unresolved_action), monitor};
-    s.rule_slots[kRuleIoUring] = {KS_ACT_BLOCK, monitor};
-    s.rule_slots[kRuleExecCommand] = {to_kernel_action(p.protect_action), monitor};
+    s.rule_slots[kRuleUnresolved] = {to_kernel_action(p.unresolved_action), protect_monitor};
+    s.rule_slots[kRuleIoUring] = {KS_ACT_BLOCK, protect_monitor};
+    s.rule_slots[kRuleExecCommand] = {to_kernel_action(p.protect_action), protect_monitor};
 
     std::vector<std::string> self = self_paths(p, file);
     size_t count = p.protect_paths.size() + self.size();
@@ -56,7 +59,8 @@ Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& fil
         auto action = it != p.protect_path_actions.end() ? it->second : p.protect_action;
         entries.push_back({path, id});
         s.rule_names[id] = "protect:" + path;
-        s.rule_slots[id++] = {to_kernel_action(action), monitor};
+        s.rule_slots[id++] = {to_kernel_action(action),
+                              policy::protect_path_mode(p, path) == Mode::Monitor};
     }
     for (const auto& path : self) {
         entries.push_back({path, id});
@@ -73,10 +77,10 @@ Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& fil
         if (!ep) return make_error("database endpoint " + ep.error().str());
         s.db_endpoints.push_back(std::move(ep.value()));
     }
-    s.db_wire.monitor = monitor || p.db_action == policy::Action::Audit;
+    s.db_wire.monitor = db_monitor || p.db_action == policy::Action::Audit;
     s.db_wire.refuse_unparseable = p.db_refuse_unparseable;
     s.db_wire.refuse_encrypted = p.db_refuse_encrypted;
-    s.db_client_monitor = monitor;
+    s.db_client_monitor = db_monitor;
     s.policy = std::move(p);
     return s;
 }
