@@ -121,6 +121,8 @@ static __always_inline int ks_db_check(const char *uquery)
 
 	if (monitor && *monitor)
 		flags |= KS_DBF_MONITOR;
+	else if (ks_window_open(g->session_id))
+		flags |= KS_DBF_WINDOW;
 	else
 		bpf_send_signal(KS_SIGSTOP);
 	ev->flags = flags;

@@ -69,6 +69,9 @@ int print_status(const GlobalOptions& g, bool as_json) {
         std::printf(")");
     }
     std::printf("\n");
+    for (const auto& w : s.value("allow_windows", nlohmann::json::array()))
+        std::printf("allow window: session %s until %s: %s\n", w.value("session", "").c_str(),
+                    w.value("until", "").c_str(), w.value("reason", "").c_str());
     std::printf("sessions:     %zu\n", s["sessions"].size());
     for (const auto& sess : s["sessions"]) {
         std::string cmd;

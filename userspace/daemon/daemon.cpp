@@ -404,7 +404,9 @@ void Daemon::on_tick() {
     for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy_.hold_timeout_s) + "s");
-    for (const auto& s : sessions_->sweep()) audit_->append(session_record("session_end", s));
+    auto ended = sessions_->sweep();
+    close_windows(ended);
+    for (const auto& s : ended) audit_->append(session_record("session_end", s));
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }
@@ -496,6 +498,8 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         return {{"ok", true}, {"results", results}};
     }
     if (cmd == "policy.reload") return reload_policy(req, peer);
+    if (cmd == "allow.start" || cmd == "allow.list" || cmd == "allow.end")
+        return handle_allow(cmd, req, peer);
     if (cmd == "holds") {
         json list = json::array();
         for (const auto& h : holds_.list()) list.push_back(h.to_json());
@@ -574,6 +578,7 @@ json Daemon::status_json() {
             {"file_protection_enforced", policy_.mode == policy::Mode::Enforce},
             {"file_protection_attached", fbpf_->active()},
             {"holds", holds_.list().size()},
+            {"allow_windows", open_windows()},
             {"sessions", sessions},
             {"counters",
              {{"events", events},

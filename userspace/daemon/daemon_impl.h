@@ -107,6 +107,23 @@ struct PolicyState {
     bool db_client_monitor = false;  // the libpq layer records, never holds
 };
 
+// A maintenance window (`killswitch allow`): until until_boot_ns the kernel
+// lets the session's destructive operations through, self-protection
+// excepted. The kernel compares the time; the daemon records the end.
+struct AllowWindow {
+    uint32_t id = 0;
+    uint32_t session_id = 0;
+    std::string session;
+    std::string reason;
+    json opened_by;  // {pid, uid, comm}
+    uint64_t opened_realtime_ns = 0;
+    uint64_t until_boot_ns = 0;
+    uint64_t until_realtime_ns = 0;
+    uint32_t seconds = 0;
+    bool open = true;
+    [[nodiscard]] json to_json() const;
+};
+
 // Fatal start-up error: one line, then a non-zero exit. Everything acquired
 // so far is released by the destructors on the way out.
 struct StartupError {
@@ -133,6 +150,15 @@ class Daemon {
     void adopt_state(PolicyState&& s);
     [[nodiscard]] PolicyState current_state() const;
     json reload_policy(const json& req, const PeerCred& peer);
+    // allow_windows.cpp: allow.start, allow.list, allow.end
+    json handle_allow(const std::string& cmd, const json& req, const PeerCred& peer);
+    void end_window(AllowWindow& w, const std::string& how, const json& by);
+    // Windows whose time is up (the kernel already ignores them), and windows
+    // of sessions that ended: allow_end records.
+    void close_windows(const std::vector<Session>& ended_sessions);
+    // The window of a session, for the records of what it let through.
+    [[nodiscard]] json window_of(uint32_t session_id) const;
+    [[nodiscard]] json open_windows() const;
     void handle_ringbuf();
     static int on_record(void* ctx, void* data, size_t size);
     void handle_event(const Event& ev);
@@ -188,6 +214,8 @@ class Daemon {
     std::vector<std::string> rule_names_;
     std::vector<RuleSlot> rule_slots_;
     HoldRegistry holds_;
+    std::map<uint32_t, AllowWindow> windows_;  // by session id, the last of each
+    uint32_t next_window_id_ = 1;
     std::unique_ptr<SessionManager> sessions_;
     std::unique_ptr<RingBuffer> rb_;
     std::optional<AuditWriter> audit_;

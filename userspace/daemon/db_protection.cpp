@@ -108,6 +108,10 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
         } else if (ev.verdict == KS_DBV_WOULD_REFUSE) {
             rec["verdict"] = "would-refuse";
             rec["prevented"] = false;
+        } else if (ev.verdict == KS_DBV_WINDOW) {
+            rec["verdict"] = "allowed";
+            rec["prevented"] = false;
+            rec["window"] = window_of(h.session_id);
         } else {
             rec["verdict"] = "allowed";
             rec["prevented"] = false;
@@ -154,8 +158,9 @@ void Daemon::on_db_unix_connect(const DbWireEvent& ev) {
     rec["rule"] = "db:" + std::string(db_reason_name(ev.reason));
     rec["layer"] = layer_name(ev.layer);
     bool refused = ev.verdict == KS_DBV_REFUSE;
-    rec["verdict"] = refused ? "refused" : "would-refuse";
+    rec["verdict"] = refused ? "refused" : ev.verdict == KS_DBV_WINDOW ? "allowed" : "would-refuse";
     rec["prevented"] = refused;
+    if (ev.verdict == KS_DBV_WINDOW) rec["window"] = window_of(ev.hdr.session_id);
     audit_->append(std::move(rec));
 }
 

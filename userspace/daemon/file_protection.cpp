@@ -64,7 +64,7 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
     rec["rule"] = rule;
     if (verdict == db::Class::Harmless) {
         // Held only because a keyword appeared (in a string, a column name...).
-        if (!ev.monitor) ::kill(h.pid, SIGCONT);
+        if (!ev.monitor && !ev.windowed) ::kill(h.pid, SIGCONT);
         rec["verdict"] = "allow";
         rec["prevented"] = false;
     } else {
@@ -76,6 +76,10 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
         if (ev.monitor) {
             rec["verdict"] = "would-" + std::string(policy::action_name(action));
             rec["prevented"] = false;
+        } else if (ev.windowed) {
+            rec["verdict"] = "allowed";
+            rec["prevented"] = false;
+            rec["window"] = window_of(h.session_id);
         } else if (action == policy::Action::Audit) {
             ::kill(h.pid, SIGCONT);
             rec["verdict"] = "audit";
@@ -195,6 +199,10 @@ void Daemon::on_file(const FileEvent& ev) {
     } else if (ev.flags & KS_FF_MONITOR) {
         rec["verdict"] = std::string("would-") + action_name(ev.action);
         rec["prevented"] = false;
+    } else if (ev.flags & KS_FF_WINDOW) {
+        rec["verdict"] = "allowed";
+        rec["prevented"] = false;
+        rec["window"] = window_of(h.session_id);
     } else {
         uint32_t action = ev.action;
         if (action == KS_ACT_HOLD && ev.layer == KS_LAYER_TRACEPOINT) {
@@ -207,7 +215,7 @@ void Daemon::on_file(const FileEvent& ev) {
                      "", rec);
     }
     if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
-        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED)))
+        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED | KS_FF_WINDOW)))
         rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
     audit_->append(std::move(rec));
 }
@@ -222,7 +230,7 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
         return protected_.classify(abs, follow);
     });
     if (!m) {
-        ::kill(h.pid, SIGCONT);
+        if (!ev.windowed) ::kill(h.pid, SIGCONT);
         return;
     }
     uint32_t rule_id = m->rule_id.value_or(kRuleExecCommand);
@@ -243,6 +251,19 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
     if (slot.monitor) {
         ::kill(h.pid, SIGCONT);
         rec["verdict"] = std::string("would-") + action_name(slot.action);
+    } else if (ev.windowed && (slot.no_window || protected_.touches_self(m->path))) {
+        // Not held (the session's allow window is open), but the window does
+        // not cover killswitch's own objects: the libc and syscall layers
+        // stop the operation itself.
+        rec["verdict"] = "deferred";
+        rec["prevented"] = false;
+        rec["note"] =
+            "an allow window is open, so the program was not held at exec; it does not cover "
+            "killswitch's own files, which the libc and syscall layers still protect";
+    } else if (ev.windowed) {
+        rec["verdict"] = "allowed";
+        rec["prevented"] = false;
+        rec["window"] = window_of(h.session_id);
     } else {
         if (slot.action == KS_ACT_BLOCK || slot.action == KS_ACT_KILL ||
             slot.action == KS_ACT_KILL_SESSION)

@@ -41,8 +41,10 @@ Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& fil
     s.rule_names[kRuleUnresolved] = "unresolved-path";
     s.rule_names[kRuleIoUring] = "io_uring";
     s.rule_names[kRuleExecCommand] = "exec-command";
-    s.rule_slots[kRuleUnresolved] = {to_kernel_action(p.unresolved_action), protect_monitor};
-    s.rule_slots[kRuleIoUring] = {KS_ACT_BLOCK, protect_monitor};
+    // An allow window covers neither: an unresolved path may be killswitch's
+    // own, and io_uring would bypass the self-protection rules.
+    s.rule_slots[kRuleUnresolved] = {to_kernel_action(p.unresolved_action), protect_monitor, true};
+    s.rule_slots[kRuleIoUring] = {KS_ACT_BLOCK, protect_monitor, true};
     s.rule_slots[kRuleExecCommand] = {to_kernel_action(p.protect_action), protect_monitor};
 
     std::vector<std::string> self = self_paths(p, file);
@@ -63,9 +65,9 @@ Result<PolicyState> Daemon::build_state(policy::Policy p, const std::string& fil
                               policy::protect_path_mode(p, path) == Mode::Monitor};
     }
     for (const auto& path : self) {
-        entries.push_back({path, id});
+        entries.push_back({path, id, true});
         s.rule_names[id] = "self:" + path;
-        s.rule_slots[id++] = {KS_ACT_BLOCK, monitor};
+        s.rule_slots[id++] = {KS_ACT_BLOCK, monitor, true};
     }
     s.bank_end = id;
     std::vector<std::string> warnings;

@@ -92,7 +92,7 @@ FileGuardBpf::~FileGuardBpf() {
 Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previous) {
     int ifd = bpf_map__fd(skel_->maps.protected_inodes);
     for (const auto& [key, rule] : next.inodes()) {
-        ks_protected v{rule, 0};
+        ks_protected v{rule, next.no_window(key) ? KS_PF_NO_WINDOW : 0u};
         if (bpf_map_update_elem(ifd, &key, &v, BPF_ANY))
             return sys_error("add to protected_inodes (" + std::to_string(next.inodes().size()) +
                              " entries)");
@@ -115,7 +115,8 @@ Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previ
 Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules, uint32_t first, uint32_t end) {
     int fd = bpf_map__fd(skel_->maps.rules);
     for (uint32_t i = first; i < end && i < rules.size() && i < KS_MAX_RULES; ++i) {
-        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u};
+        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u,
+                  rules[i].no_window ? KS_RULEF_NO_WINDOW : 0u, 0};
         if (bpf_map_update_elem(fd, &i, &r, BPF_ANY))
             return sys_error("set rule " + std::to_string(i));
     }

@@ -20,6 +20,7 @@ namespace ks {
 struct RuleSlot {
     uint32_t action = KS_ACT_BLOCK;
     bool monitor = false;
+    bool no_window = false;  // an allow window never covers this rule
 };
 
 class FileGuardBpf {

@@ -28,3 +28,9 @@ static_assert(sizeof(ks_db_config) == 16);
 static_assert(offsetof(ks_db_wire_event, cookie) == 96);
 static_assert(offsetof(ks_db_wire_event, text) == 144);
 static_assert((KS_DB_WINDOW & (KS_DB_WINDOW - 1)) == 0, "the BPF side masks with KS_DB_WINDOW - 1");
+
+// File rules and maintenance windows.
+static_assert(sizeof(ks_protected) == 8);
+static_assert(sizeof(ks_rule) == 16);
+static_assert(offsetof(ks_rule, flags) == 8);
+static_assert(sizeof(ks_allow_window) == 16);
