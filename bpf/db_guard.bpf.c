@@ -15,8 +15,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Monitor mode: record, never hold. */
-const volatile bool monitor_only = false;
+/* 1: monitor mode (the policy's mode or databases.mode): record, never hold.
+ * A map, not read-only data, so that a policy reload can change it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} db_guard_monitor SEC(".maps");
 
 struct ks_db_scan {
 	char *q;
@@ -110,8 +116,13 @@ static __always_inline int ks_db_check(const char *uquery)
 	ev->kind = KS_DB_POSTGRES;
 	ev->query_len = len;
 	ev->_pad0 = 0;
-	if (monitor_only)
+	__u32 zero = 0;
+	__u32 *monitor = bpf_map_lookup_elem(&db_guard_monitor, &zero);
+
+	if (monitor && *monitor)
 		flags |= KS_DBF_MONITOR;
+	else if (ks_window_open(g->session_id))
+		flags |= KS_DBF_WINDOW;
 	else
 		bpf_send_signal(KS_SIGSTOP);
 	ev->flags = flags;

@@ -242,13 +242,18 @@ int ks_db_connect_unix(struct bpf_sock_addr *ctx)
 	if (bpf_map_lookup_elem(&libpq_connecting, &tid))
 		return 1;
 	bool refuse = cfg->refuse_unix && !cfg->monitor;
+	/* The session's allow window lets it connect (and the connection stays
+	 * open after the window: its requests cannot be read either way). */
+	bool windowed = refuse && ks_window_open(g->session_id);
+	if (windowed)
+		refuse = false;
 	struct ks_db_wire_event *ev = &sc->ev;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	ks_fill_header(&ev->hdr, KS_EVENT_DB_WIRE, task, g->session_id);
 	ev->kind = ep->kind;
 	ev->endpoint_id = ep->id;
-	ev->verdict = refuse ? KS_DBV_REFUSE : KS_DBV_WOULD_REFUSE;
+	ev->verdict = refuse ? KS_DBV_REFUSE : windowed ? KS_DBV_WINDOW : KS_DBV_WOULD_REFUSE;
 	ev->reason = KS_DBR_UNIX_SOCKET;
 	ev->layer = KS_LAYER_CONNECT;
 	ev->msg_type = 0;
@@ -1037,13 +1042,15 @@ int ks_db_msg(struct sk_msg_md *msg)
 		refuse = j.opaque ? cfg->refuse_opaque : cfg->refuse_unparseable;
 	__u32 verdict = KS_DBV_PASS;
 
-	if (refuse)
-		verdict = cfg->monitor ? KS_DBV_WOULD_REFUSE : KS_DBV_REFUSE;
+	if (refuse && cfg->monitor)
+		verdict = KS_DBV_WOULD_REFUSE;
+	else if (refuse)
+		verdict = ks_window_open(st->session_id) ? KS_DBV_WINDOW : KS_DBV_REFUSE;
 	else if (j.reason)
 		verdict = KS_DBV_WOULD_REFUSE;
 	ks_count(KS_CTR_DB_REQUESTS);
 	if ((j.record || refuse) && !ks_db_emit(msg, st, ev, &j, verdict) &&
-	    verdict == KS_DBV_PASS) {
+	    (verdict == KS_DBV_PASS || verdict == KS_DBV_WINDOW)) {
 		/* Cannot be recorded: not sent either. */
 		verdict = KS_DBV_REFUSE;
 	}

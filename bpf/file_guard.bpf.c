@@ -101,6 +101,7 @@ struct ks_anc {
 	struct ks_cursor cur;
 	struct ks_inode_key key;
 	__u32 rule_id;
+	__u32 pflags;
 	bool found;
 };
 
@@ -115,6 +116,7 @@ static long ks_anc_step(__u32 i, void *data)
 	if (p) {
 		a->key = k;
 		a->rule_id = p->rule_id;
+		a->pflags = p->flags;
 		a->found = true;
 		return 1;
 	}
@@ -123,7 +125,7 @@ static long ks_anc_step(__u32 i, void *data)
 
 /* Is the object at @p, or any directory above it, protected? */
 static __always_inline bool ks_inside_protected(struct path *p, struct ks_inode_key *key,
-						__u32 *rule_id)
+						__u32 *rule_id, __u32 *pflags)
 {
 	struct ks_anc a = {};
 
@@ -133,6 +135,7 @@ static __always_inline bool ks_inside_protected(struct path *p, struct ks_inode_
 		return false;
 	*key = a.key;
 	*rule_id = a.rule_id;
+	*pflags = a.pflags;
 	return true;
 }
 
@@ -150,6 +153,7 @@ struct ks_walk {
 	__u32 sp;
 	__u32 result;
 	__u32 rule_id;
+	__u32 pflags;
 	char c0, c1;
 };
 
@@ -237,6 +241,7 @@ static long ks_walk_step(__u32 i, void *data)
 	if (p) {
 		w->result = KS_MATCH_PATH;
 		w->rule_id = p->rule_id;
+		w->pflags = p->flags;
 		return 1;
 	}
 	return c == 0;
@@ -258,6 +263,7 @@ static __always_inline struct file *ks_file_of_fd(struct task_struct *task, int 
 struct ks_hit {
 	__u32 match;
 	__u32 rule_id;
+	__u32 pflags; /* KS_PF_* of the protected inode that matched */
 	struct ks_inode_key key;
 	struct path start;
 };
@@ -284,7 +290,7 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 			return KS_MATCH_NONE; /* EBADF */
 		hit->start = BPF_CORE_READ(f, f_path);
 	}
-	if (ks_inside_protected(&hit->start, &hit->key, &hit->rule_id)) {
+	if (ks_inside_protected(&hit->start, &hit->key, &hit->rule_id, &hit->pflags)) {
 		hit->match = KS_MATCH_INSIDE;
 		return hit->match;
 	}
@@ -309,6 +315,7 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 	if (w.result == KS_MATCH_PATH) {
 		hit->key = w.cur;
 		hit->rule_id = w.rule_id;
+		hit->pflags = w.pflags;
 	} else if (w.result == KS_MATCH_UNRESOLVED) {
 		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 		hit->rule_id = cfg ? cfg->unresolved_rule : 0;
@@ -326,7 +333,7 @@ static __always_inline __u32 ks_check_fd(int fd, struct ks_hit *hit)
 	if (!f)
 		return KS_MATCH_NONE;
 	hit->start = BPF_CORE_READ(f, f_path);
-	if (!ks_inside_protected(&hit->start, &hit->key, &hit->rule_id))
+	if (!ks_inside_protected(&hit->start, &hit->key, &hit->rule_id, &hit->pflags))
 		return KS_MATCH_NONE;
 	hit->match = KS_MATCH_INODE;
 	return hit->match;
@@ -347,6 +354,11 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	__u32 flags = 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *pass = bpf_map_lookup_elem(&passes, &tgid);
+	struct ks_task_guard *g = ks_guard_of_current();
+	/* A maintenance window never covers killswitch's own objects (nor a
+	 * protected directory above one), unresolved paths or io_uring. */
+	bool windowable = rule && !(rule->flags & KS_RULEF_NO_WINDOW) &&
+			  !(hit->pflags & KS_PF_NO_WINDOW);
 
 	ks_count(KS_CTR_FILE_MATCH);
 	if (pass && *pass >= entry_ns) {
@@ -354,6 +366,8 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 		flags |= KS_FF_PASSED;
 	} else if (rule && rule->monitor) {
 		flags |= KS_FF_MONITOR;
+	} else if (windowable && g && ks_window_open(g->session_id)) {
+		flags |= KS_FF_WINDOW;
 	} else if (action == KS_ACT_FREEZE || (action == KS_ACT_HOLD && layer != KS_LAYER_TRACEPOINT)) {
 		bpf_send_signal(KS_SIGSTOP);
 		flags |= KS_FF_STOPPED;
@@ -369,7 +383,6 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	if (!ev)
 		return;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct ks_task_guard *g = ks_guard_of_current();
 	bool trunc = false;
 
 	ks_fill_header(&ev->hdr, KS_EVENT_FILE, task, g ? g->session_id : 0);
@@ -637,11 +650,15 @@ static __always_inline int ks_exec_check(long ret)
 	bpf_get_current_comm(key, KS_COMM_LEN);
 	if (!bpf_map_lookup_elem(&exec_watch, key))
 		return 0;
+	/* In an allow window the tool runs at once: the libc and syscall layers
+	 * still apply the rules a window does not cover (self-protection). */
+	bool windowed = ks_window_open(g->session_id);
 
 	struct ks_exec_check_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_EXEC_CHECK);
 	if (!ev) {
 		/* The rules cannot see this exec: never let it run unchecked. */
-		bpf_send_signal(KS_SIGKILL);
+		if (!windowed)
+			bpf_send_signal(KS_SIGKILL);
 		return 0;
 	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -663,7 +680,10 @@ static __always_inline int ks_exec_check(long ret)
 	ev->argv_len = len;
 	ev->argc = 0;
 	ks_count(KS_CTR_EXEC_CHECK);
-	bpf_send_signal(KS_SIGSTOP);
+	if (windowed)
+		ev->flags |= KS_EVF_WINDOW;
+	else
+		bpf_send_signal(KS_SIGSTOP);
 	ks_submit(ev, KS_EVENT_EXEC_CHECK);
 	return 0;
 }

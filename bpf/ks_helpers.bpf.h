@@ -23,6 +23,15 @@ static __always_inline struct ks_task_guard *ks_guard_of_current(void)
 	return bpf_map_lookup_elem(&guarded_tasks, &tgid);
 }
 
+/* Is the session's maintenance window open now? The expiry is compared here,
+ * in the kernel: a window closes on time even with no daemon. */
+static __always_inline bool ks_window_open(__u32 session_id)
+{
+	struct ks_allow_window *w = bpf_map_lookup_elem(&allow_windows, &session_id);
+
+	return w && bpf_ktime_get_boot_ns() < w->until_boot_ns;
+}
+
 /* Reserve a record; a full ring buffer is counted per CPU, never silent. */
 static __always_inline void *ks_reserve(__u32 size, __u32 type)
 {

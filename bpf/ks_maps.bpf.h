@@ -56,6 +56,15 @@ struct {
 	__type(value, __u32);
 } libpq_connecting SEC(".maps");
 
+/* session id -> open maintenance window (killswitch allow). Read by every
+ * enforcement program: file_guard, db_guard, db_wire. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ks_allow_window);
+} allow_windows SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024);

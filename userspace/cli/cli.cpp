@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     add_policy_command(app, reg);
     add_holds_commands(app, reg);
     add_emergency_commands(app, reg);
+    add_allow_command(app, reg);
 
     try {
         app.parse(argc, argv);

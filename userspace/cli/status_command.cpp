@@ -30,7 +30,8 @@ int print_status(const GlobalOptions& g, bool as_json) {
     std::printf("killswitch daemon: running (pid %d, up %llus, mode %s)\n", s.value("pid", 0),
                 static_cast<unsigned long long>(s.value("uptime_s", 0ull)),
                 s.value("mode", "").c_str());
-    std::printf("policy:       %s\n", s.value("policy", "").c_str());
+    std::printf("policy:       %s (loaded %s)\n", s.value("policy", "").c_str(),
+                s.value("policy_loaded", "").c_str());
     std::printf("audit log:    %s (%llu records written)\n", s.value("audit_log", "").c_str(),
                 static_cast<unsigned long long>(c.value("audit_records", 0ull)));
     std::printf("layers:       process guard (%zu programs); file protection %s, %s",
@@ -68,6 +69,9 @@ int print_status(const GlobalOptions& g, bool as_json) {
         std::printf(")");
     }
     std::printf("\n");
+    for (const auto& w : s.value("allow_windows", nlohmann::json::array()))
+        std::printf("allow window: session %s until %s: %s\n", w.value("session", "").c_str(),
+                    w.value("until", "").c_str(), w.value("reason", "").c_str());
     std::printf("sessions:     %zu\n", s["sessions"].size());
     for (const auto& sess : s["sessions"]) {
         std::string cmd;

@@ -35,31 +35,39 @@ void Daemon::load_policy() {
         for (const auto& e : res.errors) msg += "\n  " + e.str();
         throw StartupError{msg};
     }
-    policy_ = *res.policy;
+    auto p = apply_overrides(*res.policy);
+    if (!p) throw StartupError{p.error().str()};
+    policy_ = std::move(p.value());
+    policy_file_ = opts_.policy_file;
+    policy_loaded_ns_ = realtime_now_ns();
+}
+
+Result<policy::Policy> Daemon::apply_overrides(policy::Policy p) const {
     if (!opts_.mode.empty()) {
         auto m = policy::parse_mode(opts_.mode);
-        if (!m) throw StartupError{"--mode must be enforce or monitor, not '" + opts_.mode + "'"};
-        policy_.mode = *m;
+        if (!m) return make_error("--mode must be enforce or monitor, not '" + opts_.mode + "'");
+        p.mode = *m;
     }
-    if (!opts_.audit_log.empty()) policy_.audit_log = opts_.audit_log;
+    if (!opts_.audit_log.empty()) p.audit_log = opts_.audit_log;
     if (!opts_.db.empty()) {
         for (const auto& spec : opts_.db)
             if (auto ep = db::parse_endpoint(spec); !ep)
-                throw StartupError{"--db " + ep.error().str()};
-        policy_.db_endpoints = opts_.db;
+                return make_error("--db " + ep.error().str());
+        p.db_endpoints = opts_.db;
     }
-    for (const auto& p : opts_.protect) {
-        if (p.empty() || p[0] != '/')
-            throw StartupError{"--protect needs an absolute path, not '" + p + "'"};
+    for (const auto& path : opts_.protect) {
+        if (path.empty() || path[0] != '/')
+            return make_error("--protect needs an absolute path, not '" + path + "'");
         // The same spelling rules as policy paths: no "//", no trailing '/'.
         std::string norm;
-        for (char c : p)
+        for (char c : path)
             if (!(c == '/' && !norm.empty() && norm.back() == '/')) norm += c;
         while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
-        if (std::find(policy_.protect_paths.begin(), policy_.protect_paths.end(), norm) ==
-            policy_.protect_paths.end())
-            policy_.protect_paths.push_back(norm);
+        if (std::find(p.protect_paths.begin(), p.protect_paths.end(), norm) ==
+            p.protect_paths.end())
+            p.protect_paths.push_back(norm);
     }
+    return p;
 }
 
 void Daemon::start() {
@@ -102,6 +110,10 @@ void Daemon::start() {
 
     start_file_protection();
     start_db_protection();
+    auto state = build_state(policy_, policy_file_);
+    if (!state) throw StartupError{state.error().str()};
+    if (auto st = publish_state(*state, nullptr); !st) throw StartupError{st.error().str()};
+    adopt_state(std::move(state.value()));
     start_self_protection();
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
@@ -406,7 +418,9 @@ void Daemon::on_tick() {
     for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy_.hold_timeout_s) + "s");
-    for (const auto& s : sessions_->sweep()) audit_->append(session_record("session_end", s));
+    auto ended = sessions_->sweep();
+    close_windows(ended);
+    for (const auto& s : ended) audit_->append(session_record("session_end", s));
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }
@@ -466,11 +480,7 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         json rec = session_record("session_start", *s);
         rec["pid"] = peer.pid;
         rec["uid"] = peer.uid;
-        if (auto comm = read_file("/proc/" + std::to_string(peer.pid) + "/comm")) {
-            std::string c = *comm;
-            while (!c.empty() && c.back() == '\n') c.pop_back();
-            rec["comm"] = c;
-        }
+        if (std::string c = comm_of(peer.pid); !c.empty()) rec["comm"] = c;
         audit_->append(rec);
         return {{"ok", true},
                 {"session", s->name},
@@ -501,6 +511,9 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
                      peer.pid);
         return {{"ok", true}, {"results", results}};
     }
+    if (cmd == "policy.reload") return reload_policy(req, peer);
+    if (cmd == "allow.start" || cmd == "allow.list" || cmd == "allow.end")
+        return handle_allow(cmd, req, peer);
     if (cmd == "holds") {
         json list = json::array();
         for (const auto& h : holds_.list()) list.push_back(h.to_json());
@@ -554,6 +567,7 @@ json Daemon::status_json() {
             {"uptime_s", (realtime_now_ns() - started_ns_) / 1000000000ull},
             {"mode", policy::mode_name(policy_.mode)},
             {"policy", policy_.source},
+            {"policy_loaded", format_realtime_ns(policy_loaded_ns_)},
             {"audit_log", policy_.audit_log},
             {"cgroup_parent", sessions_->parent_path()},
             {"pinned", pins::enabled() ? json{{"dir", pins::dir()},
@@ -587,6 +601,7 @@ json Daemon::status_json() {
             {"file_protection_enforced", policy_.mode == policy::Mode::Enforce},
             {"file_protection_attached", fbpf_->active()},
             {"holds", holds_.list().size()},
+            {"allow_windows", open_windows()},
             {"sessions", sessions},
             {"counters",
              {{"events", events},

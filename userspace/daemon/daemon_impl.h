@@ -1,5 +1,7 @@
 // The daemon's internals, shared by its source files: daemon.cpp (start-up,
-// event loop, process events, control socket) and file_protection.cpp.
+// event loop, process events, control socket), file_protection.cpp,
+// db_protection.cpp and policy_state.cpp (the state derived from the policy,
+// and `policy reload`).
 #pragma once
 
 #include <fcntl.h>
@@ -87,6 +89,51 @@ inline nlohmann::json own_record(const char* event) {
             {"uid", ::getuid()}};
 }
 
+// The name the kernel gives a process (/proc/PID/comm), "" when it is gone.
+inline std::string comm_of(int pid) {
+    auto comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+    std::string c = comm ? *comm : "";
+    while (!c.empty() && c.back() == '\n') c.pop_back();
+    return c;
+}
+
+// Everything the daemon derives from a policy. Built in full, and checked,
+// before any of it reaches the kernel (at start-up and at `policy reload`).
+struct PolicyState {
+    policy::Policy policy;
+    std::string file;  // the policy file; empty: the built-in policy
+    ProtectedSet protected_set;
+    // Indexed by rule id, KS_MAX_RULES entries. The path and self rules of a
+    // policy occupy [bank_first, bank_end); a reload places its own where the
+    // running policy's are not, so that each protected inode moves from its
+    // old rule to its new one in a single map update, and records of the old
+    // rules still read back with the old names.
+    std::vector<std::string> rule_names;
+    std::vector<RuleSlot> rule_slots;
+    uint32_t bank_first = 0;
+    uint32_t bank_end = 0;
+    std::vector<db::Endpoint> db_endpoints;
+    DbWireConfig db_wire;
+    bool db_client_monitor = false;  // the libpq layer records, never holds
+};
+
+// A maintenance window (`killswitch allow`): until until_boot_ns the kernel
+// lets the session's destructive operations through, self-protection
+// excepted. The kernel compares the time; the daemon records the end.
+struct AllowWindow {
+    uint32_t id = 0;
+    uint32_t session_id = 0;
+    std::string session;
+    std::string reason;
+    json opened_by;  // {pid, uid, comm}
+    uint64_t opened_realtime_ns = 0;
+    uint64_t until_boot_ns = 0;
+    uint64_t until_realtime_ns = 0;
+    uint32_t seconds = 0;
+    bool open = true;
+    [[nodiscard]] json to_json() const;
+};
+
 // Fatal start-up error: one line, then a non-zero exit. Everything acquired
 // so far is released by the destructors on the way out.
 struct StartupError {
@@ -103,6 +150,25 @@ class Daemon {
   private:
     void acquire_lock();
     void load_policy();
+    // The command line's --mode, --audit-log, --db and --protect over a policy.
+    Result<policy::Policy> apply_overrides(policy::Policy p) const;
+    // policy_state.cpp
+    Result<PolicyState> build_state(policy::Policy p, const std::string& file) const;
+    // Writes next to the kernel; previous (the state in force) says what to
+    // remove. On failure the kernel holds a mix: publish previous back.
+    Status publish_state(const PolicyState& next, const PolicyState* previous);
+    void adopt_state(PolicyState&& s);
+    [[nodiscard]] PolicyState current_state() const;
+    json reload_policy(const json& req, const PeerCred& peer);
+    // allow_windows.cpp: allow.start, allow.list, allow.end
+    json handle_allow(const std::string& cmd, const json& req, const PeerCred& peer);
+    void end_window(AllowWindow& w, const std::string& how, const json& by);
+    // Windows whose time is up (the kernel already ignores them), and windows
+    // of sessions that ended: allow_end records.
+    void close_windows(const std::vector<Session>& ended_sessions);
+    // The window of a session, for the records of what it let through.
+    [[nodiscard]] json window_of(uint32_t session_id) const;
+    [[nodiscard]] json open_windows() const;
     void handle_ringbuf();
     static int on_record(void* ctx, void* data, size_t size);
     void handle_event(const Event& ev);
@@ -115,6 +181,9 @@ class Daemon {
     void on_db_wire(const DbWireEvent& ev);
     void on_db_unix_connect(const DbWireEvent& ev);
     void start_file_protection();
+    // What the "self:" rules protect, for a policy and the file it came from.
+    [[nodiscard]] std::vector<std::string> self_paths(const policy::Policy& p,
+                                                      const std::string& policy_file) const;
     void start_db_protection();
     void start_self_protection();
     void on_tamper(const TamperEvent& ev);
@@ -140,6 +209,9 @@ class Daemon {
 
     DaemonOptions opts_;
     policy::Policy policy_;
+    std::string policy_file_;  // the file in force; empty: the built-in policy
+    uint64_t policy_loaded_ns_ = 0;
+    uint32_t rule_bank_first_ = 0, rule_bank_end_ = 0;
     Fd lock_fd_;
     std::string cgroup2_;
     std::unique_ptr<GuardBpf> bpf_;
@@ -149,10 +221,14 @@ class Daemon {
     std::unique_ptr<SelfGuardBpf> sgbpf_;
     std::vector<db::Endpoint> db_endpoints_;
     bool db_client_probes_ = true;
+    DbWireConfig db_wire_;
+    bool db_client_monitor_ = false;
     ProtectedSet protected_;
     std::vector<std::string> rule_names_;
     std::vector<RuleSlot> rule_slots_;
     HoldRegistry holds_;
+    std::map<uint32_t, AllowWindow> windows_;  // by session id, the last of each
+    uint32_t next_window_id_ = 1;
     std::unique_ptr<SessionManager> sessions_;
     std::unique_ptr<RingBuffer> rb_;
     std::optional<AuditWriter> audit_;

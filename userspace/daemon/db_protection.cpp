@@ -6,18 +6,9 @@
 namespace ks::daemon_detail {
 
 void Daemon::start_db_protection() {
-    db_endpoints_.clear();
-    for (const auto& spec : policy_.db_endpoints) {
-        auto ep = db::parse_endpoint(spec);
-        if (!ep) throw StartupError{"database endpoint " + ep.error().str()};
-        db_endpoints_.push_back(std::move(ep.value()));
-    }
     db_client_probes_ = policy_.db_client_probes && opts_.db_client_probes;
-    DbWireConfig cfg;
-    cfg.monitor = policy_.mode == policy::Mode::Monitor || policy_.db_action == policy::Action::Audit;
-    cfg.refuse_unparseable = policy_.db_refuse_unparseable;
-    cfg.refuse_encrypted = policy_.db_refuse_encrypted;
-    auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, db_endpoints_, cfg);
+    // The endpoints and the configuration come with the policy (publish_state).
+    auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
     if (!dw) throw StartupError{dw.error().str()};
     dwbpf_ = std::move(dw.value());
 }
@@ -117,6 +108,10 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
         } else if (ev.verdict == KS_DBV_WOULD_REFUSE) {
             rec["verdict"] = "would-refuse";
             rec["prevented"] = false;
+        } else if (ev.verdict == KS_DBV_WINDOW) {
+            rec["verdict"] = "allowed";
+            rec["prevented"] = false;
+            rec["window"] = window_of(h.session_id);
         } else {
             rec["verdict"] = "allowed";
             rec["prevented"] = false;
@@ -163,8 +158,9 @@ void Daemon::on_db_unix_connect(const DbWireEvent& ev) {
     rec["rule"] = "db:" + std::string(db_reason_name(ev.reason));
     rec["layer"] = layer_name(ev.layer);
     bool refused = ev.verdict == KS_DBV_REFUSE;
-    rec["verdict"] = refused ? "refused" : "would-refuse";
+    rec["verdict"] = refused ? "refused" : ev.verdict == KS_DBV_WINDOW ? "allowed" : "would-refuse";
     rec["prevented"] = refused;
+    if (ev.verdict == KS_DBV_WINDOW) rec["window"] = window_of(ev.hdr.session_id);
     audit_->append(std::move(rec));
 }
 

@@ -13,52 +13,27 @@ void Daemon::start_file_protection() {
         FileGuardBpf::load(bpf_->skeleton_object(), opts_.libc_uprobes && policy_.libc_uprobes);
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = std::move(fg.value());
-
-    bool monitor = policy_.mode == policy::Mode::Monitor;
-    rule_names_ = {"unresolved-path", "io_uring", "exec-command"};
-    rule_slots_ = {{to_kernel_action(policy_.unresolved_action), monitor},
-                   {KS_ACT_BLOCK, monitor},
-                   {to_kernel_action(policy_.protect_action), monitor}};
-    std::vector<ProtectedSet::Entry> entries;
-    for (const auto& path : policy_.protect_paths) {
-        if (rule_slots_.size() >= KS_MAX_RULES) throw StartupError{"too many protected paths"};
-        auto it = policy_.protect_path_actions.find(path);
-        auto action =
-            it != policy_.protect_path_actions.end() ? it->second : policy_.protect_action;
-        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
-        rule_names_.push_back("protect:" + path);
-        rule_slots_.push_back({to_kernel_action(action), monitor});
-    }
-    // killswitch's own binary, policy and audit log, wherever they are; and
-    // the cgroup v2 hierarchy: a guarded process that writes cgroup.procs,
-    // cgroup.freeze or cgroup.kill (to leave its session, thaw it, or kill
-    // others) is stopped like one that overwrites protected data.
-    std::vector<std::string> self = {policy_.audit_log, cgroup2_};
-    char exe[PATH_MAX];
-    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
-    if (!opts_.policy_file.empty()) self.push_back(opts_.policy_file);
-    // The pinned programs: unlinking a pin would detach its program.
-    if (pins::enabled()) self.push_back(pins::dir());
-    for (const auto& path : self) {
-        if (rule_slots_.size() >= KS_MAX_RULES) break;
-        entries.push_back({path, static_cast<uint32_t>(rule_slots_.size())});
-        rule_names_.push_back("self:" + path);
-        rule_slots_.push_back({KS_ACT_BLOCK, monitor});
-    }
-    std::vector<std::string> warnings;
-    protected_ = ProtectedSet::build(entries, kMaxProtectedInodes, warnings);
-    for (const auto& w : warnings) spdlog::info("{}", w);
-    if (auto st = fbpf_->publish(protected_); !st) throw StartupError{st.error().str()};
-    if (auto st = fbpf_->set_rules(rule_slots_); !st) throw StartupError{st.error().str()};
-    if (auto st = fbpf_->set_config(kRuleUnresolved,
-                                    policy_.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring);
-        !st)
-        throw StartupError{st.error().str()};
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
 
-    auto db = DbGuardBpf::load(bpf_->skeleton_object(), monitor);
+    // Its mode is published with the rest of the policy (publish_state).
+    auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy_.mode == policy::Mode::Monitor);
     if (!db) throw StartupError{db.error().str()};
     dbpf_ = std::move(db.value());
+}
+
+// killswitch's own binary, policy and audit log, wherever they are; and the
+// cgroup v2 hierarchy: a guarded process that writes cgroup.procs,
+// cgroup.freeze or cgroup.kill (to leave its session, thaw it, or kill others)
+// is stopped like one that overwrites protected data. Rules "self:PATH".
+std::vector<std::string> Daemon::self_paths(const policy::Policy& p,
+                                            const std::string& policy_file) const {
+    std::vector<std::string> self = {p.audit_log, cgroup2_};
+    char exe[PATH_MAX];
+    if (::realpath("/proc/self/exe", exe)) self.push_back(exe);
+    if (!policy_file.empty()) self.push_back(policy_file);
+    // The pinned programs: unlinking a pin would detach its program.
+    if (pins::enabled()) self.push_back(pins::dir());
+    return self;
 }
 
 void Daemon::on_db_check(const DbCheckEvent& ev) {
@@ -91,7 +66,7 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
     rec["rule"] = rule;
     if (verdict == db::Class::Harmless) {
         // Held only because a keyword appeared (in a string, a column name...).
-        if (!ev.monitor) ::kill(h.pid, SIGCONT);
+        if (!ev.monitor && !ev.windowed) ::kill(h.pid, SIGCONT);
         rec["verdict"] = "allow";
         rec["prevented"] = false;
     } else {
@@ -103,6 +78,10 @@ void Daemon::on_db_check(const DbCheckEvent& ev) {
         if (ev.monitor) {
             rec["verdict"] = "would-" + std::string(policy::action_name(action));
             rec["prevented"] = false;
+        } else if (ev.windowed) {
+            rec["verdict"] = "allowed";
+            rec["prevented"] = false;
+            rec["window"] = window_of(h.session_id);
         } else if (action == policy::Action::Audit) {
             ::kill(h.pid, SIGCONT);
             rec["verdict"] = "audit";
@@ -222,6 +201,10 @@ void Daemon::on_file(const FileEvent& ev) {
     } else if (ev.flags & KS_FF_MONITOR) {
         rec["verdict"] = std::string("would-") + action_name(ev.action);
         rec["prevented"] = false;
+    } else if (ev.flags & KS_FF_WINDOW) {
+        rec["verdict"] = "allowed";
+        rec["prevented"] = false;
+        rec["window"] = window_of(h.session_id);
     } else {
         uint32_t action = ev.action;
         if (action == KS_ACT_HOLD && ev.layer == KS_LAYER_TRACEPOINT) {
@@ -234,7 +217,7 @@ void Daemon::on_file(const FileEvent& ev) {
                      "", rec);
     }
     if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
-        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED)))
+        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED | KS_FF_WINDOW)))
         rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
     audit_->append(std::move(rec));
 }
@@ -249,7 +232,7 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
         return protected_.classify(abs, follow);
     });
     if (!m) {
-        ::kill(h.pid, SIGCONT);
+        if (!ev.windowed) ::kill(h.pid, SIGCONT);
         return;
     }
     uint32_t rule_id = m->rule_id.value_or(kRuleExecCommand);
@@ -270,6 +253,19 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
     if (slot.monitor) {
         ::kill(h.pid, SIGCONT);
         rec["verdict"] = std::string("would-") + action_name(slot.action);
+    } else if (ev.windowed && (slot.no_window || protected_.touches_self(m->path))) {
+        // Not held (the session's allow window is open), but the window does
+        // not cover killswitch's own objects: the libc and syscall layers
+        // stop the operation itself.
+        rec["verdict"] = "deferred";
+        rec["prevented"] = false;
+        rec["note"] =
+            "an allow window is open, so the program was not held at exec; it does not cover "
+            "killswitch's own files, which the libc and syscall layers still protect";
+    } else if (ev.windowed) {
+        rec["verdict"] = "allowed";
+        rec["prevented"] = false;
+        rec["window"] = window_of(h.session_id);
     } else {
         if (slot.action == KS_ACT_BLOCK || slot.action == KS_ACT_KILL ||
             slot.action == KS_ACT_KILL_SESSION)

@@ -1,5 +1,6 @@
 #include "db_guard/db_guard_bpf.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
@@ -24,14 +25,21 @@ Result<std::unique_ptr<DbGuardBpf>> DbGuardBpf::load(bpf_object* shared, bool mo
     std::unique_ptr<DbGuardBpf> g(new DbGuardBpf());
     g->skel_ = db_guard__open();
     if (!g->skel_) return sys_error("open db_guard BPF object");
-    g->skel_->rodata->monitor_only = monitor_only;
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     if (int err = db_guard__load(g->skel_)) return sys_error("load db_guard BPF programs", -err);
+    if (auto st = g->set_monitor(monitor_only); !st) return st.error();
     g->libpq_ = find_libpq();
     if (g->libpq_.empty())
         spdlog::info("no libpq on this host: the PostgreSQL client layer is off");
     return g;
+}
+
+Status DbGuardBpf::set_monitor(bool monitor_only) {
+    uint32_t zero = 0, v = monitor_only ? 1 : 0;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.db_guard_monitor), &zero, &v, BPF_ANY))
+        return sys_error("set db_guard monitor mode");
+    return {};
 }
 
 DbGuardBpf::~DbGuardBpf() {

@@ -23,6 +23,8 @@ class DbGuardBpf {
     DbGuardBpf& operator=(const DbGuardBpf&) = delete;
 
     Status set_active(bool active);
+    // Monitor mode: statements are recorded, never held.
+    Status set_monitor(bool monitor_only);
     [[nodiscard]] const std::string& libpq_path() const { return libpq_; }
     static std::string_view elf_bytes();
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return names_; }

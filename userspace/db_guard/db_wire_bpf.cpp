@@ -67,27 +67,7 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
                      "not refused watched unix sockets");
     }
     if (int err = db_wire__load(g->skel_)) return sys_error("load db_wire BPF programs", -err);
-    g->endpoints_ = endpoints;
-
-    int ep_fd = bpf_map__fd(g->skel_->maps.db_endpoints);
-    for (size_t i = 0; i < endpoints.size(); ++i) {
-        const auto& ep = endpoints[i];
-        if (ep.is_unix()) continue;
-        ks_db_endpoint val{static_cast<uint32_t>(ep.kind), static_cast<uint32_t>(i)};
-        auto put = [&](const std::array<uint8_t, 16>& addr) -> Status {
-            ks_db_endpoint_key key{};
-            std::memcpy(key.addr, addr.data(), 16);
-            key.port = ep.port;
-            if (bpf_map_update_elem(ep_fd, &key, &val, BPF_ANY))
-                return sys_error("add database endpoint " + ep.str());
-            return {};
-        };
-        if (ep.addrs.empty()) {
-            if (auto st = put({}); !st) return st.error();
-        }
-        for (const auto& a : ep.addrs)
-            if (auto st = put(a); !st) return st.error();
-    }
+    if (auto st = g->set_endpoints(endpoints); !st) return st.error();
     g->sockhash_fd_ = bpf_map__fd(g->skel_->maps.db_socks);
     g->msg_prog_fd_ = bpf_program__fd(g->skel_->progs.ks_db_msg);
     if (auto st = g->set_config(config); !st) return st.error();
@@ -105,6 +85,44 @@ std::string_view DbWireBpf::elf_bytes() {
     size_t sz = 0;
     const void* p = db_wire__elf_bytes(&sz);
     return {static_cast<const char*>(p), sz};
+}
+
+Status DbWireBpf::set_endpoints(const std::vector<db::Endpoint>& endpoints) {
+    int ep_fd = bpf_map__fd(skel_->maps.db_endpoints);
+    std::vector<ks_db_endpoint_key> keys;
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+        const auto& ep = endpoints[i];
+        if (ep.is_unix()) continue;
+        ks_db_endpoint val{static_cast<uint32_t>(ep.kind), static_cast<uint32_t>(i)};
+        std::vector<std::array<uint8_t, 16>> addrs = ep.addrs;
+        if (addrs.empty()) addrs.push_back({});  // every address
+        for (const auto& a : addrs) {
+            ks_db_endpoint_key key{};
+            std::memcpy(key.addr, a.data(), 16);
+            key.port = ep.port;
+            if (bpf_map_update_elem(ep_fd, &key, &val, BPF_ANY))
+                return sys_error("add database endpoint " + ep.str());
+            keys.push_back(key);
+        }
+    }
+    auto listed = [&](const ks_db_endpoint_key& k) {
+        return std::any_of(keys.begin(), keys.end(), [&](const ks_db_endpoint_key& x) {
+            return std::memcmp(&x, &k, sizeof(k)) == 0;
+        });
+    };
+    ks_db_endpoint_key key{}, next{};
+    std::vector<ks_db_endpoint_key> stale;
+    bool first = true;
+    while (bpf_map_get_next_key(ep_fd, first ? nullptr : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (!listed(next)) stale.push_back(next);
+    }
+    for (const auto& k : stale) bpf_map_delete_elem(ep_fd, &k);
+    endpoints_ = endpoints;
+    if (active_)
+        if (auto st = publish_unix_paths(); !st) return st;
+    return {};
 }
 
 Status DbWireBpf::set_config(const DbWireConfig& config) {

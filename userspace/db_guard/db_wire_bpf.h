@@ -41,6 +41,10 @@ class DbWireBpf {
     Status set_active(bool active);
     [[nodiscard]] bool active() const { return active_; }
     Status set_config(const DbWireConfig& config);
+    // Replaces the watched endpoints (a policy reload): every endpoint of the
+    // list is written, then the ones no longer listed are removed. Connections
+    // already watched stay watched until they close.
+    Status set_endpoints(const std::vector<db::Endpoint>& endpoints);
     // cgroup/connect_unix exists on this kernel (Linux 6.7+): guarded
     // processes are refused watched unix sockets, libpq excepted.
     [[nodiscard]] bool unix_rule() const { return unix_rule_; }

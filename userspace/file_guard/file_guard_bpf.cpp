@@ -90,25 +90,34 @@ FileGuardBpf::~FileGuardBpf() {
     if (skel_) file_guard__destroy(skel_);
 }
 
-Status FileGuardBpf::publish(const ProtectedSet& set) {
+Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previous) {
     int ifd = bpf_map__fd(skel_->maps.protected_inodes);
-    for (const auto& [key, rule] : set.inodes()) {
-        ks_protected v{rule, 0};
+    for (const auto& [key, rule] : next.inodes()) {
+        ks_protected v{rule, next.no_window(key) ? KS_PF_NO_WINDOW : 0u};
         if (bpf_map_update_elem(ifd, &key, &v, BPF_ANY))
-            return sys_error("add to protected_inodes (" + std::to_string(set.inodes().size()) +
+            return sys_error("add to protected_inodes (" + std::to_string(next.inodes().size()) +
                              " entries)");
     }
     int efd = bpf_map__fd(skel_->maps.protected_edges);
-    for (const auto& [key, child] : set.edges())
+    for (const auto& [key, child] : next.edges())
         if (bpf_map_update_elem(efd, &key, &child, BPF_ANY))
             return sys_error("add to protected_edges");
+    if (!previous) return {};
+    // Edges first: nothing leads to an inode that is about to go.
+    for (const auto& [key, child] : previous->edges())
+        if (!next.edges().count(key) && bpf_map_delete_elem(efd, &key) && errno != ENOENT)
+            return sys_error("remove from protected_edges");
+    for (const auto& [key, rule] : previous->inodes())
+        if (!next.inodes().count(key) && bpf_map_delete_elem(ifd, &key) && errno != ENOENT)
+            return sys_error("remove from protected_inodes");
     return {};
 }
 
-Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules) {
+Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules, uint32_t first, uint32_t end) {
     int fd = bpf_map__fd(skel_->maps.rules);
-    for (uint32_t i = 0; i < rules.size() && i < KS_MAX_RULES; ++i) {
-        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u};
+    for (uint32_t i = first; i < end && i < rules.size() && i < KS_MAX_RULES; ++i) {
+        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u,
+                  rules[i].no_window ? KS_RULEF_NO_WINDOW : 0u, 0};
         if (bpf_map_update_elem(fd, &i, &r, BPF_ANY))
             return sys_error("set rule " + std::to_string(i));
     }

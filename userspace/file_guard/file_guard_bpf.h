@@ -21,6 +21,7 @@ namespace ks {
 struct RuleSlot {
     uint32_t action = KS_ACT_BLOCK;
     bool monitor = false;
+    bool no_window = false;  // an allow window never covers this rule
 };
 
 class FileGuardBpf {
@@ -39,8 +40,13 @@ class FileGuardBpf {
     FileGuardBpf(const FileGuardBpf&) = delete;
     FileGuardBpf& operator=(const FileGuardBpf&) = delete;
 
-    Status publish(const ProtectedSet& set);
-    Status set_rules(const std::vector<RuleSlot>& rules);
+    // Makes the kernel's protected inodes and edges those of next: every entry
+    // of next is written (a key that changes rule changes in one update), then
+    // the entries of previous (if given) that next does not have are removed.
+    Status publish(const ProtectedSet& next, const ProtectedSet* previous = nullptr);
+    // Writes rules[first, end) (clamped to rules.size() and KS_MAX_RULES).
+    Status set_rules(const std::vector<RuleSlot>& rules, uint32_t first = 0,
+                     uint32_t end = KS_MAX_RULES);
     Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule);
     Status set_exec_watch(const std::vector<std::string>& tools);
     // Lets the matching calls of process pid through until deadline

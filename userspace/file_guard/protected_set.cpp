@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -48,6 +49,7 @@ struct Walk {
     uint32_t rule_id;
     size_t max;
     bool truncated;
+    std::set<ks_inode_key, InodeKeyLess>* no_window;  // null unless a self entry
 };
 thread_local Walk* g_walk = nullptr;
 
@@ -58,6 +60,7 @@ int visit(const char*, const struct stat* st, int, struct FTW*) {
     }
     ks_inode_key k{kernel_dev(st->st_dev), static_cast<uint64_t>(st->st_ino)};
     g_walk->inodes->emplace(k, g_walk->rule_id);
+    if (g_walk->no_window) g_walk->no_window->insert(k);
     return 0;
 }
 
@@ -129,10 +132,10 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
         }
         auto key = key_of(buf, true);
         if (!key) continue;
-        set.roots_.push_back({e.path, buf, e.rule_id, key->dev, key->ino});
+        set.roots_.push_back({e.path, buf, e.rule_id, key->dev, key->ino, e.self});
     }
     for (const auto& r : set.roots_) {
-        Walk w{&set.inodes_, r.rule_id, max_inodes, false};
+        Walk w{&set.inodes_, r.rule_id, max_inodes, false, r.self ? &set.no_window_ : nullptr};
         g_walk = &w;
         ::nftw(r.real_path.c_str(), visit, 64, FTW_PHYS);
         g_walk = nullptr;
@@ -144,6 +147,21 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
             // The configured path is a symlink (or has one above it): its
             // spelling leads there too.
             set.add_edges_to(resolve_existing(r.path, false), ks_inode_key{r.dev, r.ino});
+        }
+    }
+    // Protected directories above a self entry: a path walked from "/" meets
+    // them first.
+    for (const auto& r : set.roots_) {
+        if (!r.self) continue;
+        set.no_window_.insert(ks_inode_key{r.dev, r.ino});
+        for (const std::string& spelling : {r.real_path, resolve_existing(r.path, false)}) {
+            std::string p = spelling;
+            while (p.size() > 1) {
+                auto pos = p.find_last_of('/');
+                p = pos == 0 ? "/" : p.substr(0, pos);
+                auto key = key_of(p, true);
+                if (key && set.inodes_.count(*key)) set.no_window_.insert(*key);
+            }
         }
     }
     if (set.truncated_)
@@ -203,6 +221,12 @@ PathVerdict ProtectedSet::classify(const std::string& abs_path, bool follow_last
         p = pos == 0 ? "/" : p.substr(0, pos);
     }
     return v;
+}
+
+bool ProtectedSet::touches_self(const std::string& resolved) const {
+    return std::any_of(roots_.begin(), roots_.end(), [&](const ProtectedRoot& r) {
+        return r.self && (under(resolved, r.real_path) || under(r.real_path, resolved));
+    });
 }
 
 const ProtectedRoot* ProtectedSet::root_of_rule(uint32_t rule_id) const {

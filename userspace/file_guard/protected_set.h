@@ -26,6 +26,7 @@ struct ProtectedRoot {
     uint32_t rule_id = 0;
     uint64_t dev = 0;  // kernel encoding
     uint64_t ino = 0;
+    bool self = false;  // killswitch's own object (Entry::self)
 };
 
 struct InodeKeyLess {
@@ -55,6 +56,9 @@ class ProtectedSet {
     struct Entry {
         std::string path;
         uint32_t rule_id;
+        // killswitch's own object: an allow window never covers it, nor a
+        // protected directory above it (no_window()).
+        bool self = false;
     };
     // Resolves the roots and walks the trees. Missing roots are reported in
     // warnings and skipped. max_inodes bounds the walk: deeper files are still
@@ -71,11 +75,17 @@ class ProtectedSet {
         return edges_;
     }
     [[nodiscard]] bool truncated() const { return truncated_; }
+    // Inodes an allow window must never cover: those of the self entries'
+    // trees, and protected directories on the way down to a self entry (a
+    // path walk stops at the first protected directory it meets).
+    [[nodiscard]] bool no_window(const ks_inode_key& key) const { return no_window_.count(key); }
 
     // Classifies a path. With follow_last false the final component is not
     // followed if it is a symlink (rm removes the link, not its target).
     [[nodiscard]] PathVerdict classify(const std::string& abs_path, bool follow_last) const;
     [[nodiscard]] const ProtectedRoot* root_of_rule(uint32_t rule_id) const;
+    // A resolved path that is, is inside, or contains one of the self entries.
+    [[nodiscard]] bool touches_self(const std::string& resolved) const;
 
   private:
     void add_edges_to(const std::string& real_path, const ks_inode_key& target);
@@ -83,6 +93,7 @@ class ProtectedSet {
     std::vector<ProtectedRoot> roots_;
     std::map<ks_inode_key, uint32_t, InodeKeyLess> inodes_;
     std::map<ks_edge_key, ks_inode_key, EdgeKeyLess> edges_;
+    std::set<ks_inode_key, InodeKeyLess> no_window_;
     bool truncated_ = false;
 };
 

@@ -51,7 +51,8 @@ protect:
     - /etc/killswitch
     - /usr/local/sbin/killswitch
     - /var/log/killswitch
-    # An entry may carry its own action: {path: /srv/exports, action: hold}
+    # An entry may carry its own action and mode:
+    # {path: /srv/exports, action: hold}, {path: /srv/new, mode: monitor}
   # What happens to a guarded process that tries to delete, rename away,
   # truncate or overwrite protected data: audit, block, kill, freeze,
   # kill-session or hold (see docs/policy.md). block prevents the operation
@@ -75,6 +76,10 @@ protect:
   # leaves the exec layer and the syscall tracepoints, which stop the agent at
   # the first such call but let that one call complete.
   libc_uprobes: true
+  # enforce, or monitor: the protect rules record what they would have done
+  # and prevent nothing (an entry's own mode wins; the top-level mode: monitor
+  # wins over both).
+  mode: enforce
 
 databases:
   # The databases to watch, as KIND=ADDRESS (KIND: postgres, mysql, redis,
@@ -108,6 +113,9 @@ databases:
   encrypted: refuse
   # Bytes of each statement written to the audit record.
   statement_max: 1024
+  # enforce, or monitor: destructive requests are recorded (would-refuse) and
+  # sent (the top-level mode: monitor wins over this).
+  mode: enforce
   # Uprobes on libpq's send functions: they also cover libpq clients over unix
   # sockets and TLS, but trap in every libpq client, guarded or not, while a
   # session exists (docs/performance.md).

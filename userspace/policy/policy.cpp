@@ -12,6 +12,7 @@
 #include <map>
 #include <span>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 #include "common/sysfs.h"
@@ -26,14 +27,16 @@ constexpr std::string_view kBuiltinSource = "<built-in>";
 
 constexpr std::array<std::string_view, 7> kTopKeys = {"version", "mode",  "agents",   "guard",
                                                       "protect", "audit", "databases"};
-constexpr std::array<std::string_view, 7> kDatabasesKeys = {
-    "endpoints", "action", "session", "unparseable", "encrypted", "statement_max", "client_probes"};
+constexpr std::array<std::string_view, 8> kDatabasesKeys = {
+    "endpoints", "action",        "session",       "unparseable",
+    "encrypted", "statement_max", "client_probes", "mode"};
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 7> kProtectKeys = {
-    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes"};
-constexpr std::array<std::string_view, 2> kProtectEntryKeys = {"path", "action"};
+constexpr std::array<std::string_view, 8> kProtectKeys = {
+    "paths",    "action",       "session",      "unresolved",
+    "io_uring", "hold_timeout", "libc_uprobes", "mode"};
+constexpr std::array<std::string_view, 3> kProtectEntryKeys = {"path", "action", "mode"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
 
@@ -226,6 +229,7 @@ class Parser {
 
     void parse_version(const Entry& e, Policy& p);
     void parse_mode_key(const Entry& e, Policy& p);
+    std::optional<Mode> mode_value(const Entry& e, std::string_view name);
     void parse_agents(const Entry& e, Policy& p);
     void parse_agent_names(const Entry& e, Policy& p);
     void parse_guard(const Entry& e, Policy& p);
@@ -454,15 +458,16 @@ void Parser::parse_version(const Entry& e, Policy& p) {
 }
 
 void Parser::parse_mode_key(const Entry& e, Policy& p) {
+    if (auto m = mode_value(e, "mode")) p.mode = *m;
+}
+
+std::optional<Mode> Parser::mode_value(const Entry& e, std::string_view name) {
     const YAML::Node& n = e.value;
     Kind k = kind_of(n);
-    if (k == Kind::Plain || k == Kind::Quoted) {
-        if (auto m = parse_mode(n.Scalar())) {
-            p.mode = *m;
-            return;
-        }
-    }
-    error(e.value_pos, "mode must be 'enforce' or 'monitor', got " + describe(n));
+    if (k == Kind::Plain || k == Kind::Quoted)
+        if (auto m = parse_mode(n.Scalar())) return m;
+    error(e.value_pos, std::string(name) + " must be 'enforce' or 'monitor', got " + describe(n));
+    return std::nullopt;
 }
 
 void Parser::parse_agents(const Entry& e, Policy& p) {
@@ -609,6 +614,8 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
         } else if (sub.key == "hold_timeout") {
             if (auto v = bounded_int(sub, "protect.hold_timeout", "seconds", 1, kMaxHoldTimeout))
                 p.hold_timeout_s = *v;
+        } else if (sub.key == "mode") {
+            if (auto m = mode_value(sub, "protect.mode")) p.protect_mode = *m;
         }
     }
 }
@@ -687,6 +694,8 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto r = refuse_or_allow(sub, "databases.encrypted")) p.db_refuse_encrypted = *r;
         } else if (sub.key == "client_probes") {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
+        } else if (sub.key == "mode") {
+            if (auto m = mode_value(sub, "databases.mode")) p.db_mode = *m;
         } else if (sub.key == "statement_max") {
             if (auto v = bounded_int(sub, "databases.statement_max", "bytes", 16, kMaxStatementMax))
                 p.db_statement_max = *v;
@@ -709,14 +718,16 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
     if (!items) return;
     std::vector<std::string> paths;
     std::map<std::string, Action> actions;
+    std::map<std::string, Mode> modes;
     std::map<std::string, Pos, std::less<>> seen;
     for (const auto& item : *items) {
         Kind k = kind_of(item.node);
         YAML::Node path_node = item.node;
         Pos path_pos = item.pos;
         std::optional<Action> action;
+        std::optional<Mode> mode;
         if (k == Kind::Mapping) {
-            // {path: /srv/data, action: hold}
+            // {path: /srv/data, action: hold, mode: monitor}
             auto es = entries(item.node, item.pos, "protect.paths entry", kProtectEntryKeys);
             if (!es) continue;
             bool has_path = false, bad = false;
@@ -728,6 +739,9 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
                 } else if (f.key == "action") {
                     action = action_value(f, "protect.paths action");
                     if (!action) bad = true;
+                } else if (f.key == "mode") {
+                    mode = mode_value(f, "protect.paths mode");
+                    if (!mode) bad = true;
                 }
             }
             if (!has_path) {
@@ -738,7 +752,8 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
             k = kind_of(path_node);
         }
         if (k == Kind::Mapping || k == Kind::Sequence) {
-            error(path_pos, "protect.paths entries must be paths or {path, action} mappings, got " +
+            error(path_pos,
+                  "protect.paths entries must be paths or {path, action, mode} mappings, got " +
                                 describe(path_node));
             continue;
         }
@@ -755,10 +770,12 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         }
         seen.emplace(*path, item.pos);
         if (action) actions[*path] = *action;
+        if (mode) modes[*path] = *mode;
         paths.push_back(std::move(*path));
     }
     p.protect_paths = std::move(paths);
     p.protect_path_actions = std::move(actions);
+    p.protect_path_modes = std::move(modes);
 }
 
 void Parser::parse_audit(const Entry& e, Policy& p) {
@@ -926,6 +943,51 @@ Policy default_policy() {
 
 LoadResult parse_policy(const std::string& text, const std::string& source_name) {
     return Parser(text, source_name).run(default_policy());
+}
+
+Mode protect_path_mode(const Policy& p, const std::string& path) {
+    auto it = p.protect_path_modes.find(path);
+    return effective_mode(p, it != p.protect_path_modes.end() ? it->second : p.protect_mode);
+}
+
+std::vector<std::string> restart_required_changes(const Policy& running, const Policy& next) {
+    std::vector<std::string> out;
+    auto changed = [&](std::string_view key, const std::string& from, const std::string& to,
+                       std::string_view why) {
+        out.push_back(std::string(key) + " changes from " + from + " to " + to + ": " +
+                      std::string(why) + "; restart the daemon to change it");
+    };
+    auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+    auto list = [](const auto& items) {
+        std::string s = "[";
+        for (const auto& i : items) {
+            if (s.size() > 1) s += ", ";
+            if constexpr (std::is_same_v<std::decay_t<decltype(i)>, std::string>)
+                s += i;
+            else
+                s += std::to_string(i);
+        }
+        return s + "]";
+    };
+    if (running.audit_log != next.audit_log)
+        changed("audit.log", quote(running.audit_log), quote(next.audit_log),
+                "the audit log is opened once, when the daemon starts (SIGHUP reopens the same "
+                "path)");
+    if (running.hold_agents_at_exec != next.hold_agents_at_exec)
+        changed("agents.hold_at_exec", yes_no(running.hold_agents_at_exec),
+                yes_no(next.hold_agents_at_exec),
+                "it is read-only data of the process guard's BPF programs, set when they load");
+    if (running.libc_uprobes != next.libc_uprobes)
+        changed("protect.libc_uprobes", yes_no(running.libc_uprobes), yes_no(next.libc_uprobes),
+                "the libc layer is set up when the daemon starts");
+    if (running.db_client_probes != next.db_client_probes)
+        changed("databases.client_probes", yes_no(running.db_client_probes),
+                yes_no(next.db_client_probes), "the libpq layer is set up when the daemon starts");
+    if (running.guard_cgroups != next.guard_cgroups)
+        changed("guard.cgroups", list(running.guard_cgroups), list(next.guard_cgroups),
+                "the processes in them were marked guarded when the daemon started, and a "
+                "guarded process stays guarded");
+    return out;
 }
 
 LoadResult load_policy_file(const std::string& path) {

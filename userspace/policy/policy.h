@@ -61,8 +61,12 @@ struct Policy {
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'
     std::vector<std::string> guard_cgroups;
     std::vector<std::string> protect_paths;  // absolute paths
-    // Paths given as {path: P, action: A}: their own action.
+    // Paths given as {path: P, action: A, mode: M}: their own action, mode.
     std::map<std::string, Action> protect_path_actions;
+    std::map<std::string, Mode> protect_path_modes;
+    // protect.mode: the mode of every protect rule (paths, unresolved paths,
+    // io_uring, destructive commands) that does not give its own.
+    Mode protect_mode = Mode::Enforce;
     Action protect_action = Action::Block;
     SessionAction violation_session_action = SessionAction::Freeze;
     // Paths the kernel cannot resolve in full (too long...) are never treated
@@ -91,11 +95,20 @@ struct Policy {
     // and TLS, at the price of a trap in every libpq client while a session
     // exists (docs/performance.md).
     bool db_client_probes = true;
+    Mode db_mode = Mode::Enforce;  // databases.mode: monitor refuses nothing, records all
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from
 
     bool operator==(const Policy&) const = default;
 };
+
+// The mode a rule runs in: monitor when the policy's mode is monitor, else the
+// rule's own mode.
+inline Mode effective_mode(const Policy& p, Mode rule_mode) {
+    return p.mode == Mode::Monitor ? Mode::Monitor : rule_mode;
+}
+// The mode of a protected path's rule (its own, else protect.mode).
+Mode protect_path_mode(const Policy& p, const std::string& path);
 
 struct LoadResult {
     std::optional<Policy> policy;  // set only when errors is empty
@@ -114,6 +127,13 @@ LoadResult parse_policy(const std::string& text, const std::string& source_name)
 // Reads and parses a file. An unreadable file gives one error at line 0,
 // column 0 with the errno text.
 LoadResult load_policy_file(const std::string& path);
+
+// Settings the running daemon reads only when it starts (an open file, BPF
+// read-only data, programs attached or not, processes already marked): one
+// message per key that differs between the policy in force and the next one,
+// naming the key and saying that a restart is needed. Empty when the next
+// policy can be applied to a running daemon.
+std::vector<std::string> restart_required_changes(const Policy& running, const Policy& next);
 
 // The built-in policy as commented YAML (`killswitch policy show-default`).
 const std::string& default_policy_text();

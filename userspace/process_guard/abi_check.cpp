@@ -35,3 +35,9 @@ static_assert(offsetof(ks_tamper_event, target) == 72);
 static_assert(int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_LOST} - int{KS_CTR_EVENTS}, "event counters overlap");
 static_assert(int{KS_CTR_LOST} + int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_GUARD_FULL}, "lost counters overlap");
 static_assert(KS_CTR_TAMPER < KS_CTR_MAX);
+
+// File rules and maintenance windows.
+static_assert(sizeof(ks_protected) == 8);
+static_assert(sizeof(ks_rule) == 16);
+static_assert(offsetof(ks_rule, flags) == 8);
+static_assert(sizeof(ks_allow_window) == 16);

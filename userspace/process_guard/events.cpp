@@ -121,6 +121,7 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.filename = bounded(e->filename, KS_FILENAME_MAX);
             ev.argv = split_argv(e->argv, std::min<size_t>(e->argv_len, KS_EXEC_ARGV_BUF));
             ev.argv_truncated = e->flags & KS_EVF_ARGV_TRUNC;
+            ev.windowed = e->flags & KS_EVF_WINDOW;
             return Event{std::move(ev)};
         }
         case KS_EVENT_DB_CHECK: {
@@ -132,6 +133,7 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.query = bounded(e->query, std::min<size_t>(e->query_len + 1, KS_DB_QUERY_MAX));
             ev.truncated = e->flags & KS_DBF_TRUNC;
             ev.monitor = e->flags & KS_DBF_MONITOR;
+            ev.windowed = e->flags & KS_DBF_WINDOW;
             return Event{std::move(ev)};
         }
         case KS_EVENT_DB_WIRE: {

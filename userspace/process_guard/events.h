@@ -66,6 +66,7 @@ struct ExecCheckEvent {
     std::string filename;
     std::vector<std::string> argv;
     bool argv_truncated = false;
+    bool windowed = false;  // an allow window was open: the task was not held
 };
 
 // A guarded process is about to send a database statement that may be
@@ -76,6 +77,7 @@ struct DbCheckEvent {
     std::string query;
     bool truncated = false;
     bool monitor = false;
+    bool windowed = false;  // an allow window was open: the task was not held
 };
 
 // A guarded process sent a request on a connection to a watched database; the

@@ -54,6 +54,7 @@ enum ks_seed {
 #define KS_EVF_CWD_TRUNC (1u << 4)
 #define KS_EVF_EXE_TRUNC (1u << 5)
 #define KS_EVF_CWD_DELETED (1u << 6)
+#define KS_EVF_WINDOW (1u << 7) /* exec check: an allow window was open, the task was not held */
 
 /* Session ids: user space hands out ids below this bit, the kernel above it. */
 #define KS_SESSION_KERNEL_BIT 0x80000000u
@@ -166,6 +167,7 @@ enum ks_action {
 #define KS_FF_STOPPED (1u << 2)   /* SIGSTOP sent from the kernel */
 #define KS_FF_PASSED (1u << 3)    /* an approved hold let this call through */
 #define KS_FF_PATH_TRUNC (1u << 4)
+#define KS_FF_WINDOW (1u << 5)    /* the session's allow window let this call through */
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {
@@ -182,14 +184,23 @@ struct ks_edge_key {
 
 struct ks_protected {
 	__u32 rule_id;
-	__u32 _pad0;
+	__u32 flags; /* KS_PF_* */
 };
+
+/* ks_protected.flags */
+#define KS_PF_NO_WINDOW (1u << 0) /* killswitch's own object, or a protected directory above
+				   * one: an allow window never applies */
 
 /* rules: array indexed by rule id. */
 struct ks_rule {
 	__u32 action; /* enum ks_action */
 	__u32 monitor; /* 1: record what would have been done */
+	__u32 flags;   /* KS_RULEF_* */
+	__u32 _pad0;
 };
+
+/* ks_rule.flags */
+#define KS_RULEF_NO_WINDOW (1u << 0) /* self-protection, unresolved paths, io_uring */
 
 /* config: array of one. */
 struct ks_config {
@@ -240,6 +251,7 @@ enum ks_db_kind {
 /* ks_db_check_event.flags */
 #define KS_DBF_TRUNC (1u << 0)   /* longer than KS_DB_QUERY_MAX: never taken as harmless */
 #define KS_DBF_MONITOR (1u << 1) /* not held: monitor mode */
+#define KS_DBF_WINDOW (1u << 2)  /* not held: the session's allow window is open */
 
 struct ks_db_check_event {
 	struct ks_event_header hdr;
@@ -327,6 +339,7 @@ enum ks_db_verdict {
 	KS_DBV_PASS = 0,
 	KS_DBV_REFUSE = 1,
 	KS_DBV_WOULD_REFUSE = 2, /* monitor mode, or a policy that allows it: sent */
+	KS_DBV_WINDOW = 3,       /* would be refused; the session's allow window let it through */
 };
 
 /* db_config (array, one entry) */
@@ -354,6 +367,19 @@ struct ks_db_wire_event {
 	__u8 local_addr[16];  /* IPv4: the first 4 bytes */
 	__u8 remote_addr[16];
 	char text[KS_DB_WINDOW]; /* the statement / command as sent (not NUL-terminated) */
+};
+
+/* ---- maintenance windows (killswitch allow) ---- */
+
+/* allow_windows: key = session id. Until until_boot_ns (CLOCK_BOOTTIME, as
+ * bpf_ktime_get_boot_ns) the session's destructive operations are let
+ * through and recorded, except for rules and objects marked no-window. The
+ * kernel compares the time itself: the window closes on time without the
+ * daemon. */
+struct ks_allow_window {
+	__u64 until_boot_ns;
+	__u32 window_id;
+	__u32 _pad0;
 };
 
 /* FNV-1a, 64 bits: the same on both sides of the boundary. */
