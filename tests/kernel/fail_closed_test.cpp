@@ -176,5 +176,50 @@ TEST(FailClosed, ACleanStopKeepsEnforcingUntilUninstall) {
     EXPECT_EQ(d.records().back()["event"], "uninstall");
 }
 
+TEST(FailClosed, AHeldTaskStaysStoppedWithoutADaemonAndTheNextOneDecides) {
+    KS_REQUIRE_ROOT();
+    TempDir data;
+    std::string prot = data / "pgdata";
+    ASSERT_EQ(::mkdir(prot.c_str(), 0755), 0);
+    std::ofstream(prot + "/f") << "rows\n";
+    std::string policy = data / "policy.yaml";
+    std::ofstream(policy) << "version: 1\nprotect:\n  paths:\n    - {path: " << prot
+                          << ", action: hold}\n  session: none\n  hold_timeout: 120\n";
+    Daemon d({.policy_file = policy});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto agent = std::async(std::launch::async, [&d, prot] {
+        return d.cli({"run", "--session", "held", "--", "python3", "-c",
+                      "import os; os.unlink('" + prot + "/f'); print('deleted')"},
+                     std::chrono::seconds(120));
+    });
+    std::string dir = session_dir(d, "held");
+    ASSERT_TRUE(wait_until([&] { return stopped_member(dir, "python3"); })) << "not held";
+    auto before = json::parse(d.cli({"holds", "--json"}).out);
+    ASSERT_EQ(before.size(), 1u);
+    uint64_t id = before[0]["id"];
+
+    d.kill_hard();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(stopped_member(dir, "python3")) << "the held task went on with no daemon";
+    EXPECT_TRUE(exists(prot + "/f"));
+
+    ASSERT_TRUE(d.restart()) << d.stderr_text();
+    auto after = d.cli({"holds", "--json"});
+    ASSERT_EQ(after.status, 0) << after.err;
+    auto list = json::parse(after.out);
+    ASSERT_EQ(list.size(), 1u) << after.out;
+    EXPECT_EQ(list[0]["id"], id);
+    EXPECT_EQ(list[0]["op"], "unlink");
+    EXPECT_EQ(d.cli({"deny", std::to_string(id)}).status, 0);
+    auto r = agent.get();
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out;
+    EXPECT_TRUE(exists(prot + "/f"));
+    json adopted = first(d, [](const json& x) { return x.value("event", "") == "hold_adopted"; });
+    EXPECT_FALSE(adopted.is_null());
+    json denied = first(d, [](const json& x) { return x.value("event", "") == "hold_denied"; });
+    ASSERT_FALSE(denied.is_null());
+    EXPECT_EQ(denied["hold_id"], id);
+}
+
 }  // namespace
 }  // namespace ks::test

@@ -1,5 +1,14 @@
 #include "actions/actions.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "common/fd.h"
+#include "common/log.h"
 #include "common/sysfs.h"
 
 namespace ks {
@@ -30,7 +39,10 @@ const Hold& HoldRegistry::add(Hold h, std::chrono::seconds timeout) {
         if (existing.tid == h.tid) return existing;
     h.id = next_id_++;
     h.deadline = std::chrono::steady_clock::now() + timeout;
-    return holds_[h.id] = std::move(h);
+    if (!h.start_time) h.start_time = task_start_time(h.tid);
+    const Hold& added = holds_[h.id] = std::move(h);
+    save();
+    return added;
 }
 
 std::optional<Hold> HoldRegistry::take(uint64_t id) {
@@ -38,7 +50,108 @@ std::optional<Hold> HoldRegistry::take(uint64_t id) {
     if (it == holds_.end()) return std::nullopt;
     Hold h = std::move(it->second);
     holds_.erase(it);
+    save();
     return h;
+}
+
+namespace {
+
+std::string proc_stat_after_comm(int tid) {
+    auto st = read_file("/proc/" + std::to_string(tid) + "/stat");
+    if (!st) return "";
+    auto rp = st->rfind(')');
+    return rp == std::string::npos || rp + 2 >= st->size() ? "" : st->substr(rp + 2);
+}
+
+int64_t realtime_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+uint64_t task_start_time(int tid) {
+    // After the comm: state is field 3; starttime is field 22.
+    std::istringstream in(proc_stat_after_comm(tid));
+    std::string field;
+    for (int i = 3; i <= 22 && in >> field; ++i)
+        if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+    return 0;
+}
+
+bool task_stopped(int tid) {
+    std::string rest = proc_stat_after_comm(tid);
+    return !rest.empty() && (rest[0] == 'T' || rest[0] == 't');
+}
+
+void HoldRegistry::save() const {
+    if (path_.empty()) return;
+    auto steady = std::chrono::steady_clock::now();
+    int64_t real = realtime_now_ns();
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& [id, h] : holds_) {
+        int64_t left = std::chrono::duration_cast<std::chrono::nanoseconds>(h.deadline - steady)
+                           .count();
+        arr.push_back({{"id", h.id},
+                       {"pid", h.pid},
+                       {"tid", h.tid},
+                       {"session_id", h.session_id},
+                       {"session", h.session},
+                       {"layer", h.layer},
+                       {"op", h.op},
+                       {"path", h.path},
+                       {"rule", h.rule},
+                       {"command", h.command},
+                       {"created_realtime_ns", h.created_realtime_ns},
+                       {"start_time", h.start_time},
+                       {"deadline_realtime_ns", real + left}});
+    }
+    std::string tmp = path_ + ".tmp", data = arr.dump() + "\n";
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid() || ::write(fd.get(), data.data(), data.size()) != ssize_t(data.size())) {
+        spdlog::error("save holds to {}: {}", tmp, std::strerror(errno));
+        return;
+    }
+    if (::rename(tmp.c_str(), path_.c_str()) != 0)
+        spdlog::error("save holds to {}: {}", path_, std::strerror(errno));
+}
+
+std::vector<Hold> HoldRegistry::persist_to(const std::string& path) {
+    path_ = path;
+    std::vector<Hold> restored;
+    auto text = read_file(path);
+    auto arr = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (arr.is_array()) {
+        auto steady = std::chrono::steady_clock::now();
+        int64_t real = realtime_now_ns();
+        for (const auto& j : arr) {
+            if (!j.is_object()) continue;
+            Hold h;
+            h.id = j.value("id", uint64_t{0});
+            h.pid = j.value("pid", 0);
+            h.tid = j.value("tid", 0);
+            h.start_time = j.value("start_time", uint64_t{0});
+            // The same task, still stopped: anything else is not our hold.
+            if (!h.id || !h.tid || task_start_time(h.tid) != h.start_time || !task_stopped(h.tid))
+                continue;
+            h.session_id = j.value("session_id", 0u);
+            h.session = j.value("session", "");
+            h.layer = j.value("layer", "");
+            h.op = j.value("op", "");
+            h.path = j.value("path", "");
+            h.rule = j.value("rule", "");
+            h.command = j.value("command", "");
+            h.created_realtime_ns = j.value("created_realtime_ns", uint64_t{0});
+            int64_t left = j.value("deadline_realtime_ns", int64_t{0}) - real;
+            h.deadline = steady + std::chrono::nanoseconds(std::max<int64_t>(left, 1'000'000'000));
+            next_id_ = std::max(next_id_, h.id + 1);
+            restored.push_back(h);
+            holds_[h.id] = std::move(h);
+        }
+    }
+    save();
+    return restored;
 }
 
 std::vector<Hold> HoldRegistry::expired(std::chrono::steady_clock::time_point now) {
@@ -51,6 +164,7 @@ std::vector<Hold> HoldRegistry::expired(std::chrono::steady_clock::time_point no
             ++it;
         }
     }
+    if (!out.empty()) save();
     return out;
 }
 

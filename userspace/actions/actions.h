@@ -33,6 +33,7 @@ struct Hold {
     std::string rule;
     std::string command;  // what it runs (exec holds: the argv)
     uint64_t created_realtime_ns = 0;
+    uint64_t start_time = 0;  // the task's start (/proc/TID/stat field 22): pid reuse check
     std::chrono::steady_clock::time_point deadline;
 
     [[nodiscard]] nlohmann::json to_json() const;
@@ -48,9 +49,22 @@ class HoldRegistry {
     [[nodiscard]] std::vector<Hold> list() const;
     [[nodiscard]] const Hold* find_by_tid(int tid) const;
 
+    // Held tasks outlive the daemon (they stay stopped): the registry is
+    // written to path after every change, and a daemon that starts takes
+    // back the holds whose task is still there and still stopped, with the
+    // time they had left (at least a second). Returns those holds.
+    std::vector<Hold> persist_to(const std::string& path);
+
   private:
+    void save() const;
     std::map<uint64_t, Hold> holds_;
     uint64_t next_id_ = 1;
+    std::string path_;
 };
+
+// The start time of a task (/proc/TID/stat field 22), 0 when it is gone; and
+// whether it is stopped (state T or t).
+uint64_t task_start_time(int tid);
+bool task_stopped(int tid);
 
 }  // namespace ks

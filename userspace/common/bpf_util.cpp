@@ -2,9 +2,11 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "common/log.h"
 #include "common/pins.h"
@@ -50,7 +52,23 @@ void detach_links(std::vector<bpf_link*>& links) {
     destroy_links(links);
 }
 
-Status attach_layer(bpf_object_skeleton* s, const char* what) {
+Status check_tracepoints(bpf_object* obj) {
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, obj) {
+        if (!bpf_program__autoload(prog)) continue;
+        std::string sec = bpf_program__section_name(prog);
+        if (sec.rfind("tp/", 0) != 0) continue;
+        std::string dir = "/sys/kernel/tracing/events/" + sec.substr(3);
+        if (::access(dir.c_str(), F_OK) != 0)
+            return sys_error("tracepoint " + sec.substr(3) + " (is tracefs mounted?)");
+    }
+    return {};
+}
+
+Status attach_layer(bpf_object_skeleton* s, const char* what, std::thread& pending) {
+    // The kernel refuses a program twice on one tracepoint (EEXIST): the
+    // previous detach must be over.
+    if (pending.joinable()) pending.join();
     if (int err = bpf_object__attach_skeleton(s))
         return sys_error(std::string("attach ") + what, -err);
     pins::pin_skeleton_links(s);
@@ -58,11 +76,25 @@ Status attach_layer(bpf_object_skeleton* s, const char* what) {
 }
 
 void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
-                  std::vector<std::string>& names) {
-    detach_links(uprobes);
+                  std::vector<std::string>& names, std::thread& pending) {
+    if (pending.joinable()) pending.join();
+    std::vector<bpf_link*> all = std::move(uprobes);
+    uprobes.clear();
     names.clear();
-    for (int i = 0; i < s->prog_cnt; ++i) pins::unpin_link(*s->progs[i].link);
-    bpf_object__detach_skeleton(s);
+    for (int i = 0; i < s->prog_cnt; ++i) {
+        if (bpf_link* l = *s->progs[i].link) {
+            all.push_back(l);
+            *s->progs[i].link = nullptr;
+        }
+    }
+    for (auto* l : all) pins::unpin_link(l);
+    // Each detach waits for the kernel's RCU grace periods (uprobes and
+    // tracepoints: hundreds of milliseconds apiece here), seconds for a whole
+    // layer: not on the event loop. Until this thread gets to a link its
+    // program may still run, with nothing guarded: harmless.
+    pending = std::thread([all = std::move(all)] {
+        for (auto* l : all) bpf_link__destroy(l);
+    });
 }
 
 Status replace_u32_set(int fd, const std::vector<uint32_t>& keys, const std::string& what) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -37,11 +38,16 @@ void destroy_links(std::vector<bpf_link*>& links);
 void detach_links(std::vector<bpf_link*>& links);
 
 // A layer attached while something can be guarded: the skeleton's programs
-// (pinned when the daemon pins) and its uprobe links. Off: both detached,
-// pins removed, names cleared.
-Status attach_layer(bpf_object_skeleton* s, const char* what);
+// (pinned when the daemon pins) and its uprobe links. Off: both unpinned and
+// detached, names cleared. The kernel's side of a detach takes seconds for a
+// whole layer (RCU grace periods), so it runs on the thread `pending`, which
+// the next attach or detach waits for.
+Status attach_layer(bpf_object_skeleton* s, const char* what, std::thread& pending);
+// Every syscall tracepoint a layer's programs need exists (checked at load,
+// instead of a trial attach and its slow detach).
+Status check_tracepoints(bpf_object* obj);
 void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
-                  std::vector<std::string>& names);
+                  std::vector<std::string>& names, std::thread& pending);
 
 // Makes the keys of a hash map (u32 -> u32 1) exactly this set.
 Status replace_u32_set(int map_fd, const std::vector<uint32_t>& keys, const std::string& what);

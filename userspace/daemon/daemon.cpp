@@ -140,6 +140,15 @@ void Daemon::start() {
     if (!signal_fd_.valid() || !timer_fd_.valid() || !epoll_.valid())
         throw StartupError{std::string("event loop setup: ") + std::strerror(errno)};
 
+    // Tasks an earlier daemon held are still stopped: their holds come back.
+    for (const auto& h : holds_.persist_to(opts_.runtime_dir + "/holds.json")) {
+        spdlog::warn("hold {} of an earlier daemon taken back: {} {} by pid {} (session {})", h.id,
+                     h.op, h.path, h.pid, h.session);
+        json rec = own_record("hold_adopted");
+        rec["hold"] = h.to_json();
+        audit_->append(std::move(rec));
+    }
+
     // Every program of ours is attached: the earlier daemon's may go.
     size_t retired = pins::retire_previous();
     if (adopted_.links || !adopted_.builds.empty())

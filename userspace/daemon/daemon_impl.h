@@ -189,6 +189,17 @@ class Daemon {
     void on_tamper(const TamperEvent& ev);
     // The kernel refused a request: the policy's action, then the session's.
     void apply_db_action(const EventHeader& h, json& rec);
+    // When the policy freezes sessions after a violation: freezes the session
+    // at once, before the decision's record is built; after_violation then
+    // reports that freeze instead of writing cgroup.freeze again.
+    void freeze_first(uint32_t session_id);
+    struct EarlyFreeze {
+        bool valid = false;
+        uint32_t session_id = 0;
+        uint64_t frozen_boot_ns = 0;
+        std::string error;
+    };
+    EarlyFreeze early_freeze_;
     // What happens to the whole session after a blocked or killed operation.
     void after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec);
     void apply_action(uint32_t action, const EventHeader& h, const std::string& layer,

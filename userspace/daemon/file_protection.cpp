@@ -102,16 +102,29 @@ std::string Daemon::rule_name(uint32_t id) const {
     return id < rule_names_.size() ? rule_names_[id] : "rule-" + std::to_string(id);
 }
 
+void Daemon::freeze_first(uint32_t session_id) {
+    early_freeze_ = {};
+    const Session* s = sessions_->find(session_id);
+    if (!s || policy_.violation_session_action != policy::SessionAction::Freeze) return;
+    auto st = cgroup_freeze(s->cgroup_path, true);
+    early_freeze_ = {true, session_id, boottime_ns(), st ? "" : st.error().str()};
+}
+
 void Daemon::after_violation(uint32_t session_id, uint64_t entry_boot_ns, json& rec) {
     const Session* s = sessions_->find(session_id);
     if (!s || policy_.violation_session_action == policy::SessionAction::None) return;
     if (policy_.violation_session_action == policy::SessionAction::Freeze) {
-        auto st = cgroup_freeze(s->cgroup_path, true);
+        EarlyFreeze done = early_freeze_;
+        early_freeze_ = {};
+        if (!done.valid || done.session_id != session_id) {
+            auto st = cgroup_freeze(s->cgroup_path, true);
+            done = {true, session_id, boottime_ns(), st ? "" : st.error().str()};
+        }
         rec["session_action"] = "freeze";
-        if (st)
-            rec["session_frozen_latency_ns"] = boottime_ns() - entry_boot_ns;
+        if (done.error.empty())
+            rec["session_frozen_latency_ns"] = done.frozen_boot_ns - entry_boot_ns;
         else
-            rec["session_action_error"] = st.error().str();
+            rec["session_action_error"] = done.error;
     } else {
         auto st = cgroup_kill(s->cgroup_path);
         rec["session_action"] = "kill-session";
@@ -183,6 +196,10 @@ void Daemon::on_file(const FileEvent& ev) {
                            ? ev.path
                            : (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
     if (ev.op == KS_OP_IO_URING) path = "";
+    // The session stops before a byte of the record is built.
+    if (!(ev.flags & (KS_FF_PASSED | KS_FF_MONITOR | KS_FF_WINDOW)) &&
+        (ev.action == KS_ACT_BLOCK || ev.action == KS_ACT_KILL))
+        freeze_first(h.session_id);
     json rec = process_record("file", h);
     rec["op"] = op_name(ev.op);
     rec["path"] =
@@ -219,6 +236,7 @@ void Daemon::on_file(const FileEvent& ev) {
     if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
         ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED | KS_FF_WINDOW)))
         rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
+    early_freeze_ = {};
     audit_->append(std::move(rec));
 }
 

@@ -27,6 +27,7 @@ std::string signal_text(uint64_t sig) {
 
 void Daemon::on_tamper(const TamperEvent& ev) {
     const auto& h = ev.hdr;
+    freeze_first(h.session_id);
     json rec = process_record("tamper", h);
     std::string what = tamper_name(ev.what);
     std::string target = ev.target == ::getpid() ? "the killswitch daemon (pid " +

@@ -24,6 +24,10 @@ constexpr std::array kImplemented = {
     Implemented{"db-statement-unix-socket", true},
     Implemented{"session-freeze", true},
     Implemented{"guard-inheritance", true},
+    Implemented{"self-signal-via-libc", true},
+    Implemented{"self-signal-raw-syscall", true},
+    Implemented{"self-bpf-detach", true},
+    Implemented{"fail-closed", true},
 };
 
 bool is_implemented(std::string_view operation) {
@@ -168,6 +172,32 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           f.has(FeatureId::kCgroupFreeze),
           "Contains: every process of the session stops at once, but what already ran stays "
           "done.");
+
+    b.add("self-signal-via-libc",
+          "uprobes on libc kill/tgkill/sigqueue/pidfd_open/ptrace/process_vm_writev/reboot/"
+          "init_module/delete_module + SIGKILL",
+          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          "A guarded process that signals or ptraces the daemon (bash kill, /bin/kill, strace, "
+          "os.kill), loads a module or reboots dies before the call.");
+
+    b.add("self-signal-raw-syscall",
+          "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"
+          "process_vm_writev/reboot (+ module and kexec calls where the kernel has them) + "
+          "SIGKILL",
+          Effect::kStopsAfter, b.signal_at_syscall(),
+          "Not preventive: the raw call runs and the caller dies as it returns. A daemon killed "
+          "this way leaves the kernel enforcing (fail-closed) and is adopted by the next one.");
+
+    b.add("self-bpf-detach", "syscall tracepoint sys_enter_bpf + SIGKILL", Effect::kStopsAfter,
+          b.signal_at_syscall(),
+          "The first bpf() call of a guarded process completes and it dies as it returns. A "
+          "detach or replace needs an object descriptor that only an earlier bpf() call gives, "
+          "so in practice no guarded process gets that far.");
+
+    b.add("fail-closed", "programs and state pinned in bpffs", Effect::kCovers,
+          f.has(FeatureId::kBpffs),
+          "Not a block itself: the other rows go on when the daemon stops or is killed; tasks "
+          "held for a decision stay stopped until a daemon or a person decides.");
 
     b.add("guard-inheritance", "raw tracepoint sched_process_fork", Effect::kCovers,
           f.has(FeatureId::kRawTracepoint),

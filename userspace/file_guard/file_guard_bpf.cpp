@@ -47,20 +47,20 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
         if (g->libc_.empty())
             spdlog::warn("no libc found in our own mappings: the libc layer is off");
     }
-    // Attach once to prove it works here, then wait until something is guarded.
-    if (auto st = g->set_active(true); !st) return st.error();
-    if (auto st = g->set_active(false); !st) return st.error();
+    // Attached once something is guarded; what it needs is there.
+    if (auto st = check_tracepoints(g->skel_->obj); !st) return st.error();
     return g;
 }
 
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        detach_layer(skel_->skeleton, links_, uprobe_names_);
+        detach_layer(skel_->skeleton, links_, uprobe_names_, detaching_);
         active_ = false;
         return {};
     }
-    if (auto st = attach_layer(skel_->skeleton, "file_guard syscall tracepoints (is tracefs mounted?)");
+    if (auto st = attach_layer(skel_->skeleton, "file_guard syscall tracepoints (is tracefs mounted?)",
+                                detaching_);
         !st)
         return st;
     active_ = true;
@@ -86,6 +86,7 @@ Status FileGuardBpf::set_active(bool active) {
 }
 
 FileGuardBpf::~FileGuardBpf() {
+    if (detaching_.joinable()) detaching_.detach();  // the process is going
     destroy_links(links_);
     if (skel_) file_guard__destroy(skel_);
 }

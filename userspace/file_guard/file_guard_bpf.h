@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -67,6 +68,7 @@ class FileGuardBpf {
     std::string libc_;
     bool want_uprobes_ = true;
     bool active_ = false;
+    std::thread detaching_;  // the last detach, finishing in the kernel
 };
 
 // The libc the system's dynamically linked programs use (from our own maps).

@@ -48,12 +48,11 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(bpf_object* shared, std
         spdlog::info("self-protection: no {} tracepoint on this kernel (the call does not exist "
                      "here)",
                      m);
-    if (auto st = g->set_active(true); !st) return st.error();
-    if (auto st = g->set_active(false); !st) return st.error();
     return g;
 }
 
 SelfGuardBpf::~SelfGuardBpf() {
+    if (detaching_.joinable()) detaching_.detach();  // the process is going
     destroy_links(links_);
     if (skel_) self_guard__destroy(skel_);
 }
@@ -61,11 +60,11 @@ SelfGuardBpf::~SelfGuardBpf() {
 Status SelfGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
-        detach_layer(skel_->skeleton, links_, uprobe_names_);
+        detach_layer(skel_->skeleton, links_, uprobe_names_, detaching_);
         active_ = false;
         return {};
     }
-    if (auto st = attach_layer(skel_->skeleton, "self_guard syscall tracepoints"); !st) return st;
+    if (auto st = attach_layer(skel_->skeleton, "self_guard syscall tracepoints", detaching_); !st) return st;
     active_ = true;
     if (libc_.empty()) return {};
     attach_uprobes(libc_,

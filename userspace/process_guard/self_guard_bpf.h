@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -45,6 +46,7 @@ class SelfGuardBpf {
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_, missing_;
     bool active_ = false;
+    std::thread detaching_;  // the last detach, finishing in the kernel
 };
 
 }  // namespace ks
