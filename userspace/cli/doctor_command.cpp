@@ -24,7 +24,7 @@ std::string effect_text(const Guarantee& g) {
         case Effect::kContains:
             return "contains (freezes the whole session)";
         case Effect::kCovers:
-            return "covers children before they run";
+            return "covers (extends the other rows)";
     }
     return "unknown";
 }
