@@ -210,6 +210,11 @@ TEST(FailClosed, AHeldTaskStaysStoppedWithoutADaemonAndTheNextOneDecides) {
     ASSERT_EQ(list.size(), 1u) << after.out;
     EXPECT_EQ(list[0]["id"], id);
     EXPECT_EQ(list[0]["op"], "unlink");
+    bool shown_held = false;
+    json status = json::parse(d.cli({"status", "--json"}).out);
+    for (const auto& s : status["sessions"])
+        if (s["name"] == "held") shown_held = s["state"] == "held";
+    EXPECT_TRUE(shown_held) << "status does not show the session as held: " << status.dump();
     EXPECT_EQ(d.cli({"deny", std::to_string(id)}).status, 0);
     auto r = agent.get();
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.out;

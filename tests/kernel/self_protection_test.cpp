@@ -69,6 +69,13 @@ TEST(SelfProtection, KillDashNineOfTheDaemonNeverHappens) {
     EXPECT_NE(rec["reason"].get<std::string>().find("SIGKILL to the killswitch daemon"),
               std::string::npos)
         << rec.dump();
+    // The status counts it: one process blocked, its session frozen.
+    auto st = nlohmann::json::parse(d.cli({"status", "--json"}).out);
+    const auto& dec = st["counters"]["decisions"];
+    EXPECT_EQ(dec["tamper"], 1) << dec.dump();
+    EXPECT_EQ(dec["blocked"], 1) << dec.dump();
+    EXPECT_EQ(dec["frozen"], 1) << dec.dump();
+    EXPECT_EQ(st["counters"]["tamper"], 1);
 }
 
 TEST(SelfProtection, ARawSignalSystemCallIsContainedAndRecorded) {

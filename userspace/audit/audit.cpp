@@ -55,6 +55,7 @@ Result<AuditWriter> AuditWriter::open(const std::string& path) {
 void AuditWriter::append(nlohmann::json record) {
     if (!record.contains("ts")) record["ts"] = format_realtime_ns(realtime_now_ns());
     record["seq"] = ++seq_;
+    if (observer_) observer_(record);
     pending_ += record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     pending_ += '\n';
 }

@@ -25,6 +25,8 @@ class AuditWriter {
 
     // Adds "ts" (if absent) and "seq", and queues the line.
     void append(nlohmann::json record);
+    // Sees every record as it is appended (the daemon's decision counters).
+    void set_observer(std::function<void(const nlohmann::json&)> f) { observer_ = std::move(f); }
     // Writes what is queued; records are never dropped on a short write.
     Status flush();
     // flush() and fdatasync().
@@ -41,6 +43,7 @@ class AuditWriter {
     std::string pending_;
     uint64_t seq_ = 0;
     bool dirty_ = false;
+    std::function<void(const nlohmann::json&)> observer_;
 };
 
 struct AuditFilter {

@@ -61,6 +61,13 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 static_cast<unsigned long long>(c["events"].value("fork", 0ull)),
                 static_cast<unsigned long long>(c["events"].value("exit", 0ull)),
                 static_cast<unsigned long long>(c.value("file_matches", 0ull)));
+    const auto& dec = c.value("decisions", nlohmann::json::object());
+    std::printf("decisions:    %llu blocked, %llu killed, %llu frozen, %llu held, %llu self-protection\n",
+                static_cast<unsigned long long>(dec.value("blocked", 0ull)),
+                static_cast<unsigned long long>(dec.value("killed", 0ull)),
+                static_cast<unsigned long long>(dec.value("frozen", 0ull)),
+                static_cast<unsigned long long>(dec.value("held", 0ull)),
+                static_cast<unsigned long long>(dec.value("tamper", 0ull)));
     std::printf("lost events:  %llu", static_cast<unsigned long long>(c.value("lost_total", 0ull)));
     if (c.value("lost_total", 0ull) > 0) {
         std::printf(" (per CPU:");

@@ -88,6 +88,7 @@ void Daemon::start() {
     auto audit = AuditWriter::open(policy_.audit_log);
     if (!audit) throw StartupError{audit.error().str()};
     audit_.emplace(std::move(audit.value()));
+    audit_->set_observer([this](const json& rec) { decisions_.count(rec); });
 
     // Fail-closed: programs and state pinned in bpffs; what an earlier daemon
     // left is adopted (its links are removed once ours are attached).
@@ -545,6 +546,27 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
     return {{"ok", false}, {"error", "unknown command '" + cmd + "'"}};
 }
 
+void Daemon::Decisions::count(const json& rec) {
+    std::string verdict = rec.value("verdict", "");
+    std::string event = rec.value("event", "");
+    if (event == "tamper") ++tamper;
+    if (verdict == "block" || verdict == "refused")
+        ++blocked;
+    else if (verdict == "kill" || verdict == "kill-session")
+        ++killed;
+    else if (verdict == "hold")
+        ++held;
+    else if (verdict == "allowed")
+        ++window_allowed;
+    else if (verdict.rfind("would-", 0) == 0)
+        ++monitored;
+    if (verdict == "freeze" || (rec.value("session_action", "") == "freeze" &&
+                                !rec.contains("session_action_error")))
+        ++frozen;
+    if (event == "emergency" && rec.value("op", "") == "freeze" && rec.contains("results"))
+        frozen += rec["results"].size();
+}
+
 json Daemon::status_json() {
     GuardCounters c = bpf_->counters();
     json events = json::object(), lost = json::object();
@@ -557,6 +579,8 @@ json Daemon::status_json() {
     json sessions = json::array();
     for (const auto& s : sessions_->list()) {
         auto pids = sessions_->cgroup_pids(s);
+        bool held = false;
+        for (const auto& h : holds_.list()) held = held || h.session == s.name;
         std::string frozen = "0";
         if (auto ev = read_file(s.cgroup_path + "/cgroup.events"))
             frozen = ev->find("frozen 1") != std::string::npos ? "1" : "0";
@@ -567,7 +591,7 @@ json Daemon::status_json() {
                             {"root_pid", s.root_pid},
                             {"command", s.command},
                             {"processes", pids},
-                            {"state", frozen == "1" ? "frozen" : "running"},
+                            {"state", frozen == "1" ? "frozen" : held ? "held" : "running"},
                             {"started", format_realtime_ns(s.created_realtime_ns)}});
     }
     return {{"ok", true},
@@ -625,6 +649,14 @@ json Daemon::status_json() {
               {"db_refused", c.db_refused},
               {"db_connections_unwatchable", c.db_sock_full},
               {"tamper", c.tamper},
+              {"decisions",
+               {{"blocked", decisions_.blocked},
+                {"killed", decisions_.killed},
+                {"frozen", decisions_.frozen},
+                {"held", decisions_.held},
+                {"window_allowed", decisions_.window_allowed},
+                {"monitored", decisions_.monitored},
+                {"tamper", decisions_.tamper}}},
               {"audit_records", audit_->written()},
               {"decode_errors", decode_errors_}}}};
 }

@@ -254,6 +254,12 @@ class Daemon {
     bool stopping_ = false;
     uint64_t started_ns_ = 0;
     pins::Found adopted_;  // what an earlier daemon had pinned
+    // Decisions, counted from the records as they are written.
+    struct Decisions {
+        uint64_t blocked = 0, killed = 0, frozen = 0, held = 0, window_allowed = 0,
+                 monitored = 0, tamper = 0;
+        void count(const nlohmann::json& rec);
+    } decisions_;
     uint64_t lost_reported_ = 0;
     uint64_t guard_full_reported_ = 0;
     uint64_t decode_errors_ = 0;
