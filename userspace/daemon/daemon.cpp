@@ -556,7 +556,7 @@ void Daemon::Decisions::count(const json& rec) {
         ++killed;
     else if (verdict == "hold")
         ++held;
-    else if (verdict == "allowed")
+    else if (verdict == "allowed" && rec.contains("window"))
         ++window_allowed;
     else if (verdict.rfind("would-", 0) == 0)
         ++monitored;
