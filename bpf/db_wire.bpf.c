@@ -299,6 +299,17 @@ int ks_db_sockops(struct bpf_sock_ops *skops)
 
 /* ---- reading the message ---- */
 
+/* A copy of n bytes (at most KS_DB_WINDOW). The bound is checked again right
+ * at the call: Linux 6.1's verifier loses an earlier check when n went
+ * through the stack, and refuses the program. */
+static __always_inline long ks_copy(void *dst, __u32 n, const void *src)
+{
+	barrier_var(n);
+	if (n > KS_DB_WINDOW)
+		return -1;
+	return bpf_probe_read_kernel(dst, n, src);
+}
+
 static __always_inline int ks_msg_read(struct sk_msg_md *msg, __u32 off, void *dst, __u32 n)
 {
 	if (n == 0 || n > KS_DB_WINDOW)
@@ -309,7 +320,7 @@ static __always_inline int ks_msg_read(struct sk_msg_md *msg, __u32 off, void *d
 	void *end = msg->data_end;
 	if (data + n > end)
 		return -1;
-	return bpf_probe_read_kernel(dst, n, data) ? -1 : 0;
+	return ks_copy(dst, n, data) ? -1 : 0;
 }
 
 static __always_inline __u32 ks_be32(const __u8 *b)
@@ -450,7 +461,7 @@ static __always_inline void ks_judge_sql(struct sk_msg_md *msg, struct ks_db_scr
 	if (len == 0)
 		return;
 	if (ks_msg_read(msg, j->text_off, sc->sql.text, len) < 0 ||
-	    bpf_probe_read_kernel(ev->text, len, sc->sql.text)) {
+	    ks_copy(ev->text, len, sc->sql.text)) {
 		j->text_len = 0;
 		j->reason = KS_DBR_MALFORMED;
 		return;
@@ -865,7 +876,7 @@ static __always_inline void ks_judge_redis(struct sk_msg_md *msg, struct ks_db_s
 	}
 	__u32 n = j->text_len;
 	if (n > 0 && n <= KS_DB_WINDOW)
-		bpf_probe_read_kernel(ev->text, n, sc->sql.text);
+		ks_copy(ev->text, n, sc->sql.text);
 }
 
 /* ---- MongoDB ---- */
@@ -977,7 +988,7 @@ static __always_inline void ks_judge_mongodb(struct sk_msg_md *msg, struct ks_db
 		}
 		struct ks_db_cb cb = {.sc = sc};
 
-		if (bpf_probe_read_kernel(sc->sql.text, want, ev->text)) {
+		if (ks_copy(sc->sql.text, want, ev->text)) {
 			j->reason = KS_DBR_MALFORMED;
 			return;
 		}

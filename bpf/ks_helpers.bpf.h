@@ -62,7 +62,9 @@ static __always_inline void ks_fill_header(struct ks_event_header *h, __u32 type
 	h->uid = (__u32)bpf_get_current_uid_gid();
 	h->session_id = session_id;
 	h->_pad0 = 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* Not bpf_get_current_comm(): sk_msg programs may not call it before
+	 * Linux 6.x (Debian 12's 6.1 refuses the program). */
+	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
 /* A position in the dentry tree, and the mount it is seen through. */

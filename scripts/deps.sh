@@ -11,7 +11,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
 )
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
-  redis-server redis-tools)
+  redis-server redis-tools qemu-system-x86 busybox-static cpio)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi

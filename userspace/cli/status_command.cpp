@@ -49,7 +49,10 @@ int print_status(const GlobalOptions& g, bool as_json) {
     std::printf("databases:    %zu endpoints; socket send path %s; unix sockets %s; libpq "
                 "uprobes %s\n",
                 s.value("databases", nlohmann::json::array()).size(),
-                l.value("db_socket_path", false) ? "attached" : "idle (no session)",
+                l.value("db_socket_path", false)           ? "attached"
+                : l.value("db_socket_path_error", nlohmann::json()).is_string()
+                    ? "UNAVAILABLE on this kernel"
+                    : "idle (no session)",
                 l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
                                                        : "not refused (kernel before 6.7)",
                 l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");

@@ -15,9 +15,18 @@ std::atomic<int> g_quiet{0};
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
     if (g_quiet.load() > 0) return 0;
-    char buf[1024];
-    int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
-    std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
+    va_list copy;
+    va_copy(copy, args);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    std::string msg(n > 0 ? static_cast<size_t>(n) + 1 : 1, '\0');
+    std::vsnprintf(msg.data(), msg.size(), fmt, args);
+    msg.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    // A verifier log can run to megabytes; its reason is at the end.
+    constexpr size_t kHead = 2048, kTail = 8192;
+    if (msg.size() > kHead + kTail + 64)
+        msg = msg.substr(0, kHead) + "\n... (" + std::to_string(msg.size() - kHead - kTail) +
+              " bytes of the log left out) ...\n" + msg.substr(msg.size() - kTail);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     switch (level) {
         case LIBBPF_WARN:

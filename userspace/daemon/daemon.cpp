@@ -178,6 +178,7 @@ void Daemon::start() {
     rec["programs"] = bpf_->program_names();
     rec["protect"] = policy_.protect_paths;
     rec["agents"] = policy_.agent_names;
+    if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
     if (pins::enabled())
         rec["pinned"] = {{"dir", pins::dir()},
                          {"generation", pins::generation()},
@@ -616,9 +617,10 @@ json Daemon::status_json() {
               {"exec_rules", watched_tools()},
               {"libpq", dbpf_->libpq_path()},
               {"db_uprobes", dbpf_->uprobes()},
-              {"db_socket_path", dwbpf_->active()},
-              {"db_unix_connect_rule", dwbpf_->unix_rule()},
-              {"db_unix_sockets", dwbpf_->unix_paths()},
+              {"db_socket_path", dwbpf_ && dwbpf_->active()},
+              {"db_socket_path_error", dwbpf_ ? json(nullptr) : json(db_wire_error_)},
+              {"db_unix_connect_rule", dwbpf_ && dwbpf_->unix_rule()},
+              {"db_unix_sockets", dwbpf_ ? dwbpf_->unix_paths() : std::vector<std::string>{}},
               {"self_protection", sgbpf_->active()},
               {"self_tracepoints", sgbpf_->tracepoints()},
               {"self_uprobes", sgbpf_->uprobes()},

@@ -228,7 +228,8 @@ class Daemon {
     std::unique_ptr<GuardBpf> bpf_;
     std::unique_ptr<FileGuardBpf> fbpf_;
     std::unique_ptr<DbGuardBpf> dbpf_;
-    std::unique_ptr<DbWireBpf> dwbpf_;
+    std::unique_ptr<DbWireBpf> dwbpf_;  // null when this kernel refused it
+    std::string db_wire_error_;
     std::unique_ptr<SelfGuardBpf> sgbpf_;
     std::vector<db::Endpoint> db_endpoints_;
     bool db_client_probes_ = true;

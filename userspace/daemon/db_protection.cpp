@@ -9,7 +9,16 @@ void Daemon::start_db_protection() {
     db_client_probes_ = policy_.db_client_probes && opts_.db_client_probes;
     // The endpoints and the configuration come with the policy (publish_state).
     auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
-    if (!dw) throw StartupError{dw.error().str()};
+    if (!dw) {
+        // Without the socket path the rest still protects: start, and say so
+        // everywhere (log, status, the daemon_start record) rather than leave
+        // the host with no protection at all.
+        db_wire_error_ = dw.error().str();
+        spdlog::error("database socket path unavailable on this kernel: {}; database requests "
+                      "of guarded processes are NOT judged (libpq uprobes still are)",
+                      db_wire_error_);
+        return;
+    }
     dwbpf_ = std::move(dw.value());
 }
 

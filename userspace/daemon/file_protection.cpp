@@ -344,7 +344,8 @@ bool Daemon::update_file_layer(bool force_on) {
     }
     if (auto st = dbpf_->set_active(need && db_client_probes_); !st)
         spdlog::error("{}", st.error().str());
-    if (auto st = dwbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
+    if (dwbpf_)
+        if (auto st = dwbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     if (auto st = sgbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());

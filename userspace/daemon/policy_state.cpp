@@ -102,8 +102,10 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
         return st;
     if (auto st = bpf_->set_agent_names(p.agent_names); !st) return st;
     if (auto st = bpf_->set_guarded_uids(p.guard_uids); !st) return st;
-    if (auto st = dwbpf_->set_endpoints(next.db_endpoints); !st) return st;
-    if (auto st = dwbpf_->set_config(next.db_wire); !st) return st;
+    if (dwbpf_) {
+        if (auto st = dwbpf_->set_endpoints(next.db_endpoints); !st) return st;
+        if (auto st = dwbpf_->set_config(next.db_wire); !st) return st;
+    }
     if (auto st = dbpf_->set_monitor(next.db_client_monitor); !st) return st;
     return {};
 }

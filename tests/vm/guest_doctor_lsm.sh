@@ -1,0 +1,9 @@
+# Guest script (tests/vm/run_guest.sh): on a kernel with bpf in its LSM list,
+# doctor must find that LSM and fentry programs run (a hit, not only an attach).
+killswitch doctor --json > /tmp/doctor.json || { echo "FAIL: doctor exit $?"; exit 1; }
+killswitch doctor | grep -E "^  (lsm|fentry) "
+fail=0
+grep -q '"lsm": *true' /tmp/doctor.json || { echo "FAIL: doctor says no lsm"; fail=1; }
+grep -q '"fentry": *true' /tmp/doctor.json || { echo "FAIL: doctor says no fentry"; fail=1; }
+grep -q 'bpf active' /tmp/doctor.json || { echo "FAIL: doctor does not see bpf in the active list"; fail=1; }
+exit $fail
