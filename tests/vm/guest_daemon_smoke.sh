@@ -10,6 +10,8 @@ killswitch run --session smoke -- /bin/rm -f /data/f
 echo "guarded rm: exit $?"
 fail=0
 [ -e /data/f ] || { echo "FAIL: /data/f was deleted"; fail=1; }
+# The daemon writes its records a moment after the decision.
+for i in $(seq 50); do grep -q '"layer":"exec"' /tmp/audit.jsonl && break; sleep 0.2; done
 grep -q '"layer":"exec"' /tmp/audit.jsonl || { echo "FAIL: no exec-layer record"; fail=1; }
 grep '"event":"file"' /tmp/audit.jsonl | head -1
 exit $fail
