@@ -31,9 +31,14 @@ mkdir -p "$work/data" "$work/sock"
 chown postgres: "$work/data" "$work/sock"
 PORT=$((30000 + $$ % 20000))
 daemon_pid=""; agent_pid=""
+# The daemon's programs outlive it (pinned, fail-closed): each stop removes
+# them, so that "no daemon" means no programs at all.
+PIN="/sys/fs/bpf/ks-dbbench-$$"
+uninstall() { "$KS" --runtime-dir "$work/run" daemon --uninstall --pin-dir "$PIN" --audit-log "$work/audit.jsonl" >/dev/null 2>&1 || true; }
 cleanup() {
   [[ -n "$agent_pid" ]] && { kill "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; }
   [[ -n "$daemon_pid" ]] && { kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; }
+  uninstall
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -47,7 +52,7 @@ PGB=("$PGBIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres)
 tps() { "$@" -n -S -c 1 -j 1 -T "$SECS" postgres 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
 start_daemon() {
   "$KS" --runtime-dir "$work/run" daemon --audit-log "$work/audit.jsonl" --cgroup-parent "ks-dbbench-$$" \
-    --db "postgres=127.0.0.1:$PORT" "$@" 2>"$work/daemon.log" &
+    --pin-dir "$PIN" --db "postgres=127.0.0.1:$PORT" "$@" 2>"$work/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do "$KS" --runtime-dir "$work/run" status >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "daemon did not start" >&2; cat "$work/daemon.log" >&2; exit 1
@@ -56,6 +61,7 @@ start_daemon() {
 stop_daemon() {
   kill "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
   kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+  uninstall
 }
 start_agent() {
   "$KS" --runtime-dir "$work/run" run --session "bench-agent-$1" -- sleep 600 &

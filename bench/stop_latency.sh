@@ -23,8 +23,10 @@ KS="$BUILD_DIR/killswitch"
 
 work=$(mktemp -d /tmp/ks-latency-XXXXXX)
 daemon_pid=""
+PIN="/sys/fs/bpf/ks-latency-$$"  # pinned programs outlive the daemon: removed at the end
 cleanup() {
   [[ -n "$daemon_pid" ]] && { kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; }
+  "$KS" --runtime-dir "$work/run" daemon --uninstall --pin-dir "$PIN" --audit-log "$work/audit.jsonl" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,7 +34,7 @@ mkdir -p "$work/data"
 for i in $(seq "$TRIALS"); do echo "row $i" > "$work/data/u$i"; echo "row $i" > "$work/data/r$i"; done
 
 "$KS" --runtime-dir "$work/run" daemon --audit-log "$work/audit.jsonl" --cgroup-parent "ks-latency-$$" \
-  --protect "$work/data" 2>"$work/daemon.log" &
+  --pin-dir "$PIN" --protect "$work/data" 2>"$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do "$KS" --runtime-dir "$work/run" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$KS" --runtime-dir "$work/run" status >/dev/null || { cat "$work/daemon.log" >&2; exit 1; }

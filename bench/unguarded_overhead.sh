@@ -28,16 +28,20 @@ agent_pid=""
 stop_agent() {
   if [[ -n "$agent_pid" ]]; then kill "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; agent_pid=""; fi
 }
+# The daemon's programs outlive it (pinned, fail-closed): each stop removes
+# them, so that "no daemon" means no programs at all.
+PIN="/sys/fs/bpf/ks-bench-$$"
 stop_daemon() {
   stop_agent
   if [[ -n "$daemon_pid" ]]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""; fi
+  "$KS" --runtime-dir "$work/run" daemon --uninstall --pin-dir "$PIN" --audit-log "$work/audit.jsonl" >/dev/null 2>&1 || true
 }
 trap 'stop_daemon; rm -rf "$work" "$scratch"' EXIT
 cc -O2 -o "$work/loop" bench/syscall_loop.c
 
 start_daemon() {
   "$KS" --runtime-dir "$work/run" daemon --audit-log "$work/audit.jsonl" \
-    --cgroup-parent "ks-bench-$$" ${KS_DAEMON_ARGS:-} 2>"$work/daemon.log" &
+    --cgroup-parent "ks-bench-$$" --pin-dir "$PIN" ${KS_DAEMON_ARGS:-} 2>"$work/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do
     "$KS" --runtime-dir "$work/run" status >/dev/null 2>&1 && return 0
