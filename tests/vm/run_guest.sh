@@ -9,8 +9,10 @@
 #
 # PACKAGE is a Debian kernel package (linux-image-6.1.0-56-amd64), or
 # `debian12` for the one linux-image-amd64 depends on in this system's apt
-# sources; it is fetched with `apt-get download` once and kept in the cache
-# directory (default /var/cache/killswitch-vm). --lsm sets the kernel's lsm= list (the
+# sources, or `debian13` for trixie's (through a private apt configuration in
+# the cache directory: the system's sources are not touched). It is fetched
+# with `apt-get download` once and kept in the cache directory (default
+# /var/cache/killswitch-vm). --lsm sets the kernel's lsm= list (the
 # default is the kernel's own, which on Debian ends in bpf). The script runs
 # with /bin/sh (busybox) as root in the guest, with proc, sysfs, devtmpfs,
 # tmpfs on /tmp, bpffs, securityfs, tracefs and cgroup2 mounted, and the
@@ -42,8 +44,22 @@ skip() { echo "run_guest: SKIP: $*"; exit 77; }
 for tool in qemu-system-x86_64 busybox cpio; do
   command -v "$tool" >/dev/null || skip "$tool is missing (scripts/deps.sh --test installs it)"
 done
-if [[ "$kernel" == debian12 ]]; then
-  kernel=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+apt_opts=()
+if [[ "$kernel" == debian13 ]]; then
+  a="$cache/apt-trixie"
+  mkdir -p "$a/lists/partial" "$a/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    > "$a/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$a/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a" -o Debug::NoLocking=1)
+  if [[ -z $(find "$a/lists" -name '*Packages*' -mmin -1440 2>/dev/null | head -1) ]]; then
+    apt-get "${apt_opts[@]}" update >/dev/null 2>&1 || skip "apt-get update for trixie failed (no network?)"
+  fi
+  kernel=debian-image
+fi
+if [[ "$kernel" == debian12 || "$kernel" == debian-image ]]; then
+  kernel=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
+           awk '/Depends: linux-image-/{print $2; exit}')
   [[ -n "$kernel" ]] || skip "apt-cache knows no linux-image-amd64"
 fi
 
@@ -53,7 +69,7 @@ vmlinuz="$cache/$kernel.vmlinuz"
 if [[ ! -s "$vmlinuz" ]]; then
   dl=$(mktemp -d)
   chmod 755 "$dl"  # apt-get downloads as _apt
-  (cd "$dl" && apt-get download "$kernel" >/dev/null 2>&1) || {
+  (cd "$dl" && apt-get "${apt_opts[@]}" download "$kernel" >/dev/null 2>&1) || {
     rm -rf "$dl"; skip "apt-get download $kernel failed (no network or no such package)"; }
   dpkg-deb -x "$dl"/*.deb "$dl/x"
   cp "$dl"/x/boot/vmlinuz-* "$vmlinuz.tmp" && mv "$vmlinuz.tmp" "$vmlinuz"
