@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sysfs.h"
@@ -63,12 +64,6 @@ std::string proc_stat_after_comm(int tid) {
     return rp == std::string::npos || rp + 2 >= st->size() ? "" : st->substr(rp + 2);
 }
 
-int64_t realtime_now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 }  // namespace
 
 uint64_t task_start_time(int tid) {
@@ -88,7 +83,7 @@ bool task_stopped(int tid) {
 void HoldRegistry::save() const {
     if (path_.empty()) return;
     auto steady = std::chrono::steady_clock::now();
-    int64_t real = realtime_now_ns();
+    auto real = static_cast<int64_t>(realtime_now_ns());
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& [id, h] : holds_) {
         int64_t left = std::chrono::duration_cast<std::chrono::nanoseconds>(h.deadline - steady)
@@ -124,7 +119,7 @@ std::vector<Hold> HoldRegistry::persist_to(const std::string& path) {
     auto arr = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
     if (arr.is_array()) {
         auto steady = std::chrono::steady_clock::now();
-        int64_t real = realtime_now_ns();
+        auto real = static_cast<int64_t>(realtime_now_ns());
         for (const auto& j : arr) {
             if (!j.is_object()) continue;
             Hold h;

@@ -11,12 +11,6 @@
 
 namespace ks {
 
-uint64_t realtime_now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 uint64_t boot_to_realtime_ns(uint64_t boot_ns) {
     timespec rt{}, bt{};
     clock_gettime(CLOCK_REALTIME, &rt);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/clock.h"
 #include "common/fd.h"
 #include "common/result.h"
 
@@ -14,7 +15,6 @@ namespace ks {
 
 // "2026-11-24T07:09:20.123456789Z"
 std::string format_realtime_ns(uint64_t realtime_ns);
-uint64_t realtime_now_ns();
 // CLOCK_BOOTTIME nanoseconds (what BPF records) to wall-clock nanoseconds.
 uint64_t boot_to_realtime_ns(uint64_t boot_ns);
 

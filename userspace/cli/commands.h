@@ -30,8 +30,6 @@ void add_holds_commands(CLI::App& app, Registry& reg);
 void add_emergency_commands(CLI::App& app, Registry& reg);
 void add_allow_command(CLI::App& app, Registry& reg);
 
-// Maintenance windows last from 1 second to 24 hours.
-inline constexpr uint32_t kMaxWindowSeconds = 86400;
 // "90s", "30m", "2h" -> seconds; nullopt when malformed or out of range.
 std::optional<uint32_t> parse_window_duration(const std::string& text);
 

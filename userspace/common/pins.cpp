@@ -82,7 +82,6 @@ Found scan(const std::string& dir) {
     for (const auto& e : entries(dir)) {
         if (e.rfind("state-", 0) == 0) {
             f.builds.push_back(e.substr(6));
-            f.maps += entries(dir + "/" + e).size();
         } else if (e.rfind("links-", 0) == 0) {
             char* end = nullptr;
             uint64_t gen = std::strtoull(e.c_str() + 6, &end, 10);

@@ -39,7 +39,6 @@ struct Found {
     std::vector<std::string> builds;       // state-<build> directories
     std::vector<uint64_t> generations;     // links-<generation> directories
     size_t links = 0;                      // pinned links over all generations
-    size_t maps = 0;                       // pinned maps over all builds
 };
 Found scan(const std::string& dir);
 

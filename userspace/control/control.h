@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -12,6 +14,10 @@
 #include "common/result.h"
 
 namespace ks {
+
+// `allow.start` (killswitch allow): a maintenance window lasts from 1 second
+// to 24 hours; the CLI checks it, the daemon checks it again.
+inline constexpr uint32_t kMaxWindowSeconds = 86400;
 
 struct PeerCred {
     pid_t pid = 0;

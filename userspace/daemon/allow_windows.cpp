@@ -12,8 +12,6 @@ namespace ks::daemon_detail {
 
 namespace {
 
-constexpr uint32_t kMaxWindowSeconds = 86400;
-
 int allow_map_fd(bpf_object* obj) { return bpf_object__find_map_fd_by_name(obj, "allow_windows"); }
 
 json caller(const PeerCred& peer) {

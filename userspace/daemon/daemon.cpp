@@ -179,11 +179,7 @@ void Daemon::start() {
     rec["protect"] = policy_.protect_paths;
     rec["agents"] = policy_.agent_names;
     if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
-    if (pins::enabled())
-        rec["pinned"] = {{"dir", pins::dir()},
-                         {"generation", pins::generation()},
-                         {"adopted_links", adopted_.links},
-                         {"adopted_state", pins::state_adopted()}};
+    if (pins::enabled()) rec["pinned"] = pinned_json();
     audit_->append(rec);
     (void)audit_->sync();
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
@@ -547,6 +543,13 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
     return {{"ok", false}, {"error", "unknown command '" + cmd + "'"}};
 }
 
+json Daemon::pinned_json() const {
+    return {{"dir", pins::dir()},
+            {"generation", pins::generation()},
+            {"adopted_links", adopted_.links},
+            {"adopted_state", pins::state_adopted()}};
+}
+
 void Daemon::Decisions::count(const json& rec) {
     std::string verdict = rec.value("verdict", "");
     std::string event = rec.value("event", "");
@@ -604,11 +607,7 @@ json Daemon::status_json() {
             {"policy_loaded", format_realtime_ns(policy_loaded_ns_)},
             {"audit_log", policy_.audit_log},
             {"cgroup_parent", sessions_->parent_path()},
-            {"pinned", pins::enabled() ? json{{"dir", pins::dir()},
-                                              {"generation", pins::generation()},
-                                              {"adopted_links", adopted_.links},
-                                              {"adopted_state", pins::state_adopted()}}
-                                       : json(nullptr)},
+            {"pinned", pins::enabled() ? pinned_json() : json(nullptr)},
             {"layers",
              {{"process_guard", bpf_->program_names()},
               {"file_guard", fbpf_->program_names()},

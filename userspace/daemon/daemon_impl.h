@@ -58,12 +58,6 @@ constexpr uint32_t kRuleIoUring = 1;
 constexpr uint32_t kRuleExecCommand = 2;
 constexpr uint32_t kRuleFirstPath = 3;
 
-inline uint64_t boottime_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 inline uint32_t to_kernel_action(policy::Action a) {
     switch (a) {
         case policy::Action::Audit:
@@ -214,6 +208,7 @@ class Daemon {
     void on_client_readable(int fd);
     json handle_request(const json& req, const PeerCred& peer);
     json status_json();
+    json pinned_json() const;  // where the programs are pinned, what was adopted
     json process_record(const char* event, const EventHeader& h);
     json session_record(const char* event, const Session& s);
     std::string session_name(uint32_t id) const;

@@ -10,17 +10,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/sysfs.h"
 
 namespace ks {
 namespace {
-
-uint64_t realtime_ns() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
-}
 
 std::vector<int> parse_pids(const std::string& text) {
     std::vector<int> out;
@@ -111,7 +106,7 @@ Status SessionManager::start(const std::vector<std::string>& named_cgroups) {
         s.cgroup_path = dir;
         s.cgroup_id = *id;
         s.owned = false;
-        s.created_realtime_ns = realtime_ns();
+        s.created_realtime_ns = realtime_now_ns();
         if (auto st = bpf_.add_cgroup(s.cgroup_id, s.id); !st) return st.error();
         // Sub-cgroups that exist now are guarded as well; processes already
         // running there are marked directly.
@@ -139,7 +134,7 @@ Result<Session> SessionManager::make_cgroup_session(const std::string& name, Ses
     s.origin = origin;
     s.cgroup = "/" + parent_name_ + "/" + name;
     s.cgroup_path = parent_path_ + "/" + name;
-    s.created_realtime_ns = realtime_ns();
+    s.created_realtime_ns = realtime_now_ns();
     if (::mkdir(s.cgroup_path.c_str(), 0755) != 0 && errno != EEXIST)
         return sys_error("create session cgroup " + s.cgroup_path);
     auto cgid = cgroup_id_of(s.cgroup_path);
@@ -210,7 +205,7 @@ bool SessionManager::ensure_member(uint32_t session_id, int pid, uint64_t cgroup
 
 std::vector<Session> SessionManager::sweep() {
     std::vector<Session> ended;
-    uint64_t now = realtime_ns();
+    uint64_t now = realtime_now_ns();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         Session& s = it->second;
         bool young = now - s.created_realtime_ns < 30ull * 1000 * 1000 * 1000;
