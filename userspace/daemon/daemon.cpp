@@ -340,11 +340,15 @@ void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
     if (h.flags & KS_EVF_NEW_SESSION) {
         auto origin = ev.seed == KS_SEED_UID ? SessionOrigin::Uid : SessionOrigin::Agent;
-        // Before the held agent is let go (or, for one with a terminal, which
-        // was not stopped, as soon as possible).
-        update_file_layer(true);
-        auto s = sessions_->open_for_seed(h.session_id, origin, h.pid, h.comm, ev.argv,
-                                          h.flags & KS_EVF_HELD);
+        // A held agent is let go only once the layers are attached. One with
+        // a terminal was not stopped and is already running: into its
+        // session cgroup first (freeze and kill reach it from then on), the
+        // layers right after (attaching uprobes to libc can take a second
+        // on a busy host).
+        bool held = h.flags & KS_EVF_HELD;
+        if (held) update_file_layer(true);
+        auto s = sessions_->open_for_seed(h.session_id, origin, h.pid, h.comm, ev.argv, held);
+        if (!held) update_file_layer(true);
         if (s) {
             json rec = session_record("session_start", *s);
             rec["held_at_exec"] = (h.flags & KS_EVF_HELD) != 0;
