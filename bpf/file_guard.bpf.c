@@ -18,7 +18,7 @@
  * down to each protected root, and the start directory's ancestors are
  * checked against the protected inodes.
  */
-#include "ks_helpers.bpf.h"
+#include "ks_protect.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -29,24 +29,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
-	__type(key, struct ks_inode_key);
-	__type(value, struct ks_protected);
-} protected_inodes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct ks_edge_key);
 	__type(value, struct ks_inode_key);
 } protected_edges SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KS_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct ks_rule);
-} rules SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -63,16 +49,6 @@ struct {
 	__type(value, __u32);
 } exec_watch SEC(".maps");
 
-/* tgid -> CLOCK_BOOTTIME deadline: after a person approved a held operation,
- * the process's matching calls pass until the deadline (the daemon removes
- * the entry when the process exits). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u64);
-} passes SEC(".maps");
-
 struct ks_scratch {
 	char path[KS_FILE_PATH_MAX];
 	char name[KS_FILENAME_MAX];
@@ -86,58 +62,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ks_scratch);
 } scratch SEC(".maps");
-
-static __always_inline void ks_key_of(struct dentry *d, struct ks_inode_key *k)
-{
-	struct inode *inode = BPF_CORE_READ(d, d_inode);
-
-	k->ino = BPF_CORE_READ(inode, i_ino);
-	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-}
-
-/* ---- ancestors of a dentry ---- */
-
-struct ks_anc {
-	struct ks_cursor cur;
-	struct ks_inode_key key;
-	__u32 rule_id;
-	__u32 pflags;
-	bool found;
-};
-
-static long ks_anc_step(__u32 i, void *data)
-{
-	struct ks_anc *a = data;
-	struct dentry *d = a->cur.dentry;
-	struct ks_inode_key k = {};
-
-	ks_key_of(d, &k);
-	struct ks_protected *p = bpf_map_lookup_elem(&protected_inodes, &k);
-	if (p) {
-		a->key = k;
-		a->rule_id = p->rule_id;
-		a->pflags = p->flags;
-		a->found = true;
-		return 1;
-	}
-	return ks_cursor_up(&a->cur) == KS_UP_ROOT;
-}
-
-/* Is the object at @p, or any directory above it, protected? */
-static __always_inline bool ks_inside_protected(struct path *p, struct ks_inode_key *key,
-						__u32 *rule_id, __u32 *pflags)
-{
-	struct ks_anc a = {};
-
-	ks_cursor_init(&a.cur, p);
-	bpf_loop(KS_PATH_DEPTH * 2, ks_anc_step, &a, 0);
-	if (!a.found)
-		return false;
-	*key = a.key;
-	*rule_id = a.rule_id;
-	*pflags = a.pflags;
-	return true;
-}
 
 /* ---- walking a path argument through the edge graph ---- */
 
@@ -351,23 +275,12 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	__u32 rule_id = hit->rule_id < KS_MAX_RULES ? hit->rule_id : 0;
 	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
 	__u32 action = rule ? rule->action : KS_ACT_BLOCK;
-	__u32 flags = 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 *pass = bpf_map_lookup_elem(&passes, &tgid);
 	struct ks_task_guard *g = ks_guard_of_current();
-	/* A maintenance window never covers killswitch's own objects (nor a
-	 * protected directory above one), unresolved paths or io_uring. */
-	bool windowable = rule && !(rule->flags & KS_RULEF_NO_WINDOW) &&
-			  !(hit->pflags & KS_PF_NO_WINDOW);
+	__u32 flags = ks_exemption(rule, hit->pflags, g, entry_ns);
 
 	ks_count(KS_CTR_FILE_MATCH);
-	if (pass && *pass >= entry_ns) {
-		/* A person approved this while it was held at an earlier layer. */
-		flags |= KS_FF_PASSED;
-	} else if (rule && rule->monitor) {
-		flags |= KS_FF_MONITOR;
-	} else if (windowable && g && ks_window_open(g->session_id)) {
-		flags |= KS_FF_WINDOW;
+	if (flags) {
+		/* passed, monitored or in a window: nothing to enforce */
 	} else if (action == KS_ACT_FREEZE || (action == KS_ACT_HOLD && layer != KS_LAYER_TRACEPOINT)) {
 		bpf_send_signal(KS_SIGSTOP);
 		flags |= KS_FF_STOPPED;
@@ -632,18 +545,19 @@ KS_TP(io_uring_register)
 /* ---- layer 1: exec of watched tools ---- */
 
 /*
- * At the exit of a successful execve the new image is in place but has not
- * run: a SIGSTOP sent here is acted on before its first instruction. Its
- * argv is read from the new image's own stack, exactly what the program will
- * see. comm is already the new program's name (for a script, the script's).
+ * After a successful exec has loaded the new image, before it runs: a SIGSTOP
+ * sent here is acted on before its first instruction (on the way back to user
+ * mode). Its argv is read from the new image's own stack, exactly what the
+ * program will see. comm is already the new program's name (for a script, the
+ * script's). A raw tracepoint, not a syscall one: tasks that are not guarded
+ * stay off the syscall tracing path.
  */
-static __always_inline int ks_exec_check(long ret)
+SEC("raw_tp/sched_process_exec")
+int ks_exec_check(void *ctx)
 {
 	struct ks_task_guard *g;
 	char key[KS_WATCH_NAME_LEN] = {};
 
-	if (ret != 0)
-		return 0;
 	g = ks_guard_of_current();
 	if (!g)
 		return 0;
@@ -686,18 +600,6 @@ static __always_inline int ks_exec_check(long ret)
 		bpf_send_signal(KS_SIGSTOP);
 	ks_submit(ev, KS_EVENT_EXEC_CHECK);
 	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_execve")
-int ks_tp_exit_execve(struct trace_event_raw_sys_exit *ctx)
-{
-	return ks_exec_check(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_exit_execveat")
-int ks_tp_exit_execveat(struct trace_event_raw_sys_exit *ctx)
-{
-	return ks_exec_check(ctx->ret);
 }
 
 /* ---- layer 2: libc entry points (attached by user space by name) ---- */

@@ -17,27 +17,12 @@
  * bpf() that is enough in practice: every detach needs an object fd, which
  * needs an earlier bpf() call. Signal 0 (is it alive?) is allowed.
  */
-#include "ks_helpers.bpf.h"
+#include "ks_self.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define KS_PTRACE_ATTACH 16
 #define KS_PTRACE_SEIZE 0x4206
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16);
-	__type(key, __u32);
-	__type(value, __u32);
-} protected_pids SEC(".maps");
-
-static __always_inline bool ks_protected(__s64 pid)
-{
-	if (pid <= 0 || pid > 0x7fffffff)
-		return false;
-	__u32 key = (__u32)pid;
-	return bpf_map_lookup_elem(&protected_pids, &key) != NULL;
-}
 
 /* kill()'s target: a pid, a process group (-pgid), or -1 for every process. */
 static __always_inline bool ks_kill_target_protected(__s64 pid)
@@ -45,27 +30,6 @@ static __always_inline bool ks_kill_target_protected(__s64 pid)
 	if (pid == -1)
 		return true;
 	return ks_protected(pid < 0 ? -pid : pid);
-}
-
-static __always_inline int ks_tamper(struct ks_task_guard *g, __u32 what, __u32 layer,
-				     __s64 target, __u64 arg, __u32 nr)
-{
-	/* Before anything else: the record may not fit, the kill must happen. */
-	bpf_send_signal(KS_SIGKILL);
-	ks_count(KS_CTR_TAMPER);
-	struct ks_tamper_event *e = ks_reserve(sizeof(*e), KS_EVENT_TAMPER);
-	if (!e)
-		return 0;
-	ks_fill_header(&e->hdr, KS_EVENT_TAMPER, (struct task_struct *)bpf_get_current_task(),
-		       g->session_id);
-	e->what = what;
-	e->layer = layer;
-	e->target = target;
-	e->arg = arg;
-	e->syscall_nr = nr;
-	e->_pad0 = 0;
-	ks_submit(e, KS_EVENT_TAMPER);
-	return 0;
 }
 
 /* ---- syscall tracepoints: raw system calls ---- */

@@ -5,7 +5,8 @@
 # with the script's exit status. The guest's console goes to stdout.
 #
 #   tests/vm/run_guest.sh --killswitch BIN --kernel PACKAGE --script FILE
-#                         [--lsm LIST] [--timeout SECONDS] [--cache DIR]
+#                         [--add PROGRAM]... [--lsm LIST] [--timeout SECONDS]
+#                         [--cache DIR]
 #
 # PACKAGE is a Debian kernel package (linux-image-6.1.0-56-amd64), or
 # `debian12` for the one linux-image-amd64 depends on in this system's apt
@@ -16,7 +17,8 @@
 # default is the kernel's own, which on Debian ends in bpf). The script runs
 # with /bin/sh (busybox) as root in the guest, with proc, sysfs, devtmpfs,
 # tmpfs on /tmp, bpffs, securityfs, tracefs and cgroup2 mounted, and the
-# killswitch binary at /usr/bin/killswitch.
+# killswitch binary at /usr/bin/killswitch. Each --add PROGRAM goes to
+# /usr/bin as well, with the shared libraries it needs.
 #
 # The exit status reaches the host through qemu's isa-debug-exit device:
 # the guest writes it to I/O port 0xf4 (/dev/port) and qemu exits with
@@ -25,12 +27,13 @@
 # download) gives 77, the skip status of the ctest tier, with the reason.
 set -euo pipefail
 
-ks="" kernel="" script="" lsm="" timeout_s=240 cache=${KS_VM_CACHE:-/var/cache/killswitch-vm}
+ks="" kernel="" script="" lsm="" timeout_s=240 extra=() cache=${KS_VM_CACHE:-/var/cache/killswitch-vm}
 while (($#)); do
   case "$1" in
     --killswitch) ks=$2; shift 2 ;;
     --kernel) kernel=$2; shift 2 ;;
     --script) script=$2; shift 2 ;;
+    --add) extra+=("$2"); shift 2 ;;
     --lsm) lsm=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
@@ -81,12 +84,19 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,usr/bin,proc,sys,dev,tmp,run,sys/fs/bpf,etc}
 cp "$(command -v busybox)" "$root/bin/busybox"
-for applet in sh mount mkdir cat echo ls sleep dd printf rm mv cp ln grep sync poweroff head \
-              seq test true false stat wc tr; do
+for applet in sh mount umount mkdir cat echo ls sleep dd printf rm rmdir mv cp ln grep sync \
+              poweroff head seq test true false stat wc tr find xargs sort md5sum truncate kill \
+              cut sed reboot; do
   ln -s busybox "$root/bin/$applet"
 done
 cp "$ks" "$root/usr/bin/killswitch"
-ldd "$ks" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u | while read -r lib; do
+for prog in "${extra[@]}"; do
+  [[ -x "$prog" ]] || { echo "run_guest: --add $prog: not an executable" >&2; exit 2; }
+  cp "$prog" "$root/usr/bin/"
+done
+# ldd says "not a dynamic executable" (status 1) for a static program.
+for prog in "$ks" "${extra[@]}"; do ldd "$prog" 2>/dev/null || true; done |
+  awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u | while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done

@@ -34,6 +34,12 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
     cmd->add_flag("!--no-libc-uprobes", opts->libc_uprobes,
                   "Do not attach the libc layer (uprobes trap in every process that calls the "
                   "hooked libc functions, guarded or not; see docs/performance.md)");
+    cmd->add_flag("!--no-lsm", opts->lsm,
+                  "Do not use the LSM layer even where the kernel runs BPF LSM (bpf in "
+                  "/sys/kernel/security/lsm). With it, the kernel refuses a guarded process's "
+                  "destructive operations with EPERM; without it, the exec, libc and syscall "
+                  "tracepoint layers stop the process (a raw system call completes first). "
+                  "`killswitch doctor` says which this host has");
     cmd->add_option("--db", opts->db,
                     "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "

@@ -41,6 +41,13 @@ int print_status(const GlobalOptions& g, bool as_json) {
     if (!s["layers"]["uprobes"].empty())
         std::printf(", libc layer on %s", s["layers"].value("libc", "").c_str());
     std::printf("\n");
+    const auto& lsm = s["layers"].value("lsm", nlohmann::json::object());
+    if (lsm.value("active", false))
+        std::printf("lsm layer:    active: the kernel refuses guarded processes' destructive "
+                    "operations (EPERM), %zu hooks\n",
+                    lsm.value("hooks", nlohmann::json::array()).size());
+    else
+        std::printf("lsm layer:    not used: %s\n", lsm.value("reason", "unknown").c_str());
     std::printf("protected:    %zu roots, %zu inodes; %llu held operations\n",
                 static_cast<size_t>(s.value("protected_roots", 0)),
                 static_cast<size_t>(s.value("protected_inodes", 0)),

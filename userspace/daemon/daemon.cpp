@@ -96,7 +96,7 @@ void Daemon::start() {
         adopted_ = pins::scan(opts_.pin_dir);
         std::string build = pins::build_id({GuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
                                             DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(),
-                                            SelfGuardBpf::elf_bytes()});
+                                            SelfGuardBpf::elf_bytes(), LsmGuardBpf::elf_bytes()});
         if (auto st = pins::enable(opts_.pin_dir, build); !st)
             throw StartupError{st.error().str()};
     }
@@ -179,6 +179,7 @@ void Daemon::start() {
     rec["protect"] = policy_.protect_paths;
     rec["agents"] = policy_.agent_names;
     if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
+    rec["lsm"] = lsm_json();
     if (pins::enabled()) rec["pinned"] = pinned_json();
     audit_->append(rec);
     (void)audit_->sync();
@@ -279,6 +280,8 @@ void Daemon::handle_event(const Event& ev) {
     std::visit(
         [this](const auto& e) {
             using T = std::decay_t<decltype(e)>;
+            // The LSM layer's start-up probe process: not an agent.
+            if (e.hdr.session_id == kLsmProbeSession) return;
             if constexpr (std::is_same_v<T, ExecEvent>)
                 on_exec(e);
             else if constexpr (std::is_same_v<T, ForkEvent>)
@@ -615,6 +618,8 @@ json Daemon::status_json() {
             {"layers",
              {{"process_guard", bpf_->program_names()},
               {"file_guard", fbpf_->program_names()},
+              {"file_tracepoints", fbpf_->tracepoints()},
+              {"lsm", lsm_json()},
               {"uprobes", fbpf_->uprobes()},
               {"libc", fbpf_->libc_path()},
               {"exec_rules", watched_tools()},

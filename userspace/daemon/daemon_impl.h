@@ -37,6 +37,7 @@
 #include "db_guard/endpoints.h"
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_bpf.h"
+#include "file_guard/lsm_guard_bpf.h"
 #include "file_guard/protected_set.h"
 #include "policy/policy.h"
 #include "process_guard/events.h"
@@ -175,6 +176,10 @@ class Daemon {
     void on_db_wire(const DbWireEvent& ev);
     void on_db_unix_connect(const DbWireEvent& ev);
     void start_file_protection();
+    // The LSM layer, where this kernel runs it (a probe proves it); sets
+    // lbpf_ or lsm_reason_ (why not).
+    void start_lsm_layer();
+    [[nodiscard]] json lsm_json() const;
     // What the "self:" rules protect, for a policy and the file it came from.
     [[nodiscard]] std::vector<std::string> self_paths(const policy::Policy& p,
                                                       const std::string& policy_file) const;
@@ -222,6 +227,8 @@ class Daemon {
     std::string cgroup2_;
     std::unique_ptr<GuardBpf> bpf_;
     std::unique_ptr<FileGuardBpf> fbpf_;
+    std::unique_ptr<LsmGuardBpf> lbpf_;  // null: the LSM layer is not used (lsm_reason_ says why)
+    std::string lsm_reason_;
     std::unique_ptr<DbGuardBpf> dbpf_;
     std::unique_ptr<DbWireBpf> dwbpf_;  // null when this kernel refused it
     std::string db_wire_error_;

@@ -14,11 +14,48 @@ void Daemon::start_file_protection() {
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = std::move(fg.value());
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
+    start_lsm_layer();
 
     // Its mode is published with the rest of the policy (publish_state).
     auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy_.mode == policy::Mode::Monitor);
     if (!db) throw StartupError{db.error().str()};
     dbpf_ = std::move(db.value());
+}
+
+void Daemon::start_lsm_layer() {
+    lsm_reason_ = opts_.lsm ? LsmGuardBpf::unavailable_reason()
+                            : "turned off (killswitch daemon --no-lsm)";
+    if (lsm_reason_.empty()) {
+        auto l = LsmGuardBpf::load({bpf_->skeleton_object(), fbpf_->object()});
+        if (!l) {
+            lsm_reason_ = l.error().str();
+        } else {
+            // Attached is not running: a guarded unlink must come back EPERM.
+            if (auto st = (*l)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)
+                lsm_reason_ = "probe: " + st.error().str();
+            else
+                lbpf_ = std::move(l.value());
+        }
+    }
+    if (!lbpf_) {
+        spdlog::warn("LSM layer not used: {}. Files are protected by the exec, libc and syscall "
+                     "tracepoint layers: a raw system call is stopped right after it, not "
+                     "refused (killswitch doctor)",
+                     lsm_reason_);
+        return;
+    }
+    if (auto st = fbpf_->refuse_in_lsm(); !st) throw StartupError{st.error().str()};
+    spdlog::info("LSM layer active: the kernel refuses destructive operations of guarded "
+                 "processes with EPERM ({} hooks)",
+                 lbpf_->hooks().size());
+}
+
+json Daemon::lsm_json() const {
+    if (!lbpf_) return {{"active", false}, {"reason", lsm_reason_}};
+    return {{"active", true},
+            {"attached", lbpf_->active()},
+            {"hooks", lbpf_->hooks()},
+            {"skipped", lbpf_->skipped()}};
 }
 
 // killswitch's own binary, policy and audit log, wherever they are; and the
@@ -192,7 +229,8 @@ void Daemon::apply_action(uint32_t action, const EventHeader& h, const std::stri
 
 void Daemon::on_file(const FileEvent& ev) {
     const auto& h = ev.hdr;
-    std::string path = ev.path.empty() || ev.path[0] == '/'
+    std::string path = (ev.flags & KS_FF_OBJECT) ? ev.start_dir
+                       : ev.path.empty() || ev.path[0] == '/'
                            ? ev.path
                            : (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
     if (ev.op == KS_OP_IO_URING) path = "";
@@ -212,6 +250,8 @@ void Daemon::on_file(const FileEvent& ev) {
     rec["prevented"] = ev.layer != KS_LAYER_TRACEPOINT;
     rec["stop_latency_ns"] = ev.stop_boot_ns - h.ts_boot_ns;
     if (ev.dev || ev.ino) rec["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
+    if (ev.flags & KS_FF_DENIED) rec["refused"] = "EPERM";
+    if (ev.flags & KS_FF_IO_WORKER) rec["io_uring"] = true;
     if (ev.flags & KS_FF_PASSED) {
         rec["verdict"] = "allow";
         rec["reason"] = "a person approved this operation while it was held";
@@ -228,6 +268,10 @@ void Daemon::on_file(const FileEvent& ev) {
             // The kernel killed it: a syscall tracepoint cannot hold a call.
             action = KS_ACT_KILL;
             rec["reason"] = "a hold cannot wait at a syscall tracepoint; killed instead";
+        } else if (action == KS_ACT_HOLD && (ev.flags & KS_FF_DENIED)) {
+            // An io_uring worker cannot be stopped: the kernel refused it.
+            action = KS_ACT_BLOCK;
+            rec["reason"] = "a hold cannot wait in an io_uring worker; refused instead";
         }
         if (ev.action == KS_ACT_AUDIT) rec["prevented"] = false;
         apply_action(action, h, layer_name(ev.layer), op_name(ev.op), path, rule_name(ev.rule_id),
@@ -347,6 +391,8 @@ bool Daemon::update_file_layer(bool force_on) {
     if (dwbpf_)
         if (auto st = dwbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     if (auto st = sgbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
+    if (lbpf_)
+        if (auto st = lbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());
     return true;

@@ -9,7 +9,13 @@ namespace ks::daemon_detail {
 
 void Daemon::start_self_protection() {
     std::string libc = policy_.libc_uprobes && opts_.libc_uprobes ? find_libc() : "";
-    auto sg = SelfGuardBpf::load(bpf_->skeleton_object(), libc);
+    std::vector<bpf_object*> shared = {bpf_->skeleton_object()};
+    LsmCoverage lsm;
+    if (lbpf_) {
+        shared.push_back(lbpf_->object());
+        lsm = lbpf_->coverage();
+    }
+    auto sg = SelfGuardBpf::load(shared, libc, lsm);
     if (!sg) throw StartupError{sg.error().str()};
     sgbpf_ = std::move(sg.value());
     if (auto st = sgbpf_->set_protected_pids({::getpid()}); !st)
@@ -72,7 +78,8 @@ void Daemon::on_tamper(const TamperEvent& ev) {
         default:
             reason = "unknown attempt " + std::to_string(ev.what);
     }
-    bool prevented = ev.layer == KS_LAYER_UPROBE;
+    // At a libc entry the call never ran; an LSM hook refused it (EPERM).
+    bool prevented = ev.layer == KS_LAYER_UPROBE || ev.layer == KS_LAYER_LSM;
     rec["what"] = what;
     if (ev.target != 0) rec["target"] = ev.target;
     rec["layer"] = layer_name(ev.layer);
@@ -81,8 +88,8 @@ void Daemon::on_tamper(const TamperEvent& ev) {
     rec["reason"] = reason;
     rec["action"] = "kill";
     rec["verdict"] = "block";
-    // At a libc entry the call never ran; at a raw system call it ran, and the
-    // process died as it returned.
+    // At a raw system call it ran, and the process died as it returned.
+    if (ev.layer == KS_LAYER_LSM) rec["refused"] = "EPERM";
     rec["prevented"] = prevented;
     rec["contained"] = !prevented;
     rec["decision_latency_ns"] = boottime_ns() - h.ts_boot_ns;

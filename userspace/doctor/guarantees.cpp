@@ -19,6 +19,7 @@ constexpr std::array kImplemented = {
     Implemented{"rename", true},
     Implemented{"truncate", true},
     Implemented{"open-truncate-or-write", true},
+    Implemented{"mount-over-data", true},
     Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", true},
     Implemented{"db-statement-unix-socket", true},
@@ -35,10 +36,6 @@ bool is_implemented(std::string_view operation) {
         if (i.operation == operation) return i.implemented;
     return false;
 }
-
-// Whether this build has BPF LSM programs for the file operations. Until it
-// does, a kernel that could run them is told about, never claimed.
-constexpr bool kBuildHasLsmLayer = false;
 
 class Builder {
   public:
@@ -61,21 +58,27 @@ class Builder {
     // hook refuses it; without one, a kill at syscall entry only lands when
     // the syscall returns, after the damage.
     void add_file_op(std::string operation, const std::string& hooks, const std::string& syscalls) {
-        if (has(FeatureId::kLsm) && kBuildHasLsmLayer) {
+        if (lsm()) {
             add(std::move(operation), "LSM " + hooks + " returns -EPERM", Effect::kPrevents, true,
                 "The kernel refuses the operation before it touches the file, whatever the "
-                "caller (libc, raw syscall or static binary).");
+                "caller (libc, raw syscall, static binary, io_uring); the daemon uses this layer "
+                "on this kernel.");
         } else {
-            std::string note =
-                "Not preventive: the agent is killed at syscall entry but the signal lands on "
-                "return, so at most the one call in flight completes.";
-            if (has(FeatureId::kLsm))
-                note +=
-                    " This kernel runs BPF LSM programs, which would refuse the call "
-                    "outright; this build of killswitch does not use them yet.";
             add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
-                Effect::kStopsAfter, signal_at_syscall(), note);
+                Effect::kStopsAfter, signal_at_syscall(),
+                "Not preventive: the agent is killed at syscall entry but the signal lands on "
+                "return, so at most the one call in flight completes." +
+                    lsm_missing());
         }
+    }
+
+    // BPF LSM programs run here: "bpf" is in the active list and a program
+    // attached to path_unlink ran (doctor's probe; the daemon makes its own).
+    bool lsm() const { return has(FeatureId::kLsm); }
+    std::string lsm_missing() const {
+        return " An LSM program would refuse the call outright; this kernel does not run "
+               "them (" +
+               f_[FeatureId::kLsm].detail + ").";
     }
 
     bool has(FeatureId id) const { return f_.has(id); }
@@ -113,7 +116,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     // A signal raised at the exit of execve is delivered before the new image's
     // first instruction.
     b.add("exec-destructive-command",
-          "tracepoint sys_exit_execve: SIGSTOP, argv rules in the daemon, then SIGKILL",
+          "raw tracepoint sched_process_exec: SIGSTOP, argv rules in the daemon, then SIGKILL",
           Effect::kPrevents, b.signal_at_syscall(),
           "The destructive program (dropdb, rm -rf on a data directory) never runs a single "
           "instruction.");
@@ -136,7 +139,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
         b.add("io_uring-ops", "io_uring disabled on this host", Effect::kPrevents, true,
               "io_uring_setup fails here (" + f[FeatureId::kIoUring].detail +
                   "), so no process can submit io_uring operations.");
-    } else if (f.has(FeatureId::kLsm) && kBuildHasLsmLayer) {
+    } else if (b.lsm()) {
         b.add("io_uring-ops", "LSM file hooks, which io_uring operations also pass",
               Effect::kPrevents, true,
               "io_uring unlink, rename and open reach the same LSM hooks as the syscalls.");
@@ -180,19 +183,43 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "A guarded process that signals or ptraces the daemon (bash kill, /bin/kill, strace, "
           "os.kill), loads a module or reboots dies before the call.");
 
-    b.add("self-signal-raw-syscall",
-          "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"
-          "process_vm_writev/reboot (+ module and kexec calls where the kernel has them) + "
-          "SIGKILL",
-          Effect::kStopsAfter, b.signal_at_syscall(),
-          "Not preventive: the raw call runs and the caller dies as it returns. A daemon killed "
-          "this way leaves the kernel enforcing (fail-closed) and is adopted by the next one.");
-
-    b.add("self-bpf-detach", "syscall tracepoint sys_enter_bpf + SIGKILL", Effect::kStopsAfter,
-          b.signal_at_syscall(),
-          "The first bpf() call of a guarded process completes and it dies as it returns. A "
-          "detach or replace needs an object descriptor that only an earlier bpf() call gives, "
-          "so in practice no guarded process gets that far.");
+    if (b.lsm()) {
+        b.add("mount-over-data", "LSM sb_mount/move_mount/sb_umount returns -EPERM",
+              Effect::kPrevents, true,
+              "A guarded process cannot mount over, move or unmount protected data.");
+        b.add("self-signal-raw-syscall",
+              "LSM task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, capable "
+              "return -EPERM + SIGKILL",
+              Effect::kPrevents, true,
+              "Every signal to the daemon (kill, tkill, tgkill, sigqueue, pidfd_send_signal), "
+              "ptrace, process_vm_writev and /proc/<pid>/mem of it, and module or kexec loads "
+              "by a guarded process are refused and the caller killed; reboot and "
+              "delete_module, which have no hook of their own, where they ask for "
+              "CAP_SYS_BOOT or CAP_SYS_MODULE (LSM capable).");
+        b.add("self-bpf-detach", "LSM bpf returns -EPERM + SIGKILL", Effect::kPrevents, true,
+              "Every bpf() command of a guarded process is refused: it cannot detach, replace "
+              "or read killswitch's programs and maps.");
+    } else {
+        b.add("mount-over-data", "syscall tracepoint sys_enter_mount/umount + SIGKILL",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "Not preventive: the mount completes and the agent dies as it returns (the data "
+              "underneath is untouched, but hidden until it is unmounted)." +
+                  b.lsm_missing());
+        b.add("self-signal-raw-syscall",
+              "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"
+              "process_vm_writev/reboot (+ module and kexec calls where the kernel has them) + "
+              "SIGKILL",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "Not preventive: the raw call runs and the caller dies as it returns. A daemon "
+              "killed this way leaves the kernel enforcing (fail-closed) and is adopted by the "
+              "next one." +
+                  b.lsm_missing());
+        b.add("self-bpf-detach", "syscall tracepoint sys_enter_bpf + SIGKILL",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "The first bpf() call of a guarded process completes and it dies as it returns. A "
+              "detach or replace needs an object descriptor that only an earlier bpf() call "
+              "gives, so in practice no guarded process gets that far.");
+    }
 
     b.add("fail-closed", "programs and state pinned in bpffs", Effect::kCovers,
           f.has(FeatureId::kBpffs),

@@ -42,7 +42,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     }
     if (int err = file_guard__load(g->skel_))
         return sys_error("load file_guard BPF programs", -err);
-    if (libc_uprobes) {
+    if (g->want_uprobes_) {
         g->libc_ = find_libc();
         if (g->libc_.empty())
             spdlog::warn("no libc found in our own mappings: the libc layer is off");
@@ -50,6 +50,17 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     // Attached once something is guarded; what it needs is there.
     if (auto st = check_tracepoints(g->skel_->obj); !st) return st.error();
     return g;
+}
+
+Status FileGuardBpf::refuse_in_lsm() {
+    if (active_) return make_error("the file layer is attached already");
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj) {
+        if (std::strcmp(bpf_program__name(prog), "ks_exec_check") != 0)
+            bpf_program__set_autoattach(prog, false);
+    }
+    want_uprobes_ = false;
+    return {};
 }
 
 Status FileGuardBpf::set_active(bool active) {
@@ -162,6 +173,19 @@ std::string_view FileGuardBpf::elf_bytes() {
     const void* p = file_guard__elf_bytes(&sz);
     return {static_cast<const char*>(p), sz};
 }
+
+std::vector<std::string> FileGuardBpf::tracepoints() const {
+    std::vector<std::string> out;
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj) {
+        std::string sec = bpf_program__section_name(prog);
+        if (sec.rfind("tp/syscalls/", 0) == 0 && bpf_program__autoattach(prog))
+            out.push_back(sec.substr(std::strlen("tp/syscalls/")));
+    }
+    return out;
+}
+
+bpf_object* FileGuardBpf::object() const { return skel_->obj; }
 
 std::vector<std::string> FileGuardBpf::program_names() const {
     std::vector<std::string> out;

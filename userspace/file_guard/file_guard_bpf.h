@@ -31,6 +31,13 @@ class FileGuardBpf {
     // one uses instead of its own. Loaded and tried, then left detached until
     // set_active(true).
     static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes);
+    // The LSM layer (lsm_guard) refuses the operations on files: from now on
+    // only the exec layer attaches here. The syscall tracepoints and libc
+    // uprobes for the same calls would stop the task before the kernel can
+    // refuse the call (and the uprobes cost every process a trap); io_uring
+    // needs no rule of its own (its requests meet the same hooks). Before the
+    // first set_active(true).
+    Status refuse_in_lsm();
 
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or
@@ -58,6 +65,10 @@ class FileGuardBpf {
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return uprobe_names_; }
     [[nodiscard]] const std::string& libc_path() const { return libc_; }
     [[nodiscard]] std::vector<std::string> program_names() const;
+    // The syscall tracepoints attached while active (all but the exec layer's
+    // are off when the LSM layer refuses).
+    [[nodiscard]] std::vector<std::string> tracepoints() const;
+    [[nodiscard]] bpf_object* object() const;
     static std::string_view elf_bytes();
 
   private:

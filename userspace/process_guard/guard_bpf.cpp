@@ -144,6 +144,8 @@ std::string_view GuardBpf::elf_bytes() {
 
 bpf_object* GuardBpf::skeleton_object() const { return skel_->obj; }
 
+int GuardBpf::guarded_tasks_fd() const { return bpf_map__fd(skel_->maps.guarded_tasks); }
+
 int GuardBpf::ringbuf_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 
 std::vector<std::string> GuardBpf::program_names() const {

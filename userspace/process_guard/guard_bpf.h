@@ -57,6 +57,7 @@ class GuardBpf {
 
     [[nodiscard]] GuardCounters counters() const;
     [[nodiscard]] int ringbuf_map_fd() const;
+    [[nodiscard]] int guarded_tasks_fd() const;
     [[nodiscard]] std::vector<std::string> program_names() const;
     [[nodiscard]] process_guard* skeleton() const { return skel_; }
     // The BPF object's bytes (for the pinned state's build id).

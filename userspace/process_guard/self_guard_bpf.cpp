@@ -20,14 +20,34 @@ bool has_tracepoint(const std::string& name) {
     return ::access((kTracefsSyscalls + name).c_str(), F_OK) == 0;
 }
 
+// The raw system calls each LSM hook covers.
+bool covered_by_lsm(const std::string& call, const LsmCoverage& lsm) {
+    static const char* signals[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo",
+                                    "rt_tgsigqueueinfo"};
+    for (const char* s : signals)
+        if (call == s) return lsm.signals;
+    if (call == "ptrace" || call == "process_vm_writev") return lsm.ptrace;
+    if (call == "bpf") return lsm.bpf;
+    if (call == "init_module" || call == "finit_module" || call == "kexec_load" ||
+        call == "kexec_file_load")
+        return lsm.modules;
+    // A pidfd serves to signal, and the signal is refused.
+    if (call == "pidfd_open") return lsm.signals;
+    if (call == "reboot") return lsm.reboot;
+    if (call == "delete_module") return lsm.module_unload;
+    return false;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(bpf_object* shared, std::string libc) {
+Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_object*>& shared,
+                                                      std::string libc, const LsmCoverage& lsm) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
     g->skel_ = self_guard__open();
     if (!g->skel_) return sys_error("open self_guard BPF object");
-    if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    for (bpf_object* obj : shared)
+        if (auto st = share_maps(g->skel_->obj, obj); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, g->skel_->obj) {
@@ -37,7 +57,9 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(bpf_object* shared, std
             continue;
         }
         // ks_self_NAME <- tp/syscalls/sys_enter_NAME
-        std::string tp = "sys_enter_" + name.substr(std::strlen("ks_self_"));
+        std::string call = name.substr(std::strlen("ks_self_"));
+        std::string tp = "sys_enter_" + call;
+        if (covered_by_lsm(call, lsm)) bpf_program__set_autoattach(prog, false);
         if (!has_tracepoint(tp)) {
             bpf_program__set_autoload(prog, false);
             g->missing_.push_back(tp);
@@ -91,7 +113,9 @@ std::vector<std::string> SelfGuardBpf::tracepoints() const {
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) {
         std::string name = bpf_program__name(prog);
-        if (name.rfind("ks_self_up_", 0) == 0 || !bpf_program__autoload(prog)) continue;
+        if (name.rfind("ks_self_up_", 0) == 0 || !bpf_program__autoload(prog) ||
+            !bpf_program__autoattach(prog))
+            continue;
         out.push_back("sys_enter_" + name.substr(std::strlen("ks_self_")));
     }
     return out;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "file_guard/lsm_guard_bpf.h"
 
 struct self_guard;
 struct bpf_object;
@@ -20,8 +21,14 @@ namespace ks {
 
 class SelfGuardBpf {
   public:
-    // libc: the library whose wrappers get uprobes ("" for none).
-    static Result<std::unique_ptr<SelfGuardBpf>> load(bpf_object* shared, std::string libc);
+    // libc: the library whose wrappers get uprobes ("" for none). lsm: the
+    // calls the LSM layer refuses; their syscall tracepoints stay detached
+    // (the libc uprobes stay: they stop the caller before the call).
+    // shared: objects whose maps this one uses (process_guard's; lsm_guard's
+    // protected_pids when the LSM layer is on).
+    static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
+                                                      std::string libc,
+                                                      const LsmCoverage& lsm = {});
     ~SelfGuardBpf();
     SelfGuardBpf(const SelfGuardBpf&) = delete;
     SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;

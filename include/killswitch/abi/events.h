@@ -168,6 +168,9 @@ enum ks_action {
 #define KS_FF_PASSED (1u << 3)    /* an approved hold let this call through */
 #define KS_FF_PATH_TRUNC (1u << 4)
 #define KS_FF_WINDOW (1u << 5)    /* the session's allow window let this call through */
+#define KS_FF_DENIED (1u << 6)    /* the kernel refused the call with EPERM (LSM layer) */
+#define KS_FF_OBJECT (1u << 7)    /* cwd holds the object's own path (LSM layer: no path argument) */
+#define KS_FF_IO_WORKER (1u << 8) /* the call came from an io_uring worker of the process */
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The preventive layer: BPF LSM programs on the kernel's security hooks.
+ *
+ * Where the kernel runs the bpf LSM (CONFIG_BPF_LSM and "bpf" in the active
+ * LSM list), a destructive operation of a guarded task on a protected object
+ * is refused with EPERM inside the kernel, before it changes anything. The
+ * hooks see the real objects (dentry, inode, mount) after the kernel has
+ * resolved the path, so no spelling of a path gets past them (symlinks, "..",
+ * another mount of the same file system, an fd, a hard link), and they run
+ * for every way into the VFS: raw system calls, static binaries, io_uring
+ * (its workers are threads of the process that submitted the request).
+ *
+ * Every program first asks guarded_tasks (one hash lookup); an unguarded task
+ * leaves at once with the verdict of the programs before it. An earlier
+ * denial (ret != 0) is always kept.
+ *
+ * Actions: block refuses the call; kill and kill-session refuse it and send
+ * SIGKILL; freeze refuses it and sends SIGSTOP (the daemon freezes the
+ * session); hold sends SIGSTOP and returns -ERESTARTNOINTR, so the call starts
+ * again when the task is let go: a person's approval (a pass) lets that second
+ * call through, a denial kills the task before it runs.
+ *
+ * Reboot and module unloading, which have no hook of their own, are refused
+ * where they ask for their capability.
+ *
+ * Self-protection: signals to the daemon, ptrace of it (and process_vm_*,
+ * /proc/<pid>/mem, which the kernel checks the same way), bpf() and kernel
+ * module or kexec loads by guarded tasks are refused, and the task killed.
+ * Writes to cgroup files (leaving the session, thawing it) are file opens of
+ * protected objects: the cgroup2 hierarchy is a self: rule.
+ */
+#include "ks_protect.bpf.h"
+#include "ks_self.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define KS_EPERM 1
+#define KS_ERESTARTNOINTR 513
+#define KS_FMODE_WRITE 0x2
+#define KS_O_TRUNC 01000
+#define KS_PF_IO_WORKER 0x10
+#define KS_RENAME_EXCHANGE (1 << 1)
+#define KS_PTRACE_MODE_ATTACH 0x02
+
+/* A guarded task that the daemon marks as its start-up probe: its unlinks are
+ * refused whatever the object, which proves the hook runs on this kernel. */
+#define KS_PROBE_SESSION 0xffffffffu
+
+/* The object an operation is about, and the protected inode that covers it. */
+struct ks_lsm_hit {
+	struct path obj;
+	struct ks_inode_key key;
+	__u32 rule_id;
+	__u32 pflags;
+};
+
+static __always_inline bool ks_obj_protected(struct vfsmount *mnt, struct dentry *dentry,
+					     struct ks_lsm_hit *hit)
+{
+	hit->obj.mnt = mnt;
+	hit->obj.dentry = dentry;
+	return ks_inside_protected(&hit->obj, &hit->key, &hit->rule_id, &hit->pflags);
+}
+
+/*
+ * Decides and records. Returns the hook's verdict: 0 (let it happen), -EPERM
+ * or -ERESTARTNOINTR (held: the call starts again once the task is let go).
+ */
+static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit *hit, __u32 op,
+				      __u32 open_flags)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	__u32 rule_id = hit->rule_id < KS_MAX_RULES ? hit->rule_id : 0;
+	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
+	__u32 action = rule ? rule->action : KS_ACT_BLOCK;
+	__u32 flags = ks_exemption(rule, hit->pflags, g, entry_ns);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	bool io_worker = BPF_CORE_READ(task, flags) & KS_PF_IO_WORKER;
+	int verdict = 0;
+
+	ks_count(KS_CTR_FILE_MATCH);
+	if (flags || action == KS_ACT_AUDIT) {
+		/* passed, monitored, in a window, or audit only */
+	} else if (action == KS_ACT_HOLD && !io_worker) {
+		/* An io_uring worker cannot be stopped and its request not
+		 * restarted: there a hold refuses, below. */
+		bpf_send_signal(KS_SIGSTOP);
+		flags |= KS_FF_STOPPED;
+		verdict = -KS_ERESTARTNOINTR;
+	} else {
+		verdict = -KS_EPERM;
+		flags |= KS_FF_DENIED;
+		if (action == KS_ACT_KILL || action == KS_ACT_KILL_SESSION) {
+			bpf_send_signal(KS_SIGKILL);
+			flags |= KS_FF_KILLED;
+		} else if (action == KS_ACT_FREEZE) {
+			bpf_send_signal(KS_SIGSTOP);
+			flags |= KS_FF_STOPPED;
+		}
+	}
+	__u64 stop_ns = bpf_ktime_get_boot_ns();
+
+	struct ks_file_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FILE);
+	if (!ev)
+		return verdict;
+	bool trunc = false;
+
+	ks_fill_header(&ev->hdr, KS_EVENT_FILE, task, g->session_id);
+	ev->hdr.ts_ns = entry_ns;
+	ev->stop_ns = stop_ns;
+	ev->op = op;
+	ev->layer = KS_LAYER_LSM;
+	ev->match = KS_MATCH_INODE;
+	ev->action = action;
+	ev->rule_id = rule_id;
+	ev->dfd = -1;
+	ev->open_flags = open_flags;
+	ev->dev = hit->key.dev;
+	ev->ino = hit->key.ino;
+	ev->path[0] = 0;
+	ev->path_len = 0;
+	/* The object's own path, leaf first, in the place of a start directory. */
+	ev->cwd_len = ks_path_components(&hit->obj, ev->cwd, &trunc);
+	flags |= KS_FF_OBJECT;
+	if (trunc)
+		flags |= KS_FF_PATH_TRUNC;
+	if (io_worker)
+		flags |= KS_FF_IO_WORKER;
+	ev->flags = flags;
+	ks_submit(ev, KS_EVENT_FILE);
+	return verdict;
+}
+
+static __always_inline int ks_check(struct ks_task_guard *g, struct vfsmount *mnt,
+				    struct dentry *dentry, __u32 op, __u32 open_flags)
+{
+	struct ks_lsm_hit hit = {};
+
+	if (!ks_obj_protected(mnt, dentry, &hit))
+		return 0;
+	return ks_lsm_act(g, &hit, op, open_flags);
+}
+
+/* The first lines of every hook: keep an earlier denial; leave unless the
+ * task is guarded. */
+#define KS_LSM_ENTRY(g)                                                                            \
+	if (ret)                                                                                   \
+		return ret;                                                                        \
+	struct ks_task_guard *g = ks_guard_of_current();                                           \
+	if (!g)                                                                                    \
+		return 0
+
+/* ---- files ---- */
+
+SEC("lsm/path_unlink")
+int BPF_PROG(ks_lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	KS_LSM_ENTRY(g);
+	if (g->session_id == KS_PROBE_SESSION)
+		return -KS_EPERM;
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_UNLINK, 0);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(ks_lsm_path_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_RMDIR, 0);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(ks_lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	KS_LSM_ENTRY(g);
+	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
+	int v = ks_check(g, mnt, old_dentry, KS_OP_RENAME_FROM, 0);
+	if (v)
+		return v;
+	/* Onto a protected object, or a new name inside a protected tree; an
+	 * exchange moves the target away as well. */
+	return ks_check(g, mnt, new_dentry,
+			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(ks_lsm_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(ks_lsm_path_truncate, const struct path *path, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_TRUNCATE,
+			0);
+}
+
+/* ftruncate() and open(O_TRUNC) from Linux 6.2 (before: path_truncate). */
+SEC("lsm/file_truncate")
+int BPF_PROG(ks_lsm_file_truncate, struct file *file, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			KS_OP_TRUNCATE, 0);
+}
+
+/* Opening a protected file for writing, or with O_TRUNC (any write to it
+ * needs such an fd: write, pwrite, mmap, fallocate, copy_file_range...). */
+SEC("lsm/file_open")
+int BPF_PROG(ks_lsm_file_open, struct file *file, int ret)
+{
+	KS_LSM_ENTRY(g);
+	unsigned int f_flags = BPF_CORE_READ(file, f_flags);
+	unsigned int f_mode = BPF_CORE_READ(file, f_mode);
+	if (!(f_mode & KS_FMODE_WRITE) && !(f_flags & KS_O_TRUNC))
+		return 0;
+	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags);
+}
+
+/* A mount over protected data hides it (and what is written then goes
+ * elsewhere). */
+SEC("lsm/sb_mount")
+int BPF_PROG(ks_lsm_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(ks_lsm_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+	KS_LSM_ENTRY(g);
+	int v = ks_check(g, BPF_CORE_READ(from_path, mnt), BPF_CORE_READ(from_path, dentry),
+			 KS_OP_UMOUNT, 0);
+	if (v)
+		return v;
+	return ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
+			0);
+}
+
+/* Unmounting a file system that holds protected data (or one mounted inside
+ * a protected tree). */
+SEC("lsm/sb_umount")
+int BPF_PROG(ks_lsm_sb_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0);
+}
+
+/* ---- self-protection ---- */
+
+static __always_inline int ks_refuse_tamper(struct ks_task_guard *g, __u32 what, __s64 target,
+					    __u64 arg)
+{
+	ks_tamper(g, what, KS_LAYER_LSM, target, arg, 0);
+	return -KS_EPERM;
+}
+
+/* Every signal a task sends to another goes through here: kill, tkill,
+ * tgkill, sigqueue, pidfd_send_signal, kill(-1) (once per target). */
+SEC("lsm/task_kill")
+int BPF_PROG(ks_lsm_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+	     const struct cred *cred, int ret)
+{
+	KS_LSM_ENTRY(g);
+	if (sig == 0 || !ks_protected(BPF_CORE_READ(p, tgid)))
+		return 0;
+	return ks_refuse_tamper(g, KS_TAMPER_SIGNAL, BPF_CORE_READ(p, tgid), sig);
+}
+
+/* ptrace attach and the accesses the kernel checks like one: process_vm_writev
+ * and _readv, /proc/<pid>/mem, pidfd_getfd. Reading /proc/<pid>/stat and the
+ * like (PTRACE_MODE_READ, what ps does) is not concerned. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(ks_lsm_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+{
+	KS_LSM_ENTRY(g);
+	if (!(mode & KS_PTRACE_MODE_ATTACH) || !ks_protected(BPF_CORE_READ(child, tgid)))
+		return 0;
+	return ks_refuse_tamper(g, KS_TAMPER_PTRACE, BPF_CORE_READ(child, tgid), mode);
+}
+
+/* Any bpf() command: detaching, replacing or reading programs and maps all
+ * start with one. */
+SEC("lsm/bpf")
+int BPF_PROG(ks_lsm_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+{
+	KS_LSM_ENTRY(g);
+	return ks_refuse_tamper(g, KS_TAMPER_BPF, 0, cmd);
+}
+
+/* Kernel modules and kexec images a guarded task loads (finit_module,
+ * kexec_file_load). Firmware and other reads the kernel does on its own
+ * account are not concerned. */
+SEC("lsm/kernel_read_file")
+int BPF_PROG(ks_lsm_kernel_read_file, struct file *file, enum kernel_read_file_id id,
+	     bool contents, int ret)
+{
+	KS_LSM_ENTRY(g);
+	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
+		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, id);
+	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_KEXEC_IMAGE) ||
+	    id == bpf_core_enum_value(enum kernel_read_file_id, READING_KEXEC_INITRAMFS))
+		return ks_refuse_tamper(g, KS_TAMPER_KEXEC, 0, id);
+	return 0;
+}
+
+/* The same from a buffer: init_module, kexec_load. */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(ks_lsm_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+{
+	KS_LSM_ENTRY(g);
+	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_MODULE))
+		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, id);
+	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_KEXEC_IMAGE))
+		return ks_refuse_tamper(g, KS_TAMPER_KEXEC, 0, id);
+	return 0;
+}
+
+/* Reboot and module unloading have no hook of their own, but both need a
+ * capability (CAP_SYS_BOOT, CAP_SYS_MODULE): refused when the capability is
+ * asked for by those system calls. Other checks of the same capabilities
+ * (the kernel loading a module for a device name...) are not concerned. */
+#define KS_CAP_SYS_MODULE 16
+#define KS_CAP_SYS_BOOT 22
+#if defined(__TARGET_ARCH_x86)
+#define KS_NR_REBOOT 169
+#define KS_NR_DELETE_MODULE 176
+#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define KS_NR_REBOOT 142
+#define KS_NR_DELETE_MODULE 106
+#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#endif
+
+SEC("lsm/capable")
+int BPF_PROG(ks_lsm_capable, const struct cred *cred, struct user_namespace *ns, int cap,
+	     unsigned int opts, int ret)
+{
+	KS_LSM_ENTRY(g);
+#ifdef KS_NR_REBOOT
+	if (cap != KS_CAP_SYS_BOOT && cap != KS_CAP_SYS_MODULE)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = KS_SYSCALL_NR(regs);
+	if (cap == KS_CAP_SYS_BOOT && nr == KS_NR_REBOOT)
+		return ks_refuse_tamper(g, KS_TAMPER_REBOOT, 0, 0);
+	if (cap == KS_CAP_SYS_MODULE && nr == KS_NR_DELETE_MODULE)
+		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, 0);
+#endif
+	return 0;
+}

@@ -1,0 +1,148 @@
+# Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink):
+# the on-disk attack suite against the LSM layer of this kernel.
+#
+# Every attack runs as a guarded agent (killswitch run) against a protected
+# tree. The policy blocks (EPERM) and leaves the session running
+# (session: none), so each attack goes on after its first refusal and tries
+# everything it can. Printed per attack: the files of the tree it changed or
+# removed, its exit status, and the layers of its audit records.
+#
+# Table rows start with "| " (scripts/test.sh prints them from ctest's log).
+# Passes when no attack lost a file, every record of an attack that reached
+# the kernel says layer lsm (rm itself is stopped earlier, at exec), and the
+# daemon survived the attacks on itself.
+# The programs the exec layer watches (rm, mv, dd, find...) are run as
+# `busybox NAME` here, so that the operation reaches the kernel.
+fail=0
+mkdir -p /data/db/base /data/db/global /data/db/pg_wal /data/other /etc/killswitch
+for f in PG_VERSION base/1 base/2 base/3 global/pg_control pg_wal/000000010000000000000001; do
+  echo "rows of $f" > /data/db/$f
+done
+cat > /etc/killswitch/policy.yaml <<'EOF'
+version: 1
+agents:
+  names: []
+protect:
+  paths: [/data/db]
+  action: block
+  session: none
+audit:
+  log: /tmp/audit.jsonl
+EOF
+find /data/db -type f | sort | xargs md5sum > /tmp/base.md5
+
+killswitch daemon --policy /etc/killswitch/policy.yaml > /tmp/daemon.log 2>&1 &
+for i in $(seq 300); do killswitch status > /dev/null 2>&1 && break; sleep 0.2; done
+killswitch status > /dev/null 2>&1 || { echo "FAIL: the daemon did not start"; cat /tmp/daemon.log; exit 1; }
+killswitch status | grep -E "^lsm layer:"
+killswitch status | grep -q "^lsm layer:    active" || { echo "FAIL: the LSM layer is not active"; cat /tmp/daemon.log; exit 1; }
+dpid=$(killswitch status --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+
+# Files of the tree that are gone or changed.
+lost() {
+  n=0
+  while read -r sum file; do
+    [ -f "$file" ] && [ "$(md5sum "$file" | cut -d' ' -f1)" = "$sum" ] || n=$((n + 1))
+  done < /tmp/base.md5
+  echo $n
+}
+
+# Layers of a session's file and self-protection records, once the daemon
+# has written them.
+layers() {
+  for i in $(seq 50); do
+    grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -qE '"event":"(file|tamper)"' && break
+    sleep 0.1
+  done
+  grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -E '"event":"(file|tamper)"' |
+    grep -o '"layer":"[a-z_]*"' | cut -d'"' -f4 | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+n=0
+# attack EXPECTED_LAYER DESCRIPTION COMMAND...
+attack() {
+  want=$1 desc=$2
+  shift 2
+  n=$((n + 1))
+  before=$(lost)
+  killswitch run --session attack$n -- "$@" > /tmp/attack$n.out 2>&1
+  rc=$?
+  got=$(layers attack$n)
+  after=$(lost)
+  printf "| %-58s | %4s | %4s | %-8s |\n" "$desc" $((after - before)) $rc "${got:-none}"
+  [ $after -eq $before ] || { echo "  FAIL: $((after - before)) files lost"; fail=1; }
+  [ "$got" = "$want" ] || { echo "  FAIL: layer '$got', expected '$want'"; cat /tmp/attack$n.out; fail=1; }
+}
+
+ln -s /data/db /tmp/link-to-db
+echo "evil" > /tmp/evil
+printf "| %-58s | %4s | %4s | %-8s |\n" "attack (as a guarded agent)" "lost" "exit" "layer"
+attack exec "rm -rf /data/db (rm: held and stopped at exec)" rm -rf /data/db
+attack lsm "busybox rm -rf /data/db" busybox rm -rf /data/db
+attack lsm "busybox rm -rf through a symlink (/tmp/link-to-db/base)" \
+  busybox rm -rf /tmp/link-to-db/base /tmp/link-to-db/PG_VERSION
+attack lsm "busybox rm -rf ../db from /data/other" sh -c 'cd /data/other && busybox rm -rf ../db'
+attack lsm "busybox find /data/db -type f -exec rm -f {} +" \
+  busybox find /data/db -type f -exec busybox rm -f {} +
+attack lsm "static binary, raw unlinkat(2) on every file" \
+  sh -c 'raw_unlinkat $(busybox find /data/db -type f)'
+attack lsm "io_uring IORING_OP_UNLINKAT on every file" sh -c 'uring_unlink $(busybox find /data/db -type f)'
+attack lsm "busybox mv /data/db /data/other/db (rename away)" busybox mv /data/db /data/other/db
+attack lsm "busybox mv /tmp/evil onto PG_VERSION (rename onto)" \
+  sh -c 'busybox cp /tmp/evil /data/other/evil && busybox mv /data/other/evil /data/db/PG_VERSION'
+attack lsm "shell redirection > PG_VERSION (O_TRUNC)" sh -c 'echo > /data/db/PG_VERSION'
+attack lsm "shell append >> base/1 (open for writing)" sh -c 'echo x >> /data/db/base/1'
+attack lsm "busybox truncate -s 0 base/2 (truncate(2))" busybox truncate -s 0 /data/db/base/2
+attack lsm "busybox dd of=base/3 conv=notrunc (overwrite)" \
+  busybox dd if=/dev/zero of=/data/db/base/3 bs=4 count=1 conv=notrunc
+attack lsm "busybox cp /tmp/evil onto global/pg_control" busybox cp /tmp/evil /data/db/global/pg_control
+attack lsm "hard link to a data file, then truncate it" \
+  sh -c 'ln /data/db/base/1 /data/other/hl; busybox truncate -s 0 /data/other/hl'
+attack lsm "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
+attack lsm "kill -9 the daemon (static busybox: a raw kill(2))" busybox kill -9 "$dpid"
+attack lsm "open /proc/<daemon>/mem for writing" \
+  busybox dd if=/dev/zero of=/proc/$dpid/mem bs=1 count=1
+attack lsm "bpf() from a guarded process (killswitch doctor)" killswitch doctor
+attack lsm "leave the session: write to cgroup.procs" \
+  sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs'
+# No hook of its own: refused where it asks for CAP_SYS_BOOT (qemu runs with
+# -no-reboot: a reboot that happened would end the test without a status).
+attack lsm "reboot -f (static busybox: a raw reboot(2))" busybox reboot -f
+
+kill -0 "$dpid" 2> /dev/null || { echo "FAIL: the daemon is gone"; fail=1; }
+
+# hold: the task stops inside the call, which starts again when it is let go.
+sed -i 's/action: block/action: hold/' /etc/killswitch/policy.yaml
+killswitch policy reload > /dev/null || { echo "FAIL: policy reload"; fail=1; }
+# hold_one DECISION FILE: a guarded unlink of FILE, held, then decided.
+hold_one() {
+  killswitch run --session hold-$1 -- busybox rm -f "$2" > /dev/null 2>&1 &
+  runner=$!
+  id=""
+  for i in $(seq 100); do
+    id=$(killswitch holds --json | grep -o '"id": *[0-9]*' | head -1 | grep -o '[0-9]*$')
+    [ -n "$id" ] && break
+    sleep 0.1
+  done
+  [ -n "$id" ] || { echo "FAIL: no hold for the $1 case"; fail=1; return; }
+  [ -f "$2" ] || { echo "FAIL: $2 is gone while its unlink is held"; fail=1; }
+  killswitch "$1" "$id" > /dev/null
+  wait $runner
+  echo $?
+}
+rc=$(hold_one deny /data/db/base/1)
+[ -f /data/db/base/1 ] || { echo "FAIL: the denied unlink happened"; fail=1; }
+printf "| %-58s | %4s | %4s | %-8s |\n" "hold, denied: killed inside the call" "0" "$rc" \
+  "$(layers hold-deny)"
+[ "$rc" = 137 ] || { echo "  FAIL: exit $rc, expected 137 (killed)"; fail=1; }
+rc=$(hold_one approve /data/db/base/2)
+[ -f /data/db/base/2 ] && { echo "FAIL: the approved unlink did not happen"; fail=1; }
+printf "| %-58s | %4s | %4s | %-8s |\n" "hold, approved: the call starts again and runs" "(1)" "$rc" \
+  "$(layers hold-approve)"
+[ "$rc" = 0 ] || { echo "  FAIL: exit $rc, expected 0"; fail=1; }
+# The refusals are EPERM, recorded as such.
+grep '"layer":"lsm"' /tmp/audit.jsonl | grep -q '"refused":"EPERM"' ||
+  { echo "FAIL: no record says refused EPERM"; fail=1; }
+echo "records: $(grep -c '"layer":"lsm"' /tmp/audit.jsonl) at layer lsm; one of them:"
+grep '"layer":"lsm"' /tmp/audit.jsonl | grep '"op":"unlink"' | head -1
+exit $fail
