@@ -100,6 +100,7 @@ Result<std::unique_ptr<LsmGuardBpf>> LsmGuardBpf::load(const std::vector<bpf_obj
     btf* vmlinux = btf__load_vmlinux_btf();
     if (!vmlinux) return make_error("the kernel has no BTF: the LSM layer cannot load");
     bpf_program* prog = nullptr;
+    std::string missing_required;
     bpf_object__for_each_program(prog, g->skel_->obj) {
         std::string hook = hook_of(prog);
         int have = kernel_arity(vmlinux, hook);
@@ -113,15 +114,11 @@ Result<std::unique_ptr<LsmGuardBpf>> LsmGuardBpf::load(const std::vector<bpf_obj
         if (why.empty()) continue;
         bpf_program__set_autoload(prog, false);
         g->skipped_.push_back(why);
+        for (const char* req : kRequired)
+            if (hook == req) missing_required = "the LSM layer needs the " + hook + " hook: " + why;
     }
     btf__free(vmlinux);
-    for (const char* req : kRequired) {
-        bpf_object__for_each_program(prog, g->skel_->obj) {
-            if (hook_of(prog) == req && !bpf_program__autoload(prog))
-                return make_error(std::string("the LSM layer needs the ") + req + " hook: " +
-                                  g->skipped_.front());
-        }
-    }
+    if (!missing_required.empty()) return make_error(missing_required);
     if (int err = lsm_guard__load(g->skel_)) return sys_error("load lsm_guard BPF programs", -err);
     auto loaded = [](bpf_program* p) { return bpf_program__autoload(p); };
     g->coverage_.signals = loaded(g->skel_->progs.ks_lsm_task_kill);
