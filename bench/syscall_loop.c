@@ -1,8 +1,14 @@
 /* A syscall-heavy loop on scratch files: open(O_CREAT), close, stat, unlink.
- * Prints the mean nanoseconds per iteration. Used by unguarded_overhead.sh. */
+ * Prints the mean nanoseconds per iteration. Used by unguarded_overhead.sh
+ * and hook_layers.sh. With DIR "getppid", the loop is one getppid(2) per
+ * iteration instead: a call no killswitch program watches, which pays only
+ * for the syscall slow path an attached syscall tracepoint puts every task
+ * on. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +26,12 @@ int main(int argc, char **argv)
 	struct timespec a, b;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (strcmp(dir, "getppid") == 0) {
+		for (long i = 0; i < n; i++)
+			syscall(SYS_getppid);
+		n = n > 0 ? n : 1;
+		goto done;
+	}
 	for (long i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/f%ld", dir, i & 63);
 		int fd = open(path, O_CREAT | O_WRONLY, 0600);
@@ -33,6 +45,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+done:
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
 	printf("%.1f\n", ns / n);

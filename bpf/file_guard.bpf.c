@@ -34,13 +34,6 @@ struct {
 	__type(value, struct ks_inode_key);
 } protected_edges SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ks_config);
-} file_config SEC(".maps");
-
 /* Basenames of tools whose execs are held for the argv rules. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

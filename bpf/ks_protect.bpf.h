@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* The protected objects and their rules, shared by file_guard (syscall
- * tracepoints, libc uprobes) and lsm_guard (LSM hooks): the same maps, handed
- * from one object to the other before they load. */
+ * tracepoints, libc uprobes) and lsm_guard (LSM hooks, or fentry on the
+ * security_* functions): the same maps, handed from one object to the other
+ * before they load. */
 #ifndef KS_PROTECT_BPF_H
 #define KS_PROTECT_BPF_H
 
@@ -20,6 +21,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ks_rule);
 } rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ks_config);
+} file_config SEC(".maps");
 
 /* tgid -> CLOCK_BOOTTIME deadline: after a person approved a held operation,
  * the process's matching calls pass until the deadline (the daemon removes

@@ -29,6 +29,17 @@
  * module or kexec loads by guarded tasks are refused, and the task killed.
  * Writes to cgroup files (leaving the session, thawing it) are file opens of
  * protected objects: the cgroup2 hierarchy is a self: rule.
+ *
+ * Built a second time with KS_FENTRY (fentry_guard): the same programs on
+ * fentry of the kernel's security_* functions, for kernels that run fentry but
+ * not the bpf LSM (bpf left out of lsm=). An fentry program cannot refuse the
+ * call, so there every action but freeze kills the task: it dies as the call
+ * returns, after it (stops-after, like a syscall tracepoint). What it keeps
+ * from the LSM layer: the decision by the real object (no path trick, static
+ * binaries and io_uring requests alike), and its cost: only the hooked
+ * functions pay, where an attached syscall tracepoint sends every system call
+ * of every process down the slow path. io_uring_setup/enter/register are
+ * hooked there too (policy protect.io_uring), at their system call functions.
  */
 #include "ks_protect.bpf.h"
 #include "ks_self.bpf.h"
@@ -37,6 +48,32 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define KS_EPERM 1
 #define KS_ERESTARTNOINTR 513
+
+#ifdef KS_FENTRY
+/* fentry on security_HOOK: the same arguments as the LSM hook, no verdict. A
+ * program returns 0 whatever it did (the verifier demands it). */
+#define KS_HOOK(hook, ...) SEC("fentry/security_" #hook) int BPF_PROG(ks_fe_##hook, __VA_ARGS__)
+#define KS_HOOK_LAYER KS_LAYER_FENTRY
+#define KS_RET(v) ({ (void)(v); 0; })
+#define KS_ENTRY(g)                                                                                \
+	struct ks_task_guard *g = ks_guard_of_current();                                           \
+	if (!g)                                                                                    \
+		return 0
+/* What ks_act returns when it acted (the task is killed or stopped). */
+#define KS_ACTED 1
+#else
+#define KS_HOOK(hook, ...) SEC("lsm/" #hook) int BPF_PROG(ks_lsm_##hook, __VA_ARGS__, int ret)
+#define KS_HOOK_LAYER KS_LAYER_LSM
+#define KS_RET(v) (v)
+/* The first lines of every hook: keep an earlier denial; leave unless the
+ * task is guarded. */
+#define KS_ENTRY(g)                                                                                \
+	if (ret)                                                                                   \
+		return ret;                                                                        \
+	struct ks_task_guard *g = ks_guard_of_current();                                           \
+	if (!g)                                                                                    \
+		return 0
+#endif
 #define KS_FMODE_WRITE 0x2
 #define KS_O_TRUNC 01000
 #define KS_PF_IO_WORKER 0x10
@@ -44,11 +81,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KS_PTRACE_MODE_ATTACH 0x02
 
 /* A guarded task that the daemon marks as its start-up probe: its unlinks are
- * refused whatever the object, which proves the hook runs on this kernel. */
+ * refused (fentry: it is killed) whatever the object, which proves the hook
+ * runs on this kernel. */
 #define KS_PROBE_SESSION 0xffffffffu
 
 /* The object an operation is about, and the protected inode that covers it. */
-struct ks_lsm_hit {
+struct ks_hook_hit {
 	struct path obj;
 	struct ks_inode_key key;
 	__u32 rule_id;
@@ -56,7 +94,7 @@ struct ks_lsm_hit {
 };
 
 static __always_inline bool ks_obj_protected(struct vfsmount *mnt, struct dentry *dentry,
-					     struct ks_lsm_hit *hit)
+					     struct ks_hook_hit *hit)
 {
 	hit->obj.mnt = mnt;
 	hit->obj.dentry = dentry;
@@ -65,10 +103,11 @@ static __always_inline bool ks_obj_protected(struct vfsmount *mnt, struct dentry
 
 /*
  * Decides and records. Returns the hook's verdict: 0 (let it happen), -EPERM
- * or -ERESTARTNOINTR (held: the call starts again once the task is let go).
+ * or -ERESTARTNOINTR (held: the call starts again once the task is let go);
+ * under fentry, KS_ACTED when the task was killed or stopped.
  */
-static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit *hit, __u32 op,
-				      __u32 open_flags)
+static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_hit *hit, __u32 op,
+				      __u32 open_flags, __u32 match)
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
 	__u32 rule_id = hit->rule_id < KS_MAX_RULES ? hit->rule_id : 0;
@@ -82,6 +121,19 @@ static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit
 	ks_count(KS_CTR_FILE_MATCH);
 	if (flags || action == KS_ACT_AUDIT) {
 		/* passed, monitored, in a window, or audit only */
+#ifdef KS_FENTRY
+	} else if (action == KS_ACT_FREEZE) {
+		bpf_send_signal(KS_SIGSTOP);
+		flags |= KS_FF_STOPPED;
+		verdict = KS_ACTED;
+	} else {
+		/* block, kill, kill-session; a hold cannot wait here (the call
+		 * goes on): the task dies as the call returns. */
+		bpf_send_signal(KS_SIGKILL);
+		flags |= KS_FF_KILLED;
+		verdict = KS_ACTED;
+	}
+#else
 	} else if (action == KS_ACT_HOLD && !io_worker) {
 		/* An io_uring worker cannot be stopped and its request not
 		 * restarted: there a hold refuses, below. */
@@ -99,6 +151,7 @@ static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit
 			flags |= KS_FF_STOPPED;
 		}
 	}
+#endif
 	__u64 stop_ns = bpf_ktime_get_boot_ns();
 
 	struct ks_file_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FILE);
@@ -110,8 +163,8 @@ static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit
 	ev->hdr.ts_ns = entry_ns;
 	ev->stop_ns = stop_ns;
 	ev->op = op;
-	ev->layer = KS_LAYER_LSM;
-	ev->match = KS_MATCH_INODE;
+	ev->layer = KS_HOOK_LAYER;
+	ev->match = match;
 	ev->action = action;
 	ev->rule_id = rule_id;
 	ev->dfd = -1;
@@ -135,123 +188,108 @@ static __always_inline int ks_lsm_act(struct ks_task_guard *g, struct ks_lsm_hit
 static __always_inline int ks_check(struct ks_task_guard *g, struct vfsmount *mnt,
 				    struct dentry *dentry, __u32 op, __u32 open_flags)
 {
-	struct ks_lsm_hit hit = {};
+	struct ks_hook_hit hit = {};
 
 	if (!ks_obj_protected(mnt, dentry, &hit))
 		return 0;
-	return ks_lsm_act(g, &hit, op, open_flags);
+	return ks_hook_act(g, &hit, op, open_flags, KS_MATCH_INODE);
 }
-
-/* The first lines of every hook: keep an earlier denial; leave unless the
- * task is guarded. */
-#define KS_LSM_ENTRY(g)                                                                            \
-	if (ret)                                                                                   \
-		return ret;                                                                        \
-	struct ks_task_guard *g = ks_guard_of_current();                                           \
-	if (!g)                                                                                    \
-		return 0
 
 /* ---- files ---- */
 
-SEC("lsm/path_unlink")
-int BPF_PROG(ks_lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+KS_HOOK(path_unlink, const struct path *dir, struct dentry *dentry)
 {
-	KS_LSM_ENTRY(g);
-	if (g->session_id == KS_PROBE_SESSION)
-		return -KS_EPERM;
-	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_UNLINK, 0);
+	KS_ENTRY(g);
+	if (g->session_id == KS_PROBE_SESSION) {
+#ifdef KS_FENTRY
+		bpf_send_signal(KS_SIGKILL);
+#endif
+		return KS_RET(-KS_EPERM);
+	}
+	return KS_RET(ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_UNLINK, 0));
 }
 
-SEC("lsm/path_rmdir")
-int BPF_PROG(ks_lsm_path_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+KS_HOOK(path_rmdir, const struct path *dir, struct dentry *dentry)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_RMDIR, 0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_RMDIR, 0));
 }
 
-SEC("lsm/path_rename")
-int BPF_PROG(ks_lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry,
-	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
 	int v = ks_check(g, mnt, old_dentry, KS_OP_RENAME_FROM, 0);
 	if (v)
-		return v;
+		return KS_RET(v);
 	/* Onto a protected object, or a new name inside a protected tree; an
 	 * exchange moves the target away as well. */
-	return ks_check(g, mnt, new_dentry,
-			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
+	return KS_RET(ks_check(g, mnt, new_dentry,
+			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0));
 }
 
-SEC("lsm/path_link")
-int BPF_PROG(ks_lsm_path_link, struct dentry *old_dentry, const struct path *new_dir,
-	     struct dentry *new_dentry, int ret)
+KS_HOOK(path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0));
 }
 
-SEC("lsm/path_truncate")
-int BPF_PROG(ks_lsm_path_truncate, const struct path *path, int ret)
+KS_HOOK(path_truncate, const struct path *path)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_TRUNCATE,
-			0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_TRUNCATE,
+			0));
 }
 
 /* ftruncate() and open(O_TRUNC) from Linux 6.2 (before: path_truncate). */
-SEC("lsm/file_truncate")
-int BPF_PROG(ks_lsm_file_truncate, struct file *file, int ret)
+KS_HOOK(file_truncate, struct file *file)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
-			KS_OP_TRUNCATE, 0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			KS_OP_TRUNCATE, 0));
 }
 
 /* Opening a protected file for writing, or with O_TRUNC (any write to it
  * needs such an fd: write, pwrite, mmap, fallocate, copy_file_range...). */
-SEC("lsm/file_open")
-int BPF_PROG(ks_lsm_file_open, struct file *file, int ret)
+KS_HOOK(file_open, struct file *file)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	unsigned int f_flags = BPF_CORE_READ(file, f_flags);
 	unsigned int f_mode = BPF_CORE_READ(file, f_mode);
 	if (!(f_mode & KS_FMODE_WRITE) && !(f_flags & KS_O_TRUNC))
 		return 0;
-	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
-			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags);
+	return KS_RET(ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags));
 }
 
 /* A mount over protected data hides it (and what is written then goes
  * elsewhere). */
-SEC("lsm/sb_mount")
-int BPF_PROG(ks_lsm_sb_mount, const char *dev_name, const struct path *path, const char *type,
-	     unsigned long flags, void *data, int ret)
+KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0));
 }
 
-SEC("lsm/move_mount")
-int BPF_PROG(ks_lsm_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	int v = ks_check(g, BPF_CORE_READ(from_path, mnt), BPF_CORE_READ(from_path, dentry),
 			 KS_OP_UMOUNT, 0);
 	if (v)
-		return v;
-	return ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
-			0);
+		return KS_RET(v);
+	return KS_RET(ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
+			0));
 }
 
 /* Unmounting a file system that holds protected data (or one mounted inside
  * a protected tree). */
-SEC("lsm/sb_umount")
-int BPF_PROG(ks_lsm_sb_umount, struct vfsmount *mnt, int flags, int ret)
+KS_HOOK(sb_umount, struct vfsmount *mnt, int flags)
 {
-	KS_LSM_ENTRY(g);
-	return ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0);
+	KS_ENTRY(g);
+	return KS_RET(ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0));
 }
 
 /* ---- self-protection ---- */
@@ -259,17 +297,16 @@ int BPF_PROG(ks_lsm_sb_umount, struct vfsmount *mnt, int flags, int ret)
 static __always_inline int ks_refuse_tamper(struct ks_task_guard *g, __u32 what, __s64 target,
 					    __u64 arg)
 {
-	ks_tamper(g, what, KS_LAYER_LSM, target, arg, 0);
-	return -KS_EPERM;
+	ks_tamper(g, what, KS_HOOK_LAYER, target, arg, 0);
+	return KS_RET(-KS_EPERM);
 }
 
 /* Every signal a task sends to another goes through here: kill, tkill,
  * tgkill, sigqueue, pidfd_send_signal, kill(-1) (once per target). */
-SEC("lsm/task_kill")
-int BPF_PROG(ks_lsm_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
-	     const struct cred *cred, int ret)
+KS_HOOK(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+	     const struct cred *cred)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	if (sig == 0 || !ks_protected(BPF_CORE_READ(p, tgid)))
 		return 0;
 	return ks_refuse_tamper(g, KS_TAMPER_SIGNAL, BPF_CORE_READ(p, tgid), sig);
@@ -278,10 +315,9 @@ int BPF_PROG(ks_lsm_task_kill, struct task_struct *p, struct kernel_siginfo *inf
 /* ptrace attach and the accesses the kernel checks like one: process_vm_writev
  * and _readv, /proc/<pid>/mem, pidfd_getfd. Reading /proc/<pid>/stat and the
  * like (PTRACE_MODE_READ, what ps does) is not concerned. */
-SEC("lsm/ptrace_access_check")
-int BPF_PROG(ks_lsm_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+KS_HOOK(ptrace_access_check, struct task_struct *child, unsigned int mode)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	if (!(mode & KS_PTRACE_MODE_ATTACH) || !ks_protected(BPF_CORE_READ(child, tgid)))
 		return 0;
 	return ks_refuse_tamper(g, KS_TAMPER_PTRACE, BPF_CORE_READ(child, tgid), mode);
@@ -289,21 +325,19 @@ int BPF_PROG(ks_lsm_ptrace_access_check, struct task_struct *child, unsigned int
 
 /* Any bpf() command: detaching, replacing or reading programs and maps all
  * start with one. */
-SEC("lsm/bpf")
-int BPF_PROG(ks_lsm_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+KS_HOOK(bpf, int cmd, union bpf_attr *attr, unsigned int size)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	return ks_refuse_tamper(g, KS_TAMPER_BPF, 0, cmd);
 }
 
 /* Kernel modules and kexec images a guarded task loads (finit_module,
  * kexec_file_load). Firmware and other reads the kernel does on its own
  * account are not concerned. */
-SEC("lsm/kernel_read_file")
-int BPF_PROG(ks_lsm_kernel_read_file, struct file *file, enum kernel_read_file_id id,
-	     bool contents, int ret)
+KS_HOOK(kernel_read_file, struct file *file, enum kernel_read_file_id id,
+	     bool contents)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
 		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, id);
 	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_KEXEC_IMAGE) ||
@@ -313,10 +347,9 @@ int BPF_PROG(ks_lsm_kernel_read_file, struct file *file, enum kernel_read_file_i
 }
 
 /* The same from a buffer: init_module, kexec_load. */
-SEC("lsm/kernel_load_data")
-int BPF_PROG(ks_lsm_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_MODULE))
 		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, id);
 	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_KEXEC_IMAGE))
@@ -340,11 +373,10 @@ int BPF_PROG(ks_lsm_kernel_load_data, enum kernel_load_data_id id, bool contents
 #define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
 #endif
 
-SEC("lsm/capable")
-int BPF_PROG(ks_lsm_capable, const struct cred *cred, struct user_namespace *ns, int cap,
-	     unsigned int opts, int ret)
+KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap,
+	     unsigned int opts)
 {
-	KS_LSM_ENTRY(g);
+	KS_ENTRY(g);
 #ifdef KS_NR_REBOOT
 	if (cap != KS_CAP_SYS_BOOT && cap != KS_CAP_SYS_MODULE)
 		return 0;
@@ -357,3 +389,50 @@ int BPF_PROG(ks_lsm_capable, const struct cred *cred, struct user_namespace *ns,
 #endif
 	return 0;
 }
+
+#ifdef KS_FENTRY
+/* ---- io_uring (fentry only) ----
+ *
+ * Where the LSM layer runs, io_uring requests meet the hooks above and are
+ * refused like system calls. Here they would be stopped after the first one:
+ * a guarded process that sets up or uses an io_uring is killed at that call
+ * instead (policy protect.io_uring), before it has submitted anything. The
+ * system call functions themselves, not their tracepoints. */
+#if defined(__TARGET_ARCH_x86)
+#define KS_SYSCALL_HOOK(name) SEC("fentry/__x64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
+#elif defined(__TARGET_ARCH_arm64)
+#define KS_SYSCALL_HOOK(name) SEC("fentry/__arm64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
+#endif
+
+#ifdef KS_SYSCALL_HOOK
+static __always_inline int ks_io_uring(void)
+{
+	KS_ENTRY(g);
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	if (!cfg || cfg->io_uring_rule >= KS_MAX_RULES)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_hook_hit hit = {};
+
+	/* The record names the working directory, as the tracepoint layer's. */
+	hit.obj = BPF_CORE_READ(task, fs, pwd);
+	hit.rule_id = cfg->io_uring_rule;
+	return KS_RET(ks_hook_act(g, &hit, KS_OP_IO_URING, 0, KS_MATCH_ALWAYS));
+}
+
+KS_SYSCALL_HOOK(io_uring_setup)
+{
+	return ks_io_uring();
+}
+
+KS_SYSCALL_HOOK(io_uring_enter)
+{
+	return ks_io_uring();
+}
+
+KS_SYSCALL_HOOK(io_uring_register)
+{
+	return ks_io_uring();
+}
+#endif
+#endif /* KS_FENTRY */

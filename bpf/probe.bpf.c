@@ -90,7 +90,8 @@ int BPF_PROG(probe_lsm, const struct path *dir, struct dentry *dentry)
 	return 0;
 }
 
-SEC("fentry/do_unlinkat")
+/* The function the daemon's fentry layer hooks first (CONFIG_SECURITY_PATH). */
+SEC("fentry/security_path_unlink")
 int BPF_PROG(probe_fentry)
 {
 	if (is_target())

@@ -28,7 +28,14 @@ function(ks_generate_vmlinux_h dir)
   endif()
 endfunction()
 
+# ks_bpf_object(name src [DEFINES MACRO...]): one BPF object and its skeleton;
+# the same source can give two objects built with different macros.
 function(ks_bpf_object name src)
+  cmake_parse_arguments(ARG "" "" "DEFINES" ${ARGN})
+  set(defs)
+  foreach(d IN LISTS ARG_DEFINES)
+    list(APPEND defs -D${d})
+  endforeach()
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/bpf/${name}.bpf.o)
   set(skel_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
   set(skel ${skel_dir}/${name}.skel.h)
@@ -48,7 +55,7 @@ function(ks_bpf_object name src)
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/bpf
     COMMAND ${KS_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${arch} -Wall -Werror
-            ${incs} -MD -MF ${dep} -c ${src} -o ${obj}
+            ${defs} ${incs} -MD -MF ${dep} -c ${src} -o ${obj}
     DEPENDS ${src}
     DEPFILE ${dep}
     COMMENT "BPF ${name}.bpf.c"

@@ -40,6 +40,13 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                   "destructive operations with EPERM; without it, the exec, libc and syscall "
                   "tracepoint layers stop the process (a raw system call completes first). "
                   "`killswitch doctor` says which this host has");
+    cmd->add_flag("!--no-fentry", opts->fentry,
+                  "Where the LSM layer is not used, do not put the file and self-protection "
+                  "checks on fentry of the kernel's security_* functions; use the syscall "
+                  "tracepoints instead. Both stop a raw system call right after it; fentry "
+                  "matches the object the kernel resolved (io_uring requests too) and costs "
+                  "only the hooked functions, where an attached syscall tracepoint sends every "
+                  "system call of every process down the slow path");
     cmd->add_option("--db", opts->db,
                     "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "

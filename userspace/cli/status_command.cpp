@@ -48,6 +48,13 @@ int print_status(const GlobalOptions& g, bool as_json) {
                     lsm.value("hooks", nlohmann::json::array()).size());
     else
         std::printf("lsm layer:    not used: %s\n", lsm.value("reason", "unknown").c_str());
+    const auto& fentry = s["layers"].value("fentry", nlohmann::json::object());
+    if (fentry.value("active", false))
+        std::printf("fentry layer: active: guarded processes are killed at the kernel's "
+                    "security checks (the call in flight completes), %zu hooks\n",
+                    fentry.value("hooks", nlohmann::json::array()).size());
+    else if (!lsm.value("active", false))
+        std::printf("fentry layer: not used: %s\n", fentry.value("reason", "unknown").c_str());
     std::printf("protected:    %zu roots, %zu inodes; %llu held operations\n",
                 static_cast<size_t>(s.value("protected_roots", 0)),
                 static_cast<size_t>(s.value("protected_inodes", 0)),

@@ -96,7 +96,9 @@ void Daemon::start() {
         adopted_ = pins::scan(opts_.pin_dir);
         std::string build = pins::build_id({GuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
                                             DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(),
-                                            SelfGuardBpf::elf_bytes(), LsmGuardBpf::elf_bytes()});
+                                            SelfGuardBpf::elf_bytes(),
+                                            HookGuardBpf::elf_bytes(HookKind::kLsm),
+                                            HookGuardBpf::elf_bytes(HookKind::kFentry)});
         if (auto st = pins::enable(opts_.pin_dir, build); !st)
             throw StartupError{st.error().str()};
     }
@@ -179,7 +181,8 @@ void Daemon::start() {
     rec["protect"] = policy_.protect_paths;
     rec["agents"] = policy_.agent_names;
     if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
-    rec["lsm"] = lsm_json();
+    rec["lsm"] = hook_json(HookKind::kLsm);
+    rec["fentry"] = hook_json(HookKind::kFentry);
     if (pins::enabled()) rec["pinned"] = pinned_json();
     audit_->append(rec);
     (void)audit_->sync();
@@ -281,7 +284,7 @@ void Daemon::handle_event(const Event& ev) {
         [this](const auto& e) {
             using T = std::decay_t<decltype(e)>;
             // The LSM layer's start-up probe process: not an agent.
-            if (e.hdr.session_id == kLsmProbeSession) return;
+            if (e.hdr.session_id == kHookProbeSession) return;
             if constexpr (std::is_same_v<T, ExecEvent>)
                 on_exec(e);
             else if constexpr (std::is_same_v<T, ForkEvent>)
@@ -619,7 +622,8 @@ json Daemon::status_json() {
              {{"process_guard", bpf_->program_names()},
               {"file_guard", fbpf_->program_names()},
               {"file_tracepoints", fbpf_->tracepoints()},
-              {"lsm", lsm_json()},
+              {"lsm", hook_json(HookKind::kLsm)},
+              {"fentry", hook_json(HookKind::kFentry)},
               {"uprobes", fbpf_->uprobes()},
               {"libc", fbpf_->libc_path()},
               {"exec_rules", watched_tools()},

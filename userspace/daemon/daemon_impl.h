@@ -37,7 +37,7 @@
 #include "db_guard/endpoints.h"
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_bpf.h"
-#include "file_guard/lsm_guard_bpf.h"
+#include "file_guard/hook_guard_bpf.h"
 #include "file_guard/protected_set.h"
 #include "policy/policy.h"
 #include "process_guard/events.h"
@@ -176,10 +176,13 @@ class Daemon {
     void on_db_wire(const DbWireEvent& ev);
     void on_db_unix_connect(const DbWireEvent& ev);
     void start_file_protection();
-    // The LSM layer, where this kernel runs it (a probe proves it); sets
-    // lbpf_ or lsm_reason_ (why not).
-    void start_lsm_layer();
-    [[nodiscard]] json lsm_json() const;
+    // The hook layer: LSM where this kernel runs it, else fentry where it
+    // runs that (a probe proves either); sets hbpf_, and lsm_reason_ and
+    // fentry_reason_ say why a kind is not used.
+    void start_hook_layer();
+    // Loads, probes and keeps one kind; "" or why not.
+    std::string try_hook_layer(HookKind kind);
+    [[nodiscard]] json hook_json(HookKind kind) const;
     // What the "self:" rules protect, for a policy and the file it came from.
     [[nodiscard]] std::vector<std::string> self_paths(const policy::Policy& p,
                                                       const std::string& policy_file) const;
@@ -227,8 +230,9 @@ class Daemon {
     std::string cgroup2_;
     std::unique_ptr<GuardBpf> bpf_;
     std::unique_ptr<FileGuardBpf> fbpf_;
-    std::unique_ptr<LsmGuardBpf> lbpf_;  // null: the LSM layer is not used (lsm_reason_ says why)
-    std::string lsm_reason_;
+    // null: neither hook layer is used (lsm_reason_, fentry_reason_ say why)
+    std::unique_ptr<HookGuardBpf> hbpf_;
+    std::string lsm_reason_, fentry_reason_;
     std::unique_ptr<DbGuardBpf> dbpf_;
     std::unique_ptr<DbWireBpf> dwbpf_;  // null when this kernel refused it
     std::string db_wire_error_;

@@ -14,7 +14,7 @@ void Daemon::start_file_protection() {
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = std::move(fg.value());
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
-    start_lsm_layer();
+    start_hook_layer();
 
     // Its mode is published with the rest of the policy (publish_state).
     auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy_.mode == policy::Mode::Monitor);
@@ -22,40 +22,58 @@ void Daemon::start_file_protection() {
     dbpf_ = std::move(db.value());
 }
 
-void Daemon::start_lsm_layer() {
-    lsm_reason_ = opts_.lsm ? LsmGuardBpf::unavailable_reason()
+void Daemon::start_hook_layer() {
+    lsm_reason_ = opts_.lsm ? HookGuardBpf::unavailable_reason(HookKind::kLsm)
                             : "turned off (killswitch daemon --no-lsm)";
-    if (lsm_reason_.empty()) {
-        auto l = LsmGuardBpf::load({bpf_->skeleton_object(), fbpf_->object()});
-        if (!l) {
-            lsm_reason_ = l.error().str();
-        } else {
-            // Attached is not running: a guarded unlink must come back EPERM.
-            if (auto st = (*l)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)
-                lsm_reason_ = "probe: " + st.error().str();
-            else
-                lbpf_ = std::move(l.value());
-        }
+    if (lsm_reason_.empty()) lsm_reason_ = try_hook_layer(HookKind::kLsm);
+    if (hbpf_) {
+        fentry_reason_ = "the LSM layer is active";
+    } else {
+        fentry_reason_ = opts_.fentry ? HookGuardBpf::unavailable_reason(HookKind::kFentry)
+                                      : "turned off (killswitch daemon --no-fentry)";
+        if (fentry_reason_.empty()) fentry_reason_ = try_hook_layer(HookKind::kFentry);
     }
-    if (!lbpf_) {
-        spdlog::warn("LSM layer not used: {}. Files are protected by the exec, libc and syscall "
-                     "tracepoint layers: a raw system call is stopped right after it, not "
-                     "refused (killswitch doctor)",
-                     lsm_reason_);
+    if (!hbpf_) {
+        spdlog::warn("LSM layer not used: {}. fentry layer not used: {}. Files are protected by "
+                     "the exec, libc and syscall tracepoint layers: a raw system call is stopped "
+                     "right after it, not refused (killswitch doctor)",
+                     lsm_reason_, fentry_reason_);
         return;
     }
-    if (auto st = fbpf_->refuse_in_lsm(); !st) throw StartupError{st.error().str()};
-    spdlog::info("LSM layer active: the kernel refuses destructive operations of guarded "
-                 "processes with EPERM ({} hooks)",
-                 lbpf_->hooks().size());
+    bool lsm = hbpf_->kind() == HookKind::kLsm;
+    if (auto st = fbpf_->leave_files_to_hooks(lsm, hbpf_->coverage().io_uring); !st)
+        throw StartupError{st.error().str()};
+    if (lsm) {
+        spdlog::info("LSM layer active: the kernel refuses destructive operations of guarded "
+                     "processes with EPERM ({} hooks)",
+                     hbpf_->hooks().size());
+    } else {
+        spdlog::warn("LSM layer not used: {}. fentry layer active ({} hooks on security_* "
+                     "functions): a raw system call on protected data is stopped right after "
+                     "it, not refused; libc callers are stopped before it (killswitch doctor)",
+                     lsm_reason_, hbpf_->hooks().size());
+    }
 }
 
-json Daemon::lsm_json() const {
-    if (!lbpf_) return {{"active", false}, {"reason", lsm_reason_}};
+std::string Daemon::try_hook_layer(HookKind kind) {
+    auto h = HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()});
+    if (!h) return h.error().str();
+    // Attached is not running: a guarded unlink must be refused (LSM) or its
+    // process killed (fentry).
+    if (auto st = (*h)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)
+        return "probe: " + st.error().str();
+    hbpf_ = std::move(h.value());
+    return "";
+}
+
+json Daemon::hook_json(HookKind kind) const {
+    if (!hbpf_ || hbpf_->kind() != kind)
+        return {{"active", false},
+                {"reason", kind == HookKind::kLsm ? lsm_reason_ : fentry_reason_}};
     return {{"active", true},
-            {"attached", lbpf_->active()},
-            {"hooks", lbpf_->hooks()},
-            {"skipped", lbpf_->skipped()}};
+            {"attached", hbpf_->active()},
+            {"hooks", hbpf_->hooks()},
+            {"skipped", hbpf_->skipped()}};
 }
 
 // killswitch's own binary, policy and audit log, wherever they are; and the
@@ -247,7 +265,10 @@ void Daemon::on_file(const FileEvent& ev) {
     rec["rule"] = rule_name(ev.rule_id);
     rec["layer"] = layer_name(ev.layer);
     rec["action"] = action_name(ev.action);
-    rec["prevented"] = ev.layer != KS_LAYER_TRACEPOINT;
+    // At a syscall tracepoint or an fentry hook the call goes on: the task
+    // dies as it returns.
+    bool after = ev.layer == KS_LAYER_TRACEPOINT || ev.layer == KS_LAYER_FENTRY;
+    rec["prevented"] = !after;
     rec["stop_latency_ns"] = ev.stop_boot_ns - h.ts_boot_ns;
     if (ev.dev || ev.ino) rec["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
     if (ev.flags & KS_FF_DENIED) rec["refused"] = "EPERM";
@@ -264,10 +285,12 @@ void Daemon::on_file(const FileEvent& ev) {
         rec["window"] = window_of(h.session_id);
     } else {
         uint32_t action = ev.action;
-        if (action == KS_ACT_HOLD && ev.layer == KS_LAYER_TRACEPOINT) {
-            // The kernel killed it: a syscall tracepoint cannot hold a call.
+        if (action == KS_ACT_HOLD && after) {
+            // The kernel killed it: the call would complete while it waited.
             action = KS_ACT_KILL;
-            rec["reason"] = "a hold cannot wait at a syscall tracepoint; killed instead";
+            rec["reason"] = std::string("a hold cannot wait at ") +
+                            (ev.layer == KS_LAYER_FENTRY ? "an fentry hook" : "a syscall tracepoint") +
+                            "; killed instead";
         } else if (action == KS_ACT_HOLD && (ev.flags & KS_FF_DENIED)) {
             // An io_uring worker cannot be stopped: the kernel refused it.
             action = KS_ACT_BLOCK;
@@ -277,9 +300,13 @@ void Daemon::on_file(const FileEvent& ev) {
         apply_action(action, h, layer_name(ev.layer), op_name(ev.op), path, rule_name(ev.rule_id),
                      "", rec);
     }
-    if (ev.layer == KS_LAYER_TRACEPOINT && rec.value("prevented", false) == false &&
-        ev.action != KS_ACT_AUDIT && !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED | KS_FF_WINDOW)))
-        rec["note"] = "stopped at syscall entry: this one call completes before the signal lands";
+    if (after && rec.value("prevented", false) == false && ev.action != KS_ACT_AUDIT &&
+        !(ev.flags & (KS_FF_MONITOR | KS_FF_PASSED | KS_FF_WINDOW)))
+        rec["note"] = ev.layer == KS_LAYER_FENTRY
+                          ? "stopped at the kernel's security check: this one call completes "
+                            "before the signal lands"
+                          : "stopped at syscall entry: this one call completes before the "
+                            "signal lands";
     early_freeze_ = {};
     audit_->append(std::move(rec));
 }
@@ -391,8 +418,8 @@ bool Daemon::update_file_layer(bool force_on) {
     if (dwbpf_)
         if (auto st = dwbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     if (auto st = sgbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
-    if (lbpf_)
-        if (auto st = lbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
+    if (hbpf_)
+        if (auto st = hbpf_->set_active(need); !st) spdlog::error("{}", st.error().str());
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());
     return true;

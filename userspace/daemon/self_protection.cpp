@@ -10,12 +10,12 @@ namespace ks::daemon_detail {
 void Daemon::start_self_protection() {
     std::string libc = policy_.libc_uprobes && opts_.libc_uprobes ? find_libc() : "";
     std::vector<bpf_object*> shared = {bpf_->skeleton_object()};
-    LsmCoverage lsm;
-    if (lbpf_) {
-        shared.push_back(lbpf_->object());
-        lsm = lbpf_->coverage();
+    HookCoverage hooks;
+    if (hbpf_) {
+        shared.push_back(hbpf_->object());
+        hooks = hbpf_->coverage();
     }
-    auto sg = SelfGuardBpf::load(shared, libc, lsm);
+    auto sg = SelfGuardBpf::load(shared, libc, hooks);
     if (!sg) throw StartupError{sg.error().str()};
     sgbpf_ = std::move(sg.value());
     if (auto st = sgbpf_->set_protected_pids({::getpid()}); !st)

@@ -481,7 +481,7 @@ class Prober {
         probe_prog(
             FeatureId::kFentry, [](probe* s) { return s->progs.probe_fentry; },
             [](bpf_program* p) { return bpf_program__attach_trace(p); }, unlink_temp_file,
-            "ran on do_unlinkat");
+            "ran on security_path_unlink");
     }
 
     void probe_helpers() {

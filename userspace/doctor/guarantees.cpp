@@ -55,14 +55,23 @@ class Builder {
     }
 
     // A file operation that the kernel performs inside one syscall: an LSM
-    // hook refuses it; without one, a kill at syscall entry only lands when
-    // the syscall returns, after the damage.
+    // hook refuses it; without one, a kill at fentry or at syscall entry only
+    // lands when the syscall returns, after the damage.
     void add_file_op(std::string operation, const std::string& hooks, const std::string& syscalls) {
         if (lsm()) {
             add(std::move(operation), "LSM " + hooks + " returns -EPERM", Effect::kPrevents, true,
                 "The kernel refuses the operation before it touches the file, whatever the "
                 "caller (libc, raw syscall, static binary, io_uring); the daemon uses this layer "
                 "on this kernel.");
+        } else if (fentry()) {
+            add(std::move(operation), "fentry on security_" + hooks + " + SIGKILL",
+                Effect::kStopsAfter, true,
+                "Not preventive: the agent is killed at the kernel's security check, which sees "
+                "the object the path resolved to (any spelling, static binaries and io_uring "
+                "requests alike), but the signal lands when the call returns, so at most the "
+                "one call in flight completes. Callers through libc are stopped before the call "
+                "(unlink-via-libc)." +
+                    lsm_missing());
         } else {
             add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
                 Effect::kStopsAfter, signal_at_syscall(),
@@ -75,6 +84,9 @@ class Builder {
     // BPF LSM programs run here: "bpf" is in the active list and a program
     // attached to path_unlink ran (doctor's probe; the daemon makes its own).
     bool lsm() const { return has(FeatureId::kLsm); }
+    // Without it, fentry programs run on security_path_unlink (doctor's
+    // probe): the daemon's fentry layer takes the syscall tracepoints' place.
+    bool fentry() const { return !lsm() && has(FeatureId::kFentry); }
     std::string lsm_missing() const {
         return " An LSM program would refuse the call outright; this kernel does not run "
                "them (" +
@@ -145,7 +157,8 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "io_uring unlink, rename and open reach the same LSM hooks as the syscalls.");
     } else {
         b.add("io_uring-ops",
-              "refuse io_uring to guarded processes: SIGKILL at io_uring_setup/enter/register",
+              std::string("refuse io_uring to guarded processes: SIGKILL at ") +
+                  (b.fentry() ? "fentry on " : "") + "io_uring_setup/enter/register",
               Effect::kPrevents, b.signal_at_syscall(),
               "Preventive by policy: a guarded process dies before it submits anything; a "
               "kernel-polled (SQPOLL) ring set up by an unguarded process and passed in is not "
@@ -199,6 +212,26 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
         b.add("self-bpf-detach", "LSM bpf returns -EPERM + SIGKILL", Effect::kPrevents, true,
               "Every bpf() command of a guarded process is refused: it cannot detach, replace "
               "or read killswitch's programs and maps.");
+    } else if (b.fentry()) {
+        b.add("mount-over-data", "fentry on security_sb_mount/move_mount/sb_umount + SIGKILL",
+              Effect::kStopsAfter, true,
+              "Not preventive: the mount completes and the agent dies as it returns (the data "
+              "underneath is untouched, but hidden until it is unmounted)." +
+                  b.lsm_missing());
+        b.add("self-signal-raw-syscall",
+              "fentry on security_task_kill/ptrace_access_check/kernel_read_file/"
+              "kernel_load_data/capable + SIGKILL",
+              Effect::kStopsAfter, true,
+              "Not preventive: the call runs and the caller dies as it returns (every signal "
+              "path, pidfd_send_signal included; ptrace, process_vm_writev, /proc/<pid>/mem; "
+              "module and kexec loads; reboot and delete_module where they ask for their "
+              "capability). A daemon killed this way leaves the kernel enforcing (fail-closed) "
+              "and is adopted by the next one." +
+                  b.lsm_missing());
+        b.add("self-bpf-detach", "fentry on security_bpf + SIGKILL", Effect::kStopsAfter, true,
+              "The first bpf() call of a guarded process completes and it dies as it returns. A "
+              "detach or replace needs an object descriptor that only an earlier bpf() call "
+              "gives, so in practice no guarded process gets that far.");
     } else {
         b.add("mount-over-data", "syscall tracepoint sys_enter_mount/umount + SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),

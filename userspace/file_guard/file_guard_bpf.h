@@ -31,13 +31,17 @@ class FileGuardBpf {
     // one uses instead of its own. Loaded and tried, then left detached until
     // set_active(true).
     static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes);
-    // The LSM layer (lsm_guard) refuses the operations on files: from now on
-    // only the exec layer attaches here. The syscall tracepoints and libc
-    // uprobes for the same calls would stop the task before the kernel can
-    // refuse the call (and the uprobes cost every process a trap); io_uring
-    // needs no rule of its own (its requests meet the same hooks). Before the
-    // first set_active(true).
-    Status refuse_in_lsm();
+    // The hook layer (hook_guard_bpf.h) watches the operations on files: no
+    // syscall tracepoint attaches here from now on (each sends every system
+    // call of every process down the slow path). LSM: only the exec layer
+    // stays; the libc uprobes would stop the task before the kernel can
+    // refuse the call (and cost every process a trap), and io_uring needs no
+    // rule of its own (its requests meet the same hooks). fentry: the exec
+    // layer and the libc uprobes stay (they stop a task before the call,
+    // which fentry cannot); the io_uring tracepoints too unless the hook layer
+    // has the io_uring calls (io_uring_covered). Before the first
+    // set_active(true).
+    Status leave_files_to_hooks(bool lsm, bool io_uring_covered);
 
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or

@@ -266,6 +266,8 @@ const char* layer_name(uint32_t layer) {
             return "sk_msg";
         case KS_LAYER_CONNECT:
             return "connect";
+        case KS_LAYER_FENTRY:
+            return "fentry";
         default:
             return "unknown";
     }

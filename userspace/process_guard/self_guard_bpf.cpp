@@ -21,7 +21,7 @@ bool has_tracepoint(const std::string& name) {
 }
 
 // The raw system calls each LSM hook covers.
-bool covered_by_lsm(const std::string& call, const LsmCoverage& lsm) {
+bool covered_by_hooks(const std::string& call, const HookCoverage& lsm) {
     static const char* signals[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo",
                                     "rt_tgsigqueueinfo"};
     for (const char* s : signals)
@@ -41,7 +41,7 @@ bool covered_by_lsm(const std::string& call, const LsmCoverage& lsm) {
 }  // namespace
 
 Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_object*>& shared,
-                                                      std::string libc, const LsmCoverage& lsm) {
+                                                      std::string libc, const HookCoverage& lsm) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
     g->skel_ = self_guard__open();
@@ -59,7 +59,7 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_o
         // ks_self_NAME <- tp/syscalls/sys_enter_NAME
         std::string call = name.substr(std::strlen("ks_self_"));
         std::string tp = "sys_enter_" + call;
-        if (covered_by_lsm(call, lsm)) bpf_program__set_autoattach(prog, false);
+        if (covered_by_hooks(call, lsm)) bpf_program__set_autoattach(prog, false);
         if (!has_tracepoint(tp)) {
             bpf_program__set_autoload(prog, false);
             g->missing_.push_back(tp);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "file_guard/lsm_guard_bpf.h"
+#include "file_guard/hook_guard_bpf.h"
 
 struct self_guard;
 struct bpf_object;
@@ -28,7 +28,7 @@ class SelfGuardBpf {
     // protected_pids when the LSM layer is on).
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
                                                       std::string libc,
-                                                      const LsmCoverage& lsm = {});
+                                                      const HookCoverage& lsm = {});
     ~SelfGuardBpf();
     SelfGuardBpf(const SelfGuardBpf&) = delete;
     SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;

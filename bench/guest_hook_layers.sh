@@ -1,0 +1,58 @@
+# Guest script for bench/hook_layers.sh (runs inside the qemu guest): the
+# syscall loop of an UNGUARDED process while a guarded session exists (the
+# file layers attached), with each way killswitch can watch files:
+#   none        no daemon
+#   lsm         the LSM layer (default where bpf is an active LSM)
+#   fentry      killswitch daemon --no-lsm: fentry on the security_* functions
+#   tracepoint  killswitch daemon --no-lsm --no-fentry: syscall tracepoints
+# The loop is a static binary, so the libc uprobes (same in every mode) never
+# trap in it: what differs is the hook layer alone.
+ROUNDS=${ROUNDS:-3}
+ITER=${ITER:-20000}
+mkdir -p /tmp/scratch /data/db
+echo rows > /data/db/1
+dpid="" apid=""
+start() {
+  killswitch daemon --protect /data/db --audit-log /tmp/audit.jsonl --pin-dir "" "$@" \
+    > /tmp/daemon.log 2>&1 &
+  dpid=$!
+  for i in $(seq 300); do killswitch status > /dev/null 2>&1 && break; sleep 0.1; done
+  killswitch run --session bench -- sleep 600 > /dev/null 2>&1 &
+  apid=$!
+  for i in $(seq 100); do
+    killswitch status --json | grep -q '"file_protection_attached": *true' && break
+    sleep 0.1
+  done
+}
+stop() {
+  kill "$apid" 2> /dev/null
+  kill -INT "$dpid"
+  for i in $(seq 100); do kill -0 "$dpid" 2> /dev/null || break; sleep 0.1; done
+}
+layer_of() {
+  killswitch status | grep -q '^lsm layer:    active' && { echo lsm; return; }
+  killswitch status | grep -q '^fentry layer: active' && { echo fentry; return; }
+  echo tracepoint
+}
+# Both loops, each mode: "files" (open/close/stat/unlink) and "getppid".
+measure() {
+  echo "$1:files=$(syscall_loop /tmp/scratch "$ITER") $1:getppid=$(syscall_loop getppid $((ITER * 10)))"
+}
+syscall_loop /tmp/scratch 2000 > /dev/null  # warm-up
+printf '| %-5s | %-7s | %10s | %10s | %10s | %10s |\n' round loop none lsm fentry tracepoint
+for r in $(seq "$ROUNDS"); do
+  res=$(measure none)
+  for args in "" "--no-lsm" "--no-lsm --no-fentry"; do
+    start $args
+    res="$res $(measure "$(layer_of)")"
+    stop
+  done
+  pick() { echo "$res" | tr ' ' '\n' | grep "^$1:$2=" | cut -d= -f2; }
+  for loop in files getppid; do
+    printf '| %-5s | %-7s | %10s | %10s | %10s | %10s |\n' "$r" "$loop" "$(pick none $loop)" \
+      "$(pick lsm $loop)" "$(pick fentry $loop)" "$(pick tracepoint $loop)"
+  done
+done
+echo "(ns per iteration of an unguarded static process under TCG: files = open, close,"
+echo " stat, unlink; getppid = one getppid; kernel $(uname -r),"
+echo " lsm=$(cat /sys/kernel/security/lsm))"

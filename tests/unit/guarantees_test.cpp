@@ -1,0 +1,81 @@
+// doctor's guarantee table for the three kinds of kernels killswitch meets:
+// one that runs BPF LSM (refuses), one that runs fentry but not BPF LSM
+// (stops after, on the security functions), one that runs neither (stops
+// after, at syscall tracepoints). The rows must say which, and never claim
+// more than the kernel's probes found.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "doctor/features.h"
+#include "doctor/guarantees.h"
+
+namespace ks {
+namespace {
+
+Features kernel_with(bool lsm, bool fentry) {
+    Features f;
+    for (size_t i = 0; i < kFeatureCount; ++i) f.set(static_cast<FeatureId>(i), true, "probed");
+    f.set(FeatureId::kLsm, lsm, lsm ? "ran on path_unlink" : "attached but never ran");
+    f.set(FeatureId::kFentry, fentry, fentry ? "ran on security_path_unlink" : "load: EPERM");
+    return f;
+}
+
+std::map<std::string, Guarantee> rows_of(const Features& f) {
+    std::map<std::string, Guarantee> out;
+    for (auto& g : guarantees_for(f)) out[g.operation] = g;
+    return out;
+}
+
+const char* kKernelFileOps[] = {"unlink-raw-syscall", "rename", "truncate",
+                                "open-truncate-or-write", "mount-over-data",
+                                "self-signal-raw-syscall", "self-bpf-detach"};
+
+// Every operation the kernel performs inside one call has this effect, by a
+// mechanism that names this layer.
+void expect_kernel_ops(std::map<std::string, Guarantee>& rows, Effect effect,
+                       const std::string& mechanism) {
+    for (const char* op : kKernelFileOps) {
+        ASSERT_TRUE(rows.count(op)) << op;
+        EXPECT_EQ(rows[op].effect, effect) << op;
+        EXPECT_EQ(rows[op].preventive, effect == Effect::kPrevents) << op;
+        EXPECT_NE(rows[op].mechanism.find(mechanism), std::string::npos) << rows[op].mechanism;
+    }
+}
+
+TEST(Guarantees, BpfLsmRefusesEveryKernelSideOperation) {
+    auto rows = rows_of(kernel_with(true, true));
+    expect_kernel_ops(rows, Effect::kPrevents, "LSM");
+    EXPECT_NE(rows["io_uring-ops"].mechanism.find("LSM"), std::string::npos);
+}
+
+TEST(Guarantees, FentryWithoutLsmStopsAfterAndSaysWhy) {
+    auto rows = rows_of(kernel_with(false, true));
+    expect_kernel_ops(rows, Effect::kStopsAfter, "fentry on security_");
+    // The reason the LSM layer would do better, from the probe's detail.
+    EXPECT_NE(rows["unlink-raw-syscall"].note.find("attached but never ran"), std::string::npos)
+        << rows["unlink-raw-syscall"].note;
+    // io_uring is refused to guarded processes at setup: preventive by policy.
+    EXPECT_EQ(rows["io_uring-ops"].effect, Effect::kPrevents);
+    EXPECT_NE(rows["io_uring-ops"].mechanism.find("fentry on io_uring_setup"), std::string::npos)
+        << rows["io_uring-ops"].mechanism;
+}
+
+TEST(Guarantees, NeitherFallsBackToSyscallTracepoints) {
+    auto rows = rows_of(kernel_with(false, false));
+    expect_kernel_ops(rows, Effect::kStopsAfter, "sys_enter_");
+    EXPECT_EQ(rows["io_uring-ops"].mechanism.find("fentry"), std::string::npos);
+}
+
+TEST(Guarantees, ExecAndLibcLayersPreventOnEveryKernel) {
+    for (bool lsm : {false, true})
+        for (bool fentry : {false, true}) {
+            auto rows = rows_of(kernel_with(lsm, fentry));
+            EXPECT_EQ(rows["exec-destructive-command"].effect, Effect::kPrevents);
+            EXPECT_EQ(rows["unlink-via-libc"].effect, Effect::kPrevents);
+        }
+}
+
+}  // namespace
+}  // namespace ks

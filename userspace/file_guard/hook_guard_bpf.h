@@ -1,0 +1,107 @@
+// The hook layer: programs on the kernel's security hooks, in one of two
+// forms built from the same source (bpf/lsm_guard.bpf.c).
+//
+//  - LSM (lsm_guard): BPF LSM programs refuse a guarded task's destructive
+//    operation on a protected object with EPERM before it changes anything,
+//    whatever path, system call or io_uring request led there. Used only
+//    where the kernel runs them: CONFIG_BPF_LSM, "bpf" in the active LSM list
+//    (an LSM program loads and attaches without it, and never runs), and a
+//    start-up probe in which the hook refused a real call.
+//  - fentry (fentry_guard): the same programs on fentry of the security_*
+//    functions, where the kernel runs fentry but not the bpf LSM. They cannot
+//    refuse: the task is killed and the call in flight completes (as at a
+//    syscall tracepoint), but the decision is by the real object, and only
+//    the hooked functions pay for it, where a syscall tracepoint sends every
+//    system call of every process down the slow path.
+//
+// Either form shares the protected set, rules and passes with file_guard and
+// the daemon's pid with self_guard, and replaces file_guard's syscall
+// tracepoints and the self_guard tracepoints its hooks cover.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+
+struct bpf_object;
+struct bpf_object_skeleton;
+
+namespace ks {
+
+// The session id the kernel programs treat as the start-up probe.
+inline constexpr uint32_t kHookProbeSession = 0xffffffffu;
+
+enum class HookKind { kLsm, kFentry };
+
+// "lsm" or "fentry", as the audit records' layer says it.
+std::string_view hook_kind_name(HookKind kind);
+
+// What the hook layer covers besides files (the self-protection hooks this
+// kernel has); the syscall tracepoints for the same calls are not needed.
+struct HookCoverage {
+    bool signals = false;        // task_kill
+    bool ptrace = false;         // ptrace_access_check
+    bool bpf = false;            // bpf
+    bool modules = false;        // kernel_read_file and kernel_load_data
+    bool reboot = false;         // capable (CAP_SYS_BOOT in reboot)
+    bool module_unload = false;  // capable (CAP_SYS_MODULE in delete_module)
+    bool io_uring = false;       // io_uring_setup/enter/register (fentry)
+};
+
+class HookGuardBpf {
+  public:
+    // Why this kernel cannot run the layer of this kind ("" when it may):
+    // LSM: no BTF, no bpf_lsm_* hooks (CONFIG_BPF_LSM), "bpf" not in
+    // securityfs's lsm list; fentry: no BTF, no security_path_unlink
+    // function (CONFIG_SECURITY_PATH). The load and the probe decide the rest.
+    static std::string unavailable_reason(HookKind kind);
+    // The active LSM list, as the kernel gives it ("" when unreadable).
+    static std::string active_lsms();
+
+    // shared: objects whose maps this one uses (guarded_tasks, events and
+    // counters; protected_inodes, rules, passes and file_config; protected_pids).
+    static Result<std::unique_ptr<HookGuardBpf>> load(HookKind kind,
+                                                      const std::vector<bpf_object*>& shared);
+    ~HookGuardBpf();
+    HookGuardBpf(const HookGuardBpf&) = delete;
+    HookGuardBpf& operator=(const HookGuardBpf&) = delete;
+
+    // Proves the hooks run here: a child process, guarded as the probe
+    // session through guarded_tasks_fd, unlinks a file of its own in dir.
+    // LSM: the kernel must refuse it and the file must remain; fentry: the
+    // child must die of SIGKILL in that call. Attaches for the test and
+    // leaves the layer as it was.
+    Status probe(int guarded_tasks_fd, const std::string& dir);
+
+    Status set_active(bool active);
+    [[nodiscard]] HookKind kind() const { return kind_; }
+    [[nodiscard]] bool active() const { return active_; }
+    [[nodiscard]] const HookCoverage& coverage() const { return coverage_; }
+    [[nodiscard]] bpf_object* object() const { return obj_; }
+    // Hooks attached while active, and those this kernel lacks (with why).
+    [[nodiscard]] std::vector<std::string> hooks() const;
+    [[nodiscard]] const std::vector<std::string>& skipped() const { return skipped_; }
+    // Both objects' bytes (the daemon's build id).
+    static std::string_view elf_bytes(HookKind kind);
+
+  private:
+    HookGuardBpf() = default;
+    static Result<std::unique_ptr<HookGuardBpf>> load_once(HookKind kind,
+                                                           const std::vector<bpf_object*>& shared,
+                                                           bool quiet);
+    HookKind kind_ = HookKind::kLsm;
+    bpf_object* obj_ = nullptr;
+    bpf_object_skeleton* skeleton_ = nullptr;
+    std::function<void()> destroy_;
+    HookCoverage coverage_;
+    std::vector<std::string> skipped_;
+    bool active_ = false;
+    std::thread detaching_;  // the last detach, finishing in the kernel
+};
+
+}  // namespace ks
