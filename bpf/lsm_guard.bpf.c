@@ -74,6 +74,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 	if (!g)                                                                                    \
 		return 0
 #endif
+
 #define KS_FMODE_WRITE 0x2
 #define KS_O_TRUNC 01000
 #define KS_PF_IO_WORKER 0x10

@@ -3,13 +3,14 @@
 // (stops after, on the security functions), one that runs neither (stops
 // after, at syscall tracepoints). The rows must say which, and never claim
 // more than the kernel's probes found.
+#include "doctor/guarantees.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 
 #include "doctor/features.h"
-#include "doctor/guarantees.h"
 
 namespace ks {
 namespace {
@@ -28,9 +29,10 @@ std::map<std::string, Guarantee> rows_of(const Features& f) {
     return out;
 }
 
-const char* kKernelFileOps[] = {"unlink-raw-syscall", "rename", "truncate",
-                                "open-truncate-or-write", "mount-over-data",
-                                "self-signal-raw-syscall", "self-bpf-detach"};
+const char* kKernelFileOps[] = {"unlink-raw-syscall", "rename",
+                                "truncate",           "open-truncate-or-write",
+                                "mount-over-data",    "self-signal-raw-syscall",
+                                "self-bpf-detach"};
 
 // Every operation the kernel performs inside one call has this effect, by a
 // mechanism that names this layer.

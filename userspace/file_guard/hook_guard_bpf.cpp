@@ -4,12 +4,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <killswitch/abi/events.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <killswitch/abi/events.h>
 
 #include <cerrno>
 #include <cstring>
@@ -35,12 +34,24 @@ constexpr const char* kSecurityfs = "/sys/kernel/security";
 // the previous verdict included: such a program is not loaded.
 const std::map<std::string, int>& hook_arity() {
     static const std::map<std::string, int> m = {
-        {"path_unlink", 2},       {"path_rmdir", 2},        {"path_rename", 5},
-        {"path_link", 3},         {"path_truncate", 1},     {"file_truncate", 1},
-        {"file_open", 1},         {"sb_mount", 5},          {"move_mount", 2},
-        {"sb_umount", 2},         {"task_kill", 4},         {"ptrace_access_check", 2},
-        {"bpf", 3},               {"kernel_read_file", 3},  {"kernel_load_data", 2},
-        {"capable", 4},           {"io_uring_setup", 1},    {"io_uring_enter", 1},
+        {"path_unlink", 2},
+        {"path_rmdir", 2},
+        {"path_rename", 5},
+        {"path_link", 3},
+        {"path_truncate", 1},
+        {"file_truncate", 1},
+        {"file_open", 1},
+        {"sb_mount", 5},
+        {"move_mount", 2},
+        {"sb_umount", 2},
+        {"task_kill", 4},
+        {"ptrace_access_check", 2},
+        {"bpf", 3},
+        {"kernel_read_file", 3},
+        {"kernel_load_data", 2},
+        {"capable", 4},
+        {"io_uring_setup", 1},
+        {"io_uring_enter", 1},
         {"io_uring_register", 1},
     };
     return m;
@@ -97,9 +108,7 @@ Opened open_kind(HookKind kind) {
 
 }  // namespace
 
-std::string_view hook_kind_name(HookKind kind) {
-    return kind == HookKind::kLsm ? "lsm" : "fentry";
-}
+std::string_view hook_kind_name(HookKind kind) { return kind == HookKind::kLsm ? "lsm" : "fentry"; }
 
 std::string HookGuardBpf::active_lsms() {
     auto mnt = ensure_mounted("securityfs", kSecurityfs, true);
@@ -124,7 +133,9 @@ std::string HookGuardBpf::unavailable_reason(HookKind kind) {
     if (unlink_args < 0)
         return "the kernel was built without CONFIG_BPF_LSM (no bpf_lsm_path_unlink in its BTF)";
     std::string list = active_lsms();
-    if (list.empty()) return "the active LSM list is unreadable (securityfs " + std::string(kSecurityfs) + "/lsm)";
+    if (list.empty())
+        return "the active LSM list is unreadable (securityfs " + std::string(kSecurityfs) +
+               "/lsm)";
     std::istringstream in(list);
     for (std::string item; std::getline(in, item, ',');)
         if (item == "bpf") return "";
@@ -133,7 +144,7 @@ std::string HookGuardBpf::unavailable_reason(HookKind kind) {
 }
 
 Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load(HookKind kind,
-                                                       const std::vector<bpf_object*>& shared) {
+                                                         const std::vector<bpf_object*>& shared) {
     // Quietly first: on a kernel that refuses the program type altogether the
     // load fails with EPERM and an empty verifier log, which one line says.
     auto g = load_once(kind, shared, true);
@@ -152,7 +163,9 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     std::unique_ptr<HookGuardBpf> g(new HookGuardBpf());
     g->kind_ = kind;
     Opened o = open_kind(kind);
-    if (!o.obj) return sys_error(std::string("open ") + (kind == HookKind::kLsm ? "lsm_guard" : "fentry_guard") + " BPF object");
+    if (!o.obj)
+        return sys_error(std::string("open ") +
+                         (kind == HookKind::kLsm ? "lsm_guard" : "fentry_guard") + " BPF object");
     g->obj_ = o.obj;
     g->skeleton_ = o.skeleton;
     g->destroy_ = std::move(o.destroy);
@@ -179,8 +192,8 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
         g->skipped_.push_back(why);
         for (const char* req : kRequired)
             if (t.hook == req)
-                missing_required = "the " + std::string(hook_kind_name(kind)) + " layer needs the " +
-                                   t.hook + " hook: " + why;
+                missing_required = "the " + std::string(hook_kind_name(kind)) +
+                                   " layer needs the " + t.hook + " hook: " + why;
     }
     btf__free(vmlinux);
     if (!missing_required.empty()) return make_error(missing_required);
@@ -191,8 +204,8 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     }
     auto has = [&](const char* hook) {
         bpf_program* p = nullptr;
-        bpf_object__for_each_program(p, g->obj_)
-            if (target_of(p).hook == hook && bpf_program__autoload(p)) return true;
+        bpf_object__for_each_program(
+            p, g->obj_) if (target_of(p).hook == hook && bpf_program__autoload(p)) return true;
         return false;
     };
     g->coverage_.signals = has("task_kill");
@@ -220,7 +233,8 @@ Status HookGuardBpf::set_active(bool active) {
         active_ = false;
         return {};
     }
-    const char* what = kind_ == HookKind::kLsm ? "lsm_guard LSM hooks" : "fentry_guard fentry hooks";
+    const char* what =
+        kind_ == HookKind::kLsm ? "lsm_guard LSM hooks" : "fentry_guard fentry hooks";
     if (auto st = attach_layer(skeleton_, what, detaching_); !st) return st;
     active_ = true;
     return {};
@@ -268,13 +282,15 @@ Status HookGuardBpf::probe(int guarded_tasks_fd, const std::string& dir) {
         // It cannot refuse: the unlink goes through and the task dies as it
         // returns.
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return {};
-        return make_error("the fentry hook on security_path_unlink is attached but did not run: "
-                          "a guarded unlink went through and its process lived");
+        return make_error(
+            "the fentry hook on security_path_unlink is attached but did not run: "
+            "a guarded unlink went through and its process lived");
     }
     if (!WIFEXITED(status)) return make_error("the LSM probe process died");
     if (WEXITSTATUS(status) == 1 || !kept)
-        return make_error("the path_unlink hook is attached but did not run: a guarded unlink "
-                          "went through");
+        return make_error(
+            "the path_unlink hook is attached but did not run: a guarded unlink "
+            "went through");
     if (WEXITSTATUS(status) != 0)
         return make_error("the probe's unlink failed with another error than EPERM");
     return {};
@@ -283,8 +299,8 @@ Status HookGuardBpf::probe(int guarded_tasks_fd, const std::string& dir) {
 std::vector<std::string> HookGuardBpf::hooks() const {
     std::vector<std::string> out;
     bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, obj_)
-        if (bpf_program__autoload(prog)) out.push_back(target_of(prog).hook);
+    bpf_object__for_each_program(prog, obj_) if (bpf_program__autoload(prog))
+        out.push_back(target_of(prog).hook);
     return out;
 }
 
