@@ -226,5 +226,34 @@ TEST(FailClosed, AHeldTaskStaysStoppedWithoutADaemonAndTheNextOneDecides) {
     EXPECT_EQ(denied["hold_id"], id);
 }
 
+// The file layers attach for the first session and stay while agents run one
+// short session after another (a detach and an attach can take longer than a
+// client waits on a loaded host); once idle for the grace period they go,
+// pins included: processes that are not guarded pay nothing then.
+TEST(FailClosed, FileLayersStayForBackToBackSessionsAndGoWhenIdle) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    size_t idle_links = pinned_links(d.pin_dir());
+    auto attached = [&d] {
+        auto s = json::parse(d.cli({"status", "--json"}).out, nullptr, false);
+        return !s.is_discarded() && s.value("file_protection_attached", false);
+    };
+    EXPECT_FALSE(attached());
+
+    auto one = d.cli({"run", "--session", "one", "--", "true"});
+    EXPECT_EQ(one.status, 0) << one.err;
+    EXPECT_TRUE(attached()) << "detached at once: the next session pays a new attach";
+    EXPECT_GT(pinned_links(d.pin_dir()), idle_links);
+    auto two = d.cli({"run", "--session", "two", "--", "true"});
+    EXPECT_EQ(two.status, 0) << two.err;
+
+    EXPECT_TRUE(wait_until([&] { return !attached(); }, std::chrono::seconds(30)))
+        << "still attached 30 s after the last session";
+    EXPECT_TRUE(wait_until([&] { return pinned_links(d.pin_dir()) == idle_links; }))
+        << pinned_links(d.pin_dir()) << " links pinned, " << idle_links << " when idle";
+
+}
+
 }  // namespace
 }  // namespace ks::test

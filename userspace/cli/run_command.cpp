@@ -32,7 +32,9 @@ void forward_signal(int sig) {
 int run_guarded(const GlobalOptions& g, const std::string& session,
                 const std::vector<std::string>& command) {
     nlohmann::json req = {{"cmd", "session.create"}, {"name", session}, {"command", command}};
-    auto reply = control_request(g.runtime_dir, req);
+    // The daemon attaches its file layers for the first session: seconds on a
+    // loaded host.
+    auto reply = control_request(g.runtime_dir, req, 30000);
     if (!reply) {
         fprintf(stderr,
                 "killswitch run: cannot reach the killswitch daemon (%s); start it with "

@@ -17,10 +17,12 @@
 #include <bpf/bpf.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "actions/actions.h"
 #include "actions/emergency.h"
@@ -209,8 +211,15 @@ class Daemon {
                       const std::string& command, json& rec);
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
     // The file protection programs are attached only while something can be
-    // guarded; returns false (and logs) if they could not be attached.
+    // guarded; returns false (and logs) if they could not be attached. They
+    // are detached kDetachGrace after the last need went (on a tick): agents
+    // that start one short session after another do not pay a detach and an
+    // attach (seconds on a loaded host) each time. A daemon stopped before
+    // then leaves them pinned and attached, like every layer it stops with
+    // (fail-closed); the next daemon adopts them.
     bool update_file_layer(bool force_on = false);
+    static constexpr std::chrono::seconds kDetachGrace{10};
+    std::optional<std::chrono::steady_clock::time_point> detach_due_;
     std::string rule_name(uint32_t id) const;
     void on_tick();
     void on_client_readable(int fd);

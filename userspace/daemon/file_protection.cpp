@@ -408,7 +408,14 @@ bool Daemon::update_file_layer(bool force_on) {
     bool need = force_on || sessions_->count() > 0 || !policy_.guard_uids.empty() ||
                 !policy_.guard_cgroups.empty() ||
                 (!policy_.hold_agents_at_exec && !policy_.agent_names.empty());
+    if (need) detach_due_.reset();
     if (need == fbpf_->active()) return true;
+    if (!need) {
+        auto now = std::chrono::steady_clock::now();
+        if (!detach_due_) detach_due_ = now + kDetachGrace;
+        if (now < *detach_due_) return true;
+        detach_due_.reset();
+    }
     if (auto st = fbpf_->set_active(need); !st) {
         spdlog::error("{}", st.error().str());
         return false;
