@@ -217,7 +217,7 @@ KS_HOOK(path_rmdir, const struct path *dir, struct dentry *dentry)
 }
 
 KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
-	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
+	const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
 {
 	KS_ENTRY(g);
 	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
@@ -227,11 +227,12 @@ KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
 	/* Onto a protected object, or a new name inside a protected tree; an
 	 * exchange moves the target away as well. */
 	return KS_RET(ks_check(g, mnt, new_dentry,
-			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0));
+			       flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO,
+			       0));
 }
 
 KS_HOOK(path_link, struct dentry *old_dentry, const struct path *new_dir,
-	     struct dentry *new_dentry)
+	struct dentry *new_dentry)
 {
 	KS_ENTRY(g);
 	return KS_RET(ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0));
@@ -268,7 +269,7 @@ KS_HOOK(file_open, struct file *file)
 /* A mount over protected data hides it (and what is written then goes
  * elsewhere). */
 KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
-	     unsigned long flags, void *data)
+	unsigned long flags, void *data)
 {
 	KS_ENTRY(g);
 	return KS_RET(ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0));
@@ -305,7 +306,7 @@ static __always_inline int ks_refuse_tamper(struct ks_task_guard *g, __u32 what,
 /* Every signal a task sends to another goes through here: kill, tkill,
  * tgkill, sigqueue, pidfd_send_signal, kill(-1) (once per target). */
 KS_HOOK(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
-	     const struct cred *cred)
+	const struct cred *cred)
 {
 	KS_ENTRY(g);
 	if (sig == 0 || !ks_protected(BPF_CORE_READ(p, tgid)))
@@ -336,7 +337,7 @@ KS_HOOK(bpf, int cmd, union bpf_attr *attr, unsigned int size)
  * kexec_file_load). Firmware and other reads the kernel does on its own
  * account are not concerned. */
 KS_HOOK(kernel_read_file, struct file *file, enum kernel_read_file_id id,
-	     bool contents)
+	bool contents)
 {
 	KS_ENTRY(g);
 	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
@@ -375,7 +376,7 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 #endif
 
 KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap,
-	     unsigned int opts)
+	unsigned int opts)
 {
 	KS_ENTRY(g);
 #ifdef KS_NR_REBOOT
@@ -400,9 +401,11 @@ KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap,
  * instead (policy protect.io_uring), before it has submitted anything. The
  * system call functions themselves, not their tracepoints. */
 #if defined(__TARGET_ARCH_x86)
-#define KS_SYSCALL_HOOK(name) SEC("fentry/__x64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
+#define KS_SYSCALL_HOOK(name)                                                                      \
+	SEC("fentry/__x64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
 #elif defined(__TARGET_ARCH_arm64)
-#define KS_SYSCALL_HOOK(name) SEC("fentry/__arm64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
+#define KS_SYSCALL_HOOK(name)                                                                      \
+	SEC("fentry/__arm64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
 #endif
 
 #ifdef KS_SYSCALL_HOOK
