@@ -28,5 +28,16 @@ TEST(ParseMounts, SkipsMalformedLines) {
     EXPECT_EQ(m[0].fstype, "proc");
 }
 
+// The LSM list decides whether the LSM layer is tried: "bpf" must be a whole
+// item, wherever it stands.
+TEST(Sysfs, ListHasFindsWholeItemsOnly) {
+    EXPECT_TRUE(list_has("lockdown,capability,landlock,yama,apparmor,bpf", "bpf"));
+    EXPECT_TRUE(list_has("bpf,capability", "bpf"));
+    EXPECT_TRUE(list_has("bpf", "bpf"));
+    EXPECT_FALSE(list_has("lockdown,capability,landlock,yama,apparmor", "bpf"));
+    EXPECT_FALSE(list_has("lockdown,bpfx,xbpf", "bpf"));
+    EXPECT_FALSE(list_has("", "bpf"));
+}
+
 }  // namespace
 }  // namespace ks

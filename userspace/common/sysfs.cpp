@@ -75,6 +75,27 @@ Result<std::string> cgroup2_mount() {
     return *m;
 }
 
+Result<std::string> active_lsm_list() {
+    auto mnt = ensure_mounted("securityfs", "/sys/kernel/security", true);
+    if (!mnt) return mnt.error();
+    auto text = read_file(*mnt + "/lsm");
+    if (!text) return text.error();
+    std::string list = *text;
+    while (!list.empty() && (list.back() == '\n' || list.back() == '\0')) list.pop_back();
+    return list;
+}
+
+bool list_has(const std::string& list, const std::string& item) {
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        if (list.compare(start, end - start, item) == 0) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
 Result<std::string> read_file(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return sys_error("open " + path);

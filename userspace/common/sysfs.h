@@ -37,6 +37,12 @@ Result<std::string> cgroup2_mount();
 Result<std::string> read_file(const std::string& path);
 Status write_file(const std::string& path, const std::string& data);
 
+// The kernel's active LSM list, comma-separated as securityfs gives it
+// ("lockdown,capability,...,bpf"); mounts securityfs if needed.
+Result<std::string> active_lsm_list();
+// Whether a comma-separated list has this item.
+bool list_has(const std::string& list, const std::string& item);
+
 // The cgroup id the kernel reports for a cgroup2 directory (its inode number).
 Result<unsigned long long> cgroup_id_of(const std::string& dir);
 

@@ -283,7 +283,7 @@ void Daemon::handle_event(const Event& ev) {
     std::visit(
         [this](const auto& e) {
             using T = std::decay_t<decltype(e)>;
-            // The LSM layer's start-up probe process: not an agent.
+            // The hook layer's start-up probe process: not an agent.
             if (e.hdr.session_id == kHookProbeSession) return;
             if constexpr (std::is_same_v<T, ExecEvent>)
                 on_exec(e);

@@ -49,7 +49,6 @@ constexpr std::array<std::string_view, kFeatureCount> kNames = {
 
 constexpr const char* kTracefsPath = "/sys/kernel/tracing";
 constexpr const char* kBpffsPath = "/sys/fs/bpf";
-constexpr const char* kSecurityfsPath = "/sys/kernel/security";
 constexpr const char* kScratchPrefix = "killswitch-doctor-";
 constexpr auto kSettleTimeout = std::chrono::milliseconds(1000);
 
@@ -464,17 +463,10 @@ class Prober {
     }
 
     static std::string active_lsm_summary() {
-        auto mnt = ensure_mounted("securityfs", kSecurityfsPath, true);
-        if (!mnt) return "active LSM list unknown (" + why(mnt.error()) + ")";
-        auto text = read_file(*mnt + "/lsm");
-        if (!text) return "active LSM list unknown (" + why(text.error()) + ")";
-        std::string list = *text;
-        while (!list.empty() && (list.back() == '\n' || list.back() == '\0')) list.pop_back();
-        bool bpf = false;
-        std::istringstream in(list);
-        for (std::string item; std::getline(in, item, ',');)
-            if (item == "bpf") bpf = true;
-        return "active LSMs: " + list + (bpf ? " (bpf active)" : " (bpf not active)");
+        auto list = active_lsm_list();
+        if (!list) return "active LSM list unknown (" + why(list.error()) + ")";
+        return "active LSMs: " + *list +
+               (list_has(*list, "bpf") ? " (bpf active)" : " (bpf not active)");
     }
 
     void probe_fentry() {

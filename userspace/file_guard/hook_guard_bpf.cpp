@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <sstream>
 
 #include "common/bpf_util.h"
 #include "common/fd.h"
@@ -25,8 +24,6 @@
 
 namespace ks {
 namespace {
-
-constexpr const char* kSecurityfs = "/sys/kernel/security";
 
 // The arguments each program reads, as the hook (and its security_*
 // function) has them on the kernels we know. A kernel whose hook takes other
@@ -110,16 +107,6 @@ Opened open_kind(HookKind kind) {
 
 std::string_view hook_kind_name(HookKind kind) { return kind == HookKind::kLsm ? "lsm" : "fentry"; }
 
-std::string HookGuardBpf::active_lsms() {
-    auto mnt = ensure_mounted("securityfs", kSecurityfs, true);
-    if (!mnt) return "";
-    auto text = read_file(*mnt + "/lsm");
-    if (!text) return "";
-    std::string list = *text;
-    while (!list.empty() && (list.back() == '\n' || list.back() == '\0')) list.pop_back();
-    return list;
-}
-
 std::string HookGuardBpf::unavailable_reason(HookKind kind) {
     btf* vmlinux = btf__load_vmlinux_btf();
     if (!vmlinux) return "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
@@ -132,14 +119,10 @@ std::string HookGuardBpf::unavailable_reason(HookKind kind) {
                                : "";
     if (unlink_args < 0)
         return "the kernel was built without CONFIG_BPF_LSM (no bpf_lsm_path_unlink in its BTF)";
-    std::string list = active_lsms();
-    if (list.empty())
-        return "the active LSM list is unreadable (securityfs " + std::string(kSecurityfs) +
-               "/lsm)";
-    std::istringstream in(list);
-    for (std::string item; std::getline(in, item, ',');)
-        if (item == "bpf") return "";
-    return "bpf is not in the active LSM list (" + list + "); boot with lsm=" + list +
+    auto list = active_lsm_list();
+    if (!list) return "the active LSM list is unreadable: " + list.error().str();
+    if (list_has(*list, "bpf")) return "";
+    return "bpf is not in the active LSM list (" + *list + "); boot with lsm=" + *list +
            ",bpf to enable it";
 }
 

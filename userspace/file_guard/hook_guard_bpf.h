@@ -60,8 +60,6 @@ class HookGuardBpf {
     // securityfs's lsm list; fentry: no BTF, no security_path_unlink
     // function (CONFIG_SECURITY_PATH). The load and the probe decide the rest.
     static std::string unavailable_reason(HookKind kind);
-    // The active LSM list, as the kernel gives it ("" when unreadable).
-    static std::string active_lsms();
 
     // shared: objects whose maps this one uses (guarded_tasks, events and
     // counters; protected_inodes, rules, passes and file_config; protected_pids).

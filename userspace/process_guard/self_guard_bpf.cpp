@@ -20,28 +20,28 @@ bool has_tracepoint(const std::string& name) {
     return ::access((kTracefsSyscalls + name).c_str(), F_OK) == 0;
 }
 
-// The raw system calls each LSM hook covers.
-bool covered_by_hooks(const std::string& call, const HookCoverage& lsm) {
+// The raw system calls each hook covers.
+bool covered_by_hooks(const std::string& call, const HookCoverage& hooks) {
     static const char* signals[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo",
                                     "rt_tgsigqueueinfo"};
     for (const char* s : signals)
-        if (call == s) return lsm.signals;
-    if (call == "ptrace" || call == "process_vm_writev") return lsm.ptrace;
-    if (call == "bpf") return lsm.bpf;
+        if (call == s) return hooks.signals;
+    if (call == "ptrace" || call == "process_vm_writev") return hooks.ptrace;
+    if (call == "bpf") return hooks.bpf;
     if (call == "init_module" || call == "finit_module" || call == "kexec_load" ||
         call == "kexec_file_load")
-        return lsm.modules;
+        return hooks.modules;
     // A pidfd serves to signal, and the signal is refused.
-    if (call == "pidfd_open") return lsm.signals;
-    if (call == "reboot") return lsm.reboot;
-    if (call == "delete_module") return lsm.module_unload;
+    if (call == "pidfd_open") return hooks.signals;
+    if (call == "reboot") return hooks.reboot;
+    if (call == "delete_module") return hooks.module_unload;
     return false;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_object*>& shared,
-                                                      std::string libc, const HookCoverage& lsm) {
+                                                      std::string libc, const HookCoverage& hooks) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
     g->skel_ = self_guard__open();
@@ -59,7 +59,7 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_o
         // ks_self_NAME <- tp/syscalls/sys_enter_NAME
         std::string call = name.substr(std::strlen("ks_self_"));
         std::string tp = "sys_enter_" + call;
-        if (covered_by_hooks(call, lsm)) bpf_program__set_autoattach(prog, false);
+        if (covered_by_hooks(call, hooks)) bpf_program__set_autoattach(prog, false);
         if (!has_tracepoint(tp)) {
             bpf_program__set_autoload(prog, false);
             g->missing_.push_back(tp);

@@ -21,14 +21,14 @@ namespace ks {
 
 class SelfGuardBpf {
   public:
-    // libc: the library whose wrappers get uprobes ("" for none). lsm: the
-    // calls the LSM layer refuses; their syscall tracepoints stay detached
-    // (the libc uprobes stay: they stop the caller before the call).
-    // shared: objects whose maps this one uses (process_guard's; lsm_guard's
-    // protected_pids when the LSM layer is on).
+    // libc: the library whose wrappers get uprobes ("" for none). hooks: the
+    // calls the hook layer (LSM or fentry) covers; their syscall tracepoints
+    // stay detached (the libc uprobes stay: they stop the caller before the
+    // call). shared: objects whose maps this one uses (process_guard's; the
+    // hook layer's protected_pids when it is on).
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
                                                       std::string libc,
-                                                      const HookCoverage& lsm = {});
+                                                      const HookCoverage& hooks = {});
     ~SelfGuardBpf();
     SelfGuardBpf(const SelfGuardBpf&) = delete;
     SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;
