@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* The protected objects and their rules, shared by file_guard (syscall
- * tracepoints, libc uprobes) and lsm_guard (LSM hooks, or fentry on the
+ * tracepoints, libc uprobes) and hook_guard_lsm (LSM hooks, or fentry on the
  * security_* functions): the same maps, handed from one object to the other
  * before they load. */
 #ifndef KS_PROTECT_BPF_H
@@ -10,7 +10,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
+	__uint(max_entries, KS_MAX_PROTECTED_INODES);
 	__type(key, struct ks_inode_key);
 	__type(value, struct ks_protected);
 } protected_inodes SEC(".maps");

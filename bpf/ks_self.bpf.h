@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* killswitch's own processes, shared by self_guard (syscall tracepoints, libc
- * uprobes) and lsm_guard (LSM hooks). */
+ * uprobes) and hook_guard_lsm (LSM hooks). */
 #ifndef KS_SELF_BPF_H
 #define KS_SELF_BPF_H
 

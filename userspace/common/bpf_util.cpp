@@ -52,6 +52,13 @@ void detach_links(std::vector<bpf_link*>& links) {
     destroy_links(links);
 }
 
+std::vector<std::string> program_names(bpf_object* obj) {
+    std::vector<std::string> out;
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, obj) out.emplace_back(bpf_program__name(prog));
+    return out;
+}
+
 Status check_tracepoints(bpf_object* obj) {
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, obj) {

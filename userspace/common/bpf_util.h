@@ -49,6 +49,9 @@ Status check_tracepoints(bpf_object* obj);
 void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
                   std::vector<std::string>& names, std::thread& pending);
 
+// The names of an object's programs (those it loads).
+std::vector<std::string> program_names(bpf_object* obj);
+
 // Makes the keys of a hash map (u32 -> u32 1) exactly this set.
 Status replace_u32_set(int map_fd, const std::vector<uint32_t>& keys, const std::string& what);
 

@@ -1,5 +1,4 @@
 // The daemon: start-up, the event loop, process events, the control socket.
-// File protection's part is in file_protection.cpp.
 #include "daemon/daemon_impl.h"
 
 namespace ks {
@@ -37,8 +36,9 @@ void Daemon::load_policy() {
     }
     auto p = apply_overrides(*res.policy);
     if (!p) throw StartupError{p.error().str()};
-    policy_ = std::move(p.value());
-    policy_file_ = opts_.policy_file;
+    // Compiled once the layers are loaded (the environment needs them).
+    state_.compiled.policy = std::move(p.value());
+    state_.compiled.file = opts_.policy_file;
     policy_loaded_ns_ = realtime_now_ns();
 }
 
@@ -85,42 +85,31 @@ void Daemon::start() {
     cgroup2_ = *cg;
 
     // Before the protected set is built: the audit log is one of its files.
-    auto audit = AuditWriter::open(policy_.audit_log);
+    auto audit = AuditWriter::open(policy().audit_log);
     if (!audit) throw StartupError{audit.error().str()};
     audit_.emplace(std::move(audit.value()));
-    audit_->set_observer([this](const json& rec) { decisions_.count(rec); });
 
     // Fail-closed: programs and state pinned in bpffs; what an earlier daemon
     // left is adopted (its links are removed once ours are attached).
     if (!opts_.pin_dir.empty()) {
         adopted_ = pins::scan(opts_.pin_dir);
-        std::string build = pins::build_id({GuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
-                                            DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(),
-                                            SelfGuardBpf::elf_bytes(),
-                                            HookGuardBpf::elf_bytes(HookKind::kLsm),
-                                            HookGuardBpf::elf_bytes(HookKind::kFentry)});
-        if (auto st = pins::enable(opts_.pin_dir, build); !st)
-            throw StartupError{st.error().str()};
+        // Every object the daemon can load: a new build never adopts the
+        // state of another.
+        std::string build = pins::build_id(
+            {ProcessGuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
+             HookGuardBpf::elf_bytes(HookKind::kLsm), HookGuardBpf::elf_bytes(HookKind::kFentry),
+             DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(), SelfGuardBpf::elf_bytes()});
+        if (auto st = pins::enable(opts_.pin_dir, build); !st) throw StartupError{st.error().str()};
     }
 
-    auto bpf = GuardBpf::load({.hold_seeded_tasks = policy_.hold_agents_at_exec});
-    if (!bpf) throw StartupError{bpf.error().str()};
-    bpf_ = std::move(bpf.value());
-    if (auto st = bpf_->set_agent_names(policy_.agent_names); !st)
-        throw StartupError{st.error().str()};
-    if (auto st = bpf_->set_guarded_uids(policy_.guard_uids); !st)
-        throw StartupError{st.error().str()};
-
-    start_file_protection();
-    start_db_protection();
-    auto state = build_state(policy_, policy_file_);
+    start_layers();
+    auto state = build_state(policy(), state_.compiled.file, nullptr);
     if (!state) throw StartupError{state.error().str()};
     if (auto st = publish_state(*state, nullptr); !st) throw StartupError{st.error().str()};
-    adopt_state(std::move(state.value()));
-    start_self_protection();
+    state_ = std::move(state.value());
 
     sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
-    if (auto st = sessions_->start(policy_.guard_cgroups); !st)
+    if (auto st = sessions_->start(policy().guard_cgroups); !st)
         throw StartupError{st.error().str()};
     if (!update_file_layer()) throw StartupError{"cannot attach the file protection programs"};
 
@@ -155,10 +144,11 @@ void Daemon::start() {
     // Every program of ours is attached: the earlier daemon's may go.
     size_t retired = pins::retire_previous();
     if (adopted_.links || !adopted_.builds.empty())
-        spdlog::info("adopted the pinned state of an earlier daemon in {}: {} links replaced, "
-                     "state {}",
-                     opts_.pin_dir, retired,
-                     pins::state_adopted() ? "kept (same build)" : "rebuilt (another build)");
+        spdlog::info(
+            "adopted the pinned state of an earlier daemon in {}: {} links replaced, "
+            "state {}",
+            opts_.pin_dir, retired,
+            pins::state_adopted() ? "kept (same build)" : "rebuilt (another build)");
 
     // The socket comes last: once it accepts, the daemon is ready.
     auto srv = ControlServer::listen(control_socket_path(opts_.runtime_dir));
@@ -175,11 +165,11 @@ void Daemon::start() {
 
     started_ns_ = realtime_now_ns();
     json rec = own_record("daemon_start");
-    rec["mode"] = policy::mode_name(policy_.mode);
-    rec["policy"] = policy_.source;
+    rec["mode"] = policy::mode_name(policy().mode);
+    rec["policy"] = policy().source;
     rec["programs"] = bpf_->program_names();
-    rec["protect"] = policy_.protect_paths;
-    rec["agents"] = policy_.agent_names;
+    rec["protect"] = policy().protect_paths;
+    rec["agents"] = policy().agent_names;
     if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
     rec["lsm"] = hook_json(HookKind::kLsm);
     rec["fentry"] = hook_json(HookKind::kFentry);
@@ -187,11 +177,12 @@ void Daemon::start() {
     audit_->append(rec);
     (void)audit_->sync();
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
-                 policy::mode_name(policy_.mode), policy_.source, policy_.audit_log,
+                 policy::mode_name(policy().mode), policy().source, policy().audit_log,
                  sessions_->parent_path());
     spdlog::info("file protection: {} roots, {} inodes, {} edges; libc layer {}",
-                 protected_.roots().size(), protected_.inodes().size(), protected_.edges().size(),
-                 policy_.libc_uprobes && opts_.libc_uprobes ? fbpf_->libc_path() : "off");
+                 state_.protected_set.roots().size(), state_.protected_set.inodes().size(),
+                 state_.protected_set.edges().size(),
+                 policy().libc_uprobes && opts_.libc_uprobes ? fbpf_->libc_path() : "off");
 }
 
 void Daemon::run() {
@@ -254,11 +245,14 @@ void Daemon::shutdown() {
     control_.reset();
     rb_.reset();
     sessions_.reset();
-    sgbpf_.reset();
-    dwbpf_.reset();
-    dbpf_.reset();
-    fbpf_.reset();
-    bpf_.reset();  // detaches every program
+    // Last loaded, first gone; pinned links stay attached (fail-closed).
+    while (!layers_.empty()) layers_.pop_back();
+    bpf_ = nullptr;
+    fbpf_ = nullptr;
+    hbpf_ = nullptr;
+    dbpf_ = nullptr;
+    dwbpf_ = nullptr;
+    sgbpf_ = nullptr;
     spdlog::info("killswitch daemon stopped");
 }
 
@@ -305,43 +299,6 @@ void Daemon::handle_event(const Event& ev) {
         ev);
 }
 
-std::string Daemon::session_name(uint32_t id) const {
-    if (const Session* s = sessions_->find(id)) return s->name;
-    return "unknown-" + std::to_string(id);
-}
-
-json Daemon::process_record(const char* event, const EventHeader& h) {
-    json rec;
-    rec["ts"] = format_realtime_ns(boot_to_realtime_ns(h.ts_boot_ns));
-    rec["event"] = event;
-    rec["pid"] = h.pid;
-    rec["ppid"] = h.ppid;
-    rec["tid"] = h.tid;
-    rec["comm"] = h.comm;
-    const ProcessInfo* p = table_.find(h.pid);
-    rec["exe"] = p ? p->exe : "";
-    rec["uid"] = h.uid;
-    rec["session"] = session_name(h.session_id);
-    rec["session_id"] = h.session_id;
-    const Session* s = sessions_->find(h.session_id);
-    if (s && s->cgroup_id == h.cgroup_id)
-        rec["cgroup"] = s->cgroup;
-    else
-        rec["cgroup_id"] = h.cgroup_id;
-    json lineage = json::array();
-    for (const auto& l : table_.lineage(h.pid))
-        lineage.push_back({{"pid", l.pid}, {"comm", l.comm}, {"exe", l.exe}});
-    rec["lineage"] = lineage;
-    return rec;
-}
-
-json Daemon::session_record(const char* event, const Session& s) {
-    return {{"event", event},     {"pid", s.root_pid},   {"ppid", 0},
-            {"comm", ""},         {"exe", ""},           {"uid", 0},
-            {"session", s.name},  {"session_id", s.id},  {"origin", origin_name(s.origin)},
-            {"cgroup", s.cgroup}, {"command", s.command}};
-}
-
 void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
     if (h.flags & KS_EVF_NEW_SESSION) {
@@ -368,7 +325,7 @@ void Daemon::on_exec(const ExecEvent& ev) {
             audit_->append(rec);
         } else {
             spdlog::error("session for pid {} ({}): {}", h.pid, h.comm, s.error().str());
-            json rec = process_record("error", h);
+            json rec = render_subject("error", subject_of(h));
             rec["message"] = s.error().str();
             audit_->append(rec);
         }
@@ -377,7 +334,7 @@ void Daemon::on_exec(const ExecEvent& ev) {
         sessions_->set_root_pid(h.session_id, h.pid);
     }
     table_.on_exec(ev);
-    json rec = process_record("exec", h);
+    json rec = render_subject("exec", subject_of(h));
     rec["filename"] = ev.filename;
     rec["argv"] = ev.argv;
     rec["cwd"] = ev.cwd;
@@ -393,11 +350,11 @@ void Daemon::on_exec(const ExecEvent& ev) {
 void Daemon::on_fork(const ForkEvent& ev) {
     table_.on_fork(ev);
     sessions_->ensure_member(ev.hdr.session_id, ev.hdr.pid, ev.hdr.cgroup_id);
-    audit_->append(process_record("fork", ev.hdr));
+    audit_->append(render_subject("fork", subject_of(ev.hdr)));
 }
 
 void Daemon::on_exit(const ExitEvent& ev) {
-    json rec = process_record("exit", ev.hdr);
+    json rec = render_subject("exit", subject_of(ev.hdr));
     int status = static_cast<int>(ev.exit_code);
     if (WIFSIGNALED(status))
         rec["signal"] = WTERMSIG(status);
@@ -434,7 +391,7 @@ void Daemon::on_tick() {
     }
     for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
         resolve_hold(h, false,
-                     "nobody decided within " + std::to_string(policy_.hold_timeout_s) + "s");
+                     "nobody decided within " + std::to_string(policy().hold_timeout_s) + "s");
     auto ended = sessions_->sweep();
     close_windows(ended);
     for (const auto& s : ended) audit_->append(session_record("session_end", s));
@@ -468,211 +425,6 @@ void Daemon::on_client_readable(int fd) {
     (void)write_message(fd, reply);
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     clients_.erase(it);
-}
-
-json Daemon::handle_request(const json& req, const PeerCred& peer) {
-    std::string cmd = req.value("cmd", "");
-    if (peer.uid != 0) return {{"ok", false}, {"error", "only root may use the control socket"}};
-    if (cmd == "ping") return {{"ok", true}};
-    if (cmd == "status") return status_json();
-    if (cmd == "session.create") {
-        if (auto sid = bpf_->session_of(peer.pid))
-            return {{"ok", false},
-                    {"guarded", true},
-                    {"session", session_name(*sid)},
-                    {"error", "the caller is itself guarded (session " + session_name(*sid) + ")"}};
-        std::string name = req.value("name", "");
-        if (name.empty()) name = "run-" + std::to_string(peer.pid);
-        std::vector<std::string> command;
-        if (req.contains("command") && req["command"].is_array())
-            for (const auto& a : req["command"])
-                if (a.is_string()) command.push_back(a);
-        if (!update_file_layer(true))
-            return {{"ok", false}, {"error", "cannot attach the file protection programs"}};
-        auto s = sessions_->create(name, command);
-        if (!s) {
-            update_file_layer();
-            return {{"ok", false}, {"error", s.error().str()}};
-        }
-        json rec = session_record("session_start", *s);
-        rec["pid"] = peer.pid;
-        rec["uid"] = peer.uid;
-        if (std::string c = comm_of(peer.pid); !c.empty()) rec["comm"] = c;
-        audit_->append(rec);
-        return {{"ok", true},
-                {"session", s->name},
-                {"session_id", s->id},
-                {"cgroup", s->cgroup},
-                {"cgroup_procs", s->cgroup_path + "/cgroup.procs"}};
-    }
-    if (cmd == "emergency") {
-        // A guarded process may not thaw (or freeze, or kill) sessions.
-        if (auto sid = bpf_->session_of(peer.pid))
-            return {{"ok", false},
-                    {"error", "the caller is itself guarded (session " + session_name(*sid) + ")"}};
-        auto op = parse_emergency_op(req.value("op", ""));
-        auto target = EmergencyTarget::from_json(req.value("target", json::object()));
-        if (!op) return {{"ok", false}, {"error", "unknown operation"}};
-        if (!target) return {{"ok", false}, {"error", target.error().str()}};
-        auto dirs = resolve_emergency_target(cgroup2_, sessions_->parent_path(), *target);
-        if (!dirs) return {{"ok", false}, {"error", dirs.error().str()}};
-        json results = json::array();
-        for (const auto& r : apply_emergency(*op, cgroup2_, *dirs)) results.push_back(r.to_json());
-        json rec = {{"event", "emergency"},    {"op", emergency_op_name(*op)},
-                    {"target", target->to_json()}, {"results", results},
-                    {"pid", peer.pid},         {"uid", peer.uid},
-                    {"comm", "killswitch"},    {"session", nullptr}};
-        audit_->append(rec);
-        (void)audit_->sync();
-        spdlog::warn("emergency {} of {} cgroups by pid {}", emergency_op_name(*op), results.size(),
-                     peer.pid);
-        return {{"ok", true}, {"results", results}};
-    }
-    if (cmd == "policy.reload") return reload_policy(req, peer);
-    if (cmd == "allow.start" || cmd == "allow.list" || cmd == "allow.end")
-        return handle_allow(cmd, req, peer);
-    if (cmd == "holds") {
-        json list = json::array();
-        for (const auto& h : holds_.list()) list.push_back(h.to_json());
-        return {{"ok", true}, {"holds", list}};
-    }
-    if (cmd == "approve" || cmd == "deny") {
-        // A guarded process never decides its own fate, even as root.
-        if (auto sid = bpf_->session_of(peer.pid))
-            return {
-                {"ok", false},
-                {"error", "refused: the caller is guarded (session " + session_name(*sid) + ")"}};
-        uint64_t id = req.value("id", uint64_t{0});
-        auto h = holds_.take(id);
-        if (!h) return {{"ok", false}, {"error", "no hold with id " + std::to_string(id)}};
-        resolve_hold(*h, cmd == "approve",
-                     cmd == "approve" ? "approved by uid 0 (pid " + std::to_string(peer.pid) + ")"
-                                      : "denied by uid 0 (pid " + std::to_string(peer.pid) + ")");
-        return {{"ok", true}, {"hold", h->to_json()}};
-    }
-    return {{"ok", false}, {"error", "unknown command '" + cmd + "'"}};
-}
-
-json Daemon::pinned_json() const {
-    return {{"dir", pins::dir()},
-            {"generation", pins::generation()},
-            {"adopted_links", adopted_.links},
-            {"adopted_state", pins::state_adopted()}};
-}
-
-void Daemon::Decisions::count(const json& rec) {
-    std::string verdict = rec.value("verdict", "");
-    std::string event = rec.value("event", "");
-    if (event == "tamper") ++tamper;
-    if (verdict == "block" || verdict == "refused")
-        ++blocked;
-    else if (verdict == "kill" || verdict == "kill-session")
-        ++killed;
-    else if (verdict == "hold")
-        ++held;
-    else if (verdict == "allowed" && rec.contains("window"))
-        ++window_allowed;
-    else if (verdict.rfind("would-", 0) == 0)
-        ++monitored;
-    if (verdict == "freeze" || (rec.value("session_action", "") == "freeze" &&
-                                !rec.contains("session_action_error")))
-        ++frozen;
-    if (event == "emergency" && rec.value("op", "") == "freeze" && rec.contains("results"))
-        frozen += rec["results"].size();
-}
-
-json Daemon::status_json() {
-    GuardCounters c = bpf_->counters();
-    json events = json::object(), lost = json::object();
-    for (uint32_t t = 1; t < KS_EVENT_TYPE_MAX; ++t) {
-        std::string name = event_type_name(t);
-        if (name == "unknown") continue;
-        events[name] = c.events[t];
-        lost[name] = c.lost[t];
-    }
-    json sessions = json::array();
-    for (const auto& s : sessions_->list()) {
-        auto pids = sessions_->cgroup_pids(s);
-        bool held = false;
-        for (const auto& h : holds_.list()) held = held || h.session == s.name;
-        std::string frozen = "0";
-        if (auto ev = read_file(s.cgroup_path + "/cgroup.events"))
-            frozen = ev->find("frozen 1") != std::string::npos ? "1" : "0";
-        sessions.push_back({{"name", s.name},
-                            {"id", s.id},
-                            {"origin", origin_name(s.origin)},
-                            {"cgroup", s.cgroup},
-                            {"root_pid", s.root_pid},
-                            {"command", s.command},
-                            {"processes", pids},
-                            {"state", frozen == "1" ? "frozen" : held ? "held" : "running"},
-                            {"started", format_realtime_ns(s.created_realtime_ns)}});
-    }
-    return {{"ok", true},
-            {"pid", ::getpid()},
-            {"started", format_realtime_ns(started_ns_)},
-            {"uptime_s", (realtime_now_ns() - started_ns_) / 1000000000ull},
-            {"mode", policy::mode_name(policy_.mode)},
-            {"policy", policy_.source},
-            {"policy_loaded", format_realtime_ns(policy_loaded_ns_)},
-            {"audit_log", policy_.audit_log},
-            {"cgroup_parent", sessions_->parent_path()},
-            {"pinned", pins::enabled() ? pinned_json() : json(nullptr)},
-            {"layers",
-             {{"process_guard", bpf_->program_names()},
-              {"file_guard", fbpf_->program_names()},
-              {"file_tracepoints", fbpf_->tracepoints()},
-              {"lsm", hook_json(HookKind::kLsm)},
-              {"fentry", hook_json(HookKind::kFentry)},
-              {"uprobes", fbpf_->uprobes()},
-              {"libc", fbpf_->libc_path()},
-              {"exec_rules", watched_tools()},
-              {"libpq", dbpf_->libpq_path()},
-              {"db_uprobes", dbpf_->uprobes()},
-              {"db_socket_path", dwbpf_ && dwbpf_->active()},
-              {"db_socket_path_error", dwbpf_ ? json(nullptr) : json(db_wire_error_)},
-              {"db_unix_connect_rule", dwbpf_ && dwbpf_->unix_rule()},
-              {"db_unix_sockets", dwbpf_ ? dwbpf_->unix_paths() : std::vector<std::string>{}},
-              {"self_protection", sgbpf_->active()},
-              {"self_tracepoints", sgbpf_->tracepoints()},
-              {"self_uprobes", sgbpf_->uprobes()},
-              {"self_missing", sgbpf_->missing()}}},
-            {"databases", [&] {
-                 json eps = json::array();
-                 for (const auto& e : db_endpoints_) eps.push_back(e.str());
-                 return eps;
-             }()},
-            {"protect", policy_.protect_paths},
-            {"protected_roots", protected_.roots().size()},
-            {"protected_inodes", protected_.inodes().size()},
-            {"file_protection_enforced", policy_.mode == policy::Mode::Enforce},
-            {"file_protection_attached", fbpf_->active()},
-            {"holds", holds_.list().size()},
-            {"allow_windows", open_windows()},
-            {"sessions", sessions},
-            {"counters",
-             {{"events", events},
-              {"lost", lost},
-              {"lost_total", c.lost_total()},
-              {"lost_per_cpu", c.lost_per_cpu},
-              {"guard_map_full", c.guard_full},
-              {"held_at_exec", c.held},
-              {"file_matches", c.file_matches},
-              {"exec_checks", c.exec_checks},
-              {"db_requests", c.db_requests},
-              {"db_refused", c.db_refused},
-              {"db_connections_unwatchable", c.db_sock_full},
-              {"tamper", c.tamper},
-              {"decisions",
-               {{"blocked", decisions_.blocked},
-                {"killed", decisions_.killed},
-                {"frozen", decisions_.frozen},
-                {"held", decisions_.held},
-                {"window_allowed", decisions_.window_allowed},
-                {"monitored", decisions_.monitored},
-                {"tamper", decisions_.tamper}}},
-              {"audit_records", audit_->written()},
-              {"decode_errors", decode_errors_}}}};
 }
 
 }  // namespace daemon_detail
@@ -711,7 +463,7 @@ int uninstall_daemon(const DaemonOptions& opts) {
     std::string log = opts.audit_log;
     if (log.empty()) {
         auto res = opts.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
-                                             : policy::load_policy_file(opts.policy_file);
+                                            : policy::load_policy_file(opts.policy_file);
         log = res.policy ? res.policy->audit_log : policy::default_policy().audit_log;
     }
     if (auto audit = AuditWriter::open(log)) {
@@ -726,9 +478,10 @@ int uninstall_daemon(const DaemonOptions& opts) {
     if (*removed == 0)
         fmt::print("nothing was pinned in {}\n", opts.pin_dir);
     else
-        fmt::print("removed {} pinned programs and maps from {}: the kernel no longer enforces "
-                   "killswitch's policy\n",
-                   *removed, opts.pin_dir);
+        fmt::print(
+            "removed {} pinned programs and maps from {}: the kernel no longer enforces "
+            "killswitch's policy\n",
+            *removed, opts.pin_dir);
     return 0;
 }
 

@@ -9,9 +9,12 @@
 #include "common/bpf_util.h"
 #include "common/log.h"
 #include "common/pins.h"
+#include "common/skeleton.h"
 #include "db_guard.skel.h"
 
 namespace ks {
+
+KS_SKELETON(db_guard);
 
 std::string find_libpq() {
     for (const char* p :
@@ -21,13 +24,14 @@ std::string find_libpq() {
     return "";
 }
 
-Result<std::unique_ptr<DbGuardBpf>> DbGuardBpf::load(bpf_object* shared, bool monitor_only) {
+Result<std::unique_ptr<DbGuardBpf>> DbGuardBpf::load(bpf_object* shared, bool monitor_only,
+                                                     bool enabled) {
     std::unique_ptr<DbGuardBpf> g(new DbGuardBpf());
-    g->skel_ = db_guard__open();
-    if (!g->skel_) return sys_error("open db_guard BPF object");
+    g->enabled_ = enabled;
+    if (auto st = g->skel_.open(); !st) return st.error();
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
-    if (int err = db_guard__load(g->skel_)) return sys_error("load db_guard BPF programs", -err);
+    if (auto st = g->skel_.load(); !st) return st.error();
     if (auto st = g->set_monitor(monitor_only); !st) return st.error();
     g->libpq_ = find_libpq();
     if (g->libpq_.empty())
@@ -42,12 +46,17 @@ Status DbGuardBpf::set_monitor(bool monitor_only) {
     return {};
 }
 
-DbGuardBpf::~DbGuardBpf() {
-    destroy_links(links_);
-    if (skel_) db_guard__destroy(skel_);
+DbGuardBpf::~DbGuardBpf() { destroy_links(links_); }
+
+std::vector<std::string> DbGuardBpf::programs() const { return program_names(skel_.object()); }
+
+void DbGuardBpf::describe(nlohmann::json& layers) const {
+    layers["libpq"] = libpq_path();
+    layers["db_uprobes"] = uprobes();
 }
 
 Status DbGuardBpf::set_active(bool active) {
+    active = active && enabled_;
     if (active == active_) return {};
     active_ = active;
     if (!active) {
@@ -67,10 +76,6 @@ Status DbGuardBpf::set_active(bool active) {
     return {};
 }
 
-std::string_view DbGuardBpf::elf_bytes() {
-    size_t sz = 0;
-    const void* p = db_guard__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
-}
+std::string_view DbGuardBpf::elf_bytes() { return Skeleton<db_guard>::elf_bytes(); }
 
 }  // namespace ks

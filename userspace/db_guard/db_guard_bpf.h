@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
+#include "common/skeleton.h"
 
 struct db_guard;
 struct bpf_object;
@@ -15,14 +17,21 @@ struct bpf_link;
 
 namespace ks {
 
-class DbGuardBpf {
+class DbGuardBpf : public Layer {
   public:
-    static Result<std::unique_ptr<DbGuardBpf>> load(bpf_object* shared, bool monitor_only);
-    ~DbGuardBpf();
+    // enabled: false when the policy or the command line turned the libpq
+    // layer off; it then never attaches.
+    static Result<std::unique_ptr<DbGuardBpf>> load(bpf_object* shared, bool monitor_only,
+                                                    bool enabled = true);
+    ~DbGuardBpf() override;
     DbGuardBpf(const DbGuardBpf&) = delete;
     DbGuardBpf& operator=(const DbGuardBpf&) = delete;
 
-    Status set_active(bool active);
+    Status set_active(bool active) override;
+    [[nodiscard]] bool active() const override { return active_; }
+    [[nodiscard]] std::string_view name() const override { return "db_guard"; }
+    [[nodiscard]] std::vector<std::string> programs() const override;
+    void describe(nlohmann::json& layers) const override;
     // Monitor mode: statements are recorded, never held.
     Status set_monitor(bool monitor_only);
     [[nodiscard]] const std::string& libpq_path() const { return libpq_; }
@@ -31,11 +40,12 @@ class DbGuardBpf {
 
   private:
     DbGuardBpf() = default;
-    db_guard* skel_ = nullptr;
+    Skeleton<db_guard> skel_;
     std::vector<bpf_link*> links_;
     std::vector<std::string> names_;
     std::string libpq_;
     bool active_ = false;
+    bool enabled_ = true;
 };
 
 // The system's libpq, if installed.

@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <killswitch/abi/events.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,16 +14,17 @@
 #include <optional>
 #include <string_view>
 
-#include <killswitch/abi/events.h>
-
 #include "common/bpf_util.h"
-#include "common/fnv.h"
 #include "common/fd.h"
+#include "common/fnv.h"
 #include "common/log.h"
 #include "common/pins.h"
+#include "common/skeleton.h"
 #include "db_wire.skel.h"
 
 namespace ks {
+
+KS_SKELETON(db_wire);
 namespace {
 
 // The kernel's value of BPF_CGROUP_UNIX_CONNECT, from its own BTF: present
@@ -53,8 +55,7 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
                                                    const DbWireConfig& config) {
     std::unique_ptr<DbWireBpf> g(new DbWireBpf());
     g->cgroup2_ = cgroup2;
-    g->skel_ = db_wire__open();
-    if (!g->skel_) return sys_error("open db_wire BPF object");
+    if (auto st = g->skel_.open(); !st) return st.error();
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     if (auto at = unix_connect_attach_type()) {
@@ -63,10 +64,11 @@ Result<std::unique_ptr<DbWireBpf>> DbWireBpf::load(bpf_object* shared, const std
         g->unix_rule_ = true;
     } else {
         bpf_program__set_autoload(g->skel_->progs.ks_db_connect_unix, false);
-        spdlog::info("no cgroup/connect_unix on this kernel (Linux 6.7+): guarded processes are "
-                     "not refused watched unix sockets");
+        spdlog::info(
+            "no cgroup/connect_unix on this kernel (Linux 6.7+): guarded processes are "
+            "not refused watched unix sockets");
     }
-    if (int err = db_wire__load(g->skel_)) return sys_error("load db_wire BPF programs", -err);
+    if (auto st = g->skel_.load(); !st) return st.error();
     if (auto st = g->set_endpoints(endpoints); !st) return st.error();
     g->sockhash_fd_ = bpf_map__fd(g->skel_->maps.db_socks);
     g->msg_prog_fd_ = bpf_program__fd(g->skel_->progs.ks_db_msg);
@@ -78,14 +80,9 @@ DbWireBpf::~DbWireBpf() {
     // Pinned links stay attached, and the verdict program stays on the pinned
     // connection map: the daemon's end is not the end of the protection.
     destroy_links(links_);
-    if (skel_) db_wire__destroy(skel_);
 }
 
-std::string_view DbWireBpf::elf_bytes() {
-    size_t sz = 0;
-    const void* p = db_wire__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
-}
+std::string_view DbWireBpf::elf_bytes() { return Skeleton<db_wire>::elf_bytes(); }
 
 Status DbWireBpf::set_endpoints(const std::vector<db::Endpoint>& endpoints) {
     int ep_fd = bpf_map__fd(skel_->maps.db_endpoints);
@@ -123,6 +120,15 @@ Status DbWireBpf::set_endpoints(const std::vector<db::Endpoint>& endpoints) {
     if (active_)
         if (auto st = publish_unix_paths(); !st) return st;
     return {};
+}
+
+std::vector<std::string> DbWireBpf::programs() const { return program_names(skel_.object()); }
+
+void DbWireBpf::describe(nlohmann::json& layers) const {
+    layers["db_socket_path"] = active();
+    layers["db_socket_path_error"] = nullptr;
+    layers["db_unix_connect_rule"] = unix_rule();
+    layers["db_unix_sockets"] = unix_paths();
 }
 
 Status DbWireBpf::set_config(const DbWireConfig& config) {

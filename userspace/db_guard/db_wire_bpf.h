@@ -10,8 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
+#include "common/skeleton.h"
 #include "db_guard/endpoints.h"
+#include "policy/compile.h"
 
 struct db_wire;
 struct bpf_object;
@@ -19,13 +22,9 @@ struct bpf_link;
 
 namespace ks {
 
-struct DbWireConfig {
-    bool monitor = false;
-    bool refuse_unparseable = true;
-    bool refuse_encrypted = true;
-};
+using DbWireConfig = policy::DbWireSettings;
 
-class DbWireBpf {
+class DbWireBpf : public Layer {
   public:
     // endpoints: the TCP ones go into the kernel's table (unix sockets are
     // covered by the client-library layer); their index is the endpoint id
@@ -33,13 +32,16 @@ class DbWireBpf {
     static Result<std::unique_ptr<DbWireBpf>> load(bpf_object* shared, const std::string& cgroup2,
                                                    const std::vector<db::Endpoint>& endpoints,
                                                    const DbWireConfig& config);
-    ~DbWireBpf();
+    ~DbWireBpf() override;
     DbWireBpf(const DbWireBpf&) = delete;
     DbWireBpf& operator=(const DbWireBpf&) = delete;
 
     // Attaching also re-reads which unix socket paths exist (patterns).
-    Status set_active(bool active);
-    [[nodiscard]] bool active() const { return active_; }
+    Status set_active(bool active) override;
+    [[nodiscard]] bool active() const override { return active_; }
+    [[nodiscard]] std::string_view name() const override { return "db_wire"; }
+    [[nodiscard]] std::vector<std::string> programs() const override;
+    void describe(nlohmann::json& layers) const override;
     Status set_config(const DbWireConfig& config);
     // Replaces the watched endpoints (a policy reload): every endpoint of the
     // list is written, then the ones no longer listed are removed. Connections
@@ -53,7 +55,7 @@ class DbWireBpf {
 
   private:
     DbWireBpf() = default;
-    db_wire* skel_ = nullptr;
+    Skeleton<db_wire> skel_;
     std::string cgroup2_;
     std::vector<bpf_link*> links_;
     int sockhash_fd_ = -1;

@@ -10,9 +10,13 @@
 #include "common/bpf_util.h"
 #include "common/log.h"
 #include "common/pins.h"
+#include "common/skeleton.h"
 #include "file_guard.skel.h"
+#include "file_guard/exec_rules.h"
 
 namespace ks {
+
+KS_SKELETON(file_guard);
 std::string find_libc() {
     std::ifstream in("/proc/self/maps");
     std::string line;
@@ -29,8 +33,7 @@ std::string find_libc() {
 Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
     g->want_uprobes_ = libc_uprobes;
-    g->skel_ = file_guard__open();
-    if (!g->skel_) return sys_error("open file_guard BPF object");
+    if (auto st = g->skel_.open(); !st) return st.error();
 
     // One set of shared maps for every object.
     if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
@@ -40,8 +43,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
         if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
             bpf_program__set_autoattach(prog, false);
     }
-    if (int err = file_guard__load(g->skel_))
-        return sys_error("load file_guard BPF programs", -err);
+    if (auto st = g->skel_.load(); !st) return st.error();
     if (g->want_uprobes_) {
         g->libc_ = find_libc();
         if (g->libc_.empty())
@@ -72,8 +74,8 @@ Status FileGuardBpf::set_active(bool active) {
         active_ = false;
         return {};
     }
-    if (auto st = attach_layer(skel_->skeleton, "file_guard syscall tracepoints (is tracefs mounted?)",
-                                detaching_);
+    if (auto st = attach_layer(skel_->skeleton,
+                               "file_guard syscall tracepoints (is tracefs mounted?)", detaching_);
         !st)
         return st;
     active_ = true;
@@ -101,7 +103,14 @@ Status FileGuardBpf::set_active(bool active) {
 FileGuardBpf::~FileGuardBpf() {
     if (detaching_.joinable()) detaching_.detach();  // the process is going
     destroy_links(links_);
-    if (skel_) file_guard__destroy(skel_);
+}
+
+void FileGuardBpf::describe(nlohmann::json& layers) const {
+    layers["file_guard"] = program_names();
+    layers["file_tracepoints"] = tracepoints();
+    layers["uprobes"] = uprobes();
+    layers["libc"] = libc_path();
+    layers["exec_rules"] = watched_tools();
 }
 
 Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previous) {
@@ -127,10 +136,11 @@ Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previ
     return {};
 }
 
-Status FileGuardBpf::set_rules(const std::vector<RuleSlot>& rules, uint32_t first, uint32_t end) {
+Status FileGuardBpf::set_rules(const std::vector<policy::CompiledRule>& rules, uint32_t first,
+                               uint32_t end) {
     int fd = bpf_map__fd(skel_->maps.rules);
     for (uint32_t i = first; i < end && i < rules.size() && i < KS_MAX_RULES; ++i) {
-        ks_rule r{rules[i].action, rules[i].monitor ? 1u : 0u,
+        ks_rule r{to_abi(rules[i].action), rules[i].monitor ? 1u : 0u,
                   rules[i].no_window ? KS_RULEF_NO_WINDOW : 0u, 0};
         if (bpf_map_update_elem(fd, &i, &r, BPF_ANY))
             return sys_error("set rule " + std::to_string(i));
@@ -170,11 +180,7 @@ void FileGuardBpf::remove_pass(int pid) {
     bpf_map_delete_elem(bpf_map__fd(skel_->maps.passes), &key);
 }
 
-std::string_view FileGuardBpf::elf_bytes() {
-    size_t sz = 0;
-    const void* p = file_guard__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
-}
+std::string_view FileGuardBpf::elf_bytes() { return Skeleton<file_guard>::elf_bytes(); }
 
 std::vector<std::string> FileGuardBpf::tracepoints() const {
     std::vector<std::string> out;
@@ -190,10 +196,7 @@ std::vector<std::string> FileGuardBpf::tracepoints() const {
 bpf_object* FileGuardBpf::object() const { return skel_->obj; }
 
 std::vector<std::string> FileGuardBpf::program_names() const {
-    std::vector<std::string> out;
-    bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, skel_->obj) out.emplace_back(bpf_program__name(prog));
-    return out;
+    return ks::program_names(skel_.object());
 }
 
 }  // namespace ks

@@ -10,8 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
+#include "common/skeleton.h"
 #include "file_guard/protected_set.h"
+#include "policy/compile.h"
 
 struct file_guard;
 struct bpf_object;
@@ -19,13 +22,7 @@ struct bpf_link;
 
 namespace ks {
 
-struct RuleSlot {
-    uint32_t action = KS_ACT_BLOCK;
-    bool monitor = false;
-    bool no_window = false;  // an allow window never covers this rule
-};
-
-class FileGuardBpf {
+class FileGuardBpf : public Layer {
   public:
     // shared: the object whose maps (guarded_tasks, events, counters...) this
     // one uses instead of its own. Loaded and tried, then left detached until
@@ -46,9 +43,12 @@ class FileGuardBpf {
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or
     // a uprobe trap.
-    Status set_active(bool active);
-    [[nodiscard]] bool active() const { return active_; }
-    ~FileGuardBpf();
+    Status set_active(bool active) override;
+    [[nodiscard]] bool active() const override { return active_; }
+    [[nodiscard]] std::string_view name() const override { return "file_guard"; }
+    [[nodiscard]] std::vector<std::string> programs() const override { return program_names(); }
+    void describe(nlohmann::json& layers) const override;
+    ~FileGuardBpf() override;
     FileGuardBpf(const FileGuardBpf&) = delete;
     FileGuardBpf& operator=(const FileGuardBpf&) = delete;
 
@@ -57,7 +57,7 @@ class FileGuardBpf {
     // the entries of previous (if given) that next does not have are removed.
     Status publish(const ProtectedSet& next, const ProtectedSet* previous = nullptr);
     // Writes rules[first, end) (clamped to rules.size() and KS_MAX_RULES).
-    Status set_rules(const std::vector<RuleSlot>& rules, uint32_t first = 0,
+    Status set_rules(const std::vector<policy::CompiledRule>& rules, uint32_t first = 0,
                      uint32_t end = KS_MAX_RULES);
     Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule);
     Status set_exec_watch(const std::vector<std::string>& tools);
@@ -77,7 +77,7 @@ class FileGuardBpf {
 
   private:
     FileGuardBpf() = default;
-    file_guard* skel_ = nullptr;
+    Skeleton<file_guard> skel_;
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_;
     std::string libc_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "policy/compile.h"
 
 namespace ks {
 
@@ -53,13 +54,8 @@ struct PathVerdict {
 
 class ProtectedSet {
   public:
-    struct Entry {
-        std::string path;
-        uint32_t rule_id;
-        // killswitch's own object: an allow window never covers it, nor a
-        // protected directory above it (no_window()).
-        bool self = false;
-    };
+    // A root and its rule (policy/compile.h): compile() lists them.
+    using Entry = policy::ProtectEntry;
     // Resolves the roots and walks the trees. Missing roots are reported in
     // warnings and skipped. max_inodes bounds the walk: deeper files are still
     // protected through their directories, only their other hard links are not.

@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include <killswitch/abi/events.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -18,8 +19,6 @@
 #include "common/sysfs.h"
 #include "db_guard/endpoints.h"
 
-#include <killswitch/abi/events.h>
-
 namespace ks::policy {
 namespace {
 
@@ -34,8 +33,7 @@ constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
 constexpr std::array<std::string_view, 8> kProtectKeys = {
-    "paths",    "action",       "session",      "unresolved",
-    "io_uring", "hold_timeout", "libc_uprobes", "mode"};
+    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes", "mode"};
 constexpr std::array<std::string_view, 3> kProtectEntryKeys = {"path", "action", "mode"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
@@ -624,8 +622,8 @@ std::optional<SessionAction> Parser::session_value(const Entry& e, std::string_v
     Kind k = kind_of(e.value);
     if (k == Kind::Plain || k == Kind::Quoted)
         if (auto a = parse_session_action(e.value.Scalar())) return a;
-    error(e.value_pos, std::string(name) + " must be 'none', 'freeze' or 'kill-session', got " +
-                           describe(e.value));
+    error(e.value_pos,
+          std::string(name) + " must be " + session_action_names() + ", got " + describe(e.value));
     return std::nullopt;
 }
 
@@ -636,7 +634,8 @@ std::optional<int> Parser::bounded_int(const Entry& e, std::string_view name, st
     int v = 0;
     bool ok = kind_of(n) == Kind::Plain && all_digits(n.Scalar()) && n.Scalar().size() <= 6;
     if (ok) {
-        auto [ptr, ec] = std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
+        auto [ptr, ec] =
+            std::from_chars(n.Scalar().data(), n.Scalar().data() + n.Scalar().size(), v);
         ok = ec == std::errc() && v >= lo && v <= hi;
     }
     if (ok) return v;
@@ -689,7 +688,8 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
         } else if (sub.key == "session") {
             if (auto a = session_value(sub, "databases.session")) p.db_session_action = *a;
         } else if (sub.key == "unparseable") {
-            if (auto r = refuse_or_allow(sub, "databases.unparseable")) p.db_refuse_unparseable = *r;
+            if (auto r = refuse_or_allow(sub, "databases.unparseable"))
+                p.db_refuse_unparseable = *r;
         } else if (sub.key == "encrypted") {
             if (auto r = refuse_or_allow(sub, "databases.encrypted")) p.db_refuse_encrypted = *r;
         } else if (sub.key == "client_probes") {
@@ -707,9 +707,8 @@ std::optional<Action> Parser::action_value(const Entry& e, std::string_view name
     Kind k = kind_of(e.value);
     if (k == Kind::Plain || k == Kind::Quoted)
         if (auto a = parse_action(e.value.Scalar())) return a;
-    error(e.value_pos, std::string(name) +
-                           " must be one of audit, block, kill, freeze, kill-session, hold; got " +
-                           describe(e.value));
+    error(e.value_pos,
+          std::string(name) + " must be one of " + action_names() + "; got " + describe(e.value));
     return std::nullopt;
 }
 
@@ -754,7 +753,7 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         if (k == Kind::Mapping || k == Kind::Sequence) {
             error(path_pos,
                   "protect.paths entries must be paths or {path, action, mode} mappings, got " +
-                                describe(path_node));
+                      describe(path_node));
             continue;
         }
         if (k == Kind::Null) {
@@ -875,49 +874,6 @@ std::string_view mode_name(Mode mode) {
             return "monitor";
     }
     return "enforce";
-}
-
-std::string_view action_name(Action a) {
-    switch (a) {
-        case Action::Audit:
-            return "audit";
-        case Action::Block:
-            return "block";
-        case Action::Kill:
-            return "kill";
-        case Action::Freeze:
-            return "freeze";
-        case Action::KillSession:
-            return "kill-session";
-        case Action::Hold:
-            return "hold";
-    }
-    return "block";
-}
-
-std::optional<Action> parse_action(std::string_view name) {
-    for (Action a : {Action::Audit, Action::Block, Action::Kill, Action::Freeze,
-                     Action::KillSession, Action::Hold})
-        if (action_name(a) == name) return a;
-    return std::nullopt;
-}
-
-std::string_view session_action_name(SessionAction a) {
-    switch (a) {
-        case SessionAction::None:
-            return "none";
-        case SessionAction::Freeze:
-            return "freeze";
-        case SessionAction::KillSession:
-            return "kill-session";
-    }
-    return "freeze";
-}
-
-std::optional<SessionAction> parse_session_action(std::string_view name) {
-    for (SessionAction a : {SessionAction::None, SessionAction::Freeze, SessionAction::KillSession})
-        if (session_action_name(a) == name) return a;
-    return std::nullopt;
 }
 
 std::optional<Mode> parse_mode(std::string_view name) {

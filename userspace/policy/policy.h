@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "decision/decision.h"
+
 namespace ks::policy {
 
 // Enforce stops destructive actions; Monitor only records what it would have
@@ -20,22 +22,14 @@ enum class Mode { Enforce, Monitor };
 std::string_view mode_name(Mode mode);  // "enforce" / "monitor"
 std::optional<Mode> parse_mode(std::string_view name);
 
-// What happens to a guarded process that tries a destructive operation.
-//   audit         record only
-//   block         prevent it (the task is killed before the call; where the
-//                 kernel can only contain it, killed at once)
-//   kill          kill the process
-//   freeze        stop the task and freeze its whole session
-//   kill-session  kill every process of the session
-//   hold          stop the task until `killswitch approve|deny ID` or the timeout
-enum class Action { Audit, Block, Kill, Freeze, KillSession, Hold };
-std::string_view action_name(Action a);
-std::optional<Action> parse_action(std::string_view name);
-
-// What else happens to the session after a block or kill.
-enum class SessionAction { None, Freeze, KillSession };
-std::string_view session_action_name(SessionAction a);
-std::optional<SessionAction> parse_session_action(std::string_view name);
+// The action vocabulary is the decision pipeline's (decision/decision.h):
+// one enum and one name table for the policy, the kernel and the records.
+using ks::Action;
+using ks::action_name;
+using ks::parse_action;
+using ks::parse_session_action;
+using ks::session_action_name;
+using ks::SessionAction;
 
 // One problem in a policy, at a 1-based position of the source. Line and
 // column are 0 when the problem is not about a place in the text (the file

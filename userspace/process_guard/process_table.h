@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "process_guard/events.h"
+#include "abi/decode.h"
 
 namespace ks {
 

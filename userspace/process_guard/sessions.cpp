@@ -49,7 +49,8 @@ const char* origin_name(SessionOrigin o) {
     return "unknown";
 }
 
-SessionManager::SessionManager(GuardBpf& bpf, std::string cgroup2_mount, std::string parent_name)
+SessionManager::SessionManager(ProcessGuardBpf& bpf, std::string cgroup2_mount,
+                               std::string parent_name)
     : bpf_(bpf), mount_(std::move(cgroup2_mount)), parent_name_(std::move(parent_name)) {
     parent_path_ = mount_ + "/" + parent_name_;
 }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "process_guard/guard_bpf.h"
+#include "process_guard/process_guard_bpf.h"
 
 namespace ks {
 
@@ -33,7 +33,7 @@ struct Session {
 
 class SessionManager {
   public:
-    SessionManager(GuardBpf& bpf, std::string cgroup2_mount, std::string parent_name);
+    SessionManager(ProcessGuardBpf& bpf, std::string cgroup2_mount, std::string parent_name);
 
     // Creates <parent> if needed, registers policy-named cgroups and adopts the
     // session cgroups a previous daemon left behind (with their processes).
@@ -71,7 +71,7 @@ class SessionManager {
     Result<Session> make_cgroup_session(const std::string& name, SessionOrigin origin, uint32_t id);
     uint32_t next_user_id();
 
-    GuardBpf& bpf_;
+    ProcessGuardBpf& bpf_;
     std::string mount_;
     std::string parent_name_;
     std::string parent_path_;

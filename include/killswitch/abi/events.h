@@ -27,23 +27,24 @@
 
 /* Record types on the ring buffer; also indices of the per-CPU counters. */
 enum ks_event_type {
-	KS_EVENT_EXEC = 1,
-	KS_EVENT_FORK = 2,
-	KS_EVENT_EXIT = 3,
-	KS_EVENT_FILE = 4,       /* a guarded process touched a protected object */
-	KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
-	KS_EVENT_DB_CHECK = 6,   /* a guarded process is about to send a statement: held */
-	KS_EVENT_DB_WIRE = 7,    /* a guarded process sent (or was refused) a request on a watched socket */
-	KS_EVENT_TAMPER = 8,     /* a guarded process went for killswitch itself or the kernel */
-	KS_EVENT_TYPE_MAX = 9,
+    KS_EVENT_EXEC = 1,
+    KS_EVENT_FORK = 2,
+    KS_EVENT_EXIT = 3,
+    KS_EVENT_FILE = 4,       /* a guarded process touched a protected object */
+    KS_EVENT_EXEC_CHECK = 5, /* a guarded process exec'd a watched tool: held for the rules */
+    KS_EVENT_DB_CHECK = 6,   /* a guarded process is about to send a statement: held */
+    KS_EVENT_DB_WIRE =
+        7,               /* a guarded process sent (or was refused) a request on a watched socket */
+    KS_EVENT_TAMPER = 8, /* a guarded process went for killswitch itself or the kernel */
+    KS_EVENT_TYPE_MAX = 9,
 };
 
 /* Why a task is guarded (ks_exec_event.seed). */
 enum ks_seed {
-	KS_SEED_INHERITED = 0, /* already guarded: forked from a guarded task */
-	KS_SEED_CGROUP = 1,    /* its cgroup is a session or named by the policy */
-	KS_SEED_AGENT = 2,     /* its executable is on the policy's agent list */
-	KS_SEED_UID = 3,       /* its uid is named by the policy */
+    KS_SEED_INHERITED = 0, /* already guarded: forked from a guarded task */
+    KS_SEED_CGROUP = 1,    /* its cgroup is a session or named by the policy */
+    KS_SEED_AGENT = 2,     /* its executable is on the policy's agent list */
+    KS_SEED_UID = 3,       /* its uid is named by the policy */
 };
 
 /* ks_event_header.flags */
@@ -58,57 +59,60 @@ enum ks_seed {
 
 /* Session ids: user space hands out ids below this bit, the kernel above it. */
 #define KS_SESSION_KERNEL_BIT 0x80000000u
+/* The session of the hook layer's start-up probe task (never an agent): its
+ * unlinks are refused (fentry: it is killed) whatever the object. */
+#define KS_PROBE_SESSION 0xffffffffu
 
 struct ks_event_header {
-	__u64 ts_ns; /* CLOCK_BOOTTIME */
-	__u64 cgroup_id;
-	__u32 type; /* enum ks_event_type */
-	__u32 flags;
-	__u32 pid; /* thread-group id of the subject */
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid;
-	__u32 session_id;
-	__u32 _pad0;
-	char comm[KS_COMM_LEN];
+    __u64 ts_ns; /* CLOCK_BOOTTIME */
+    __u64 cgroup_id;
+    __u32 type; /* enum ks_event_type */
+    __u32 flags;
+    __u32 pid; /* thread-group id of the subject */
+    __u32 tid;
+    __u32 ppid;
+    __u32 uid;
+    __u32 session_id;
+    __u32 _pad0;
+    char comm[KS_COMM_LEN];
 };
 
 struct ks_exec_event {
-	struct ks_event_header hdr;
-	__u32 seed; /* enum ks_seed */
-	__u32 argv_len;
-	__u32 filename_len;
-	__u32 cwd_len;
-	__u32 exe_len;
-	__u32 _pad0;
-	char filename[KS_FILENAME_MAX]; /* as passed to execve */
-	char argv[KS_ARGV_MAX];         /* NUL-separated */
-	char cwd[KS_PATH_BUF];          /* components, leaf first */
-	char exe[KS_PATH_BUF];          /* components, leaf first */
+    struct ks_event_header hdr;
+    __u32 seed; /* enum ks_seed */
+    __u32 argv_len;
+    __u32 filename_len;
+    __u32 cwd_len;
+    __u32 exe_len;
+    __u32 _pad0;
+    char filename[KS_FILENAME_MAX]; /* as passed to execve */
+    char argv[KS_ARGV_MAX];         /* NUL-separated */
+    char cwd[KS_PATH_BUF];          /* components, leaf first */
+    char exe[KS_PATH_BUF];          /* components, leaf first */
 };
 
 /* hdr.pid is the child, hdr.ppid the parent; sent from the parent's context
  * before the child first runs. */
 struct ks_fork_event {
-	struct ks_event_header hdr;
+    struct ks_event_header hdr;
 };
 
 struct ks_exit_event {
-	struct ks_event_header hdr;
-	__u32 exit_code; /* as wait(2) reports it */
-	__u32 _pad0;
+    struct ks_event_header hdr;
+    __u32 exit_code; /* as wait(2) reports it */
+    __u32 _pad0;
 };
 
 /* guarded_tasks: key = tgid */
 struct ks_task_guard {
-	__u32 session_id;
-	__u32 seed;
+    __u32 session_id;
+    __u32 seed;
 };
 
 /* guarded_cgroups: key = cgroup id (the inode number of its cgroup2 directory) */
 struct ks_cgroup_guard {
-	__u32 session_id;
-	__u32 _pad0;
+    __u32 session_id;
+    __u32 _pad0;
 };
 
 /* ---- file protection ---- */
@@ -117,90 +121,94 @@ struct ks_cgroup_guard {
 #define KS_EXEC_ARGV_BUF 2048
 #define KS_WATCH_NAME_LEN 32 /* basenames in exec_watch */
 #define KS_MAX_RULES 256
+/* protected_inodes capacity; the daemon bounds its walk of the protected
+ * trees by it. */
+#define KS_MAX_PROTECTED_INODES 262144
 
 enum ks_file_op {
-	KS_OP_UNLINK = 1,
-	KS_OP_RMDIR = 2,
-	KS_OP_RENAME_FROM = 3, /* moving a protected object away */
-	KS_OP_RENAME_ONTO = 4, /* replacing a protected object */
-	KS_OP_TRUNCATE = 5,
-	KS_OP_OPEN_TRUNC = 6,
-	KS_OP_OPEN_WRITE = 7,
-	KS_OP_MOUNT = 8,
-	KS_OP_UMOUNT = 9,
-	KS_OP_LINK = 10, /* a new name for a protected file, outside its tree */
-	KS_OP_IO_URING = 11,
-	KS_OP_MAX = 12,
+    KS_OP_UNLINK = 1,
+    KS_OP_RMDIR = 2,
+    KS_OP_RENAME_FROM = 3, /* moving a protected object away */
+    KS_OP_RENAME_ONTO = 4, /* replacing a protected object */
+    KS_OP_TRUNCATE = 5,
+    KS_OP_OPEN_TRUNC = 6,
+    KS_OP_OPEN_WRITE = 7,
+    KS_OP_MOUNT = 8,
+    KS_OP_UMOUNT = 9,
+    KS_OP_LINK = 10, /* a new name for a protected file, outside its tree */
+    KS_OP_IO_URING = 11,
+    KS_OP_MAX = 12,
 };
 
 enum ks_layer {
-	KS_LAYER_EXEC = 1,       /* argv rules at execve: the program never runs */
-	KS_LAYER_UPROBE = 2,     /* libc entry: the call never happens */
-	KS_LAYER_TRACEPOINT = 3, /* syscall entry: at most this call completes */
-	KS_LAYER_LSM = 4,        /* refused with EPERM */
-	KS_LAYER_SK_MSG = 5,     /* socket send path: the bytes never leave */
-	KS_LAYER_CONNECT = 6,    /* connect() refused with EPERM */
-	KS_LAYER_FENTRY = 7,     /* fentry on a security_* function: at most this call completes */
+    KS_LAYER_EXEC = 1,       /* argv rules at execve: the program never runs */
+    KS_LAYER_UPROBE = 2,     /* libc entry: the call never happens */
+    KS_LAYER_TRACEPOINT = 3, /* syscall entry: at most this call completes */
+    KS_LAYER_LSM = 4,        /* refused with EPERM */
+    KS_LAYER_SK_MSG = 5,     /* socket send path: the bytes never leave */
+    KS_LAYER_CONNECT = 6,    /* connect() refused with EPERM */
+    KS_LAYER_FENTRY = 7,     /* fentry on a security_* function: at most this call completes */
 };
 
 /* How the object was found to be protected. */
 enum ks_match {
-	KS_MATCH_NONE = 0,
-	KS_MATCH_INSIDE = 1,     /* the start directory lies in a protected tree */
-	KS_MATCH_PATH = 2,       /* the path leads into a protected tree */
-	KS_MATCH_INODE = 3,      /* the open file is a protected inode (fd, hard link) */
-	KS_MATCH_UNRESOLVED = 4, /* the path could not be resolved in full */
-	KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
+    KS_MATCH_NONE = 0,
+    KS_MATCH_INSIDE = 1,     /* the start directory lies in a protected tree */
+    KS_MATCH_PATH = 2,       /* the path leads into a protected tree */
+    KS_MATCH_INODE = 3,      /* the open file is a protected inode (fd, hard link) */
+    KS_MATCH_UNRESOLVED = 4, /* the path could not be resolved in full */
+    KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
 };
 
 enum ks_action {
-	KS_ACT_AUDIT = 0,        /* record only */
-	KS_ACT_BLOCK = 1,        /* prevent: kill the task before the call */
-	KS_ACT_KILL = 2,         /* kill the process */
-	KS_ACT_FREEZE = 3,       /* stop the task, freeze its session */
-	KS_ACT_KILL_SESSION = 4, /* kill the task and its whole session */
-	KS_ACT_HOLD = 5,         /* stop the task until a person approves or denies */
+    KS_ACT_AUDIT = 0,        /* record only */
+    KS_ACT_BLOCK = 1,        /* prevent: kill the task before the call */
+    KS_ACT_KILL = 2,         /* kill the process */
+    KS_ACT_FREEZE = 3,       /* stop the task, freeze its session */
+    KS_ACT_KILL_SESSION = 4, /* kill the task and its whole session */
+    KS_ACT_HOLD = 5,         /* stop the task until a person approves or denies */
 };
 
 /* ks_file_event.flags */
-#define KS_FF_MONITOR (1u << 0)   /* monitor mode: nothing was enforced */
-#define KS_FF_KILLED (1u << 1)    /* SIGKILL sent from the kernel */
-#define KS_FF_STOPPED (1u << 2)   /* SIGSTOP sent from the kernel */
-#define KS_FF_PASSED (1u << 3)    /* an approved hold let this call through */
+#define KS_FF_MONITOR (1u << 0) /* monitor mode: nothing was enforced */
+#define KS_FF_KILLED (1u << 1)  /* SIGKILL sent from the kernel */
+#define KS_FF_STOPPED (1u << 2) /* SIGSTOP sent from the kernel */
+#define KS_FF_PASSED (1u << 3)  /* an approved hold let this call through */
 #define KS_FF_PATH_TRUNC (1u << 4)
-#define KS_FF_WINDOW (1u << 5)    /* the session's allow window let this call through */
-#define KS_FF_DENIED (1u << 6)    /* the kernel refused the call with EPERM (LSM layer) */
-#define KS_FF_OBJECT (1u << 7)    /* cwd holds the object's own path (LSM layer: no path argument) */
+#define KS_FF_WINDOW (1u << 5) /* the session's allow window let this call through */
+#define KS_FF_DENIED (1u << 6) /* the kernel refused the call with EPERM (LSM layer) */
+#define KS_FF_OBJECT (1u << 7) /* cwd holds the object's own path (LSM layer: no path argument) */
 #define KS_FF_IO_WORKER (1u << 8) /* the call came from an io_uring worker of the process */
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {
-	__u64 dev;
-	__u64 ino;
+    __u64 dev;
+    __u64 ino;
 };
 
 /* protected_edges: one step from a directory towards a protected root. */
 struct ks_edge_key {
-	__u64 dev;
-	__u64 ino;
-	__u64 name_hash; /* ks_name_hash() of the entry name */
+    __u64 dev;
+    __u64 ino;
+    __u64 name_hash; /* ks_name_hash() of the entry name */
 };
 
 struct ks_protected {
-	__u32 rule_id;
-	__u32 flags; /* KS_PF_* */
+    __u32 rule_id;
+    __u32 flags; /* KS_PF_* */
 };
 
 /* ks_protected.flags */
-#define KS_PF_NO_WINDOW (1u << 0) /* killswitch's own object, or a protected directory above
-				   * one: an allow window never applies */
+#define KS_PF_NO_WINDOW                                                  \
+    (1u << 0) /* killswitch's own object, or a protected directory above \
+               * one: an allow window never applies */
 
 /* rules: array indexed by rule id. */
 struct ks_rule {
-	__u32 action; /* enum ks_action */
-	__u32 monitor; /* 1: record what would have been done */
-	__u32 flags;   /* KS_RULEF_* */
-	__u32 _pad0;
+    __u32 action;  /* enum ks_action */
+    __u32 monitor; /* 1: record what would have been done */
+    __u32 flags;   /* KS_RULEF_* */
+    __u32 _pad0;
 };
 
 /* ks_rule.flags */
@@ -208,37 +216,37 @@ struct ks_rule {
 
 /* config: array of one. */
 struct ks_config {
-	__u32 unresolved_rule; /* rule applied to paths that cannot be resolved */
-	__u32 io_uring_rule;   /* rule applied to io_uring use; KS_MAX_RULES: allowed */
+    __u32 unresolved_rule; /* rule applied to paths that cannot be resolved */
+    __u32 io_uring_rule;   /* rule applied to io_uring use; KS_MAX_RULES: allowed */
 };
 
 struct ks_file_event {
-	struct ks_event_header hdr; /* hdr.ts_ns: entry of the call */
-	__u32 op;     /* enum ks_file_op */
-	__u32 layer;  /* enum ks_layer */
-	__u32 match;  /* enum ks_match */
-	__u32 action; /* enum ks_action of the rule */
-	__u32 rule_id;
-	__u32 flags;  /* KS_FF_* */
-	__s32 dfd;
-	__u32 open_flags;
-	__u64 dev; /* the protected object (or start directory) that matched */
-	__u64 ino;
-	__u32 path_len;
-	__u32 cwd_len;
-	__u64 stop_ns; /* when the signal was sent (CLOCK_BOOTTIME) */
-	char path[KS_FILE_PATH_MAX];
-	char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
+    struct ks_event_header hdr; /* hdr.ts_ns: entry of the call */
+    __u32 op;                   /* enum ks_file_op */
+    __u32 layer;                /* enum ks_layer */
+    __u32 match;                /* enum ks_match */
+    __u32 action;               /* enum ks_action of the rule */
+    __u32 rule_id;
+    __u32 flags; /* KS_FF_* */
+    __s32 dfd;
+    __u32 open_flags;
+    __u64 dev; /* the protected object (or start directory) that matched */
+    __u64 ino;
+    __u32 path_len;
+    __u32 cwd_len;
+    __u64 stop_ns; /* when the signal was sent (CLOCK_BOOTTIME) */
+    char path[KS_FILE_PATH_MAX];
+    char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
 };
 
 struct ks_exec_check_event {
-	struct ks_event_header hdr;
-	__u32 argc;
-	__u32 argv_len;
-	__u32 filename_len;
-	__u32 flags;
-	char filename[KS_FILENAME_MAX]; /* the new program's name (comm) */
-	char argv[KS_EXEC_ARGV_BUF];    /* NUL-separated, from the new image */
+    struct ks_event_header hdr;
+    __u32 argc;
+    __u32 argv_len;
+    __u32 filename_len;
+    __u32 flags;
+    char filename[KS_FILENAME_MAX]; /* the new program's name (comm) */
+    char argv[KS_EXEC_ARGV_BUF];    /* NUL-separated, from the new image */
 };
 
 /* ---- database protection ---- */
@@ -246,10 +254,10 @@ struct ks_exec_check_event {
 #define KS_DB_QUERY_MAX 4096 /* statement text read at the client library */
 
 enum ks_db_kind {
-	KS_DB_POSTGRES = 1,
-	KS_DB_MYSQL = 2,
-	KS_DB_REDIS = 3,
-	KS_DB_MONGODB = 4,
+    KS_DB_POSTGRES = 1,
+    KS_DB_MYSQL = 2,
+    KS_DB_REDIS = 3,
+    KS_DB_MONGODB = 4,
 };
 
 /* ks_db_check_event.flags */
@@ -258,12 +266,12 @@ enum ks_db_kind {
 #define KS_DBF_WINDOW (1u << 2)  /* not held: the session's allow window is open */
 
 struct ks_db_check_event {
-	struct ks_event_header hdr;
-	__u32 kind; /* enum ks_db_kind */
-	__u32 flags;
-	__u32 query_len;
-	__u32 _pad0;
-	char query[KS_DB_QUERY_MAX];
+    struct ks_event_header hdr;
+    __u32 kind; /* enum ks_db_kind */
+    __u32 flags;
+    __u32 query_len;
+    __u32 _pad0;
+    char query[KS_DB_QUERY_MAX];
 };
 
 /* ---- database protection on the socket send path ---- */
@@ -276,101 +284,101 @@ struct ks_db_check_event {
 /* db_endpoints: key. IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d); an
  * all-zero address matches every address on that port. */
 struct ks_db_endpoint_key {
-	__u8 addr[16];
-	__u16 port; /* host byte order */
-	__u16 _pad0;
+    __u8 addr[16];
+    __u16 port; /* host byte order */
+    __u16 _pad0;
 };
 
 struct ks_db_endpoint {
-	__u32 kind; /* enum ks_db_kind */
-	__u32 id;   /* index of the endpoint in the daemon's list */
+    __u32 kind; /* enum ks_db_kind */
+    __u32 id;   /* index of the endpoint in the daemon's list */
 };
 
 /* db_unix_endpoints: key = (dev, ino) of a watched unix socket file. */
 struct ks_db_unix_key {
-	__u64 dev;
-	__u64 ino;
+    __u64 dev;
+    __u64 ino;
 };
 
 /* Where a guarded connection is in its protocol. */
 enum ks_db_phase {
-	KS_DBP_STARTUP = 0, /* first client message not yet seen */
-	KS_DBP_READY = 1,   /* requests */
-	KS_DBP_OPAQUE = 2,  /* TLS or compression allowed by the policy: passed unread */
-	KS_DBP_DEAD = 3,    /* a request was refused: everything after it is refused too */
-	KS_DBP_SSL_ASKED = 4, /* PostgreSQL SSLRequest/GSSENCRequest sent: the server's answer
-			       * shows in what the client sends next (TLS, or a startup) */
+    KS_DBP_STARTUP = 0,   /* first client message not yet seen */
+    KS_DBP_READY = 1,     /* requests */
+    KS_DBP_OPAQUE = 2,    /* TLS or compression allowed by the policy: passed unread */
+    KS_DBP_DEAD = 3,      /* a request was refused: everything after it is refused too */
+    KS_DBP_SSL_ASKED = 4, /* PostgreSQL SSLRequest/GSSENCRequest sent: the server's answer
+                           * shows in what the client sends next (TLS, or a startup) */
 };
 
 /* db_socks_state: key = socket cookie. Written at connect() of a guarded
  * process to a watched endpoint, read by the sk_msg verdict. */
 struct ks_db_sock {
-	__u32 kind;
-	__u32 endpoint_id;
-	__u32 session_id;
-	__u32 tgid; /* the process that connected */
-	__u32 phase; /* enum ks_db_phase */
-	__u32 _pad0;
-	__u64 cookie; /* the socket's cookie: names the connection in records */
+    __u32 kind;
+    __u32 endpoint_id;
+    __u32 session_id;
+    __u32 tgid;  /* the process that connected */
+    __u32 phase; /* enum ks_db_phase */
+    __u32 _pad0;
+    __u64 cookie; /* the socket's cookie: names the connection in records */
 };
 
 /* Why the kernel refused a request (ks_db_wire_event.reason). */
 enum ks_db_reason {
-	KS_DBR_NONE = 0,
-	KS_DBR_DROP = 1,
-	KS_DBR_TRUNCATE = 2,
-	KS_DBR_DELETE_ALL = 3,
-	KS_DBR_UPDATE_ALL = 4,
-	KS_DBR_ALTER_DROP = 5,
-	KS_DBR_OPAQUE_CODE = 6,  /* DO blocks, EVALSHA, FCALL, PREPARE of text... */
-	KS_DBR_FLUSH = 7,        /* FLUSHALL, FLUSHDB */
-	KS_DBR_SHUTDOWN = 8,     /* SHUTDOWN NOSAVE */
-	KS_DBR_SWAPDB = 9,
-	KS_DBR_CONFIG_PATH = 10, /* CONFIG SET dir / dbfilename */
-	/* unparseable: the policy's "unparseable" action decides */
-	KS_DBR_TOO_LONG = 16,    /* longer than KS_DB_WINDOW */
-	KS_DBR_MALFORMED = 17,   /* lengths or framing that make no sense */
-	KS_DBR_TLS = 18,         /* TLS (or GSS) requested: the bytes cannot be read */
-	KS_DBR_COMPRESSED = 19,  /* protocol compression: the bytes cannot be read */
-	KS_DBR_UNKNOWN = 20,     /* an opcode or message the kernel does not know */
-	KS_DBR_UNTERMINATED = 21, /* a string, comment or quote left open */
-	KS_DBR_UNIX_SOCKET = 24, /* connect() to a watched unix socket: cannot be inspected */
+    KS_DBR_NONE = 0,
+    KS_DBR_DROP = 1,
+    KS_DBR_TRUNCATE = 2,
+    KS_DBR_DELETE_ALL = 3,
+    KS_DBR_UPDATE_ALL = 4,
+    KS_DBR_ALTER_DROP = 5,
+    KS_DBR_OPAQUE_CODE = 6, /* DO blocks, EVALSHA, FCALL, PREPARE of text... */
+    KS_DBR_FLUSH = 7,       /* FLUSHALL, FLUSHDB */
+    KS_DBR_SHUTDOWN = 8,    /* SHUTDOWN NOSAVE */
+    KS_DBR_SWAPDB = 9,
+    KS_DBR_CONFIG_PATH = 10, /* CONFIG SET dir / dbfilename */
+    /* unparseable: the policy's "unparseable" action decides */
+    KS_DBR_TOO_LONG = 16,     /* longer than KS_DB_WINDOW */
+    KS_DBR_MALFORMED = 17,    /* lengths or framing that make no sense */
+    KS_DBR_TLS = 18,          /* TLS (or GSS) requested: the bytes cannot be read */
+    KS_DBR_COMPRESSED = 19,   /* protocol compression: the bytes cannot be read */
+    KS_DBR_UNKNOWN = 20,      /* an opcode or message the kernel does not know */
+    KS_DBR_UNTERMINATED = 21, /* a string, comment or quote left open */
+    KS_DBR_UNIX_SOCKET = 24,  /* connect() to a watched unix socket: cannot be inspected */
 };
 #define KS_DBR_FIRST_UNPARSEABLE KS_DBR_TOO_LONG
 
 /* ks_db_wire_event.verdict */
 enum ks_db_verdict {
-	KS_DBV_PASS = 0,
-	KS_DBV_REFUSE = 1,
-	KS_DBV_WOULD_REFUSE = 2, /* monitor mode, or a policy that allows it: sent */
-	KS_DBV_WINDOW = 3,       /* would be refused; the session's allow window let it through */
+    KS_DBV_PASS = 0,
+    KS_DBV_REFUSE = 1,
+    KS_DBV_WOULD_REFUSE = 2, /* monitor mode, or a policy that allows it: sent */
+    KS_DBV_WINDOW = 3,       /* would be refused; the session's allow window let it through */
 };
 
 /* db_config (array, one entry) */
 struct ks_db_config {
-	__u32 monitor;            /* record only */
-	__u32 refuse_unparseable; /* refuse what cannot be read (default) */
-	__u32 refuse_opaque;      /* refuse TLS / compression (default) */
-	__u32 refuse_unix;        /* refuse connect() to watched unix sockets */
+    __u32 monitor;            /* record only */
+    __u32 refuse_unparseable; /* refuse what cannot be read (default) */
+    __u32 refuse_opaque;      /* refuse TLS / compression (default) */
+    __u32 refuse_unix;        /* refuse connect() to watched unix sockets */
 };
 
 struct ks_db_wire_event {
-	struct ks_event_header hdr;
-	__u32 kind;    /* enum ks_db_kind */
-	__u32 endpoint_id;
-	__u32 verdict; /* enum ks_db_verdict */
-	__u32 reason;  /* enum ks_db_reason */
-	__u32 layer;   /* KS_LAYER_SK_MSG or KS_LAYER_CONNECT */
-	__u32 msg_type; /* 'Q', 'P'; MySQL command byte; 0 */
-	__u32 msg_len; /* the whole request on the wire */
-	__u32 text_len; /* bytes in text[] */
-	__u64 cookie;  /* the connection (socket cookie) */
-	__u32 family;  /* AF_INET / AF_INET6 */
-	__u16 local_port;  /* host byte order */
-	__u16 remote_port; /* host byte order */
-	__u8 local_addr[16];  /* IPv4: the first 4 bytes */
-	__u8 remote_addr[16];
-	char text[KS_DB_WINDOW]; /* the statement / command as sent (not NUL-terminated) */
+    struct ks_event_header hdr;
+    __u32 kind; /* enum ks_db_kind */
+    __u32 endpoint_id;
+    __u32 verdict;       /* enum ks_db_verdict */
+    __u32 reason;        /* enum ks_db_reason */
+    __u32 layer;         /* KS_LAYER_SK_MSG or KS_LAYER_CONNECT */
+    __u32 msg_type;      /* 'Q', 'P'; MySQL command byte; 0 */
+    __u32 msg_len;       /* the whole request on the wire */
+    __u32 text_len;      /* bytes in text[] */
+    __u64 cookie;        /* the connection (socket cookie) */
+    __u32 family;        /* AF_INET / AF_INET6 */
+    __u16 local_port;    /* host byte order */
+    __u16 remote_port;   /* host byte order */
+    __u8 local_addr[16]; /* IPv4: the first 4 bytes */
+    __u8 remote_addr[16];
+    char text[KS_DB_WINDOW]; /* the statement / command as sent (not NUL-terminated) */
 };
 
 /* ---- maintenance windows (killswitch allow) ---- */
@@ -381,9 +389,9 @@ struct ks_db_wire_event {
  * kernel compares the time itself: the window closes on time without the
  * daemon. */
 struct ks_allow_window {
-	__u64 until_boot_ns;
-	__u32 window_id;
-	__u32 _pad0;
+    __u64 until_boot_ns;
+    __u32 window_id;
+    __u32 _pad0;
 };
 
 /* FNV-1a, 64 bits: the same on both sides of the boundary. */
@@ -392,42 +400,43 @@ struct ks_allow_window {
 
 /* Self-protection (ks_tamper_event.what): what a guarded process went for. */
 enum ks_tamper {
-	KS_TAMPER_SIGNAL = 1,   /* a signal to the daemon (kill, tgkill, sigqueue...) or to every process */
-	KS_TAMPER_PTRACE = 2,   /* ptrace attach to the daemon */
-	KS_TAMPER_PIDFD = 3,    /* a pidfd of the daemon (to signal it) */
-	KS_TAMPER_VM_WRITE = 4, /* process_vm_writev into the daemon */
-	KS_TAMPER_BPF = 5,      /* the bpf() system call: detach, replace or read programs and maps */
-	KS_TAMPER_MODULE = 6,   /* load or unload a kernel module */
-	KS_TAMPER_KEXEC = 7,    /* load a kernel to kexec */
-	KS_TAMPER_REBOOT = 8,   /* reboot, power off, halt */
+    KS_TAMPER_SIGNAL =
+        1, /* a signal to the daemon (kill, tgkill, sigqueue...) or to every process */
+    KS_TAMPER_PTRACE = 2,   /* ptrace attach to the daemon */
+    KS_TAMPER_PIDFD = 3,    /* a pidfd of the daemon (to signal it) */
+    KS_TAMPER_VM_WRITE = 4, /* process_vm_writev into the daemon */
+    KS_TAMPER_BPF = 5,      /* the bpf() system call: detach, replace or read programs and maps */
+    KS_TAMPER_MODULE = 6,   /* load or unload a kernel module */
+    KS_TAMPER_KEXEC = 7,    /* load a kernel to kexec */
+    KS_TAMPER_REBOOT = 8,   /* reboot, power off, halt */
 };
 
 /* protected_pids (hash): tgid -> 1, the processes a guarded one may not
  * signal, ptrace or write into (the daemon). */
 
 struct ks_tamper_event {
-	struct ks_event_header hdr;
-	__u32 what;   /* enum ks_tamper */
-	__u32 layer;  /* KS_LAYER_UPROBE: the call never happened; KS_LAYER_TRACEPOINT: it ran */
-	__s64 target; /* pid (or -pgid, -1) aimed at; 0 when none */
-	__u64 arg;    /* the signal, ptrace request, bpf command or reboot command */
-	__u32 syscall_nr; /* the system call (tracepoint), or 0 for a libc entry */
-	__u32 _pad0;
+    struct ks_event_header hdr;
+    __u32 what;       /* enum ks_tamper */
+    __u32 layer;      /* KS_LAYER_UPROBE: the call never happened; KS_LAYER_TRACEPOINT: it ran */
+    __s64 target;     /* pid (or -pgid, -1) aimed at; 0 when none */
+    __u64 arg;        /* the signal, ptrace request, bpf command or reboot command */
+    __u32 syscall_nr; /* the system call (tracepoint), or 0 for a libc entry */
+    __u32 _pad0;
 };
 
 /* Per-CPU counters (array map "counters"), one slot per index below. */
 enum ks_counter {
-	KS_CTR_EVENTS = 0,     /* + ks_event_type: records submitted */
-	KS_CTR_LOST = 12,      /* + ks_event_type: records lost (ring buffer full) */
-	KS_CTR_GUARD_FULL = 24, /* a guarded task could not be added: map full */
-	KS_CTR_HELD = 25,      /* tasks held at exec */
-	KS_CTR_FILE_MATCH = 26, /* destructive operations on protected objects */
-	KS_CTR_EXEC_CHECK = 27, /* execs held for the argv rules */
-	KS_CTR_DB_REFUSED = 28, /* requests refused on the socket send path */
-	KS_CTR_DB_SOCK_FULL = 29, /* guarded connections refused: socket maps full */
-	KS_CTR_DB_REQUESTS = 30, /* requests inspected on the socket send path */
-	KS_CTR_TAMPER = 31,    /* self-protection: guarded processes stopped */
-	KS_CTR_MAX = 40,
+    KS_CTR_EVENTS = 0,        /* + ks_event_type: records submitted */
+    KS_CTR_LOST = 12,         /* + ks_event_type: records lost (ring buffer full) */
+    KS_CTR_GUARD_FULL = 24,   /* a guarded task could not be added: map full */
+    KS_CTR_HELD = 25,         /* tasks held at exec */
+    KS_CTR_FILE_MATCH = 26,   /* destructive operations on protected objects */
+    KS_CTR_EXEC_CHECK = 27,   /* execs held for the argv rules */
+    KS_CTR_DB_REFUSED = 28,   /* requests refused on the socket send path */
+    KS_CTR_DB_SOCK_FULL = 29, /* guarded connections refused: socket maps full */
+    KS_CTR_DB_REQUESTS = 30,  /* requests inspected on the socket send path */
+    KS_CTR_TAMPER = 31,       /* self-protection: guarded processes stopped */
+    KS_CTR_MAX = 40,
 };
 
 #endif /* KILLSWITCH_ABI_EVENTS_H */

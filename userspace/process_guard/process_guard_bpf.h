@@ -12,7 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
+#include "common/skeleton.h"
 
 struct process_guard;  // generated skeleton
 struct ring_buffer;
@@ -36,17 +38,19 @@ struct GuardCounters {
     [[nodiscard]] uint64_t lost_total() const;
 };
 
-class GuardBpf {
+// Always attached: it follows every exec, fork and exit to know who is
+// guarded (one map lookup for everyone else).
+class ProcessGuardBpf : public Layer {
   public:
     struct Options {
         bool hold_seeded_tasks = true;
     };
 
     // Opens, loads and attaches; on failure nothing stays loaded.
-    static Result<std::unique_ptr<GuardBpf>> load(const Options& opts);
-    ~GuardBpf();
-    GuardBpf(const GuardBpf&) = delete;
-    GuardBpf& operator=(const GuardBpf&) = delete;
+    static Result<std::unique_ptr<ProcessGuardBpf>> load(const Options& opts);
+    ~ProcessGuardBpf();
+    ProcessGuardBpf(const ProcessGuardBpf&) = delete;
+    ProcessGuardBpf& operator=(const ProcessGuardBpf&) = delete;
 
     Status set_agent_names(const std::vector<std::string>& names);
     Status set_guarded_uids(const std::vector<uint32_t>& uids);
@@ -59,15 +63,22 @@ class GuardBpf {
     [[nodiscard]] int ringbuf_map_fd() const;
     [[nodiscard]] int guarded_tasks_fd() const;
     [[nodiscard]] std::vector<std::string> program_names() const;
-    [[nodiscard]] process_guard* skeleton() const { return skel_; }
+    [[nodiscard]] process_guard* skeleton() const { return skel_.get(); }
+
+    [[nodiscard]] std::string_view name() const override { return "process_guard"; }
+    Status set_active(bool) override { return {}; }
+    [[nodiscard]] bool active() const override { return true; }
+    [[nodiscard]] bool always_on() const override { return true; }
+    [[nodiscard]] std::vector<std::string> programs() const override { return program_names(); }
+    void describe(nlohmann::json& layers) const override;
     // The BPF object's bytes (for the pinned state's build id).
     static std::string_view elf_bytes();
     // The object whose maps the other BPF objects share.
     [[nodiscard]] bpf_object* skeleton_object() const;
 
   private:
-    GuardBpf() = default;
-    process_guard* skel_ = nullptr;
+    ProcessGuardBpf() = default;
+    Skeleton<process_guard> skel_;
 };
 
 // Owns a libbpf ring_buffer consumer.

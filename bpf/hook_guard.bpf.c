@@ -30,7 +30,7 @@
  * Writes to cgroup files (leaving the session, thawing it) are file opens of
  * protected objects: the cgroup2 hierarchy is a self: rule.
  *
- * Built a second time with KS_FENTRY (fentry_guard): the same programs on
+ * Built a second time with KS_FENTRY (hook_guard_fentry): the same programs on
  * fentry of the kernel's security_* functions, for kernels that run fentry but
  * not the bpf LSM (bpf left out of lsm=). An fentry program cannot refuse the
  * call, so there every action but freeze kills the task: it dies as the call
@@ -80,11 +80,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KS_PF_IO_WORKER 0x10
 #define KS_RENAME_EXCHANGE (1 << 1)
 #define KS_PTRACE_MODE_ATTACH 0x02
-
-/* A guarded task that the daemon marks as its start-up probe: its unlinks are
- * refused (fentry: it is killed) whatever the object, which proves the hook
- * runs on this kernel. */
-#define KS_PROBE_SESSION 0xffffffffu
 
 /* The object an operation is about, and the protected inode that covers it. */
 struct ks_hook_hit {
@@ -201,6 +196,8 @@ static __always_inline int ks_check(struct ks_task_guard *g, struct vfsmount *mn
 KS_HOOK(path_unlink, const struct path *dir, struct dentry *dentry)
 {
 	KS_ENTRY(g);
+	/* The daemon's start-up probe: its unlinks are refused (fentry: it is
+	 * killed) whatever the object, which proves the hook runs here. */
 	if (g->session_id == KS_PROBE_SESSION) {
 #ifdef KS_FENTRY
 		bpf_send_signal(KS_SIGKILL);

@@ -1,4 +1,4 @@
-#include "process_guard/guard_bpf.h"
+#include "process_guard/process_guard_bpf.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -8,10 +8,11 @@
 
 #include "common/bpf_util.h"
 #include "common/pins.h"
-
 #include "process_guard.skel.h"
 
 namespace ks {
+
+KS_SKELETON(process_guard);
 
 uint64_t GuardCounters::lost_total() const {
     uint64_t sum = 0;
@@ -19,28 +20,29 @@ uint64_t GuardCounters::lost_total() const {
     return sum;
 }
 
-Result<std::unique_ptr<GuardBpf>> GuardBpf::load(const Options& opts) {
-    std::unique_ptr<GuardBpf> g(new GuardBpf());
-    g->skel_ = process_guard__open();
-    if (!g->skel_) return sys_error("open process_guard BPF object");
+Result<std::unique_ptr<ProcessGuardBpf>> ProcessGuardBpf::load(const Options& opts) {
+    std::unique_ptr<ProcessGuardBpf> g(new ProcessGuardBpf());
+    if (auto st = g->skel_.open(); !st) return st.error();
     g->skel_->rodata->hold_seeded_tasks = opts.hold_seeded_tasks;
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
-    if (int err = process_guard__load(g->skel_))
-        return sys_error(
-            "load process_guard BPF programs (is BTF, bpf_loop and the BPF ring buffer "
-            "available? see `killswitch doctor`)",
-            -err);
-    if (int err = process_guard__attach(g->skel_))
+    if (auto st = g->skel_.load(); !st)
+        return Error{st.error().code,
+                     st.error().message +
+                         " (is BTF, bpf_loop and the BPF ring buffer available? see "
+                         "`killswitch doctor`)"};
+    if (int err = process_guard__attach(g->skel_.get()))
         return sys_error("attach process_guard raw tracepoints", -err);
     pins::pin_skeleton_links(g->skel_->skeleton);
     return g;
 }
 
-GuardBpf::~GuardBpf() {
-    if (skel_) process_guard__destroy(skel_);
+ProcessGuardBpf::~ProcessGuardBpf() = default;
+
+void ProcessGuardBpf::describe(nlohmann::json& layers) const {
+    layers["process_guard"] = program_names();
 }
 
-Status GuardBpf::set_agent_names(const std::vector<std::string>& names) {
+Status ProcessGuardBpf::set_agent_names(const std::vector<std::string>& names) {
     int fd = bpf_map__fd(skel_->maps.agent_names);
     // Replace the whole set: delete what is there, then add the new names.
     char key[KS_COMM_LEN] = {}, next[KS_COMM_LEN] = {};
@@ -65,25 +67,25 @@ Status GuardBpf::set_agent_names(const std::vector<std::string>& names) {
     return {};
 }
 
-Status GuardBpf::set_guarded_uids(const std::vector<uint32_t>& uids) {
+Status ProcessGuardBpf::set_guarded_uids(const std::vector<uint32_t>& uids) {
     return replace_u32_set(bpf_map__fd(skel_->maps.guarded_uids), uids, "guarded_uids");
 }
 
-Status GuardBpf::add_cgroup(uint64_t cgroup_id, uint32_t session_id) {
+Status ProcessGuardBpf::add_cgroup(uint64_t cgroup_id, uint32_t session_id) {
     ks_cgroup_guard v{session_id, 0};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.guarded_cgroups), &cgroup_id, &v, BPF_ANY))
         return sys_error("add cgroup " + std::to_string(cgroup_id) + " to guarded_cgroups");
     return {};
 }
 
-Status GuardBpf::remove_cgroup(uint64_t cgroup_id) {
+Status ProcessGuardBpf::remove_cgroup(uint64_t cgroup_id) {
     if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.guarded_cgroups), &cgroup_id) &&
         errno != ENOENT)
         return sys_error("remove cgroup " + std::to_string(cgroup_id) + " from guarded_cgroups");
     return {};
 }
 
-Status GuardBpf::add_task(int tgid, uint32_t session_id, uint32_t seed) {
+Status ProcessGuardBpf::add_task(int tgid, uint32_t session_id, uint32_t seed) {
     uint32_t key = static_cast<uint32_t>(tgid);
     ks_task_guard v{session_id, seed};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.guarded_tasks), &key, &v, BPF_ANY))
@@ -91,7 +93,7 @@ Status GuardBpf::add_task(int tgid, uint32_t session_id, uint32_t seed) {
     return {};
 }
 
-std::optional<uint32_t> GuardBpf::session_of(int tgid) const {
+std::optional<uint32_t> ProcessGuardBpf::session_of(int tgid) const {
     uint32_t key = static_cast<uint32_t>(tgid);
     ks_task_guard v{};
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.guarded_tasks), &key, &v) != 0)
@@ -99,7 +101,7 @@ std::optional<uint32_t> GuardBpf::session_of(int tgid) const {
     return v.session_id;
 }
 
-GuardCounters GuardBpf::counters() const {
+GuardCounters ProcessGuardBpf::counters() const {
     GuardCounters c;
     int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return c;
@@ -136,23 +138,16 @@ GuardCounters GuardBpf::counters() const {
     return c;
 }
 
-std::string_view GuardBpf::elf_bytes() {
-    size_t sz = 0;
-    const void* p = process_guard__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
-}
+std::string_view ProcessGuardBpf::elf_bytes() { return Skeleton<process_guard>::elf_bytes(); }
 
-bpf_object* GuardBpf::skeleton_object() const { return skel_->obj; }
+bpf_object* ProcessGuardBpf::skeleton_object() const { return skel_.object(); }
 
-int GuardBpf::guarded_tasks_fd() const { return bpf_map__fd(skel_->maps.guarded_tasks); }
+int ProcessGuardBpf::guarded_tasks_fd() const { return bpf_map__fd(skel_->maps.guarded_tasks); }
 
-int GuardBpf::ringbuf_map_fd() const { return bpf_map__fd(skel_->maps.events); }
+int ProcessGuardBpf::ringbuf_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 
-std::vector<std::string> GuardBpf::program_names() const {
-    std::vector<std::string> out;
-    bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, skel_->obj) out.emplace_back(bpf_program__name(prog));
-    return out;
+std::vector<std::string> ProcessGuardBpf::program_names() const {
+    return ks::program_names(skel_.object());
 }
 
 Result<std::unique_ptr<RingBuffer>> RingBuffer::open(int map_fd, Callback cb, void* ctx) {

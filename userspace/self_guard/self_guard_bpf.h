@@ -10,8 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
-#include "file_guard/hook_guard_bpf.h"
+#include "common/skeleton.h"
+#include "hook_guard/hook_guard_bpf.h"
 
 struct self_guard;
 struct bpf_object;
@@ -19,7 +21,7 @@ struct bpf_link;
 
 namespace ks {
 
-class SelfGuardBpf {
+class SelfGuardBpf : public Layer {
   public:
     // libc: the library whose wrappers get uprobes ("" for none). hooks: the
     // calls the hook layer (LSM or fentry) covers; their syscall tracepoints
@@ -29,12 +31,15 @@ class SelfGuardBpf {
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
                                                       std::string libc,
                                                       const HookCoverage& hooks = {});
-    ~SelfGuardBpf();
+    ~SelfGuardBpf() override;
     SelfGuardBpf(const SelfGuardBpf&) = delete;
     SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;
 
-    Status set_active(bool active);
-    [[nodiscard]] bool active() const { return active_; }
+    Status set_active(bool active) override;
+    [[nodiscard]] bool active() const override { return active_; }
+    [[nodiscard]] std::string_view name() const override { return "self_guard"; }
+    [[nodiscard]] std::vector<std::string> programs() const override;
+    void describe(nlohmann::json& layers) const override;
     // The processes guarded ones may not touch: replaces the set.
     Status set_protected_pids(const std::vector<int>& pids);
 
@@ -48,7 +53,7 @@ class SelfGuardBpf {
 
   private:
     SelfGuardBpf() = default;
-    self_guard* skel_ = nullptr;
+    Skeleton<self_guard> skel_;
     std::string libc_;
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_, missing_;

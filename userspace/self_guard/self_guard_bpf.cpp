@@ -1,4 +1,4 @@
-#include "process_guard/self_guard_bpf.h"
+#include "self_guard/self_guard_bpf.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -9,9 +9,12 @@
 #include "common/bpf_util.h"
 #include "common/log.h"
 #include "common/pins.h"
+#include "common/skeleton.h"
 #include "self_guard.skel.h"
 
 namespace ks {
+
+KS_SKELETON(self_guard);
 namespace {
 
 constexpr const char* kTracefsSyscalls = "/sys/kernel/tracing/events/syscalls/";
@@ -41,11 +44,11 @@ bool covered_by_hooks(const std::string& call, const HookCoverage& hooks) {
 }  // namespace
 
 Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_object*>& shared,
-                                                      std::string libc, const HookCoverage& hooks) {
+                                                         std::string libc,
+                                                         const HookCoverage& hooks) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
-    g->skel_ = self_guard__open();
-    if (!g->skel_) return sys_error("open self_guard BPF object");
+    if (auto st = g->skel_.open(); !st) return st.error();
     for (bpf_object* obj : shared)
         if (auto st = share_maps(g->skel_->obj, obj); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
@@ -65,18 +68,18 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_o
             g->missing_.push_back(tp);
         }
     }
-    if (int err = self_guard__load(g->skel_)) return sys_error("load self_guard BPF programs", -err);
+    if (auto st = g->skel_.load(); !st) return st.error();
     for (const auto& m : g->missing_)
-        spdlog::info("self-protection: no {} tracepoint on this kernel (the call does not exist "
-                     "here)",
-                     m);
+        spdlog::info(
+            "self-protection: no {} tracepoint on this kernel (the call does not exist "
+            "here)",
+            m);
     return g;
 }
 
 SelfGuardBpf::~SelfGuardBpf() {
     if (detaching_.joinable()) detaching_.detach();  // the process is going
     destroy_links(links_);
-    if (skel_) self_guard__destroy(skel_);
 }
 
 Status SelfGuardBpf::set_active(bool active) {
@@ -86,7 +89,8 @@ Status SelfGuardBpf::set_active(bool active) {
         active_ = false;
         return {};
     }
-    if (auto st = attach_layer(skel_->skeleton, "self_guard syscall tracepoints", detaching_); !st) return st;
+    if (auto st = attach_layer(skel_->skeleton, "self_guard syscall tracepoints", detaching_); !st)
+        return st;
     active_ = true;
     if (libc_.empty()) return {};
     attach_uprobes(libc_,
@@ -108,6 +112,15 @@ Status SelfGuardBpf::set_protected_pids(const std::vector<int>& pids) {
     return replace_u32_set(bpf_map__fd(skel_->maps.protected_pids), keys, "protected_pids");
 }
 
+std::vector<std::string> SelfGuardBpf::programs() const { return program_names(skel_.object()); }
+
+void SelfGuardBpf::describe(nlohmann::json& layers) const {
+    layers["self_protection"] = active();
+    layers["self_tracepoints"] = tracepoints();
+    layers["self_uprobes"] = uprobes();
+    layers["self_missing"] = missing();
+}
+
 std::vector<std::string> SelfGuardBpf::tracepoints() const {
     std::vector<std::string> out;
     bpf_program* prog = nullptr;
@@ -121,10 +134,6 @@ std::vector<std::string> SelfGuardBpf::tracepoints() const {
     return out;
 }
 
-std::string_view SelfGuardBpf::elf_bytes() {
-    size_t sz = 0;
-    const void* p = self_guard__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
-}
+std::string_view SelfGuardBpf::elf_bytes() { return Skeleton<self_guard>::elf_bytes(); }
 
 }  // namespace ks

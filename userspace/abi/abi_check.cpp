@@ -32,8 +32,10 @@ static_assert((KS_DB_WINDOW & (KS_DB_WINDOW - 1)) == 0, "the BPF side masks with
 // Self-protection.
 static_assert(sizeof(ks_tamper_event) == 96);
 static_assert(offsetof(ks_tamper_event, target) == 72);
-static_assert(int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_LOST} - int{KS_CTR_EVENTS}, "event counters overlap");
-static_assert(int{KS_CTR_LOST} + int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_GUARD_FULL}, "lost counters overlap");
+static_assert(int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_LOST} - int{KS_CTR_EVENTS},
+              "event counters overlap");
+static_assert(int{KS_CTR_LOST} + int{KS_EVENT_TYPE_MAX} <= int{KS_CTR_GUARD_FULL},
+              "lost counters overlap");
 static_assert(KS_CTR_TAMPER < KS_CTR_MAX);
 
 // File rules and maintenance windows.
@@ -41,3 +43,29 @@ static_assert(sizeof(ks_protected) == 8);
 static_assert(sizeof(ks_rule) == 16);
 static_assert(offsetof(ks_rule, flags) == 8);
 static_assert(sizeof(ks_allow_window) == 16);
+
+// Every record and map value the kernel writes has its layout pinned here:
+// a field added on one side without the other fails the build.
+static_assert(offsetof(ks_file_event, op) == 64);
+static_assert(offsetof(ks_file_event, dfd) == 88);
+static_assert(offsetof(ks_file_event, dev) == 96);
+static_assert(offsetof(ks_file_event, stop_ns) == 120);
+static_assert(offsetof(ks_file_event, path) == 128);
+static_assert(offsetof(ks_file_event, cwd) == 128 + KS_FILE_PATH_MAX);
+static_assert(sizeof(ks_file_event) == 128 + KS_FILE_PATH_MAX + KS_PATH_BUF);
+static_assert(offsetof(ks_exec_check_event, argc) == 64);
+static_assert(offsetof(ks_exec_check_event, filename) == 80);
+static_assert(offsetof(ks_exec_check_event, argv) == 80 + KS_FILENAME_MAX);
+static_assert(sizeof(ks_exec_check_event) == 80 + KS_FILENAME_MAX + KS_EXEC_ARGV_BUF);
+static_assert(offsetof(ks_db_check_event, kind) == 64);
+static_assert(offsetof(ks_db_check_event, query) == 80);
+static_assert(sizeof(ks_db_check_event) == 80 + KS_DB_QUERY_MAX);
+static_assert(sizeof(ks_db_wire_event) == 144 + KS_DB_WINDOW);
+static_assert(offsetof(ks_db_wire_event, local_addr) == 112);
+static_assert(sizeof(ks_db_sock) == 32);
+static_assert(offsetof(ks_db_sock, cookie) == 24);
+static_assert(sizeof(ks_db_unix_key) == 16);
+static_assert(sizeof(ks_inode_key) == 16);
+static_assert(sizeof(ks_edge_key) == 24);
+static_assert(sizeof(ks_config) == 8);
+static_assert(KS_PROBE_SESSION > KS_SESSION_KERNEL_BIT, "the probe's id is never a user space one");

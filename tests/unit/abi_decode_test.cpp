@@ -1,10 +1,10 @@
 // Decoding of kernel records: the bytes the BPF side writes, built by hand.
-#include "process_guard/events.h"
-
 #include <gtest/gtest.h>
 #include <killswitch/abi/events.h>
 
 #include <cstring>
+
+#include "abi/decode.h"
 
 namespace ks {
 namespace {

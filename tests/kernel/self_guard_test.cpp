@@ -99,8 +99,8 @@ TEST(SelfProtection, ARawSignalSystemCallIsContainedAndRecorded) {
 
 // An id of one of this daemon's links, from bpftool run outside every session.
 std::string one_of_our_links(const Daemon& d) {
-    auto r = run_command({"bpftool", "link", "show", "pinned",
-                          d.pin_dir() + "/links-1/process_guard-ks_exec"});
+    auto r = run_command(
+        {"bpftool", "link", "show", "pinned", d.pin_dir() + "/links-1/process_guard-ks_exec"});
     if (r.status != 0) return "";
     return r.out.substr(0, r.out.find(':'));
 }
@@ -124,8 +124,8 @@ TEST(SelfProtection, BpftoolCannotDetachTheProgramsFromAGuardedProcess) {
         if (e.path().filename().string().rfind("state-", 0) == 0)
             socks = (e.path() / "db_socks").string();
     ASSERT_FALSE(socks.empty());
-    auto p = guarded(d, {"bpftool", "prog", "detach", "name", "ks_db_msg", "msg_verdict", "pinned",
-                         socks});
+    auto p = guarded(
+        d, {"bpftool", "prog", "detach", "name", "ks_db_msg", "msg_verdict", "pinned", socks});
     EXPECT_EQ(p.status, 128 + SIGKILL) << p.out << p.err;
     expect_daemon_unharmed(d);
 

@@ -1,4 +1,4 @@
-#include "file_guard/hook_guard_bpf.h"
+#include "hook_guard/hook_guard_bpf.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -18,11 +18,15 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/pins.h"
+#include "common/skeleton.h"
 #include "common/sysfs.h"
-#include "fentry_guard.skel.h"
-#include "lsm_guard.skel.h"
+#include "hook_guard_fentry.skel.h"
+#include "hook_guard_lsm.skel.h"
 
 namespace ks {
+
+KS_SKELETON(hook_guard_lsm);
+KS_SKELETON(hook_guard_fentry);
 namespace {
 
 // The arguments each program reads, as the hook (and its security_*
@@ -86,23 +90,6 @@ int kernel_arity(const btf* vmlinux, const std::string& function) {
     return proto ? btf_vlen(proto) : -1;
 }
 
-struct Opened {
-    bpf_object* obj = nullptr;
-    bpf_object_skeleton* skeleton = nullptr;
-    std::function<void()> destroy;
-};
-
-Opened open_kind(HookKind kind) {
-    if (kind == HookKind::kLsm) {
-        lsm_guard* s = lsm_guard__open();
-        if (!s) return {};
-        return {s->obj, s->skeleton, [s] { lsm_guard__destroy(s); }};
-    }
-    fentry_guard* s = fentry_guard__open();
-    if (!s) return {};
-    return {s->obj, s->skeleton, [s] { fentry_guard__destroy(s); }};
-}
-
 }  // namespace
 
 std::string_view hook_kind_name(HookKind kind) { return kind == HookKind::kLsm ? "lsm" : "fentry"; }
@@ -145,13 +132,18 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     HookKind kind, const std::vector<bpf_object*>& shared, bool quiet) {
     std::unique_ptr<HookGuardBpf> g(new HookGuardBpf());
     g->kind_ = kind;
-    Opened o = open_kind(kind);
-    if (!o.obj)
-        return sys_error(std::string("open ") +
-                         (kind == HookKind::kLsm ? "lsm_guard" : "fentry_guard") + " BPF object");
-    g->obj_ = o.obj;
-    g->skeleton_ = o.skeleton;
-    g->destroy_ = std::move(o.destroy);
+    // One source, two objects: the skeleton of the kind asked for.
+    auto open = [&](auto skel) -> Status {
+        if (auto st = skel.open(); !st) return st;
+        g->obj_ = skel.object();
+        g->skeleton_ = skel->skeleton;
+        g->skel_ = std::move(skel);
+        return {};
+    };
+    if (auto st = kind == HookKind::kLsm ? open(Skeleton<hook_guard_lsm>())
+                                         : open(Skeleton<hook_guard_fentry>());
+        !st)
+        return st.error();
     for (bpf_object* obj : shared)
         if (auto st = share_maps(g->obj_, obj); !st) return st.error();
     if (auto st = pins::use_state_maps(g->obj_); !st) return st.error();
@@ -204,7 +196,6 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
 
 HookGuardBpf::~HookGuardBpf() {
     if (detaching_.joinable()) detaching_.detach();  // the process is going
-    if (destroy_) destroy_();
 }
 
 Status HookGuardBpf::set_active(bool active) {
@@ -217,7 +208,7 @@ Status HookGuardBpf::set_active(bool active) {
         return {};
     }
     const char* what =
-        kind_ == HookKind::kLsm ? "lsm_guard LSM hooks" : "fentry_guard fentry hooks";
+        kind_ == HookKind::kLsm ? "hook_guard_lsm LSM hooks" : "hook_guard_fentry fentry hooks";
     if (auto st = attach_layer(skeleton_, what, detaching_); !st) return st;
     active_ = true;
     return {};
@@ -287,11 +278,16 @@ std::vector<std::string> HookGuardBpf::hooks() const {
     return out;
 }
 
+std::vector<std::string> HookGuardBpf::programs() const { return program_names(obj_); }
+
+void HookGuardBpf::describe(nlohmann::json& layers) const {
+    layers[std::string(name())] = {
+        {"active", true}, {"attached", active()}, {"hooks", hooks()}, {"skipped", skipped()}};
+}
+
 std::string_view HookGuardBpf::elf_bytes(HookKind kind) {
-    size_t sz = 0;
-    const void* p =
-        kind == HookKind::kLsm ? lsm_guard__elf_bytes(&sz) : fentry_guard__elf_bytes(&sz);
-    return {static_cast<const char*>(p), sz};
+    return kind == HookKind::kLsm ? Skeleton<hook_guard_lsm>::elf_bytes()
+                                  : Skeleton<hook_guard_fentry>::elf_bytes();
 }
 
 }  // namespace ks

@@ -1,13 +1,13 @@
 // The hook layer: programs on the kernel's security hooks, in one of two
-// forms built from the same source (bpf/lsm_guard.bpf.c).
+// forms built from the same source (bpf/hook_guard.bpf.c).
 //
-//  - LSM (lsm_guard): BPF LSM programs refuse a guarded task's destructive
+//  - LSM (hook_guard_lsm): BPF LSM programs refuse a guarded task's destructive
 //    operation on a protected object with EPERM before it changes anything,
 //    whatever path, system call or io_uring request led there. Used only
 //    where the kernel runs them: CONFIG_BPF_LSM, "bpf" in the active LSM list
 //    (an LSM program loads and attaches without it, and never runs), and a
 //    start-up probe in which the hook refused a real call.
-//  - fentry (fentry_guard): the same programs on fentry of the security_*
+//  - fentry (hook_guard_fentry): the same programs on fentry of the security_*
 //    functions, where the kernel runs fentry but not the bpf LSM. They cannot
 //    refuse: the task is killed and the call in flight completes (as at a
 //    syscall tracepoint), but the decision is by the real object, and only
@@ -19,22 +19,29 @@
 // tracepoints and the self_guard tracepoints its hooks cover.
 #pragma once
 
+#include <killswitch/abi/events.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
+#include "common/layer.h"
 #include "common/result.h"
+#include "common/skeleton.h"
 
 struct bpf_object;
 struct bpf_object_skeleton;
+struct hook_guard_lsm;
+struct hook_guard_fentry;
 
 namespace ks {
 
 // The session id the kernel programs treat as the start-up probe.
-inline constexpr uint32_t kHookProbeSession = 0xffffffffu;
+inline constexpr uint32_t kHookProbeSession = KS_PROBE_SESSION;
 
 enum class HookKind { kLsm, kFentry };
 
@@ -53,7 +60,7 @@ struct HookCoverage {
     bool io_uring = false;       // io_uring_setup/enter/register (fentry)
 };
 
-class HookGuardBpf {
+class HookGuardBpf : public Layer {
   public:
     // Why this kernel cannot run the layer of this kind ("" when it may):
     // LSM: no BTF, no bpf_lsm_* hooks (CONFIG_BPF_LSM), "bpf" not in
@@ -65,7 +72,7 @@ class HookGuardBpf {
     // counters; protected_inodes, rules, passes and file_config; protected_pids).
     static Result<std::unique_ptr<HookGuardBpf>> load(HookKind kind,
                                                       const std::vector<bpf_object*>& shared);
-    ~HookGuardBpf();
+    ~HookGuardBpf() override;
     HookGuardBpf(const HookGuardBpf&) = delete;
     HookGuardBpf& operator=(const HookGuardBpf&) = delete;
 
@@ -76,9 +83,14 @@ class HookGuardBpf {
     // leaves the layer as it was.
     Status probe(int guarded_tasks_fd, const std::string& dir);
 
-    Status set_active(bool active);
+    Status set_active(bool active) override;
     [[nodiscard]] HookKind kind() const { return kind_; }
-    [[nodiscard]] bool active() const { return active_; }
+    [[nodiscard]] bool active() const override { return active_; }
+    // "lsm" or "fentry"
+    [[nodiscard]] std::string_view name() const override { return hook_kind_name(kind_); }
+    [[nodiscard]] std::vector<std::string> programs() const override;
+    // layers["lsm"] or layers["fentry"]: {active, attached, hooks, skipped}
+    void describe(nlohmann::json& layers) const override;
     [[nodiscard]] const HookCoverage& coverage() const { return coverage_; }
     [[nodiscard]] bpf_object* object() const { return obj_; }
     // Hooks attached while active, and those this kernel lacks (with why).
@@ -95,7 +107,8 @@ class HookGuardBpf {
     HookKind kind_ = HookKind::kLsm;
     bpf_object* obj_ = nullptr;
     bpf_object_skeleton* skeleton_ = nullptr;
-    std::function<void()> destroy_;
+    // Owns the object; obj_ and skeleton_ are views into it.
+    std::variant<std::monostate, Skeleton<hook_guard_lsm>, Skeleton<hook_guard_fentry>> skel_;
     HookCoverage coverage_;
     std::vector<std::string> skipped_;
     bool active_ = false;

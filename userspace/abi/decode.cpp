@@ -1,4 +1,4 @@
-#include "process_guard/events.h"
+#include "abi/decode.h"
 
 #define KS_STR2(x) #x
 #define KS_STR(x) KS_STR2(x)
@@ -301,7 +301,8 @@ constexpr ReasonName kReasons[] = {
     {KS_DBR_DELETE_ALL, "delete-all", "DELETE without WHERE or with an always-true WHERE"},
     {KS_DBR_UPDATE_ALL, "update-all", "UPDATE without WHERE or with an always-true WHERE"},
     {KS_DBR_ALTER_DROP, "alter-drop", "ALTER ... DROP"},
-    {KS_DBR_OPAQUE_CODE, "opaque-code", "code whose statements cannot be seen (DO, EVALSHA, PREPARE of text...)"},
+    {KS_DBR_OPAQUE_CODE, "opaque-code",
+     "code whose statements cannot be seen (DO, EVALSHA, PREPARE of text...)"},
     {KS_DBR_FLUSH, "flush", "FLUSHALL / FLUSHDB"},
     {KS_DBR_SHUTDOWN, "shutdown-nosave", "SHUTDOWN NOSAVE"},
     {KS_DBR_SWAPDB, "swapdb", "SWAPDB"},
@@ -342,25 +343,6 @@ const char* match_name(uint32_t match) {
             return "always";
         default:
             return "none";
-    }
-}
-
-const char* action_name(uint32_t action) {
-    switch (action) {
-        case KS_ACT_AUDIT:
-            return "audit";
-        case KS_ACT_BLOCK:
-            return "block";
-        case KS_ACT_KILL:
-            return "kill";
-        case KS_ACT_FREEZE:
-            return "freeze";
-        case KS_ACT_KILL_SESSION:
-            return "kill-session";
-        case KS_ACT_HOLD:
-            return "hold";
-        default:
-            return "unknown";
     }
 }
 

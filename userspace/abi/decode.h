@@ -1,4 +1,6 @@
-// Kernel records decoded into plain C++ values.
+// The pipeline's first step: kernel records (include/killswitch/abi/events.h)
+// decoded into plain C++ values, and the names of the ABI's enums. Actions
+// have theirs in decision/decision.h (the policy's words, the same values).
 #pragma once
 
 #include <array>
@@ -127,7 +129,6 @@ const char* tamper_name(uint32_t what);  // "signal", "ptrace", "bpf"...
 const char* op_name(uint32_t op);
 const char* layer_name(uint32_t layer);
 const char* match_name(uint32_t match);
-const char* action_name(uint32_t action);
 const char* seed_name(uint32_t seed);
 const char* db_kind_name(uint32_t kind);      // "postgres", "mysql", "redis", "mongodb"
 const char* db_reason_name(uint32_t reason);  // "drop", "too-long", "tls"...

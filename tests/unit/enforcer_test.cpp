@@ -1,0 +1,132 @@
+// The Enforcer carries out decisions on real processes (children of this
+// test), and the renderer turns what it did into the record.
+#include "actions/enforcer.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "audit/render.h"
+
+namespace ks {
+namespace {
+
+// A child that stops itself, as the kernel stops a held task; exits 0 when
+// let go.
+pid_t stopped_child() {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::raise(SIGSTOP);
+        ::_exit(0);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, WUNTRACED);
+    EXPECT_TRUE(WIFSTOPPED(st));
+    return pid;
+}
+
+Subject subject(pid_t pid) {
+    Subject s;
+    s.pid = pid;
+    s.tid = pid;
+    s.session = "test";
+    s.session_id = 1;
+    return s;
+}
+
+TEST(Enforcer, KillEndsTheTaskBeforeItRuns) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    pid_t pid = stopped_child();
+    Decision d{.verdict = Verdict::Block, .prevented = true, .task = TaskStep::Kill};
+    e.apply(d, subject(pid), std::chrono::seconds(1));
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGKILL);
+    EXPECT_EQ(e.counters().blocked, 1u);
+}
+
+TEST(Enforcer, ReleaseLetsAHarmlessTaskGoOn) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    pid_t pid = stopped_child();
+    e.apply(Decision{.verdict = Verdict::Allow, .task = TaskStep::Release}, subject(pid), {});
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+TEST(Enforcer, AHoldIsRegisteredAndTheTaskStaysStopped) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    pid_t pid = stopped_child();
+    Decision d{.verdict = Verdict::Hold, .action = Action::Hold, .prevented = true};
+    d.hold = HoldSpec{"exec", "exec", "/srv/data", "rm -rf /srv/data", "exec:rm-recursive"};
+    ActionResult r = e.apply(d, subject(pid), std::chrono::seconds(30));
+    ASSERT_NE(r.hold_id, 0u);
+    auto list = holds.list();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].command, "rm -rf /srv/data");
+    EXPECT_EQ(list[0].session, "test");
+    EXPECT_TRUE(task_stopped(pid));
+    auto rec = render("file", subject(pid), {{"op", "exec"}}, d, r);
+    EXPECT_EQ(rec["verdict"], "hold");
+    EXPECT_EQ(rec["hold_id"], r.hold_id);
+    EXPECT_EQ(rec["hold_timeout_s"], 30);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+}
+
+TEST(Enforcer, AFollowUpThatFailsIsReportedNotHidden) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    // Not a cgroup: there is no cgroup.freeze to write.
+    auto dir = std::filesystem::temp_directory_path() / ("ks-enforcer-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    Subject s = subject(0);
+    s.cgroup_path = dir;
+    Decision d{.verdict = Verdict::Block, .follow_up = SessionAction::Freeze, .prevented = true};
+    ActionResult r = e.apply(d, s, {});
+    std::filesystem::remove_all(dir);
+    EXPECT_TRUE(r.session_acted);
+    EXPECT_FALSE(r.session_error.empty());
+    EXPECT_EQ(e.counters().frozen, 0u);
+    auto rec = render("file", s, {}, d, r);
+    EXPECT_EQ(rec["session_action"], "freeze");
+    EXPECT_TRUE(rec.contains("session_action_error"));
+    EXPECT_FALSE(rec.contains("session_frozen_latency_ns"));
+}
+
+TEST(Render, ADecisionRecordCarriesTheSubjectFactsAndDecision) {
+    Subject s = subject(4242);
+    s.ppid = 1;
+    s.comm = "python3";
+    s.cgroup = "/killswitch/test";
+    s.lineage = {{4241, "bash", "/usr/bin/bash"}};
+    s.window = {{"id", 3}};
+    Decision d{.verdict = Verdict::Allowed,
+               .action = Action::Block,
+               .window = true,
+               .rule = "protect:/srv/data"};
+    auto rec = render("file", s, {{"op", "unlink"}, {"path", "/srv/data/x"}}, d, {});
+    EXPECT_EQ(rec["event"], "file");
+    EXPECT_EQ(rec["pid"], 4242);
+    EXPECT_EQ(rec["cgroup"], "/killswitch/test");
+    EXPECT_EQ(rec["lineage"][0]["comm"], "bash");
+    EXPECT_EQ(rec["op"], "unlink");
+    EXPECT_EQ(rec["verdict"], "allowed");
+    EXPECT_EQ(rec["action"], "block");
+    EXPECT_EQ(rec["prevented"], false);
+    EXPECT_EQ(rec["window"]["id"], 3);
+    EXPECT_EQ(rec["rule"], "protect:/srv/data");
+    EXPECT_FALSE(rec.contains("session_action"));
+    EXPECT_FALSE(rec.contains("note"));
+}
+
+}  // namespace
+}  // namespace ks

@@ -1,0 +1,204 @@
+// What happens to a guarded process's destructive file operation, decided
+// without a kernel: the record the kernel would send, the compiled policy,
+// and the decision (verdict, prevented, session follow-up, hold, note).
+#include "file_guard/file_guard_decide.h"
+
+#include <gtest/gtest.h>
+
+#include "policy/compile.h"
+
+namespace ks {
+namespace {
+
+policy::CompiledPolicy compiled(const std::string& yaml = "") {
+    auto res = yaml.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
+                            : policy::parse_policy(yaml, "test.yaml");
+    EXPECT_TRUE(res.policy) << (res.errors.empty() ? "" : res.errors[0].str());
+    auto p = res.policy.value_or(policy::default_policy());
+    p.protect_paths = {"/srv/data"};
+    auto c = policy::compile(p, "", {"/usr/sbin/killswitch", "/sys/fs/cgroup", ""}, nullptr);
+    EXPECT_TRUE(c) << c.error().str();
+    return *c;
+}
+
+FileEvent unlink_event(uint32_t layer, Action action, uint32_t flags = 0) {
+    FileEvent ev;
+    ev.hdr.pid = 4242;
+    ev.hdr.ts_boot_ns = 1000;
+    ev.stop_boot_ns = 1500;
+    ev.op = KS_OP_UNLINK;
+    ev.layer = layer;
+    ev.match = KS_MATCH_PATH;
+    ev.action = to_abi(action);
+    ev.rule_id = policy::kRuleFirstPath;  // protect:/srv/data
+    ev.flags = flags;
+    ev.path = "base/1/1259";
+    ev.start_dir = "/srv/data";
+    return ev;
+}
+
+TEST(FileGuardDecide, RefusedByTheLsmLayerIsPreventedAndTheSessionIsFrozen) {
+    auto p = compiled();
+    Decision d = decide_file(unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED), p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_EQ(d.action, Action::Block);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.rule, "protect:/srv/data");
+    EXPECT_EQ(d.follow_up, SessionAction::Freeze) << "the default policy freezes the session";
+    EXPECT_EQ(d.session, SessionAction::None);
+    EXPECT_EQ(d.task, TaskStep::None) << "the kernel already acted";
+    EXPECT_TRUE(d.note.empty());
+}
+
+TEST(FileGuardDecide, AtASyscallTracepointTheCallCompletesAndTheRecordSaysSo) {
+    auto p = compiled();
+    Decision d = decide_file(unlink_event(KS_LAYER_TRACEPOINT, Action::Kill), p);
+    EXPECT_EQ(d.verdict, Verdict::Kill);
+    EXPECT_FALSE(d.prevented);
+    EXPECT_NE(d.note.find("syscall entry"), std::string::npos);
+    Decision f = decide_file(unlink_event(KS_LAYER_FENTRY, Action::Block), p);
+    EXPECT_FALSE(f.prevented);
+    EXPECT_NE(f.note.find("security check"), std::string::npos);
+}
+
+TEST(FileGuardDecide, AHoldThatCannotWaitBecomesAKillOrARefusal) {
+    auto p = compiled();
+    Decision at_tp = decide_file(unlink_event(KS_LAYER_TRACEPOINT, Action::Hold), p);
+    EXPECT_EQ(at_tp.verdict, Verdict::Kill);
+    EXPECT_EQ(at_tp.action, Action::Hold) << "the record keeps the rule's action";
+    EXPECT_FALSE(at_tp.hold);
+    EXPECT_NE(at_tp.reason.find("killed instead"), std::string::npos);
+
+    Decision in_worker =
+        decide_file(unlink_event(KS_LAYER_LSM, Action::Hold, KS_FF_DENIED | KS_FF_IO_WORKER), p);
+    EXPECT_EQ(in_worker.verdict, Verdict::Block);
+    EXPECT_TRUE(in_worker.prevented);
+    EXPECT_NE(in_worker.reason.find("refused instead"), std::string::npos);
+
+    Decision held = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Hold), p);
+    EXPECT_EQ(held.verdict, Verdict::Hold);
+    ASSERT_TRUE(held.hold);
+    EXPECT_EQ(held.hold->path, "/srv/data/base/1/1259");
+    EXPECT_EQ(held.hold->layer, "uprobe");
+    EXPECT_EQ(held.hold->rule, "protect:/srv/data");
+    EXPECT_EQ(held.follow_up, SessionAction::None) << "a held task's session goes on";
+}
+
+TEST(FileGuardDecide, MonitorWindowApprovalAndAuditEnforceNothing) {
+    auto p = compiled();
+    Decision mon = decide_file(unlink_event(KS_LAYER_LSM, Action::Kill, KS_FF_MONITOR), p);
+    EXPECT_EQ(verdict_name(mon.verdict), "would-kill");
+    EXPECT_FALSE(mon.prevented);
+    EXPECT_EQ(mon.follow_up, SessionAction::None);
+
+    Decision win = decide_file(unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_WINDOW), p);
+    EXPECT_EQ(win.verdict, Verdict::Allowed);
+    EXPECT_TRUE(win.window);
+    EXPECT_FALSE(win.prevented);
+
+    Decision ok = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Hold, KS_FF_PASSED), p);
+    EXPECT_EQ(ok.verdict, Verdict::Allow);
+    EXPECT_NE(ok.reason.find("approved"), std::string::npos);
+
+    Decision audit = decide_file(unlink_event(KS_LAYER_TRACEPOINT, Action::Audit), p);
+    EXPECT_EQ(audit.verdict, Verdict::Audit);
+    EXPECT_FALSE(audit.prevented);
+    EXPECT_EQ(audit.follow_up, SessionAction::None);
+    EXPECT_TRUE(audit.note.empty());
+}
+
+TEST(FileGuardDecide, FreezeAndKillSessionActOnTheSessionThemselves) {
+    auto p = compiled();
+    Decision fr = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Freeze), p);
+    EXPECT_EQ(fr.verdict, Verdict::Freeze);
+    EXPECT_EQ(fr.session, SessionAction::Freeze);
+    EXPECT_EQ(fr.follow_up, SessionAction::None);
+    Decision ks = decide_file(unlink_event(KS_LAYER_UPROBE, Action::KillSession), p);
+    EXPECT_EQ(ks.session, SessionAction::KillSession);
+}
+
+TEST(FileGuardDecide, TheFollowUpIsThePolicys) {
+    auto p = compiled("version: 1\nprotect:\n  session: kill-session\n");
+    Decision d = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Block), p);
+    EXPECT_EQ(d.follow_up, SessionAction::KillSession);
+}
+
+TEST(FileGuardDecide, FactsNameTheObjectAndTheLayer) {
+    auto ev = unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED | KS_FF_IO_WORKER);
+    ev.dev = 8;
+    ev.ino = 99;
+    auto f = file_event_facts(ev);
+    EXPECT_EQ(f["op"], "unlink");
+    EXPECT_EQ(f["path"], "/srv/data/base/1/1259");
+    EXPECT_EQ(f["path_arg"], "base/1/1259");
+    EXPECT_EQ(f["layer"], "lsm");
+    EXPECT_EQ(f["refused"], "EPERM");
+    EXPECT_EQ(f["io_uring"], true);
+    EXPECT_EQ(f["stop_latency_ns"], 500);
+    EXPECT_EQ(f["object"]["ino"], 99);
+}
+
+ExecCheckEvent rm_event(bool windowed = false) {
+    ExecCheckEvent ev;
+    ev.hdr.pid = 77;
+    ev.filename = "rm";
+    ev.argv = {"rm", "-rf", "/srv/data"};
+    ev.windowed = windowed;
+    return ev;
+}
+
+ExecMatch rm_match() {
+    return {"exec:rm-recursive", "rm -r reaches a protected directory", "/srv/data",
+            policy::kRuleFirstPath};
+}
+
+TEST(FileGuardDecide, ADestructiveToolHeldAtExecIsKilledBeforeItRuns) {
+    auto p = compiled();
+    Decision d = decide_exec(rm_event(), rm_match(), false, p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_EQ(d.task, TaskStep::Kill);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.rule, "exec:rm-recursive (protect:/srv/data)");
+    EXPECT_EQ(d.follow_up, SessionAction::Freeze);
+}
+
+TEST(FileGuardDecide, AHarmlessToolHeldAtExecGoesOnWithNoRecord) {
+    auto p = compiled();
+    Decision d = decide_exec(rm_event(), std::nullopt, false, p);
+    EXPECT_FALSE(d.record);
+    EXPECT_EQ(d.task, TaskStep::Release);
+    Decision in_window = decide_exec(rm_event(true), std::nullopt, false, p);
+    EXPECT_EQ(in_window.task, TaskStep::None) << "it was never stopped";
+}
+
+TEST(FileGuardDecide, InAWindowTheExecLayerDefersOnKillswitchsOwnFiles) {
+    auto p = compiled();
+    Decision own = decide_exec(rm_event(true), rm_match(), true, p);
+    EXPECT_EQ(own.verdict, Verdict::Deferred);
+    EXPECT_FALSE(own.prevented);
+    EXPECT_EQ(own.task, TaskStep::None);
+    Decision data = decide_exec(rm_event(true), rm_match(), false, p);
+    EXPECT_EQ(data.verdict, Verdict::Allowed);
+    EXPECT_TRUE(data.window);
+}
+
+TEST(FileGuardDecide, AnExecHoldKeepsTheTaskStoppedAndNamesTheCommand) {
+    auto p = compiled("version: 1\nprotect:\n  paths:\n    - {path: /srv/data, action: hold}\n");
+    Decision d = decide_exec(rm_event(), rm_match(), false, p);
+    EXPECT_EQ(d.verdict, Verdict::Hold);
+    EXPECT_EQ(d.task, TaskStep::None);
+    ASSERT_TRUE(d.hold);
+    EXPECT_EQ(d.hold->command, "rm -rf /srv/data");
+    EXPECT_EQ(d.hold->rule, "exec:rm-recursive");
+}
+
+TEST(FileGuardDecide, MonitoredExecRulesReleaseTheTask) {
+    auto p = compiled("version: 1\nprotect:\n  mode: monitor\n");
+    Decision d = decide_exec(rm_event(), rm_match(), false, p);
+    EXPECT_EQ(verdict_name(d.verdict), "would-block");
+    EXPECT_EQ(d.task, TaskStep::Release);
+    EXPECT_FALSE(d.prevented);
+}
+
+}  // namespace
+}  // namespace ks

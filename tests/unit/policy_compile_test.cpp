@@ -1,0 +1,124 @@
+// compile(): rule ids and names, self rules, banks across a reload, the
+// socket path's settings and endpoint errors, all without root.
+#include <gtest/gtest.h>
+
+#include "policy/compile.h"
+
+namespace ks::policy {
+namespace {
+
+const Environment kEnv{"/usr/sbin/killswitch", "/sys/fs/cgroup", "/sys/fs/bpf/killswitch"};
+
+Policy with_paths(std::vector<std::string> paths) {
+    Policy p = default_policy();
+    p.protect_paths = std::move(paths);
+    return p;
+}
+
+TEST(PolicyCompile, FixedRulesThenPathsThenSelfRules) {
+    auto c = compile(with_paths({"/srv/pg", "/srv/mysql"}), "/etc/killswitch/policy.yaml", kEnv,
+                     nullptr);
+    ASSERT_TRUE(c) << c.error().str();
+    EXPECT_EQ(c->rule_name(kRuleUnresolved), "unresolved-path");
+    EXPECT_EQ(c->rule_name(kRuleIoUring), "io_uring");
+    EXPECT_EQ(c->rule_name(kRuleExecCommand), "exec-command");
+    EXPECT_EQ(c->bank_first, kRuleFirstPath);
+    EXPECT_EQ(c->rule_name(kRuleFirstPath), "protect:/srv/pg");
+    EXPECT_EQ(c->rule_name(kRuleFirstPath + 1), "protect:/srv/mysql");
+    // audit log, cgroup2, binary, policy file, pins
+    std::vector<std::string> self;
+    for (const auto& e : c->protect)
+        if (e.self) self.push_back(e.path);
+    EXPECT_EQ(self, (std::vector<std::string>{c->policy.audit_log, "/sys/fs/cgroup",
+                                              "/usr/sbin/killswitch", "/etc/killswitch/policy.yaml",
+                                              "/sys/fs/bpf/killswitch"}));
+    EXPECT_EQ(c->bank_end, kRuleFirstPath + 2 + 5);
+    EXPECT_EQ(c->rule_name(kRuleFirstPath + 2), "self:" + c->policy.audit_log);
+    // Self rules block, in every window; path rules follow the policy.
+    EXPECT_EQ(c->rule(kRuleFirstPath + 2).action, Action::Block);
+    EXPECT_TRUE(c->rule(kRuleFirstPath + 2).no_window);
+    EXPECT_FALSE(c->rule(kRuleFirstPath).no_window);
+    EXPECT_TRUE(c->rule(kRuleUnresolved).no_window);
+    EXPECT_TRUE(c->rule(kRuleIoUring).no_window);
+    EXPECT_EQ(c->rule_name(200), "rule-200");
+    EXPECT_EQ(c->io_uring_rule, kRuleIoUring);
+}
+
+TEST(PolicyCompile, NoPinsNoPolicyFileMeansFewerSelfRules) {
+    auto c = compile(with_paths({}), "", {"", "/sys/fs/cgroup/unified", ""}, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->protect.size(), 2u) << "the audit log and the cgroup tree";
+}
+
+TEST(PolicyCompile, PerPathActionsAndModes) {
+    auto res = parse_policy(
+        "version: 1\nprotect:\n  action: kill\n  paths:\n    - /a\n    - {path: /b, action: hold}\n"
+        "    - {path: /c, mode: monitor}\n",
+        "t.yaml");
+    ASSERT_TRUE(res.policy) << res.errors[0].str();
+    auto c = compile(*res.policy, "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->rule(kRuleFirstPath).action, Action::Kill);
+    EXPECT_EQ(c->rule(kRuleFirstPath + 1).action, Action::Hold);
+    EXPECT_TRUE(c->rule(kRuleFirstPath + 2).monitor);
+    EXPECT_FALSE(c->rule(kRuleFirstPath).monitor);
+    EXPECT_EQ(c->rule(kRuleExecCommand).action, Action::Kill);
+}
+
+TEST(PolicyCompile, MonitorModeReachesEveryRuleAndTheSocketPath) {
+    Policy p = with_paths({"/srv/pg"});
+    p.mode = Mode::Monitor;
+    auto c = compile(p, "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    for (uint32_t id = 0; id < c->bank_end; ++id) EXPECT_TRUE(c->rule(id).monitor) << id;
+    EXPECT_TRUE(c->db_wire.monitor);
+    EXPECT_TRUE(c->db_client_monitor);
+}
+
+TEST(PolicyCompile, DatabasesAuditRecordsOnTheSocketPathButHoldsAtLibpq) {
+    Policy p = with_paths({});
+    p.db_action = Action::Audit;
+    auto c = compile(p, "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->db_wire.monitor);
+    EXPECT_FALSE(c->db_client_monitor);
+}
+
+TEST(PolicyCompile, AReloadUsesTheOtherBankAndKeepsTheOldNamesReadable) {
+    auto first = compile(with_paths({"/a", "/b"}), "", kEnv, nullptr);
+    ASSERT_TRUE(first);
+    auto second = compile(with_paths({"/c"}), "", kEnv, &*first);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->bank_first, first->bank_end) << "above the rules in force";
+    EXPECT_EQ(second->rule_name(second->bank_first), "protect:/c");
+    EXPECT_EQ(second->rule_name(kRuleFirstPath), "protect:/a") << "records in flight still read";
+    auto third = compile(with_paths({"/d"}), "", kEnv, &*second);
+    ASSERT_TRUE(third);
+    EXPECT_EQ(third->bank_first, kRuleFirstPath) << "below, where there is room again";
+    EXPECT_EQ(third->rule_name(kRuleFirstPath), "protect:/d");
+}
+
+TEST(PolicyCompile, TooManyPathsAndBadEndpointsAreErrors) {
+    std::vector<std::string> many;
+    for (int i = 0; i < KS_MAX_RULES; ++i) many.push_back("/p" + std::to_string(i));
+    auto c = compile(with_paths(many), "", kEnv, nullptr);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().str().find("too many protected paths"), std::string::npos);
+
+    Policy p = with_paths({});
+    p.db_endpoints = {"postgres=nowhere:notaport"};
+    auto bad = compile(p, "", kEnv, nullptr);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().str().find("database endpoint"), std::string::npos);
+}
+
+TEST(PolicyCompile, IoUringAllowedHasNoRule) {
+    Policy p = with_paths({});
+    p.io_uring_allowed = true;
+    auto c = compile(p, "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->io_uring_rule, uint32_t{KS_MAX_RULES});
+}
+
+}  // namespace
+}  // namespace ks::policy

@@ -1,0 +1,60 @@
+#include "actions/enforcer.h"
+
+#include <signal.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+namespace ks {
+
+void Enforcer::act_on_session(SessionAction what, const Subject& s, ActionResult& r) {
+    if (what == SessionAction::None || s.cgroup_path.empty()) return;
+    r.session_acted = true;
+    if (what == SessionAction::Freeze) {
+        if (auto st = cgroup_freeze(s.cgroup_path, true); st)
+            r.session_frozen_latency_ns = boottime_ns() - s.ts_boot_ns;
+        else
+            r.session_error = st.error().str();
+    } else if (auto st = cgroup_kill(s.cgroup_path); !st) {
+        r.session_error = st.error().str();
+    }
+}
+
+ActionResult Enforcer::apply(const Decision& d, const Subject& s,
+                             std::chrono::seconds hold_timeout) {
+    ActionResult r;
+    // The offender first, then its session: nothing it started goes on.
+    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
+    act_on_session(d.session != SessionAction::None ? d.session : d.follow_up, s, r);
+    if (d.close_connection) {
+        if (auto st = destroy_tcp_socket(*d.close_connection); !st)
+            r.connection_error = st.error().str();
+        r.connection_closed = r.connection_error.empty();
+    }
+    if (d.hold) {
+        Hold h;
+        h.pid = s.pid;
+        h.tid = s.tid;
+        h.session_id = s.session_id;
+        h.session = s.session;
+        h.layer = d.hold->layer;
+        h.op = d.hold->op;
+        h.path = d.hold->path;
+        h.rule = d.hold->rule;
+        h.command = d.hold->command;
+        h.created_realtime_ns = realtime_now_ns();
+        const Hold& added = holds_.add(h, hold_timeout);
+        r.hold_id = added.id;
+        r.hold_timeout_s = static_cast<int>(hold_timeout.count());
+        spdlog::warn(
+            "hold {}: {} {} {} by pid {} (session {}): `killswitch approve {}` or "
+            "`killswitch deny {}` within {}s",
+            added.id, h.layer, h.op, h.path, s.pid, h.session, added.id, added.id,
+            hold_timeout.count());
+    }
+    if (d.task == TaskStep::Release) ::kill(s.pid, SIGCONT);
+    counters_.count(d, r);
+    return r;
+}
+
+}  // namespace ks

@@ -1,0 +1,152 @@
+// The daemon's BPF layers: loaded in order into one list, the hook layer
+// chosen by a probe, attached while something can be guarded, reported in
+// `killswitch status` and torn down by looping over the list.
+#include "daemon/daemon_impl.h"
+#include "file_guard/exec_rules.h"
+
+namespace ks::daemon_detail {
+
+void Daemon::start_layers() {
+    auto bpf = ProcessGuardBpf::load({.hold_seeded_tasks = policy().hold_agents_at_exec});
+    if (!bpf) throw StartupError{bpf.error().str()};
+    bpf_ = add_layer(std::move(bpf.value()));
+
+    bool libc = opts_.libc_uprobes && policy().libc_uprobes;
+    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc);
+    if (!fg) throw StartupError{fg.error().str()};
+    fbpf_ = add_layer(std::move(fg.value()));
+    if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
+    start_hook_layer();
+
+    // Its mode is published with the rest of the policy (publish_state).
+    auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy().mode == policy::Mode::Monitor,
+                               policy().db_client_probes && opts_.db_client_probes);
+    if (!db) throw StartupError{db.error().str()};
+    dbpf_ = add_layer(std::move(db.value()));
+
+    // The endpoints and the configuration come with the policy (publish_state).
+    auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
+    if (dw) {
+        dwbpf_ = add_layer(std::move(dw.value()));
+    } else {
+        // Without the socket path the rest still protects: start, and say so
+        // everywhere (log, status, the daemon_start record) rather than leave
+        // the host with no protection at all.
+        db_wire_error_ = dw.error().str();
+        spdlog::error(
+            "database socket path unavailable on this kernel: {}; database requests "
+            "of guarded processes are NOT judged (libpq uprobes still are)",
+            db_wire_error_);
+    }
+
+    std::vector<bpf_object*> shared = {bpf_->skeleton_object()};
+    HookCoverage hooks;
+    if (hbpf_) {
+        shared.push_back(hbpf_->object());
+        hooks = hbpf_->coverage();
+    }
+    auto sg = SelfGuardBpf::load(shared, libc ? find_libc() : "", hooks);
+    if (!sg) throw StartupError{sg.error().str()};
+    sgbpf_ = add_layer(std::move(sg.value()));
+    if (auto st = sgbpf_->set_protected_pids({::getpid()}); !st)
+        throw StartupError{st.error().str()};
+}
+
+void Daemon::start_hook_layer() {
+    lsm_reason_ = opts_.lsm ? HookGuardBpf::unavailable_reason(HookKind::kLsm)
+                            : "turned off (killswitch daemon --no-lsm)";
+    if (lsm_reason_.empty()) lsm_reason_ = try_hook_layer(HookKind::kLsm);
+    if (hbpf_) {
+        fentry_reason_ = "the LSM layer is active";
+    } else {
+        fentry_reason_ = opts_.fentry ? HookGuardBpf::unavailable_reason(HookKind::kFentry)
+                                      : "turned off (killswitch daemon --no-fentry)";
+        if (fentry_reason_.empty()) fentry_reason_ = try_hook_layer(HookKind::kFentry);
+    }
+    if (!hbpf_) {
+        spdlog::warn(
+            "LSM layer not used: {}. fentry layer not used: {}. Files are protected by "
+            "the exec, libc and syscall tracepoint layers: a raw system call is stopped "
+            "right after it, not refused (killswitch doctor)",
+            lsm_reason_, fentry_reason_);
+        return;
+    }
+    bool lsm = hbpf_->kind() == HookKind::kLsm;
+    if (auto st = fbpf_->leave_files_to_hooks(lsm, hbpf_->coverage().io_uring); !st)
+        throw StartupError{st.error().str()};
+    if (lsm) {
+        spdlog::info(
+            "LSM layer active: the kernel refuses destructive operations of guarded "
+            "processes with EPERM ({} hooks)",
+            hbpf_->hooks().size());
+    } else {
+        spdlog::warn(
+            "LSM layer not used: {}. fentry layer active ({} hooks on security_* "
+            "functions): a raw system call on protected data is stopped right after "
+            "it, not refused; libc callers are stopped before it (killswitch doctor)",
+            lsm_reason_, hbpf_->hooks().size());
+    }
+}
+
+std::string Daemon::try_hook_layer(HookKind kind) {
+    auto h = HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()});
+    if (!h) return h.error().str();
+    // Attached is not running: a guarded unlink must be refused (LSM) or its
+    // process killed (fentry).
+    if (auto st = (*h)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)
+        return "probe: " + st.error().str();
+    hbpf_ = add_layer(std::move(h.value()));
+    return "";
+}
+
+json Daemon::hook_json(HookKind kind) const {
+    if (hbpf_ && hbpf_->kind() == kind) {
+        json j;
+        hbpf_->describe(j);
+        return j[std::string(hook_kind_name(kind))];
+    }
+    return {{"active", false}, {"reason", kind == HookKind::kLsm ? lsm_reason_ : fentry_reason_}};
+}
+
+json Daemon::layers_json() const {
+    json layers = json::object();
+    for (const auto& l : layers_) l->describe(layers);
+    for (HookKind k : {HookKind::kLsm, HookKind::kFentry})
+        if (!layers.contains(hook_kind_name(k)))
+            layers[std::string(hook_kind_name(k))] = hook_json(k);
+    if (!dwbpf_) {
+        layers["db_socket_path"] = false;
+        layers["db_socket_path_error"] = db_wire_error_;
+        layers["db_unix_connect_rule"] = false;
+        layers["db_unix_sockets"] = json::array();
+    }
+    return layers;
+}
+
+bool Daemon::update_file_layer(bool force_on) {
+    // Guarded processes can exist only in sessions, or appear at any exec when
+    // the policy guards uids or cgroups, or agents that are not held at exec.
+    const policy::Policy& p = policy();
+    bool need = force_on || sessions_->count() > 0 || !p.guard_uids.empty() ||
+                !p.guard_cgroups.empty() || (!p.hold_agents_at_exec && !p.agent_names.empty());
+    if (need) detach_due_.reset();
+    if (need == fbpf_->active()) return true;
+    if (!need) {
+        auto now = std::chrono::steady_clock::now();
+        if (!detach_due_) detach_due_ = now + kDetachGrace;
+        if (now < *detach_due_) return true;
+        detach_due_.reset();
+    }
+    for (const auto& l : layers_) {
+        if (l->always_on()) continue;
+        if (auto st = l->set_active(need); !st) {
+            spdlog::error("{}: {}", l->name(), st.error().str());
+            if (l.get() == fbpf_) return false;
+        }
+    }
+    spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
+                 sessions_->count());
+    return true;
+}
+
+}  // namespace ks::daemon_detail

@@ -1,0 +1,129 @@
+// The router: each decision record goes through the same five steps.
+//   decode (abi/decode.h, before this)  ->  enrich (subject_of)
+//   -> decide_<capability> (file_guard/, db_guard/, self_guard/: pure)
+//   -> Enforcer::apply (actions/enforcer.h)  ->  render (audit/render.h) -> audit
+// Nothing here decides: a route picks the decide function, gathers its
+// inputs and hands the answer on.
+#include <limits.h>
+#include <stdlib.h>
+
+#include "daemon/daemon_impl.h"
+#include "db_guard/db_guard_decide.h"
+#include "db_guard/db_wire_decide.h"
+#include "file_guard/exec_rules.h"
+#include "file_guard/file_guard_decide.h"
+#include "self_guard/self_guard_decide.h"
+
+namespace ks::daemon_detail {
+
+Subject Daemon::subject_of(const EventHeader& h) const {
+    Subject s = enrich(h, table_, *sessions_);
+    s.window = window_of(h.session_id);
+    return s;
+}
+
+ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const json& facts,
+                               const Decision& d, const json& extra) {
+    ActionResult r = enforcer_.apply(d, s, std::chrono::seconds(policy().hold_timeout_s));
+    if (!d.record) return r;
+    json rec = render(event, s, facts, d, r);
+    for (const auto& [k, v] : extra.items()) rec[k] = v;
+    audit_->append(std::move(rec));
+    return r;
+}
+
+void Daemon::on_file(const FileEvent& ev) {
+    Decision d = decide_file(ev, state_.compiled);
+    carry_out("file", subject_of(ev.hdr), file_event_facts(ev), d);
+}
+
+void Daemon::on_exec_check(const ExecCheckEvent& ev) {
+    const auto& h = ev.hdr;
+    std::string tool = ev.filename.substr(ev.filename.find_last_of('/') + 1);
+    char buf[PATH_MAX];
+    std::string proc_cwd = "/proc/" + std::to_string(h.pid) + "/cwd";
+    std::string cwd = ::realpath(proc_cwd.c_str(), buf) ? buf : "/";
+    const ProtectedSet& protect = state_.protected_set;
+    auto m = evaluate_exec_rules(tool, ev.argv, cwd, [&](const std::string& abs, bool follow) {
+        return protect.classify(abs, follow);
+    });
+    Decision d = decide_exec(ev, m, m && protect.touches_self(m->path), state_.compiled);
+    if (!d.record) {
+        enforcer_.apply(d, Subject{.pid = h.pid, .tid = h.tid}, {});
+        return;
+    }
+    json facts = {
+        {"op", "exec"}, {"path", m->path}, {"argv", ev.argv}, {"cwd", cwd}, {"layer", "exec"}};
+    Subject s = subject_of(h);
+    carry_out("file", s, facts, d, {{"decision_latency_ns", boottime_ns() - h.ts_boot_ns}});
+}
+
+void Daemon::on_db_check(const DbCheckEvent& ev) {
+    db::Classification c = classify_libpq(ev);
+    Decision d = decide_libpq(ev, c, state_.compiled);
+    carry_out("db", subject_of(ev.hdr), libpq_facts(ev, c), d,
+              {{"decision_latency_ns", boottime_ns() - ev.hdr.ts_boot_ns}});
+}
+
+void Daemon::on_db_wire(const DbWireEvent& ev) {
+    Subject s = subject_of(ev.hdr);
+    if (ev.layer == KS_LAYER_CONNECT) {
+        // A guarded process tried to connect to a watched unix socket (and
+        // was not inside libpq, whose statements the uprobes read).
+        carry_out("db", s, db_unix_connect_facts(ev, state_.compiled), decide_db_unix_connect(ev));
+        return;
+    }
+    db::Classification c = classify_db_request(ev);
+    size_t culprit = db_culprit(c);
+    for (size_t i = 0; i < c.statements.size(); ++i) {
+        const db::Statement& st = c.statements[i];
+        if (auto why = db_disagreement(ev, st); !why.empty())
+            spdlog::warn("db: kernel passed {} statement from pid {}: {}", db::class_name(st.cls),
+                         ev.hdr.pid, printable(st.text, 200));
+        carry_out("db", s, db_request_facts(ev, st, i == culprit, state_.compiled),
+                  decide_db_request(ev, st, i == culprit, state_.compiled));
+    }
+}
+
+void Daemon::on_tamper(const TamperEvent& ev) {
+    Decision d = decide_tamper(ev, ::getpid(), policy());
+    ++enforcer_.counters().tamper;
+    carry_out("tamper", subject_of(ev.hdr), tamper_facts(ev), d,
+              {{"decision_latency_ns", boottime_ns() - ev.hdr.ts_boot_ns}});
+    spdlog::warn("self-protection: pid {} ({}) of session {} killed: {}", ev.hdr.pid, ev.hdr.comm,
+                 session_name(ev.hdr.session_id), d.reason);
+    (void)audit_->sync();
+}
+
+void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
+    Subject s;
+    s.pid = h.pid;
+    s.tid = h.tid;
+    s.session = h.session;
+    s.session_id = h.session_id;
+    if (const ProcessInfo* p = table_.find(h.pid)) {
+        s.comm = p->comm;
+        s.exe = p->exe;
+        s.ppid = p->ppid;
+        s.uid = p->uid;
+    }
+    if (const Session* sess = sessions_->find(h.session_id)) s.cgroup_path = sess->cgroup_path;
+    Decision d;
+    d.verdict = approve ? Verdict::Allow : Verdict::Kill;
+    d.prevented = !approve;
+    d.rule = h.rule;
+    d.reason = why;
+    d.task = approve ? TaskStep::Release : TaskStep::Kill;
+    json facts = {{"hold_id", h.id}, {"layer", h.layer}, {"op", h.op}, {"path", h.path}};
+    if (approve) {
+        // The later layers let through what was approved: the held call
+        // (a short window), or everything the approved program does.
+        uint64_t deadline = h.layer == "exec" ? UINT64_MAX : boottime_ns() + 2'000'000'000ull;
+        if (auto st = fbpf_->add_pass(h.pid, deadline); !st) spdlog::error("{}", st.error().str());
+        facts["pass"] =
+            h.layer == "exec" ? "the approved program, until it exits" : "this call (2s)";
+    }
+    carry_out(approve ? "hold_approved" : "hold_denied", s, facts, d);
+}
+
+}  // namespace ks::daemon_detail

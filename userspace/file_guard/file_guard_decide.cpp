@@ -1,0 +1,159 @@
+#include "file_guard/file_guard_decide.h"
+
+namespace ks {
+
+std::string file_event_path(const FileEvent& ev) {
+    if (ev.op == KS_OP_IO_URING) return "";
+    if (ev.flags & KS_FF_OBJECT) return ev.start_dir;
+    if (ev.path.empty() || ev.path[0] == '/') return ev.path;
+    return (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
+}
+
+namespace {
+
+// At a syscall tracepoint or an fentry hook the call goes on: the task dies
+// as it returns.
+bool stops_after(uint32_t layer) {
+    return layer == KS_LAYER_TRACEPOINT || layer == KS_LAYER_FENTRY;
+}
+
+// The session's part of an enforced action: freeze and kill-session act on
+// the session themselves; block and kill are followed by the policy's
+// session action.
+void session_part(Decision& d, Action carried_out, const policy::Policy& p) {
+    if (carried_out == Action::Freeze)
+        d.session = SessionAction::Freeze;
+    else if (carried_out == Action::KillSession)
+        d.session = SessionAction::KillSession;
+    else if (carried_out == Action::Block || carried_out == Action::Kill)
+        d.follow_up = p.violation_session_action;
+}
+
+}  // namespace
+
+Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) {
+    Decision d;
+    d.action = action_from_abi(ev.action);
+    d.rule = policy.rule_name(ev.rule_id);
+    bool after = stops_after(ev.layer);
+    d.prevented = !after;
+    if (ev.flags & KS_FF_PASSED) {
+        d.verdict = Verdict::Allow;
+        d.reason = "a person approved this operation while it was held";
+        return d;
+    }
+    if (ev.flags & KS_FF_MONITOR) {
+        d.verdict = d.action ? would(*d.action) : Verdict::WouldBlock;
+        d.monitor = true;
+        d.prevented = false;
+        return d;
+    }
+    if (ev.flags & KS_FF_WINDOW) {
+        d.verdict = Verdict::Allowed;
+        d.window = true;
+        d.prevented = false;
+        return d;
+    }
+    if (!d.action) {
+        d.verdict = Verdict::Block;  // the kernel enforced an action we have no name for
+        d.reason = "unknown action " + std::to_string(ev.action);
+        return d;
+    }
+    Action carried_out = *d.action;
+    if (carried_out == Action::Hold && after) {
+        // The kernel killed it: the call would complete while it waited.
+        carried_out = Action::Kill;
+        d.reason = std::string("a hold cannot wait at ") +
+                   (ev.layer == KS_LAYER_FENTRY ? "an fentry hook" : "a syscall tracepoint") +
+                   "; killed instead";
+    } else if (carried_out == Action::Hold && (ev.flags & KS_FF_DENIED)) {
+        // An io_uring worker cannot be stopped: the kernel refused it.
+        carried_out = Action::Block;
+        d.reason = "a hold cannot wait in an io_uring worker; refused instead";
+    }
+    if (carried_out == Action::Audit) d.prevented = false;
+    d.verdict = verdict_for(carried_out);
+    session_part(d, carried_out, policy.policy);
+    if (carried_out == Action::Hold)
+        d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};
+    if (after && carried_out != Action::Audit && *d.action != Action::Audit)
+        d.note = ev.layer == KS_LAYER_FENTRY
+                     ? "stopped at the kernel's security check: this one call completes before "
+                       "the signal lands"
+                     : "stopped at syscall entry: this one call completes before the signal lands";
+    return d;
+}
+
+nlohmann::json file_event_facts(const FileEvent& ev) {
+    std::string path = file_event_path(ev);
+    nlohmann::json f;
+    f["op"] = op_name(ev.op);
+    f["path"] = ev.op == KS_OP_TRUNCATE && ev.path.empty() ? "fd " + std::to_string(ev.dfd) : path;
+    if (!ev.path.empty() && ev.path != path) f["path_arg"] = ev.path;
+    f["match"] = match_name(ev.match);
+    f["layer"] = layer_name(ev.layer);
+    f["stop_latency_ns"] = ev.stop_boot_ns - ev.hdr.ts_boot_ns;
+    if (ev.dev || ev.ino) f["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
+    if (ev.flags & KS_FF_DENIED) f["refused"] = "EPERM";
+    if (ev.flags & KS_FF_IO_WORKER) f["io_uring"] = true;
+    return f;
+}
+
+Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& match, bool self,
+                     const policy::CompiledPolicy& policy) {
+    Decision d;
+    if (!match) {
+        // Nothing destructive: the program goes on (it was not held in a window).
+        d.record = false;
+        d.task = ev.windowed ? TaskStep::None : TaskStep::Release;
+        return d;
+    }
+    uint32_t rule_id = match->rule_id.value_or(policy::kRuleExecCommand);
+    policy::CompiledRule rule = policy.rule(rule_id);
+    d.action = rule.action;
+    d.rule = match->rule + (match->rule_id ? " (" + policy.rule_name(rule_id) + ")" : "");
+    d.reason = match->reason;
+    d.prevented = rule.action != Action::Audit && !rule.monitor;
+    if (rule.monitor) {
+        d.monitor = true;
+        d.verdict = would(rule.action);
+        d.task = TaskStep::Release;
+    } else if (ev.windowed && (rule.no_window || self)) {
+        // Not held (the session's allow window is open), but the window does
+        // not cover killswitch's own objects: the libc and syscall layers
+        // stop the operation itself.
+        d.verdict = Verdict::Deferred;
+        d.prevented = false;
+        d.note =
+            "an allow window is open, so the program was not held at exec; it does not cover "
+            "killswitch's own files, which the libc and syscall layers still protect";
+    } else if (ev.windowed) {
+        d.verdict = Verdict::Allowed;
+        d.window = true;
+        d.prevented = false;
+    } else {
+        d.verdict = verdict_for(rule.action);
+        switch (rule.action) {
+            case Action::Block:
+            case Action::Kill:
+            case Action::KillSession:
+                d.task = TaskStep::Kill;
+                break;
+            case Action::Audit:
+                d.task = TaskStep::Release;
+                break;
+            case Action::Freeze:
+            case Action::Hold:
+                break;  // it stays stopped
+        }
+        session_part(d, rule.action, policy.policy);
+        if (rule.action == Action::Hold) {
+            std::string command;
+            for (const auto& a : ev.argv) command += (command.empty() ? "" : " ") + a;
+            d.hold = HoldSpec{"exec", "exec", match->path, command, match->rule};
+        }
+    }
+    return d;
+}
+
+}  // namespace ks
