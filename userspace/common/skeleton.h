@@ -1,14 +1,17 @@
 // RAII for a bpftool-generated skeleton: one owner that opens, loads and
 // destroys it. KS_SKELETON(name), inside namespace ks in the loader's .cpp
-// after its "name.skel.h", names the generated functions once.
+// after its "name.skel.h", names the generated functions once and registers
+// the object's bytes (the pinned state's build id covers every object).
 #pragma once
 
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -17,19 +20,30 @@ namespace ks {
 template <typename T>
 struct SkeletonTraits;
 
-#define KS_SKELETON(name)                                        \
-    template <>                                                  \
-    struct SkeletonTraits<::name> {                              \
-        static constexpr const char* kName = #name;              \
-        static ::name* open() { return ::name##__open(); }       \
-        static int load(::name* s) { return ::name##__load(s); } \
-        static void destroy(::name* s) { ::name##__destroy(s); } \
-        static std::string_view elf_bytes() {                    \
-            size_t sz = 0;                                       \
-            const void* p = ::name##__elf_bytes(&sz);            \
-            return {static_cast<const char*>(p), sz};            \
-        }                                                        \
-    }
+using ElfBytesFn = std::string_view (*)();
+// Every skeleton linked into this binary, by name.
+const std::map<std::string, ElfBytesFn>& skeleton_registry();
+struct SkeletonRegistration {
+    SkeletonRegistration(const char* name, ElfBytesFn bytes);
+};
+// Every object's bytes, in name order.
+std::vector<std::string_view> all_skeleton_bytes();
+
+#define KS_SKELETON(name)                                         \
+    template <>                                                   \
+    struct SkeletonTraits<::name> {                               \
+        static constexpr const char* kName = #name;               \
+        static ::name* open() { return ::name##__open(); }        \
+        static int load(::name* s) { return ::name##__load(s); }  \
+        static void destroy(::name* s) { ::name##__destroy(s); }  \
+        static std::string_view elf_bytes() {                     \
+            size_t sz = 0;                                        \
+            const void* p = ::name##__elf_bytes(&sz);             \
+            return {static_cast<const char*>(p), sz};             \
+        }                                                         \
+    };                                                            \
+    static const SkeletonRegistration ks_registered_##name(#name, \
+                                                           &SkeletonTraits<::name>::elf_bytes)
 
 template <typename T>
 class Skeleton {

@@ -93,12 +93,9 @@ void Daemon::start() {
     // left is adopted (its links are removed once ours are attached).
     if (!opts_.pin_dir.empty()) {
         adopted_ = pins::scan(opts_.pin_dir);
-        // Every object the daemon can load: a new build never adopts the
+        // Every object this binary can load: a new build never adopts the
         // state of another.
-        std::string build = pins::build_id(
-            {ProcessGuardBpf::elf_bytes(), FileGuardBpf::elf_bytes(),
-             HookGuardBpf::elf_bytes(HookKind::kLsm), HookGuardBpf::elf_bytes(HookKind::kFentry),
-             DbGuardBpf::elf_bytes(), DbWireBpf::elf_bytes(), SelfGuardBpf::elf_bytes()});
+        std::string build = pins::build_id(all_skeleton_bytes());
         if (auto st = pins::enable(opts_.pin_dir, build); !st) throw StartupError{st.error().str()};
     }
 
