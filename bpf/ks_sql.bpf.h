@@ -18,13 +18,16 @@
  *
  * It errs towards refusing: when its reading is cruder than the server's
  * grammar, it finds more, never less. The user-space parser (libpg_query for
- * PostgreSQL) classifies the same text for the audit record; the test corpus
- * checks that the two agree.
+ * PostgreSQL) classifies the same text for the audit record; one corpus
+ * (tests/corpus/db_requests.txt) holds both to the same cases.
  */
 #ifndef KS_SQL_BPF_H
 #define KS_SQL_BPF_H
 
-#include "ks_maps.bpf.h"
+/* Code and types, no maps: db_judge_test.bpf.c includes it without them. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <killswitch/abi/events.h>
 
 #define KS_SQL_PG 0
 #define KS_SQL_MYSQL 1
