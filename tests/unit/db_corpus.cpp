@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "process_guard/events.h"
+#include "abi/decode.h"
 
 namespace ks::db::corpus {
 namespace {

@@ -19,7 +19,7 @@
 
 #include "db_corpus.h"
 #include "db_judge_test.skel.h"
-#include "process_guard/events.h"
+#include "abi/decode.h"
 
 namespace ks::db {
 namespace {
