@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "actions/actions.h"
+#include "actions/sock_destroy.h"
 #include "decision/decision.h"
 
 namespace ks {

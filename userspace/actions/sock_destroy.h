@@ -9,17 +9,11 @@
 #include <cstdint>
 
 #include "common/result.h"
+#include "decision/decision.h"
 
 namespace ks {
 
-struct TcpEndpoints {
-    int family = 0;                  // AF_INET or AF_INET6
-    std::array<uint8_t, 16> local{};  // IPv4: the first 4 bytes
-    std::array<uint8_t, 16> remote{};
-    uint16_t local_port = 0;  // host byte order
-    uint16_t remote_port = 0;
-    uint64_t cookie = 0;  // the socket's cookie: only that socket is destroyed
-};
+// TcpEndpoints: decision/decision.h (the connection a refusal is about).
 
 Status destroy_tcp_socket(const TcpEndpoints& s);
 

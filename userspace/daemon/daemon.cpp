@@ -1,4 +1,5 @@
-// The daemon: start-up, the event loop, process events, the control socket.
+// The daemon: start-up, the event loop, the records of guarded processes
+// (exec, fork, exit) and sessions, the tick; `killswitch daemon --uninstall`.
 #include "daemon/daemon_impl.h"
 
 namespace ks {

@@ -11,14 +11,13 @@
 
 #include <killswitch/abi/events.h>
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "actions/sock_destroy.h"
 
 namespace ks {
 
@@ -82,6 +81,17 @@ bool is_monitor_verdict(Verdict v);
 // What the daemon does to the subject task, which the kernel stopped (exec
 // layer, libpq uprobes, holds) or already signalled.
 enum class TaskStep { None, Release, Kill };
+
+// A TCP connection, as the kernel saw it: a refused request's socket is
+// reset (actions/sock_destroy.h).
+struct TcpEndpoints {
+    int family = 0;                   // AF_INET or AF_INET6
+    std::array<uint8_t, 16> local{};  // IPv4: the first 4 bytes
+    std::array<uint8_t, 16> remote{};
+    uint16_t local_port = 0;  // host byte order
+    uint16_t remote_port = 0;
+    uint64_t cookie = 0;  // the socket's cookie: only that socket is destroyed
+};
 
 // An operation kept stopped until a person decides (Verdict::Hold).
 struct HoldSpec {
