@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "db_guard/classify.h"
-#include "db_guard/endpoints.h"
+#include "policy/db_endpoints.h"
 
 namespace ks::db::corpus {
 

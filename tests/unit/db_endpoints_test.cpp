@@ -1,9 +1,10 @@
 // Database endpoints (--db KIND=ADDRESS, databases.endpoints) and the
 // policy's databases section.
+#include "policy/db_endpoints.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
-#include "db_guard/endpoints.h"
 #include "policy/policy.h"
 
 namespace ks {
@@ -56,7 +57,8 @@ TEST(DbEndpoints, BadSpecsSayWhatIsWrong) {
         return r ? std::string() : r.error().str();
     };
     EXPECT_NE(msg("postgres").find("expected KIND=ADDRESS"), std::string::npos);
-    EXPECT_NE(msg("oracle=1.2.3.4:1521").find("'oracle' is not a database kind"), std::string::npos);
+    EXPECT_NE(msg("oracle=1.2.3.4:1521").find("'oracle' is not a database kind"),
+              std::string::npos);
     EXPECT_NE(msg("redis=127.0.0.1").find("expected HOST:PORT"), std::string::npos);
     EXPECT_NE(msg("redis=127.0.0.1:0").find("from 1 to 65535"), std::string::npos);
     EXPECT_NE(msg("redis=127.0.0.1:70000").find("from 1 to 65535"), std::string::npos);
@@ -69,10 +71,9 @@ TEST(DbEndpoints, BadSpecsSayWhatIsWrong) {
 TEST(DbEndpoints, DefaultsWatchTheStandardPortsAndSockets) {
     std::vector<std::string> got;
     for (const auto& e : db::default_endpoints()) got.push_back(e.str());
-    for (const char* want :
-         {"postgres=*:5432", "mysql=*:3306", "redis=*:6379", "mongodb=*:27017",
-          "postgres=/var/run/postgresql/.s.PGSQL.*", "mysql=/var/run/mysqld/mysqld.sock",
-          "redis=/var/run/redis/*.sock"})
+    for (const char* want : {"postgres=*:5432", "mysql=*:3306", "redis=*:6379", "mongodb=*:27017",
+                             "postgres=/var/run/postgresql/.s.PGSQL.*",
+                             "mysql=/var/run/mysqld/mysqld.sock", "redis=/var/run/redis/*.sock"})
         EXPECT_NE(std::find(got.begin(), got.end(), want), got.end()) << want;
     // The built-in policy lists the same.
     std::vector<std::string> policy_eps = policy::default_policy().db_endpoints;
@@ -122,8 +123,9 @@ TEST(PolicyDatabases, BadValuesAreReportedWhereTheyAre) {
     EXPECT_EQ(err("databases:\n  endpoints:\n    - postgres=1.2.3.4\n"),
               "p.yaml:3:7: error: databases.endpoints: 'postgres=1.2.3.4': expected HOST:PORT, "
               "[IPV6]:PORT, *:PORT or a unix socket path");
-    EXPECT_NE(err("databases:\n  action: hold\n").find("p.yaml:2:11: error: databases.action "
-                                                       "cannot be 'hold'"),
+    EXPECT_NE(err("databases:\n  action: hold\n")
+                  .find("p.yaml:2:11: error: databases.action "
+                        "cannot be 'hold'"),
               std::string::npos);
     EXPECT_NE(err("databases:\n  unparseable: maybe\n").find("p.yaml:2:16"), std::string::npos);
     EXPECT_NE(err("databases:\n  statement_max: 99999\n").find("from 16 to 4096"),

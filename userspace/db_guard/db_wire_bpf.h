@@ -13,8 +13,8 @@
 #include "common/layer.h"
 #include "common/result.h"
 #include "common/skeleton.h"
-#include "db_guard/endpoints.h"
 #include "policy/compile.h"
+#include "policy/db_endpoints.h"
 
 struct db_wire;
 struct bpf_object;

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "db_guard/endpoints.h"
 #include "decision/decision.h"
+#include "policy/db_endpoints.h"
 #include "policy/policy.h"
 
 namespace ks::policy {

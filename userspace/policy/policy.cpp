@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "common/sysfs.h"
-#include "db_guard/endpoints.h"
+#include "policy/db_endpoints.h"
 
 namespace ks::policy {
 namespace {

@@ -1,4 +1,4 @@
-#include "db_guard/endpoints.h"
+#include "policy/db_endpoints.h"
 
 #include <arpa/inet.h>
 #include <glob.h>
