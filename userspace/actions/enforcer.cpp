@@ -23,9 +23,11 @@ void Enforcer::act_on_session(SessionAction what, const Subject& s, ActionResult
 ActionResult Enforcer::apply(const Decision& d, const Subject& s,
                              std::chrono::seconds hold_timeout) {
     ActionResult r;
-    // The offender first, then its session: nothing it started goes on.
-    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
+    // The session first, then the offender: a task killed before its
+    // session froze would let its parent (a shell, the agent) run on and
+    // even exit in between. A frozen task still dies of SIGKILL.
     act_on_session(d.session != SessionAction::None ? d.session : d.follow_up, s, r);
+    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
     if (d.close_connection) {
         if (auto st = destroy_tcp_socket(*d.close_connection); !st)
             r.connection_error = st.error().str();
