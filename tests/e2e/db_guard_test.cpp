@@ -24,15 +24,17 @@ class DbGuardE2E : public ::testing::Test {
         if (::geteuid() != 0) return;
         server_ = new PgServer();
         if (!server_->ok()) return;
-        std::string created = server_->query("CREATE TABLE accounts (id int primary key, note text)");
-        std::string filled =
-            server_->query("INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
-        if (created.rfind("ERROR", 0) == 0 || filled.rfind("ERROR", 0) == 0) setup_error_ = created + filled;
+        std::string created =
+            server_->query("CREATE TABLE accounts (id int primary key, note text)");
+        std::string filled = server_->query(
+            "INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        if (created.rfind("ERROR", 0) == 0 || filled.rfind("ERROR", 0) == 0)
+            setup_error_ = created + filled;
         // The test server's unix socket is watched: guarded processes may
         // reach it only through libpq (whose statements the uprobes read).
-        daemon_ = new Daemon(Daemon::Options{
-            .extra_args = {"--db", "postgres=" + server_->socket_dir() + "/.s.PGSQL." +
-                                       server_->port()}});
+        daemon_ =
+            new Daemon(Daemon::Options{.extra_args = {"--db", "postgres=" + server_->socket_dir() +
+                                                                  "/.s.PGSQL." + server_->port()}});
     }
     static void TearDownTestSuite() {
         delete daemon_;
@@ -87,6 +89,10 @@ TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {
     EXPECT_EQ(rec["class"], "drop");
     EXPECT_EQ(rec["verdict"], "block");
     EXPECT_EQ(rec["layer"], "uprobe");
+    // psql was stopped in libpq: it reads why on its stderr before it dies.
+    EXPECT_NE(r.err.find("killswitch: refused DROP TABLE accounts"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(rule db:drop)"), std::string::npos) << r.err;
+    EXPECT_NE(rec.value("explained_to", "").find("stderr (pipe)"), std::string::npos) << rec.dump();
 }
 
 TEST_F(DbGuardE2E, DeleteWithoutWhereOverTcpNeverReachesTheServer) {
@@ -141,7 +147,9 @@ TEST_F(DbGuardE2E, ARawClientOnTheUnixSocketIsRefusedAtConnect) {
     std::string py =
         "import socket\n"
         "s = socket.socket(socket.AF_UNIX)\n"
-        "try:\n    s.connect('" + sock + "')\n    print('connected')\n"
+        "try:\n    s.connect('" +
+        sock +
+        "')\n    print('connected')\n"
         "except OSError as e:\n    print('refused', e.errno)\n";
     auto r = guarded("raw-unix", {"/usr/bin/python3", "-c", py});
     EXPECT_EQ(r.out, "refused 1\n") << r.out << r.err;  // EPERM

@@ -209,6 +209,18 @@ class FileGuardE2E : public ::testing::Test {
         EXPECT_NE(o.decision.value("path", "").find(path_part), std::string::npos)
             << o.decision.dump();
         EXPECT_EQ(o.decision.value("session_action", ""), "freeze") << o.decision.dump();
+        if (layer == "exec") {
+            // Stopped at exec, the offender is told on its own stderr (here
+            // the pipe the test reads, as an agent's shell tool would) before
+            // it dies.
+            EXPECT_NE(o.run.err.find("killswitch: refused "), std::string::npos) << o.run.err;
+            EXPECT_NE(o.run.err.find("(rule " + o.decision.value("rule", "") + ")"),
+                      std::string::npos)
+                << o.run.err;
+            EXPECT_NE(o.run.err.find("killswitch allow --session"), std::string::npos) << o.run.err;
+            EXPECT_NE(o.decision.value("explained_to", "").find("stderr (pipe)"), std::string::npos)
+                << o.decision.dump();
+        }
     }
 
     static TempDir* dir_;

@@ -64,3 +64,72 @@ TEST(Decision, CountersCountVerdictsAndFreezesThatHappened) {
 
 }  // namespace
 }  // namespace ks
+
+namespace ks {
+namespace {
+
+Subject in_session(const std::string& name) {
+    Subject s;
+    s.pid = 42;
+    s.session = name;
+    return s;
+}
+
+TEST(RefusalMessage, NamesWhatTheRuleWhoAndHowToAllowIt) {
+    Decision d{.verdict = Verdict::Block,
+               .action = Action::Block,
+               .follow_up = SessionAction::Freeze,
+               .prevented = true,
+               .rule = "exec:rm-recursive (protect:/srv/data)",
+               .reason = "rm -r reaches a protected directory",
+               .what = "rm -rf /srv/data",
+               .task = TaskStep::Kill};
+    ASSERT_TRUE(tells_offender(d));
+    std::string m = refusal_message(d, in_session("fix-migrations"));
+    EXPECT_NE(m.find("killswitch: refused rm -rf /srv/data: rm -r reaches a protected directory "
+                     "(rule exec:rm-recursive (protect:/srv/data))"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("killed before it could do it"), std::string::npos) << m;
+    EXPECT_NE(m.find("session fix-migrations is frozen"), std::string::npos) << m;
+    EXPECT_NE(m.find("killswitch thaw --session fix-migrations"), std::string::npos) << m;
+    EXPECT_NE(m.find("killswitch allow --session fix-migrations --for 30m"), std::string::npos)
+        << m;
+    EXPECT_EQ(m.back(), '\n');
+}
+
+TEST(RefusalMessage, AHoldSaysHowAPersonDecides) {
+    Decision d{.verdict = Verdict::Hold,
+               .prevented = true,
+               .rule = "protect:/srv/data",
+               .what = "unlink /srv/data/x"};
+    std::string m = refusal_message(d, in_session("s"), 7, 120);
+    EXPECT_NE(m.find("killswitch: held unlink /srv/data/x"), std::string::npos) << m;
+    EXPECT_NE(m.find("killswitch approve 7 (or deny 7); denied after 120s"), std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("killswitch allow"), std::string::npos) << "a hold is decided, not allowed";
+}
+
+TEST(RefusalMessage, SelfProtectionOffersNoWindowAndStoppedAfterSaysSo) {
+    Decision tamper{.verdict = Verdict::Block,
+                    .rule = "self:signal",
+                    .reason = "SIGKILL to pid 1",
+                    .what = "a signal call aimed at killswitch or the kernel"};
+    std::string m = refusal_message(tamper, in_session("s"));
+    EXPECT_NE(m.find("killswitch: stopped a signal call"), std::string::npos) << m;
+    EXPECT_NE(m.find("the process was killed as it returned"), std::string::npos) << m;
+    EXPECT_EQ(m.find("killswitch allow"), std::string::npos) << "no window covers self rules";
+}
+
+TEST(RefusalMessage, NobodyIsToldOfWhatWasLetThroughOrOnlyRecorded) {
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::Allow}));
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::Allowed, .window = true}));
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::Audit}));
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::WouldBlock, .monitor = true}));
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::Deferred}));
+    EXPECT_FALSE(tells_offender(Decision{.verdict = Verdict::Refused, .quiet = true}));
+    EXPECT_TRUE(tells_offender(Decision{.verdict = Verdict::Refused}));
+}
+
+}  // namespace
+}  // namespace ks

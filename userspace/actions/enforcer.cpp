@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include "actions/tell.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -27,7 +28,6 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
     // session froze would let its parent (a shell, the agent) run on and
     // even exit in between. A frozen task still dies of SIGKILL.
     act_on_session(d.session != SessionAction::None ? d.session : d.follow_up, s, r);
-    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
     if (d.close_connection) {
         if (auto st = destroy_tcp_socket(*d.close_connection); !st)
             r.connection_error = st.error().str();
@@ -54,6 +54,16 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
             added.id, h.layer, h.op, h.path, s.pid, h.session, added.id, added.id,
             hold_timeout.count());
     }
+    // Told while it still has its stderr (a task the kernel stopped), or
+    // through its parent's (one the kernel killed).
+    if (tells_offender(d)) {
+        auto told = tell_process(s.pid, s.ppid, refusal_message(d, s, r.hold_id, r.hold_timeout_s));
+        if (told)
+            r.told = *told;
+        else
+            r.tell_error = told.error().str();
+    }
+    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
     if (d.task == TaskStep::Release) ::kill(s.pid, SIGCONT);
     counters_.count(d, r);
     return r;

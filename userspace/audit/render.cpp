@@ -47,6 +47,8 @@ nlohmann::json render(std::string_view event, const Subject& s, const nlohmann::
         rec["hold_id"] = r.hold_id;
         rec["hold_timeout_s"] = r.hold_timeout_s;
     }
+    if (!r.told.empty()) rec["explained_to"] = r.told;
+    if (!r.tell_error.empty()) rec["explain_error"] = r.tell_error;
     if (r.connection_closed) {
         if (*r.connection_closed)
             rec["connection_closed"] = true;

@@ -113,6 +113,7 @@ void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
     d.prevented = !approve;
     d.rule = h.rule;
     d.reason = why;
+    d.what = h.op + " " + h.path;
     d.task = approve ? TaskStep::Release : TaskStep::Kill;
     json facts = {{"hold_id", h.id}, {"layer", h.layer}, {"op", h.op}, {"path", h.path}};
     if (approve) {

@@ -38,6 +38,7 @@ Decision decide_libpq(const DbCheckEvent& ev, const db::Classification& c,
     db::Class verdict = c.verdict();
     Decision d;
     d.rule = "db:" + std::string(db::class_name(verdict));
+    d.what = ev.query.size() > 200 ? ev.query.substr(0, 200) + "..." : ev.query;
     for (const auto& st : c.statements)
         if (st.cls == verdict) {
             d.reason = st.detail;

@@ -76,6 +76,9 @@ Decision decide_db_request(const DbWireEvent& ev, const db::Statement& st, bool 
                            const policy::CompiledPolicy& policy) {
     Decision d;
     bool objects = kernel_objects(ev);
+    d.what = ev.kind == KS_DB_MONGODB ? std::string("a MongoDB request")
+             : st.text.empty()        ? std::string("a ") + db_kind_name(ev.kind) + " request"
+                                      : printable(st.text, 200);
     d.rule = "db:" + std::string(objects ? db_reason_name(ev.reason) : db::class_name(st.cls));
     if (objects) d.reason = db_reason_text(ev.reason);
     // The kernel decides for the whole request: a harmless statement sent
@@ -96,6 +99,8 @@ Decision decide_db_request(const DbWireEvent& ev, const db::Statement& st, bool 
         default:
             d.verdict = Verdict::Allowed;
     }
+    // One message for the whole request: the statement it is about.
+    d.quiet = !culprit;
     if (ev.verdict == KS_DBV_REFUSE && culprit) {
         // The client would otherwise wait for an answer that never comes
         // (libpq keeps reading after a failed send): close the connection.
@@ -111,6 +116,7 @@ Decision decide_db_unix_connect(const DbWireEvent& ev) {
     Decision d;
     d.rule = "db:" + std::string(db_reason_name(ev.reason));
     d.reason = db_reason_text(ev.reason);
+    d.what = "connect to " + printable(ev.text, 108);
     d.prevented = ev.verdict == KS_DBV_REFUSE;
     if (ev.verdict == KS_DBV_REFUSE) {
         d.verdict = Verdict::Refused;

@@ -122,6 +122,67 @@ Verdict would(Action a) { return kActionVerdicts[static_cast<size_t>(a)].monitor
 
 bool is_monitor_verdict(Verdict v) { return v >= Verdict::WouldAudit; }
 
+bool tells_offender(const Decision& d) {
+    if (!d.record || d.monitor || d.quiet) return false;
+    switch (d.verdict) {
+        case Verdict::Block:
+        case Verdict::Kill:
+        case Verdict::Freeze:
+        case Verdict::KillSession:
+        case Verdict::Hold:
+        case Verdict::Refused:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_id,
+                            int hold_timeout_s) {
+    std::string what = d.what.empty() ? std::string("this operation") : d.what;
+    std::string msg = "killswitch: ";
+    msg += d.verdict == Verdict::Hold ? "held " : d.prevented ? "refused " : "stopped ";
+    msg += what;
+    msg += ": ";
+    msg += d.reason.empty() ? "it is destructive to protected data" : d.reason;
+    msg += " (rule " + d.rule + ").\n";
+    std::string session = s.session.empty() ? "this session" : "session " + s.session;
+    switch (d.verdict) {
+        case Verdict::Hold:
+            msg += "killswitch: this process waits until a person decides: killswitch approve " +
+                   std::to_string(hold_id) + " (or deny " + std::to_string(hold_id) +
+                   "); denied after " + std::to_string(hold_timeout_s) + "s.\n";
+            break;
+        case Verdict::Kill:
+        case Verdict::Block:
+            if (!d.prevented)
+                msg += "killswitch: the call had started; the process was killed as it returned.\n";
+            else if (d.task == TaskStep::Kill || d.verdict == Verdict::Kill)
+                msg += "killswitch: the process was killed before it could do it.\n";
+            break;
+        case Verdict::Freeze:
+            msg += "killswitch: " + session + " is frozen until a person thaws it.\n";
+            break;
+        case Verdict::KillSession:
+            msg += "killswitch: every process of " + session + " was killed.\n";
+            break;
+        default:
+            break;
+    }
+    if (d.follow_up == SessionAction::Freeze)
+        msg += "killswitch: " + session +
+               " is frozen until a person thaws it (killswitch thaw --session " + s.session +
+               ").\n";
+    else if (d.follow_up == SessionAction::KillSession)
+        msg += "killswitch: every process of " + session + " is killed.\n";
+    if (!d.rule.starts_with("self:") && d.verdict != Verdict::Hold)
+        msg +=
+            "killswitch: a person outside the session can allow such operations for a while: "
+            "killswitch allow --session " +
+            (s.session.empty() ? std::string("NAME") : s.session) + " --for 30m --reason 'why'\n";
+    return msg;
+}
+
 void DecisionCounters::count(const Decision& d, const ActionResult& r) {
     if (!d.record) return;
     switch (d.verdict) {

@@ -119,10 +119,15 @@ struct Decision {
     std::string rule;
     std::string reason;
     std::string note;
+    // What was attempted, in a few words the offender recognises
+    // ("unlink /srv/data/base/1", "rm -rf /srv/data", "DROP TABLE users"):
+    // the refusal message names it.
+    std::string what;
     TaskStep task = TaskStep::None;
     std::optional<HoldSpec> hold;                  // Verdict::Hold: register it
     std::optional<TcpEndpoints> close_connection;  // refused request: reset its socket
     bool record = true;  // false: nothing to write (an exec that matched no rule)
+    bool quiet = false;  // the offender was told already (another statement of one request)
 };
 
 // Who did it, as the daemon knows them when the record arrives.
@@ -145,6 +150,17 @@ struct Subject {
     nlohmann::json window;  // the session's maintenance window, or null
 };
 
+// Whether the offender is told why (an operation refused or held, a process
+// or session stopped); never for what was let through or only recorded.
+bool tells_offender(const Decision& d);
+
+// What the offender reads on its stderr or terminal, where its caller (a
+// shell, an agent's tool) collects it: what was refused and by which rule,
+// that killswitch did it, what happened to the process and the session, and
+// what a person can run to allow it. hold_id: the hold, for Verdict::Hold.
+std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_id = 0,
+                            int hold_timeout_s = 0);
+
 // What the Enforcer did.
 struct ActionResult {
     bool session_acted = false;  // a freeze or kill of the session was attempted
@@ -154,6 +170,8 @@ struct ActionResult {
     int hold_timeout_s = 0;
     std::optional<bool> connection_closed;
     std::string connection_error;
+    std::string told;        // where the refusal message went ("pid 42 stderr (pipe)")
+    std::string tell_error;  // why it could not be delivered
 };
 
 // Decisions, counted as the Enforcer applies them (`killswitch status`).

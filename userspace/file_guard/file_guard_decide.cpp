@@ -35,6 +35,8 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     Decision d;
     d.action = action_from_abi(ev.action);
     d.rule = policy.rule_name(ev.rule_id);
+    std::string path = file_event_path(ev);
+    d.what = std::string(op_name(ev.op)) + (path.empty() ? "" : " " + path);
     bool after = stops_after(ev.layer);
     d.prevented = !after;
     if (ev.flags & KS_FF_PASSED) {
@@ -113,6 +115,7 @@ Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& m
     d.action = rule.action;
     d.rule = match->rule + (match->rule_id ? " (" + policy.rule_name(rule_id) + ")" : "");
     d.reason = match->reason;
+    for (const auto& a : ev.argv) d.what += (d.what.empty() ? "" : " ") + a;
     d.prevented = rule.action != Action::Audit && !rule.monitor;
     if (rule.monitor) {
         d.monitor = true;
@@ -148,9 +151,7 @@ Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& m
         }
         session_part(d, rule.action, policy.policy);
         if (rule.action == Action::Hold) {
-            std::string command;
-            for (const auto& a : ev.argv) command += (command.empty() ? "" : " ") + a;
-            d.hold = HoldSpec{"exec", "exec", match->path, command, match->rule};
+            d.hold = HoldSpec{"exec", "exec", match->path, d.what, match->rule};
         }
     }
     return d;

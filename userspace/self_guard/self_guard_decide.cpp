@@ -56,6 +56,7 @@ Decision decide_tamper(const TamperEvent& ev, int daemon_pid, const policy::Poli
     d.action = Action::Kill;
     d.rule = "self:" + std::string(tamper_name(ev.what));
     d.reason = tamper_reason(ev, daemon_pid);
+    d.what = "a " + std::string(tamper_name(ev.what)) + " call aimed at killswitch or the kernel";
     d.prevented = tamper_prevented(ev);
     d.follow_up = policy.violation_session_action;
     return d;
