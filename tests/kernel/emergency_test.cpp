@@ -32,9 +32,9 @@ size_t procs_in(const std::string& dir) {
 // background: three processes in the session once it is up.
 std::future<CommandResult> start_trio(const Daemon& d, const std::string& name) {
     auto f = std::async(std::launch::async, [&d, name] {
-        return d.cli({"run", "--session", name, "--", "/bin/sh", "-c",
-                      "sleep 300 & sleep 300 & wait"},
-                     std::chrono::seconds(120));
+        return d.cli(
+            {"run", "--session", name, "--", "/bin/sh", "-c", "sleep 300 & sleep 300 & wait"},
+            std::chrono::seconds(120));
     });
     std::string dir = session_dir(d, name);
     wait_until([&] { return procs_in(dir) == 3; });
@@ -93,8 +93,8 @@ TEST(Emergency, FreezeAndKillWithTheDaemonDown) {
     d.stop_keep_sessions();  // the session and its processes stay
     ASSERT_EQ(procs_in(dir), 3u) << "the session did not outlive the daemon";
 
-    auto f = d.cli({"freeze", "--all", "--cgroup-parent", d.cgroup_parent(), "--audit-log",
-                    d.audit_log()});
+    auto f = d.cli(
+        {"freeze", "--all", "--cgroup-parent", d.cgroup_parent(), "--audit-log", d.audit_log()});
     EXPECT_EQ(f.status, 0) << f.err;
     EXPECT_NE(f.out.find("frozen (3 processes)"), std::string::npos) << f.out << f.err;
     EXPECT_NE(f.out.find("no daemon answered"), std::string::npos) << f.out;
@@ -102,8 +102,8 @@ TEST(Emergency, FreezeAndKillWithTheDaemonDown) {
 
     auto pid = read_file(dir + "/cgroup.procs").value();
     pid = pid.substr(0, pid.find('\n'));
-    auto k = d.cli({"kill", "--pid", pid, "--cgroup-parent", d.cgroup_parent(), "--audit-log",
-                    d.audit_log()});
+    auto k = d.cli(
+        {"kill", "--pid", pid, "--cgroup-parent", d.cgroup_parent(), "--audit-log", d.audit_log()});
     EXPECT_EQ(k.status, 0) << k.err;
     EXPECT_EQ(trio.get().status, 128 + SIGKILL);
     EXPECT_EQ(procs_in(dir), 0u);
@@ -126,6 +126,37 @@ TEST(Emergency, AProcessOutsideEverySessionIsRefusedAsATarget) {
     EXPECT_NE(none.err.find("no session 'no-such'"), std::string::npos) << none.err;
     auto two = d.cli({"freeze", "--all", "--session", "x"});
     EXPECT_EQ(two.status, 2);
+}
+
+// `killswitch run` is the session's handle: its pid (it stays outside the
+// session) names the session it started, with the daemon up or down, and its
+// exit status says the session was killed.
+TEST(Emergency, TheRunWrappersPidNamesItsSession) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto trio = start_trio(d, "handle");
+    std::string dir = session_dir(d, "handle");
+    ASSERT_EQ(procs_in(dir), 3u);
+    int wrapper = 0;
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "session_start" && r.value("session", "") == "handle")
+            wrapper = r.value("pid", 0);
+    ASSERT_GT(wrapper, 0) << "no session_start record with the wrapper's pid";
+    auto cg = read_file("/proc/" + std::to_string(wrapper) + "/cgroup");
+    ASSERT_TRUE(cg);
+    EXPECT_EQ(cg->find(d.cgroup_parent() + "/handle"), std::string::npos)
+        << "the wrapper itself is outside the session: " << *cg;
+
+    auto f = d.cli({"freeze", "--pid", std::to_string(wrapper)});
+    EXPECT_EQ(f.status, 0) << f.err;
+    EXPECT_NE(events_of(dir).find("frozen 1"), std::string::npos);
+    d.stop_keep_sessions();  // and with no daemon
+    auto k = d.cli({"kill", "--pid", std::to_string(wrapper), "--cgroup-parent", d.cgroup_parent(),
+                    "--audit-log", d.audit_log()});
+    EXPECT_EQ(k.status, 0) << k.err;
+    EXPECT_EQ(trio.get().status, 128 + SIGKILL);
+    EXPECT_TRUE(wait_until([&] { return procs_in(dir) == 0; }));
 }
 
 TEST(Emergency, AGuardedProcessCannotThawOrKillSessions) {
@@ -157,8 +188,7 @@ TEST(Emergency, AGuardedProcessCannotLeaveOrThawItsSessionThroughCgroupFiles) {
          {root + "/cgroup.procs", session_dir(d, "escape-1") + "/cgroup.freeze"}) {
         std::string session = file.find("procs") != std::string::npos ? "escape-0" : "escape-1";
         auto r = d.cli({"run", "--session", session, "--", "/bin/sh", "-c",
-                        "echo 0 > " + file + " 2>/dev/null; echo $$ > " + file +
-                            "; echo escaped"});
+                        "echo 0 > " + file + " 2>/dev/null; echo $$ > " + file + "; echo escaped"});
         EXPECT_EQ(r.status, 128 + SIGKILL) << file << ": " << r.out << r.err;
         EXPECT_EQ(r.out.find("escaped"), std::string::npos) << r.out;
         json rec;

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "actions/actions.h"
@@ -48,7 +51,7 @@ const char* kind_name(EmergencyTarget::Kind k) {
 }
 
 bool is_dir(const std::string& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -83,8 +86,8 @@ std::string event_field(const std::string& dir, const std::string& key) {
     size_t at = ev->find(key + " ");
     if (at == std::string::npos) return "";
     size_t end = ev->find('\n', at);
-    return ev->substr(at + key.size() + 1, end == std::string::npos ? std::string::npos
-                                                                    : end - at - key.size() - 1);
+    return ev->substr(at + key.size() + 1,
+                      end == std::string::npos ? std::string::npos : end - at - key.size() - 1);
 }
 
 }  // namespace
@@ -109,6 +112,55 @@ Result<EmergencyTarget> EmergencyTarget::from_json(const nlohmann::json& j) {
     t.value = j.value("value", "");
     return t;
 }
+
+namespace {
+
+// The cgroup v2 path in /proc/PID/cgroup ("0::/path").
+std::string cgroup_v2_path(const std::string& proc_cgroup) {
+    size_t at = proc_cgroup.find("0::");
+    if (at == std::string::npos) return "";
+    size_t end = proc_cgroup.find('\n', at);
+    return proc_cgroup.substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
+}
+
+// The session directory a cgroup path lies in (the first level under the
+// parent), if any.
+std::optional<std::string> session_dir_of(const std::string& cgroup2, const std::string& parent,
+                                          const std::string& path) {
+    std::string dir = cgroup2 + path;
+    if (dir.rfind(parent + "/", 0) != 0) return std::nullopt;
+    std::string rest = dir.substr(parent.size() + 1);
+    return parent + "/" + rest.substr(0, rest.find('/'));
+}
+
+// The sessions that the children of pid are in.
+std::vector<std::string> sessions_of_children(const std::string& cgroup2, const std::string& parent,
+                                              const std::string& pid) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir("/proc");
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        auto stat = read_file("/proc/" + name + "/stat");
+        if (!stat) continue;
+        // After the comm: state, then ppid.
+        auto rp = stat->rfind(')');
+        if (rp == std::string::npos) continue;
+        std::istringstream rest(stat->substr(rp + 1));
+        std::string state, ppid;
+        if (!(rest >> state >> ppid) || ppid != pid) continue;
+        auto cg = read_file("/proc/" + name + "/cgroup");
+        if (!cg) continue;
+        if (auto dir = session_dir_of(cgroup2, parent, cgroup_v2_path(*cg)))
+            if (std::find(out.begin(), out.end(), *dir) == out.end()) out.push_back(*dir);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
 
 Result<std::vector<std::string>> resolve_emergency_target(const std::string& cgroup2,
                                                           const std::string& parent,
@@ -150,29 +202,30 @@ Result<std::vector<std::string>> resolve_emergency_target(const std::string& cgr
         case EmergencyTarget::Kind::Pid: {
             auto cg = read_file("/proc/" + target.value + "/cgroup");
             if (!cg) return make_error("no process " + target.value);
-            // cgroup v2 line: "0::/path"
-            std::string path;
-            size_t at = cg->find("0::");
-            if (at != std::string::npos) {
-                size_t end = cg->find('\n', at);
-                path = cg->substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
+            std::string path = cgroup_v2_path(*cg);
+            if (auto dir = session_dir_of(cgroup2, parent, path)) {
+                out.push_back(*dir);
+                return out;
             }
-            std::string dir = cgroup2 + path;
-            if (dir.rfind(parent + "/", 0) != 0)
-                return make_error("process " + target.value + " is not in a killswitch session "
-                                  "(its cgroup is " + path + "); use --cgroup to act on that cgroup");
-            // the session: the first level under the parent
-            std::string rest = dir.substr(parent.size() + 1);
-            out.push_back(parent + "/" + rest.substr(0, rest.find('/')));
-            return out;
+            // `killswitch run` stays outside the session it started: its
+            // pid stands for the sessions of its children.
+            out = sessions_of_children(cgroup2, parent, target.value);
+            if (!out.empty()) return out;
+            return make_error("process " + target.value +
+                              " is not in a killswitch session, nor the killswitch run of one "
+                              "(its cgroup is " +
+                              path + "); use --cgroup to act on that cgroup");
         }
     }
     return out;
 }
 
 nlohmann::json EmergencyResult::to_json() const {
-    nlohmann::json j = {{"cgroup", cgroup},   {"processes", processes}, {"ok", ok},
-                        {"confirmed", confirmed}, {"elapsed_ms", elapsed_ms}};
+    nlohmann::json j = {{"cgroup", cgroup},
+                        {"processes", processes},
+                        {"ok", ok},
+                        {"confirmed", confirmed},
+                        {"elapsed_ms", elapsed_ms}};
     if (!error.empty()) j["error"] = error;
     return j;
 }
@@ -201,8 +254,9 @@ std::vector<EmergencyResult> apply_emergency(EmergencyOp op, const std::string& 
         while (!(r.confirmed = event_field(dir, key) == want) &&
                std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::microseconds(200));
-        r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                           .count();
+        r.elapsed_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         out.push_back(r);
     }
     return out;

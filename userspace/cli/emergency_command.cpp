@@ -31,8 +31,9 @@ void print_results(EmergencyOp op, const nlohmann::json& results, bool direct) {
         std::printf("no guarded session to %s\n", emergency_op_name(op));
         return;
     }
-    const char* done = op == EmergencyOp::Freeze ? "frozen" : op == EmergencyOp::Thaw ? "thawed"
-                                                                                     : "killed";
+    const char* done = op == EmergencyOp::Freeze ? "frozen"
+                       : op == EmergencyOp::Thaw ? "thawed"
+                                                 : "killed";
     for (const auto& r : results) {
         if (!r.value("ok", false)) {
             std::printf("%-40s FAILED: %s\n", r.value("cgroup", "").c_str(),
@@ -70,7 +71,8 @@ void audit_direct(const EmergencyOptions& o, EmergencyOp op, const EmergencyTarg
         return;
     }
     if (::write(fd, line.data(), line.size()) < 0)
-        std::fprintf(stderr, "killswitch: write %s: %s\n", o.audit_log.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "killswitch: write %s: %s\n", o.audit_log.c_str(),
+                     std::strerror(errno));
     ::close(fd);
 }
 
@@ -78,7 +80,8 @@ int run_emergency(const GlobalOptions& g, const EmergencyOptions& o, EmergencyOp
     EmergencyTarget t;
     int given = o.all + !o.session.empty() + !o.cgroup.empty() + !o.pid.empty();
     if (given != 1) {
-        std::fprintf(stderr, "killswitch %s: give exactly one of --all, --session, --cgroup, --pid\n",
+        std::fprintf(stderr,
+                     "killswitch %s: give exactly one of --all, --session, --cgroup, --pid\n",
                      emergency_op_name(op));
         return 2;
     }
@@ -89,9 +92,9 @@ int run_emergency(const GlobalOptions& g, const EmergencyOptions& o, EmergencyOp
 
     nlohmann::json results;
     bool direct = false;
-    auto reply = control_request(g.runtime_dir, {{"cmd", "emergency"},
-                                                 {"op", emergency_op_name(op)},
-                                                 {"target", t.to_json()}});
+    auto reply = control_request(
+        g.runtime_dir,
+        {{"cmd", "emergency"}, {"op", emergency_op_name(op)}, {"target", t.to_json()}});
     if (reply) {
         if (!reply->value("ok", false)) {
             std::fprintf(stderr, "killswitch %s: %s\n", emergency_op_name(op),
@@ -104,7 +107,8 @@ int run_emergency(const GlobalOptions& g, const EmergencyOptions& o, EmergencyOp
         direct = true;
         auto cg = cgroup2_mount();
         if (!cg) {
-            std::fprintf(stderr, "killswitch %s: %s\n", emergency_op_name(op), cg.error().str().c_str());
+            std::fprintf(stderr, "killswitch %s: %s\n", emergency_op_name(op),
+                         cg.error().str().c_str());
             return 1;
         }
         auto dirs = resolve_emergency_target(*cg, *cg + "/" + o.cgroup_parent, t);
@@ -118,11 +122,11 @@ int run_emergency(const GlobalOptions& g, const EmergencyOptions& o, EmergencyOp
         audit_direct(o, op, t, results);
     }
     if (o.json)
-        std::printf("%s\n", nlohmann::json({{"op", emergency_op_name(op)},
-                                            {"direct", direct},
-                                            {"results", results}})
-                                .dump(2)
-                                .c_str());
+        std::printf("%s\n",
+                    nlohmann::json(
+                        {{"op", emergency_op_name(op)}, {"direct", direct}, {"results", results}})
+                        .dump(2)
+                        .c_str());
     else
         print_results(op, results, direct);
     for (const auto& r : results)
@@ -138,13 +142,14 @@ void add_one(CLI::App& app, Registry& reg, EmergencyOp op, const std::string& he
     cmd->add_option("--cgroup", o->cgroup,
                     "A cgroup, by its path under the cgroup v2 mount (/killswitch/NAME, or any "
                     "cgroup)");
-    cmd->add_option("--pid", o->pid, "The session this process belongs to");
+    cmd->add_option("--pid", o->pid,
+                    "The session this process belongs to, or the sessions a `killswitch run` "
+                    "process (outside its session) started");
     cmd->add_option("--cgroup-parent", o->cgroup_parent,
                     "Without a daemon: the cgroup under the cgroup v2 root that holds session "
                     "cgroups")
         ->capture_default_str();
-    cmd->add_option("--audit-log", o->audit_log,
-                    "Without a daemon: where to record the decision")
+    cmd->add_option("--audit-log", o->audit_log, "Without a daemon: where to record the decision")
         ->capture_default_str();
     cmd->add_flag("--json", o->json, "Print the result as JSON");
     cmd->callback([&reg, o, op] {
