@@ -159,6 +159,24 @@ TEST(Emergency, TheRunWrappersPidNamesItsSession) {
     EXPECT_TRUE(wait_until([&] { return procs_in(dir) == 0; }));
 }
 
+TEST(Emergency, SigtermToTheRunWrapperReachesTheWholeSession) {
+    KS_REQUIRE_ROOT();
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    auto trio = start_trio(d, "term");
+    std::string dir = session_dir(d, "term");
+    ASSERT_EQ(procs_in(dir), 3u);
+    int wrapper = 0;
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "session_start" && r.value("session", "") == "term")
+            wrapper = r.value("pid", 0);
+    ASSERT_GT(wrapper, 0);
+    ASSERT_EQ(::kill(wrapper, SIGTERM), 0);
+    EXPECT_EQ(trio.get().status, 128 + SIGTERM);
+    // The background sleeps got it too: nothing of the session is left.
+    EXPECT_TRUE(wait_until([&] { return procs_in(dir) == 0; })) << procs_in(dir) << " left";
+}
+
 TEST(Emergency, AGuardedProcessCannotThawOrKillSessions) {
     KS_REQUIRE_ROOT();
     Daemon d;

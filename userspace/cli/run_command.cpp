@@ -14,9 +14,27 @@ namespace ks::cli {
 namespace {
 
 volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_pending = 0;  // a signal for the session, not yet passed on
 
+// The command at once (the one async-signal-safe step); the rest of the
+// session from the wait loop.
 void forward_signal(int sig) {
     if (g_child > 0) ::kill(g_child, sig);
+    g_pending = sig;
+}
+
+// Every process of the session gets sig: what the command started in the
+// background, or detached from its terminal, too.
+void signal_session(const std::string& procs, int sig) {
+    auto list = read_file(procs);
+    if (!list) return;
+    size_t at = 0;
+    while (at < list->size()) {
+        size_t nl = list->find('\n', at);
+        std::string pid = list->substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+        at = nl == std::string::npos ? list->size() : nl + 1;
+        if (!pid.empty()) ::kill(std::stoi(pid), sig);
+    }
 }
 
 [[noreturn]] void exec_command(const std::vector<std::string>& command) {
@@ -73,7 +91,7 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
     }
     g_child = child;
     // Terminal signals reach the whole foreground group, the command included;
-    // the ones sent to us alone are passed on.
+    // the ones sent to us alone are passed on to the whole session.
     struct sigaction ign {
     }, fwd{};
     ign.sa_handler = SIG_IGN;
@@ -89,7 +107,12 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
             perror("killswitch run: waitpid");
             return 125;
         }
+        if (int sig = g_pending) {
+            g_pending = 0;
+            signal_session(procs, sig);
+        }
     }
+    if (int sig = g_pending) signal_session(procs, sig);  // came as the command ended
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 125;
@@ -109,7 +132,9 @@ void add_run_command(CLI::App& app, Registry& reg) {
         "killswitch parent cgroup). CMD and everything it starts are guarded from their first\n"
         "instruction. Exit status: CMD's, 128+N if CMD was killed by signal N, 125 if it could\n"
         "not be started guarded (no daemon, bad session name), 126/127 if CMD could not be\n"
-        "executed. Needs root and a running daemon.\n\n"
+        "executed. SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to this process reach every\n"
+        "process of the session; its pid also names the session for `killswitch freeze|thaw|kill\n"
+        "--pid`. Needs root and a running daemon.\n\n"
         "Example: killswitch run --session fix-migrations -- claude -p 'fix the migration'");
     cmd->add_option("--session", opts->session,
                     "Session name: 1-64 letters, digits, '-', '_', '.' (default: run-PID)");
