@@ -112,6 +112,7 @@ TEST(RefusalMessage, AHoldSaysHowAPersonDecides) {
 
 TEST(RefusalMessage, SelfProtectionOffersNoWindowAndStoppedAfterSaysSo) {
     Decision tamper{.verdict = Verdict::Block,
+                    .no_window = true,
                     .rule = "self:signal",
                     .reason = "SIGKILL to pid 1",
                     .what = "a signal call aimed at killswitch or the kernel"};

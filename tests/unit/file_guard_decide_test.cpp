@@ -107,6 +107,24 @@ TEST(FileGuardDecide, MonitorWindowApprovalAndAuditEnforceNothing) {
     EXPECT_TRUE(audit.note.empty());
 }
 
+TEST(FileGuardDecide, NoWindowRulesOfferNoAllowCommand) {
+    auto p = compiled();
+    auto ev = unlink_event(KS_LAYER_UPROBE, Action::Block);
+    ev.rule_id = policy::kRuleUnresolved;
+    Decision d = decide_file(ev, p);
+    EXPECT_TRUE(d.no_window);
+    Subject s;
+    s.session = "s";
+    EXPECT_EQ(refusal_message(d, s).find("killswitch allow"), std::string::npos)
+        << refusal_message(d, s);
+    Decision data = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Block), p);
+    EXPECT_FALSE(data.no_window);
+    EXPECT_NE(refusal_message(data, s).find("killswitch allow --session s"), std::string::npos);
+    EXPECT_NE(refusal_message(data, s).find("refused unlink /srv/data/base/1/1259"),
+              std::string::npos)
+        << refusal_message(data, s);
+}
+
 TEST(FileGuardDecide, FreezeAndKillSessionActOnTheSessionThemselves) {
     auto p = compiled();
     Decision fr = decide_file(unlink_event(KS_LAYER_UPROBE, Action::Freeze), p);

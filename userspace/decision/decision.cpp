@@ -175,7 +175,7 @@ std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_i
                ").\n";
     else if (d.follow_up == SessionAction::KillSession)
         msg += "killswitch: every process of " + session + " is killed.\n";
-    if (!d.rule.starts_with("self:") && d.verdict != Verdict::Hold)
+    if (!d.no_window && d.verdict != Verdict::Hold)
         msg +=
             "killswitch: a person outside the session can allow such operations for a while: "
             "killswitch allow --session " +

@@ -116,6 +116,7 @@ struct Decision {
     bool prevented = false;  // the operation did not happen
     bool monitor = false;    // the rule runs in monitor mode: nothing enforced
     bool window = false;     // a maintenance window let it through
+    bool no_window = false;  // no maintenance window covers this rule (self, io_uring...)
     std::string rule;
     std::string reason;
     std::string note;

@@ -35,6 +35,7 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     Decision d;
     d.action = action_from_abi(ev.action);
     d.rule = policy.rule_name(ev.rule_id);
+    d.no_window = policy.rule(ev.rule_id).no_window;
     std::string path = file_event_path(ev);
     d.what = std::string(op_name(ev.op)) + (path.empty() ? "" : " " + path);
     bool after = stops_after(ev.layer);
@@ -115,6 +116,7 @@ Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& m
     d.action = rule.action;
     d.rule = match->rule + (match->rule_id ? " (" + policy.rule_name(rule_id) + ")" : "");
     d.reason = match->reason;
+    d.no_window = rule.no_window || self;
     for (const auto& a : ev.argv) d.what += (d.what.empty() ? "" : " ") + a;
     d.prevented = rule.action != Action::Audit && !rule.monitor;
     if (rule.monitor) {

@@ -58,6 +58,7 @@ Decision decide_tamper(const TamperEvent& ev, int daemon_pid, const policy::Poli
     d.reason = tamper_reason(ev, daemon_pid);
     d.what = "a " + std::string(tamper_name(ev.what)) + " call aimed at killswitch or the kernel";
     d.prevented = tamper_prevented(ev);
+    d.no_window = true;
     d.follow_up = policy.violation_session_action;
     return d;
 }
