@@ -41,6 +41,14 @@ std::future<CommandResult> start_trio(const Daemon& d, const std::string& name) 
     return f;
 }
 
+// The pid of the `killswitch run` that started a session (it asked for it).
+int wrapper_pid(const Daemon& d, const std::string& session) {
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "session_start" && r.value("session", "") == session)
+            return r.value("pid", 0);
+    return 0;
+}
+
 std::vector<json> emergency_records(const Daemon& d) {
     std::vector<json> out;
     for (const auto& r : read_jsonl(d.audit_log()))
@@ -138,10 +146,7 @@ TEST(Emergency, TheRunWrappersPidNamesItsSession) {
     auto trio = start_trio(d, "handle");
     std::string dir = session_dir(d, "handle");
     ASSERT_EQ(procs_in(dir), 3u);
-    int wrapper = 0;
-    for (const auto& r : d.records())
-        if (r.value("event", "") == "session_start" && r.value("session", "") == "handle")
-            wrapper = r.value("pid", 0);
+    int wrapper = wrapper_pid(d, "handle");
     ASSERT_GT(wrapper, 0) << "no session_start record with the wrapper's pid";
     auto cg = read_file("/proc/" + std::to_string(wrapper) + "/cgroup");
     ASSERT_TRUE(cg);
@@ -166,10 +171,7 @@ TEST(Emergency, SigtermToTheRunWrapperReachesTheWholeSession) {
     auto trio = start_trio(d, "term");
     std::string dir = session_dir(d, "term");
     ASSERT_EQ(procs_in(dir), 3u);
-    int wrapper = 0;
-    for (const auto& r : d.records())
-        if (r.value("event", "") == "session_start" && r.value("session", "") == "term")
-            wrapper = r.value("pid", 0);
+    int wrapper = wrapper_pid(d, "term");
     ASSERT_GT(wrapper, 0);
     ASSERT_EQ(::kill(wrapper, SIGTERM), 0);
     EXPECT_EQ(trio.get().status, 128 + SIGTERM);

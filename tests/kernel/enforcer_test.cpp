@@ -58,16 +58,14 @@ TEST(Enforcer, TheSessionFreezesBeforeTheOffenderDiesAndItsShellGoesNoFurther) {
 
     // The offender is gone; the shell it would have returned to is frozen.
     auto dead = [](int pid) {
-        auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-        if (!stat) return true;
-        auto rp = stat->rfind(')');
-        return rp != std::string::npos && rp + 2 < stat->size() &&
-               ((*stat)[rp + 2] == 'Z' || (*stat)[rp + 2] == 'X');
+        char state = task_state(pid);
+        return state == '\0' || state == 'Z' || state == 'X';
     };
     EXPECT_TRUE(wait_until([&] { return dead(offender); })) << "the offender still runs";
     EXPECT_TRUE(wait_until([&] { return cgroup_is_frozen(cg); })) << "the session did not freeze";
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    EXPECT_FALSE(static_cast<bool>(read_file(after))) << "the shell ran on after its command was killed";
+    EXPECT_FALSE(static_cast<bool>(read_file(after)))
+        << "the shell ran on after its command was killed";
     EXPECT_EQ(e.counters().blocked, 1u);
     EXPECT_EQ(e.counters().frozen, 1u);
 

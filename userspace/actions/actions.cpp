@@ -75,9 +75,21 @@ uint64_t task_start_time(int tid) {
     return 0;
 }
 
-bool task_stopped(int tid) {
+char task_state(int tid) {
     std::string rest = proc_stat_after_comm(tid);
-    return !rest.empty() && (rest[0] == 'T' || rest[0] == 't');
+    return rest.empty() ? '\0' : rest[0];
+}
+
+bool task_stopped(int tid) {
+    char state = task_state(tid);
+    return state == 'T' || state == 't';
+}
+
+int task_ppid(int tid) {
+    std::istringstream in(proc_stat_after_comm(tid));
+    std::string state;
+    int ppid = 0;
+    return in >> state >> ppid ? ppid : 0;
 }
 
 void HoldRegistry::save() const {
@@ -86,8 +98,8 @@ void HoldRegistry::save() const {
     auto real = static_cast<int64_t>(realtime_now_ns());
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& [id, h] : holds_) {
-        int64_t left = std::chrono::duration_cast<std::chrono::nanoseconds>(h.deadline - steady)
-                           .count();
+        int64_t left =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(h.deadline - steady).count();
         arr.push_back({{"id", h.id},
                        {"pid", h.pid},
                        {"tid", h.tid},

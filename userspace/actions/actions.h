@@ -66,5 +66,9 @@ class HoldRegistry {
 // whether it is stopped (state T or t).
 uint64_t task_start_time(int tid);
 bool task_stopped(int tid);
+// The task's state letter (/proc/TID/stat field 3: 'R', 'S', 'T', 'Z'...),
+// 0 when it is gone; and its parent's pid (field 4), 0 when it is gone.
+char task_state(int tid);
+int task_ppid(int tid);
 
 }  // namespace ks

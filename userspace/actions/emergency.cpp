@@ -7,7 +7,6 @@
 #include <cctype>
 #include <chrono>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "actions/actions.h"
@@ -142,14 +141,7 @@ std::vector<std::string> sessions_of_children(const std::string& cgroup2, const 
     while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-        auto stat = read_file("/proc/" + name + "/stat");
-        if (!stat) continue;
-        // After the comm: state, then ppid.
-        auto rp = stat->rfind(')');
-        if (rp == std::string::npos) continue;
-        std::istringstream rest(stat->substr(rp + 1));
-        std::string state, ppid;
-        if (!(rest >> state >> ppid) || ppid != pid) continue;
+        if (std::to_string(task_ppid(std::stoi(name))) != pid) continue;
         auto cg = read_file("/proc/" + name + "/cgroup");
         if (!cg) continue;
         if (auto dir = session_dir_of(cgroup2, parent, cgroup_v2_path(*cg)))
