@@ -92,7 +92,39 @@ def tool_list(api, body):
     return out
 
 
+def code_mode_exec(body):
+    """Codex "code mode" (its default OpenAI models): no top-level tools, an
+    input item of type additional_tools declares a custom tool "exec" that
+    runs JavaScript, whose global `tools` object holds exec_command."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return None
+    for it in items:
+        if not (isinstance(it, dict) and it.get("type") == "additional_tools"):
+            continue
+        stack = list(it.get("tools") or [])
+        while stack:
+            t = stack.pop()
+            if not isinstance(t, dict):
+                continue
+            stack.extend(t.get("tools") or [])
+            if (t.get("type") == "custom" and t.get("name") == "exec"
+                    and "exec_command" in (t.get("description") or "")):
+                return ("exec", {}, "code_mode")
+    return None
+
+
+def code_mode_source(command):
+    return ("const r = await tools.exec_command({cmd: %s});\n"
+            "text(typeof r === \"string\" ? r : (r.output ?? JSON.stringify(r)));\n"
+            % json.dumps(command))
+
+
 def find_shell_tool(api, body):
+    if api == "responses":
+        cm = code_mode_exec(body)
+        if cm:
+            return cm
     tools = tool_list(api, body)
     by_name = {n: (n, s, k) for n, s, k in tools if n}
     for n in SHELL_TOOL_NAMES:
@@ -104,8 +136,10 @@ def find_shell_tool(api, body):
     return None
 
 
-def shell_args(schema, command, workdir=None):
+def shell_args(schema, command, workdir=None, kind=None):
     """Arguments for a shell tool call, shaped after the tool's own schema."""
+    if kind == "code_mode":
+        return {"input": code_mode_source(command)}
     props = _props(schema)
     args = {}
     if "command" in props:
@@ -284,7 +318,7 @@ class Script:
                     rec = {"t": t, "path": path, "api": api, "kind": "tool_call",
                            "has_tool_result": False, "tool_result": None, "latency_s": None,
                            "tool_name": shell[0],
-                           "arguments": shell_args(shell[1], self.command, self.workdir)}
+                           "arguments": shell_args(shell[1], self.command, self.workdir, shell[2])}
                     self.main.append(rec)
                     self.write_locked()
                     return "tool_call", dict(rec, call_id=self.call_id, tool_kind=shell[2])
@@ -307,7 +341,7 @@ class Script:
                 # call, e.g. a broken stream): send the same call again.
                 return "tool_call", dict(rec, call_id=self.call_id, tool_kind=shell[2],
                                          tool_name=self.tool_name,
-                                         arguments=shell_args(shell[1], self.command, self.workdir))
+                                         arguments=shell_args(shell[1], self.command, self.workdir, shell[2]))
             self.aux.append({"t": t, "path": path, "api": api})
             return "aux", None
 
@@ -580,11 +614,11 @@ class Handler(BaseHTTPRequestHandler):
         kind, info = self.server.script.decide(api, path, body)
         self._log("POST %s api=%s kind=%s stream=%s tools=%d" % (
             self.path, api, kind, body.get("stream"), len(tool_list(api, body))))
+        if kind == "final":
+            self.server.script.final_done()
         getattr(self, "answer_" + api)(body, kind, info)
         if kind == "tool_call":
             self.server.script.tool_call_sent()
-        elif kind == "final":
-            self.server.script.final_done()
 
     # -- per API -----------------------------------------------------------
 
@@ -608,7 +642,11 @@ class Handler(BaseHTTPRequestHandler):
     def answer_responses(self, body, kind, info):
         model = body.get("model") or self.server.model_name
         if kind == "tool_call":
-            if info.get("tool_kind") == "local_shell":
+            if info.get("tool_kind") == "code_mode":
+                item = {"type": "custom_tool_call", "id": "ctc_" + uuid.uuid4().hex[:20],
+                        "status": "completed", "call_id": info["call_id"], "name": "exec",
+                        "input": code_mode_source(self.server.script.command)}
+            elif info.get("tool_kind") == "local_shell":
                 item = {"type": "local_shell_call", "id": "lsh_" + uuid.uuid4().hex[:20],
                         "call_id": info["call_id"], "status": "completed",
                         "action": {"type": "exec", "command": ["bash", "-lc", self.server.script.command],
