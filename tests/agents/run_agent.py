@@ -93,7 +93,7 @@ def base_env(home, tty):
     return env
 
 
-def setup_claude(binpath, base_url, home, env, workdir):
+def setup_claude(binpath, base_url, home, env, workdir, model):
     env.update({
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": "sk-ant-test-key",
@@ -107,15 +107,19 @@ def setup_claude(binpath, base_url, home, env, workdir):
     })
     # No --model: the default model name keeps Claude Code from warning about
     # an unknown model (the server answers whatever model is asked for).
-    return [binpath, "-p", PROMPT, "--dangerously-skip-permissions"]
+    argv = [binpath, "-p", PROMPT, "--dangerously-skip-permissions"]
+    return argv + (["--model", model] if model else [])
 
 
-def setup_codex(binpath, base_url, home, env, workdir):
+def setup_codex(binpath, base_url, home, env, workdir, model):
     codex_home = os.path.join(home, ".codex")
     os.makedirs(codex_home, exist_ok=True)
+    # No model: codex picks its default (an OpenAI model, which it drives in
+    # "code mode": one JavaScript "exec" tool that calls exec_command).  An
+    # unknown model name (--model test-model) gets plain function tools.
+    model_line = 'model = "%s"\n' % model if model else ""
     with open(os.path.join(codex_home, "config.toml"), "w") as f:
-        f.write(f'''model = "{MODEL}"
-model_provider = "ks"
+        f.write(model_line + f'''model_provider = "ks"
 check_for_update_on_startup = false
 
 [model_providers.ks]
@@ -143,7 +147,7 @@ tool_suggest = false
             "--skip-git-repo-check", "--color", "never", PROMPT]
 
 
-def setup_gemini(binpath, base_url, home, env, workdir):
+def setup_gemini(binpath, base_url, home, env, workdir, model):
     gdir = os.path.join(home, ".gemini")
     os.makedirs(gdir, exist_ok=True)
     settings = {
@@ -161,10 +165,12 @@ def setup_gemini(binpath, base_url, home, env, workdir):
         "GOOGLE_GEMINI_BASE_URL": base_url,
         "GEMINI_CLI_TRUST_WORKSPACE": "true",
     })
-    return [binpath, "-p", PROMPT, "--yolo"]
+    argv = [binpath, "-p", PROMPT, "--yolo"]
+    return argv + (["--model", model] if model else [])
 
 
-def setup_opencode(binpath, base_url, home, env, workdir):
+def setup_opencode(binpath, base_url, home, env, workdir, model):
+    model = model or MODEL  # a custom provider needs a model name
     cfg_dir = os.path.join(home, ".config", "opencode")
     os.makedirs(os.path.join(cfg_dir, "node_modules"), exist_ok=True)
     # opencode npm-installs @opencode-ai/plugin into each config folder unless
@@ -180,10 +186,10 @@ def setup_opencode(binpath, base_url, home, env, workdir):
             "npm": "@ai-sdk/openai-compatible",
             "name": "ks",
             "options": {"baseURL": base_url + "/v1", "apiKey": "sk-test-key"},
-            "models": {MODEL: {"name": MODEL, "tool_call": True}},
+            "models": {model: {"name": model, "tool_call": True}},
         }},
-        "model": "ks/" + MODEL,
-        "small_model": "ks/" + MODEL,
+        "model": "ks/" + model,
+        "small_model": "ks/" + model,
         "permission": {"*": "allow", "bash": "allow", "external_directory": "allow"},
         "autoupdate": False,
         "share": "disabled",
@@ -314,6 +320,9 @@ class TreeSampler:
                 self.seen[pid] = rec
                 self.order.append(pid)
             else:
+                # ppid, group and session as last seen (codex's process setup
+                # helper calls setsid after it was first seen, for instance)
+                rec["ppid"], rec["pgrp"], rec["sid"] = st[2], st[3], st[4]
                 if st[0] not in rec["comms"]:
                     rec["comms"].append(st[0])
                     rec["comm"] = st[0]
@@ -334,14 +343,128 @@ class TreeSampler:
         return out
 
 
-def members_of(pgid, sid):
-    """Processes still in the process group or session we created."""
-    out = []
+def descendants(root):
+    children = {}
     for pid in all_pids():
         st = proc_stat(pid)
-        if st and (st[3] == pgid or st[4] == sid) and st[1] != "Z":
-            out.append(pid)
+        if st:
+            children.setdefault(st[2], []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
     return out
+
+
+def tcp_peers():
+    """socket inode -> "local -> remote state" for the TCP sockets of the host."""
+    states = {"01": "ESTABLISHED", "02": "SYN_SENT", "06": "TIME_WAIT", "08": "CLOSE_WAIT",
+              "0A": "LISTEN"}
+    peers = {}
+    for name in ("tcp", "tcp6"):
+        try:
+            with open("/proc/net/" + name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    peers[parts[9]] = "%s -> %s %s" % (
+                        _addr(parts[1]), _addr(parts[2]), states.get(parts[3], parts[3]))
+        except OSError:
+            pass
+    return peers
+
+
+def _addr(hexaddr):
+    ip, port = hexaddr.split(":")
+    if len(ip) == 8:
+        ip = ".".join(str(int(ip[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    else:
+        ip = "[v6:%s]" % ip
+    return "%s:%d" % (ip, int(port, 16))
+
+
+def diagnose(root):
+    """What the agent's processes are doing when it runs out of time."""
+    peers = tcp_peers()
+    out = []
+    for pid in descendants(root):
+        st = proc_stat(pid)
+        if not st:
+            continue
+        rec = {"pid": pid, "ppid": st[2], "comm": st[0], "state": st[1]}
+        try:
+            with open("/proc/%d/wchan" % pid) as f:
+                rec["wchan"] = f.read()
+        except OSError:
+            pass
+        socks = []
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    socks.append(peers.get(target[8:-1], target))
+        except OSError:
+            pass
+        rec["sockets"] = socks
+        rec["argv"] = (read_cmdline(pid) or [])[:4]
+        out.append(rec)
+    return out
+
+
+def killswitch_pids():
+    """A killswitch daemon guards these agents by name: one running on the
+    host (another test, say) can kill or hold them."""
+    return [pid for pid in all_pids() if (proc_stat(pid) or ("",))[0] == "killswitch"]
+
+
+def become_subreaper():
+    """Orphans of what we start come to us, not to init: nothing we started
+    can outlive the run unseen."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def sweep(pgid, sid, server_pid):
+    """Kill (SIGKILL) and reap what is left of the processes we started:
+    members of our group/session, and our orphaned descendants.  Returns
+    what was found."""
+    found = []
+    me = os.getpid()
+    for _ in range(20):
+        left = []
+        for pid in all_pids():
+            st = proc_stat(pid)
+            if not st or pid in (me, server_pid):
+                continue
+            if st[2] == me or ((st[3] == pgid or st[4] == sid) and st[1] != "Z"):
+                left.append(pid)
+        if not left:
+            break
+        for pid in left:
+            st = proc_stat(pid)
+            if st and st[1] != "Z" and pid not in [f["pid"] for f in found]:
+                found.append({"pid": pid, "comm": st[0], "ppid": st[2],
+                              "argv": read_cmdline(pid)})
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+        for pid in left:
+            if (proc_stat(pid) or (None, None, None))[2] == me:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+    return found
 
 
 def kill_group(pgid, sig):
@@ -403,7 +526,12 @@ def run(args):
               % (args.agent, cache_dir()), file=sys.stderr)
         return 77, None
 
-    tmp = tempfile.mkdtemp(prefix="ks-agent-%s-" % args.agent)
+    become_subreaper()
+    # Not under /tmp: codex refuses to set up its helper commands (PATH
+    # aliases) under /tmp, which would make its runs unlike a user's.
+    base = args.tmp_base or os.environ.get("KS_AGENT_TMP") or "/var/tmp"
+    os.makedirs(base, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="ks-agent-%s-" % args.agent, dir=base)
     home = os.path.join(tmp, "home")
     os.makedirs(home)
     workdir = args.workdir or os.path.join(tmp, "work")
@@ -413,10 +541,11 @@ def run(args):
     srv, port = start_server(tmp, args.command, workdir)
     base_url = "http://127.0.0.1:%d" % port
     env = base_env(home, args.tty)
-    argv = SETUP[args.agent](binpath, base_url, home, env, workdir)
+    argv = SETUP[args.agent](binpath, base_url, home, env, workdir, args.model)
 
     out = {"agent": args.agent, "version": version, "tty": bool(args.tty),
-           "command": args.command, "argv": argv, "workdir": workdir}
+           "command": args.command, "argv": argv, "workdir": workdir,
+           "killswitch_running_at_start": killswitch_pids()}
     master = slave = None
     bufs = {}
     fds = {}
@@ -452,6 +581,7 @@ def run(args):
                 break
             if now >= deadline:
                 timed_out = True
+                out["timeout_diagnosis"] = diagnose(proc.pid)
                 kill_group(pgid, signal.SIGTERM)
                 try:
                     status = proc.wait(3)
@@ -494,19 +624,11 @@ def run(args):
                     del fds[fd]
                 else:
                     bufs[fds[fd]] += data
-        # processes the agent left behind in the session we created
-        left = members_of(pgid, sid)
-        out["leftover_processes"] = [
-            {"pid": p, "comm": (proc_stat(p) or ("?",))[0], "argv": read_cmdline(p)} for p in left]
-        if left:
-            kill_group(pgid, signal.SIGKILL)
-            for p in left:
-                st = proc_stat(p)
-                if st and st[4] == sid:
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        # processes the agent left behind: in the session we created, or
+        # (sessions of their own, as the agents give their shell commands)
+        # orphans that came to us as their subreaper
+        out["leftover_processes"] = sweep(pgid, sid, srv.pid)
+        out["killswitch_running_at_end"] = killswitch_pids()
         if args.tty:
             after = termios_snapshot(slave)
             diff = termios_diff(before, after)
@@ -572,9 +694,13 @@ def main():
     ap.add_argument("--tty", action="store_true", help="run the agent on a pseudo-terminal")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before the agent is killed")
     ap.add_argument("--workdir", help="agent working directory (default: a temporary one)")
+    ap.add_argument("--model", help="model name the agent asks for (default: the agent's "
+                    "own default; test-model for opencode)")
     ap.add_argument("--ptree", action="store_true",
                     help="sample the agent's process tree (pid, comm, exe, argv) while it runs")
     ap.add_argument("--ptree-interval", type=float, default=0.01)
+    ap.add_argument("--tmp-base", help="folder for the run's temporary folder "
+                    "(default: KS_AGENT_TMP or /var/tmp)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary folder (HOME, server log, request dumps)")
     args = ap.parse_args()
@@ -588,6 +714,9 @@ def main():
             out["agent"], out["tty"], out["completed"], out["exit_status"], out["elapsed_s"],
             None if out["latency_next_turn_s"] is None else round(out["latency_next_turn_s"], 3),
             (out["tool_result"] or "")[:120]))
+        if out["killswitch_running_at_start"] or out["killswitch_running_at_end"]:
+            print("note: a killswitch daemon was running on the host during the run (it "
+                  "guards these agents by name and may kill or hold them)")
     return code
 
 
