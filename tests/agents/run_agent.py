@@ -26,7 +26,7 @@ import errno
 import fcntl
 import json
 import os
-import pty  # noqa: F401  (documents that a pty is what --tty gives)
+import pty
 import select
 import shutil
 import signal
@@ -552,7 +552,7 @@ def run(args):
     t0 = time.time()
     try:
         if args.tty:
-            master, slave = os.openpty()
+            master, slave = pty.openpty()
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
             before = termios_snapshot(slave)
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=slave, stdout=slave,
