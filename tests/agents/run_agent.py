@@ -227,9 +227,9 @@ def start_server(tmp, command, workdir):
             "--model-name", MODEL]
     if workdir:
         argv += ["--workdir", workdir]
-    srv = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=open(os.path.join(tmp, "server.err"), "wb"),
-                           start_new_session=True)
+    with open(os.path.join(tmp, "server.err"), "wb") as err:
+        srv = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=err, start_new_session=True)
     line = srv.stdout.readline().decode()
     if not line.startswith("PORT "):
         srv.kill()
@@ -546,7 +546,7 @@ def run(args):
     out = {"agent": args.agent, "version": version, "tty": bool(args.tty),
            "command": args.command, "argv": argv, "workdir": workdir,
            "killswitch_running_at_start": killswitch_pids()}
-    master = slave = None
+    master = slave = proc = None
     bufs = {}
     fds = {}
     t0 = time.time()
@@ -643,7 +643,11 @@ def run(args):
         for fd in (master, slave):
             if fd is not None:
                 os.close(fd)
+        for pipe in (getattr(proc, "stdout", None), getattr(proc, "stderr", None)):
+            if pipe:
+                pipe.close()
         stop_server(srv)
+        srv.stdout.close()
 
     try:
         with open(os.path.join(tmp, "server.json")) as f:
