@@ -545,6 +545,46 @@ KS_TP(io_uring_register)
  * script's). A raw tracepoint, not a syscall one: tasks that are not guarded
  * stay off the syscall tracing path.
  */
+/* argv[0] is read this far to find its basename. */
+#define KS_ARGV0_SCAN 128
+
+/*
+ * Whether the program that just exec'd goes by a watched name. Not only the
+ * name it gives itself: the kernel's comm is the basename of the path it was
+ * started by; a symlink under a harmless name runs a watched program (the
+ * file's own dentry name); a multi-call binary picks what it does by argv[0]
+ * (`exec -a bfs claude`, busybox applets). User space judges the exec by
+ * every one of these names (file_guard/exec_rules.h).
+ */
+static __always_inline bool ks_exec_watched(struct task_struct *task, char *comm)
+{
+	char key[KS_WATCH_NAME_LEN] = {};
+
+	if (bpf_map_lookup_elem(&exec_watch, comm))
+		return true;
+	const unsigned char *dname = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (dname && bpf_probe_read_kernel_str(key, KS_COMM_LEN, dname) > 0 &&
+	    bpf_map_lookup_elem(&exec_watch, key))
+		return true;
+
+	char a0[KS_ARGV0_SCAN];
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	long n = bpf_probe_read_user_str(a0, sizeof(a0), (void *)arg_start);
+	if (n <= 0)
+		return false;
+	__u32 base = 0;
+	for (__u32 i = 0; i < KS_ARGV0_SCAN; i++) {
+		if (i >= n)
+			break;
+		if (a0[i] == '/')
+			base = i + 1;
+	}
+	__builtin_memset(key, 0, sizeof(key));
+	if (bpf_probe_read_user_str(key, KS_COMM_LEN, (void *)(arg_start + base)) <= 0)
+		return false;
+	return bpf_map_lookup_elem(&exec_watch, key) != NULL;
+}
+
 SEC("raw_tp/sched_process_exec")
 int ks_exec_check(void *ctx)
 {
@@ -555,7 +595,7 @@ int ks_exec_check(void *ctx)
 	if (!g)
 		return 0;
 	bpf_get_current_comm(key, KS_COMM_LEN);
-	if (!bpf_map_lookup_elem(&exec_watch, key))
+	if (!ks_exec_watched((struct task_struct *)bpf_get_current_task(), key))
 		return 0;
 	/* In an allow window the tool runs at once: the libc and syscall layers
 	 * still apply the rules a window does not cover (self-protection). */

@@ -80,7 +80,7 @@ std::string DbGuardE2E::setup_error_;
 
 TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {
     auto r = guarded("psql-unix", server_->psql(server_->socket_dir(), "DROP TABLE accounts"));
-    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.status, kRefusedExitStatus) << r.out << r.err;
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     json rec = record_of("psql-unix");
     ASSERT_FALSE(rec.is_null());
@@ -97,7 +97,7 @@ TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {
 
 TEST_F(DbGuardE2E, DeleteWithoutWhereOverTcpNeverReachesTheServer) {
     auto r = guarded("psql-tcp", server_->psql("127.0.0.1", "DELETE FROM accounts"));
-    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.status, kRefusedExitStatus) << r.out << r.err;
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     EXPECT_EQ(record_of("psql-tcp")["class"], "delete-all");
 }
@@ -105,7 +105,7 @@ TEST_F(DbGuardE2E, DeleteWithoutWhereOverTcpNeverReachesTheServer) {
 TEST_F(DbGuardE2E, DropAfterAHarmlessStatementInOneMessage) {
     auto r = guarded("psql-multi", server_->psql(server_->socket_dir(),
                                                  "SELECT 1; /* cleanup */ DrOp/**/TABLE accounts"));
-    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.status, kRefusedExitStatus) << r.out << r.err;
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
 }
 
@@ -133,7 +133,7 @@ TEST_F(DbGuardE2E, Psycopg2TruncateNeverReachesTheServer) {
         ", user='postgres', dbname='postgres')\n"
         "c.cursor().execute('TRUNCATE accounts')\nc.commit()\nprint('truncated')\n";
     auto r = guarded("psycopg2", {"/usr/bin/python3", "-c", py});
-    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.status, kRefusedExitStatus) << r.out << r.err;
     EXPECT_EQ(r.out.find("truncated"), std::string::npos);
     EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     EXPECT_EQ(record_of("psycopg2")["class"], "truncate");

@@ -20,8 +20,7 @@ std::vector<json> db_records(const Daemon& d, const std::string& session, size_t
     wait_until([&] {
         out.clear();
         for (const auto& r : d.records())
-            if (r.value("event", "") == "db" && r.value("session", "") == session)
-                out.push_back(r);
+            if (r.value("event", "") == "db" && r.value("session", "") == session) out.push_back(r);
         return out.size() >= n;
     });
     return out;
@@ -57,8 +56,8 @@ TEST(DbPolicyLifecycle, AWindowLetsADropThroughAndItsEndRefusesTheNext) {
         auto s = d.cli({"status", "--json"});
         return s.out.find("\"migr\"") != std::string::npos;
     }));
-    auto open = d.cli({"allow", "--session", "migr", "--for", "60s", "--reason",
-                       "planned migration: drop t1"});
+    auto open = d.cli(
+        {"allow", "--session", "migr", "--for", "60s", "--reason", "planned migration: drop t1"});
     ASSERT_EQ(open.status, 0) << open.err;
 
     std::ofstream(go1) << "";
@@ -97,9 +96,9 @@ TEST(DbPolicyLifecycle, DatabasesInMonitorModeRecordAndRefuseNothing) {
     Daemon d({.policy_file = policy,
               .extra_args = {"--no-db-client-probes", "--db", "postgres=127.0.0.1:" + pg.port()}});
     ASSERT_TRUE(d.ready()) << d.stderr_text();
-    auto r = d.cli({"run", "--session", "watch", "--", "/bin/sh", "-c",
-                    psql_line(pg, "DROP TABLE t3")},
-                   std::chrono::seconds(60));
+    auto r =
+        d.cli({"run", "--session", "watch", "--", "/bin/sh", "-c", psql_line(pg, "DROP TABLE t3")},
+              std::chrono::seconds(60));
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_EQ(pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 't3'"), "0");
     auto recs = db_records(d, "watch", 1);

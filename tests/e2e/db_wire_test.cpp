@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <span>
 #include <sstream>
-#include <mutex>
 #include <thread>
 
 #include "db_guard/classify.h"
@@ -182,9 +182,9 @@ class DbWireE2E : public ::testing::Test {
             args.push_back("mysql=127.0.0.1:" + my_->port());
             args.push_back("--db");
             args.push_back("mysql=" + my_->socket());
-            setup_error_ += expect_ok(my_->query(
-                "CREATE DATABASE d; CREATE TABLE d.t (id int, note text); "
-                "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"));
+            setup_error_ +=
+                expect_ok(my_->query("CREATE DATABASE d; CREATE TABLE d.t (id int, note text); "
+                                     "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"));
         }
         if (redis_->ok()) {
             args.push_back("--db");
@@ -195,9 +195,13 @@ class DbWireE2E : public ::testing::Test {
                 setup_error_ += expect_ok(redis_->command({"SET", "k" + std::to_string(i), "v"}));
         }
         // Statements are cut in the records at 100 bytes (the default is 1024).
+        // A corpus sends one refused request after another from one client:
+        // each is judged on its own here, so refusals do not escalate to the
+        // session (escalation has its own tests: SessionEnds).
         policy_dir_ = new TempDir();
         std::string policy = policy_dir_->path() + "/policy.yaml";
-        std::ofstream(policy) << "version: 1\ndatabases:\n  statement_max: 100\n";
+        std::ofstream(policy)
+            << "version: 1\ndatabases:\n  statement_max: 100\nsessions:\n  escalate_after: 0\n";
         daemon_ = new Daemon(Daemon::Options{.policy_file = policy, .extra_args = args});
     }
     static std::string expect_ok(const std::string& out) {
@@ -243,9 +247,9 @@ class DbWireE2E : public ::testing::Test {
         TempDir tmp;
         std::string path = tmp.path() + "/requests.json";
         std::ofstream(path) << requests.dump();
-        auto r = guarded(session, {"/usr/bin/python3", std::string(KS_SOURCE_HELPERS_DIR) +
-                                                           "/wire_client.py",
-                                   kind, "127.0.0.1", port, path});
+        auto r = guarded(
+            session, {"/usr/bin/python3", std::string(KS_SOURCE_HELPERS_DIR) + "/wire_client.py",
+                      kind, "127.0.0.1", port, path});
         EXPECT_EQ(r.status, 0) << r.err;
         std::vector<json> out;
         std::istringstream lines(r.out);
@@ -412,9 +416,8 @@ TEST_F(DbWireE2E, PostgresEvasionCorpusOverARawSocket) {
         const auto& c = corpus[i];
         destructive += c.destructive;
         bool refused = results[i]["outcome"] == "refused";
-        EXPECT_EQ(refused, c.destructive)
-            << "kernel " << (refused ? "refused" : "sent") << " [" << c.mode << "] " << c.sql
-            << " " << results[i].dump();
+        EXPECT_EQ(refused, c.destructive) << "kernel " << (refused ? "refused" : "sent") << " ["
+                                          << c.mode << "] " << c.sql << " " << results[i].dump();
         db::Class parsed = db::classify_postgres_sql(c.sql).verdict();
         EXPECT_EQ(parsed != db::Class::Harmless, c.destructive)
             << "parser says " << db::class_name(parsed) << ": " << c.sql;
@@ -440,7 +443,8 @@ TEST_F(DbWireE2E, PostgresRequestsTheKernelCannotReadAreRefused) {
     std::string long_sql = "SELECT '" + std::string(5000, 'x') + "'";
     // A TLS handshake after SSLRequest (the SSLRequest itself passes: the
     // server, which has no TLS, answers 'N'): encrypted, cannot be read.
-    std::string client_hello = "160301002e0100002a0303" + std::string(64, '0') + "000002130101000000";
+    std::string client_hello =
+        "160301002e0100002a0303" + std::string(64, '0') + "000002130101000000";
     json requests = json::array({{{"mode", "raw"}, {"hex", malformed}},
                                  {{"sql", long_sql}},
                                  {{"mode", "tls"}, {"hex", client_hello}}});
@@ -573,8 +577,8 @@ TEST_F(DbWireE2E, MongoDbOpMsgDestructiveCommandsNeverArrive) {
     for (size_t i = 0; i < cases.size(); ++i) {
         EXPECT_EQ(results[i]["outcome"] == "refused", cases[i].destructive)
             << cases[i].what << " " << results[i].dump();
-        auto bytes = std::span(reinterpret_cast<const uint8_t*>(cases[i].msg.data()),
-                               cases[i].msg.size());
+        auto bytes =
+            std::span(reinterpret_cast<const uint8_t*>(cases[i].msg.data()), cases[i].msg.size());
         EXPECT_EQ(db::is_destructive(db::classify_mongodb(bytes).verdict()), cases[i].destructive)
             << "parser disagrees on " << cases[i].what;
         harmless += !cases[i].destructive;
@@ -630,8 +634,8 @@ TEST_F(DbWireE2E, WatchedUnixSocketsAreRefusedToGuardedProcesses) {
 TEST_F(DbWireE2E, UnguardedClientsOverTcpAreNotInspected) {
     KS_REQUIRE_SERVER(pg_);
     size_t before = daemon_->records().size();
-    auto r = run_command(pg_->psql("127.0.0.1",
-                                   "CREATE TABLE scratch2 (id int); DROP TABLE scratch2; SELECT 'ok'"));
+    auto r = run_command(
+        pg_->psql("127.0.0.1", "CREATE TABLE scratch2 (id int); DROP TABLE scratch2; SELECT 'ok'"));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "ok\n");
     auto recs = daemon_->records();

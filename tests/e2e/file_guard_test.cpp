@@ -152,7 +152,8 @@ class FileGuardE2E : public ::testing::Test {
                 return fut.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
             },
             std::chrono::seconds(30));
-        // The default policy freezes the session: look, then end it.
+        // A frozen session (an operation this kernel could only contain):
+        // look, then end it.
         std::string cg = "/sys/fs/cgroup/unified/" + daemon_->cgroup_parent() + "/" + name;
         if (!fs::exists(cg)) cg = "/sys/fs/cgroup/" + daemon_->cgroup_parent() + "/" + name;
         bool frozen = false;
@@ -176,6 +177,14 @@ class FileGuardE2E : public ::testing::Test {
         if (o.run.status == 128 + SIGKILL) {
             o.stopped = true;
             o.how_stopped = o.how_stopped.empty() ? "killed" : o.how_stopped + ", killed";
+        }
+        // Refused where the kernel stopped it (exec layer): it exited with
+        // the refusal status, the daemon's record says so.
+        if (o.run.status == kRefusedExitStatus &&
+            o.decision.value("task_result", "") == "exit 126") {
+            o.stopped = true;
+            o.how_stopped =
+                o.how_stopped.empty() ? "refused, exit 126" : o.how_stopped + ", exit 126";
         }
         scoreboard(name, o);
         return o;
@@ -208,7 +217,13 @@ class FileGuardE2E : public ::testing::Test {
         EXPECT_FALSE(o.decision.value("rule", "").empty());
         EXPECT_NE(o.decision.value("path", "").find(path_part), std::string::npos)
             << o.decision.dump();
-        EXPECT_EQ(o.decision.value("session_action", ""), "freeze") << o.decision.dump();
+        // The default policy: a prevented operation fails and the agent goes
+        // on (its session is not frozen); one this kernel could only contain
+        // freezes the session at once.
+        if (o.decision.value("prevented", false))
+            EXPECT_FALSE(o.decision.contains("session_action")) << o.decision.dump();
+        else
+            EXPECT_EQ(o.decision.value("session_action", ""), "freeze") << o.decision.dump();
         if (layer == "exec") {
             // Stopped at exec, the offender is told on its own stderr (here
             // the pipe the test reads, as an agent's shell tool would) before
@@ -318,6 +333,36 @@ TEST_F(FileGuardE2E, PathWithDotDot) {
     expect_blocked(o, "uprobe", "../data/d8/f8");
 }
 
+// Exec rules judge the program, not the name it gives itself.
+TEST_F(FileGuardE2E, RmUnderAnotherNameThroughASymlink) {
+    fs::create_symlink("/usr/bin/rm", out_ + "/tidy");
+    auto o = attack("symlinked-rm", {out_ + "/tidy", "-rf", data_});
+    expect_blocked(o, "exec", data_);
+    EXPECT_EQ(o.decision.value("program", ""), "/usr/bin/rm") << o.decision.dump();
+    EXPECT_EQ(o.decision.value("judged_as", ""), "rm");
+    fs::remove(out_ + "/tidy");
+}
+
+TEST_F(FileGuardE2E, AProgramThatActsAsFindByItsArgv0) {
+    // An agent binary that runs its built-in find when started as
+    // `exec -a bfs AGENT`: here a copy of find under another name.
+    fs::copy_file("/usr/bin/find", out_ + "/agent-tool");
+    fs::permissions(out_ + "/agent-tool", fs::perms::owner_all);
+    auto o = attack("argv0-bfs",
+                    {"bash", "-c", "exec -a bfs " + out_ + "/agent-tool " + data_ + " -delete"});
+    expect_blocked(o, "exec", data_);
+    EXPECT_EQ(o.decision.value("program", ""), out_ + "/agent-tool") << o.decision.dump();
+    EXPECT_EQ(o.decision.value("judged_as", ""), "find");
+    EXPECT_EQ(o.decision.value("argv", json::array()).at(0), "bfs");
+    fs::remove(out_ + "/agent-tool");
+}
+
+TEST_F(FileGuardE2E, BusyboxApplet) {
+    auto o = attack("busybox-rm", {"busybox", "rm", "-rf", data_});
+    expect_blocked(o, "exec", data_);
+    EXPECT_EQ(o.decision.value("judged_as", ""), "rm") << o.decision.dump();
+}
+
 TEST_F(FileGuardE2E, StaticRawSyscallLosesAtMostOneFile) {
     std::vector<std::string> argv = {helper("raw_unlinkat")};
     for (int f = 0; f < kFilesPerDir; ++f) argv.push_back(data_ + "/d9/f" + std::to_string(f));
@@ -330,6 +375,10 @@ TEST_F(FileGuardE2E, StaticRawSyscallLosesAtMostOneFile) {
     EXPECT_EQ(o.decision.value("layer", ""), "tracepoint");
     EXPECT_EQ(o.decision.value("prevented", true), false);
     EXPECT_NE(o.decision.value("path", "").find(data_ + "/d9/f0"), std::string::npos);
+    // It ran: the session does not go on (sessions.on_contained).
+    EXPECT_EQ(o.decision.value("session_action", ""), "freeze") << o.decision.dump();
+    EXPECT_TRUE(o.decision.value("escalation", json::object()).value("contained", false))
+        << o.decision.dump();
 }
 
 TEST_F(FileGuardE2E, IoUringUnlink) {

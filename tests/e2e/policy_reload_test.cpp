@@ -66,7 +66,7 @@ class PolicyReload : public ::testing::Test {
 TEST_F(PolicyReload, NewFileReplacesProtectedPathsAndSelfProtectionFollowsIt) {
     std::string first = write_policy("first.yaml", protect_policy("a"));
     auto d = start(first);
-    ASSERT_EQ(guarded(*d, "before", {"rm", dir_ / "a/f0"}).status, 128 + SIGKILL);
+    ASSERT_EQ(guarded(*d, "before", {"rm", dir_ / "a/f0"}).status, kRefusedExitStatus);
     ASSERT_TRUE(fs::exists(dir_ / "a/f0"));
 
     std::string second = write_policy("second.yaml", protect_policy("b"));
@@ -75,7 +75,14 @@ TEST_F(PolicyReload, NewFileReplacesProtectedPathsAndSelfProtectionFollowsIt) {
     EXPECT_NE(r.out.find("policy reloaded: " + second), std::string::npos) << r.out;
 
     // b is protected now, a no longer is.
-    EXPECT_EQ(guarded(*d, "after-b", {"rm", dir_ / "b/f0"}).status, 128 + SIGKILL);
+    auto rm_b = guarded(*d, "after-b", {"rm", dir_ / "b/f0"});
+    EXPECT_EQ(rm_b.status, kRefusedExitStatus) << rm_b.err << [&] {
+        std::string recs;
+        for (const auto& rec : d->records())
+            if (rec.value("session", "") == "after-b" && rec.value("event", "") == "file")
+                recs += rec.dump() + "\n";
+        return recs;
+    }();
     EXPECT_TRUE(fs::exists(dir_ / "b/f0"));
     auto rm_a = guarded(*d, "after-a", {"rm", dir_ / "a/f1"});
     EXPECT_EQ(rm_a.status, 0) << rm_a.err;
@@ -113,9 +120,9 @@ TEST_F(PolicyReload, WithoutFileTheDaemonReadsItsFileAgain) {
                         << (dir_ / "b") << "]\n  session: none\n";
     auto r = d->cli({"policy", "reload"});
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(guarded(*d, "rm-b", {"rm", dir_ / "b/f2"}).status, 128 + SIGKILL);
+    EXPECT_EQ(guarded(*d, "rm-b", {"rm", dir_ / "b/f2"}).status, kRefusedExitStatus);
     EXPECT_TRUE(fs::exists(dir_ / "b/f2"));
-    EXPECT_EQ(guarded(*d, "rm-a", {"rm", dir_ / "a/f2"}).status, 128 + SIGKILL);
+    EXPECT_EQ(guarded(*d, "rm-a", {"rm", dir_ / "a/f2"}).status, kRefusedExitStatus);
     EXPECT_TRUE(fs::exists(dir_ / "a/f2"));
 }
 
@@ -138,7 +145,7 @@ TEST_F(PolicyReload, PolicyWithErrorsIsRefusedWithEveryDiagnosticAndChangesNothi
     EXPECT_NE(r.err.find("the policy in force is unchanged: " + file), std::string::npos) << r.err;
 
     // The old policy still protects a, and still says so.
-    EXPECT_EQ(guarded(*d, "still", {"rm", dir_ / "a/f3"}).status, 128 + SIGKILL);
+    EXPECT_EQ(guarded(*d, "still", {"rm", dir_ / "a/f3"}).status, kRefusedExitStatus);
     EXPECT_TRUE(fs::exists(dir_ / "a/f3"));
     auto s = json::parse(d->cli({"status", "--json"}).out);
     EXPECT_EQ(s["policy"], file);

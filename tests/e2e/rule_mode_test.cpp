@@ -99,7 +99,7 @@ TEST_F(RuleMode, ProtectModeMonitorCoversThePathsThatGiveNoMode) {
               0);
     EXPECT_EQ(fs::file_size(dir_ / "watched/f2"), 0u);
     EXPECT_EQ(d.cli({"run", "--session", "b", "--", "truncate", "-s0", dir_ / "guarded/f2"}).status,
-              128 + SIGKILL);
+              kRefusedExitStatus);
     EXPECT_GT(fs::file_size(dir_ / "guarded/f2"), 0u);
 }
 

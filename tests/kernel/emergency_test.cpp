@@ -14,20 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string session_dir(const Daemon& d, const std::string& name) {
-    return cgroup2_mount().value() + "/" + d.cgroup_parent() + "/" + name;
-}
-
-std::string events_of(const std::string& dir) {
-    auto ev = read_file(dir + "/cgroup.events");
-    return ev ? *ev : "";
-}
-
-size_t procs_in(const std::string& dir) {
-    auto procs = read_file(dir + "/cgroup.procs");
-    return procs ? static_cast<size_t>(std::count(procs->begin(), procs->end(), '\n')) : 0;
-}
-
 // `killswitch run --session NAME -- sh -c 'sleep & sleep & wait'`, in the
 // background: three processes in the session once it is up.
 std::future<CommandResult> start_trio(const Daemon& d, const std::string& name) {
@@ -39,14 +25,6 @@ std::future<CommandResult> start_trio(const Daemon& d, const std::string& name) 
     std::string dir = session_dir(d, name);
     wait_until([&] { return procs_in(dir) == 3; });
     return f;
-}
-
-// The pid of the `killswitch run` that started a session (it asked for it).
-int wrapper_pid(const Daemon& d, const std::string& session) {
-    for (const auto& r : d.records())
-        if (r.value("event", "") == "session_start" && r.value("session", "") == session)
-            return r.value("pid", 0);
-    return 0;
 }
 
 std::vector<json> emergency_records(const Daemon& d) {

@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include "common/sysfs.h"
 
 namespace ks::test {
 
@@ -87,21 +90,54 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     return r;
 }
 
+namespace {
+
+// A test process that ctest killed (its timeout) never ran its daemon's
+// destructor: its pinned programs would go on guarding (and holding) agents
+// on this host, with no daemon. They are named after the test's pid: remove
+// those whose test is gone, and end their sessions.
+void remove_stale_test_pins() {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/fs/bpf", ec)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind("ks-test-", 0) != 0) continue;
+        int pid = std::atoi(name.c_str() + 8);
+        if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0) continue;
+        run_command({binary(), "daemon", "--uninstall", "--pin-dir", e.path().string(),
+                     "--cgroup-parent", "ks-test-" + std::to_string(pid), "--audit-log",
+                     "/dev/null"});
+        for (const auto& m :
+             {std::string("/sys/fs/cgroup/unified"), std::string("/sys/fs/cgroup")}) {
+            std::string parent = m + "/ks-test-" + std::to_string(pid);
+            if (!std::filesystem::exists(parent, ec)) continue;
+            for (const auto& c : std::filesystem::directory_iterator(parent, ec)) {
+                std::ofstream(c.path() / "cgroup.kill") << "1";
+                wait_until([&] { return ::rmdir(c.path().c_str()) == 0; }, std::chrono::seconds(5));
+            }
+            ::rmdir(parent.c_str());
+        }
+    }
+}
+
+}  // namespace
+
 Daemon::Daemon(const Options& opts) : opts_(opts) {
     static int counter = 0;
+    if (counter == 0) remove_stale_test_pins();
     runtime_dir_ = dir_ / "run";
     audit_log_ = dir_ / "audit.jsonl";
     stderr_path_ = dir_ / "daemon.stderr";
     cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
     // bpffs names cannot hold a '.'.
-    pin_dir_ = "/sys/fs/bpf/ks-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    pin_dir_ =
+        "/sys/fs/bpf/ks-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     launch();
 }
 
 void Daemon::launch() {
-    std::vector<std::string> argv = {binary(),        "--runtime-dir",   runtime_dir_, "--log-level",
-                                     "debug",         "daemon",          "--audit-log", audit_log_,
-                                     "--cgroup-parent", cgroup_parent_, "--pin-dir",   pin_dir_};
+    std::vector<std::string> argv = {
+        binary(),      "--runtime-dir", runtime_dir_,      "--log-level",  "debug",     "daemon",
+        "--audit-log", audit_log_,      "--cgroup-parent", cgroup_parent_, "--pin-dir", pin_dir_};
     if (!opts_.policy_file.empty()) {
         argv.push_back("--policy");
         argv.push_back(opts_.policy_file);
@@ -215,5 +251,42 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 }
 
 std::vector<nlohmann::json> Daemon::records() const { return read_jsonl(audit_log_); }
+
+std::string session_dir(const Daemon& d, const std::string& name) {
+    return cgroup2_mount().value() + "/" + d.cgroup_parent() + "/" + name;
+}
+
+std::string events_of(const std::string& dir) {
+    auto ev = read_file(dir + "/cgroup.events");
+    return ev ? *ev : "";
+}
+
+size_t procs_in(const std::string& dir) {
+    auto procs = read_file(dir + "/cgroup.procs");
+    return procs ? static_cast<size_t>(std::count(procs->begin(), procs->end(), '\n')) : 0;
+}
+
+int wrapper_pid(const Daemon& d, const std::string& session) {
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "session_start" && r.value("session", "") == session)
+            return r.value("pid", 0);
+    return 0;
+}
+
+nlohmann::json first_record(const Daemon& d, const std::function<bool(const nlohmann::json&)>& pred,
+                            std::chrono::milliseconds timeout) {
+    nlohmann::json found;
+    wait_until(
+        [&] {
+            for (const auto& r : d.records())
+                if (pred(r)) {
+                    found = r;
+                    return true;
+                }
+            return false;
+        },
+        timeout);
+    return found;
+}
 
 }  // namespace ks::test

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "decision/decision.h"
+
 namespace ks::test {
 
 // Skips the test unless it runs as root.
@@ -101,5 +103,16 @@ class Daemon {
 };
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
+
+// A session of d's: its cgroup directory, its cgroup.events text, the number
+// of processes in it, the pid of the `killswitch run` that started it (from
+// its session_start record; 0 if none), and the first record pred accepts
+// (waits up to timeout; null if none came).
+std::string session_dir(const Daemon& d, const std::string& name);
+std::string events_of(const std::string& dir);
+size_t procs_in(const std::string& dir);
+int wrapper_pid(const Daemon& d, const std::string& session);
+nlohmann::json first_record(const Daemon& d, const std::function<bool(const nlohmann::json&)>& pred,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ks::test

@@ -367,12 +367,13 @@ TEST(ProcessGuard, AgentWithATerminalIsNotStoppedAndJoinsItsSessionAtOnce) {
     for (const auto& x : recs)
         if (x.value("event", "") == "session_start" && x.value("session", "") == session) start = x;
     ASSERT_FALSE(start.is_null()) << "no session_start for " << agent_exec[0].dump() << "\n"
-                                  << [&] {
-                                         std::string all;
-                                         for (const auto& x : recs)
-                                             if (x.value("event", "") != "fork") all += x.dump() + "\n";
-                                         return all;
-                                     }() << d.stderr_text();
+                                  <<
+        [&] {
+            std::string all;
+            for (const auto& x : recs)
+                if (x.value("event", "") != "fork") all += x.dump() + "\n";
+            return all;
+        }() << d.stderr_text();
     EXPECT_EQ(start["held_at_exec"], false);
     std::cout << "[ terminal ] session ready "
               << start["guard_ready_latency_ns"].get<uint64_t>() / 1000

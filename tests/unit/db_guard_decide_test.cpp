@@ -44,11 +44,11 @@ TEST(DbGuardDecide, AHarmlessStatementHeldForAKeywordGoesOn) {
     EXPECT_EQ(mon.task, TaskStep::None) << "a monitored task was never stopped";
 }
 
-TEST(DbGuardDecide, DropTableIsKilledBeforeItIsSent) {
+TEST(DbGuardDecide, DropTableIsRefusedBeforeItIsSent) {
     auto p = compiled();
     Decision d = libpq(held("DROP TABLE users"), p);
     EXPECT_EQ(d.verdict, Verdict::Block);
-    EXPECT_EQ(d.task, TaskStep::Kill);
+    EXPECT_EQ(d.task, TaskStep::Refuse) << "the client exits with the refusal status";
     EXPECT_TRUE(d.prevented);
     EXPECT_EQ(d.rule, "db:drop");
     EXPECT_EQ(d.follow_up, SessionAction::None) << "databases.session defaults to none";

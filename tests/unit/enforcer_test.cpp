@@ -50,6 +50,54 @@ TEST(Enforcer, KillEndsTheTaskBeforeItRuns) {
     EXPECT_EQ(e.counters().blocked, 1u);
 }
 
+// A child stopped between two instructions of its own (as at a uprobe, or
+// right after its exec): it spins in user space until SIGSTOP lands.
+pid_t child_stopped_in_user_code() {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) asm volatile("" ::: "memory");
+    }
+    ::usleep(20000);
+    ::kill(pid, SIGSTOP);
+    int st = 0;
+    ::waitpid(pid, &st, WUNTRACED);
+    EXPECT_TRUE(WIFSTOPPED(st));
+    return pid;
+}
+
+TEST(Enforcer, RefuseMakesTheStoppedTaskExitWithTheRefusalStatus) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    pid_t pid = child_stopped_in_user_code();
+    Decision d{.verdict = Verdict::Block, .prevented = true, .task = TaskStep::Refuse};
+    ActionResult r = e.apply(d, subject(pid), std::chrono::seconds(1));
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+#if defined(__x86_64__)
+    ASSERT_TRUE(WIFEXITED(st)) << "signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0) << " "
+                               << r.task_error;
+    EXPECT_EQ(WEXITSTATUS(st), kRefusedExitStatus);
+    EXPECT_EQ(r.task_result, "exit 126");
+    EXPECT_EQ(render("file", subject(pid), {}, d, r)["task_result"], "exit 126");
+#else
+    EXPECT_EQ(r.task_result, "killed");
+#endif
+}
+
+TEST(Enforcer, RefuseOfATaskStoppedInASystemCallKillsIt) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    pid_t pid = stopped_child();  // stopped as its kill() system call returns
+    Decision d{.verdict = Verdict::Block, .prevented = true, .task = TaskStep::Refuse};
+    ActionResult r = e.apply(d, subject(pid), std::chrono::seconds(1));
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGKILL);
+    EXPECT_EQ(r.task_result, "killed");
+    EXPECT_FALSE(r.task_error.empty());
+}
+
 TEST(Enforcer, ReleaseLetsAHarmlessTaskGoOn) {
     HoldRegistry holds;
     Enforcer e(holds);

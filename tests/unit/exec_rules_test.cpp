@@ -107,5 +107,37 @@ TEST(ExecRules, EveryWatchedToolIsKnown) {
     EXPECT_FALSE(eval({"ls", "/data"}));
 }
 
+using Names = std::vector<std::string>;
+
+TEST(ExecIdentity, EveryNameTheProgramGoesByIsJudged) {
+    // A symlink under a harmless name: the program is rm.
+    EXPECT_EQ(identify_exec("tidy", "/usr/bin/rm", {"./tidy", "-rf", "/data"}).tools, Names{"rm"});
+    // `exec -a bfs claude`: claude's built-in find, judged as find.
+    auto bfs = identify_exec("claude", "/opt/claude/bin/claude.exe", {"bfs", "/data", "-delete"});
+    EXPECT_EQ(bfs.tools, Names{"find"});
+    ASSERT_EQ(bfs.tools.size(), 1u);
+    auto m = evaluate_exec_rules(bfs.tools[0], bfs.argv, "/", fake_classify);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->rule, "exec:find-delete");
+    // A plain tool: one name.
+    EXPECT_EQ(identify_exec("rm", "/usr/bin/rm", {"rm", "-rf", "/data"}).tools, Names{"rm"});
+    // A harmless program: nothing to judge.
+    EXPECT_TRUE(identify_exec("ls", "/usr/bin/ls", {"ls", "/data"}).tools.empty());
+    // An exe unlinked since it started still has its name.
+    EXPECT_EQ(identify_exec("x", "/tmp/rm (deleted)", {"x"}).tools, Names{"rm"});
+}
+
+TEST(ExecIdentity, BusyboxIsJudgedByItsApplet) {
+    auto id = identify_exec("busybox", "/usr/bin/busybox", {"busybox", "rm", "-rf", "/data"});
+    EXPECT_EQ(id.tools, Names{"rm"});
+    EXPECT_EQ(id.argv, (Names{"rm", "-rf", "/data"}));
+    auto m = evaluate_exec_rules(id.tools[0], id.argv, "/", fake_classify);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->rule, "exec:rm");
+    // Through an applet symlink, argv[0] and comm already say rm.
+    EXPECT_EQ(identify_exec("rm", "/usr/bin/busybox", {"rm", "-rf", "/data"}).tools, Names{"rm"});
+    EXPECT_TRUE(identify_exec("busybox", "/usr/bin/busybox", {"busybox", "ls"}).tools.empty());
+}
+
 }  // namespace
 }  // namespace ks

@@ -37,14 +37,15 @@ FileEvent unlink_event(uint32_t layer, Action action, uint32_t flags = 0) {
     return ev;
 }
 
-TEST(FileGuardDecide, RefusedByTheLsmLayerIsPreventedAndTheSessionIsFrozen) {
+TEST(FileGuardDecide, RefusedByTheLsmLayerIsPreventedAndTheSessionGoesOn) {
     auto p = compiled();
     Decision d = decide_file(unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED), p);
     EXPECT_EQ(d.verdict, Verdict::Block);
     EXPECT_EQ(d.action, Action::Block);
     EXPECT_TRUE(d.prevented);
     EXPECT_EQ(d.rule, "protect:/srv/data");
-    EXPECT_EQ(d.follow_up, SessionAction::Freeze) << "the default policy freezes the session";
+    EXPECT_EQ(d.follow_up, SessionAction::None)
+        << "the default policy refuses the operation and lets the agent go on";
     EXPECT_EQ(d.session, SessionAction::None);
     EXPECT_EQ(d.task, TaskStep::None) << "the kernel already acted";
     EXPECT_TRUE(d.note.empty());
@@ -170,14 +171,42 @@ ExecMatch rm_match() {
             policy::kRuleFirstPath};
 }
 
-TEST(FileGuardDecide, ADestructiveToolHeldAtExecIsKilledBeforeItRuns) {
+TEST(FileGuardDecide, ADestructiveToolHeldAtExecExitsBeforeItRuns) {
     auto p = compiled();
     Decision d = decide_exec(rm_event(), rm_match(), false, p);
     EXPECT_EQ(d.verdict, Verdict::Block);
-    EXPECT_EQ(d.task, TaskStep::Kill);
+    EXPECT_EQ(d.task, TaskStep::Refuse) << "it exits (126) before its first instruction";
     EXPECT_TRUE(d.prevented);
     EXPECT_EQ(d.rule, "exec:rm-recursive (protect:/srv/data)");
-    EXPECT_EQ(d.follow_up, SessionAction::Freeze);
+    EXPECT_EQ(d.follow_up, SessionAction::None);
+}
+
+TEST(FileGuardDecide, ARuleMarkedSoFreezesTheSessionAtItsFirstRefusal) {
+    auto p = compiled(
+        "protect:\n  paths:\n    - {path: /srv/data, session: freeze}\n    - /srv/other\n");
+    Decision d = decide_file(unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED), p);
+    EXPECT_EQ(d.follow_up, SessionAction::Freeze) << "the path's own session action";
+    Decision e = decide_exec(rm_event(), rm_match(), false, p);
+    EXPECT_EQ(e.follow_up, SessionAction::Freeze) << "an exec rule on the path carries it too";
+    auto q = compiled("protect:\n  session: kill-session\n");
+    EXPECT_EQ(decide_file(unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED), q).follow_up,
+              SessionAction::KillSession)
+        << "protect.session: the previous behaviour is one line away";
+}
+
+TEST(FileGuardDecide, AnAttemptOnKillswitchItselfFollowsSessionsSelfProtection) {
+    auto p = compiled();
+    ExecMatch self = rm_match();
+    self.path = "/usr/sbin/killswitch";
+    Decision d = decide_exec(rm_event(), self, true, p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_EQ(d.follow_up, SessionAction::Freeze) << "sessions.self_protection: freeze";
+    FileEvent ev = unlink_event(KS_LAYER_LSM, Action::Block, KS_FF_DENIED);
+    ev.rule_id = p.protect.back().rule_id;  // a self: rule
+    ASSERT_TRUE(p.rule_name(ev.rule_id).rfind("self:", 0) == 0) << p.rule_name(ev.rule_id);
+    EXPECT_EQ(decide_file(ev, p).follow_up, SessionAction::Freeze);
+    auto q = compiled("sessions:\n  self_protection: kill-session\n");
+    EXPECT_EQ(decide_exec(rm_event(), self, true, q).follow_up, SessionAction::KillSession);
 }
 
 TEST(FileGuardDecide, AHarmlessToolHeldAtExecGoesOnWithNoRecord) {

@@ -74,7 +74,7 @@ TEST(PolicyMode, BadModesAreReportedAtTheirValue) {
                   "m.yaml:5:28: error: protect.paths mode must be 'enforce' or 'monitor', got "
                   "'yes'",
                   "m.yaml:6:22: error: unknown key 'mod' in protect.paths entry (expected one of: "
-                  "path, action, mode)",
+                  "path, action, mode, session)",
                   "m.yaml:9:9: error: databases.mode must be 'enforce' or 'monitor', got a "
                   "list"}));
 }

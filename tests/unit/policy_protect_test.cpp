@@ -10,10 +10,10 @@ LoadResult parse(const std::string& text) { return parse_policy(text, "p.yaml");
 
 std::string first_error(const LoadResult& r) { return r.errors.empty() ? "" : r.errors[0].str(); }
 
-TEST(PolicyProtect, DefaultsBlockThenFreezeAndRefuseIoUring) {
+TEST(PolicyProtect, DefaultsBlockLetTheSessionGoOnAndRefuseIoUring) {
     Policy p = default_policy();
     EXPECT_EQ(p.protect_action, Action::Block);
-    EXPECT_EQ(p.violation_session_action, SessionAction::Freeze);
+    EXPECT_EQ(p.violation_session_action, SessionAction::None);
     EXPECT_EQ(p.unresolved_action, Action::Block);
     EXPECT_FALSE(p.io_uring_allowed);
     EXPECT_TRUE(p.libc_uprobes);

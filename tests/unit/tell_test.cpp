@@ -1,11 +1,13 @@
-// The refusal message reaches the offender's stderr when it is a pipe (what
-// an agent's tool reads), falls back to its parent's when it is gone, and
-// is never written into a regular file.
+// The refusal message reaches the offender's stderr where the agent's tool
+// reads it (a pipe, a socket, the output file it collects), falls back to
+// its parent's when it is gone, and is never written into a file the check
+// refuses (protected data, killswitch's own) or one not open for writing.
 #include "actions/tell.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,20 +72,64 @@ TEST(Tell, AGoneOffenderIsToldThroughItsParent) {
     ::close(p[0]);
 }
 
-TEST(Tell, ARegularFileIsNeverWritten) {
+std::string slurp(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST(Tell, TheOutputFileAnAgentCollectsGetsTheLineAtTheProcesssOffset) {
     auto path = std::filesystem::temp_directory_path() / ("ks-tell-" + std::to_string(getpid()));
-    std::ofstream(path) << "rows\n";
-    int fd = ::open(path.c_str(), O_WRONLY);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "out so far\n", 11), 11);
     pid_t child = stopped_child_with_stderr(fd);
-    auto r = tell_process(child, 0, "killswitch: refused\n");
+    std::string seen;
+    auto r = tell_process(child, 0, "killswitch: refused\n", [&](const std::string& p) {
+        seen = p;
+        return true;
+    });
     end(child);
     ::close(fd);
-    EXPECT_FALSE(r);
-    std::ifstream in(path);
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_EQ(all, "rows\n");
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_EQ(seen, path.string()) << "the check is asked about the file itself";
+    EXPECT_EQ(slurp(path), "out so far\nkillswitch: refused\n") << "appended, not overwritten";
     std::filesystem::remove(path);
+}
+
+TEST(Tell, AFileTheCheckRefusesOrOneNotOpenForWritingIsNeverWritten) {
+    auto path = std::filesystem::temp_directory_path() / ("ks-tell-p" + std::to_string(getpid()));
+    std::ofstream(path) << "rows\n";
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    pid_t child = stopped_child_with_stderr(fd);
+    auto none = tell_process(child, 0, "killswitch: refused\n");
+    auto refused =
+        tell_process(child, 0, "killswitch: refused\n", [](const std::string&) { return false; });
+    end(child);
+    ::close(fd);
+    EXPECT_FALSE(none) << "no check: never a file";
+    EXPECT_FALSE(refused);
+    int ro = ::open(path.c_str(), O_RDONLY);
+    pid_t reader = stopped_child_with_stderr(ro);
+    auto r = tell_process(reader, 0, "x\n", [](const std::string&) { return true; });
+    end(reader);
+    ::close(ro);
+    EXPECT_FALSE(r) << "stderr open read-only";
+    EXPECT_EQ(slurp(path), "rows\n");
+    std::filesystem::remove(path);
+}
+
+TEST(Tell, ASocketStderrGetsTheMessage) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid_t child = stopped_child_with_stderr(sv[1]);
+    auto r = tell_process(child, 0, "killswitch: refused DROP TABLE t\n");
+    end(child);
+    ::close(sv[1]);
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_EQ(*r, "pid " + std::to_string(child) + " stderr (socket)");
+    EXPECT_EQ(drain(sv[0]), "killswitch: refused DROP TABLE t\n");
+    ::close(sv[0]);
 }
 
 TEST(Tell, AFullPipeDoesNotBlockTheDaemon) {

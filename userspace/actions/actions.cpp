@@ -1,6 +1,7 @@
 #include "actions/actions.h"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +67,44 @@ std::string proc_stat_after_comm(int tid) {
 
 }  // namespace
 
+Status exit_where_stopped(int pid, int status) {
+#if defined(__x86_64__)
+    std::string proc = "/proc/" + std::to_string(pid);
+    // The kernel sent SIGSTOP with the record: the task may still be on its
+    // way to the stop when the record is read.
+    for (int i = 0; i < 200 && !task_stopped(pid); ++i) ::usleep(1000);
+    if (!task_stopped(pid)) return make_error(proc + " did not stop");
+    // "NR ARGS... SP PC" in a system call, "-1 SP PC" between them.
+    auto sc = read_file(proc + "/syscall");
+    if (!sc) return sc.error();
+    std::istringstream in(*sc);
+    std::vector<std::string> f;
+    for (std::string w; in >> w;) f.push_back(w);
+    if (f.empty() || f[0] == "running") return make_error(proc + " is not stopped");
+    long nr = std::strtol(f[0].c_str(), nullptr, 10);
+    // Stopped between instructions (a uprobe), or as an exec returns (its
+    // first instruction): a system call in progress would be restarted.
+    if (nr != -1 && nr != SYS_execve && nr != SYS_execveat)
+        return make_error(proc + " is stopped in system call " + f[0]);
+    uint64_t pc = std::strtoull(f.back().c_str(), nullptr, 16);
+    if (!pc) return make_error("no user pc in " + proc + "/syscall");
+    Fd mem(::open((proc + "/mem").c_str(), O_RDWR | O_CLOEXEC));
+    if (!mem.valid()) return sys_error("open " + proc + "/mem");
+    // mov edi, status; mov eax, 231 (exit_group); syscall
+    unsigned char stub[12] = {0xbf, 0, 0, 0, 0, 0xb8, 231, 0, 0, 0, 0x0f, 0x05};
+    uint32_t code = static_cast<uint32_t>(status);
+    std::memcpy(stub + 1, &code, 4);
+    if (::pwrite(mem.get(), stub, sizeof(stub), static_cast<off_t>(pc)) !=
+        static_cast<ssize_t>(sizeof(stub)))
+        return sys_error("write the exit at " + proc + "'s pc");
+    return {};
+#else
+    (void)pid;
+    (void)status;
+    return make_error("exiting a stopped task is implemented for x86-64 only");
+#endif
+}
+
 uint64_t task_start_time(int tid) {
     // After the comm: state is field 3; starttime is field 22.
     std::istringstream in(proc_stat_after_comm(tid));
@@ -114,14 +153,8 @@ void HoldRegistry::save() const {
                        {"start_time", h.start_time},
                        {"deadline_realtime_ns", real + left}});
     }
-    std::string tmp = path_ + ".tmp", data = arr.dump() + "\n";
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid() || ::write(fd.get(), data.data(), data.size()) != ssize_t(data.size())) {
-        spdlog::error("save holds to {}: {}", tmp, std::strerror(errno));
-        return;
-    }
-    if (::rename(tmp.c_str(), path_.c_str()) != 0)
-        spdlog::error("save holds to {}: {}", path_, std::strerror(errno));
+    if (auto st = write_file_atomic(path_, arr.dump() + "\n", 0600); !st)
+        spdlog::error("save holds to {}: {}", path_, st.error().str());
 }
 
 std::vector<Hold> HoldRegistry::persist_to(const std::string& path) {

@@ -62,6 +62,14 @@ class HoldRegistry {
     std::string path_;
 };
 
+// Makes a task the kernel stopped (right after its exec, before its first
+// instruction; or at a uprobe, before the call) exit with `status` when it
+// is let go: an exit_group call is written where it stopped
+// (/proc/PID/syscall's pc), in its private copy of the page (/proc/PID/mem).
+// x86-64 only; an error elsewhere, for a task stopped inside another system
+// call, or when the kernel refuses the write: then kill it.
+Status exit_where_stopped(int pid, int status);
+
 // The start time of a task (/proc/TID/stat field 22), 0 when it is gone; and
 // whether it is stopped (state T or t).
 uint64_t task_start_time(int tid);

@@ -35,7 +35,7 @@ Result<std::vector<std::string>> resolve_emergency_target(const std::string& cgr
                                                           const EmergencyTarget& target);
 
 struct EmergencyResult {
-    std::string cgroup;  // relative to the cgroup2 mount
+    std::string cgroup;    // relative to the cgroup2 mount
     size_t processes = 0;  // before the operation
     bool ok = false;
     bool confirmed = false;  // cgroup.events says frozen 1 / frozen 0 / populated 0

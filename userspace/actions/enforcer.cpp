@@ -54,17 +54,33 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
             added.id, h.layer, h.op, h.path, s.pid, h.session, added.id, added.id,
             hold_timeout.count());
     }
+    // A refused program exits where the kernel stopped it, with a status its
+    // caller reads as a failed command; where that cannot be arranged it is
+    // killed, and told so.
+    TaskStep step = d.task;
+    if (step == TaskStep::Refuse) {
+        if (auto st = exit_where_stopped(s.pid, kRefusedExitStatus); st) {
+            r.task_result = "exit " + std::to_string(kRefusedExitStatus);
+        } else {
+            r.task_result = "killed";
+            r.task_error = st.error().str();
+            step = TaskStep::Kill;
+        }
+    }
     // Told while it still has its stderr (a task the kernel stopped), or
     // through its parent's (one the kernel killed).
     if (tells_offender(d)) {
-        auto told = tell_process(s.pid, s.ppid, refusal_message(d, s, r.hold_id, r.hold_timeout_s));
+        Decision said = d;
+        said.task = step;
+        auto told = tell_process(s.pid, s.ppid,
+                                 refusal_message(said, s, r.hold_id, r.hold_timeout_s), file_ok_);
         if (told)
             r.told = *told;
         else
             r.tell_error = told.error().str();
     }
-    if (d.task == TaskStep::Kill) ::kill(s.pid, SIGKILL);
-    if (d.task == TaskStep::Release) ::kill(s.pid, SIGCONT);
+    if (step == TaskStep::Kill) ::kill(s.pid, SIGKILL);
+    if (step == TaskStep::Release || step == TaskStep::Refuse) ::kill(s.pid, SIGCONT);
     counters_.count(d, r);
     return r;
 }

@@ -8,6 +8,7 @@
 
 #include "actions/actions.h"
 #include "actions/sock_destroy.h"
+#include "actions/tell.h"
 #include "decision/decision.h"
 
 namespace ks {
@@ -19,6 +20,10 @@ class Enforcer {
     // hold_timeout: how long a hold waits for a person before it is denied.
     ActionResult apply(const Decision& d, const Subject& s, std::chrono::seconds hold_timeout);
 
+    // Which regular files a refusal message may be appended to (an agent
+    // that collects its tool's stderr in a file); none: never a file.
+    void set_file_write_check(FileWriteCheck check) { file_ok_ = std::move(check); }
+
     [[nodiscard]] DecisionCounters& counters() { return counters_; }
     [[nodiscard]] const DecisionCounters& counters() const { return counters_; }
 
@@ -26,6 +31,7 @@ class Enforcer {
     void act_on_session(SessionAction what, const Subject& s, ActionResult& r);
     HoldRegistry& holds_;
     DecisionCounters counters_;
+    FileWriteCheck file_ok_;
 };
 
 }  // namespace ks

@@ -1,10 +1,19 @@
 // Telling a process why killswitch stopped it: a message written where its
-// caller reads, the process's standard error when that is a pipe or a
-// terminal (an agent's tool captures the pipe; a person sees the terminal).
-// Never a regular file or another device: the daemon does not write into
-// files a guarded process chose.
+// caller reads, the process's standard error. Agents collect their shell
+// tool's output in different ways, and each is reached:
+//   a pipe or a FIFO    (Codex)           reopened through /proc, O_NONBLOCK
+//   a terminal          (a person)        the same
+//   a socket            (Gemini CLI, opencode)  the process's own socket
+//                       (pidfd_getfd), sent with MSG_DONTWAIT
+//   a regular file      (Claude Code)     the process's own open file, at its
+//                       offset, as if it had written the line itself; only
+//                       when it was opened for writing and the caller's
+//                       check accepts the path (never a protected file, never
+//                       killswitch's own)
+// Nothing else (another device, a file the check refuses) is written.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -12,10 +21,16 @@
 
 namespace ks {
 
+// Whether the daemon may append a line to this regular file (resolved
+// path): false for protected data and killswitch's own files.
+using FileWriteCheck = std::function<bool(const std::string& path)>;
+
 // Writes msg to pid's standard error; when pid is gone (killed in the
 // kernel), to that of fallback_pid (its parent: usually the same pipe or
-// terminal). Never blocks: a full pipe or a FIFO with no reader is an
-// error. Returns where it went: "pid 42 stderr (pipe)".
-Result<std::string> tell_process(int pid, int fallback_pid, std::string_view msg);
+// terminal). Never blocks: a full pipe or socket, or a FIFO with no reader,
+// is an error. Regular files only with file_ok (none: never). Returns
+// where it went: "pid 42 stderr (pipe)".
+Result<std::string> tell_process(int pid, int fallback_pid, std::string_view msg,
+                                 const FileWriteCheck& file_ok = nullptr);
 
 }  // namespace ks

@@ -40,6 +40,14 @@ nlohmann::json render(std::string_view event, const Subject& s, const nlohmann::
     if (d.window) rec["window"] = s.window;
     if (d.session == SessionAction::None && d.follow_up != SessionAction::None && r.session_acted)
         rec["session_action"] = session_action_name(d.follow_up);
+    if (d.escalation && r.session_acted)
+        rec["escalation"] = d.escalation->contained
+                                ? nlohmann::json{{"contained", true}}
+                                : nlohmann::json{{"refusals", d.escalation->refusals},
+                                                 {"within_s", d.escalation->within_s}};
+    if (d.freeze_terms && r.session_acted && r.session_error.empty())
+        rec["frozen_timeout"] = {{"seconds", d.freeze_terms->timeout_s},
+                                 {"then", d.freeze_terms->end}};
     if (r.session_frozen_latency_ns)
         rec["session_frozen_latency_ns"] = *r.session_frozen_latency_ns;
     if (!r.session_error.empty()) rec["session_action_error"] = r.session_error;
@@ -47,6 +55,8 @@ nlohmann::json render(std::string_view event, const Subject& s, const nlohmann::
         rec["hold_id"] = r.hold_id;
         rec["hold_timeout_s"] = r.hold_timeout_s;
     }
+    if (!r.task_result.empty()) rec["task_result"] = r.task_result;
+    if (!r.task_error.empty()) rec["task_error"] = r.task_error;
     if (!r.told.empty()) rec["explained_to"] = r.told;
     if (!r.tell_error.empty()) rec["explain_error"] = r.tell_error;
     if (r.connection_closed) {

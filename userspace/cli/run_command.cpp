@@ -134,7 +134,9 @@ void add_run_command(CLI::App& app, Registry& reg) {
         "not be started guarded (no daemon, bad session name), 126/127 if CMD could not be\n"
         "executed. SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to this process reach every\n"
         "process of the session; its pid also names the session for `killswitch freeze|thaw|kill\n"
-        "--pid`. Needs root and a running daemon.\n\n"
+        "--pid`. If this process dies (killed, its terminal gone), the daemon kills the session's\n"
+        "processes (policy sessions.wrapper_exit: kill-session, or keep). When a rule freezes the\n"
+        "session, it says so here, and what a person can run. Needs root and a running daemon.\n\n"
         "Example: killswitch run --session fix-migrations -- claude -p 'fix the migration'");
     cmd->add_option("--session", opts->session,
                     "Session name: 1-64 letters, digits, '-', '_', '.' (default: run-PID)");

@@ -104,6 +104,19 @@ int print_status(const GlobalOptions& g, bool as_json) {
         std::printf("  %-24s %-8s %-8s %3zu procs  %s\n", sess.value("name", "").c_str(),
                     sess.value("origin", "").c_str(), sess.value("state", "").c_str(),
                     sess["processes"].size(), cmd.c_str());
+        // A frozen session says why and how it ends: it never waits unseen.
+        if (const auto f = sess.value("frozen", nlohmann::json()); f.is_object()) {
+            std::string ends =
+                f["ends_in_s"].is_number()
+                    ? "; " + f.value("then", "") + " in " +
+                          std::to_string(f["ends_in_s"].get<uint64_t>()) + "s"
+                    : "; waits for a person";
+            std::printf("    frozen%s%s: %s%s (killswitch thaw|kill --session %s)\n",
+                        f.contains("since") ? (" since " + f.value("since", "")).c_str() : "",
+                        f["rule"].is_string() ? (" by rule " + f.value("rule", "")).c_str() : "",
+                        f.value("reason", "").c_str(), ends.c_str(),
+                        sess.value("name", "").c_str());
+        }
     }
     return 0;
 }

@@ -122,6 +122,17 @@ Status write_file(const std::string& path, const std::string& data) {
     return {};
 }
 
+Status write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+    std::string tmp = path + ".tmp";
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd.valid()) return sys_error("open " + tmp);
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n < 0) return sys_error("write " + tmp);
+    if (static_cast<size_t>(n) != data.size()) return make_error("short write to " + tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("rename " + tmp);
+    return {};
+}
+
 Result<unsigned long long> cgroup_id_of(const std::string& dir) {
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) return sys_error("stat " + dir);

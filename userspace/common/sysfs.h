@@ -2,6 +2,8 @@
 // small whole-file reads and writes for /proc, /sys and cgroupfs.
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,9 @@ Result<std::string> cgroup2_mount();
 
 Result<std::string> read_file(const std::string& path);
 Status write_file(const std::string& path, const std::string& data);
+// Creates or replaces a regular file whole: written to PATH.tmp with mode,
+// then renamed over path (a reader sees the old content or the new).
+Status write_file_atomic(const std::string& path, const std::string& data, mode_t mode);
 
 // The kernel's active LSM list, comma-separated as securityfs gives it
 // ("lockdown,capability,...,bpf"); mounts securityfs if needed.

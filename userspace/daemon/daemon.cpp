@@ -1,6 +1,12 @@
 // The daemon: start-up, the event loop, the records of guarded processes
 // (exec, fork, exit) and sessions, the tick; `killswitch daemon --uninstall`.
+#include <dirent.h>
+
+#include <set>
+
+#include "actions/tell.h"
 #include "daemon/daemon_impl.h"
+#include "file_guard/exec_rules.h"
 
 namespace ks {
 namespace daemon_detail {
@@ -138,6 +144,15 @@ void Daemon::start() {
         rec["hold"] = h.to_json();
         audit_->append(std::move(rec));
     }
+
+    // A refusal message may go into an agent's output file, never into
+    // protected data or killswitch's own files.
+    enforcer_.set_file_write_check([this](const std::string& path) {
+        return !state_.protected_set.classify(path, true).inside;
+    });
+
+    // Frozen sessions keep their timeout, run sessions their wrapper.
+    restore_session_ends();
 
     // Every program of ours is attached: the earlier daemon's may go.
     size_t retired = pins::retire_previous();
@@ -390,9 +405,13 @@ void Daemon::on_tick() {
     for (const auto& h : holds_.expired(std::chrono::steady_clock::now()))
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy().hold_timeout_s) + "s");
+    end_sessions_on_tick();
     auto ended = sessions_->sweep();
     close_windows(ended);
-    for (const auto& s : ended) audit_->append(session_record("session_end", s));
+    for (const auto& s : ended) {
+        forget_session(s.id);
+        audit_->append(session_record("session_end", s));
+    }
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }
@@ -447,6 +466,7 @@ int uninstall_daemon(const DaemonOptions& opts) {
     // Never for a guarded process (which the kernel also stops at its first
     // bpf() call).
     pins::Found found = pins::scan(opts.pin_dir);
+    std::vector<int> stopped;  // guarded tasks the kernel may have stopped for a daemon
     for (const auto& b : found.builds) {
         Fd m(bpf_obj_get((opts.pin_dir + "/state-" + b + "/guarded_tasks").c_str()));
         uint32_t me = static_cast<uint32_t>(::getpid());
@@ -454,20 +474,73 @@ int uninstall_daemon(const DaemonOptions& opts) {
         if (m.valid() && bpf_map_lookup_elem(m.get(), &me, &v) == 0)
             return fail("refused: this process is guarded (session id " +
                         std::to_string(v.session_id) + ")");
+        uint32_t key = 0, next = 0;
+        for (uint32_t* at = nullptr; m.valid() && bpf_map_get_next_key(m.get(), at, &next) == 0;
+             at = &key) {
+            key = next;
+            if (task_stopped(static_cast<int>(key))) stopped.push_back(static_cast<int>(key));
+        }
     }
     auto removed = pins::remove_all(opts.pin_dir);
     if (!removed) return fail(removed.error().str());
+    // What the kernel stopped for a daemon (an agent held at exec, a tool
+    // held for its rules, a held operation) would wait forever: a held
+    // destructive operation or tool is denied, anything else goes on.
+    std::set<int> held;
+    if (auto text = read_file(opts.runtime_dir + "/holds.json")) {
+        auto arr = nlohmann::json::parse(*text, nullptr, false);
+        if (arr.is_array())
+            for (const auto& h : arr)
+                if (h.is_object()) held.insert(h.value("tid", 0));
+    }
+    const auto& tools = watched_tools();
+    nlohmann::json released = nlohmann::json::array();
+    for (int pid : stopped) {
+        std::string comm = daemon_detail::comm_of(pid);
+        bool deny = held.count(pid) || std::find(tools.begin(), tools.end(), comm) != tools.end();
+        std::string msg =
+            "killswitch: the daemon was uninstalled while this process was stopped for it: " +
+            std::string(deny ? "the held operation is denied, the process killed"
+                             : "it goes on, no longer guarded") +
+            ".\n";
+        (void)tell_process(pid, task_ppid(pid), msg);
+        ::kill(pid, deny ? SIGKILL : SIGCONT);
+        fmt::print("pid {} ({}) was stopped for the daemon: {}\n", pid, comm,
+                   deny ? "killed (a held tool or operation)" : "let go");
+        released.push_back(
+            {{"pid", pid}, {"comm", comm}, {"signal", deny ? "SIGKILL" : "SIGCONT"}});
+    }
 
-    std::string log = opts.audit_log;
-    if (log.empty()) {
-        auto res = opts.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
-                                            : policy::load_policy_file(opts.policy_file);
-        log = res.policy ? res.policy->audit_log : policy::default_policy().audit_log;
+    auto res = opts.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
+                                        : policy::load_policy_file(opts.policy_file);
+    policy::Policy pol = res.policy ? *res.policy : policy::default_policy();
+    std::string log = opts.audit_log.empty() ? pol.audit_log : opts.audit_log;
+    // A session a rule froze would wait for a daemon that is not coming back:
+    // it ends as its timeout would have ended it (sessions.frozen_end).
+    nlohmann::json ended = nlohmann::json::array();
+    if (auto cg = cgroup2_mount()) {
+        std::string parent = *cg + "/" + opts.cgroup_parent;
+        if (DIR* d = ::opendir(parent.c_str())) {
+            while (dirent* e = ::readdir(d)) {
+                std::string dir = parent + "/" + e->d_name;
+                if (e->d_type != DT_DIR || e->d_name[0] == '.' || !cgroup_is_frozen(dir)) continue;
+                bool thaw = pol.frozen_end == policy::FrozenEnd::Thaw;
+                Status st = thaw ? cgroup_freeze(dir, false) : cgroup_kill(dir);
+                fmt::print("session {} was frozen: {}{}\n", e->d_name, thaw ? "thawed" : "killed",
+                           st ? "" : " failed: " + st.error().str());
+                ended.push_back({{"session", e->d_name},
+                                 {"session_action", policy::frozen_end_name(pol.frozen_end)},
+                                 {"ok", static_cast<bool>(st)}});
+            }
+            ::closedir(d);
+        }
     }
     if (auto audit = AuditWriter::open(log)) {
         nlohmann::json rec = daemon_detail::own_record("uninstall");
         rec["pin_dir"] = opts.pin_dir;
         rec["removed"] = *removed;
+        rec["frozen_sessions_ended"] = ended;
+        rec["stopped_tasks"] = released;
         audit->append(std::move(rec));
         (void)audit->sync();
     } else {

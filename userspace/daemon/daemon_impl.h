@@ -7,6 +7,8 @@
 //   requests.cpp      the control socket's requests and `killswitch status`
 //   policy_state.cpp  compile, publish, swap (start-up and `policy reload`)
 //   allow_windows.cpp maintenance windows
+//   session_ends.cpp  how sessions end: escalation, frozen sessions' timeout,
+//                     the death of a `killswitch run` wrapper
 #pragma once
 
 #include <bpf/bpf.h>
@@ -33,6 +35,7 @@
 #include "actions/actions.h"
 #include "actions/emergency.h"
 #include "actions/enforcer.h"
+#include "actions/frozen_sessions.h"
 #include "audit/audit.h"
 #include "audit/render.h"
 #include "common/fd.h"
@@ -45,6 +48,7 @@
 #include "db_guard/db_guard_bpf.h"
 #include "db_guard/db_wire_bpf.h"
 #include "decision/decision.h"
+#include "decision/escalation.h"
 #include "file_guard/file_guard_bpf.h"
 #include "file_guard/protected_set.h"
 #include "hook_guard/hook_guard_bpf.h"
@@ -136,10 +140,36 @@ class Daemon {
     void on_tamper(const TamperEvent& ev);
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
     [[nodiscard]] Subject subject_of(const EventHeader& h) const;
-    // Applies the decision, renders the record with the facts (and extra
-    // fields computed after the action), and appends it.
-    ActionResult carry_out(std::string_view event, const Subject& s, const json& facts,
-                           const Decision& d, const json& extra = json::object());
+    // Applies the decision (after the session step: escalation, the terms
+    // of a freeze), renders the record with the facts (and extra fields
+    // computed after the action), and appends it.
+    ActionResult carry_out(std::string_view event, const Subject& s, const json& facts, Decision d,
+                           const json& extra = json::object());
+
+    // session_ends.cpp
+    // The decide step about the session: repeated refusals escalate (the
+    // policy's sessions:), a freeze gets its timeout and end.
+    void session_step(Decision& d, const Subject& s);
+    // After the Enforcer: a session the decision froze is registered and
+    // announced where a person sees it.
+    void after_session_action(const Decision& d, const Subject& s, const ActionResult& r);
+    // Writes msg where the people behind a session read: its `killswitch
+    // run` wrapper's stderr or terminal, else its first process's; skips
+    // already_told. Returns where it went, "" if nowhere.
+    std::string announce(const Session& s, const std::string& msg, int already_told = 0);
+    // On the tick: frozen sessions whose time is up end; sessions whose
+    // wrapper died end or stay, by policy; a frozen session thawed by hand
+    // is no longer waited for.
+    void end_sessions_on_tick();
+    // A person froze, thawed or killed these cgroups: no timeout of ours
+    // applies to them any more.
+    void person_decided(const std::vector<std::string>& cgroup_dirs);
+    void forget_session(uint32_t session_id);
+    json frozen_json(const Session& s) const;
+    [[nodiscard]] EscalationRule escalation_rule() const;
+    // Restores the frozen sessions and wrappers an earlier daemon kept.
+    void restore_session_ends();
+    void save_wrappers() const;
 
     // layers.cpp
     void start_layers();
@@ -217,6 +247,16 @@ class Daemon {
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;
     Enforcer enforcer_{holds_};
+    Escalation escalation_;
+    FrozenSessions frozen_;
+    // `killswitch run` wrappers, by session id: pid and start time (a pid
+    // reused by another process is not the wrapper).
+    struct Wrapper {
+        int pid = 0;
+        uint64_t start_time = 0;
+    };
+    std::map<uint32_t, Wrapper> wrappers_;
+    static bool wrapper_alive(const Wrapper& w);
     std::map<uint32_t, AllowWindow> windows_;  // by session id, the last of each
     uint32_t next_window_id_ = 1;
     std::unique_ptr<SessionManager> sessions_;

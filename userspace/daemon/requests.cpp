@@ -40,6 +40,10 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
             update_file_layer();
             return {{"ok", false}, {"error", s.error().str()}};
         }
+        // The wrapper is the session's handle: its death ends the session
+        // by policy (sessions.wrapper_exit).
+        wrappers_[s->id] = {peer.pid, task_start_time(peer.pid)};
+        save_wrappers();
         json rec = session_record("session_start", *s);
         rec["pid"] = peer.pid;
         rec["uid"] = peer.uid;
@@ -64,6 +68,7 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         if (!dirs) return {{"ok", false}, {"error", dirs.error().str()}};
         json results = json::array();
         for (const auto& r : apply_emergency(*op, cgroup2_, *dirs)) results.push_back(r.to_json());
+        person_decided(*dirs);
         if (*op == EmergencyOp::Freeze) enforcer_.counters().frozen += results.size();
         json rec = {{"event", "emergency"},
                     {"op", emergency_op_name(*op)},
@@ -128,17 +133,21 @@ json Daemon::status_json() {
         std::string frozen = "0";
         if (auto ev = read_file(s.cgroup_path + "/cgroup.events"))
             frozen = ev->find("frozen 1") != std::string::npos ? "1" : "0";
-        sessions.push_back({{"name", s.name},
-                            {"id", s.id},
-                            {"origin", origin_name(s.origin)},
-                            {"cgroup", s.cgroup},
-                            {"root_pid", s.root_pid},
-                            {"command", s.command},
-                            {"processes", pids},
-                            {"state", frozen == "1" ? "frozen"
-                                      : held        ? "held"
-                                                    : "running"},
-                            {"started", format_realtime_ns(s.created_realtime_ns)}});
+        json entry = {{"name", s.name},
+                      {"id", s.id},
+                      {"origin", origin_name(s.origin)},
+                      {"cgroup", s.cgroup},
+                      {"root_pid", s.root_pid},
+                      {"command", s.command},
+                      {"processes", pids},
+                      {"state", frozen == "1" ? "frozen"
+                                : held        ? "held"
+                                              : "running"},
+                      {"started", format_realtime_ns(s.created_realtime_ns)}};
+        if (frozen == "1") entry["frozen"] = frozen_json(s);
+        if (auto w = wrappers_.find(s.id); w != wrappers_.end())
+            entry["wrapper_pid"] = w->second.pid;
+        sessions.push_back(std::move(entry));
     }
     return {{"ok", true},
             {"pid", ::getpid()},

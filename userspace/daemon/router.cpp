@@ -23,8 +23,10 @@ Subject Daemon::subject_of(const EventHeader& h) const {
 }
 
 ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const json& facts,
-                               const Decision& d, const json& extra) {
+                               Decision d, const json& extra) {
+    session_step(d, s);
     ActionResult r = enforcer_.apply(d, s, std::chrono::seconds(policy().hold_timeout_s));
+    after_session_action(d, s, r);
     if (!d.record) return r;
     json rec = render(event, s, facts, d, r);
     for (const auto& [k, v] : extra.items()) rec[k] = v;
@@ -39,21 +41,31 @@ void Daemon::on_file(const FileEvent& ev) {
 
 void Daemon::on_exec_check(const ExecCheckEvent& ev) {
     const auto& h = ev.hdr;
-    std::string tool = ev.filename.substr(ev.filename.find_last_of('/') + 1);
+    std::string comm = ev.filename.substr(ev.filename.find_last_of('/') + 1);
     char buf[PATH_MAX];
-    std::string proc_cwd = "/proc/" + std::to_string(h.pid) + "/cwd";
-    std::string cwd = ::realpath(proc_cwd.c_str(), buf) ? buf : "/";
+    std::string proc = "/proc/" + std::to_string(h.pid);
+    std::string cwd = ::realpath((proc + "/cwd").c_str(), buf) ? buf : "/";
+    // The task is stopped: what it runs is still its exe.
+    ssize_t n = ::readlink((proc + "/exe").c_str(), buf, sizeof(buf) - 1);
+    std::string program = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
     const ProtectedSet& protect = state_.protected_set;
-    auto m = evaluate_exec_rules(tool, ev.argv, cwd, [&](const std::string& abs, bool follow) {
-        return protect.classify(abs, follow);
-    });
+    ExecIdentity id = identify_exec(comm, program, ev.argv);
+    std::optional<ExecMatch> m;
+    std::string judged_as;
+    for (const auto& tool : id.tools) {
+        judged_as = tool;
+        m = evaluate_exec_rules(tool, id.argv, cwd, [&](const std::string& abs, bool follow) {
+            return protect.classify(abs, follow);
+        });
+        if (m) break;
+    }
     Decision d = decide_exec(ev, m, m && protect.touches_self(m->path), state_.compiled);
     if (!d.record) {
         enforcer_.apply(d, Subject{.pid = h.pid, .tid = h.tid}, {});
         return;
     }
-    json facts = {
-        {"op", "exec"}, {"path", m->path}, {"argv", ev.argv}, {"cwd", cwd}, {"layer", "exec"}};
+    json facts = {{"op", "exec"},    {"path", m->path},    {"argv", ev.argv},       {"cwd", cwd},
+                  {"layer", "exec"}, {"program", program}, {"judged_as", judged_as}};
     Subject s = subject_of(h);
     carry_out("file", s, facts, d, {{"decision_latency_ns", boottime_ns() - h.ts_boot_ns}});
 }

@@ -122,6 +122,11 @@ Verdict would(Action a) { return kActionVerdicts[static_cast<size_t>(a)].monitor
 
 bool is_monitor_verdict(Verdict v) { return v >= Verdict::WouldAudit; }
 
+bool freezes_session(const Decision& d) {
+    return d.session == SessionAction::Freeze ||
+           (d.session == SessionAction::None && d.follow_up == SessionAction::Freeze);
+}
+
 bool tells_offender(const Decision& d) {
     if (!d.record || d.monitor || d.quiet) return false;
     switch (d.verdict) {
@@ -157,11 +162,18 @@ std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_i
         case Verdict::Block:
             if (!d.prevented)
                 msg += "killswitch: the call had started; the process was killed as it returned.\n";
+            else if (d.task == TaskStep::Refuse)
+                msg += "killswitch: it did not happen; the process exits with status " +
+                       std::to_string(kRefusedExitStatus) + ".\n";
             else if (d.task == TaskStep::Kill || d.verdict == Verdict::Kill)
                 msg += "killswitch: the process was killed before it could do it.\n";
             break;
         case Verdict::Freeze:
-            msg += "killswitch: " + session + " is frozen until a person thaws it.\n";
+            msg += "killswitch: " + session + " is frozen until a person thaws it";
+            if (d.freeze_terms && d.freeze_terms->timeout_s > 0)
+                msg += " (after " + std::to_string(d.freeze_terms->timeout_s) + "s it is " +
+                       (d.freeze_terms->end == "thaw" ? "thawed" : "killed") + ")";
+            msg += ".\n";
             break;
         case Verdict::KillSession:
             msg += "killswitch: every process of " + session + " was killed.\n";
@@ -169,12 +181,25 @@ std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_i
         default:
             break;
     }
-    if (d.follow_up == SessionAction::Freeze)
-        msg += "killswitch: " + session +
-               " is frozen until a person thaws it (killswitch thaw --session " + s.session +
-               ").\n";
-    else if (d.follow_up == SessionAction::KillSession)
+    if (d.escalation && d.escalation->contained)
+        msg += "killswitch: this kernel could only stop it after the call, so " + session +
+               " does not go on (policy sessions.on_contained).\n";
+    else if (d.escalation)
+        msg += "killswitch: that is " + std::to_string(d.escalation->refusals) +
+               " refused operations in " + session + " within " +
+               std::to_string(d.escalation->within_s) + "s (policy sessions.escalate_after).\n";
+    if (d.follow_up == SessionAction::Freeze) {
+        std::string name = s.session.empty() ? std::string("NAME") : s.session;
+        msg += "killswitch: " + session + " is frozen: a person outside it can thaw it " +
+               "(killswitch thaw --session " + name + ") or end it (killswitch kill --session " +
+               name + ")";
+        if (d.freeze_terms && d.freeze_terms->timeout_s > 0)
+            msg += "; after " + std::to_string(d.freeze_terms->timeout_s) + "s it is " +
+                   (d.freeze_terms->end == "thaw" ? "thawed" : "killed");
+        msg += ".\n";
+    } else if (d.follow_up == SessionAction::KillSession) {
         msg += "killswitch: every process of " + session + " is killed.\n";
+    }
     if (!d.no_window && d.verdict != Verdict::Hold)
         msg +=
             "killswitch: a person outside the session can allow such operations for a while: "

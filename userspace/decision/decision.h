@@ -79,8 +79,14 @@ Verdict would(Action a);
 bool is_monitor_verdict(Verdict v);
 
 // What the daemon does to the subject task, which the kernel stopped (exec
-// layer, libpq uprobes, holds) or already signalled.
-enum class TaskStep { None, Release, Kill };
+// layer, libpq uprobes, holds) or already signalled. Refuse: a program
+// stopped at exec (before its first instruction) or at a libpq uprobe
+// (before the statement left) exits with status 126 there: its caller sees
+// a command that failed, not one killed by a signal (some agents wait
+// forever for a tool killed by a signal); where that cannot be arranged, it
+// is killed.
+enum class TaskStep { None, Release, Kill, Refuse };
+inline constexpr int kRefusedExitStatus = 126;
 
 // A TCP connection, as the kernel saw it: a refused request's socket is
 // reset (actions/sock_destroy.h).
@@ -100,6 +106,19 @@ struct HoldSpec {
     std::string path;
     std::string command;  // exec holds: the argv
     std::string rule;     // the rule as `killswitch holds` shows it
+};
+
+// The refusals that escalated a decision to its session action.
+struct EscalationFacts {
+    int refusals = 0;        // of the session...
+    int within_s = 0;        // ...within this many seconds
+    bool contained = false;  // or: the operation ran before the stop
+};
+
+// A session frozen by a decision: how long it waits for a person, and then.
+struct FreezeTerms {
+    int timeout_s = 0;  // 0: until a person decides
+    std::string end;    // "kill-session" or "thaw"
 };
 
 // A decide_* function's answer: pure data, applied by the Enforcer and
@@ -127,6 +146,8 @@ struct Decision {
     TaskStep task = TaskStep::None;
     std::optional<HoldSpec> hold;                  // Verdict::Hold: register it
     std::optional<TcpEndpoints> close_connection;  // refused request: reset its socket
+    std::optional<EscalationFacts> escalation;     // follow_up came from repeated refusals
+    std::optional<FreezeTerms> freeze_terms;       // the session freezes: when it ends
     bool record = true;  // false: nothing to write (an exec that matched no rule)
     bool quiet = false;  // the offender was told already (another statement of one request)
 };
@@ -151,6 +172,9 @@ struct Subject {
     nlohmann::json window;  // the session's maintenance window, or null
 };
 
+// Whether d freezes the session (its own action or the follow-up).
+bool freezes_session(const Decision& d);
+
 // Whether the offender is told why (an operation refused or held, a process
 // or session stopped); never for what was let through or only recorded.
 bool tells_offender(const Decision& d);
@@ -171,6 +195,10 @@ struct ActionResult {
     int hold_timeout_s = 0;
     std::optional<bool> connection_closed;
     std::string connection_error;
+    // TaskStep::Refuse: "exit 126" when the program exited before running,
+    // "killed" when it had to be killed instead (task_error says why).
+    std::string task_result;
+    std::string task_error;
     std::string told;        // where the refusal message went ("pid 42 stderr (pipe)")
     std::string tell_error;  // why it could not be delivered
 };

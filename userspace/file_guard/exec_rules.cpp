@@ -74,11 +74,51 @@ std::optional<ExecMatch> always(const std::string& rule, const std::string& reas
 
 const std::vector<std::string>& watched_tools() {
     static const std::vector<std::string> tools = {
-        "rm",        "rmdir",     "unlink",    "find",     "shred",      "dd",
-        "truncate",  "mv",        "cp",        "rsync",    "mkfs",       "mke2fs",
-        "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat",
-        "mkfs.fat",  "wipefs",    "dropdb",    "prisma",   "alembic"};
+        "rm",        "rmdir",    "unlink",     "find",      "shred",    "dd",        "truncate",
+        "mv",        "cp",       "rsync",      "mkfs",      "mke2fs",   "mkfs.ext2", "mkfs.ext3",
+        "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkfs.fat", "wipefs",    "dropdb",
+        "prisma",    "alembic",  "bfs",        "busybox",   "toybox"};
     return tools;
+}
+
+namespace {
+
+std::string base_name(const std::string& path) {
+    std::string p = path;
+    const std::string deleted = " (deleted)";  // an exe unlinked since it started
+    if (p.size() > deleted.size() &&
+        p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
+        p.resize(p.size() - deleted.size());
+    return p.substr(p.find_last_of('/') + 1);
+}
+
+bool multi_call(const std::string& name) { return name == "busybox" || name == "toybox"; }
+
+// The tool whose rules apply to a name (bfs is a find).
+std::string canonical_tool(const std::string& name) { return name == "bfs" ? "find" : name; }
+
+}  // namespace
+
+ExecIdentity identify_exec(const std::string& comm, const std::string& program,
+                           const std::vector<std::string>& argv) {
+    ExecIdentity id;
+    id.argv = argv;
+    std::string argv0 = argv.empty() ? "" : base_name(argv[0]);
+    std::vector<std::string> names = {comm, base_name(program), argv0};
+    // `busybox rm -rf /data`: the applet is the next word.
+    if (multi_call(argv0) && argv.size() > 1) {
+        id.argv.assign(argv.begin() + 1, argv.end());
+        names.push_back(base_name(argv[1]));
+    }
+    const auto& watched = watched_tools();
+    for (const auto& n : names) {
+        if (n.empty() || multi_call(n)) continue;
+        bool is_watched = std::find(watched.begin(), watched.end(), n) != watched.end();
+        std::string t = canonical_tool(n);
+        if (is_watched && std::find(id.tools.begin(), id.tools.end(), t) == id.tools.end())
+            id.tools.push_back(t);
+    }
+    return id;
 }
 
 std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,

@@ -18,15 +18,15 @@ bool stops_after(uint32_t layer) {
 }
 
 // The session's part of an enforced action: freeze and kill-session act on
-// the session themselves; block and kill are followed by the policy's
-// session action.
-void session_part(Decision& d, Action carried_out, const policy::Policy& p) {
+// the session themselves; block and kill are followed by the rule's session
+// action.
+void session_part(Decision& d, Action carried_out, SessionAction follow_up) {
     if (carried_out == Action::Freeze)
         d.session = SessionAction::Freeze;
     else if (carried_out == Action::KillSession)
         d.session = SessionAction::KillSession;
     else if (carried_out == Action::Block || carried_out == Action::Kill)
-        d.follow_up = p.violation_session_action;
+        d.follow_up = follow_up;
 }
 
 }  // namespace
@@ -76,7 +76,7 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     }
     if (carried_out == Action::Audit) d.prevented = false;
     d.verdict = verdict_for(carried_out);
-    session_part(d, carried_out, policy.policy);
+    session_part(d, carried_out, policy.rule(ev.rule_id).session);
     if (carried_out == Action::Hold)
         d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};
     if (after && carried_out != Action::Audit && *d.action != Action::Audit)
@@ -140,6 +140,8 @@ Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& m
         d.verdict = verdict_for(rule.action);
         switch (rule.action) {
             case Action::Block:
+                d.task = TaskStep::Refuse;
+                break;
             case Action::Kill:
             case Action::KillSession:
                 d.task = TaskStep::Kill;
@@ -151,7 +153,7 @@ Decision decide_exec(const ExecCheckEvent& ev, const std::optional<ExecMatch>& m
             case Action::Hold:
                 break;  // it stays stopped
         }
-        session_part(d, rule.action, policy.policy);
+        session_part(d, rule.action, self ? policy.policy.self_protection_session : rule.session);
         if (rule.action == Action::Hold) {
             d.hold = HoldSpec{"exec", "exec", match->path, d.what, match->rule};
         }

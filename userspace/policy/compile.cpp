@@ -60,9 +60,10 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.rule_names[kRuleExecCommand] = "exec-command";
     // An allow window covers neither: an unresolved path may be killswitch's
     // own, and io_uring would bypass the self-protection rules.
-    s.rules[kRuleUnresolved] = {p.unresolved_action, protect_monitor, true};
-    s.rules[kRuleIoUring] = {Action::Block, protect_monitor, true};
-    s.rules[kRuleExecCommand] = {p.protect_action, protect_monitor};
+    SessionAction follow_up = p.violation_session_action;
+    s.rules[kRuleUnresolved] = {p.unresolved_action, protect_monitor, true, follow_up};
+    s.rules[kRuleIoUring] = {Action::Block, protect_monitor, true, follow_up};
+    s.rules[kRuleExecCommand] = {p.protect_action, protect_monitor, false, follow_up};
 
     std::vector<std::string> self = self_paths(p, policy_file, env);
     size_t count = p.protect_paths.size() + self.size();
@@ -76,14 +77,16 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     for (const auto& path : p.protect_paths) {
         auto it = p.protect_path_actions.find(path);
         Action action = it != p.protect_path_actions.end() ? it->second : p.protect_action;
+        auto sit = p.protect_path_sessions.find(path);
+        SessionAction session = sit != p.protect_path_sessions.end() ? sit->second : follow_up;
         s.protect.push_back({path, id});
         s.rule_names[id] = "protect:" + path;
-        s.rules[id++] = {action, protect_path_mode(p, path) == Mode::Monitor};
+        s.rules[id++] = {action, protect_path_mode(p, path) == Mode::Monitor, false, session};
     }
     for (const auto& path : self) {
         s.protect.push_back({path, id, true});
         s.rule_names[id] = "self:" + path;
-        s.rules[id++] = {Action::Block, monitor, true};
+        s.rules[id++] = {Action::Block, monitor, true, p.self_protection_session};
     }
     s.bank_end = id;
     s.io_uring_rule = p.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring;

@@ -30,6 +30,8 @@ struct CompiledRule {
     Action action = Action::Block;
     bool monitor = false;
     bool no_window = false;  // an allow window never covers this rule
+    // After a block or kill by this rule, to the session (user space only).
+    SessionAction session = SessionAction::None;
     bool operator==(const CompiledRule&) const = default;
 };
 

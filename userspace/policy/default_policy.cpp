@@ -51,8 +51,9 @@ protect:
     - /etc/killswitch
     - /usr/local/sbin/killswitch
     - /var/log/killswitch
-    # An entry may carry its own action and mode:
-    # {path: /srv/exports, action: hold}, {path: /srv/new, mode: monitor}
+    # An entry may carry its own action, mode and session action:
+    # {path: /srv/exports, action: hold}, {path: /srv/new, mode: monitor},
+    # {path: /srv/ledger, session: freeze}
   # What happens to a guarded process that tries to delete, rename away,
   # truncate or overwrite protected data: audit, block, kill, freeze,
   # kill-session or hold (see docs/policy.md). block prevents the operation
@@ -60,8 +61,10 @@ protect:
   # only contain it.
   action: block
   # And then, to the agent's whole session: none, freeze or kill-session.
-  # A frozen session waits for a person (`killswitch events`, then thaw or kill).
-  session: freeze
+  # none: the refused operation fails, the agent is told why (on the stderr
+  # or terminal its tool reads) and goes on; repeated refusals escalate
+  # (sessions: below). `session: freeze` freezes it at the first refusal.
+  session: none
   # Paths the kernel cannot resolve in full (longer than it reads) are never
   # taken as unprotected: this action applies to them.
   unresolved: block
@@ -120,6 +123,32 @@ databases:
   # sockets and TLS, but trap in every libpq client, guarded or not, while a
   # session exists (docs/performance.md).
   client_probes: true
+
+sessions:
+  # Escalation: this many refused operations by one session within
+  # escalate_within seconds, and escalate_to (freeze or kill-session) happens
+  # to the whole session. 0 never escalates.
+  escalate_after: 3
+  escalate_within: 600
+  escalate_to: freeze
+  # An operation this kernel could only contain (it ran, then the process was
+  # killed: a syscall tracepoint; `killswitch doctor` says where that
+  # happens) is not a refusal an agent can work around: none, freeze or
+  # kill-session, at once.
+  on_contained: freeze
+  # Any attempt on killswitch itself (its files, process, programs) or on the
+  # kernel (modules, kexec, reboot): none, freeze or kill-session.
+  self_protection: freeze
+  # A session frozen by a rule is announced (its terminal, the log, `killswitch
+  # status`) and waits this many seconds for a person (`killswitch thaw` or
+  # `killswitch kill --session NAME`); then frozen_end: kill-session or thaw.
+  # 0: it waits for a person, however long. A session a person froze
+  # (`killswitch freeze`) is never ended by this timeout.
+  frozen_timeout: 900
+  frozen_end: kill-session
+  # When the `killswitch run` wrapper of a session dies (killed, or its
+  # terminal gone): kill-session, or keep (the daemon keeps guarding it).
+  wrapper_exit: kill-session
 
 audit:
   # The audit trail: one JSON object per line, appended.

@@ -24,8 +24,13 @@ namespace {
 
 constexpr std::string_view kBuiltinSource = "<built-in>";
 
-constexpr std::array<std::string_view, 7> kTopKeys = {"version", "mode",  "agents",   "guard",
-                                                      "protect", "audit", "databases"};
+constexpr std::array<std::string_view, 8> kTopKeys = {"version", "mode",     "agents", "guard",
+                                                      "protect", "sessions", "audit",  "databases"};
+constexpr std::array<std::string_view, 8> kSessionsKeys = {
+    "escalate_after",  "escalate_within", "escalate_to", "on_contained",
+    "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
+constexpr int kMaxEscalateAfter = 1000;
+constexpr int kMaxFrozenTimeout = 7 * 86400;
 constexpr std::array<std::string_view, 8> kDatabasesKeys = {
     "endpoints", "action",        "session",       "unparseable",
     "encrypted", "statement_max", "client_probes", "mode"};
@@ -34,7 +39,7 @@ constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
 constexpr std::array<std::string_view, 8> kProtectKeys = {
     "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes", "mode"};
-constexpr std::array<std::string_view, 3> kProtectEntryKeys = {"path", "action", "mode"};
+constexpr std::array<std::string_view, 4> kProtectEntryKeys = {"path", "action", "mode", "session"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
 
@@ -237,6 +242,7 @@ class Parser {
     void parse_protect_paths(const Entry& e, Policy& p);
     std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
+    void parse_sessions(const Entry& e, Policy& p);
     void parse_databases(const Entry& e, Policy& p);
     std::optional<bool> refuse_or_allow(const Entry& e, std::string_view name);
     std::optional<int> bounded_int(const Entry& e, std::string_view name, std::string_view unit,
@@ -718,6 +724,7 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
     std::vector<std::string> paths;
     std::map<std::string, Action> actions;
     std::map<std::string, Mode> modes;
+    std::map<std::string, SessionAction> sessions;
     std::map<std::string, Pos, std::less<>> seen;
     for (const auto& item : *items) {
         Kind k = kind_of(item.node);
@@ -725,6 +732,7 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         Pos path_pos = item.pos;
         std::optional<Action> action;
         std::optional<Mode> mode;
+        std::optional<SessionAction> session;
         if (k == Kind::Mapping) {
             // {path: /srv/data, action: hold, mode: monitor}
             auto es = entries(item.node, item.pos, "protect.paths entry", kProtectEntryKeys);
@@ -741,6 +749,9 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
                 } else if (f.key == "mode") {
                     mode = mode_value(f, "protect.paths mode");
                     if (!mode) bad = true;
+                } else if (f.key == "session") {
+                    session = session_value(f, "protect.paths session");
+                    if (!session) bad = true;
                 }
             }
             if (!has_path) {
@@ -752,7 +763,8 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         }
         if (k == Kind::Mapping || k == Kind::Sequence) {
             error(path_pos,
-                  "protect.paths entries must be paths or {path, action, mode} mappings, got " +
+                  "protect.paths entries must be paths or {path, action, mode, session} "
+                  "mappings, got " +
                       describe(path_node));
             continue;
         }
@@ -770,11 +782,64 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         seen.emplace(*path, item.pos);
         if (action) actions[*path] = *action;
         if (mode) modes[*path] = *mode;
+        if (session) sessions[*path] = *session;
         paths.push_back(std::move(*path));
     }
     p.protect_paths = std::move(paths);
     p.protect_path_actions = std::move(actions);
     p.protect_path_modes = std::move(modes);
+    p.protect_path_sessions = std::move(sessions);
+}
+
+void Parser::parse_sessions(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "sessions", kSessionsKeys);
+    if (!es) return;
+    auto scalar = [](const Entry& sub) {
+        Kind k = kind_of(sub.value);
+        return k == Kind::Plain || k == Kind::Quoted ? sub.value.Scalar() : std::string();
+    };
+    for (const auto& sub : *es) {
+        if (sub.key == "escalate_after") {
+            if (auto v =
+                    bounded_int(sub, "sessions.escalate_after", "refusals", 0, kMaxEscalateAfter))
+                p.escalate_after = *v;
+        } else if (sub.key == "escalate_within") {
+            if (auto v =
+                    bounded_int(sub, "sessions.escalate_within", "seconds", 1, kMaxFrozenTimeout))
+                p.escalate_within_s = *v;
+        } else if (sub.key == "escalate_to") {
+            auto a = parse_session_action(scalar(sub));
+            if (a && *a != SessionAction::None)
+                p.escalate_to = *a;
+            else
+                error(sub.value_pos,
+                      "sessions.escalate_to must be 'freeze' or 'kill-session' (to never "
+                      "escalate, set escalate_after: 0), got " +
+                          describe(sub.value));
+        } else if (sub.key == "on_contained") {
+            if (auto a = session_value(sub, "sessions.on_contained")) p.contained_session = *a;
+        } else if (sub.key == "self_protection") {
+            if (auto a = session_value(sub, "sessions.self_protection"))
+                p.self_protection_session = *a;
+        } else if (sub.key == "frozen_timeout") {
+            if (auto v =
+                    bounded_int(sub, "sessions.frozen_timeout", "seconds", 0, kMaxFrozenTimeout))
+                p.frozen_timeout_s = *v;
+        } else if (sub.key == "frozen_end") {
+            if (auto v = parse_frozen_end(scalar(sub)))
+                p.frozen_end = *v;
+            else
+                error(sub.value_pos, "sessions.frozen_end must be 'kill-session' or 'thaw', got " +
+                                         describe(sub.value));
+        } else if (sub.key == "wrapper_exit") {
+            if (auto v = parse_wrapper_exit(scalar(sub)))
+                p.wrapper_exit = *v;
+            else
+                error(sub.value_pos,
+                      "sessions.wrapper_exit must be 'kill-session' or 'keep', got " +
+                          describe(sub.value));
+        }
+    }
 }
 
 void Parser::parse_audit(const Entry& e, Policy& p) {
@@ -843,6 +908,8 @@ LoadResult Parser::run(Policy base) {
                 parse_guard(e, p);
             } else if (e.key == "protect") {
                 parse_protect(e, p);
+            } else if (e.key == "sessions") {
+                parse_sessions(e, p);
             } else if (e.key == "audit") {
                 parse_audit(e, p);
             } else if (e.key == "databases") {
@@ -874,6 +941,26 @@ std::string_view mode_name(Mode mode) {
             return "monitor";
     }
     return "enforce";
+}
+
+std::string_view frozen_end_name(FrozenEnd e) {
+    return e == FrozenEnd::Thaw ? "thaw" : "kill-session";
+}
+
+std::optional<FrozenEnd> parse_frozen_end(std::string_view name) {
+    if (name == "kill-session") return FrozenEnd::KillSession;
+    if (name == "thaw") return FrozenEnd::Thaw;
+    return std::nullopt;
+}
+
+std::string_view wrapper_exit_name(WrapperExit e) {
+    return e == WrapperExit::Keep ? "keep" : "kill-session";
+}
+
+std::optional<WrapperExit> parse_wrapper_exit(std::string_view name) {
+    if (name == "kill-session") return WrapperExit::KillSession;
+    if (name == "keep") return WrapperExit::Keep;
+    return std::nullopt;
 }
 
 std::optional<Mode> parse_mode(std::string_view name) {

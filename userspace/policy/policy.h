@@ -22,6 +22,17 @@ enum class Mode { Enforce, Monitor };
 std::string_view mode_name(Mode mode);  // "enforce" / "monitor"
 std::optional<Mode> parse_mode(std::string_view name);
 
+// How a session frozen by a rule ends when nobody decides in time.
+enum class FrozenEnd { KillSession, Thaw };
+std::string_view frozen_end_name(FrozenEnd e);  // "kill-session" / "thaw"
+std::optional<FrozenEnd> parse_frozen_end(std::string_view name);
+
+// What happens to a `killswitch run` session whose wrapper died (killed, or
+// its terminal gone without a SIGHUP reaching it).
+enum class WrapperExit { KillSession, Keep };
+std::string_view wrapper_exit_name(WrapperExit e);  // "kill-session" / "keep"
+std::optional<WrapperExit> parse_wrapper_exit(std::string_view name);
+
 // The action vocabulary is the decision pipeline's (decision/decision.h):
 // one enum and one name table for the policy, the kernel and the records.
 using ks::Action;
@@ -58,11 +69,15 @@ struct Policy {
     // Paths given as {path: P, action: A, mode: M}: their own action, mode.
     std::map<std::string, Action> protect_path_actions;
     std::map<std::string, Mode> protect_path_modes;
+    // ... and {path: P, session: S}: the session action of its rule.
+    std::map<std::string, SessionAction> protect_path_sessions;
     // protect.mode: the mode of every protect rule (paths, unresolved paths,
     // io_uring, destructive commands) that does not give its own.
     Mode protect_mode = Mode::Enforce;
     Action protect_action = Action::Block;
-    SessionAction violation_session_action = SessionAction::Freeze;
+    // After a block or kill by a protect rule, to the session (its own
+    // `session:` wins). none: the refused operation fails and the agent goes on.
+    SessionAction violation_session_action = SessionAction::None;
     // Paths the kernel cannot resolve in full (too long...) are never treated
     // as unprotected: this action applies.
     Action unresolved_action = Action::Block;
@@ -90,6 +105,24 @@ struct Policy {
     // exists (docs/performance.md).
     bool db_client_probes = true;
     Mode db_mode = Mode::Enforce;  // databases.mode: monitor refuses nothing, records all
+    // sessions: escalation and the end of frozen sessions.
+    // escalate_after refusals by one session within escalate_within_s seconds
+    // make escalate_to happen to it (0: never).
+    int escalate_after = 3;
+    int escalate_within_s = 600;
+    SessionAction escalate_to = SessionAction::Freeze;
+    // An operation this kernel could only contain (it ran, then the process
+    // died: a syscall tracepoint) is not a refusal the agent can work
+    // around: the session at once.
+    SessionAction contained_session = SessionAction::Freeze;
+    // Any attempt on killswitch itself (its files, process, programs) or the
+    // kernel (modules, kexec, reboot).
+    SessionAction self_protection_session = SessionAction::Freeze;
+    // A session a rule froze waits this long for a person, then frozen_end
+    // (0: it waits for a person, however long).
+    int frozen_timeout_s = 900;
+    FrozenEnd frozen_end = FrozenEnd::KillSession;
+    WrapperExit wrapper_exit = WrapperExit::KillSession;
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     std::string source = "<built-in>";  // where it came from
 

@@ -59,7 +59,7 @@ Decision decide_tamper(const TamperEvent& ev, int daemon_pid, const policy::Poli
     d.what = "a " + std::string(tamper_name(ev.what)) + " call aimed at killswitch or the kernel";
     d.prevented = tamper_prevented(ev);
     d.no_window = true;
-    d.follow_up = policy.violation_session_action;
+    d.follow_up = policy.self_protection_session;
     return d;
 }
 
