@@ -28,5 +28,12 @@ if grep -q "Test: Vm\..*Attack\|Test: Vm\..*FallsBack" "$log" 2>/dev/null; then
        /guest: kernel/ && test ~ /Attack|FallsBack/ { sub(/.*guest: kernel/, "kernel"); print "\n" test ": " $0 }
        /^\| / && test ~ /Attack|FallsBack/ { print }' "$log"
 fi
+# The real agents' table: per agent, terminal and case, whether the agent
+# reached its next turn, how long that took, and what the model received.
+if grep -q "Test: RealCli/Agents\." "$log" 2>/dev/null; then
+  echo "test.sh: real agent CLIs (tests/e2e/agents_test.cpp; rerun: ctest -R RealCli -V):"
+  awk '/^\| agent / && !hdr { print; print "|---|---|---|---|---|---|"; hdr = 1 }
+       /^\| (claude|codex|gemini|opencode) / { print }' "$log"
+fi
 echo "test.sh: all tiers took $(( $(date +%s) - start ))s"
 exit $status
