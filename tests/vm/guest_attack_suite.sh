@@ -12,7 +12,9 @@
 # the kernel says layer lsm (rm itself is stopped earlier, at exec), and the
 # daemon survived the attacks on itself.
 # The programs the exec layer watches (rm, mv, dd, find...) are run as
-# `busybox NAME` here, so that the operation reaches the kernel.
+# `busybox.lsm NAME` here (a copy of busybox the exec layer does not hold;
+# `busybox NAME` is held and judged as NAME), so that the operation reaches
+# the kernel.
 fail=0
 mkdir -p /data/db/base /data/db/global /data/db/pg_wal /data/other /etc/killswitch
 for f in PG_VERSION base/1 base/2 base/3 global/pg_control pg_wal/000000010000000000000001; do
@@ -26,6 +28,11 @@ protect:
   paths: [/data/db]
   action: block
   session: none
+sessions:
+  # Every attack tries everything it can; none escalates to its session.
+  escalate_after: 0
+  on_contained: none
+  self_protection: none
 audit:
   log: /tmp/audit.jsonl
 EOF
@@ -78,36 +85,36 @@ ln -s /data/db /tmp/link-to-db
 echo "evil" > /tmp/evil
 printf "| %-58s | %4s | %4s | %-8s |\n" "attack (as a guarded agent)" "lost" "exit" "layer"
 attack exec "rm -rf /data/db (rm: held and stopped at exec)" rm -rf /data/db
-attack lsm "busybox rm -rf /data/db" busybox rm -rf /data/db
-attack lsm "busybox rm -rf through a symlink (/tmp/link-to-db/base)" \
-  busybox rm -rf /tmp/link-to-db/base /tmp/link-to-db/PG_VERSION
-attack lsm "busybox rm -rf ../db from /data/other" sh -c 'cd /data/other && busybox rm -rf ../db'
-attack lsm "busybox find /data/db -type f -exec rm -f {} +" \
-  busybox find /data/db -type f -exec busybox rm -f {} +
+attack lsm "busybox.lsm rm -rf /data/db" busybox.lsm rm -rf /data/db
+attack lsm "busybox.lsm rm -rf through a symlink (/tmp/link-to-db/base)" \
+  busybox.lsm rm -rf /tmp/link-to-db/base /tmp/link-to-db/PG_VERSION
+attack lsm "busybox.lsm rm -rf ../db from /data/other" sh -c 'cd /data/other && busybox.lsm rm -rf ../db'
+attack lsm "busybox.lsm find /data/db -type f -exec rm -f {} +" \
+  busybox.lsm find /data/db -type f -exec busybox.lsm rm -f {} +
 attack lsm "static binary, raw unlinkat(2) on every file" \
-  sh -c 'raw_unlinkat $(busybox find /data/db -type f)'
-attack lsm "io_uring IORING_OP_UNLINKAT on every file" sh -c 'uring_unlink $(busybox find /data/db -type f)'
-attack lsm "busybox mv /data/db /data/other/db (rename away)" busybox mv /data/db /data/other/db
-attack lsm "busybox mv /tmp/evil onto PG_VERSION (rename onto)" \
-  sh -c 'busybox cp /tmp/evil /data/other/evil && busybox mv /data/other/evil /data/db/PG_VERSION'
+  sh -c 'raw_unlinkat $(busybox.lsm find /data/db -type f)'
+attack lsm "io_uring IORING_OP_UNLINKAT on every file" sh -c 'uring_unlink $(busybox.lsm find /data/db -type f)'
+attack lsm "busybox.lsm mv /data/db /data/other/db (rename away)" busybox.lsm mv /data/db /data/other/db
+attack lsm "busybox.lsm mv /tmp/evil onto PG_VERSION (rename onto)" \
+  sh -c 'busybox.lsm cp /tmp/evil /data/other/evil && busybox.lsm mv /data/other/evil /data/db/PG_VERSION'
 attack lsm "shell redirection > PG_VERSION (O_TRUNC)" sh -c 'echo > /data/db/PG_VERSION'
 attack lsm "shell append >> base/1 (open for writing)" sh -c 'echo x >> /data/db/base/1'
-attack lsm "busybox truncate -s 0 base/2 (truncate(2))" busybox truncate -s 0 /data/db/base/2
-attack lsm "busybox dd of=base/3 conv=notrunc (overwrite)" \
-  busybox dd if=/dev/zero of=/data/db/base/3 bs=4 count=1 conv=notrunc
-attack lsm "busybox cp /tmp/evil onto global/pg_control" busybox cp /tmp/evil /data/db/global/pg_control
+attack lsm "busybox.lsm truncate -s 0 base/2 (truncate(2))" busybox.lsm truncate -s 0 /data/db/base/2
+attack lsm "busybox.lsm dd of=base/3 conv=notrunc (overwrite)" \
+  busybox.lsm dd if=/dev/zero of=/data/db/base/3 bs=4 count=1 conv=notrunc
+attack lsm "busybox.lsm cp /tmp/evil onto global/pg_control" busybox.lsm cp /tmp/evil /data/db/global/pg_control
 attack lsm "hard link to a data file, then truncate it" \
-  sh -c 'ln /data/db/base/1 /data/other/hl; busybox truncate -s 0 /data/other/hl'
+  sh -c 'ln /data/db/base/1 /data/other/hl; busybox.lsm truncate -s 0 /data/other/hl'
 attack lsm "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
-attack lsm "kill -9 the daemon (static busybox: a raw kill(2))" busybox kill -9 "$dpid"
+attack lsm "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
 attack lsm "open /proc/<daemon>/mem for writing" \
-  busybox dd if=/dev/zero of=/proc/$dpid/mem bs=1 count=1
+  busybox.lsm dd if=/dev/zero of=/proc/$dpid/mem bs=1 count=1
 attack lsm "bpf() from a guarded process (killswitch doctor)" killswitch doctor
 attack lsm "leave the session: write to cgroup.procs" \
   sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs'
 # No hook of its own: refused where it asks for CAP_SYS_BOOT (qemu runs with
 # -no-reboot: a reboot that happened would end the test without a status).
-attack lsm "reboot -f (static busybox: a raw reboot(2))" busybox reboot -f
+attack lsm "reboot -f (static busybox: a raw reboot(2))" busybox.lsm reboot -f
 
 kill -0 "$dpid" 2> /dev/null || { echo "FAIL: the daemon is gone"; fail=1; }
 
@@ -116,7 +123,7 @@ sed -i 's/action: block/action: hold/' /etc/killswitch/policy.yaml
 killswitch policy reload > /dev/null || { echo "FAIL: policy reload"; fail=1; }
 # hold_one DECISION FILE: a guarded unlink of FILE, held, then decided.
 hold_one() {
-  killswitch run --session hold-$1 -- busybox rm -f "$2" > /dev/null 2>&1 &
+  killswitch run --session hold-$1 -- busybox.lsm rm -f "$2" > /dev/null 2>&1 &
   runner=$!
   id=""
   for i in $(seq 100); do

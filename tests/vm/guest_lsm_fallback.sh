@@ -54,8 +54,9 @@ attacks() {
   [ "$left" -ge 4 ] || { echo "FAIL: more than one file lost"; fail=1; }
   [ "$layer" = "$want" ] || { echo "FAIL: expected the $want layer"; fail=1; }
 
-  # busybox is static: mv is rename(2) with no libc uprobe in the way.
-  killswitch run --session "mv$tag" -- busybox mv /data/db/4 /data/db/5 /data/away/ > /dev/null 2>&1
+  # busybox is static: mv is rename(2) with no libc uprobe in the way (the
+  # copy busybox.lsm: `busybox mv` would be held and refused at exec).
+  killswitch run --session "mv$tag" -- busybox.lsm mv /data/db/4 /data/db/5 /data/away/ > /dev/null 2>&1
   rc=$?
   layer=$(layers "mv$tag")
   moved=$(ls /data/away | wc -l)
