@@ -116,6 +116,18 @@ TEST(Escalation, AnOperationThatRanBeforeTheStopActsOnTheSessionAtOnce) {
     EXPECT_EQ(again.follow_up, SessionAction::None) << "sessions.on_contained: none";
 }
 
+TEST(Escalation, OneRefusalIsSaidInTheSingular) {
+    Escalation e;
+    Decision d = refusal();
+    e.consider(d, 11, kSec, EscalationRule{1, 60, SessionAction::Freeze});
+    ASSERT_TRUE(d.escalation);
+    Subject s;
+    s.session = "solo";
+    EXPECT_NE(refusal_message(d, s).find("that is 1 refused operation in session solo within 60s"),
+              std::string::npos)
+        << refusal_message(d, s);
+}
+
 TEST(Escalation, ZeroNeverEscalates) {
     Escalation e;
     EscalationRule rule{0, 60, SessionAction::Freeze};

@@ -76,10 +76,9 @@ void Daemon::after_session_action(const Decision& d, const Subject& s, const Act
         sess->name, d.rule, f.reason, when, sess->name, sess->name);
     std::string why = d.escalation && d.escalation->contained
                           ? "an operation that ran before its process was stopped: "
-                      : d.escalation
-                          ? std::to_string(d.escalation->refusals) + " refused operations within " +
-                                std::to_string(d.escalation->within_s) + "s, the last: "
-                          : "";
+                      : d.escalation ? refusals_text(*d.escalation) + " within " +
+                                           std::to_string(d.escalation->within_s) + "s, the last: "
+                                     : "";
     announce(*sess,
              "killswitch: session " + sess->name + " is frozen, every process in it stopped (" +
                  why + f.reason + ", rule " + d.rule + "). A person can run `killswitch thaw " +

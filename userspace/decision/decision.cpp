@@ -122,6 +122,10 @@ Verdict would(Action a) { return kActionVerdicts[static_cast<size_t>(a)].monitor
 
 bool is_monitor_verdict(Verdict v) { return v >= Verdict::WouldAudit; }
 
+std::string refusals_text(const EscalationFacts& e) {
+    return std::to_string(e.refusals) + " refused operation" + (e.refusals == 1 ? "" : "s");
+}
+
 bool freezes_session(const Decision& d) {
     return d.session == SessionAction::Freeze ||
            (d.session == SessionAction::None && d.follow_up == SessionAction::Freeze);
@@ -185,9 +189,9 @@ std::string refusal_message(const Decision& d, const Subject& s, uint64_t hold_i
         msg += "killswitch: this kernel could only stop it after the call, so " + session +
                " does not go on (policy sessions.on_contained).\n";
     else if (d.escalation)
-        msg += "killswitch: that is " + std::to_string(d.escalation->refusals) +
-               " refused operations in " + session + " within " +
-               std::to_string(d.escalation->within_s) + "s (policy sessions.escalate_after).\n";
+        msg += "killswitch: that is " + refusals_text(*d.escalation) + " in " + session +
+               " within " + std::to_string(d.escalation->within_s) +
+               "s (policy sessions.escalate_after).\n";
     if (d.follow_up == SessionAction::Freeze) {
         std::string name = s.session.empty() ? std::string("NAME") : s.session;
         msg += "killswitch: " + session + " is frozen: a person outside it can thaw it " +

@@ -115,6 +115,9 @@ struct EscalationFacts {
     bool contained = false;  // or: the operation ran before the stop
 };
 
+// "1 refused operation", "3 refused operations".
+std::string refusals_text(const EscalationFacts& e);
+
 // A session frozen by a decision: how long it waits for a person, and then.
 struct FreezeTerms {
     int timeout_s = 0;  // 0: until a person decides
