@@ -75,12 +75,57 @@ static __always_inline struct ks_db_config *ks_db_cfg(void)
 	return bpf_map_lookup_elem(&db_config, &zero);
 }
 
-static __always_inline int ks_connect(struct bpf_sock_addr *ctx, struct ks_db_endpoint_key *key)
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ks_db_relay_key);
+	__type(value, struct ks_db_relay_conn);
+} db_relay_conns SEC(".maps");
+
+/* Whether the relay listens on ip:port (network byte order) in the caller's
+ * network namespace. When the daemon is down (or the caller is in another
+ * namespace) nothing listens: the connection goes where it was going and the
+ * send-path verdict below judges it. */
+static __always_inline bool ks_relay_listens4(struct bpf_sock_addr *ctx, __u32 ip, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+
+	t.ipv4.daddr = ip;
+	t.ipv4.dport = port;
+	struct bpf_sock *l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!l)
+		return false;
+	bpf_sk_release(l);
+	return true;
+}
+
+static __always_inline bool ks_relay_listens6(struct bpf_sock_addr *ctx, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+
+	t.ipv6.daddr[3] = bpf_htonl(1);
+	t.ipv6.dport = port;
+	struct bpf_sock *l = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (!l)
+		return false;
+	bpf_sk_release(l);
+	return true;
+}
+
+#define KS_LOOPBACK4 0x7f000001
+
+/* The connection, if it is a guarded one to a watched endpoint, gets its
+ * state; then, while the daemon's relay listens, it is sent there instead
+ * (the relay connects to key's address itself and judges every request with
+ * the full parsers). v4mapped: an IPv6 socket connecting to an IPv4 address. */
+static __always_inline int ks_connect(struct bpf_sock_addr *ctx, struct ks_db_endpoint_key *key,
+				      bool v6, bool v4mapped)
 {
 	struct ks_task_guard *g = ks_guard_of_current();
 
 	if (!g)
 		return 1;
+	struct ks_db_endpoint_key dst = *key;
 	struct ks_db_endpoint *ep = bpf_map_lookup_elem(&db_endpoints, key);
 	if (!ep) {
 		__builtin_memset(key->addr, 0, sizeof(key->addr));
@@ -102,8 +147,43 @@ static __always_inline int ks_connect(struct bpf_sock_addr *ctx, struct ks_db_en
 	st->session_id = g->session_id;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->phase = KS_DBP_STARTUP;
-	st->_pad0 = 0;
+	st->relayed = 0;
 	st->cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(st->dst, dst.addr, 16);
+	st->dst_port = dst.port;
+	st->_pad1 = 0;
+	st->_pad2 = 0;
+
+	struct ks_db_config *cfg = ks_db_cfg();
+	/* MongoDB stays on the send path: the relay does not speak it. */
+	if (!cfg || ep->kind == KS_DB_MONGODB)
+		return 1;
+	__u16 port4 = bpf_htons((__u16)cfg->relay_port4);
+	__u16 port6 = bpf_htons((__u16)cfg->relay_port6);
+	if (!v6 || v4mapped) {
+		if (!cfg->relay_port4 || !ks_relay_listens4(ctx, bpf_htonl(KS_LOOPBACK4), port4))
+			return 1;
+		if (v4mapped) {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0xffff);
+			ctx->user_ip6[3] = bpf_htonl(KS_LOOPBACK4);
+		} else {
+			ctx->user_ip4 = bpf_htonl(KS_LOOPBACK4);
+		}
+		ctx->user_port = port4;
+		st->relayed = 1;
+	} else {
+		if (!cfg->relay_port6 || !ks_relay_listens6(ctx, port6))
+			return 1;
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = 0;
+		ctx->user_ip6[3] = bpf_htonl(1);
+		ctx->user_port = port6;
+		st->relayed = 2;
+	}
+	ks_count(KS_CTR_DB_RELAYED);
 	return 1;
 }
 
@@ -119,7 +199,7 @@ int ks_db_connect4(struct bpf_sock_addr *ctx)
 	key.addr[11] = 0xff;
 	__builtin_memcpy(&key.addr[12], &ip, 4);
 	key.port = bpf_ntohs((__u16)ctx->user_port);
-	return ks_connect(ctx, &key);
+	return ks_connect(ctx, &key, false, false);
 }
 
 SEC("cgroup/connect6")
@@ -136,12 +216,37 @@ int ks_db_connect6(struct bpf_sock_addr *ctx)
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(key.addr, w, 16);
 	key.port = bpf_ntohs((__u16)ctx->user_port);
-	return ks_connect(ctx, &key);
+	bool v4mapped = w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
+	return ks_connect(ctx, &key, true, v4mapped);
 }
 
 /* ---- unix sockets: a connect-time rule ---- */
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern int bpf_sock_addr_set_sun_path(struct bpf_sock_addr_kern *sa_kern, const __u8 *sun_path,
+				      __u32 sun_path__sz) __ksym __weak;
+
+#define KS_RELAY_PREFIX_LEN (sizeof(KS_DB_RELAY_UNIX_PREFIX) - 1)
+#define KS_RELAY_NAME_LEN (1 + KS_RELAY_PREFIX_LEN + 16)
+
+/* Send the connection to the relay's abstract socket for this path. */
+static __always_inline bool ks_relay_unix(struct bpf_sock_addr_kern *sa, __u64 hash)
+{
+	char name[KS_RELAY_NAME_LEN] = {};
+	const char prefix[] = KS_DB_RELAY_UNIX_PREFIX;
+
+	if (!bpf_sock_addr_set_sun_path)
+		return false;
+#pragma unroll
+	for (int i = 0; i < KS_RELAY_PREFIX_LEN; i++)
+		name[1 + i] = prefix[i];
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		__u8 nib = (hash >> (60 - 4 * i)) & 0xf;
+		name[1 + KS_RELAY_PREFIX_LEN + i] = nib < 10 ? '0' + nib : 'a' + nib - 10;
+	}
+	return bpf_sock_addr_set_sun_path(sa, (const __u8 *)name, KS_RELAY_NAME_LEN) == 0;
+}
 
 struct ks_unix_path {
 	char path[108];
@@ -202,6 +307,13 @@ int ks_db_connect_unix(struct bpf_sock_addr *ctx)
 	struct ks_db_endpoint *ep = bpf_map_lookup_elem(&db_unix_paths, &p->hash);
 	if (!ep)
 		return 1;
+	/* The relay reads every request: the connection goes there. (Nothing
+	 * can tell here whether the daemon is up; while it is not, the connect
+	 * fails, as it is refused without the relay.) */
+	if (cfg->relay_unix && ep->kind != KS_DB_MONGODB && ks_relay_unix(sa, p->hash)) {
+		ks_count(KS_CTR_DB_RELAYED);
+		return 1;
+	}
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (bpf_map_lookup_elem(&libpq_connecting, &tid))
 		return 1;
@@ -252,6 +364,21 @@ int ks_db_sockops(struct bpf_sock_ops *skops)
 	struct ks_db_sock *st = bpf_sk_storage_get(&db_sock_state, sk, 0, 0);
 	if (!st)
 		return 1;
+	if (st->relayed) {
+		/* The relay judges it: tell it what this connection is. */
+		struct ks_db_relay_key k = {.port = (__u16)skops->local_port, .v6 = st->relayed == 2};
+		struct ks_db_relay_conn c = {
+			.kind = st->kind,
+			.endpoint_id = st->endpoint_id,
+			.session_id = st->session_id,
+			.tgid = st->tgid,
+			.cookie = st->cookie,
+			.dst_port = st->dst_port,
+		};
+		__builtin_memcpy(c.dst, st->dst, 16);
+		bpf_map_update_elem(&db_relay_conns, &k, &c, BPF_ANY);
+		return 1;
+	}
 	__u64 cookie = bpf_get_socket_cookie(skops);
 	if (bpf_sock_hash_update(skops, &db_socks, &cookie, BPF_NOEXIST) != 0) {
 		/* Not inspectable: every request on it will be refused. */

@@ -32,12 +32,20 @@ class DbGuardE2E : public ::testing::Test {
             setup_error_ = created + filled;
         // The test server's unix socket is watched: guarded processes may
         // reach it only through libpq (whose statements the uprobes read).
+        // The relay is off: it would read the socket itself (Linux 6.7+), and
+        // the uprobe layer is what is tested here (the layer of kernels
+        // without cgroup/connect_unix).
+        policy_dir_ = new TempDir();
+        std::string policy = policy_dir_->path() + "/policy.yaml";
+        std::ofstream(policy) << "version: 1\ndatabases:\n  relay: false\n";
         daemon_ =
-            new Daemon(Daemon::Options{.extra_args = {"--db", "postgres=" + server_->socket_dir() +
+            new Daemon(Daemon::Options{.policy_file = policy,
+                                       .extra_args = {"--db", "postgres=" + server_->socket_dir() +
                                                                   "/.s.PGSQL." + server_->port()}});
     }
     static void TearDownTestSuite() {
         delete daemon_;
+        delete policy_dir_;
         delete server_;
         daemon_ = nullptr;
         server_ = nullptr;
@@ -71,11 +79,13 @@ class DbGuardE2E : public ::testing::Test {
 
     static PgServer* server_;
     static Daemon* daemon_;
+    static TempDir* policy_dir_;
     static std::string setup_error_;
 };
 
 PgServer* DbGuardE2E::server_ = nullptr;
 Daemon* DbGuardE2E::daemon_ = nullptr;
+TempDir* DbGuardE2E::policy_dir_ = nullptr;
 std::string DbGuardE2E::setup_error_;
 
 TEST_F(DbGuardE2E, DropTableOverTheUnixSocketNeverReachesTheServer) {

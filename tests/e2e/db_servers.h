@@ -98,7 +98,6 @@ class PgServer {
     bool started_ = false;
 };
 
-
 inline std::string read_pid_file(const std::string& path) {
     std::ifstream f(path);
     std::string pid;
@@ -127,26 +126,26 @@ class MariaDbServer {
         }
         data_ = dir_ / "data";
         port_ = private_port(30000);
-        auto init = run_command({"mariadb-install-db", "--no-defaults", "--datadir=" + data_,
-                                 "--user=root", "--auth-root-authentication-method=normal",
-                                 "--skip-test-db"},
-                                std::chrono::seconds(120));
+        auto init =
+            run_command({"mariadb-install-db", "--no-defaults", "--datadir=" + data_, "--user=root",
+                         "--auth-root-authentication-method=normal", "--skip-test-db"},
+                        std::chrono::seconds(120));
         if (init.status != 0) {
             why_ = "mariadb-install-db failed: " + init.out + init.err;
             return;
         }
         // mariadbd stays in the foreground; sh puts it in the background and
         // it writes its PID file.
-        std::string cmd = "/usr/sbin/mariadbd --no-defaults --datadir=" + data_ +
-                          " --socket=" + dir_.path() + "/mysqld.sock --port=" + port_ +
-                          " --bind-address=127.0.0.1 --user=root --skip-log-bin --pid-file=" +
-                          dir_.path() + "/mysqld.pid --log-error=" + dir_.path() +
-                          "/error.log </dev/null >/dev/null 2>&1 &";
+        std::string cmd =
+            "/usr/sbin/mariadbd --no-defaults --datadir=" + data_ + " --socket=" + dir_.path() +
+            "/mysqld.sock --port=" + port_ +
+            " --bind-address=127.0.0.1 --user=root --skip-log-bin --pid-file=" + dir_.path() +
+            "/mysqld.pid --log-error=" + dir_.path() + "/error.log </dev/null >/dev/null 2>&1 &";
         run_command({"/bin/sh", "-c", cmd});
         started_ = wait_until(
             [&] {
-                return run_command({"mariadb-admin", "-h", "127.0.0.1", "-P", port_, "-u", "root",
-                                    "ping"})
+                return run_command(
+                           {"mariadb-admin", "-h", "127.0.0.1", "-P", port_, "-u", "root", "ping"})
                            .status == 0;
             },
             std::chrono::seconds(60));
@@ -161,8 +160,8 @@ class MariaDbServer {
     [[nodiscard]] std::string socket() const { return dir_.path() + "/mysqld.sock"; }
 
     [[nodiscard]] std::vector<std::string> mysql(const std::string& sql) const {
-        return {"mysql", "--comments", "-N", "-B", "-h", "127.0.0.1", "-P", port_, "-u", "root",
-                "-e", sql};
+        return {"mysql", "--comments", "-N", "-B",   "-h", "127.0.0.1",
+                "-P",    port_,        "-u", "root", "-e", sql};
     }
     // As the test itself (unguarded): the ground truth.
     [[nodiscard]] std::string query(const std::string& sql) const {
@@ -187,13 +186,29 @@ class RedisServer {
             return;
         }
         port_ = private_port(40000);
-        auto r = run_command({"redis-server", "--port", port_, "--bind", "127.0.0.1", "--save",
-                              "", "--appendonly", "no", "--dir", dir_.path(), "--daemonize",
-                              "yes", "--pidfile", dir_.path() + "/redis.pid", "--logfile",
-                              dir_.path() + "/redis.log", "--unixsocket", socket(),
-                              "--unixsocketperm", "700"});
-        started_ = r.status == 0 &&
-                   wait_until([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(20));
+        auto r = run_command({"redis-server",
+                              "--port",
+                              port_,
+                              "--bind",
+                              "127.0.0.1",
+                              "--save",
+                              "",
+                              "--appendonly",
+                              "no",
+                              "--dir",
+                              dir_.path(),
+                              "--daemonize",
+                              "yes",
+                              "--pidfile",
+                              dir_.path() + "/redis.pid",
+                              "--logfile",
+                              dir_.path() + "/redis.log",
+                              "--unixsocket",
+                              socket(),
+                              "--unixsocketperm",
+                              "700"});
+        started_ = r.status == 0 && wait_until([&] { return command({"PING"}) == "PONG"; },
+                                               std::chrono::seconds(20));
         if (!started_) why_ = "redis-server did not start: " + r.out + r.err;
     }
     ~RedisServer() {
@@ -222,5 +237,65 @@ class RedisServer {
     std::string port_, why_;
     bool started_ = false;
 };
+
+// The three servers the database tests share, watched by a daemon (args gets
+// a --db for each one's TCP address and unix socket) and seeded: PostgreSQL
+// accounts (100 rows, and pg_extra), MySQL d.t (3 rows), Redis k1..k5.
+// Returns what went wrong ("" when nothing did).
+inline std::string watch_and_seed(const PgServer& pg, const MariaDbServer& my,
+                                  const RedisServer& redis, std::vector<std::string>& args,
+                                  const std::string& pg_extra = "") {
+    std::string errors;
+    auto ok = [&](const std::string& out) {
+        if (out.rfind("ERROR", 0) == 0) errors += out + "\n";
+    };
+    auto watch = [&](const std::string& spec) {
+        args.push_back("--db");
+        args.push_back(spec);
+    };
+    if (pg.ok()) {
+        watch("postgres=127.0.0.1:" + pg.port());
+        watch("postgres=" + pg.socket_dir() + "/.s.PGSQL." + pg.port());
+        ok(
+            pg.query("CREATE TABLE accounts (id int primary key, note text); "
+                     "INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g; " +
+                     pg_extra));
+    }
+    if (my.ok()) {
+        watch("mysql=127.0.0.1:" + my.port());
+        watch("mysql=" + my.socket());
+        ok(
+            my.query("CREATE DATABASE d; CREATE TABLE d.t (id int, note text); "
+                     "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"));
+    }
+    if (redis.ok()) {
+        watch("redis=localhost:" + redis.port());
+        watch("redis=" + redis.socket());
+        for (int i = 1; i <= 5; ++i) ok(redis.command({"SET", "k" + std::to_string(i), "v"}));
+    }
+    return errors;
+}
+
+// `killswitch run --session SESSION -- ARGV...` under d: a guarded process.
+inline CommandResult run_guarded(const Daemon& d, const std::string& session,
+                                 const std::vector<std::string>& argv,
+                                 std::chrono::seconds timeout = std::chrono::seconds(120)) {
+    std::vector<std::string> cmd = {"run", "--session", session, "--"};
+    cmd.insert(cmd.end(), argv.begin(), argv.end());
+    return d.cli(cmd, timeout);
+}
+
+// The db records of a session, once at least n are written (or after the wait).
+inline std::vector<nlohmann::json> db_records_of(const Daemon& d, const std::string& session,
+                                                 size_t n = 1) {
+    std::vector<nlohmann::json> out;
+    wait_until([&] {
+        out.clear();
+        for (const auto& r : d.records())
+            if (r.value("event", "") == "db" && r.value("session", "") == session) out.push_back(r);
+        return out.size() >= n;
+    });
+    return out;
+}
 
 }  // namespace ks::test

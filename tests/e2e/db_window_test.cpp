@@ -15,17 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<json> db_records(const Daemon& d, const std::string& session, size_t n) {
-    std::vector<json> out;
-    wait_until([&] {
-        out.clear();
-        for (const auto& r : d.records())
-            if (r.value("event", "") == "db" && r.value("session", "") == session) out.push_back(r);
-        return out.size() >= n;
-    });
-    return out;
-}
-
 std::string psql_line(const PgServer& pg, const std::string& sql) {
     std::string line;
     for (const auto& a : pg.psql("127.0.0.1", sql)) line += "'" + a + "' ";
@@ -61,7 +50,7 @@ TEST(DbPolicyLifecycle, AWindowLetsADropThroughAndItsEndRefusesTheNext) {
     ASSERT_EQ(open.status, 0) << open.err;
 
     std::ofstream(go1) << "";
-    auto first = db_records(d, "migr", 1);
+    auto first = db_records_of(d, "migr", 1);
     ASSERT_FALSE(first.empty());
     EXPECT_EQ(first[0]["statement"], "DROP TABLE t1");
     EXPECT_EQ(first[0]["verdict"], "allowed");
@@ -78,7 +67,7 @@ TEST(DbPolicyLifecycle, AWindowLetsADropThroughAndItsEndRefusesTheNext) {
     EXPECT_NE(r.out.find("first=0"), std::string::npos) << r.out << r.err;
     EXPECT_EQ(r.out.find("second=0"), std::string::npos) << r.out;
     EXPECT_EQ(pg.query("SELECT count(*) FROM t2"), "1") << "the drop after the window went through";
-    auto both = db_records(d, "migr", 2);
+    auto both = db_records_of(d, "migr", 2);
     ASSERT_GE(both.size(), 2u);
     EXPECT_EQ(both[1]["statement"], "DROP TABLE t2");
     EXPECT_EQ(both[1]["verdict"], "refused");
@@ -101,7 +90,7 @@ TEST(DbPolicyLifecycle, DatabasesInMonitorModeRecordAndRefuseNothing) {
               std::chrono::seconds(60));
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_EQ(pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 't3'"), "0");
-    auto recs = db_records(d, "watch", 1);
+    auto recs = db_records_of(d, "watch", 1);
     ASSERT_FALSE(recs.empty());
     EXPECT_EQ(recs[0]["statement"], "DROP TABLE t3");
     EXPECT_EQ(recs[0]["verdict"], "would-refuse");

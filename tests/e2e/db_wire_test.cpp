@@ -167,33 +167,8 @@ class DbWireE2E : public ::testing::Test {
         mongo_ = new MongoSink();
         std::vector<std::string> args = {"--no-db-client-probes", "--db",
                                          "mongodb=127.0.0.1:" + mongo_->port()};
-        if (pg_->ok()) {
-            args.push_back("--db");
-            args.push_back("postgres=127.0.0.1:" + pg_->port());
-            args.push_back("--db");
-            args.push_back("postgres=" + pg_->socket_dir() + "/.s.PGSQL." + pg_->port());
-            setup_error_ += expect_ok(pg_->query(
-                "CREATE TABLE accounts (id int primary key, note text); "
-                "INSERT INTO accounts SELECT g, 'row ' || g FROM generate_series(1, 100) g; "
-                "CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)"));
-        }
-        if (my_->ok()) {
-            args.push_back("--db");
-            args.push_back("mysql=127.0.0.1:" + my_->port());
-            args.push_back("--db");
-            args.push_back("mysql=" + my_->socket());
-            setup_error_ +=
-                expect_ok(my_->query("CREATE DATABASE d; CREATE TABLE d.t (id int, note text); "
-                                     "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"));
-        }
-        if (redis_->ok()) {
-            args.push_back("--db");
-            args.push_back("redis=localhost:" + redis_->port());
-            args.push_back("--db");
-            args.push_back("redis=" + redis_->socket());
-            for (int i = 1; i <= 5; ++i)
-                setup_error_ += expect_ok(redis_->command({"SET", "k" + std::to_string(i), "v"}));
-        }
+        setup_error_ = watch_and_seed(*pg_, *my_, *redis_, args,
+                                      "CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)");
         // Statements are cut in the records at 100 bytes (the default is 1024).
         // A corpus sends one refused request after another from one client:
         // each is judged on its own here, so refusals do not escalate to the
@@ -201,11 +176,9 @@ class DbWireE2E : public ::testing::Test {
         policy_dir_ = new TempDir();
         std::string policy = policy_dir_->path() + "/policy.yaml";
         std::ofstream(policy)
-            << "version: 1\ndatabases:\n  statement_max: 100\nsessions:\n  escalate_after: 0\n";
+            << "version: 1\ndatabases:\n  statement_max: 100\n  relay: false\nsessions:\n"
+               "  escalate_after: 0\n";
         daemon_ = new Daemon(Daemon::Options{.policy_file = policy, .extra_args = args});
-    }
-    static std::string expect_ok(const std::string& out) {
-        return out.rfind("ERROR", 0) == 0 ? out + "\n" : "";
     }
     static void TearDownTestSuite() {
         delete daemon_;
@@ -223,22 +196,10 @@ class DbWireE2E : public ::testing::Test {
     }
 
     CommandResult guarded(const std::string& session, const std::vector<std::string>& argv) {
-        std::vector<std::string> cmd = {"run", "--session", session, "--"};
-        cmd.insert(cmd.end(), argv.begin(), argv.end());
-        return daemon_->cli(cmd, std::chrono::seconds(60));
+        return run_guarded(*daemon_, session, argv, std::chrono::seconds(60));
     }
-
-    // The db records of a session, once at least n are written.
     std::vector<json> records_of(const std::string& session, size_t n = 1) {
-        std::vector<json> out;
-        wait_until([&] {
-            out.clear();
-            for (const auto& r : daemon_->records())
-                if (r.value("event", "") == "db" && r.value("session", "") == session)
-                    out.push_back(r);
-            return out.size() >= n;
-        });
-        return out;
+        return db_records_of(*daemon_, session, n);
     }
 
     // Runs the hand-written client as a guarded process; one result per request.

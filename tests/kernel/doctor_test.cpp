@@ -49,7 +49,7 @@ TEST_F(DoctorTest, JsonHasEveryFeatureAndRow) {
     for (const char* name :
          {"btf", "tracefs", "bpffs", "cgroup_v2", "cgroup_freeze", "cgroup_kill", "tracepoint",
           "raw_tracepoint", "uprobe", "sk_msg", "cgroup_skb", "sockops", "lsm", "fentry",
-          "ring_buffer", "bpf_send_signal", "bpf_loop", "io_uring"}) {
+          "ring_buffer", "bpf_send_signal", "bpf_loop", "io_uring", "connect_unix"}) {
         EXPECT_TRUE(j.at("features").contains(name)) << name;
         EXPECT_TRUE(j.at("details").contains(name)) << name;
     }
@@ -66,9 +66,13 @@ TEST_F(DoctorTest, FeaturesMatchThisMachine) {
     EXPECT_FALSE(f.at("fentry").get<bool>()) << d.at("fentry");
     for (const char* name :
          {"btf", "cgroup_v2", "tracepoint", "raw_tracepoint", "uprobe", "sk_msg", "cgroup_skb",
-          "cgroup_freeze", "cgroup_kill", "ring_buffer", "bpf_send_signal"})
+          "cgroup_freeze", "cgroup_kill", "ring_buffer", "bpf_send_signal", "connect_unix"})
         EXPECT_TRUE(f.at(name).get<bool>()) << name << ": " << d.at(name);
     EXPECT_NE(d.at("lsm").get<std::string>().find("active LSMs"), std::string::npos) << d.at("lsm");
+    // Linux 6.18: guarded connections to watched unix sockets go to the relay.
+    for (const auto& g : j.at("guarantees"))
+        if (g.at("operation") == "db-statement-unix-socket")
+            EXPECT_NE(g.at("mechanism").get<std::string>().find("relay"), std::string::npos) << g;
 }
 
 // The promise users rely on: a row only claims prevention when the mechanism

@@ -24,7 +24,7 @@ static_assert((KS_ARGV_MAX & (KS_ARGV_MAX - 1)) == 0, "masking of argv_len needs
 // Database protection on the socket send path.
 static_assert(sizeof(ks_db_endpoint_key) == 20);
 static_assert(sizeof(ks_db_endpoint) == 8);
-static_assert(sizeof(ks_db_config) == 16);
+static_assert(sizeof(ks_db_config) == 24);
 static_assert(offsetof(ks_db_wire_event, cookie) == 96);
 static_assert(offsetof(ks_db_wire_event, text) == 144);
 static_assert((KS_DB_WINDOW & (KS_DB_WINDOW - 1)) == 0, "the BPF side masks with KS_DB_WINDOW - 1");
@@ -62,7 +62,9 @@ static_assert(offsetof(ks_db_check_event, query) == 80);
 static_assert(sizeof(ks_db_check_event) == 80 + KS_DB_QUERY_MAX);
 static_assert(sizeof(ks_db_wire_event) == 144 + KS_DB_WINDOW);
 static_assert(offsetof(ks_db_wire_event, local_addr) == 112);
-static_assert(sizeof(ks_db_sock) == 32);
+static_assert(sizeof(ks_db_sock) == 56);
+static_assert(sizeof(ks_db_relay_key) == 4);
+static_assert(sizeof(ks_db_relay_conn) == 48);
 static_assert(offsetof(ks_db_sock, cookie) == 24);
 static_assert(sizeof(ks_db_unix_key) == 16);
 static_assert(sizeof(ks_inode_key) == 16);

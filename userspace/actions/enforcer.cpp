@@ -72,8 +72,10 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
     if (tells_offender(d)) {
         Decision said = d;
         said.task = step;
-        auto told = tell_process(s.pid, s.ppid,
-                                 refusal_message(said, s, r.hold_id, r.hold_timeout_s), file_ok_);
+        std::string msg = refusal_message(said, s, r.hold_id, r.hold_timeout_s);
+        auto told = d.told_by.empty() ? tell_process(s.pid, s.ppid, msg, file_ok_)
+                                      : Result<std::string>(d.told_by);
+        if (!d.told_by.empty()) r.message = std::move(msg);
         if (told)
             r.told = *told;
         else

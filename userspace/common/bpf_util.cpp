@@ -1,6 +1,7 @@
 #include "common/bpf_util.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
@@ -12,6 +13,30 @@
 #include "common/pins.h"
 
 namespace ks {
+
+std::optional<int> kernel_enum_value(const char* enum_name, const char* enumerator) {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return std::nullopt;
+    std::optional<int> out;
+    int id = btf__find_by_name_kind(vmlinux, enum_name, BTF_KIND_ENUM);
+    if (id > 0) {
+        const btf_type* t = btf__type_by_id(vmlinux, static_cast<uint32_t>(id));
+        const struct btf_enum* e = btf_enum(t);
+        for (uint16_t i = 0; i < btf_vlen(t); ++i, ++e)
+            if (std::string_view(btf__name_by_offset(vmlinux, e->name_off)) == enumerator)
+                out = e->val;
+    }
+    btf__free(vmlinux);
+    return out;
+}
+
+bool kernel_has_function(const char* name) {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return false;
+    bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+    btf__free(vmlinux);
+    return found;
+}
 
 Status share_maps(bpf_object* dst, bpf_object* src) {
     bpf_map* m = nullptr;

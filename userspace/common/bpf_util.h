@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,12 @@ namespace ks {
 // Before dst loads: every map of dst that src also has (same name and type)
 // uses src's instead, so all objects share guarded_tasks, events, counters...
 Status share_maps(bpf_object* dst, bpf_object* src);
+
+// The running kernel's own BTF (/sys/kernel/btf/vmlinux): the value of an
+// enumerator (BPF_CGROUP_UNIX_CONNECT in enum bpf_attach_type), and whether a
+// function (a kfunc) is there. nullopt / false when BTF cannot be read.
+std::optional<int> kernel_enum_value(const char* enum_name, const char* enumerator);
+bool kernel_has_function(const char* name);
 
 struct UprobeSpec {
     const char* symbol;

@@ -168,7 +168,9 @@ void Daemon::start() {
     if (!srv) throw StartupError{srv.error().str()};
     control_.emplace(std::move(srv.value()));
 
-    for (int fd : {rb_->epoll_fd(), signal_fd_.get(), timer_fd_.get(), control_->fd()}) {
+    std::vector<int> fds = {rb_->epoll_fd(), signal_fd_.get(), timer_fd_.get(), control_->fd()};
+    if (relay_) fds.push_back(relay_->epoll_fd());
+    for (int fd : fds) {
         epoll_event e{};
         e.events = EPOLLIN;
         e.data.fd = fd;
@@ -184,6 +186,8 @@ void Daemon::start() {
     rec["protect"] = policy().protect_paths;
     rec["agents"] = policy().agent_names;
     if (!dwbpf_) rec["db_socket_path_error"] = db_wire_error_;
+    if (relay_) rec["db_relay"] = relay_->describe();
+    if (!relay_error_.empty()) rec["db_relay_error"] = relay_error_;
     rec["lsm"] = hook_json(HookKind::kLsm);
     rec["fentry"] = hook_json(HookKind::kFentry);
     if (pins::enabled()) rec["pinned"] = pinned_json();
@@ -225,6 +229,8 @@ void Daemon::run() {
                 while (::read(timer_fd_.get(), &ticks, sizeof(ticks)) == sizeof(ticks)) {
                 }
                 on_tick();
+            } else if (relay_ && fd == relay_->epoll_fd()) {
+                relay_->service();
             } else if (fd == control_->fd()) {
                 for (;;) {
                     Fd c = control_->accept_client();
@@ -406,6 +412,7 @@ void Daemon::on_tick() {
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy().hold_timeout_s) + "s");
     end_sessions_on_tick();
+    sync_relay();
     auto ended = sessions_->sweep();
     close_windows(ended);
     for (const auto& s : ended) {

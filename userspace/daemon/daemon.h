@@ -14,10 +14,10 @@ struct DaemonOptions {
     std::string mode;  // empty: the policy's; else "enforce" or "monitor"
     std::string runtime_dir = "/run/killswitch";
     std::string cgroup_parent = "killswitch";
-    bool libc_uprobes = true;  // the libc layer (see docs/performance.md for its cost)
-    bool lsm = true;           // the LSM layer, where the kernel runs it
-    bool fentry = true;        // else the fentry layer, where the kernel runs that
-    std::vector<std::string> db;  // KIND=ADDRESS; non-empty: replaces the policy's endpoints
+    bool libc_uprobes = true;      // the libc layer (see docs/performance.md for its cost)
+    bool lsm = true;               // the LSM layer, where the kernel runs it
+    bool fentry = true;            // else the fentry layer, where the kernel runs that
+    std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints
     bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says
     // bpffs directory of the pinned programs and state (common/pins.h);
     // empty: nothing pinned, the programs go with the daemon.

@@ -9,6 +9,8 @@
 //   allow_windows.cpp maintenance windows
 //   session_ends.cpp  how sessions end: escalation, frozen sessions' timeout,
 //                     the death of a `killswitch run` wrapper
+//   db_relay.cpp      the database relay: started with the socket path, the
+//                     judge of every request it reads
 #pragma once
 
 #include <bpf/bpf.h>
@@ -47,6 +49,8 @@
 #include "daemon/daemon.h"
 #include "db_guard/db_guard_bpf.h"
 #include "db_guard/db_wire_bpf.h"
+#include "db_guard/volume.h"
+#include "db_relay/relay.h"
 #include "decision/decision.h"
 #include "decision/escalation.h"
 #include "file_guard/file_guard_bpf.h"
@@ -137,6 +141,12 @@ class Daemon {
     void on_exec_check(const ExecCheckEvent& ev);
     void on_db_check(const DbCheckEvent& ev);
     void on_db_wire(const DbWireEvent& ev);
+
+    // db_relay.cpp
+    void start_relay();
+    void sync_relay();
+    relay::Verdict judge_relayed(const relay::Origin& o, const relay::Request& req);
+    void relay_closed(const relay::Origin& o, const std::string& why);
     void on_tamper(const TamperEvent& ev);
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
     [[nodiscard]] Subject subject_of(const EventHeader& h) const;
@@ -244,6 +254,10 @@ class Daemon {
     DbGuardBpf* dbpf_ = nullptr;
     DbWireBpf* dwbpf_ = nullptr;  // null when this kernel refused it
     std::string db_wire_error_;
+    std::unique_ptr<relay::Relay> relay_;  // null: off by policy, or it could not start
+    std::string relay_error_;
+    std::vector<DbWireBpf::UnixPath> relay_unix_;  // what the relay listens for
+    db::VolumeBudget volume_;
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;
     Enforcer enforcer_{holds_};

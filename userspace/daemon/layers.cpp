@@ -18,12 +18,6 @@ void Daemon::start_layers() {
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
     start_hook_layer();
 
-    // Its mode is published with the rest of the policy (publish_state).
-    auto db = DbGuardBpf::load(bpf_->skeleton_object(), policy().mode == policy::Mode::Monitor,
-                               policy().db_client_probes && opts_.db_client_probes);
-    if (!db) throw StartupError{db.error().str()};
-    dbpf_ = add_layer(std::move(db.value()));
-
     // The endpoints and the configuration come with the policy (publish_state).
     auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
     if (dw) {
@@ -38,6 +32,18 @@ void Daemon::start_layers() {
             "of guarded processes are NOT judged (libpq uprobes still are)",
             db_wire_error_);
     }
+
+    start_relay();
+
+    // Its mode is published with the rest of the policy (publish_state).
+    // Where the relay reads unix sockets too (Linux 6.7+), libpq's statements
+    // need no uprobes: they would only cost every libpq client on the host.
+    bool relay_covers_unix = relay_ && dwbpf_->unix_rule();
+    auto db =
+        DbGuardBpf::load(bpf_->skeleton_object(), policy().mode == policy::Mode::Monitor,
+                         policy().db_client_probes && opts_.db_client_probes && !relay_covers_unix);
+    if (!db) throw StartupError{db.error().str()};
+    dbpf_ = add_layer(std::move(db.value()));
 
     std::vector<bpf_object*> shared = {bpf_->skeleton_object()};
     HookCoverage hooks;
@@ -120,6 +126,13 @@ json Daemon::layers_json() const {
         layers["db_unix_connect_rule"] = false;
         layers["db_unix_sockets"] = json::array();
     }
+    if (relay_)
+        layers["db_relay"] = relay_->describe();
+    else
+        layers["db_relay"] = {{"active", false},
+                              {"reason", !relay_error_.empty() ? relay_error_
+                                         : !dwbpf_             ? "no socket path on this kernel"
+                                                               : "off (databases.relay: false)"}};
     return layers;
 }
 
@@ -144,6 +157,7 @@ bool Daemon::update_file_layer(bool force_on) {
             if (l.get() == fbpf_) return false;
         }
     }
+    sync_relay();  // the unix sockets found as the programs attached
     spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
                  sessions_->count());
     return true;

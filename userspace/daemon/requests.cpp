@@ -186,6 +186,7 @@ json Daemon::status_json() {
               {"db_requests", c.db_requests},
               {"db_refused", c.db_refused},
               {"db_connections_unwatchable", c.db_sock_full},
+              {"db_connections_relayed", c.db_relayed},
               {"tamper", c.tamper},
               {"decisions", enforcer_.counters().to_json()},
               {"audit_records", audit_->written()},

@@ -96,6 +96,7 @@ void Daemon::person_decided(const std::vector<std::string>& cgroup_dirs) {
 void Daemon::forget_session(uint32_t session_id) {
     escalation_.forget(session_id);
     frozen_.forget(session_id);
+    volume_.forget(session_id);
     if (wrappers_.erase(session_id)) save_wrappers();
 }
 

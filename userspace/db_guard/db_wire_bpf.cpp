@@ -27,25 +27,12 @@ namespace ks {
 KS_SKELETON(db_wire);
 namespace {
 
-// The kernel's value of BPF_CGROUP_UNIX_CONNECT, from its own BTF: present
-// from Linux 6.7. Debian 12's libbpf (1.1) predates it, so the program is
-// declared as connect4 and given this attach type before it loads.
+// The kernel's value of BPF_CGROUP_UNIX_CONNECT: present from Linux 6.7.
+// Debian 12's libbpf (1.1) predates it, so the program is declared as
+// connect4 and given this attach type before it loads. bpf_cast_to_kern_ctx
+// (6.2) and bpf_sock_addr_set_sun_path (6.7) are there whenever it is.
 std::optional<int> unix_connect_attach_type() {
-    btf* vmlinux = btf__load_vmlinux_btf();
-    if (!vmlinux) return std::nullopt;
-    std::optional<int> out;
-    int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
-    if (id > 0) {
-        const btf_type* t = btf__type_by_id(vmlinux, static_cast<uint32_t>(id));
-        const struct btf_enum* e = btf_enum(t);
-        for (uint16_t i = 0; i < btf_vlen(t); ++i, ++e)
-            if (std::string_view(btf__name_by_offset(vmlinux, e->name_off)) ==
-                "BPF_CGROUP_UNIX_CONNECT")
-                out = e->val;
-    }
-    btf__free(vmlinux);
-    // bpf_cast_to_kern_ctx (6.2) is there whenever the attach type is.
-    return out;
+    return kernel_enum_value("bpf_attach_type", "BPF_CGROUP_UNIX_CONNECT");
 }
 
 }  // namespace
@@ -132,11 +119,28 @@ void DbWireBpf::describe(nlohmann::json& layers) const {
 }
 
 Status DbWireBpf::set_config(const DbWireConfig& config) {
+    config_ = config;
+    return write_config();
+}
+
+Status DbWireBpf::set_relay(uint16_t port4, uint16_t port6, bool unix) {
+    relay_port4_ = port4;
+    relay_port6_ = port6;
+    relay_unix_ = unix && unix_rule_;
+    return write_config();
+}
+
+int DbWireBpf::relay_conns_fd() const { return bpf_map__fd(skel_->maps.db_relay_conns); }
+
+Status DbWireBpf::write_config() {
     ks_db_config c{};
-    c.monitor = config.monitor;
-    c.refuse_unparseable = config.refuse_unparseable;
-    c.refuse_opaque = config.refuse_encrypted;
+    c.monitor = config_.monitor;
+    c.refuse_unparseable = config_.refuse_unparseable;
+    c.refuse_opaque = config_.refuse_encrypted;
     c.refuse_unix = 1;
+    c.relay_port4 = relay_port4_;
+    c.relay_port6 = relay_port6_;
+    c.relay_unix = relay_unix_;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.db_config), &zero, &c, BPF_ANY))
         return sys_error("set db_wire configuration");
@@ -151,6 +155,7 @@ Status DbWireBpf::publish_unix_paths() {
     int fd = bpf_map__fd(skel_->maps.db_unix_paths);
     std::vector<std::string> paths;
     std::vector<uint64_t> keys;
+    std::vector<UnixPath> watched;
     for (size_t i = 0; i < endpoints_.size(); ++i) {
         const auto& ep = endpoints_[i];
         if (!ep.is_unix()) continue;
@@ -168,6 +173,7 @@ Status DbWireBpf::publish_unix_paths() {
                     return sys_error("add watched unix socket " + n);
                 paths.push_back(n);
                 keys.push_back(key);
+                watched.push_back({n, val.kind, val.id});
             }
         }
     }
@@ -184,6 +190,7 @@ Status DbWireBpf::publish_unix_paths() {
     std::sort(paths.begin(), paths.end());
     paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
     unix_paths_ = std::move(paths);
+    unix_watched_ = std::move(watched);
     return {};
 }
 

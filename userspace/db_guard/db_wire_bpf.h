@@ -51,6 +51,20 @@ class DbWireBpf : public Layer {
     // processes are refused watched unix sockets, libpq excepted.
     [[nodiscard]] bool unix_rule() const { return unix_rule_; }
     [[nodiscard]] const std::vector<std::string>& unix_paths() const { return unix_paths_; }
+    // The watched unix socket paths with their endpoints (the relay listens
+    // for each).
+    struct UnixPath {
+        std::string path;
+        uint32_t kind = 0;
+        uint32_t endpoint_id = 0;
+        bool operator==(const UnixPath&) const = default;
+    };
+    [[nodiscard]] const std::vector<UnixPath>& unix_watched() const { return unix_watched_; }
+    // Where the connect programs send guarded connections (the daemon's
+    // relay): 0 ports for none; unix: watched unix sockets go to the relay.
+    Status set_relay(uint16_t port4, uint16_t port6, bool unix);
+    // The kernel's table of relayed connections (db_relay_conns).
+    [[nodiscard]] int relay_conns_fd() const;
     static std::string_view elf_bytes();
 
   private:
@@ -65,6 +79,11 @@ class DbWireBpf : public Layer {
     bool unix_rule_ = false;
     std::vector<db::Endpoint> endpoints_;
     std::vector<std::string> unix_paths_;
+    std::vector<UnixPath> unix_watched_;
+    DbWireConfig config_;
+    uint16_t relay_port4_ = 0, relay_port6_ = 0;
+    bool relay_unix_ = false;
+    Status write_config();
     Status publish_unix_paths();
 };
 

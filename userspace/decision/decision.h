@@ -153,6 +153,10 @@ struct Decision {
     std::optional<FreezeTerms> freeze_terms;       // the session freezes: when it ends
     bool record = true;  // false: nothing to write (an exec that matched no rule)
     bool quiet = false;  // the offender was told already (another statement of one request)
+    // The layer that refused it tells the offender itself, in its own channel
+    // (the relay: the database protocol's error): who reads it. The Enforcer
+    // then writes the message into the ActionResult instead of to a stderr.
+    std::string told_by;
 };
 
 // Who did it, as the daemon knows them when the record arrives.
@@ -203,6 +207,7 @@ struct ActionResult {
     std::string task_result;
     std::string task_error;
     std::string told;        // where the refusal message went ("pid 42 stderr (pipe)")
+    std::string message;     // the message, when the deciding layer delivers it (told_by)
     std::string tell_error;  // why it could not be delivered
 };
 

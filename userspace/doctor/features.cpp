@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/bpf_util.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/result.h"
@@ -40,11 +41,11 @@ namespace ks {
 namespace {
 
 constexpr std::array<std::string_view, kFeatureCount> kNames = {
-    "btf",           "tracefs",     "bpffs",       "cgroup_v2",
-    "cgroup_freeze", "cgroup_kill", "tracepoint",  "raw_tracepoint",
-    "uprobe",        "sk_msg",      "cgroup_skb",  "sockops",
-    "lsm",           "fentry",      "ring_buffer", "bpf_send_signal",
-    "bpf_loop",      "io_uring",
+    "btf",           "tracefs",     "bpffs",        "cgroup_v2",
+    "cgroup_freeze", "cgroup_kill", "tracepoint",   "raw_tracepoint",
+    "uprobe",        "sk_msg",      "cgroup_skb",   "sockops",
+    "lsm",           "fentry",      "ring_buffer",  "bpf_send_signal",
+    "bpf_loop",      "io_uring",    "connect_unix",
 };
 
 constexpr const char* kTracefsPath = "/sys/kernel/tracing";
@@ -214,6 +215,7 @@ class Prober {
         probe_fentry();
         probe_helpers();
         probe_io_uring();
+        probe_connect_unix();
         return std::move(f_);
     }
 
@@ -516,6 +518,17 @@ class Prober {
             return f_.set(FeatureId::kIoUring, false,
                           "io_uring_setup: " + errno_name(errno) + sysctl);
         f_.set(FeatureId::kIoUring, true, "io_uring_setup allowed (as root)" + sysctl);
+    }
+
+    // Read from the kernel's BTF, not loaded here: the daemon attaches the
+    // program while a session exists, and the e2e tests run it on 6.18.
+    void probe_connect_unix() {
+        bool attach = kernel_enum_value("bpf_attach_type", "BPF_CGROUP_UNIX_CONNECT").has_value();
+        bool kfunc = kernel_has_function("bpf_sock_addr_set_sun_path");
+        f_.set(FeatureId::kConnectUnix, attach && kfunc,
+               attach && kfunc ? "BPF_CGROUP_UNIX_CONNECT and bpf_sock_addr_set_sun_path in the "
+                                 "kernel's BTF"
+                               : "no cgroup/connect_unix in the kernel's BTF (Linux < 6.7)");
     }
 
     Features f_;

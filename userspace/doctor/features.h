@@ -34,6 +34,7 @@ enum class FeatureId {
     kBpfSendSignal,
     kBpfLoop,
     kIoUring,
+    kConnectUnix,  // cgroup/connect_unix and bpf_sock_addr_set_sun_path (Linux 6.7+)
     kCount,
 };
 

@@ -166,23 +166,33 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     }
 
     b.add("db-statement-tcp",
-          "cgroup/connect4+6 and sockops put a guarded process's connections to watched "
-          "endpoints in a SOCKHASH; sk_msg judges each request with a bounded tokenizer",
+          "cgroup/connect4+6 send a guarded process's connections to watched endpoints to the "
+          "daemon's relay, which judges each request whole with the full parsers; while the "
+          "daemon is down, sockops and sk_msg judge each request with a bounded tokenizer",
           Effect::kPrevents, b.has(FeatureId::kSkMsg) && b.has(FeatureId::kSockops),
-          "Preventive for every client over TCP (PostgreSQL, MySQL/MariaDB, Redis, MongoDB "
-          "wire protocols, whatever library or none): the request's sendmsg fails with EACCES, "
-          "nothing reaches the server and the connection is closed. TLS, compression and "
-          "requests longer than 4096 bytes cannot be read and are refused by default.");
+          "Preventive for every client over TCP (PostgreSQL, MySQL/MariaDB, Redis wire "
+          "protocols, whatever library or none): a refused request never reaches the server; "
+          "through the relay the client reads the protocol's own error and its connection goes "
+          "on; without it sendmsg fails with EACCES and the connection is closed, and requests "
+          "longer than 4096 bytes are refused. MongoDB is judged on the send path only. TLS and "
+          "compression are declined or refused by default.");
 
-    b.add("db-statement-unix-socket",
-          "cgroup/connect_unix (Linux 6.7+) refuses watched unix sockets to guarded processes, "
-          "except libpq inside PQconnectPoll; uprobes on libpq PQsendQuery/PQsendQueryParams/"
-          "PQsendPrepare read its statements: SIGSTOP, PostgreSQL grammar in the daemon, then "
-          "SIGKILL",
-          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          "Preventive for libpq clients (psql, psycopg2...) over unix sockets and TLS alike. "
-          "Other clients are refused the watched unix sockets at connect on kernels with "
-          "cgroup/connect_unix (6.7 and later); on older kernels they are not covered.");
+    if (b.has(FeatureId::kConnectUnix))
+        b.add("db-statement-unix-socket",
+              "cgroup/connect_unix sends a guarded process's connections to watched unix sockets "
+              "to the daemon's relay (bpf_sock_addr_set_sun_path), which connects with the "
+              "client's identity and judges each request whole",
+              Effect::kPrevents, true,
+              "Preventive for every client over unix sockets, as over TCP. While the daemon is "
+              "down the connection itself is refused.");
+    else
+        b.add("db-statement-unix-socket",
+              "uprobes on libpq PQsendQuery/PQsendQueryParams/PQsendPrepare read its statements: "
+              "SIGSTOP, PostgreSQL grammar in the daemon, then the client exits (status 126)",
+              Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+              "Preventive for libpq clients (psql, psycopg2...) over unix sockets and TLS alike, "
+              "but the client ends instead of reading an error. Other clients on watched unix "
+              "sockets are NOT covered: this kernel has no cgroup/connect_unix (Linux 6.7+).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
@@ -247,8 +257,8 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "killed this way leaves the kernel enforcing (fail-closed) and is adopted by the "
               "next one." +
                   b.lsm_missing());
-        b.add("self-bpf-detach", "syscall tracepoint sys_enter_bpf + SIGKILL",
-              Effect::kStopsAfter, b.signal_at_syscall(),
+        b.add("self-bpf-detach", "syscall tracepoint sys_enter_bpf + SIGKILL", Effect::kStopsAfter,
+              b.signal_at_syscall(),
               "The first bpf() call of a guarded process completes and it dies as it returns. A "
               "detach or replace needs an object descriptor that only an earlier bpf() call "
               "gives, so in practice no guarded process gets that far.");

@@ -123,6 +123,20 @@ databases:
   # sockets and TLS, but trap in every libpq client, guarded or not, while a
   # session exists (docs/performance.md).
   client_probes: true
+  # Guarded connections go through the daemon's relay, which reads every
+  # request with the full parsers, over TCP and (Linux 6.7+) unix sockets, and
+  # answers a refused one in the protocol's own error (PostgreSQL
+  # ErrorResponse 42501, MySQL ERR 1227, Redis -ERR); the connection stays
+  # usable. false: the kernel alone judges them on the socket send path.
+  relay: true
+  # Destruction one harmless-looking request at a time: what one session may
+  # delete within `within` seconds before such requests are refused (0: no
+  # limit). keys: Redis keys deleted, expired or moved (DEL, UNLINK, EXPIRE...);
+  # deletes: DELETE statements that have a WHERE.
+  volume:
+    keys: 1000
+    deletes: 1000
+    within: 60
 
 sessions:
   # Escalation: this many refused operations by one session within

@@ -31,9 +31,11 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 8> kDatabasesKeys = {
-    "endpoints", "action",        "session",       "unparseable",
-    "encrypted", "statement_max", "client_probes", "mode"};
+constexpr std::array<std::string_view, 10> kDatabasesKeys = {
+    "endpoints",     "action",        "session", "unparseable", "encrypted",
+    "statement_max", "client_probes", "mode",    "relay",       "volume"};
+constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
+constexpr int kMaxVolume = 100'000'000;
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
@@ -700,6 +702,25 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto r = refuse_or_allow(sub, "databases.encrypted")) p.db_refuse_encrypted = *r;
         } else if (sub.key == "client_probes") {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
+        } else if (sub.key == "relay") {
+            if (auto b = boolean(sub, "databases.relay")) p.db_relay = *b;
+        } else if (sub.key == "volume") {
+            auto vs = entries(sub.value, sub.value_pos, "databases.volume", kVolumeKeys);
+            if (!vs) continue;
+            for (const auto& v : *vs) {
+                if (v.key == "keys") {
+                    if (auto n = bounded_int(v, "databases.volume.keys", "keys", 0, kMaxVolume))
+                        p.db_volume_keys = *n;
+                } else if (v.key == "deletes") {
+                    if (auto n =
+                            bounded_int(v, "databases.volume.deletes", "statements", 0, kMaxVolume))
+                        p.db_volume_deletes = *n;
+                } else if (v.key == "within") {
+                    if (auto n = bounded_int(v, "databases.volume.within", "seconds", 1,
+                                             kMaxFrozenTimeout))
+                        p.db_volume_within_s = *n;
+                }
+            }
         } else if (sub.key == "mode") {
             if (auto m = mode_value(sub, "databases.mode")) p.db_mode = *m;
         } else if (sub.key == "statement_max") {
@@ -1023,6 +1044,9 @@ std::vector<std::string> restart_required_changes(const Policy& running, const P
     if (running.libc_uprobes != next.libc_uprobes)
         changed("protect.libc_uprobes", yes_no(running.libc_uprobes), yes_no(next.libc_uprobes),
                 "the libc layer is set up when the daemon starts");
+    if (running.db_relay != next.db_relay)
+        changed("databases.relay", yes_no(running.db_relay), yes_no(next.db_relay),
+                "the relay is set up when the daemon starts");
     if (running.db_client_probes != next.db_client_probes)
         changed("databases.client_probes", yes_no(running.db_client_probes),
                 yes_no(next.db_client_probes), "the libpq layer is set up when the daemon starts");

@@ -104,6 +104,18 @@ struct Policy {
     // and TLS, at the price of a trap in every libpq client while a session
     // exists (docs/performance.md).
     bool db_client_probes = true;
+    // The relay (userspace/db_relay): guarded connections, TCP and (Linux
+    // 6.7+) unix sockets, go through the daemon, which judges each request
+    // with the full parsers and answers a refusal in the protocol's own
+    // error. false: the kernel alone judges them on the send path.
+    bool db_relay = true;
+    // The destructive volume one session may reach within db_volume_within_s
+    // seconds with requests that are each harmless (0: no limit): Redis keys
+    // deleted, expired or moved, and DELETE statements. Past it, requests of
+    // that kind are refused (rule db:volume) and count as refusals.
+    int db_volume_keys = 1000;
+    int db_volume_deletes = 1000;
+    int db_volume_within_s = 60;
     Mode db_mode = Mode::Enforce;  // databases.mode: monitor refuses nothing, records all
     // sessions: escalation and the end of frozen sessions.
     // escalate_after refusals by one session within escalate_within_s seconds

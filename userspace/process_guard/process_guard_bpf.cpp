@@ -133,6 +133,8 @@ GuardCounters ProcessGuardBpf::counters() const {
             c.db_sock_full = sum;
         } else if (idx == KS_CTR_TAMPER) {
             c.tamper = sum;
+        } else if (idx == KS_CTR_DB_RELAYED) {
+            c.db_relayed = sum;
         }
     }
     return c;

@@ -33,6 +33,7 @@ struct GuardCounters {
     uint64_t db_requests = 0;   // requests judged on the socket send path
     uint64_t db_refused = 0;    // of which refused
     uint64_t db_sock_full = 0;  // guarded connections refused: no room to watch them
+    uint64_t db_relayed = 0;    // guarded connections sent to the daemon's relay
     uint64_t tamper = 0;        // guarded processes killed by self-protection
 
     [[nodiscard]] uint64_t lost_total() const;

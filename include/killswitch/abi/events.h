@@ -318,8 +318,33 @@ struct ks_db_sock {
     __u32 session_id;
     __u32 tgid;  /* the process that connected */
     __u32 phase; /* enum ks_db_phase */
-    __u32 _pad0;
-    __u64 cookie; /* the socket's cookie: names the connection in records */
+    __u32 relayed; /* 0; 1: sent to the daemon's IPv4 relay; 2: to its IPv6 relay */
+    __u64 cookie;  /* the socket's cookie: names the connection in records */
+    __u8 dst[16];  /* where it connected (IPv4 as ::ffff:a.b.c.d) */
+    __u16 dst_port; /* host byte order */
+    __u16 _pad1;
+    __u32 _pad2;
+};
+
+/* db_relay_conns: a guarded connection the connect programs sent to the
+ * daemon's relay, by the client's local port as the relay sees it. Written
+ * when the connection is established (sockops), taken by the relay when it
+ * accepts it. */
+struct ks_db_relay_key {
+    __u16 port; /* the client's local port, host byte order */
+    __u16 v6;   /* 0: the IPv4 relay (127.0.0.1); 1: the IPv6 relay (::1) */
+};
+
+struct ks_db_relay_conn {
+    __u32 kind;
+    __u32 endpoint_id;
+    __u32 session_id;
+    __u32 tgid;
+    __u64 cookie;
+    __u8 dst[16];
+    __u16 dst_port;
+    __u16 _pad0;
+    __u32 _pad1;
 };
 
 /* Why the kernel refused a request (ks_db_wire_event.reason). */
@@ -360,7 +385,18 @@ struct ks_db_config {
     __u32 refuse_unparseable; /* refuse what cannot be read (default) */
     __u32 refuse_opaque;      /* refuse TLS / compression (default) */
     __u32 refuse_unix;        /* refuse connect() to watched unix sockets */
+    /* The daemon's relay (userspace/db_relay): guarded connections to watched
+     * endpoints go there while it listens, and it judges every request with
+     * the full parsers. 0: no relay; the kernel judges them on the send path. */
+    __u16 relay_port4; /* on 127.0.0.1, host byte order */
+    __u16 relay_port6; /* on ::1 */
+    __u32 relay_unix;  /* watched unix sockets go to the relay's abstract sockets */
 };
+
+/* The relay's listening socket for a watched unix socket: the abstract name
+ * KS_DB_RELAY_UNIX_PREFIX followed by the 16 lower-case hex digits of the
+ * FNV-1a hash of the watched path (the key of db_unix_paths). */
+#define KS_DB_RELAY_UNIX_PREFIX "ks-relay-"
 
 struct ks_db_wire_event {
     struct ks_event_header hdr;
@@ -436,6 +472,7 @@ enum ks_counter {
     KS_CTR_DB_SOCK_FULL = 29, /* guarded connections refused: socket maps full */
     KS_CTR_DB_REQUESTS = 30,  /* requests inspected on the socket send path */
     KS_CTR_TAMPER = 31,       /* self-protection: guarded processes stopped */
+    KS_CTR_DB_RELAYED = 32,   /* guarded connections sent to the daemon's relay */
     KS_CTR_MAX = 40,
 };
 

@@ -1,0 +1,256 @@
+// The database relay (userspace/db_relay): guarded connections, over TCP and
+// over unix sockets, go through the daemon, which judges every request with
+// the full parsers. A refused request never reaches the server; the client
+// reads why in its protocol's own error (psql's ERROR with SQLSTATE 42501,
+// the mysql client's ERROR 1227, redis-cli's ERR), and the same connection
+// goes on with the next request. The servers are the test's own
+// (db_servers.h); an unguarded client checks what is left afterwards.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "db_servers.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+
+class DbRelayE2E : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        if (::geteuid() != 0) return;
+        pg_ = new PgServer();
+        my_ = new MariaDbServer();
+        redis_ = new RedisServer();
+        std::vector<std::string> args = {"--no-db-client-probes"};
+        setup_error_ = watch_and_seed(*pg_, *my_, *redis_, args);
+        // Each test's refusals are its own: they do not escalate to the
+        // session (escalation has its own tests).
+        policy_dir_ = new TempDir();
+        std::string policy = policy_dir_->path() + "/policy.yaml";
+        std::ofstream(policy) << "version: 1\nsessions:\n  escalate_after: 0\n";
+        daemon_ = new Daemon(Daemon::Options{.policy_file = policy, .extra_args = args});
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        delete policy_dir_;
+        delete redis_;
+        delete my_;
+        delete pg_;
+        daemon_ = nullptr;
+    }
+    void SetUp() override {
+        KS_REQUIRE_ROOT();
+        ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+        ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
+    }
+
+    static json relay_status() {
+        auto st = daemon_->cli({"status", "--json"});
+        return json::parse(st.out)["layers"].value("db_relay", json::object());
+    }
+    // The relay reads unix sockets where the kernel can send them there.
+    static bool unix_relayed() {
+        auto st = daemon_->cli({"status", "--json"});
+        return json::parse(st.out)["layers"].value("db_unix_connect_rule", false);
+    }
+
+    CommandResult guarded(const std::string& session, const std::vector<std::string>& argv) {
+        return run_guarded(*daemon_, session, argv);
+    }
+    CommandResult guarded_sh(const std::string& session, const std::string& script) {
+        return guarded(session, {"/bin/sh", "-c", script});
+    }
+    std::vector<json> records_of(const std::string& session, size_t n = 1) {
+        return db_records_of(*daemon_, session, n);
+    }
+    json refusal_of(const std::string& session) {
+        for (const auto& r : records_of(session))
+            if (r.value("verdict", "") == "refused" && r.contains("explained_to")) return r;
+        return nullptr;
+    }
+
+    void expect_pg_refusal_then_more(const std::string& host, const std::string& session) {
+        auto argv = pg_->psql(host, "DROP TABLE accounts");
+        // psql runs each -c in turn on one connection and goes on after an
+        // error; VERBOSITY shows the SQLSTATE.
+        argv.insert(argv.end(), {"-c", "SELECT count(*) FROM accounts", "-v", "VERBOSITY=verbose"});
+        argv.erase(std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") - 1,
+                   std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") + 1);
+        auto r = guarded(session, argv);
+        EXPECT_NE(r.err.find("ERROR:  42501: killswitch: refused DROP TABLE accounts"),
+                  std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("rule db:drop"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("killswitch allow --session " + session), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "100\n") << "the connection goes on after the refusal\n" << r.err;
+        EXPECT_EQ(pg_->query("SELECT count(*) FROM accounts"), "100");
+        json rec = refusal_of(session);
+        ASSERT_FALSE(rec.is_null()) << session;
+        EXPECT_EQ(rec["layer"], "relay");
+        EXPECT_EQ(rec["rule"], "db:drop");
+        EXPECT_EQ(rec["statement"], "DROP TABLE accounts");
+        EXPECT_EQ(rec["prevented"], true);
+        EXPECT_NE(rec.value("explained_to", "").find("ErrorResponse"), std::string::npos) << rec;
+    }
+
+    static PgServer* pg_;
+    static MariaDbServer* my_;
+    static RedisServer* redis_;
+    static Daemon* daemon_;
+    static TempDir* policy_dir_;
+    static std::string setup_error_;
+};
+
+PgServer* DbRelayE2E::pg_ = nullptr;
+MariaDbServer* DbRelayE2E::my_ = nullptr;
+RedisServer* DbRelayE2E::redis_ = nullptr;
+Daemon* DbRelayE2E::daemon_ = nullptr;
+TempDir* DbRelayE2E::policy_dir_ = nullptr;
+std::string DbRelayE2E::setup_error_;
+
+#define KS_REQUIRE_SERVER(s) \
+    if (!(s)->ok()) GTEST_SKIP() << (s)->why()
+
+TEST_F(DbRelayE2E, RelayListensAndSaysSo) {
+    json st = relay_status();
+    EXPECT_EQ(st.value("active", false), true) << st;
+    EXPECT_GT(st.value("port4", 0), 0) << st;
+}
+
+TEST_F(DbRelayE2E, PsqlOverTcpReadsA42501ErrorAndItsConnectionGoesOn) {
+    KS_REQUIRE_SERVER(pg_);
+    expect_pg_refusal_then_more("127.0.0.1", "relay-pg-tcp");
+}
+
+TEST_F(DbRelayE2E, PsqlOverTheUnixSocketIsJudgedPerStatement) {
+    KS_REQUIRE_SERVER(pg_);
+    if (!unix_relayed()) GTEST_SKIP() << "this kernel has no cgroup/connect_unix (Linux 6.7+)";
+    auto ok =
+        guarded("relay-pg-unix-ok", pg_->psql(pg_->socket_dir(), "SELECT count(*) FROM accounts"));
+    EXPECT_EQ(ok.status, 0) << ok.err;
+    EXPECT_EQ(ok.out, "100\n");
+    expect_pg_refusal_then_more(pg_->socket_dir(), "relay-pg-unix");
+}
+
+TEST_F(DbRelayE2E, ALargeHarmlessStatementIsJudgedWholeAndRuns) {
+    KS_REQUIRE_SERVER(pg_);
+    // Far over the kernel's 4,096-byte window.
+    std::string big(200'000, 'x');
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/big.sql")
+        << "CREATE TABLE big (note text); INSERT INTO big VALUES ('" + big +
+               "'); SELECT length(note) FROM big;\n";
+    auto argv = pg_->psql("127.0.0.1", "");
+    argv.resize(argv.size() - 2);  // no -c: the file instead
+    argv.insert(argv.end(), {"-f", tmp.path() + "/big.sql"});
+    auto r = guarded("relay-pg-big", argv);
+    EXPECT_EQ(r.status, 0) << r.err.substr(0, 500);
+    EXPECT_EQ(r.out, "200000\n");
+    EXPECT_EQ(pg_->query("DROP TABLE big"), "");
+}
+
+TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {
+    KS_REQUIRE_SERVER(my_);
+    std::vector<std::pair<std::string, std::string>> ways = {
+        {"relay-my-tcp", "-h 127.0.0.1 -P " + my_->port()}};
+    if (unix_relayed()) ways.push_back({"relay-my-unix", "-S " + my_->socket()});
+    for (const auto& [session, how] : ways) {
+        // Statements from stdin: --force goes on after an error there (not
+        // with -e, whatever the server).
+        auto r = guarded_sh(session,
+                            "printf 'DROP DATABASE d;\\nSELECT count(*) FROM d.t;\\n' | "
+                            "mysql --force -N -B -u root " +
+                                how);
+        EXPECT_NE(r.err.find("ERROR 1227 (42000)"), std::string::npos) << session << r.err;
+        EXPECT_NE(r.err.find("killswitch: refused DROP DATABASE d"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("rule db:drop"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "3\n") << session << ": the connection goes on\n" << r.err;
+        EXPECT_EQ(my_->query("SELECT count(*) FROM d.t"), "3");
+        json rec = refusal_of(session);
+        ASSERT_FALSE(rec.is_null()) << session;
+        EXPECT_EQ(rec["layer"], "relay");
+        EXPECT_NE(rec.value("explained_to", "").find("ERR packet"), std::string::npos) << rec;
+    }
+}
+
+TEST_F(DbRelayE2E, RedisCliReadsAnErrInPlaceOfTheRefusedCommand) {
+    KS_REQUIRE_SERVER(redis_);
+    std::vector<std::pair<std::string, std::string>> ways = {
+        {"relay-redis-tcp", "-h 127.0.0.1 -p " + redis_->port()}};
+    if (unix_relayed()) ways.push_back({"relay-redis-unix", "-s " + redis_->socket()});
+    for (const auto& [session, how] : ways) {
+        // Three commands on one connection: the refused one is answered in
+        // its place, the ones after it run.
+        auto r = guarded_sh(session,
+                            "printf 'SET relay_a 1\\nFLUSHALL\\nGET relay_a\\n' | "
+                            "redis-cli " +
+                                how);
+        EXPECT_EQ(r.status, 0) << r.err;
+        auto refused = r.out.find("ERR killswitch: refused FLUSHALL");
+        EXPECT_NE(refused, std::string::npos) << session << ": " << r.out;
+        EXPECT_NE(r.out.find("rule db:flush"), std::string::npos) << r.out;
+        EXPECT_EQ(r.out.rfind("OK\n", 0), 0u) << r.out;
+        EXPECT_GE(r.out.size(), 2u);
+        EXPECT_EQ(r.out.substr(r.out.size() - 2), "1\n") << r.out;
+        EXPECT_EQ(redis_->command({"EXISTS", "k1", "k2", "k3", "k4", "k5"}), "5");
+        json rec = refusal_of(session);
+        ASSERT_FALSE(rec.is_null()) << session;
+        EXPECT_NE(rec.value("explained_to", "").find("-ERR"), std::string::npos) << rec;
+    }
+}
+
+TEST_F(DbRelayE2E, RedisDeletesPastTheSessionsVolumeAreRefused) {
+    KS_REQUIRE_SERVER(redis_);
+    // 1,500 keys, deleted one DEL at a time in one pipeline: each is
+    // harmless, the sum is not. The default budget is 1,000 keys a minute.
+    auto seed = run_command({"/bin/sh", "-c",
+                             "seq 1 1500 | sed 's/^/SET vol:/; s/$/ x/' | redis-cli -p " +
+                                 redis_->port() + " >/dev/null"});
+    ASSERT_EQ(seed.status, 0) << seed.err;
+    ASSERT_EQ(redis_->command({"EVAL", "return #redis.call('KEYS','vol:*')", "0"}), "1500");
+    auto r = guarded_sh("relay-volume",
+                        "seq 1 1500 | sed 's/^/DEL vol:/' | redis-cli -p " + redis_->port());
+    EXPECT_EQ(redis_->command({"EVAL", "return #redis.call('KEYS','vol:*')", "0"}), "500")
+        << r.out.substr(0, 300);
+    EXPECT_NE(r.out.find("ERR killswitch: refused DEL vol:1001"), std::string::npos)
+        << r.out.substr(0, 300);
+    EXPECT_NE(r.out.find("rule db:volume"), std::string::npos);
+    EXPECT_NE(r.out.find("more than 1000 Redis keys"), std::string::npos);
+    // Other sessions have their own budget.
+    auto other = guarded("relay-volume-other", redis_->cli({"DEL", "vol:1001"}));
+    EXPECT_EQ(other.out, "1\n") << other.out << other.err;
+    run_command(
+        {"/bin/sh", "-c",
+         "seq 1 1500 | sed 's/^/DEL vol:/' | redis-cli -p " + redis_->port() + " >/dev/null"});
+}
+
+TEST_F(DbRelayE2E, NobodyElseCanUseTheRelayAsAWayIn) {
+    KS_REQUIRE_SERVER(pg_);
+    int port = relay_status().value("port4", 0);
+    ASSERT_GT(port, 0);
+    // An unguarded process that connects to the relay itself: the kernel did
+    // not send it, so the relay knows nothing of it and closes it.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const char startup[] = "\0\0\0\x08\x04\xd2\x16\x2f";  // SSLRequest
+    ::send(fd, startup, 8, MSG_NOSIGNAL);
+    char c;
+    // Closed: an end of stream, or a reset when the request was still unread.
+    ssize_t n = ::recv(fd, &c, 1, 0);
+    int err = errno;
+    EXPECT_TRUE(n == 0 || (n < 0 && err == ECONNRESET))
+        << "the relay answered a connection it did not expect: " << n << " " << strerror(err);
+    ::close(fd);
+    EXPECT_GE(relay_status().value("unknown_connections", 0), 1);
+}
+
+}  // namespace
+}  // namespace ks::test

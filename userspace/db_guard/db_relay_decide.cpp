@@ -1,0 +1,118 @@
+#include "db_guard/db_relay_decide.h"
+
+#include <killswitch/abi/events.h>
+
+#include "abi/decode.h"
+#include "db_guard/db_guard_decide.h"
+#include "db_guard/db_wire_decide.h"
+
+namespace ks {
+
+namespace {
+
+bool monitoring(const policy::Policy& p) {
+    return p.mode == policy::Mode::Monitor || p.db_mode == policy::Mode::Monitor;
+}
+
+std::string told_by(uint32_t kind) {
+    switch (kind) {
+        case KS_DB_POSTGRES:
+            return "the client, in a PostgreSQL ErrorResponse (42501)";
+        case KS_DB_MYSQL:
+            return "the client, in a MySQL ERR packet (1227)";
+        case KS_DB_REDIS:
+            return "the client, in a Redis -ERR reply";
+        default:
+            return "the client, in the protocol's error";
+    }
+}
+
+}  // namespace
+
+db::Classification classify_relayed(const RelayedRequest& r) {
+    switch (r.kind) {
+        case KS_DB_POSTGRES:
+            return db::classify_postgres_sql(r.text);
+        case KS_DB_MYSQL:
+            return db::classify_mysql_sql(r.text);
+        case KS_DB_REDIS:
+            return db::classify_redis(std::span<const uint8_t>(
+                reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
+        default:
+            return {};
+    }
+}
+
+RelayRuling rule_relayed(const db::Classification& c, const std::string& over_volume,
+                         const policy::Policy& p) {
+    RelayRuling out;
+    for (size_t i = 0; i < c.statements.size(); ++i) {
+        const auto& st = c.statements[i];
+        bool refused = db::is_destructive(st.cls) ||
+                       (st.cls == db::Class::Unparseable && p.db_refuse_unparseable);
+        if (refused) {
+            out = {true, i, "db:" + std::string(db::class_name(st.cls)), st.detail};
+            return out;
+        }
+    }
+    if (!over_volume.empty()) out = {true, 0, "db:volume", over_volume};
+    return out;
+}
+
+bool relay_lets_through(bool window, const policy::Policy& p) {
+    return window || monitoring(p) || p.db_action == Action::Audit;
+}
+
+Decision decide_relayed(const RelayedRequest& r, const db::Statement& st, size_t index,
+                        const RelayRuling& ruling, bool window, const policy::Policy& p) {
+    Decision d;
+    d.what = st.text.empty() ? std::string("a ") + db_kind_name(r.kind) + " request"
+                             : printable(st.text, 200);
+    bool culprit = ruling.refuse && index == ruling.culprit;
+    d.rule = culprit ? ruling.rule : "db:" + std::string(db::class_name(st.cls));
+    d.reason = culprit ? ruling.reason : st.detail;
+    if (!ruling.refuse) {
+        d.verdict = Verdict::Allow;
+        return d;
+    }
+    d.action = p.db_action;
+    if (monitoring(p)) {
+        d.verdict = Verdict::WouldRefuse;
+        d.monitor = true;
+    } else if (window) {
+        d.verdict = Verdict::Allowed;
+        d.window = true;
+    } else if (p.db_action == Action::Audit) {
+        d.verdict = Verdict::WouldRefuse;
+    } else {
+        // Refused before the server saw it; one message for the request,
+        // with the statement it is about.
+        d.prevented = true;
+        d.quiet = !culprit;
+        d.verdict = p.db_action == Action::Block ? Verdict::Refused : verdict_for(p.db_action);
+        if (culprit) {
+            db_session_part(d, p);
+            d.told_by = told_by(r.kind);
+        }
+    }
+    return d;
+}
+
+nlohmann::json relayed_facts(const RelayedRequest& r, const db::Statement& st, size_t index,
+                             const RelayRuling& ruling, const policy::Policy& p) {
+    nlohmann::json f;
+    f["db"] = db_kind_name(r.kind);
+    f["address"] = r.address;
+    f["connection"] = r.connection;
+    f["op"] = "request";
+    f["statement"] = printable(st.text, static_cast<size_t>(p.db_statement_max));
+    f["class"] = db::class_name(st.cls);
+    if (!st.detail.empty()) f["detail"] = st.detail;
+    f["layer"] = "relay";
+    if (r.unix_socket) f["unix_socket"] = true;
+    if (ruling.refuse && index != ruling.culprit)
+        f["refused_with"] = "a statement sent in the same request";
+    return f;
+}
+
+}  // namespace ks

@@ -1,0 +1,108 @@
+#include "db_guard/volume.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+namespace ks::db {
+
+namespace {
+
+std::string upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// Keys a Redis command removes, by its words (the classifier's text: the
+// arguments joined by spaces).
+uint64_t redis_keys(const std::string& text) {
+    std::istringstream in(text);
+    std::vector<std::string> w;
+    for (std::string s; in >> s;) w.push_back(s);
+    if (w.empty()) return 0;
+    std::string cmd = upper(w[0]);
+    auto n = static_cast<uint64_t>(w.size());
+    if (cmd == "DEL" || cmd == "UNLINK") return n - 1;
+    if (cmd == "HDEL" || cmd == "SREM" || cmd == "ZREM" || cmd == "XDEL") return n > 2 ? n - 2 : 0;
+    if (cmd == "GETDEL" || cmd == "EXPIRE" || cmd == "PEXPIRE" || cmd == "EXPIREAT" ||
+        cmd == "PEXPIREAT" || cmd == "MOVE" || cmd == "RENAME" || cmd == "LREM" || cmd == "LTRIM" ||
+        cmd == "XTRIM" || cmd == "ZREMRANGEBYSCORE" || cmd == "ZREMRANGEBYRANK" ||
+        cmd == "ZREMRANGEBYLEX" || cmd == "HEXPIRE" || cmd == "HPEXPIRE")
+        return n > 1 ? 1 : 0;
+    if (cmd == "MIGRATE") {
+        for (size_t i = 1; i < w.size(); ++i)
+            if (upper(w[i]) == "KEYS") return static_cast<uint64_t>(w.size() - i - 1);
+        return 1;
+    }
+    return 0;
+}
+
+// The statement's first word, past comments, spaces and parentheses.
+std::string first_word(std::string_view sql) {
+    size_t i = 0;
+    while (i < sql.size()) {
+        char c = sql[i];
+        if (std::isspace(static_cast<unsigned char>(c)) || c == '(' || c == ';') {
+            ++i;
+        } else if (sql.substr(i, 2) == "--" || c == '#') {
+            size_t nl = sql.find('\n', i);
+            i = nl == std::string_view::npos ? sql.size() : nl + 1;
+        } else if (sql.substr(i, 2) == "/*") {
+            size_t end = sql.find("*/", i + 2);
+            i = end == std::string_view::npos ? sql.size() : end + 2;
+        } else {
+            break;
+        }
+    }
+    size_t j = i;
+    while (j < sql.size() && std::isalpha(static_cast<unsigned char>(sql[j]))) ++j;
+    return upper(sql.substr(i, j - i));
+}
+
+}  // namespace
+
+Volume volume_of(const Classification& c, bool redis) {
+    Volume v;
+    for (const auto& st : c.statements) {
+        if (redis)
+            v.keys += redis_keys(st.text);
+        else if (first_word(st.text) == "DELETE")
+            ++v.deletes;
+    }
+    return v;
+}
+
+Volume VolumeBudget::used(uint32_t session, uint64_t now_ns, uint64_t within_ns) const {
+    Volume sum;
+    auto it = by_session_.find(session);
+    if (it == by_session_.end()) return sum;
+    for (const auto& s : it->second)
+        if (s.at_ns + within_ns > now_ns) {
+            sum.keys += s.v.keys;
+            sum.deletes += s.v.deletes;
+        }
+    return sum;
+}
+
+std::string VolumeBudget::charge(uint32_t session, const Volume& v, uint64_t now_ns,
+                                 const VolumeLimits& l) {
+    if (v.empty()) return "";
+    auto& steps = by_session_[session];
+    while (!steps.empty() && steps.front().at_ns + l.within_ns <= now_ns) steps.pop_front();
+    Volume sum = used(session, now_ns, l.within_ns);
+    std::string within =
+        " within " + std::to_string(l.within_ns / 1'000'000'000) + "s (policy databases.volume)";
+    if (l.keys && v.keys && sum.keys + v.keys > l.keys)
+        return "more than " + std::to_string(l.keys) +
+               " Redis keys deleted, expired or moved by this session" + within;
+    if (l.deletes && v.deletes && sum.deletes + v.deletes > l.deletes)
+        return "more than " + std::to_string(l.deletes) + " DELETE statements by this session" +
+               within;
+    steps.push_back({now_ns, v});
+    return "";
+}
+
+}  // namespace ks::db

@@ -1,0 +1,104 @@
+// The database protocols as the relay speaks them: where each request of a
+// client's stream begins and ends, which ones carry a statement to judge,
+// and how a refused one is answered in the protocol's own terms so that the
+// client reads an error and the connection stays usable.
+//
+// Pure byte handling, no sockets: the relay (relay.h) feeds each direction's
+// bytes in as they arrive and writes out what comes back.
+//
+//   PostgreSQL  a refused Query or Parse is replaced by a statement the
+//               server rejects as a syntax error (so the server itself keeps
+//               the order of the answers, ends the transaction block and
+//               skips to the next Sync as it would for any error); that
+//               error is rewritten on its way back into an ErrorResponse
+//               with SQLSTATE 42501 and killswitch's message. SSLRequest and
+//               GSSENCRequest are answered 'N': the client goes on in clear
+//               text to the relay, which reads every statement.
+//   MySQL       a refused COM_QUERY or COM_STMT_PREPARE never reaches the
+//               server; the relay answers with an ERR packet (1227, SQLSTATE
+//               42000). TLS and compression are struck from the server's
+//               greeting so that clients do not ask for them.
+//   Redis       a refused command is replaced by an unknown command that the
+//               server answers with an error in its place in the pipeline;
+//               that error is rewritten into killswitch's -ERR.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace ks::relay {
+
+// One request that carries something to judge.
+struct Request {
+    uint8_t type = 0;       // 'Q' or 'P' (PostgreSQL), the MySQL command byte; 0 for Redis
+    std::string_view text;  // SQL text, or the Redis command as sent (RESP or inline)
+};
+
+// What the judge says of a request. refuse: it never reaches the server and
+// the client reads message (killswitch's words: what, the rule, how a person
+// allows it) in the protocol's error.
+struct Verdict {
+    bool refuse = false;
+    std::string message;
+};
+
+using Judge = std::function<Verdict(const Request&)>;
+
+class Wire {
+  public:
+    virtual ~Wire() = default;
+    // Client -> server. Takes whole requests from the front of in (a request
+    // not all there yet stays, except bytes that carry nothing to judge,
+    // which are passed on as they come); appends what goes on to the server
+    // to up, and what the relay answers itself to down. False: the stream
+    // cannot be read (error says why); the connection is closed.
+    virtual bool from_client(std::string& in, std::string& up, std::string& down,
+                             const Judge& judge) = 0;
+    // Server -> client: takes from in, appends to down.
+    virtual bool from_server(std::string& in, std::string& down) = 0;
+    // Refused requests whose answer has not come back yet (tests).
+    [[nodiscard]] size_t pending() const { return pending_.size(); }
+    [[nodiscard]] const std::string& error() const { return error_; }
+
+  protected:
+    bool fail(std::string why) {
+        error_ = std::move(why);
+        return false;
+    }
+    std::deque<std::string> pending_;  // messages of refusals awaiting their answer
+    std::string error_;
+};
+
+enum class Protocol { Postgres, Mysql, Redis };
+
+// token: unique to the connection and unknown to the client, names the
+// stand-in statements the server rejects for the relay.
+std::unique_ptr<Wire> make_wire(Protocol p, std::string token);
+
+// The longest request the relay reads whole (a statement, a Redis command).
+// Anything longer is refused as too long to judge; bytes that carry no
+// statement (COPY data, bound parameters, MySQL long data) are streamed and
+// never count.
+inline constexpr size_t kMaxRequest = 256u << 20;
+
+// Passes on what is there of a message that carries nothing to judge:
+// remaining bytes of it, from in at `at`. True when all of it has passed.
+inline bool pass_on(const std::string& in, size_t& at, size_t& remaining, std::string& out) {
+    size_t n = std::min(remaining, in.size() - at);
+    out.append(in, at, n);
+    at += n;
+    remaining -= n;
+    return remaining == 0;
+}
+
+// The protocols' error answers, built from killswitch's message.
+std::string pg_error_response(std::string_view message);
+std::string mysql_err_packet(uint8_t seq, std::string_view message);
+std::string redis_error(std::string_view message);
+
+}  // namespace ks::relay
