@@ -66,6 +66,7 @@ class DbWireBpf : public Layer {
     std::vector<db::Endpoint> endpoints_;
     std::vector<std::string> unix_paths_;
     Status publish_unix_paths();
+    Status publish_bookkeeping(const std::vector<std::string>& tables);
 };
 
 }  // namespace ks
