@@ -1,9 +1,12 @@
 // Which classes of database request are refused (databases.refuse) and which
 // tables belong to migration tools (databases.bookkeeping_tables): the
-// policy's keys and what compile() hands the kernel.
+// policy's keys and what compile() hands the kernel. How the decisions follow
+// them: db_guard_decide_test.cpp.
 #include <gtest/gtest.h>
 
 #include "abi/decode.h"
+#include "db_guard/classify.h"
+#include "db_guard/db_guard_decide.h"
 #include "policy/compile.h"
 #include "policy/policy.h"
 
@@ -108,6 +111,12 @@ TEST(PolicyDbRefuse, CompileHandsTheKernelTheClassesAndTheTables) {
     auto c = compiled("  refuse: [drop]\n  bookkeeping_tables: [Deploy_State]\n");
     EXPECT_EQ(c.db_wire.refuse_classes, bit(KS_DBR_DROP));
     EXPECT_EQ(c.db_wire.bookkeeping_tables, (std::vector<std::string>{"deploy_state"}));
+    // The keys the kernel looks up: the built-in tables and the policy's.
+    auto keys = db::bookkeeping_keys(classify_options(c));
+    EXPECT_EQ(keys.size(), db::builtin_bookkeeping_tables().size() + 1);
+    EXPECT_NE(std::find(keys.begin(), keys.end(), db::bookkeeping_key("DEPLOY_STATE")), keys.end());
+    EXPECT_EQ(db::bookkeeping_key("Knex_Migrations_Lock"),
+              db::bookkeeping_key("knex_migrations_lock"));
     // A reload takes them without a restart.
     EXPECT_TRUE(policy::restart_required_changes(policy::default_policy(), c.policy).empty());
 }
