@@ -656,7 +656,7 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 	}
 	/* kind byte, document length (4), element type (1), key */
 	__u32 key = off + 6;
-	__u64 packed = 0;
+	__u64 packed = 0, rest = 0; /* the key's first 8 bytes, and the next */
 	__u32 klen = 0;
 
 	for (__u32 k = 0; k < 14; k++) {
@@ -669,6 +669,8 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 			break;
 		if (k < 8)
 			packed = (packed << 8) | (__u8)c;
+		else
+			rest = (rest << 8) | (__u8)c;
 		klen++;
 	}
 	/* case matters in MongoDB command names */
@@ -676,6 +678,10 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 		j->reason = KS_DBR_DROP;
 	} else if (klen == 4 && packed == KS_K4('d', 'r', 'o', 'p')) {
 		j->reason = KS_DBR_DROP;
+	} else if (klen == 11 && packed == KS_K8('d', 'r', 'o', 'p', 'I', 'n', 'd', 'e') &&
+		   rest == KS_K3('x', 'e', 's')) {
+		/* an index holds no documents */
+		j->reason = KS_DBR_SCHEMA_CHANGE;
 	} else if (klen == 6 && packed == KS_K6('d', 'e', 'l', 'e', 't', 'e')) {
 		if (len > KS_DB_WINDOW) {
 			j->reason = KS_DBR_TOO_LONG;
