@@ -31,9 +31,13 @@ __u32 req_phase; /* KS_DBP_* */
 __u32 req_size;
 char req_bytes[KS_DB_TEST_MAX];
 
+/* The policy's classes refused (ks_db_config.refuse_classes); the other
+ * switches are on, monitor mode off. */
+__u32 cfg_refuse_classes = KS_DB_CLASSES_DESTRUCTIVE;
+
 /* Out: struct ks_judged's fields (plain globals: the skeleton declares no
- * struct types), and whether the default policy (every switch on, no
- * monitor mode) refuses the request. */
+ * struct types), and whether that policy refuses the request (out_reason
+ * as ks_db_refuses leaves it). */
 __u32 out_bytes;
 __u32 out_cork;
 __u32 out_reason;
@@ -56,7 +60,8 @@ static __always_inline int ks_msg_read(struct ks_db_test_req *msg, __u32 off, vo
 SEC("syscall")
 int ks_db_judge_test(void *ctx)
 {
-	const struct ks_db_config cfg = {.refuse_unparseable = 1, .refuse_opaque = 1};
+	const struct ks_db_config cfg = {
+	    .refuse_unparseable = 1, .refuse_opaque = 1, .refuse_classes = cfg_refuse_classes};
 	struct ks_db_sock st = {.kind = req_kind, .phase = req_phase};
 	struct ks_db_test_req msg = {.size = req_size};
 	struct ks_judged j = {};
@@ -68,6 +73,7 @@ int ks_db_judge_test(void *ctx)
 	struct ks_db_wire_event *ev = &sc->ev;
 
 	KS_DB_JUDGE(&msg, &st, sc, ev, j);
+	out_refused = ks_db_refuses(&j, &cfg);
 	out_bytes = j.bytes;
 	out_cork = j.cork;
 	out_reason = j.reason;
@@ -77,6 +83,5 @@ int ks_db_judge_test(void *ctx)
 	out_opaque = j.opaque;
 	out_ready = j.ready;
 	out_ssl_asked = j.ssl_asked;
-	out_refused = ks_db_refuses(&j, &cfg);
 	return 0;
 }

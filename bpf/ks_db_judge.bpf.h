@@ -110,6 +110,7 @@ struct ks_judged {
 	__u32 bytes;  /* the request's length on the wire; 0: wait for more */
 	__u32 cork;   /* bytes to accumulate before the next run */
 	__u32 reason; /* KS_DBR_* */
+	__u32 found;  /* SQL: every reason the tokenizer found, KS_DB_CLASS_BIT(KS_DBR_*) */
 	__u32 msg_type;
 	__u32 text_off; /* where the text starts in the request */
 	__u32 text_len;
@@ -187,6 +188,7 @@ static __always_inline void ks_judge_sql(KS_DB_REQ *msg, struct ks_db_scratch *s
 		return;
 	}
 	j->reason = ks_sql_classify(&sc->sql, base, len - base, dialect);
+	j->found = sc->sql.s.found;
 }
 
 /* PostgreSQL frontend messages. */
@@ -326,7 +328,6 @@ static __always_inline void ks_judge_mysql(KS_DB_REQ *msg, struct ks_db_sock *st
 #define KW_SHUTDOWN KS_KW(8, KS_K8('S', 'H', 'U', 'T', 'D', 'O', 'W', 'N'))
 #define KW_SWAPDB KS_KW(6, KS_K6('S', 'W', 'A', 'P', 'D', 'B'))
 #define KW_CONFIG KS_KW(6, KS_K6('C', 'O', 'N', 'F', 'I', 'G'))
-#define KW_SET KS_KW(3, KS_K3('S', 'E', 'T'))
 #define KW_DIR KS_KW(3, KS_K3('D', 'I', 'R'))
 #define KW_DBFILENAME KS_KW(10, KS_K8('D', 'B', 'F', 'I', 'L', 'E', 'N', 'A'))
 #define KW_NOSAVE KS_KW(6, KS_K6('N', 'O', 'S', 'A', 'V', 'E'))
@@ -655,7 +656,7 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 	}
 	/* kind byte, document length (4), element type (1), key */
 	__u32 key = off + 6;
-	__u64 packed = 0;
+	__u64 packed = 0, rest = 0; /* the key's first 8 bytes, and the next */
 	__u32 klen = 0;
 
 	for (__u32 k = 0; k < 14; k++) {
@@ -668,6 +669,8 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 			break;
 		if (k < 8)
 			packed = (packed << 8) | (__u8)c;
+		else
+			rest = (rest << 8) | (__u8)c;
 		klen++;
 	}
 	/* case matters in MongoDB command names */
@@ -675,6 +678,10 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 		j->reason = KS_DBR_DROP;
 	} else if (klen == 4 && packed == KS_K4('d', 'r', 'o', 'p')) {
 		j->reason = KS_DBR_DROP;
+	} else if (klen == 11 && packed == KS_K8('d', 'r', 'o', 'p', 'I', 'n', 'd', 'e') &&
+		   rest == KS_K3('x', 'e', 's')) {
+		/* an index holds no documents */
+		j->reason = KS_DBR_SCHEMA_CHANGE;
 	} else if (klen == 6 && packed == KS_K6('d', 'e', 'l', 'e', 't', 'e')) {
 		if (len > KS_DB_WINDOW) {
 			j->reason = KS_DBR_TOO_LONG;
@@ -712,13 +719,46 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 			(j).reason = KS_DBR_UNKNOWN;                                               \
 	} while (0)
 
-/* Destructive: refused. Not readable: as the policy says (encrypted traffic
- * and other unreadable requests have a switch each). */
-static __always_inline bool ks_db_refuses(const struct ks_judged *j, const struct ks_db_config *cfg)
+/* The first reason of a mask: classes come in order of severity. Without a
+ * branch or a loop, which would multiply the verifier's paths: the lowest bit
+ * alone, then its index, one bit of it at a time ((x | -x) >> 31 is 1 when x
+ * is not 0). */
+static __always_inline __u32 ks_first_reason(__u32 mask)
 {
-	bool refuse = j->reason && j->reason < KS_DBR_FIRST_UNPARSEABLE;
-	if (j->reason >= KS_DBR_FIRST_UNPARSEABLE)
+	__u32 low = mask & -mask;
+
+#define KS_NZ(x) ((((x) | -(x)) >> 31) & 1)
+	return (KS_NZ(low & 0xffff0000u) << 4) | (KS_NZ(low & 0xff00ff00u) << 3) |
+	       (KS_NZ(low & 0xf0f0f0f0u) << 2) | (KS_NZ(low & 0xccccccccu) << 1) |
+	       KS_NZ(low & 0xaaaaaaaau);
+#undef KS_NZ
+}
+
+/* A class the policy refuses (refuse_classes): refused. Not readable: as the
+ * policy says (encrypted traffic and other unreadable requests have a switch
+ * each). Sets j->reason to what the verdict is about: the class refused, else
+ * why the request cannot be read, else a destructive class the policy
+ * passes (recorded as would-refuse), else none (a schema change or
+ * bookkeeping the policy passes is recorded by the daemon's parser). */
+static __always_inline bool ks_db_refuses(struct ks_judged *j, const struct ks_db_config *cfg)
+{
+	__u32 found = j->found;
+
+	if (j->reason)
+		found |= KS_DB_CLASS_BIT(j->reason & 31);
+	__u32 refused = found & cfg->refuse_classes & KS_DB_CLASSES_ALL;
+	__u32 unread = found & ~(KS_DB_CLASSES_ALL | 1u);
+	__u32 pick = found & KS_DB_CLASSES_DESTRUCTIVE;
+	bool refuse = false;
+
+	if (refused) {
+		pick = refused;
+		refuse = true;
+	} else if (unread) {
+		pick = unread;
 		refuse = j->opaque ? cfg->refuse_opaque : cfg->refuse_unparseable;
+	}
+	j->reason = ks_first_reason(pick);
 	return refuse;
 }
 

@@ -6,28 +6,47 @@
  * MySQL's executable comments), splits statements at top-level ';' and
  * decides from the tokens:
  *
- *   - DROP or TRUNCATE as the first word of a statement;
+ *   - DROP or TRUNCATE as the first word of a statement (DROP INDEX: a
+ *     schema change);
  *   - DO as the first word (PostgreSQL: code that cannot be seen);
- *   - ALTER ... DROP, unless DROP DEFAULT;
+ *   - ALTER ... DROP: a schema change when what it drops holds no rows (a
+ *     constraint; a column's NOT NULL, DEFAULT, IDENTITY or EXPRESSION right
+ *     after ALTER [COLUMN] name; MySQL's INDEX, KEY, FOREIGN KEY, PRIMARY KEY,
+ *     CHECK), else alter-drop;
  *   - DELETE or UPDATE that starts a statement, a parenthesised group (CTEs,
  *     subqueries) or follows AS/EXPLAIN/ANALYZE/VERBOSE, with no WHERE at its
  *     own nesting level, or with a WHERE that is always true: TRUE, a non-zero
  *     number, 'yes'::boolean, a literal (or column) equal to itself, two
- *     different literals compared with <>, alone, in an OR, in a group;
+ *     different literals compared with <>, alone, in an OR, in a group.
+ *     Bookkeeping instead, when its one target table is in db_bookkeeping;
+ *   - MySQL PREPARE ... FROM 'text' whose text holds DROP, TRUNCATE, DELETE,
+ *     UPDATE or ALTER: opaque-code, and every class that word may begin;
  *   - text that does not end where it should (an open string or comment).
  *
- * It errs towards refusing: when its reading is cruder than the server's
- * grammar, it finds more, never less. The user-space parser (libpg_query for
- * PostgreSQL) classifies the same text for the audit record; one corpus
- * (tests/corpus/db_requests.txt) holds both to the same cases.
+ * Every class it finds is a bit of found; the policy's refuse_classes
+ * decides which are refused (ks_db_refuses). It errs towards refusing: when
+ * its reading is cruder than the server's grammar, it finds more, never
+ * less. The user-space parser (libpg_query for PostgreSQL) classifies the
+ * same text for the audit record; one corpus (tests/corpus/db_requests.txt)
+ * holds both to the same cases.
  */
 #ifndef KS_SQL_BPF_H
 #define KS_SQL_BPF_H
 
-/* Code and types, no maps: db_judge_test.bpf.c includes it without them. */
+/* Code, types and its one map: db_judge_test.bpf.c includes it without the
+ * maps of ks_maps.bpf.h. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <killswitch/abi/events.h>
+
+/* The tables of migration tools (FNV-1a of the name in lower case), written
+ * by the daemon from the built-in list and databases.bookkeeping_tables. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_DB_BOOKKEEPING_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} db_bookkeeping SEC(".maps");
 
 #define KS_SQL_PG 0
 #define KS_SQL_MYSQL 1
@@ -69,6 +88,29 @@
 #define KW_BOOLEAN KS_KW(7, KS_K7('B', 'O', 'O', 'L', 'E', 'A', 'N'))
 #define KW_BOOL KS_KW(4, KS_K4('B', 'O', 'O', 'L'))
 #define KW_PREPARE KS_KW(7, KS_K7('P', 'R', 'E', 'P', 'A', 'R', 'E'))
+#define KW_INDEX KS_KW(5, KS_K5('I', 'N', 'D', 'E', 'X'))
+#define KW_NOT KS_KW(3, KS_K3('N', 'O', 'T'))
+#define KW_IDENTITY KS_KW(8, KS_K8('I', 'D', 'E', 'N', 'T', 'I', 'T', 'Y'))
+#define KW_KEY KS_KW(3, KS_K3('K', 'E', 'Y'))
+#define KW_FOREIGN KS_KW(7, KS_K7('F', 'O', 'R', 'E', 'I', 'G', 'N'))
+#define KW_PRIMARY KS_KW(7, KS_K7('P', 'R', 'I', 'M', 'A', 'R', 'Y'))
+#define KW_CHECK KS_KW(5, KS_K5('C', 'H', 'E', 'C', 'K'))
+#define KW_COLUMN KS_KW(6, KS_K6('C', 'O', 'L', 'U', 'M', 'N'))
+#define KW_DOMAIN KS_KW(6, KS_K6('D', 'O', 'M', 'A', 'I', 'N'))
+#define KW_SET KS_KW(3, KS_K3('S', 'E', 'T'))
+#define KW_FROM KS_KW(4, KS_K4('F', 'R', 'O', 'M'))
+#define KW_ONLY KS_KW(4, KS_K4('O', 'N', 'L', 'Y'))
+#define KW_QUICK KS_KW(5, KS_K5('Q', 'U', 'I', 'C', 'K'))
+#define KW_IGNORE KS_KW(6, KS_K6('I', 'G', 'N', 'O', 'R', 'E'))
+#define KW_USING KS_KW(5, KS_K5('U', 'S', 'I', 'N', 'G'))
+/* Longer than 8 bytes: where a lookalike would pass something, the word's
+ * hash (FNV-1a of it in upper case) is compared as well. */
+#define KW_CONSTRAINT KS_KW(10, KS_K8('C', 'O', 'N', 'S', 'T', 'R', 'A', 'I'))
+#define KS_H_CONSTRAINT 0x65a311112c87acdaULL
+#define KW_EXPRESSION KS_KW(10, KS_K8('E', 'X', 'P', 'R', 'E', 'S', 'S', 'I'))
+#define KS_H_EXPRESSION 0xc2f8a5c18de21c0bULL
+#define KW_LOW_PRIORITY KS_KW(12, KS_K8('L', 'O', 'W', '_', 'P', 'R', 'I', 'O'))
+#define KS_H_LOW_PRIORITY 0xb2588c13920a44eeULL
 /* strings PostgreSQL reads as boolean true */
 #define KW_S_T KS_KW(1, 'T')
 #define KW_S_Y KS_KW(1, 'Y')
@@ -101,7 +143,19 @@ enum ks_sql_tok {
 	KS_T_LPAREN,
 	KS_T_RPAREN,
 	KS_T_CAST,
+	KS_T_DOT, /* '.' between the parts of a name */
 	KS_T_OTHER,
+};
+
+/* Where a DELETE or UPDATE is in naming its target (ks_sql.bk). */
+enum ks_sql_bk {
+	KS_BK_NONE,  /* not one table of the bookkeeping list */
+	KS_BK_FROM,  /* DELETE: FROM next */
+	KS_BK_NAME,  /* the table's name (or its next part) next */
+	KS_BK_AFTER, /* after the name */
+	KS_BK_AS,    /* after AS: the alias next */
+	KS_BK_ALIAS, /* after the alias */
+	KS_BK_YES,   /* one target table, of the list */
 };
 
 #define KS_SQL_GROUPS 8
@@ -110,6 +164,7 @@ struct ks_sql {
 	/* the token being read */
 	__u64 tok_hash;
 	__u64 tok_packed;
+	__u64 tok_nhash; /* its last part as a name: lower case, after the last '.' of a word */
 	/* the statement */
 	__u64 first_kw;
 	__u64 prev_kw;
@@ -146,6 +201,13 @@ struct ks_sql {
 	__u8 atom_n;
 	__u8 atom_t[3];
 	__u8 reason;
+	__u8 drop_pending; /* DROP began the statement: DROP INDEX or another */
+	__u8 alter_col;    /* ALTER [COLUMN] name: 1 after ALTER, 2 after COLUMN, 3 after the name */
+	__u8 drop_col;     /* the pending ALTER ... DROP follows ALTER [COLUMN] name */
+	__u8 bk;           /* enum ks_sql_bk */
+	__u8 bk_hit;       /* the name read is in db_bookkeeping */
+	__u8 bk_miss;      /* ... is not */
+	__u32 found;       /* every reason found: KS_DB_CLASS_BIT(KS_DBR_*) */
 };
 
 /* The text and the tokenizer's state live in a per-CPU map value, not on the
@@ -189,6 +251,7 @@ static __always_inline bool ks_is_space(char c)
 
 static __always_inline void ks_sql_set_reason(struct ks_sql *s, __u32 r)
 {
+	s->found |= KS_DB_CLASS_BIT(r & 31);
 	if (s->reason == 0 || (s->reason >= KS_DBR_FIRST_UNPARSEABLE && r < KS_DBR_FIRST_UNPARSEABLE))
 		s->reason = r;
 }
@@ -196,6 +259,7 @@ static __always_inline void ks_sql_set_reason(struct ks_sql *s, __u32 r)
 static __always_inline void ks_tok_begin(struct ks_sql *s)
 {
 	s->tok_hash = KS_FNV_OFFSET;
+	s->tok_nhash = KS_FNV_OFFSET;
 	s->tok_packed = 0;
 	s->tok_len = 0;
 	s->tok_nonzero = 0;
@@ -206,6 +270,7 @@ static __always_inline void ks_tok_add(struct ks_sql *s, char c, bool fold)
 	char u = ks_upc(c);
 
 	s->tok_hash = (s->tok_hash ^ (__u8)(fold ? u : c)) * KS_FNV_PRIME;
+	s->tok_nhash = (s->tok_nhash ^ (__u8)(c >= 'A' && c <= 'Z' ? c + 32 : c)) * KS_FNV_PRIME;
 	if (s->tok_len < 8)
 		s->tok_packed = (s->tok_packed << 8) | (__u8)u;
 	s->tok_len++;
@@ -257,25 +322,45 @@ static __always_inline void ks_dml_end(struct ks_sql *s)
 {
 	if (!s->dml)
 		return;
-	if (!s->where) {
-		ks_sql_set_reason(s, s->dml);
-	} else {
+	/* a DELETE may end right after its table's name or alias */
+	bool bk = s->bk_hit &&
+		  (s->bk == KS_BK_YES ||
+		   (s->dml == KS_DBR_DELETE_ALL && (s->bk == KS_BK_AFTER || s->bk == KS_BK_ALIAS)));
+	bool every = !s->where;
+
+	if (s->where) {
 		ks_atom_end(s);
 		/* a group left open counts as its current value */
-		if (s->any_true || s->chain_true)
-			ks_sql_set_reason(s, s->dml);
+		every = s->any_true || s->chain_true;
+	}
+	if (every) {
+		ks_sql_set_reason(s, bk ? KS_DBR_BOOKKEEPING : s->dml);
+		/* unless its table's name was read and is not on the list, it may
+		 * be bookkeeping to the parser: refused if that is */
+		if (!s->bk_miss)
+			s->found |= KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING);
 	}
 	s->dml = 0;
 	s->where = 0;
 	s->gdepth = 0;
+	s->bk = KS_BK_NONE;
+	s->bk_hit = 0;
+	s->bk_miss = 0;
 }
 
 static __always_inline void ks_stmt_end(struct ks_sql *s)
 {
 	ks_dml_end(s);
-	if (s->alter_drop_pending)
+	if (s->alter_drop_pending) {
 		ks_sql_set_reason(s, KS_DBR_ALTER_DROP);
+		s->found |= KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE);
+	}
+	if (s->drop_pending)
+		ks_sql_set_reason(s, KS_DBR_DROP);
 	s->alter_drop_pending = 0;
+	s->drop_pending = 0;
+	s->alter_col = 0;
+	s->drop_col = 0;
 	s->words = 0;
 	s->first_kw = 0;
 	s->prev_tok = KS_T_START;
@@ -284,34 +369,144 @@ static __always_inline void ks_stmt_end(struct ks_sql *s)
 	s->scan_strings = 0;
 }
 
-/* One token of the statement. kw is the packed keyword of a word, h its
- * hash (case-folded for words, exact for literals). */
-static __always_inline void ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h)
+/* ALTER ... DROP, then this token: what is dropped. Rows are lost with a
+ * column (PostgreSQL reads DROP x as DROP COLUMN x, and IDENTITY or
+ * EXPRESSION may be a column's name), or a MySQL partition; not with a
+ * constraint, an index, or a column's NOT NULL, DEFAULT, IDENTITY or
+ * EXPRESSION after ALTER [COLUMN] name. Only reserved words are taken
+ * without that context. */
+static __always_inline __u32 ks_alter_drop_reason(const struct ks_sql *s, __u32 t, __u64 kw,
+						  __u64 h)
 {
+	bool my = s->dialect == KS_SQL_MYSQL;
+
+	if (t != KS_T_WORD)
+		return KS_DBR_ALTER_DROP;
+	if (kw == KW_CONSTRAINT && h == KS_H_CONSTRAINT)
+		return KS_DBR_SCHEMA_CHANGE;
+	if (s->drop_col &&
+	    (kw == KW_DEFAULT || (!my && (kw == KW_NOT || kw == KW_IDENTITY ||
+					  (kw == KW_EXPRESSION && h == KS_H_EXPRESSION)))))
+		return KS_DBR_SCHEMA_CHANGE;
+	if (my && (kw == KW_INDEX || kw == KW_KEY || kw == KW_FOREIGN || kw == KW_PRIMARY ||
+		   kw == KW_CHECK))
+		return KS_DBR_SCHEMA_CHANGE;
+	return KS_DBR_ALTER_DROP;
+}
+
+/* The target of a DELETE or UPDATE, one token at a time: [ONLY] (PostgreSQL)
+ * or LOW_PRIORITY, QUICK, IGNORE (MySQL), a name whose last part is in
+ * db_bookkeeping, [[AS] alias], then SET (UPDATE) or WHERE, USING, RETURNING,
+ * ORDER, LIMIT or the end (DELETE). Anything else (a second table, a join,
+ * a '*') and it is not bookkeeping. nh: the token's last part as a name. */
+static __always_inline void ks_sql_bk(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 nh)
+{
+	bool word = t == KS_T_WORD;
+	bool name = word || t == KS_T_IDENT;
+	bool my = s->dialect == KS_SQL_MYSQL;
+	bool del = s->dml == KS_DBR_DELETE_ALL;
+	bool low = word && kw == KW_LOW_PRIORITY && h == KS_H_LOW_PRIORITY;
+	__u32 bk = s->bk, next = KS_BK_NONE;
+
+	if (bk == KS_BK_FROM) {
+		if (word && kw == KW_FROM)
+			next = KS_BK_NAME;
+		else if (my && (low || (word && (kw == KW_QUICK || kw == KW_IGNORE))))
+			next = KS_BK_FROM;
+	} else if (bk == KS_BK_NAME) {
+		if (my ? (low || (word && kw == KW_IGNORE)) : (word && kw == KW_ONLY)) {
+			next = KS_BK_NAME;
+		} else if (name && nh == KS_FNV_OFFSET) {
+			next = KS_BK_NAME; /* "schema." : the name follows */
+		} else if (name) {
+			s->bk_hit = bpf_map_lookup_elem(&db_bookkeeping, &nh) != NULL;
+			s->bk_miss = !s->bk_hit;
+			next = KS_BK_AFTER;
+		}
+	} else if (bk == KS_BK_AFTER && t == KS_T_DOT) {
+		next = KS_BK_NAME;
+	} else if (bk == KS_BK_AFTER || bk == KS_BK_ALIAS) {
+		if (word && (del ? kw == KW_WHERE || kw == KW_USING || kw == KW_RETURNING ||
+				       kw == KW_ORDER || kw == KW_LIMIT
+				 : kw == KW_SET))
+			next = KS_BK_YES;
+		else if (bk == KS_BK_AFTER && word && kw == KW_AS)
+			next = KS_BK_AS;
+		else if (bk == KS_BK_AFTER && name)
+			next = KS_BK_ALIAS;
+	} else if (bk == KS_BK_AS && name) {
+		next = KS_BK_ALIAS;
+	}
+	if (next == KS_BK_YES && !s->bk_hit)
+		next = KS_BK_NONE;
+	s->bk = next;
+}
+
+/* ALTER [COLUMN] name, and ALTER DOMAIN name: a DROP right after it is a
+ * column's (or the domain's) NOT NULL, DEFAULT... */
+static __always_inline void ks_sql_alter_col(struct ks_sql *s, __u32 t, __u64 kw, bool first)
+{
+	bool word = t == KS_T_WORD;
+	__u32 st = s->alter_col;
+
+	s->alter_col = 0;
+	if (first) {
+		s->alter_col = 4; /* DOMAIN may follow */
+	} else if (word && kw == KW_DROP) {
+		/* always a DROP, even where it could be a name: stricter */
+		s->alter_drop_pending = 1;
+		s->drop_col = st == 3;
+	} else if (word && kw == KW_ALTER) {
+		s->alter_col = 1;
+	} else if ((st == 1 && word && kw == KW_COLUMN) || (st == 4 && word && kw == KW_DOMAIN)) {
+		s->alter_col = 2;
+	} else if ((st == 1 || st == 2) && (word || t == KS_T_IDENT)) {
+		s->alter_col = 3;
+	}
+}
+
+/* One token of the statement. kw is the packed keyword of a word, h its
+ * hash (case-folded for words, exact for literals), nh its last part as a
+ * name. A global function: the verifier checks it once, on its own, rather
+ * than at each of the dozen places the tokenizer calls it (which doubled the
+ * sk_msg program's verification). */
+__noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 nh)
+{
+	if (!s)
+		return 0;
 	bool word = t == KS_T_WORD;
 	bool first = word && s->words == 0;
 
 	if (s->alter_drop_pending && t != KS_T_LPAREN) {
 		s->alter_drop_pending = 0;
-		if (!(word && kw == KW_DEFAULT))
-			ks_sql_set_reason(s, KS_DBR_ALTER_DROP);
+		ks_sql_set_reason(s, ks_alter_drop_reason(s, t, kw, h));
+		/* a DROP it takes for a column's may be a schema change to the
+		 * parser: refused if that is */
+		s->found |= KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE);
+	}
+	if (s->drop_pending) {
+		s->drop_pending = 0;
+		ks_sql_set_reason(s, word && kw == KW_INDEX ? KS_DBR_SCHEMA_CHANGE : KS_DBR_DROP);
 	}
 	if (word)
 		s->words++;
+	if (s->first_kw == KW_ALTER || (first && kw == KW_ALTER))
+		ks_sql_alter_col(s, t, kw, first);
 	if (first) {
 		s->first_kw = kw;
 		if (kw == KW_DROP)
-			ks_sql_set_reason(s, KS_DBR_DROP);
+			s->drop_pending = 1;
 		else if (kw == KW_TRUNCATE)
 			ks_sql_set_reason(s, KS_DBR_TRUNCATE);
 		else if (kw == KW_DO && s->dialect == KS_SQL_PG)
 			ks_sql_set_reason(s, KS_DBR_OPAQUE_CODE);
 		else if (kw == KW_PREPARE && s->dialect == KS_SQL_MYSQL)
 			s->scan_strings = 1;
-	} else if (word && kw == KW_DROP && s->first_kw == KW_ALTER) {
-		s->alter_drop_pending = 1;
 	}
 
+	if (s->dml && !s->where && s->bk != KS_BK_NONE && s->bk != KS_BK_YES &&
+	    s->depth == s->dml_depth)
+		ks_sql_bk(s, t, kw, h, nh);
 	if (word && (kw == KW_DELETE || kw == KW_UPDATE) && !s->dml) {
 		bool starts = first || s->prev_tok == KS_T_LPAREN || s->prev_tok == KS_T_RPAREN ||
 			      (s->prev_tok == KS_T_WORD &&
@@ -321,6 +516,9 @@ static __always_inline void ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __
 			s->dml = kw == KW_DELETE ? KS_DBR_DELETE_ALL : KS_DBR_UPDATE_ALL;
 			s->dml_depth = s->depth;
 			s->where = 0;
+			s->bk = kw == KW_DELETE ? KS_BK_FROM : KS_BK_NAME;
+			s->bk_hit = 0;
+			s->bk_miss = 0;
 		}
 	} else if (s->dml && !s->where && word && kw == KW_WHERE && s->depth == s->dml_depth) {
 		s->where = 1;
@@ -387,11 +585,12 @@ static __always_inline void ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __
 	}
 	s->prev_tok = t;
 	s->prev_kw = kw;
+	return 0;
 }
 
 static __always_inline void ks_sql_lparen(struct ks_sql *s)
 {
-	ks_sql_token(s, KS_T_LPAREN, 0, 0);
+	ks_sql_token(s, KS_T_LPAREN, 0, 0, 0);
 	s->depth++;
 }
 
@@ -403,7 +602,7 @@ static __always_inline void ks_sql_rparen(struct ks_sql *s)
 		s->prev_tok = KS_T_RPAREN;
 		s->prev_kw = 0;
 	} else {
-		ks_sql_token(s, KS_T_RPAREN, 0, 0);
+		ks_sql_token(s, KS_T_RPAREN, 0, 0, 0);
 	}
 	if (s->depth > 0)
 		s->depth--;
@@ -411,12 +610,12 @@ static __always_inline void ks_sql_rparen(struct ks_sql *s)
 
 static __always_inline void ks_sql_end_word(struct ks_sql *s)
 {
-	ks_sql_token(s, KS_T_WORD, ks_tok_kw(s), s->tok_hash);
+	ks_sql_token(s, KS_T_WORD, ks_tok_kw(s), s->tok_hash, s->tok_nhash);
 }
 
 static __always_inline void ks_sql_end_number(struct ks_sql *s)
 {
-	ks_sql_token(s, s->tok_nonzero ? KS_T_NUM : KS_T_NUM0, 0, s->tok_hash);
+	ks_sql_token(s, s->tok_nonzero ? KS_T_NUM : KS_T_NUM0, 0, s->tok_hash, 0);
 }
 
 /* MySQL PREPARE ... FROM 'text': a destructive word inside the text. */
@@ -439,8 +638,24 @@ static __always_inline void ks_sql_string_word(struct ks_sql_buf *b, __u32 i)
 		n++;
 	}
 	__u64 kw = KS_KW(n, packed);
-	if (kw == KW_DROP || kw == KW_TRUNCATE || kw == KW_DELETE || kw == KW_UPDATE || kw == KW_ALTER)
+	/* code it cannot see, and every class the word may begin: refused
+	 * whichever of them the policy refuses */
+	__u32 may = 0;
+
+	if (kw == KW_DROP)
+		may = KS_DB_CLASS_BIT(KS_DBR_DROP) | KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE);
+	else if (kw == KW_TRUNCATE)
+		may = KS_DB_CLASS_BIT(KS_DBR_TRUNCATE);
+	else if (kw == KW_DELETE)
+		may = KS_DB_CLASS_BIT(KS_DBR_DELETE_ALL) | KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING);
+	else if (kw == KW_UPDATE)
+		may = KS_DB_CLASS_BIT(KS_DBR_UPDATE_ALL) | KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING);
+	else if (kw == KW_ALTER)
+		may = KS_DB_CLASS_BIT(KS_DBR_ALTER_DROP) | KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE);
+	if (may) {
 		ks_sql_set_reason(s, KS_DBR_OPAQUE_CODE);
+		s->found |= may;
+	}
 }
 
 /* Does the closing tag of a dollar-quoted string start at i? */
@@ -559,7 +774,8 @@ static long ks_sql_step(__u32 step, void *data)
 			bool ident = qc == '`' || (!my && qc == '"');
 
 			s->mode = KS_M_NORMAL;
-			ks_sql_token(s, ident ? KS_T_IDENT : KS_T_STR, ks_tok_kw(s), s->tok_hash);
+			ks_sql_token(s, ident ? KS_T_IDENT : KS_T_STR, ks_tok_kw(s), s->tok_hash,
+				     s->tok_nhash);
 			return 0;
 		}
 		if (s->scan_strings && qc != '`') {
@@ -585,7 +801,7 @@ static long ks_sql_step(__u32 step, void *data)
 		if (c == '$' && ks_dollar_close(b, i)) {
 			s->skip_to = i + s->dollar_len;
 			s->mode = KS_M_NORMAL;
-			ks_sql_token(s, KS_T_STR, 0, s->tok_hash);
+			ks_sql_token(s, KS_T_STR, 0, s->tok_hash, 0);
 		} else if (c != '$') {
 			__u32 k;
 
@@ -605,6 +821,9 @@ static long ks_sql_step(__u32 step, void *data)
 		    (c == '.' && (ks_is_alpha(n1) || n1 == '"'))) {
 			/* the rest of the word */
 			ks_tok_add(s, c, true);
+			/* schema.table: the name is the last part */
+			if (c == '.')
+				s->tok_nhash = KS_FNV_OFFSET;
 			for (__u32 k = 1; k < KS_SQL_RUN; k++) {
 				char d = ks_sql_at(b, i + k);
 
@@ -710,7 +929,7 @@ static long ks_sql_step(__u32 step, void *data)
 			ks_tok_begin(s);
 			return 0;
 		}
-		ks_sql_token(s, KS_T_OTHER, 0, 0);
+		ks_sql_token(s, KS_T_OTHER, 0, 0, 0);
 		return 0;
 	}
 	if (ks_is_digit(c) || (c == '.' && ks_is_digit(n1))) {
@@ -738,20 +957,20 @@ static long ks_sql_step(__u32 step, void *data)
 		return 0;
 	}
 	if (c == '=' && n1 != '=') {
-		ks_sql_token(s, KS_T_EQ, 0, 0);
+		ks_sql_token(s, KS_T_EQ, 0, 0, 0);
 		return 0;
 	}
 	if ((c == '<' && n1 == '>') || (c == '!' && n1 == '=')) {
 		s->skip_to = i + 2;
-		ks_sql_token(s, KS_T_NE, 0, 0);
+		ks_sql_token(s, KS_T_NE, 0, 0, 0);
 		return 0;
 	}
 	if (c == ':' && n1 == ':') {
 		s->skip_to = i + 2;
-		ks_sql_token(s, KS_T_CAST, 0, 0);
+		ks_sql_token(s, KS_T_CAST, 0, 0, 0);
 		return 0;
 	}
-	ks_sql_token(s, KS_T_OTHER, 0, 0);
+	ks_sql_token(s, c == '.' ? KS_T_DOT : KS_T_OTHER, 0, 0, 0);
 	return 0;
 }
 

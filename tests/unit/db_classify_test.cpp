@@ -72,6 +72,53 @@ TEST(PostgresSql, DropDetailNamesTheObject) {
     EXPECT_EQ(classify_postgres_sql("DROP DATABASE d").statements[0].detail, "DROP DATABASE");
 }
 
+TEST(PostgresSql, ASchemaChangeSaysWhatItDrops) {
+    auto d = [](const char* sql) { return classify_postgres_sql(sql).statements[0].detail; };
+    EXPECT_EQ(d("ALTER TABLE t ALTER c DROP NOT NULL"),
+              "ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL");
+    EXPECT_EQ(d("ALTER TABLE t ALTER c DROP DEFAULT"),
+              "ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT");
+    EXPECT_EQ(d("ALTER TABLE t DROP CONSTRAINT k"), "ALTER TABLE ... DROP CONSTRAINT");
+    EXPECT_EQ(d("DROP INDEX i"), "DROP INDEX");
+    // the column drop after it is what the statement is about
+    auto r = classify_postgres_sql("ALTER TABLE t ALTER c DROP NOT NULL, DROP COLUMN d");
+    EXPECT_EQ(r.verdict(), Class::AlterDrop);
+    EXPECT_EQ(r.statements[0].detail, "ALTER TABLE ... DROP COLUMN");
+}
+
+TEST(PostgresSql, BookkeepingNamesTheTableAndTheListCanGrow) {
+    auto r = classify_postgres_sql("UPDATE public.\"Knex_Migrations_Lock\" SET is_locked = 0");
+    EXPECT_EQ(r.verdict(), Class::Bookkeeping);
+    EXPECT_EQ(r.statements[0].detail,
+              "UPDATE without WHERE of Knex_Migrations_Lock, a migration tool's table");
+    EXPECT_EQ(classify_postgres_sql("DELETE FROM deploy_state").verdict(), Class::DeleteAll);
+    EXPECT_EQ(classify_postgres_sql("DELETE FROM deploy_state", {{"Deploy_State"}}).verdict(),
+              Class::Bookkeeping);
+    EXPECT_EQ(classify_mysql_sql("DELETE FROM `ops`.`DEPLOY_STATE`", {{"deploy_state"}}).verdict(),
+              Class::Bookkeeping);
+    EXPECT_TRUE(is_bookkeeping_table("sequelizemeta", {}));
+    EXPECT_TRUE(is_bookkeeping_table("SequelizeMeta", {}));
+    EXPECT_FALSE(is_bookkeeping_table("sequelizemeta2", {}));
+}
+
+TEST(Classes, ShareTheKernelsNamesAndOrder) {
+    EXPECT_EQ(class_name(Class::SchemaChange), "schema-change");
+    EXPECT_EQ(class_name(Class::Bookkeeping), "bookkeeping");
+    EXPECT_EQ(class_name(Class::Unparseable), "unparseable");
+    EXPECT_EQ(class_name(Class::Harmless), "harmless");
+    EXPECT_TRUE(is_destructive(Class::ConfigSetPath));
+    EXPECT_FALSE(is_destructive(Class::SchemaChange));
+    EXPECT_FALSE(is_destructive(Class::Bookkeeping));
+    EXPECT_EQ(class_bit(Class::Unparseable), 0u);
+    // a request's verdict: destructive, then unreadable, then the rest
+    auto r = classify_postgres_sql("DROP INDEX i; DELETE FROM django_migrations; SELECT (");
+    EXPECT_EQ(r.verdict(), Class::Unparseable);
+    r = classify_postgres_sql("DROP INDEX i; DELETE FROM django_migrations; TRUNCATE t");
+    EXPECT_EQ(r.verdict(), Class::Truncate);
+    r = classify_postgres_sql("DROP INDEX i; DELETE FROM django_migrations");
+    EXPECT_EQ(r.verdict(), Class::SchemaChange);
+}
+
 std::span<const uint8_t> bytes(const std::string& s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }

@@ -409,7 +409,9 @@ Relation relation(std::string_view cls, std::string_view kernel) {
     bool pass = kernel == "pass";
     auto reason = reason_of(kernel);
     bool destructive = reason && *reason < KS_DBR_FIRST_UNPARSEABLE;
-    if (cls == "harmless") return pass ? Relation::Agree : Relation::Stricter;
+    // passed under the default policy (databases.refuse leaves them out)
+    bool passed = cls == "harmless" || cls == "schema-change" || cls == "bookkeeping";
+    if (passed) return pass ? Relation::Agree : Relation::Stricter;
     if (pass) return Relation::Weaker;
     if (cls == "unparseable") return destructive ? Relation::Stricter : Relation::Agree;
     return kernel == cls ? Relation::Agree : Relation::Stricter;

@@ -39,7 +39,8 @@ std::vector<Case> parse(std::string_view content, std::string_view file);
 // SQL text, or for the messages and packets of a wire case.
 Classification classify(const Case& c);
 
-// How the kernel's verdict stands to the parser's class (see the corpus).
+// How the kernel's verdict under the default policy stands to the parser's
+// class (see the corpus).
 enum class Relation { Agree, Stricter, Weaker };
 Relation relation(std::string_view cls, std::string_view kernel);
 std::string_view relation_name(Relation r);

@@ -1,8 +1,11 @@
 // Database decisions without a database: libpq statements held by the
-// uprobes, and the socket path's records (refused, would-refuse, windows).
+// uprobes, and the socket path's records (refused, would-refuse, windows),
+// under the default policy and under other databases.refuse settings.
 #include "db_guard/db_guard_decide.h"
 
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "db_guard/db_wire_decide.h"
 #include "policy/compile.h"
@@ -10,13 +13,18 @@
 namespace ks {
 namespace {
 
-policy::CompiledPolicy compiled(void (*tweak)(policy::Policy&) = nullptr) {
+policy::CompiledPolicy compiled(const std::function<void(policy::Policy&)>& tweak = {}) {
     policy::Policy p = policy::default_policy();
     p.db_endpoints = {"postgres=127.0.0.1:5432"};
     if (tweak) tweak(p);
     auto c = policy::compile(p, "", {"", "/sys/fs/cgroup", ""}, nullptr);
     EXPECT_TRUE(c);
     return *c;
+}
+
+// databases.refuse: these classes
+policy::CompiledPolicy refusing(uint32_t classes) {
+    return compiled([classes](policy::Policy& q) { q.db_refuse_classes = classes; });
 }
 
 DbCheckEvent held(const std::string& sql, uint32_t flags = 0) {
@@ -30,7 +38,7 @@ DbCheckEvent held(const std::string& sql, uint32_t flags = 0) {
 }
 
 Decision libpq(const DbCheckEvent& ev, const policy::CompiledPolicy& p) {
-    return decide_libpq(ev, classify_libpq(ev), p);
+    return decide_libpq(ev, classify_libpq(ev, classify_options(p)), p);
 }
 
 TEST(DbGuardDecide, AHarmlessStatementHeldForAKeywordGoesOn) {
@@ -52,7 +60,8 @@ TEST(DbGuardDecide, DropTableIsRefusedBeforeItIsSent) {
     EXPECT_TRUE(d.prevented);
     EXPECT_EQ(d.rule, "db:drop");
     EXPECT_EQ(d.follow_up, SessionAction::None) << "databases.session defaults to none";
-    auto facts = libpq_facts(held("DROP TABLE users"), classify_libpq(held("DROP TABLE users")));
+    auto facts =
+        libpq_facts(held("DROP TABLE users"), classify_libpq(held("DROP TABLE users"), {}));
     EXPECT_EQ(facts["class"], "drop");
     EXPECT_EQ(facts["layer"], "uprobe");
 }
@@ -107,12 +116,54 @@ DbWireEvent wire(const std::string& text, uint32_t verdict, uint32_t reason) {
     return ev;
 }
 
+TEST(DbGuardDecide, PassesSchemaChangesAndBookkeepingAndRecordsTheirClass) {
+    auto p = compiled();
+    for (const char* sql : {"ALTER TABLE \"x\" ALTER COLUMN \"name\" DROP NOT NULL",
+                            "DROP INDEX CONCURRENTLY IF EXISTS i",
+                            "update \"knex_migrations_lock\" set \"is_locked\" = $1"}) {
+        Decision d = libpq(held(sql), p);
+        EXPECT_EQ(d.verdict, Verdict::Allow) << sql;
+        EXPECT_EQ(d.task, TaskStep::Release) << sql;
+        EXPECT_FALSE(d.prevented) << sql;
+    }
+    EXPECT_EQ(libpq(held("DROP INDEX i"), p).rule, "db:schema-change");
+    EXPECT_EQ(libpq(held("DELETE FROM django_migrations"), p).rule, "db:bookkeeping");
+    // refused again when listed
+    auto strict = refusing(KS_DB_CLASS_BIT(KS_DBR_DROP) | KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE) |
+                           KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING));
+    EXPECT_EQ(libpq(held("DROP INDEX i"), strict).verdict, Verdict::Block);
+    EXPECT_EQ(libpq(held("DELETE FROM django_migrations"), strict).verdict, Verdict::Block);
+}
+
+TEST(DbGuardDecide, SendsADestructiveClassLeftOutAndRecordsWhatItWouldHaveDone) {
+    auto p = refusing(KS_DB_CLASS_BIT(KS_DBR_DROP));
+    Decision d = libpq(held("UPDATE accounts SET balance = 0"), p);
+    EXPECT_EQ(verdict_name(d.verdict), "would-block");
+    EXPECT_EQ(d.task, TaskStep::Release);
+    EXPECT_FALSE(d.prevented);
+    EXPECT_EQ(d.rule, "db:update-all");
+    // a refused class later in the same request is what counts
+    Decision both = libpq(held("UPDATE accounts SET balance = 0; DROP TABLE accounts"), p);
+    EXPECT_EQ(both.verdict, Verdict::Block);
+    EXPECT_EQ(both.rule, "db:drop");
+    EXPECT_EQ(both.reason, "DROP TABLE");
+    // text that cannot be read is still refused (databases.unparseable)
+    EXPECT_EQ(libpq(held("DROP TABLE ("), p).verdict, Verdict::Block);
+}
+
+TEST(DbGuardDecide, APolicyTableIsBookkeepingForTheParser) {
+    auto p = compiled([](policy::Policy& q) { q.db_bookkeeping_tables = {"deploy_state"}; });
+    EXPECT_EQ(libpq(held("UPDATE ops.\"Deploy_State\" SET v = 1"), p).verdict, Verdict::Allow);
+    EXPECT_EQ(libpq(held("UPDATE ops.\"Deploy_State\" SET v = 1"), compiled()).verdict,
+              Verdict::Block);
+}
+
 TEST(DbWireDecide, TheRefusedStatementResetsTheConnectionAndItsNeighbourSaysWhy) {
     auto p = compiled();
     auto ev = wire("SELECT 1; DROP TABLE users", KS_DBV_REFUSE, KS_DBR_DROP);
-    auto c = classify_db_request(ev);
+    auto c = classify_db_request(ev, {});
     ASSERT_EQ(c.statements.size(), 2u);
-    size_t culprit = db_culprit(c);
+    size_t culprit = db_culprit(c, p);
     EXPECT_EQ(culprit, 1u);
     Decision bad = decide_db_request(ev, c.statements[1], true, p);
     EXPECT_EQ(bad.verdict, Verdict::Refused);
@@ -133,22 +184,59 @@ TEST(DbWireDecide, TheRefusedStatementResetsTheConnectionAndItsNeighbourSaysWhy)
 TEST(DbWireDecide, WouldRefuseAndWindowsAreSentAndSaySo) {
     auto p = compiled();
     auto mon = wire("TRUNCATE t", KS_DBV_WOULD_REFUSE, KS_DBR_TRUNCATE);
-    Decision m = decide_db_request(mon, classify_db_request(mon).statements[0], true, p);
+    Decision m = decide_db_request(mon, classify_db_request(mon, {}).statements[0], true, p);
     EXPECT_EQ(m.verdict, Verdict::WouldRefuse);
     EXPECT_FALSE(m.prevented);
     EXPECT_FALSE(m.close_connection);
     auto win = wire("TRUNCATE t", KS_DBV_WINDOW, KS_DBR_TRUNCATE);
-    Decision w = decide_db_request(win, classify_db_request(win).statements[0], true, p);
+    Decision w = decide_db_request(win, classify_db_request(win, {}).statements[0], true, p);
     EXPECT_EQ(w.verdict, Verdict::Allowed);
     EXPECT_TRUE(w.window);
 }
 
 TEST(DbWireDecide, APassedStatementTheParserObjectsToIsADisagreement) {
+    auto p = compiled();
     auto ev = wire("DELETE FROM users", KS_DBV_PASS, KS_DBR_NONE);
-    auto c = classify_db_request(ev);
-    EXPECT_NE(db_disagreement(ev, c.statements[0]).find("delete-all"), std::string::npos);
+    auto c = classify_db_request(ev, {});
+    EXPECT_NE(db_disagreement(ev, c.statements[0], p).find("delete-all"), std::string::npos);
     auto ok = wire("SELECT 1", KS_DBV_PASS, KS_DBR_NONE);
-    EXPECT_EQ(db_disagreement(ok, classify_db_request(ok).statements[0]), "");
+    EXPECT_EQ(db_disagreement(ok, classify_db_request(ok, {}).statements[0], p), "");
+}
+
+TEST(DbWireDecide, TheSocketPathBlamesTheRefusedStatementNotTheSchemaChangeBeforeIt) {
+    auto p = compiled();
+    auto ev = wire("ALTER TABLE t ALTER c DROP NOT NULL; DROP TABLE t", KS_DBV_REFUSE, KS_DBR_DROP);
+    auto c = classify_db_request(ev, classify_options(p));
+    ASSERT_EQ(c.statements.size(), 2u);
+    EXPECT_EQ(c.statements[0].cls, db::Class::SchemaChange);
+    EXPECT_EQ(db_culprit(c, p), 1u);
+    auto facts = db_request_facts(ev, c.statements[0], false, p);
+    EXPECT_EQ(facts["class"], "schema-change");
+    EXPECT_EQ(facts["refused_with"], "a statement sent in the same request");
+}
+
+TEST(DbWireDecide, ASchemaChangePassedIsRecordedAndIsNoDisagreement) {
+    auto p = compiled();
+    auto ev = wire("DROP INDEX i", KS_DBV_PASS, KS_DBR_NONE);
+    auto c = classify_db_request(ev, classify_options(p));
+    Decision d = decide_db_request(ev, c.statements[0], true, p);
+    EXPECT_FALSE(d.prevented);
+    EXPECT_EQ(d.rule, "db:schema-change");
+    EXPECT_EQ(db_disagreement(ev, c.statements[0], p), "");
+    // ... but it is one when the policy refuses schema changes
+    auto strict = refusing(KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE));
+    EXPECT_NE(db_disagreement(ev, c.statements[0], strict).find("schema-change"),
+              std::string::npos);
+}
+
+TEST(DbWireDecide, AClassTheKernelPassedByPolicyIsWouldRefuseAndNoDisagreement) {
+    auto p = refusing(KS_DB_CLASS_BIT(KS_DBR_DROP));
+    auto ev = wire("TRUNCATE t", KS_DBV_WOULD_REFUSE, KS_DBR_TRUNCATE);
+    auto c = classify_db_request(ev, {});
+    Decision d = decide_db_request(ev, c.statements[0], true, p);
+    EXPECT_EQ(d.verdict, Verdict::WouldRefuse);
+    EXPECT_FALSE(d.prevented);
+    EXPECT_EQ(db_disagreement(ev, c.statements[0], p), "");
 }
 
 TEST(DbWireDecide, AUnixSocketConnectIsRefusedWithItsReason) {

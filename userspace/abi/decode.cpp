@@ -307,6 +307,9 @@ constexpr ReasonName kReasons[] = {
     {KS_DBR_SHUTDOWN, "shutdown-nosave", "SHUTDOWN NOSAVE"},
     {KS_DBR_SWAPDB, "swapdb", "SWAPDB"},
     {KS_DBR_CONFIG_PATH, "config-set-path", "CONFIG SET dir/dbfilename"},
+    {KS_DBR_SCHEMA_CHANGE, "schema-change",
+     "a schema change that loses no row (DROP INDEX, ALTER ... DROP NOT NULL...)"},
+    {KS_DBR_BOOKKEEPING, "bookkeeping", "DELETE/UPDATE of every row of a migration tool's table"},
     {KS_DBR_TOO_LONG, "too-long", "longer than the kernel reads (" KS_STR(KS_DB_WINDOW) " bytes)"},
     {KS_DBR_MALFORMED, "malformed", "lengths or framing that make no sense"},
     {KS_DBR_TLS, "tls", "TLS requested: the requests cannot be read"},
@@ -321,6 +324,13 @@ const char* db_reason_name(uint32_t reason) {
     for (const auto& r : kReasons)
         if (r.reason == reason) return r.name;
     return "unknown";
+}
+
+std::optional<uint32_t> db_class_reason(std::string_view name) {
+    for (const auto& r : kReasons)
+        if (r.reason != KS_DBR_NONE && r.reason < KS_DBR_FIRST_UNPARSEABLE && name == r.name)
+            return r.reason;
+    return std::nullopt;
 }
 
 const char* db_reason_text(uint32_t reason) {

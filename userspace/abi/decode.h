@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -133,5 +134,8 @@ const char* seed_name(uint32_t seed);
 const char* db_kind_name(uint32_t kind);      // "postgres", "mysql", "redis", "mongodb"
 const char* db_reason_name(uint32_t reason);  // "drop", "too-long", "tls"...
 const char* db_reason_text(uint32_t reason);  // a sentence for the audit record
+// The class of request of that name ("drop", "schema-change"...): a reason
+// below KS_DBR_FIRST_UNPARSEABLE, one bit of ks_db_config.refuse_classes.
+std::optional<uint32_t> db_class_reason(std::string_view name);
 
 }  // namespace ks

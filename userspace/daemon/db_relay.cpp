@@ -4,6 +4,7 @@
 // -> classify_relayed / rule_relayed / decide_relayed -> carry_out -> the
 // client reads the refusal in its protocol's error.
 #include "daemon/daemon_impl.h"
+#include "db_guard/db_guard_decide.h"
 #include "db_guard/db_relay_decide.h"
 
 namespace ks::daemon_detail {
@@ -53,17 +54,17 @@ void Daemon::sync_relay() {
 relay::Verdict Daemon::judge_relayed(const relay::Origin& o, const relay::Request& req) {
     const policy::Policy& p = policy();
     RelayedRequest r{o.kind, o.address, o.connection, o.unix_socket, req.type, req.text};
-    db::Classification c = classify_relayed(r);
+    db::Classification c = classify_relayed(r, classify_options(state_.compiled));
     if (c.statements.empty()) return {};
     uint64_t now = boottime_ns();
     db::VolumeLimits limits{static_cast<uint64_t>(p.db_volume_keys),
                             static_cast<uint64_t>(p.db_volume_deletes),
                             static_cast<uint64_t>(p.db_volume_within_s) * 1'000'000'000ull};
-    RelayRuling ruling = rule_relayed(c, "", p);
+    RelayRuling ruling = rule_relayed(c, "", state_.compiled);
     if (!ruling.refuse)
         ruling = rule_relayed(
             c, volume_.charge(o.session_id, db::volume_of(c, o.kind == KS_DB_REDIS), now, limits),
-            p);
+            state_.compiled);
     auto w = windows_.find(o.session_id);
     bool window = w != windows_.end() && w->second.open && w->second.until_boot_ns > now;
 

@@ -71,7 +71,7 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
 }
 
 void Daemon::on_db_check(const DbCheckEvent& ev) {
-    db::Classification c = classify_libpq(ev);
+    db::Classification c = classify_libpq(ev, classify_options(state_.compiled));
     Decision d = decide_libpq(ev, c, state_.compiled);
     carry_out("db", subject_of(ev.hdr), libpq_facts(ev, c), d,
               {{"decision_latency_ns", boottime_ns() - ev.hdr.ts_boot_ns}});
@@ -85,11 +85,11 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
         carry_out("db", s, db_unix_connect_facts(ev, state_.compiled), decide_db_unix_connect(ev));
         return;
     }
-    db::Classification c = classify_db_request(ev);
-    size_t culprit = db_culprit(c);
+    db::Classification c = classify_db_request(ev, classify_options(state_.compiled));
+    size_t culprit = db_culprit(c, state_.compiled);
     for (size_t i = 0; i < c.statements.size(); ++i) {
         const db::Statement& st = c.statements[i];
-        if (auto why = db_disagreement(ev, st); !why.empty())
+        if (auto why = db_disagreement(ev, st, state_.compiled); !why.empty())
             spdlog::warn("db: kernel passed {} statement from pid {}: {}", db::class_name(st.cls),
                          ev.hdr.pid, printable(st.text, 200));
         carry_out("db", s, db_request_facts(ev, st, i == culprit, state_.compiled),

@@ -1,44 +1,93 @@
 #include "db_guard/classify.h"
 
+#include <killswitch/abi/events.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "abi/decode.h"
+#include "common/fnv.h"
+
 namespace ks::db {
 
+static_assert(static_cast<uint32_t>(Class::Drop) == KS_DBR_DROP &&
+              static_cast<uint32_t>(Class::Truncate) == KS_DBR_TRUNCATE &&
+              static_cast<uint32_t>(Class::DeleteAll) == KS_DBR_DELETE_ALL &&
+              static_cast<uint32_t>(Class::UpdateAll) == KS_DBR_UPDATE_ALL &&
+              static_cast<uint32_t>(Class::AlterDrop) == KS_DBR_ALTER_DROP &&
+              static_cast<uint32_t>(Class::OpaqueCode) == KS_DBR_OPAQUE_CODE &&
+              static_cast<uint32_t>(Class::FlushAll) == KS_DBR_FLUSH &&
+              static_cast<uint32_t>(Class::ShutdownNoSave) == KS_DBR_SHUTDOWN &&
+              static_cast<uint32_t>(Class::SwapDb) == KS_DBR_SWAPDB &&
+              static_cast<uint32_t>(Class::ConfigSetPath) == KS_DBR_CONFIG_PATH &&
+              static_cast<uint32_t>(Class::SchemaChange) == KS_DBR_SCHEMA_CHANGE &&
+              static_cast<uint32_t>(Class::Bookkeeping) == KS_DBR_BOOKKEEPING &&
+              static_cast<uint32_t>(Class::Unparseable) < KS_DBR_FIRST_UNPARSEABLE);
+
 std::string_view class_name(Class c) {
-    switch (c) {
-        case Class::Harmless:
-            return "harmless";
-        case Class::Drop:
-            return "drop";
-        case Class::Truncate:
-            return "truncate";
-        case Class::DeleteAll:
-            return "delete-all";
-        case Class::UpdateAll:
-            return "update-all";
-        case Class::AlterDrop:
-            return "alter-drop";
-        case Class::OpaqueCode:
-            return "opaque-code";
-        case Class::FlushAll:
-            return "flush";
-        case Class::ShutdownNoSave:
-            return "shutdown-nosave";
-        case Class::SwapDb:
-            return "swapdb";
-        case Class::ConfigSetPath:
-            return "config-set-path";
-        case Class::Unparseable:
-            return "unparseable";
-    }
-    return "unparseable";
+    if (c == Class::Harmless) return "harmless";
+    if (class_bit(c) == 0) return "unparseable";
+    return db_reason_name(static_cast<uint32_t>(c));
 }
 
-bool is_destructive(Class c) { return c != Class::Harmless && c != Class::Unparseable; }
+bool is_destructive(Class c) { return (class_bit(c) & KS_DB_CLASSES_DESTRUCTIVE) != 0; }
+
+uint32_t class_bit(Class c) {
+    auto r = static_cast<uint32_t>(c);
+    return r < 32 ? KS_DB_CLASS_BIT(r) & KS_DB_CLASSES_ALL : 0;
+}
+
+const std::vector<std::string>& builtin_bookkeeping_tables() {
+    static const std::vector<std::string> kTables = {
+        "django_migrations",      // Django
+        "alembic_version",        // Alembic (SQLAlchemy)
+        "knex_migrations",        // knex
+        "knex_migrations_lock",   // knex
+        "flyway_schema_history",  // Flyway
+        "databasechangelog",      // Liquibase
+        "databasechangeloglock",  // Liquibase
+        "schema_migrations",      // Rails, golang-migrate, dbmate, Ecto
+        "ar_internal_metadata",   // Rails
+        "_prisma_migrations",     // Prisma
+        "sequelizemeta",          // Sequelize ("SequelizeMeta")
+    };
+    return kTables;
+}
+
+bool is_bookkeeping_table(std::string_view name, const Options& options) {
+    auto same = [&](const std::string& t) {
+        return t.size() == name.size() &&
+               std::equal(t.begin(), t.end(), name.begin(), [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) ==
+                          std::tolower(static_cast<unsigned char>(b));
+               });
+    };
+    const auto& builtin = builtin_bookkeeping_tables();
+    return std::any_of(builtin.begin(), builtin.end(), same) ||
+           std::any_of(options.bookkeeping_tables.begin(), options.bookkeeping_tables.end(), same);
+}
+
+uint64_t bookkeeping_key(std::string_view name) {
+    std::string lower(name);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return fnv1a(lower);
+}
+
+std::vector<uint64_t> bookkeeping_keys(const Options& options) {
+    std::vector<uint64_t> keys;
+    for (const auto& t : builtin_bookkeeping_tables()) keys.push_back(bookkeeping_key(t));
+    for (const auto& t : options.bookkeeping_tables) keys.push_back(bookkeeping_key(t));
+    return keys;
+}
 
 Class Classification::verdict() const {
     Class out = Class::Harmless;
     for (const auto& s : statements) {
         if (is_destructive(s.cls)) return s.cls;
-        if (s.cls == Class::Unparseable) out = Class::Unparseable;
+        if (s.cls == Class::Unparseable)
+            out = Class::Unparseable;
+        else if (s.cls != Class::Harmless && out == Class::Harmless)
+            out = s.cls;
     }
     return out;
 }
@@ -46,6 +95,12 @@ Class Classification::verdict() const {
 const Statement* Classification::first_of(Class c) const {
     for (const auto& s : statements)
         if (s.cls == c) return &s;
+    return nullptr;
+}
+
+const Statement* Classification::first_in(uint32_t classes) const {
+    for (const auto& s : statements)
+        if (class_bit(s.cls) & classes) return &s;
     return nullptr;
 }
 

@@ -13,23 +13,50 @@
 
 namespace ks::db {
 
+// The values of the classes between Harmless and Unparseable are the
+// kernel's reasons (enum ks_db_reason) and share their names.
 enum class Class {
     Harmless,
-    Drop,  // DROP TABLE/DATABASE/SCHEMA/INDEX/VIEW/..., DROP OWNED
+    Drop,  // DROP TABLE/DATABASE/SCHEMA/VIEW/..., DROP OWNED
     Truncate,
     DeleteAll,   // DELETE with no WHERE, or one that is always true
     UpdateAll,   // UPDATE likewise
-    AlterDrop,   // ALTER TABLE ... DROP COLUMN/CONSTRAINT
+    AlterDrop,   // ALTER TABLE ... DROP COLUMN (or a MySQL partition)
     OpaqueCode,  // DO blocks, EVALSHA...: code whose statements cannot be seen
     FlushAll,    // Redis FLUSHALL / FLUSHDB
     ShutdownNoSave,
     SwapDb,
     ConfigSetPath,  // Redis CONFIG SET dir/dbfilename
+    // Not destructive: passed unless the policy refuses them, and recorded.
+    SchemaChange,  // DROP INDEX; ALTER TABLE ... DROP NOT NULL/DEFAULT/CONSTRAINT/INDEX...
+    Bookkeeping,   // DELETE/UPDATE of every row of a migration tool's table
     Unparseable,
 };
 
 std::string_view class_name(Class c);
-bool is_destructive(Class c);  // everything but Harmless and Unparseable
+bool is_destructive(Class c);  // Drop to ConfigSetPath
+// The class's bit in a set of classes (ks_db_config.refuse_classes); 0 for
+// Harmless and Unparseable.
+uint32_t class_bit(Class c);
+
+// The tables migration tools keep their own state in (django_migrations,
+// alembic_version, knex_migrations_lock...): a DELETE or UPDATE that reaches
+// every row of one is Bookkeeping. Lower case.
+const std::vector<std::string>& builtin_bookkeeping_tables();
+
+// What the policy tells the classifiers.
+struct Options {
+    // databases.bookkeeping_tables, beside the built-in ones.
+    std::vector<std::string> bookkeeping_tables;
+};
+
+// name: a table name without schema, unquoted, in any case.
+bool is_bookkeeping_table(std::string_view name, const Options& options);
+
+// The kernel's key for a bookkeeping table (map db_bookkeeping): FNV-1a of
+// the name in lower case; and the keys of the whole list.
+uint64_t bookkeeping_key(std::string_view name);
+std::vector<uint64_t> bookkeeping_keys(const Options& options);
 
 struct Statement {
     std::string text;  // the statement (or command) as sent
@@ -40,25 +67,29 @@ struct Statement {
 struct Classification {
     std::vector<Statement> statements;
 
-    // The most severe: any destructive statement, else Unparseable, else Harmless.
+    // The most severe: any destructive statement, else Unparseable, else a
+    // schema change or bookkeeping, else Harmless.
     [[nodiscard]] Class verdict() const;
     [[nodiscard]] const Statement* first_of(Class c) const;
+    // The first statement of a class in the set (class_bit), or null.
+    [[nodiscard]] const Statement* first_in(uint32_t classes) const;
 };
 
 // SQL text, possibly several statements.
-Classification classify_postgres_sql(std::string_view sql);
+Classification classify_postgres_sql(std::string_view sql, const Options& options = {});
 
 // Frontend protocol messages after startup: the simple Query ('Q') and the
 // extended protocol's Parse ('P') carry SQL; other messages carry none. A
 // buffer may hold several messages; a message cut short is Unparseable.
-Classification classify_postgres_messages(std::span<const uint8_t> bytes);
+Classification classify_postgres_messages(std::span<const uint8_t> bytes,
+                                          const Options& options = {});
 
 // MySQL/MariaDB text, possibly several statements; executable comments
-// (/*! ... */, /*!50000 ... */) are read as the code they are.
-Classification classify_mysql_sql(std::string_view sql);
+// (/*! ... */, /*!50000 ... */, MariaDB's /*M! ... */) are read as the code they are.
+Classification classify_mysql_sql(std::string_view sql, const Options& options = {});
 
 // Client packets: COM_QUERY and COM_STMT_PREPARE carry SQL; others none.
-Classification classify_mysql_packets(std::span<const uint8_t> bytes);
+Classification classify_mysql_packets(std::span<const uint8_t> bytes, const Options& options = {});
 
 // MongoDB OP_MSG (opcode 2013): the command is the first key of the body
 // section; delete's filters may come in a document-sequence section.

@@ -2,15 +2,25 @@
 
 namespace ks {
 
-db::Classification classify_libpq(const DbCheckEvent& ev) {
+db::Options classify_options(const policy::CompiledPolicy& policy) {
+    return {policy.policy.db_bookkeeping_tables};
+}
+
+db::Classification classify_libpq(const DbCheckEvent& ev, const db::Options& options) {
     db::Classification c;
     if (ev.truncated)
         c.statements.push_back(
             {ev.query, db::Class::Unparseable,
              "longer than the " + std::to_string(KS_DB_QUERY_MAX) + " bytes read"});
     else
-        c = db::classify_postgres_sql(ev.query);
+        c = db::classify_postgres_sql(ev.query, options);
     return c;
+}
+
+const db::Statement* db_refused_statement(const db::Classification& c,
+                                          const policy::CompiledPolicy& policy) {
+    const db::Statement* st = c.first_in(policy.db_wire.refuse_classes);
+    return st ? st : c.first_of(db::Class::Unparseable);
 }
 
 void db_session_part(Decision& d, const policy::Policy& p) {
@@ -35,18 +45,22 @@ void db_session_part(Decision& d, const policy::Policy& p) {
 Decision decide_libpq(const DbCheckEvent& ev, const db::Classification& c,
                       const policy::CompiledPolicy& policy) {
     const policy::Policy& p = policy.policy;
-    db::Class verdict = c.verdict();
+    const db::Statement* refused = db_refused_statement(c, policy);
+    db::Class verdict = refused ? refused->cls : c.verdict();
     Decision d;
     d.rule = "db:" + std::string(db::class_name(verdict));
     d.what = ev.query.size() > 200 ? ev.query.substr(0, 200) + "..." : ev.query;
-    for (const auto& st : c.statements)
-        if (st.cls == verdict) {
-            d.reason = st.detail;
-            break;
-        }
-    if (verdict == db::Class::Harmless) {
-        // Held only because a keyword appeared (in a string, a column name...).
+    if (const db::Statement* st = refused ? refused : c.first_of(verdict)) d.reason = st->detail;
+    if (!refused) {
+        // Held only because a keyword appeared (in a string, a column name...),
+        // or of a class the policy passes (databases.refuse): a destructive one
+        // is recorded as what the action would have been.
         d.verdict = Verdict::Allow;
+        if (db::is_destructive(verdict)) {
+            d.verdict = would(p.db_action);
+            d.action = p.db_action;
+            d.monitor = true;
+        }
         if (!ev.monitor && !ev.windowed) d.task = TaskStep::Release;
         return d;
     }

@@ -12,9 +12,17 @@
 
 namespace ks {
 
+// What the policy tells the classifiers (databases.bookkeeping_tables).
+db::Options classify_options(const policy::CompiledPolicy& policy);
+
 // The parser's reading of a held statement (a statement cut at the kernel's
 // read limit is never harmless).
-db::Classification classify_libpq(const DbCheckEvent& ev);
+db::Classification classify_libpq(const DbCheckEvent& ev, const db::Options& options);
+
+// The statement the policy objects to: the first of a class it refuses
+// (databases.refuse), else the first that cannot be read; null if none.
+const db::Statement* db_refused_statement(const db::Classification& c,
+                                          const policy::CompiledPolicy& policy);
 
 Decision decide_libpq(const DbCheckEvent& ev, const db::Classification& c,
                       const policy::CompiledPolicy& policy);

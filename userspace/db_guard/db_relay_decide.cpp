@@ -29,12 +29,12 @@ std::string told_by(uint32_t kind) {
 
 }  // namespace
 
-db::Classification classify_relayed(const RelayedRequest& r) {
+db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options) {
     switch (r.kind) {
         case KS_DB_POSTGRES:
-            return db::classify_postgres_sql(r.text);
+            return db::classify_postgres_sql(r.text, options);
         case KS_DB_MYSQL:
-            return db::classify_mysql_sql(r.text);
+            return db::classify_mysql_sql(r.text, options);
         case KS_DB_REDIS:
             return db::classify_redis(std::span<const uint8_t>(
                 reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
@@ -44,19 +44,13 @@ db::Classification classify_relayed(const RelayedRequest& r) {
 }
 
 RelayRuling rule_relayed(const db::Classification& c, const std::string& over_volume,
-                         const policy::Policy& p) {
-    RelayRuling out;
-    for (size_t i = 0; i < c.statements.size(); ++i) {
-        const auto& st = c.statements[i];
-        bool refused = db::is_destructive(st.cls) ||
-                       (st.cls == db::Class::Unparseable && p.db_refuse_unparseable);
-        if (refused) {
-            out = {true, i, "db:" + std::string(db::class_name(st.cls)), st.detail};
-            return out;
-        }
-    }
-    if (!over_volume.empty()) out = {true, 0, "db:volume", over_volume};
-    return out;
+                         const policy::CompiledPolicy& policy) {
+    const db::Statement* st = db_refused_statement(c, policy);
+    if (st && (st->cls != db::Class::Unparseable || policy.policy.db_refuse_unparseable))
+        return {true, static_cast<size_t>(st - c.statements.data()),
+                "db:" + std::string(db::class_name(st->cls)), st->detail};
+    if (!over_volume.empty()) return {true, 0, "db:volume", over_volume};
+    return {};
 }
 
 bool relay_lets_through(bool window, const policy::Policy& p) {
@@ -72,7 +66,8 @@ Decision decide_relayed(const RelayedRequest& r, const db::Statement& st, size_t
     d.rule = culprit ? ruling.rule : "db:" + std::string(db::class_name(st.cls));
     d.reason = culprit ? ruling.reason : st.detail;
     if (!ruling.refuse) {
-        d.verdict = Verdict::Allow;
+        // A destructive class the policy leaves out of databases.refuse.
+        d.verdict = db::is_destructive(st.cls) ? Verdict::WouldRefuse : Verdict::Allow;
         return d;
     }
     d.action = p.db_action;

@@ -28,7 +28,7 @@ struct RelayedRequest {
     std::string_view text;  // SQL text, or the Redis command as sent
 };
 
-db::Classification classify_relayed(const RelayedRequest& r);
+db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options);
 
 // Why the whole request is refused, if it is: the statement it is about and
 // the rule. over_volume: the budget's words when it went over (rule db:volume).
@@ -39,7 +39,7 @@ struct RelayRuling {
     std::string reason;
 };
 RelayRuling rule_relayed(const db::Classification& c, const std::string& over_volume,
-                         const policy::Policy& p);
+                         const policy::CompiledPolicy& policy);
 
 // The decision for one statement of the request. window: the session's
 // maintenance window is open. told_by: where the client reads a refusal

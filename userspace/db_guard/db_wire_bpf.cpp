@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/pins.h"
 #include "common/skeleton.h"
+#include "db_guard/classify.h"
 #include "db_wire.skel.h"
 
 namespace ks {
@@ -33,6 +34,19 @@ namespace {
 // (6.2) and bpf_sock_addr_set_sun_path (6.7) are there whenever it is.
 std::optional<int> unix_connect_attach_type() {
     return kernel_enum_value("bpf_attach_type", "BPF_CGROUP_UNIX_CONNECT");
+}
+
+// Removes the keys of a hash map keyed by u64 that are not in keep.
+void remove_stale_keys(int fd, const std::vector<uint64_t>& keep) {
+    uint64_t key = 0, next = 0;
+    std::vector<uint64_t> stale;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (std::find(keep.begin(), keep.end(), next) == keep.end()) stale.push_back(next);
+    }
+    for (uint64_t k : stale) bpf_map_delete_elem(fd, &k);
 }
 
 }  // namespace
@@ -119,6 +133,7 @@ void DbWireBpf::describe(nlohmann::json& layers) const {
 }
 
 Status DbWireBpf::set_config(const DbWireConfig& config) {
+    if (auto st = publish_bookkeeping(config.bookkeeping_tables); !st) return st;
     config_ = config;
     return write_config();
 }
@@ -138,12 +153,26 @@ Status DbWireBpf::write_config() {
     c.refuse_unparseable = config_.refuse_unparseable;
     c.refuse_opaque = config_.refuse_encrypted;
     c.refuse_unix = 1;
+    c.refuse_classes = config_.refuse_classes;
     c.relay_port4 = relay_port4_;
     c.relay_port6 = relay_port6_;
     c.relay_unix = relay_unix_;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.db_config), &zero, &c, BPF_ANY))
         return sys_error("set db_wire configuration");
+    return {};
+}
+
+// The bookkeeping tables (built-in and the policy's) as the tokenizer looks
+// them up; tables no longer listed are removed.
+Status DbWireBpf::publish_bookkeeping(const std::vector<std::string>& tables) {
+    int fd = bpf_map__fd(skel_->maps.db_bookkeeping);
+    std::vector<uint64_t> keys = db::bookkeeping_keys({tables});
+    uint8_t one = 1;
+    for (uint64_t k : keys)
+        if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+            return sys_error("add a bookkeeping table to the kernel's list");
+    remove_stale_keys(fd, keys);
     return {};
 }
 
@@ -178,15 +207,7 @@ Status DbWireBpf::publish_unix_paths() {
         }
     }
     // Drop paths that were watched before and are not any more.
-    uint64_t key = 0, next = 0;
-    std::vector<uint64_t> stale;
-    bool first = true;
-    while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
-        first = false;
-        key = next;
-        if (std::find(keys.begin(), keys.end(), next) == keys.end()) stale.push_back(next);
-    }
-    for (uint64_t k : stale) bpf_map_delete_elem(fd, &k);
+    remove_stale_keys(fd, keys);
     std::sort(paths.begin(), paths.end());
     paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
     unix_paths_ = std::move(paths);

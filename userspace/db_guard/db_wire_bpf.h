@@ -85,6 +85,7 @@ class DbWireBpf : public Layer {
     bool relay_unix_ = false;
     Status write_config();
     Status publish_unix_paths();
+    Status publish_bookkeeping(const std::vector<std::string>& tables);
 };
 
 }  // namespace ks

@@ -8,7 +8,7 @@ namespace ks {
 
 namespace {
 
-db::Classification parse_request(const DbWireEvent& ev) {
+db::Classification parse_request(const DbWireEvent& ev, const db::Options& options) {
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(ev.text.data()),
                                    ev.text.size());
     switch (ev.kind) {
@@ -20,10 +20,10 @@ db::Classification parse_request(const DbWireEvent& ev) {
                 sql = nul == std::string_view::npos ? std::string_view() : sql.substr(nul + 1);
             }
             if (auto nul = sql.find('\0'); nul != std::string_view::npos) sql = sql.substr(0, nul);
-            return db::classify_postgres_sql(sql);
+            return db::classify_postgres_sql(sql, options);
         }
         case KS_DB_MYSQL:
-            return db::classify_mysql_sql(ev.text);
+            return db::classify_mysql_sql(ev.text, options);
         case KS_DB_REDIS:
             return db::classify_redis(bytes);
         case KS_DB_MONGODB:
@@ -55,9 +55,9 @@ std::string printable(std::string_view s, size_t max) {
     return out;
 }
 
-db::Classification classify_db_request(const DbWireEvent& ev) {
+db::Classification classify_db_request(const DbWireEvent& ev, const db::Options& options) {
     db::Classification c;
-    if (!ev.text.empty()) c = parse_request(ev);
+    if (!ev.text.empty()) c = parse_request(ev, options);
     if (c.statements.empty())
         c.statements.push_back(
             {ev.kind == KS_DB_MONGODB || ev.kind == KS_DB_REDIS ? std::string() : ev.text,
@@ -66,7 +66,9 @@ db::Classification classify_db_request(const DbWireEvent& ev) {
     return c;
 }
 
-size_t db_culprit(const db::Classification& c) {
+size_t db_culprit(const db::Classification& c, const policy::CompiledPolicy& policy) {
+    if (const db::Statement* st = db_refused_statement(c, policy))
+        return static_cast<size_t>(st - c.statements.data());
     for (size_t i = 0; i < c.statements.size(); ++i)
         if (c.statements[i].cls != db::Class::Harmless) return i;
     return 0;
@@ -130,9 +132,13 @@ Decision decide_db_unix_connect(const DbWireEvent& ev) {
     return d;
 }
 
-std::string db_disagreement(const DbWireEvent& ev, const db::Statement& st) {
-    if (kernel_objects(ev) || !(db::is_destructive(st.cls) || st.cls == db::Class::Unparseable))
-        return "";
+std::string db_disagreement(const DbWireEvent& ev, const db::Statement& st,
+                            const policy::CompiledPolicy& policy) {
+    uint32_t refuse = policy.db_wire.refuse_classes;
+    bool kernel = ev.reason >= KS_DBR_FIRST_UNPARSEABLE ||
+                  (ev.reason != KS_DBR_NONE && (refuse & KS_DB_CLASS_BIT(ev.reason)));
+    bool parser = (refuse & db::class_bit(st.cls)) || st.cls == db::Class::Unparseable;
+    if (kernel || !parser) return "";
     return "the kernel passed a statement the parser classifies as " +
            std::string(db::class_name(st.cls));
 }
@@ -152,7 +158,7 @@ nlohmann::json db_request_facts(const DbWireEvent& ev, const db::Statement& st, 
     if (!st.detail.empty()) f["detail"] = st.detail;
     f["kernel_reason"] = db_reason_name(ev.reason);
     f["layer"] = layer_name(ev.layer);
-    if (auto why = db_disagreement(ev, st); !why.empty()) f["disagreement"] = why;
+    if (auto why = db_disagreement(ev, st, policy); !why.empty()) f["disagreement"] = why;
     if (ev.verdict == KS_DBV_REFUSE && !culprit)
         f["refused_with"] = "a statement sent in the same request";
     return f;

@@ -17,10 +17,11 @@ namespace ks {
 
 // The statements of a request, as the full parser sees them; never empty
 // (a request the kernel judged by its framing alone is one statement).
-db::Classification classify_db_request(const DbWireEvent& ev);
+db::Classification classify_db_request(const DbWireEvent& ev, const db::Options& options);
 
-// The statement a refusal is about: the first the parser objects to.
-size_t db_culprit(const db::Classification& c);
+// The statement a refusal is about: the first the policy objects to, else
+// the first that is not harmless.
+size_t db_culprit(const db::Classification& c, const policy::CompiledPolicy& policy);
 
 // One statement of a request; culprit: the one the refusal is about.
 Decision decide_db_request(const DbWireEvent& ev, const db::Statement& st, bool culprit,
@@ -29,9 +30,10 @@ Decision decide_db_request(const DbWireEvent& ev, const db::Statement& st, bool 
 // A guarded process connected to a watched unix socket.
 Decision decide_db_unix_connect(const DbWireEvent& ev);
 
-// The kernel passed a statement the parser objects to ("" when it did not):
-// the corpus exists to keep this from happening.
-std::string db_disagreement(const DbWireEvent& ev, const db::Statement& st);
+// The kernel passed a statement the parser objects to under the policy
+// ("" when it did not): the corpus exists to keep this from happening.
+std::string db_disagreement(const DbWireEvent& ev, const db::Statement& st,
+                            const policy::CompiledPolicy& policy);
 
 nlohmann::json db_request_facts(const DbWireEvent& ev, const db::Statement& st, bool culprit,
                                 const policy::CompiledPolicy& policy);

@@ -172,8 +172,11 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
         if (command == "dropDatabase") {
             st.cls = Class::Drop;
             st.detail = "dropDatabase";
-        } else if (command == "drop" || command == "dropIndexes") {
+        } else if (command == "drop") {
             st.cls = Class::Drop;
+            st.detail = command;
+        } else if (command == "dropIndexes") {
+            st.cls = Class::SchemaChange;  // an index holds no documents
             st.detail = command;
         } else if (command == "delete") {
             for (auto& d : statements_of("deletes"))

@@ -46,9 +46,11 @@ Tokenized tokenize(std::string_view s) {
             size_t e = s.find('\n', i);
             i = e == std::string_view::npos ? s.size() : e + 1;
         } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
-            if (i + 2 < s.size() && s[i + 2] == '!') {
-                // Executable comment: /*!NNNNN code */ runs on the server.
-                i += 3;
+            bool maria = i + 3 < s.size() && s[i + 2] == 'M' && s[i + 3] == '!';
+            if ((i + 2 < s.size() && s[i + 2] == '!') || maria) {
+                // Executable comment: /*!NNNNN code */ runs on the server,
+                // /*M!NNNNN code */ on MariaDB.
+                i += maria ? 4 : 3;
                 while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
                 ++exec_comment;
             } else {
@@ -184,19 +186,121 @@ bool known_statement(const std::string& w) {
     return false;
 }
 
-Classification classify_mysql_sql_depth(std::string_view sql, int depth);
+bool is_punct(const std::vector<Token>& t, size_t k, const char* p) {
+    return k < t.size() && t[k].kind == Token::Punct && t[k].text == p;
+}
 
-Statement classify_statement(const std::vector<Token>& t, std::string text, int depth) {
+bool is_name(const std::vector<Token>& t, size_t k) {
+    return k < t.size() && (t[k].kind == Token::Word || t[k].kind == Token::Ident);
+}
+
+bool word_in(const std::vector<Token>& t, size_t k, std::initializer_list<const char*> words) {
+    if (k >= t.size()) return false;
+    for (const char* w : words)
+        if (is_word(t[k], w)) return true;
+    return false;
+}
+
+// Is the one table a DELETE or UPDATE (at k) writes to a migration tool's?
+// Read as the kernel reads it (bpf/ks_sql.bpf.h, ks_sql_bk): modifiers, a
+// name whose last part is on the list, [[AS] alias], then SET (UPDATE) or
+// WHERE, USING, ORDER, LIMIT or the end (DELETE). A second table, a join or
+// a '*' and it is not.
+bool bookkeeping_target(const std::vector<Token>& t, size_t k, const Options& opt) {
+    bool del = is_word(t[k], "DELETE");
+    size_t j = k + 1;
+    if (del) {
+        while (word_in(t, j, {"LOW_PRIORITY", "QUICK", "IGNORE"})) ++j;
+        if (j >= t.size() || !is_word(t[j], "FROM")) return false;
+        ++j;
+    }
+    while (word_in(t, j, {"LOW_PRIORITY", "IGNORE"})) ++j;
+    if (!is_name(t, j)) return false;
+    while (is_punct(t, j + 1, ".") && is_name(t, j + 2)) j += 2;
+    bool hit = is_bookkeeping_table(t[j].text, opt);
+    ++j;
+    // (the kernel also takes a ')' as the end of a DELETE)
+    auto confirms = [&](size_t at) {
+        return del ? at >= t.size() || is_punct(t, at, ")") ||
+                         word_in(t, at, {"WHERE", "USING", "RETURNING", "ORDER", "LIMIT"})
+                   : word_in(t, at, {"SET"});
+    };
+    if (!confirms(j) && j < t.size()) {
+        if (is_word(t[j], "AS")) ++j;
+        if (!is_name(t, j)) return false;
+        ++j;  // the alias
+    }
+    return hit && confirms(j);
+}
+
+// ALTER ...: each DROP, read as the kernel reads it (ks_alter_drop_reason):
+// a constraint, an index or key, or a column's DEFAULT right after ALTER
+// [COLUMN] name loses no row; anything else (a column, a partition) does.
+void alter_drops(const std::vector<Token>& t, size_t k, Statement& st) {
+    int col = 4;  // 1: after ALTER, 2: after COLUMN, 3: after its name; 4: DOMAIN may follow
+    std::optional<size_t> pending;
+    bool pending_col = false;
+    for (size_t j = k + 1; j <= t.size(); ++j) {
+        if (pending && !is_punct(t, j, "(")) {
+            bool schema =
+                word_in(t, j, {"CONSTRAINT", "INDEX", "KEY", "FOREIGN", "PRIMARY", "CHECK"}) ||
+                (pending_col && word_in(t, j, {"DEFAULT"}));
+            std::string what = j < t.size() ? " " + t[j].text : std::string();
+            if (!schema) {
+                st.cls = Class::AlterDrop;
+                st.detail = "ALTER ... DROP" + what;
+                return;
+            }
+            if (st.cls == Class::Harmless) {
+                st.cls = Class::SchemaChange;
+                st.detail = "ALTER ... DROP" + what;
+            }
+            pending.reset();
+        }
+        if (j == t.size()) break;
+        int was = col;
+        col = 0;
+        if (is_word(t[j], "DROP")) {
+            pending = j;
+            pending_col = was == 3;
+        } else if (is_word(t[j], "ALTER")) {
+            col = 1;
+        } else if ((was == 1 && is_word(t[j], "COLUMN")) || (was == 4 && is_word(t[j], "DOMAIN"))) {
+            col = 2;
+        } else if ((was == 1 || was == 2) && is_name(t, j)) {
+            col = 3;
+        }
+    }
+}
+
+Classification classify_mysql_sql_depth(std::string_view sql, int depth, const Options& opt);
+
+Statement classify_statement(const std::vector<Token>& t, std::string text, int depth,
+                             const Options& opt) {
     Statement st{std::move(text), Class::Harmless, ""};
     size_t k = 0;
     while (k < t.size() && t[k].kind == Token::Punct && t[k].text == "(") ++k;
     if (k >= t.size()) return st;
-    const std::string& first = t[k].text;
-    if (t[k].kind != Token::Word || !known_statement(first)) {
+    if (t[k].kind != Token::Word || !known_statement(t[k].text)) {
         st.cls = Class::Unparseable;
-        st.detail = "not a statement MySQL knows: " + first;
+        st.detail = "not a statement MySQL knows: " + t[k].text;
         return st;
     }
+    if (is_word(t[k], "WITH")) {
+        // WITH cte AS (...) [, ...] then the statement itself
+        int level = 0;
+        for (size_t j = k + 1; j < t.size(); ++j) {
+            if (is_punct(t, j, "(")) ++level;
+            if (is_punct(t, j, ")")) --level;
+            if (level == 0 &&
+                word_in(t, j,
+                        {"SELECT", "UPDATE", "DELETE", "INSERT", "REPLACE", "TABLE", "VALUES"})) {
+                k = j;
+                break;
+            }
+        }
+    }
+    const std::string& first = t[k].text;
     if (first == "PREPARE") {
         // PREPARE name FROM 'text': the text runs at EXECUTE.
         for (size_t j = k + 1; j + 1 < t.size(); ++j)
@@ -206,7 +310,7 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
                     st.detail = "nested too deep";
                     return st;
                 }
-                auto inner = classify_mysql_sql_depth(t[j + 1].text, depth + 1);
+                auto inner = classify_mysql_sql_depth(t[j + 1].text, depth + 1, opt);
                 st.cls = inner.verdict();
                 if (st.cls != Class::Harmless)
                     st.detail = "PREPARE of: " + inner.statements[0].detail;
@@ -219,34 +323,33 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
         return std::nullopt;
     };
     if (first == "DROP") {
-        st.cls = Class::Drop;
+        // DROP INDEX i ON t: an index holds no rows
+        st.cls = word_in(t, k + 1, {"INDEX"}) ? Class::SchemaChange : Class::Drop;
         st.detail = "DROP" + (k + 1 < t.size() ? " " + t[k + 1].text : std::string());
     } else if (first == "TRUNCATE") {
         st.cls = Class::Truncate;
         st.detail = "TRUNCATE";
     } else if (first == "DELETE" || first == "UPDATE") {
         auto where = find_word("WHERE", k + 1);
-        if (!where) {
+        std::string how;
+        if (!where)
+            how = " without WHERE";
+        else if (where_always_true(t, *where + 1))
+            how = " with an always-true WHERE";
+        if (!how.empty() && bookkeeping_target(t, k, opt)) {
+            st.cls = Class::Bookkeeping;
+            st.detail = first + how + " of a migration tool's table";
+        } else if (!how.empty()) {
             st.cls = first == "DELETE" ? Class::DeleteAll : Class::UpdateAll;
-            st.detail = first + " without WHERE";
-        } else if (where_always_true(t, *where + 1)) {
-            st.cls = first == "DELETE" ? Class::DeleteAll : Class::UpdateAll;
-            st.detail = first + " with an always-true WHERE";
+            st.detail = first + how;
         }
-    } else if (first == "ALTER" && k + 1 < t.size() && is_word(t[k + 1], "TABLE")) {
-        for (size_t j = k + 2; j < t.size(); ++j) {
-            if (is_word(t[j], "DROP") && !(j + 1 < t.size() && is_word(t[j + 1], "DEFAULT"))) {
-                st.cls = Class::AlterDrop;
-                st.detail = "ALTER TABLE ... DROP" +
-                            (j + 1 < t.size() ? " " + t[j + 1].text : std::string());
-                break;
-            }
-        }
+    } else if (first == "ALTER") {
+        alter_drops(t, k, st);
     }
     return st;
 }
 
-Classification classify_mysql_sql_depth(std::string_view sql, int depth) {
+Classification classify_mysql_sql_depth(std::string_view sql, int depth, const Options& opt) {
     Classification out;
     Tokenized tk = tokenize(sql);
     if (!tk.error.empty()) {
@@ -254,15 +357,17 @@ Classification classify_mysql_sql_depth(std::string_view sql, int depth) {
         return out;
     }
     for (size_t i = 0; i < tk.statements.size(); ++i)
-        out.statements.push_back(classify_statement(tk.statements[i], tk.texts[i], depth));
+        out.statements.push_back(classify_statement(tk.statements[i], tk.texts[i], depth, opt));
     return out;
 }
 
 }  // namespace
 
-Classification classify_mysql_sql(std::string_view sql) { return classify_mysql_sql_depth(sql, 0); }
+Classification classify_mysql_sql(std::string_view sql, const Options& options) {
+    return classify_mysql_sql_depth(sql, 0, options);
+}
 
-Classification classify_mysql_packets(std::span<const uint8_t> bytes) {
+Classification classify_mysql_packets(std::span<const uint8_t> bytes, const Options& options) {
     Classification out;
     size_t off = 0;
     while (off < bytes.size()) {
@@ -279,8 +384,8 @@ Classification classify_mysql_packets(std::span<const uint8_t> bytes) {
         }
         const uint8_t* p = bytes.data() + off + 4;
         if (len >= 1 && (p[0] == 0x03 || p[0] == 0x16)) {  // COM_QUERY, COM_STMT_PREPARE
-            auto c =
-                classify_mysql_sql(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1));
+            auto c = classify_mysql_sql(
+                std::string_view(reinterpret_cast<const char*>(p + 1), len - 1), options);
             out.statements.insert(out.statements.end(), c.statements.begin(), c.statements.end());
         }
         off += 4 + len;

@@ -1,6 +1,8 @@
 // PostgreSQL: statements parsed by PostgreSQL's own grammar (libpg_query),
 // then the parse tree searched for what destroys data, wherever it sits
-// (writable CTEs, EXPLAIN ANALYZE, PREPARE, CREATE RULE bodies).
+// (writable CTEs, EXPLAIN ANALYZE, PREPARE, CREATE RULE bodies), and for
+// what changes the schema or a migration tool's bookkeeping without losing
+// a row.
 #include <pg_query.h>
 
 #include <cstring>
@@ -105,7 +107,60 @@ bool always_true(const json& node) {
 struct Finding {
     Class cls = Class::Harmless;
     std::string detail;
+
+    // A destructive finding wins over the others, the first of each kind
+    // over later ones.
+    void note(Class c, std::string why) {
+        if (is_destructive(cls) || (cls != Class::Harmless && !is_destructive(c))) return;
+        cls = c;
+        detail = std::move(why);
+    }
 };
+
+// A DELETE or UPDATE with no WHERE, or an always-true one: every row of its
+// table, which is a migration tool's own (Bookkeeping) or any other.
+void every_row(const json& v, Class all, const std::string& verb, const Options& opt, Finding& f) {
+    std::string how;
+    if (!v.contains("whereClause"))
+        how = " without WHERE";
+    else if (always_true(v["whereClause"]))
+        how = " with an always-true WHERE";
+    else
+        return;
+    std::string table;
+    if (v.contains("relation")) table = v["relation"].value("relname", "");
+    if (!table.empty() && is_bookkeeping_table(table, opt))
+        f.note(Class::Bookkeeping, verb + how + " of " + table + ", a migration tool's table");
+    else
+        f.note(all, verb + how);
+}
+
+// ALTER TABLE ... DROP: a column (or a composite type's attribute) takes its
+// values with it; a constraint, or a column's NOT NULL, default, identity or
+// generation expression, holds none. (NO INHERIT, SET WITHOUT CLUSTER, NOT
+// OF are AT_Drop* too, but drop nothing: harmless, as the kernel reads them.)
+void alter_table_cmd(const json& v, Finding& f) {
+    static const std::pair<const char*, const char*> kSchemaOnly[] = {
+        {"AT_DropConstraint", "DROP CONSTRAINT"},
+        {"AT_DropNotNull", "ALTER COLUMN ... DROP NOT NULL"},
+        {"AT_DropIdentity", "ALTER COLUMN ... DROP IDENTITY"},
+        {"AT_DropExpression", "ALTER COLUMN ... DROP EXPRESSION"},
+    };
+    std::string sub = v.value("subtype", "");
+    if (sub == "AT_DropColumn") f.note(Class::AlterDrop, "ALTER TABLE ... DROP COLUMN");
+    for (const auto& [subtype, what] : kSchemaOnly)
+        if (sub == subtype) f.note(Class::SchemaChange, std::string("ALTER TABLE ... ") + what);
+    if (sub == "AT_ColumnDefault" && !v.contains("def"))
+        f.note(Class::SchemaChange, "ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT");
+}
+
+// ALTER DOMAIN: DROP NOT NULL ('N'), DROP CONSTRAINT ('X'), DROP DEFAULT
+// ('T' without a default).
+void alter_domain(const json& v, Finding& f) {
+    std::string sub = v.value("subtype", "");
+    if (sub == "N" || sub == "X" || (sub == "T" && !v.contains("def")))
+        f.note(Class::SchemaChange, "ALTER DOMAIN ... DROP");
+}
 
 std::string drop_what(const json& v) {
     std::string t = v.value("removeType", "");
@@ -114,52 +169,48 @@ std::string drop_what(const json& v) {
     return "DROP " + (t.empty() ? std::string("OBJECT") : t);
 }
 
-// Depth-first: the first destructive node wins.
-void search(const json& node, Finding& f) {
-    if (f.cls != Class::Harmless) return;
+// Depth-first, until a destructive node is found.
+void search(const json& node, const Options& opt, Finding& f) {
+    if (is_destructive(f.cls)) return;
     if (node.is_array()) {
-        for (const auto& n : node) search(n, f);
+        for (const auto& n : node) search(n, opt, f);
         return;
     }
     if (!node.is_object()) return;
-    for (auto it = node.begin(); it != node.end() && f.cls == Class::Harmless; ++it) {
+    for (auto it = node.begin(); it != node.end() && !is_destructive(f.cls); ++it) {
         const std::string& k = it.key();
         const json& v = it.value();
         if (k == "DropStmt") {
-            f = {Class::Drop, drop_what(v)};
+            // An index holds no rows: only constraints can depend on it.
+            bool index = v.value("removeType", "") == "OBJECT_INDEX";
+            f.note(index ? Class::SchemaChange : Class::Drop, drop_what(v));
         } else if (k == "DropdbStmt") {
-            f = {Class::Drop, "DROP DATABASE"};
+            f.note(Class::Drop, "DROP DATABASE");
         } else if (k == "DropOwnedStmt") {
-            f = {Class::Drop, "DROP OWNED"};
+            f.note(Class::Drop, "DROP OWNED");
         } else if (k.rfind("Drop", 0) == 0 && k.size() > 8 &&
                    k.compare(k.size() - 4, 4, "Stmt") == 0) {
-            f = {Class::Drop, "DROP (" + k.substr(4, k.size() - 8) + ")"};
+            f.note(Class::Drop, "DROP (" + k.substr(4, k.size() - 8) + ")");
         } else if (k == "TruncateStmt") {
-            f = {Class::Truncate, "TRUNCATE"};
+            f.note(Class::Truncate, "TRUNCATE");
         } else if (k == "DeleteStmt") {
-            if (!v.contains("whereClause"))
-                f = {Class::DeleteAll, "DELETE without WHERE"};
-            else if (always_true(v["whereClause"]))
-                f = {Class::DeleteAll, "DELETE with an always-true WHERE"};
+            every_row(v, Class::DeleteAll, "DELETE", opt, f);
         } else if (k == "UpdateStmt") {
-            if (!v.contains("whereClause"))
-                f = {Class::UpdateAll, "UPDATE without WHERE"};
-            else if (always_true(v["whereClause"]))
-                f = {Class::UpdateAll, "UPDATE with an always-true WHERE"};
+            every_row(v, Class::UpdateAll, "UPDATE", opt, f);
         } else if (k == "AlterTableCmd") {
-            std::string sub = v.value("subtype", "");
-            if (sub.rfind("AT_Drop", 0) == 0)
-                f = {Class::AlterDrop, "ALTER TABLE ... " + sub.substr(3)};
+            alter_table_cmd(v, f);
+        } else if (k == "AlterDomainStmt") {
+            alter_domain(v, f);
         } else if (k == "DoStmt") {
-            f = {Class::OpaqueCode, "DO block: its statements cannot be checked"};
+            f.note(Class::OpaqueCode, "DO block: its statements cannot be checked");
         }
-        if (f.cls == Class::Harmless) search(v, f);
+        search(v, opt, f);
     }
 }
 
 }  // namespace
 
-Classification classify_postgres_sql(std::string_view sql) {
+Classification classify_postgres_sql(std::string_view sql, const Options& options) {
     Classification out;
     std::string text(sql);
     PgQueryParseResult r = pg_query_parse(text.c_str());
@@ -182,13 +233,13 @@ Classification classify_postgres_sql(std::string_view sql) {
         std::string stmt_text =
             loc < text.size() ? text.substr(loc, len ? len : std::string::npos) : "";
         Finding f;
-        if (s.contains("stmt")) search(s["stmt"], f);
+        if (s.contains("stmt")) search(s["stmt"], options, f);
         out.statements.push_back({stmt_text, f.cls, f.detail});
     }
     return out;
 }
 
-Classification classify_postgres_messages(std::span<const uint8_t> bytes) {
+Classification classify_postgres_messages(std::span<const uint8_t> bytes, const Options& options) {
     Classification out;
     size_t off = 0;
     while (off < bytes.size()) {
@@ -227,7 +278,7 @@ Classification classify_postgres_messages(std::span<const uint8_t> bytes) {
                     {"", Class::Unparseable,
                      std::string("message '") + type + "' has no terminated query"});
             } else {
-                auto c = classify_postgres_sql(*sql);
+                auto c = classify_postgres_sql(*sql, options);
                 out.statements.insert(out.statements.end(), c.statements.begin(),
                                       c.statements.end());
             }

@@ -99,6 +99,8 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.db_wire.monitor = db_monitor || p.db_action == Action::Audit;
     s.db_wire.refuse_unparseable = p.db_refuse_unparseable;
     s.db_wire.refuse_encrypted = p.db_refuse_encrypted;
+    s.db_wire.refuse_classes = p.db_refuse_classes;
+    s.db_wire.bookkeeping_tables = p.db_bookkeeping_tables;
     s.db_client_monitor = db_monitor;
     s.policy = std::move(p);
     return s;

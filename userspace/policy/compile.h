@@ -49,6 +49,8 @@ struct DbWireSettings {
     bool monitor = false;
     bool refuse_unparseable = true;
     bool refuse_encrypted = true;
+    uint32_t refuse_classes = KS_DB_CLASSES_DESTRUCTIVE;  // databases.refuse
+    std::vector<std::string> bookkeeping_tables;          // beside the built-in ones
     bool operator==(const DbWireSettings&) const = default;
 };
 

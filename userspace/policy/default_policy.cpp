@@ -119,6 +119,20 @@ databases:
   # enforce, or monitor: destructive requests are recorded (would-refuse) and
   # sent (the top-level mode: monitor wins over this).
   mode: enforce
+  # The classes of request refused: drop, truncate, delete-all, update-all,
+  # alter-drop (a column), opaque-code (DO, EVALSHA...), flush, shutdown-nosave,
+  # swapdb, config-set-path. Two more lose no row and pass unless listed:
+  # schema-change (DROP INDEX, ALTER ... DROP NOT NULL/DEFAULT/CONSTRAINT...)
+  # and bookkeeping (DELETE/UPDATE of every row of a migration tool's table).
+  # A class left out is sent and recorded (would-refuse when destructive).
+  refuse: [drop, truncate, delete-all, update-all, alter-drop, opaque-code, flush,
+           shutdown-nosave, swapdb, config-set-path]
+  # Migration tools' tables, beside the built-in django_migrations,
+  # alembic_version, knex_migrations, knex_migrations_lock,
+  # flyway_schema_history, databasechangelog, databasechangeloglock,
+  # schema_migrations, ar_internal_metadata, _prisma_migrations, SequelizeMeta:
+  # names alone (any schema, any case, quoted or not).
+  bookkeeping_tables: []
   # Uprobes on libpq's send functions: they also cover libpq clients over unix
   # sockets and TLS, but trap in every libpq client, guarded or not, while a
   # session exists (docs/performance.md).

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "abi/decode.h"
 #include "common/sysfs.h"
 #include "policy/db_endpoints.h"
 
@@ -31,11 +32,12 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 10> kDatabasesKeys = {
-    "endpoints",     "action",        "session", "unparseable", "encrypted",
-    "statement_max", "client_probes", "mode",    "relay",       "volume"};
+constexpr std::array<std::string_view, 12> kDatabasesKeys = {
+    "endpoints",     "action", "session", "unparseable", "encrypted", "statement_max",
+    "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables"};
 constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
 constexpr int kMaxVolume = 100'000'000;
+constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_BOOKKEEPING_MAX
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
@@ -246,6 +248,8 @@ class Parser {
     void parse_audit(const Entry& e, Policy& p);
     void parse_sessions(const Entry& e, Policy& p);
     void parse_databases(const Entry& e, Policy& p);
+    void parse_db_refuse(const Entry& e, Policy& p);
+    void parse_db_bookkeeping(const Entry& e, Policy& p);
     std::optional<bool> refuse_or_allow(const Entry& e, std::string_view name);
     std::optional<int> bounded_int(const Entry& e, std::string_view name, std::string_view unit,
                                    int lo, int hi);
@@ -726,8 +730,82 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
         } else if (sub.key == "statement_max") {
             if (auto v = bounded_int(sub, "databases.statement_max", "bytes", 16, kMaxStatementMax))
                 p.db_statement_max = *v;
+        } else if (sub.key == "refuse") {
+            parse_db_refuse(sub, p);
+        } else if (sub.key == "bookkeeping_tables") {
+            parse_db_bookkeeping(sub, p);
         }
     }
+}
+
+// databases.refuse: class names (db_class_reason), as a set of bits.
+void Parser::parse_db_refuse(const Entry& e, Policy& p) {
+    auto items = list(e, "databases.refuse");
+    if (!items) return;
+    std::vector<std::string_view> names;
+    for (uint32_t r = 1; r < KS_DBR_FIRST_UNPARSEABLE; ++r)
+        if (KS_DB_CLASSES_ALL & KS_DB_CLASS_BIT(r)) names.push_back(db_reason_name(r));
+    uint32_t classes = 0;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        auto name = item_string(item, "databases.refuse");
+        if (!name) continue;
+        auto reason = db_class_reason(*name);
+        if (!reason) {
+            std::string hint = *name == "unparseable" ? " (requests that cannot be read: "
+                                                        "databases.unparseable)"
+                               : *name == "harmless"  ? " (harmless requests are never refused)"
+                                                      : "";
+            error(item.pos, "databases.refuse: unknown class " + quote(*name) +
+                                " (expected one of: " + join(names, ", ") + ")" + hint);
+            continue;
+        }
+        if (auto prev = seen.find(*name); prev != seen.end()) {
+            warning(item.pos, "class " + quote(*name) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(*name, item.pos);
+        classes |= KS_DB_CLASS_BIT(*reason);
+    }
+    p.db_refuse_classes = classes;
+}
+
+// databases.bookkeeping_tables: bare table names, compared in any case.
+void Parser::parse_db_bookkeeping(const Entry& e, Policy& p) {
+    auto items = list(e, "databases.bookkeeping_tables");
+    if (!items) return;
+    std::vector<std::string> tables;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        auto name = item_string(item, "databases.bookkeeping_tables");
+        if (!name) continue;
+        bool plain = std::all_of(name->begin(), name->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+        });
+        if (!plain) {
+            error(item.pos, "databases.bookkeeping_tables: " + quote(*name) +
+                                " must be a table's name alone: letters, digits, '_' and '$', "
+                                "without schema or quotes (it matches in every schema, in any "
+                                "case, quoted or not)");
+            continue;
+        }
+        std::string lower = *name;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto prev = seen.find(lower); prev != seen.end()) {
+            warning(item.pos, "table " + quote(*name) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        if (tables.size() == kMaxBookkeepingTables) {
+            error(item.pos, "databases.bookkeeping_tables: at most " +
+                                std::to_string(kMaxBookkeepingTables) + " tables");
+            break;
+        }
+        seen.emplace(lower, item.pos);
+        tables.push_back(std::move(lower));
+    }
+    p.db_bookkeeping_tables = std::move(tables);
 }
 
 std::optional<Action> Parser::action_value(const Entry& e, std::string_view name) {

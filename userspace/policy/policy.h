@@ -117,6 +117,13 @@ struct Policy {
     int db_volume_deletes = 1000;
     int db_volume_within_s = 60;
     Mode db_mode = Mode::Enforce;  // databases.mode: monitor refuses nothing, records all
+    // databases.refuse: the classes of request refused, KS_DB_CLASS_BIT of
+    // each ("drop", "delete-all", "schema-change"...); one left out is passed
+    // and recorded (would-refuse when destructive).
+    uint32_t db_refuse_classes = KS_DB_CLASSES_DESTRUCTIVE;
+    // databases.bookkeeping_tables: migration tools' tables beside the
+    // built-in ones (db::builtin_bookkeeping_tables), in lower case.
+    std::vector<std::string> db_bookkeeping_tables;
     // sessions: escalation and the end of frozen sessions.
     // escalate_after refusals by one session within escalate_within_s seconds
     // make escalate_to happen to it (0: never).

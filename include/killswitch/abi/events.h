@@ -360,6 +360,9 @@ enum ks_db_reason {
     KS_DBR_SHUTDOWN = 8,    /* SHUTDOWN NOSAVE */
     KS_DBR_SWAPDB = 9,
     KS_DBR_CONFIG_PATH = 10, /* CONFIG SET dir / dbfilename */
+    /* lose no row; refused only when the policy lists them */
+    KS_DBR_SCHEMA_CHANGE = 11, /* DROP INDEX, ALTER ... DROP NOT NULL/DEFAULT/CONSTRAINT/INDEX... */
+    KS_DBR_BOOKKEEPING = 12,   /* DELETE/UPDATE of every row of a migration tool's own table */
     /* unparseable: the policy's "unparseable" action decides */
     KS_DBR_TOO_LONG = 16,     /* longer than KS_DB_WINDOW */
     KS_DBR_MALFORMED = 17,    /* lengths or framing that make no sense */
@@ -370,6 +373,19 @@ enum ks_db_reason {
     KS_DBR_UNIX_SOCKET = 24,  /* connect() to a watched unix socket: cannot be inspected */
 };
 #define KS_DBR_FIRST_UNPARSEABLE KS_DBR_TOO_LONG
+
+/* The classes below KS_DBR_FIRST_UNPARSEABLE as a mask (1 << KS_DBR_*):
+ * ks_db_config.refuse_classes says which the kernel refuses. */
+#define KS_DB_CLASS_BIT(r) (1u << (r))
+#define KS_DB_CLASSES_DESTRUCTIVE (((1u << (KS_DBR_CONFIG_PATH + 1)) - 1) & ~1u)
+#define KS_DB_CLASSES_ALL                                                \
+    (KS_DB_CLASSES_DESTRUCTIVE | KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE) | \
+     KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING))
+
+/* db_bookkeeping (hash): FNV-1a of a table name, lower case, unquoted, no
+ * schema -> 1. A DELETE/UPDATE of every row of one of them is
+ * KS_DBR_BOOKKEEPING rather than delete-all or update-all. */
+#define KS_DB_BOOKKEEPING_MAX 256
 
 /* ks_db_wire_event.verdict */
 enum ks_db_verdict {
@@ -385,6 +401,7 @@ struct ks_db_config {
     __u32 refuse_unparseable; /* refuse what cannot be read (default) */
     __u32 refuse_opaque;      /* refuse TLS / compression (default) */
     __u32 refuse_unix;        /* refuse connect() to watched unix sockets */
+    __u32 refuse_classes;     /* KS_DB_CLASS_BIT(KS_DBR_*) of the classes refused */
     /* The daemon's relay (userspace/db_relay): guarded connections to watched
      * endpoints go there while it listens, and it judges every request with
      * the full parsers. 0: no relay; the kernel judges them on the send path. */
