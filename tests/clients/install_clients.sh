@@ -83,7 +83,7 @@ fi
 command -v node >/dev/null || skip "node is not installed (Debian packages nodejs npm)"
 command -v npm >/dev/null || skip "npm is not installed (Debian package npm)"
 mkdir -p "$CACHE"
-if ! timeout 30 npm view "${NPM_PKGS[0]}" version >/dev/null 2>&1; then
+if ! timeout 30 npm view --fetch-retries=0 "${NPM_PKGS[0]}" version >/dev/null 2>&1; then
   skip "the npm registry cannot be reached ($(npm config get registry 2>/dev/null))"
 fi
 

@@ -391,7 +391,7 @@ class ClientsTier : public ::testing::Test {
                 << " (" << describe(g) << ")";
         }
         bool ok = failed_parts() == failed;
-        std::printf("| destructive | %-10s | %-23s | %-4s | %-4s | %-7s | %-14s | %s%s |\n",
+        std::printf("| destructive | %-10s | %-27s | %-4s | %-4s | %-7s | %-14s | %s%s |\n",
                     c.client.c_str(), c.what.c_str(), c.via.c_str(), ok ? "PASS" : "FAIL",
                     !why_lost.empty() ? "LOST"
                     : changed         ? "changed"
@@ -461,7 +461,7 @@ class ClientsTier : public ::testing::Test {
             times = buf + stops;
         }
         bool ok = failed_parts() == failed;
-        std::printf("| harmless    | %-10s | %-23s | %-4s | %-4s | %-7s | %-14s | %s |\n",
+        std::printf("| harmless    | %-10s | %-27s | %-4s | %-4s | %-7s | %-14s | %s |\n",
                     c.client.c_str(), c.what.c_str(), c.via.c_str(), ok ? "PASS" : "FAIL",
                     failure.empty() ? "ran" : "FAIL", "-",
                     failure.empty() ? times.c_str() : first_line(failure, 300).c_str());
@@ -488,7 +488,8 @@ class ClientsTier : public ::testing::Test {
 
     static void header() {
         std::printf(
-            "| kind        | client     | case                    | via  | test | data    | rule   "
+            "| kind        | client     | case                        | via  | test | data    | "
+            "rule   "
             "        | guarded: time (unguarded -> guarded), or exit and client error |\n");
     }
 
