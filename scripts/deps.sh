@@ -11,10 +11,17 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
 )
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
-  redis-server redis-tools qemu-system-x86 busybox-static cpio)
+  redis-server redis-tools qemu-system-x86 busybox-static cpio
+  python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis)
 
 want=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${TEST_PKGS[@]}")
+  # Node.js and npm for the tiers that install npm packages (tests/agents,
+  # tests/clients): Debian's, unless a node with its npm is there already
+  # (another packaging of Node.js brings npm in its nodejs package).
+  command -v npm >/dev/null || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

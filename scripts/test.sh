@@ -35,5 +35,12 @@ if grep -q "Test: RealCli/Agents\." "$log" 2>/dev/null; then
   awk '/^\| agent / && !hdr { print; print "|---|---|---|---|---|---|"; hdr = 1 }
        /^\| (claude|codex|gemini|opencode) / { print }' "$log"
 fi
+# The database clients' table: per client, case and transport, whether the
+# data stayed, how the client heard of the refusal, and the timings.
+if grep -q "Test: DbClients" "$log" 2>/dev/null; then
+  echo "test.sh: database clients, ORMs and migration tools (tests/e2e/db_clients_test.cpp; rerun: ctest -R DbClients -V):"
+  awk '/^\| kind / && !hdr { print; print "|---|---|---|---|---|---|---|---|"; hdr = 1 }
+       /^\| (destructive|harmless) / { print }' "$log"
+fi
 echo "test.sh: all tiers took $(( $(date +%s) - start ))s"
 exit $status

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+'use strict';
+// mysql2 (promise API) against MySQL/MariaDB, over TCP or a unix socket.
+//
+//   node mysql2_shop.js ACTION (--host H --port P | --socket PATH) --user U --db D
+//
+// The database holds a table t (id int primary key, note text).
+//
+//   harmless        --repeat times: SELECT count(*) FROM t, then INSERT one row
+//                   with placeholders (ids from 100001)
+//   drop-database   DROP DATABASE <db>
+//   delete-all      DELETE FROM t
+//
+// After an error, SELECT 1 on the same connection says whether it is still
+// usable. Output and exit status: clientlib.js.
+const lib = require('./clientlib');
+
+async function main() {
+  const a = lib.parse(['harmless', 'drop-database', 'delete-all'], {
+    port: '3306',
+    user: 'root',
+    db: 'shop',
+  });
+  const mysql = lib.pkg('mysql2/promise');
+  const elapsed = lib.timer();
+  let conn;
+  try {
+    conn = await mysql.createConnection(
+      a.socket
+        ? { socketPath: a.socket, user: a.user, password: a.password, database: a.db }
+        : { host: a.host, port: a.port, user: a.user, password: a.password, database: a.db },
+    );
+  } catch (e) {
+    return lib.clientError(e);
+  }
+  // A fatal error with no command waiting is an 'error' event: reported, not
+  // a crash of the script.
+  conn.connection.on('error', (e) => console.log(`error event: ${e.message}`));
+  const failed = await lib.attempt(
+    async () => {
+      if (a.action === 'drop-database') return conn.query(`DROP DATABASE \`${a.db}\``);
+      if (a.action === 'delete-all') return conn.query('DELETE FROM t');
+      for (let i = 0; i < a.repeat; i++) {
+        await conn.query('SELECT count(*) FROM t');
+        await conn.query('INSERT INTO t (id, note) VALUES (?, ?)', [100001 + i, `harmless ${i}`]);
+      }
+    },
+    () => conn.query('SELECT 1'),
+  );
+  if (failed !== null) return failed;
+  const ms = elapsed();
+  await conn.end();
+  return lib.done(ms);
+}
+
+lib.run(main);
