@@ -73,7 +73,15 @@ relay::Verdict Daemon::judge_relayed(const relay::Origin& o, const relay::Reques
     h.pid = o.pid;
     h.tid = o.pid;
     h.session_id = o.session_id;
-    h.comm = comm_of(o.pid);
+    // From the process table (no /proc read per request); /proc for a
+    // process it does not know.
+    if (const ProcessInfo* pi = table_.find(o.pid)) {
+        h.comm = pi->comm;
+        h.ppid = pi->ppid;
+        h.uid = pi->uid;
+    } else {
+        h.comm = comm_of(o.pid);
+    }
     Subject s = subject_of(h);
     relay::Verdict v;
     v.refuse = ruling.refuse && !relay_lets_through(window, p);
