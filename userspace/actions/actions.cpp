@@ -90,10 +90,17 @@ Status exit_where_stopped(int pid, int status) {
     if (!pc) return make_error("no user pc in " + proc + "/syscall");
     Fd mem(::open((proc + "/mem").c_str(), O_RDWR | O_CLOEXEC));
     if (!mem.valid()) return sys_error("open " + proc + "/mem");
-    // mov edi, status; mov eax, 231 (exit_group); syscall
-    unsigned char stub[12] = {0xbf, 0, 0, 0, 0, 0xb8, 231, 0, 0, 0, 0x0f, 0x05};
-    uint32_t code = static_cast<uint32_t>(status);
-    std::memcpy(stub + 1, &code, 4);
+    // x86-64: mov edi, imm32 (the status); mov eax, imm32 (SYS_exit_group); syscall
+    constexpr unsigned char kMovEdi = 0xbf, kMovEax = 0xb8;
+    constexpr unsigned char kSyscall[2] = {0x0f, 0x05};
+    unsigned char stub[12];
+    auto status32 = static_cast<uint32_t>(status);
+    auto nr32 = static_cast<uint32_t>(SYS_exit_group);
+    stub[0] = kMovEdi;
+    std::memcpy(stub + 1, &status32, 4);
+    stub[5] = kMovEax;
+    std::memcpy(stub + 6, &nr32, 4);
+    std::memcpy(stub + 10, kSyscall, 2);
     if (::pwrite(mem.get(), stub, sizeof(stub), static_cast<off_t>(pc)) !=
         static_cast<ssize_t>(sizeof(stub)))
         return sys_error("write the exit at " + proc + "'s pc");
