@@ -670,12 +670,19 @@ void DbClientsPostgres::django_templates() {
 TEST_F(DbClientsPostgres, DjangoMigrateAndLoaddataWorkAsUnguarded) {
     header();
     // Django's contenttypes 0002 drops a column of a table that is empty on
-    // a fresh project: refused as alter-drop, since killswitch does not yet
-    // look at whether a table holds rows (docs/database-protection.md).
-    Case migrate =
-        harmless_on_fresh("django", "migrate", "django", django("migrate", conn("django")));
-    migrate.known_gap = "ALTER TABLE \"django_content_type\" DROP COLUMN \"name\"";
-    harmless(migrate);
+    // a fresh project: the relay asks the server, in Django's transaction,
+    // and lets it pass as a schema change (databases.check_rows).
+    harmless(harmless_on_fresh("django", "migrate", "django", django("migrate", conn("django"))));
+    bool asked = false;
+    for (const auto& r : daemon_->records())
+        if (r.value("event", "") == "db" && r.contains("rows_checked") &&
+            r.value("statement", "").find("DROP COLUMN \"name\"") != std::string::npos) {
+            asked = true;
+            EXPECT_EQ(r.value("verdict", ""), "allow") << r.dump();
+            EXPECT_EQ(r.value("class", ""), "schema-change") << r.dump();
+            EXPECT_EQ(r["rows_checked"][0].value("rows", ""), "empty") << r.dump();
+        }
+    EXPECT_TRUE(asked) << "no record of the DROP COLUMN the relay let pass after asking";
     django_templates();
     harmless(Case{.client = "django",
                   .what = "loaddata (60 objects)",

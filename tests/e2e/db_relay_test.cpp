@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <future>
+
 #include "db_servers.h"
 
 namespace ks::test {
@@ -16,20 +18,22 @@ namespace {
 
 using nlohmann::json;
 
-class DbRelayE2E : public ::testing::Test {
+// The servers and a daemon that watches them, one set per test program
+// (each test runs in a program of its own under ctest).
+class RelayFixture : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() {
+    // databases: the policy's databases section, beside no escalation (each
+    // test's refusals are its own; escalation has its own tests).
+    static void start(const std::string& databases) {
         if (::geteuid() != 0) return;
         pg_ = new PgServer();
         my_ = new MariaDbServer();
         redis_ = new RedisServer();
         std::vector<std::string> args = {"--no-db-client-probes"};
         setup_error_ = watch_and_seed(*pg_, *my_, *redis_, args);
-        // Each test's refusals are its own: they do not escalate to the
-        // session (escalation has its own tests).
         policy_dir_ = new TempDir();
         std::string policy = policy_dir_->path() + "/policy.yaml";
-        std::ofstream(policy) << "version: 1\nsessions:\n  escalate_after: 0\n";
+        std::ofstream(policy) << "version: 1\nsessions:\n  escalate_after: 0\n" << databases;
         daemon_ = new Daemon(Daemon::Options{.policy_file = policy, .extra_args = args});
     }
     static void TearDownTestSuite() {
@@ -39,12 +43,28 @@ class DbRelayE2E : public ::testing::Test {
         delete my_;
         delete pg_;
         daemon_ = nullptr;
+        policy_dir_ = nullptr;
+        redis_ = nullptr;
+        my_ = nullptr;
+        pg_ = nullptr;
     }
     void SetUp() override {
         KS_REQUIRE_ROOT();
         ASSERT_TRUE(setup_error_.empty()) << setup_error_;
         ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
     }
+
+    static inline PgServer* pg_ = nullptr;
+    static inline MariaDbServer* my_ = nullptr;
+    static inline RedisServer* redis_ = nullptr;
+    static inline Daemon* daemon_ = nullptr;
+    static inline TempDir* policy_dir_ = nullptr;
+    static inline std::string setup_error_;
+};
+
+class DbRelayE2E : public RelayFixture {
+  protected:
+    static void SetUpTestSuite() { start(""); }
 
     static json relay_status() {
         auto st = daemon_->cli({"status", "--json"});
@@ -94,21 +114,7 @@ class DbRelayE2E : public ::testing::Test {
         EXPECT_EQ(rec["prevented"], true);
         EXPECT_NE(rec.value("explained_to", "").find("ErrorResponse"), std::string::npos) << rec;
     }
-
-    static PgServer* pg_;
-    static MariaDbServer* my_;
-    static RedisServer* redis_;
-    static Daemon* daemon_;
-    static TempDir* policy_dir_;
-    static std::string setup_error_;
 };
-
-PgServer* DbRelayE2E::pg_ = nullptr;
-MariaDbServer* DbRelayE2E::my_ = nullptr;
-RedisServer* DbRelayE2E::redis_ = nullptr;
-Daemon* DbRelayE2E::daemon_ = nullptr;
-TempDir* DbRelayE2E::policy_dir_ = nullptr;
-std::string DbRelayE2E::setup_error_;
 
 #define KS_REQUIRE_SERVER(s) \
     if (!(s)->ok()) GTEST_SKIP() << (s)->why()
@@ -149,6 +155,70 @@ TEST_F(DbRelayE2E, ALargeHarmlessStatementIsJudgedWholeAndRuns) {
     EXPECT_EQ(r.status, 0) << r.err.substr(0, 500);
     EXPECT_EQ(r.out, "200000\n");
     EXPECT_EQ(pg_->query("DROP TABLE big"), "");
+}
+
+TEST_F(DbRelayE2E, ADropThatLosesNoRowPassesAfterTheServerIsAskedOneWithRowsIsRefused) {
+    KS_REQUIRE_SERVER(pg_);
+    ASSERT_EQ(pg_->query("CREATE TABLE empty_t (id int, note text); "
+                         "CREATE TABLE full_t (id int, note text); "
+                         "INSERT INTO full_t VALUES (1, 'kept')"),
+              "");
+    TempDir tmp;
+    // Each line its own Query; psql goes on after an error.
+    std::ofstream(tmp.path() + "/drops.sql") << "BEGIN;\n"
+                                                "ALTER TABLE empty_t DROP COLUMN note;\n"
+                                                "SELECT 'still in the transaction';\n"
+                                                "COMMIT;\n"
+                                                "DROP TABLE IF EXISTS no_such_table;\n"
+                                                "ALTER TABLE full_t DROP COLUMN note;\n"
+                                                "DROP TABLE empty_t;\n"
+                                                "BEGIN;\n"
+                                                "DROP TABLE full_t;\n"
+                                                "ROLLBACK;\n"
+                                                "SELECT count(*) FROM full_t;\n";
+    auto argv = pg_->psql("127.0.0.1", "");
+    argv.resize(argv.size() - 2);
+    argv.erase(std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") - 1,
+               std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") + 1);
+    argv.insert(argv.end(), {"-f", tmp.path() + "/drops.sql"});
+    auto r = guarded("relay-pg-rows", argv);
+    // The DROP COLUMN of the empty table ran inside the client's transaction
+    // and left it usable (the check's savepoint is gone, nothing aborted).
+    EXPECT_NE(r.out.find("still in the transaction"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM information_schema.columns WHERE "
+                         "table_name = 'empty_t' AND column_name = 'note'"),
+              "0");
+    EXPECT_EQ(pg_->query("SELECT to_regclass('empty_t') IS NULL"), "t") << "DROP TABLE empty_t";
+    // The table with a row keeps its column and its row, in and out of a
+    // transaction block; the client reads why.
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM full_t WHERE note = 'kept'"), "1");
+    EXPECT_NE(r.err.find("killswitch: refused ALTER TABLE full_t DROP COLUMN note"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("the server says \"full_t\" has rows"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("killswitch: refused DROP TABLE full_t"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find("1\n"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("refused DROP TABLE IF EXISTS"), std::string::npos)
+        << "a missing table passes: " << r.err;
+
+    auto recs = records_of("relay-pg-rows", 5);
+    int passed = 0, refused = 0;
+    for (const auto& rec : recs) {
+        if (!rec.contains("rows_checked")) continue;
+        std::string rows = rec["rows_checked"][0].value("rows", "");
+        if (rec.value("verdict", "") == "allow") {
+            ++passed;
+            EXPECT_EQ(rec["class"], "schema-change") << rec;
+            EXPECT_TRUE(rows == "empty" || rows == "missing") << rec;
+        } else {
+            ++refused;
+            EXPECT_EQ(rec["verdict"], "refused") << rec;
+            EXPECT_EQ(rows, "rows") << rec;
+        }
+    }
+    EXPECT_EQ(passed, 3) << "DROP COLUMN and DROP TABLE of empty_t, DROP TABLE IF EXISTS";
+    EXPECT_EQ(refused, 2) << "DROP COLUMN and DROP TABLE of full_t";
+    EXPECT_EQ(pg_->query("DROP TABLE full_t"), "");
 }
 
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {
@@ -250,6 +320,100 @@ TEST_F(DbRelayE2E, NobodyElseCanUseTheRelayAsAWayIn) {
         << "the relay answered a connection it did not expect: " << n << " " << strerror(err);
     ::close(fd);
     EXPECT_GE(relay_status().value("unknown_connections", 0), 1);
+}
+
+// databases.action: hold. Over the relay a destructive request waits,
+// unread, until a person approves (it runs) or denies (the client reads the
+// refusal in its protocol's error); PostgreSQL clients are told at once, in a
+// NOTICE, that they wait and for whom.
+class DbRelayHoldE2E : public RelayFixture {
+  protected:
+    static void SetUpTestSuite() {
+        start("protect:\n  hold_timeout: 60\ndatabases:\n  action: hold\n");
+    }
+    // The one relay hold of the session, once it is there.
+    static json hold_of(const std::string& session) {
+        json found;
+        wait_until([&] {
+            auto r = daemon_->cli({"holds", "--json"});
+            if (r.status != 0) return false;
+            for (const auto& h : json::parse(r.out))
+                if (h.value("session", "") == session) found = h;
+            return !found.is_null();
+        });
+        return found;
+    }
+    std::future<CommandResult> guarded_async(const std::string& session,
+                                             const std::vector<std::string>& argv) {
+        return std::async(std::launch::async, [=] { return run_guarded(*daemon_, session, argv); });
+    }
+};
+
+TEST_F(DbRelayHoldE2E, PsqlWaitsForAPersonDeniedItReadsTheRefusalApprovedItRuns) {
+    KS_REQUIRE_SERVER(pg_);
+    ASSERT_EQ(pg_->query("CREATE TABLE scratch (id int); INSERT INTO scratch VALUES (1)"), "");
+    auto psql = [&](const std::string& sql) {
+        auto argv = pg_->psql("127.0.0.1", sql);
+        argv.insert(argv.end(), {"-c", "SELECT 'after'"});
+        argv.erase(std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") - 1,
+                   std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") + 1);
+        return argv;
+    };
+    // Denied: nothing reached the server; the client reads why, and goes on.
+    auto denied = guarded_async("hold-pg-deny", psql("DROP TABLE accounts"));
+    json h = hold_of("hold-pg-deny");
+    ASSERT_FALSE(h.is_null()) << daemon_->stderr_text();
+    EXPECT_EQ(h["layer"], "relay");
+    EXPECT_NE(h.value("path", "").find("DROP TABLE accounts"), std::string::npos) << h;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM accounts"), "100") << "held, not run";
+    uint64_t id = h["id"];
+    ASSERT_EQ(daemon_->cli({"deny", std::to_string(id)}).status, 0);
+    auto r = denied.get();
+    EXPECT_NE(r.err.find("NOTICE:  killswitch: held DROP TABLE accounts"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("killswitch approve " + std::to_string(id)), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("ERROR:  killswitch: refused DROP TABLE accounts: held, then denied"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out, "after\n") << "the connection goes on";
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM accounts"), "100");
+    bool recorded = false;
+    for (const auto& rec : daemon_->records())
+        if (rec.value("event", "") == "hold_denied" && rec.value("hold_id", 0ull) == id) {
+            recorded = true;
+            EXPECT_EQ(rec["verdict"], "refused") << rec;
+            EXPECT_NE(rec.value("explained_to", "").find("ErrorResponse"), std::string::npos);
+        }
+    EXPECT_TRUE(recorded);
+
+    // Approved: it runs.
+    auto approved = guarded_async("hold-pg-approve", psql("DROP TABLE scratch"));
+    h = hold_of("hold-pg-approve");
+    ASSERT_FALSE(h.is_null());
+    ASSERT_EQ(daemon_->cli({"approve", std::to_string(h["id"].get<uint64_t>())}).status, 0);
+    r = approved.get();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "after\n") << r.err;
+    EXPECT_EQ(pg_->query("SELECT to_regclass('scratch') IS NULL"), "t") << "the approved DROP ran";
+}
+
+TEST_F(DbRelayHoldE2E, RedisCliWaitsAndReadsTheDenialInItsPlace) {
+    KS_REQUIRE_SERVER(redis_);
+    auto fut = std::async(std::launch::async, [&] {
+        return run_guarded(
+            *daemon_, "hold-redis",
+            {"/bin/sh", "-c",
+             "printf 'SET held_a 1\\nFLUSHALL\\nGET held_a\\n' | redis-cli -p " + redis_->port()});
+    });
+    json h = hold_of("hold-redis");
+    ASSERT_FALSE(h.is_null()) << daemon_->stderr_text();
+    EXPECT_EQ(redis_->command({"EXISTS", "k1"}), "1") << "held, not run";
+    ASSERT_EQ(daemon_->cli({"deny", std::to_string(h["id"].get<uint64_t>())}).status, 0);
+    auto r = fut.get();
+    EXPECT_NE(r.out.find("ERR killswitch: refused FLUSHALL: held, then denied"), std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.substr(r.out.size() - 2), "1\n") << "the command after it ran: " << r.out;
+    EXPECT_EQ(redis_->command({"EXISTS", "k1", "k2", "k3", "k4", "k5"}), "5");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "db_guard/db_relay_decide.h"
 #include "db_guard/db_wire_decide.h"
 #include "policy/compile.h"
 
@@ -64,6 +65,29 @@ TEST(DbGuardDecide, DropTableIsRefusedBeforeItIsSent) {
         libpq_facts(held("DROP TABLE users"), classify_libpq(held("DROP TABLE users"), {}));
     EXPECT_EQ(facts["class"], "drop");
     EXPECT_EQ(facts["layer"], "uprobe");
+}
+
+TEST(DbGuardDecide, HoldIsTheRelaysTheLibpqLayerRefusesInstead) {
+    auto p = compiled([](policy::Policy& q) { q.db_action = Action::Hold; });
+    Decision d = libpq(held("DROP TABLE users"), p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_EQ(d.task, TaskStep::Refuse) << "never left stopped with no hold to end it";
+    EXPECT_FALSE(d.hold);
+    EXPECT_NE(d.note.find("relay"), std::string::npos);
+
+    RelayedRequest r{KS_DB_POSTGRES, "127.0.0.1:5432", 1, false, 'Q', "SELECT 1; DROP TABLE users"};
+    auto c = classify_relayed(r, {});
+    RelayRuling ruling = rule_relayed(c, "", p);
+    ASSERT_TRUE(ruling.refuse);
+    Decision held_req = decide_relayed(r, c.statements[1], 1, ruling, false, p.policy);
+    EXPECT_EQ(held_req.verdict, Verdict::Hold);
+    ASSERT_TRUE(held_req.hold);
+    EXPECT_EQ(held_req.hold->layer, "relay");
+    EXPECT_EQ(held_req.hold->path, "DROP TABLE users");
+    EXPECT_EQ(held_req.task, TaskStep::None) << "the client is not stopped: its request waits";
+    EXPECT_FALSE(held_req.told_by.empty()) << "never the process's stderr";
+    Decision other = decide_relayed(r, c.statements[0], 0, ruling, false, p.policy);
+    EXPECT_FALSE(other.hold) << "one hold for the request";
 }
 
 TEST(DbGuardDecide, AStatementCutAtTheReadLimitIsNeverHarmless) {

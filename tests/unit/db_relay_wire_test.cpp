@@ -3,7 +3,9 @@
 // refused requests, whole or split across reads.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "db_guard/volume.h"
 #include "db_relay/wire.h"
@@ -239,6 +241,67 @@ TEST(RelayWireRedis, ACommandCutShortWaitsAndNonsenseCloses) {
     EXPECT_EQ(up, "*2\r\n$3\r\nGET\r\n$5\r\nabcde\r\n");
     std::string bad = "*1\r\n$x\r\n";
     EXPECT_FALSE(w->from_client(bad, up, down, judge));
+}
+
+// A judge that answers later, as the daemon does for what the relay's
+// thread cannot pass by itself: asked, it says "later" until told.
+struct LaterJudge {
+    std::vector<std::string> asked;
+    std::optional<Verdict> told;
+    Verdict operator()(const Request& r) {
+        asked.emplace_back(r.text);
+        if (!told) return {.later = true};
+        Verdict v = *told;
+        told.reset();
+        return v;
+    }
+};
+
+// The request waits unread, with everything behind it, until the verdict
+// comes; then it and what follows go on in order.
+void expect_waits_in_order(Protocol p, const std::string& first, const std::string& held,
+                           const std::string& after, const std::string& setup = "") {
+    auto w = make_wire(p, "tok");
+    std::string up, down;
+    if (p == Protocol::Mysql) {
+        std::string g = my_greeting(0x000fa685);
+        ASSERT_TRUE(w->from_server(g, down));
+        down.clear();
+    }
+    LaterJudge lj;
+    Judge judge_later = [&](const Request& r) {
+        if (r.text.find("DEL") == std::string_view::npos &&
+            r.text.find("DELETE") == std::string_view::npos)
+            return Verdict{};
+        return lj(r);
+    };
+    std::string in = setup + first + held + after;
+    ASSERT_TRUE(w->from_client(in, up, down, judge_later));
+    EXPECT_EQ(up, setup + first);
+    EXPECT_EQ(in, held + after);
+    ASSERT_EQ(lj.asked.size(), 1u);
+    // Asked again before the verdict (more bytes came): still waiting.
+    ASSERT_TRUE(w->from_client(in, up, down, judge_later));
+    EXPECT_EQ(up, setup + first);
+    lj.told = Verdict{};
+    ASSERT_TRUE(w->from_client(in, up, down, judge_later));
+    EXPECT_EQ(up, setup + first + held + after);
+    EXPECT_TRUE(in.empty());
+    EXPECT_EQ(down, "");
+}
+
+TEST(RelayWire, ARequestJudgedLaterWaitsWithWhatFollowsIt) {
+    expect_waits_in_order(Protocol::Postgres, pg_query("SELECT 1"),
+                          pg_query("DELETE FROM t WHERE id = 1"), pg_query("SELECT 2"),
+                          pg_startup());
+    expect_waits_in_order(Protocol::Mysql, my_packet(0, "\x03SELECT 1"),
+                          my_packet(0,
+                                    "\x03"
+                                    "DELETE FROM t WHERE id = 1"),
+                          my_packet(0, "\x03SELECT 2"),
+                          my_packet(1, std::string("\x85\xa6\x0f\x00", 4) + std::string(28, 'r')));
+    expect_waits_in_order(Protocol::Redis, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n",
+                          "*2\r\n$3\r\nDEL\r\n$1\r\na\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
 }
 
 TEST(VolumeBudget, KeysAddUpPerSessionWithinTheWindow) {

@@ -138,6 +138,16 @@ void Daemon::start() {
 
     // Tasks an earlier daemon held are still stopped: their holds come back.
     for (const auto& h : holds_.persist_to(opts_.runtime_dir + "/holds.json")) {
+        if (h.layer == "relay") {
+            // Its connection ended with the earlier daemon: the client read
+            // a closed connection, and nothing reached the server.
+            holds_.take(h.id);
+            json rec = own_record("hold_ended");
+            rec["hold"] = h.to_json();
+            rec["reason"] = "the relay's connection ended with the earlier daemon";
+            audit_->append(std::move(rec));
+            continue;
+        }
         spdlog::warn("hold {} of an earlier daemon taken back: {} {} by pid {} (session {})", h.id,
                      h.op, h.path, h.pid, h.session);
         json rec = own_record("hold_adopted");
@@ -169,7 +179,7 @@ void Daemon::start() {
     control_.emplace(std::move(srv.value()));
 
     std::vector<int> fds = {rb_->epoll_fd(), signal_fd_.get(), timer_fd_.get(), control_->fd()};
-    if (relay_) fds.push_back(relay_->epoll_fd());
+    if (relay_) fds.push_back(relay_->notify_fd());
     for (int fd : fds) {
         epoll_event e{};
         e.events = EPOLLIN;
@@ -229,8 +239,8 @@ void Daemon::run() {
                 while (::read(timer_fd_.get(), &ticks, sizeof(ticks)) == sizeof(ticks)) {
                 }
                 on_tick();
-            } else if (relay_ && fd == relay_->epoll_fd()) {
-                relay_->service();
+            } else if (relay_ && fd == relay_->notify_fd()) {
+                service_relay();
             } else if (fd == control_->fd()) {
                 for (;;) {
                     Fd c = control_->accept_client();

@@ -145,11 +145,16 @@ class Daemon {
     // db_relay.cpp
     void start_relay();
     void sync_relay();
-    relay::Verdict judge_relayed(const relay::Origin& o, const relay::Request& req);
+    void service_relay();
+    relay::Verdict judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
+                                 const std::vector<relay::RowCheck>& checks);
+    void resolve_relay_hold(const Hold& h, bool approve, const std::string& why);
     void relay_closed(const relay::Origin& o, const std::string& why);
     void on_tamper(const TamperEvent& ev);
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
     [[nodiscard]] Subject subject_of(const EventHeader& h) const;
+    // A process known by its pid alone (the relay's clients, held requests).
+    [[nodiscard]] Subject subject_of_pid(int pid, uint32_t session_id, uint64_t ts_boot_ns) const;
     // Applies the decision (after the session step: escalation, the terms
     // of a freeze), renders the record with the facts (and extra fields
     // computed after the action), and appends it.
@@ -257,6 +262,12 @@ class Daemon {
     std::unique_ptr<relay::Relay> relay_;  // null: off by policy, or it could not start
     std::string relay_error_;
     std::vector<DbWireBpf::UnixPath> relay_unix_;  // what the relay listens for
+    // Requests the relay keeps for a person, by hold id.
+    struct RelayHold {
+        uint64_t conn = 0;
+        uint32_t kind = 0;
+    };
+    std::map<uint64_t, RelayHold> relay_holds_;
     db::VolumeBudget volume_;
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;

@@ -1,8 +1,9 @@
-// The database relay in the daemon: started with the socket-path layer,
-// serviced by the event loop, and the judge of its requests:
-// decode (the relay's framing) -> enrich (Subject of the connecting process)
-// -> classify_relayed / rule_relayed / decide_relayed -> carry_out -> the
-// client reads the refusal in its protocol's error.
+// The database relay in the daemon: started with the socket-path layer, and
+// the judge of the requests its thread does not pass by itself
+// (relay_passes_unasked): decode (the relay's framing) -> enrich (Subject of
+// the connecting process) -> classify_relayed / rule_relayed /
+// decide_relayed -> carry_out -> the client reads the refusal in its
+// protocol's error.
 #include "daemon/daemon_impl.h"
 #include "db_guard/db_guard_decide.h"
 #include "db_guard/db_relay_decide.h"
@@ -12,13 +13,8 @@ namespace ks::daemon_detail {
 void Daemon::start_relay() {
     if (!dwbpf_ || !policy().db_relay) return;
     relay::Hooks hooks;
-    hooks.judge = [this](const relay::Origin& o, const relay::Request& r) {
-        return judge_relayed(o, r);
-    };
-    hooks.closed = [this](const relay::Origin& o, const std::string& why) { relay_closed(o, why); };
-    hooks.session_of = [this](int pid) -> uint32_t {
-        const ProcessInfo* p = table_.find(pid);
-        return p ? p->session_id : 0;
+    hooks.passes = [](const relay::Origin& o, const relay::Request& r) {
+        return relay_passes_unasked({o.kind, "", 0, o.unix_socket, r.type, r.text});
     };
     auto r = relay::Relay::start(dwbpf_->relay_conns_fd(), std::move(hooks));
     if (!r) {
@@ -51,57 +47,115 @@ void Daemon::sync_relay() {
         spdlog::error("database relay: {}", st.error().str());
 }
 
-relay::Verdict Daemon::judge_relayed(const relay::Origin& o, const relay::Request& req) {
+void Daemon::service_relay() {
+    std::vector<relay::Question> questions;
+    std::vector<relay::Closing> closings;
+    relay_->take(questions, closings);
+    for (auto& q : questions)
+        relay_->answer(q.conn,
+                       judge_relayed(q.conn, std::move(q.origin), {q.type, q.text}, q.checks));
+    for (const auto& c : closings) relay_closed(c.origin, c.why);
+}
+
+relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
+                                     const std::vector<relay::RowCheck>& checks) {
     const policy::Policy& p = policy();
+    if (o.unix_socket && !o.session_id) {
+        // The kernel does not say for unix sockets: the process table does.
+        const ProcessInfo* pi = table_.find(o.pid);
+        o.session_id = pi ? pi->session_id : 0;
+    }
     RelayedRequest r{o.kind, o.address, o.connection, o.unix_socket, req.type, req.text};
     db::Classification c = classify_relayed(r, classify_options(state_.compiled));
     if (c.statements.empty()) return {};
+    if (!checks.empty()) apply_row_checks(c, checks);
     uint64_t now = boottime_ns();
     db::VolumeLimits limits{static_cast<uint64_t>(p.db_volume_keys),
                             static_cast<uint64_t>(p.db_volume_deletes),
                             static_cast<uint64_t>(p.db_volume_within_s) * 1'000'000'000ull};
     RelayRuling ruling = rule_relayed(c, "", state_.compiled);
-    if (!ruling.refuse)
-        ruling = rule_relayed(
-            c, volume_.charge(o.session_id, db::volume_of(c, o.kind == KS_DB_REDIS), now, limits),
-            state_.compiled);
+    if (!ruling.refuse) {
+        std::string over =
+            volume_.charge(o.session_id, db::volume_of(c, o.kind == KS_DB_REDIS), now, limits);
+        if (!over.empty()) {
+            ruling = rule_relayed(c, over, state_.compiled);
+        } else if (c.verdict() == db::Class::Harmless) {
+            // Most requests: nothing to refuse and nothing to record (the
+            // relay counts them).
+            return {};
+        }
+    }
     auto w = windows_.find(o.session_id);
     bool window = w != windows_.end() && w->second.open && w->second.until_boot_ns > now;
-
-    EventHeader h;
-    h.ts_boot_ns = now;
-    h.pid = o.pid;
-    h.tid = o.pid;
-    h.session_id = o.session_id;
-    // From the process table (no /proc read per request); /proc for a
-    // process it does not know.
-    if (const ProcessInfo* pi = table_.find(o.pid)) {
-        h.comm = pi->comm;
-        h.ppid = pi->ppid;
-        h.uid = pi->uid;
-    } else {
-        h.comm = comm_of(o.pid);
+    if (ruling.refuse && checks.empty() && !relay_lets_through(window, p)) {
+        // An empty table loses nothing: the server is asked first, on the
+        // client's connection, and the request judged again.
+        if (auto tables = rows_to_check(r, c, state_.compiled); !tables.empty())
+            return {.later = true, .check_rows = std::move(tables)};
     }
-    Subject s = subject_of(h);
+
+    Subject s = subject_of_pid(o.pid, o.session_id, now);
     relay::Verdict v;
     v.refuse = ruling.refuse && !relay_lets_through(window, p);
     for (size_t i = 0; i < c.statements.size(); ++i) {
         const db::Statement& st = c.statements[i];
         Decision d = decide_relayed(r, st, i, ruling, window, p);
-        ActionResult res = carry_out("db", s, relayed_facts(r, st, i, ruling, p), d,
-                                     {{"decision_latency_ns", boottime_ns() - now}});
+        json facts = relayed_facts(r, st, i, ruling, p);
+        if (!st.tables.empty() && !checks.empty()) facts["rows_checked"] = row_checks_json(checks);
+        ActionResult res =
+            carry_out("db", s, facts, d, {{"decision_latency_ns", boottime_ns() - now}});
         if (!res.message.empty()) v.message = res.message;
+        if (res.hold_id) {
+            // Kept until a person decides (resolve_relay_hold); the client
+            // is told it waits where its protocol can say so.
+            relay_holds_[res.hold_id] = RelayHold{conn, o.kind};
+            v.refuse = false;
+            v.later = true;
+        }
     }
     if (v.refuse && v.message.empty())
         v.message = "killswitch: refused (rule " + ruling.rule + ").\n";
     return v;
 }
 
+// A person decided on a held request (or nobody did in time): it goes on to
+// the server, or the client reads the refusal in its protocol's error.
+void Daemon::resolve_relay_hold(const Hold& h, bool approve, const std::string& why) {
+    auto it = relay_holds_.find(h.id);
+    bool waiting = it != relay_holds_.end() && relay_;
+    Subject s = subject_of_pid(h.pid, h.session_id, boottime_ns());
+    Decision d;
+    d.verdict = approve ? Verdict::Allow : Verdict::Refused;
+    d.prevented = !approve;
+    d.rule = h.rule;
+    d.reason = why;
+    d.what = h.path;
+    json facts = {{"hold_id", h.id}, {"layer", h.layer}, {"op", h.op}, {"statement", h.path}};
+    if (waiting) {
+        relay::Verdict v;
+        if (!approve) {
+            v.refuse = true;
+            v.message = "killswitch: refused " + h.path + ": held, then " + why + " (rule " +
+                        h.rule + ").\n";
+            facts["explained_to"] = relay_told_by(it->second.kind);
+        }
+        relay_->answer(it->second.conn, std::move(v));
+    } else {
+        facts["note"] = "the client's connection had ended";
+    }
+    // Never the process's stderr: the relay answers in the protocol.
+    d.told_by = facts.value("explained_to", "nobody: the client's connection had ended");
+    if (it != relay_holds_.end()) relay_holds_.erase(it);
+    carry_out(approve ? "hold_approved" : "hold_denied", s, facts, d);
+}
+
 void Daemon::relay_closed(const relay::Origin& o, const std::string& why) {
+    const ProcessInfo* pi = o.session_id ? nullptr : table_.find(o.pid);
+    uint32_t session = pi ? pi->session_id : o.session_id;
     json rec = own_record("db_relay_closed");
     rec["pid"] = o.pid;
     rec["comm"] = comm_of(o.pid);
-    rec["session"] = o.session_id ? json(session_name(o.session_id)) : json(nullptr);
+    rec["session"] = session ? json(session_name(session)) : json(nullptr);
     rec["db"] = db_kind_name(o.kind);
     rec["address"] = o.address;
     rec["connection"] = o.connection;

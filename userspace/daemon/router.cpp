@@ -22,6 +22,24 @@ Subject Daemon::subject_of(const EventHeader& h) const {
     return s;
 }
 
+Subject Daemon::subject_of_pid(int pid, uint32_t session_id, uint64_t ts_boot_ns) const {
+    EventHeader h;
+    h.ts_boot_ns = ts_boot_ns;
+    h.pid = pid;
+    h.tid = pid;
+    h.session_id = session_id;
+    // From the process table (no /proc read per request); /proc for a
+    // process it does not know.
+    if (const ProcessInfo* pi = table_.find(pid)) {
+        h.comm = pi->comm;
+        h.ppid = pi->ppid;
+        h.uid = pi->uid;
+    } else {
+        h.comm = comm_of(pid);
+    }
+    return subject_of(h);
+}
+
 ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const json& facts,
                                Decision d, const json& extra) {
     session_step(d, s);
@@ -108,6 +126,7 @@ void Daemon::on_tamper(const TamperEvent& ev) {
 }
 
 void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
+    if (h.layer == "relay") return resolve_relay_hold(h, approve, why);
     Subject s;
     s.pid = h.pid;
     s.tid = h.tid;

@@ -62,6 +62,11 @@ struct Statement {
     std::string text;  // the statement (or command) as sent
     Class cls = Class::Harmless;
     std::string detail;  // "DROP TABLE", "DELETE without WHERE", the parse error...
+    // A PostgreSQL DROP TABLE or ALTER TABLE ... DROP COLUMN that loses
+    // nothing but the rows of these tables (SQL identifiers, quoted and
+    // qualified as written): nothing at all when they have none. Empty for
+    // everything else.
+    std::vector<std::string> tables;
 };
 
 struct Classification {

@@ -80,9 +80,14 @@ Decision decide_libpq(const DbCheckEvent& ev, const db::Classification& c,
     } else {
         d.verdict = verdict_for(p.db_action);
         d.prevented = true;
+        if (p.db_action == Action::Hold) {
+            // Only the relay holds a request for a person.
+            d.verdict = Verdict::Block;
+            d.note = "databases.action hold: held over the relay only; refused here";
+        }
         // Stopped before libpq sent it: a refused statement ends the client
         // with a failure status (block), or a kill.
-        if (p.db_action == Action::Block) d.task = TaskStep::Refuse;
+        if (p.db_action == Action::Block || p.db_action == Action::Hold) d.task = TaskStep::Refuse;
         if (p.db_action == Action::Kill) d.task = TaskStep::Kill;
         db_session_part(d, p);
     }

@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "db_guard/classify.h"
 #include "db_guard/volume.h"
+#include "db_relay/wire.h"
 #include "decision/decision.h"
 #include "nlohmann/json.hpp"
 #include "policy/compile.h"
@@ -29,6 +31,26 @@ struct RelayedRequest {
 };
 
 db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options);
+
+// True when the request can go on without the daemon: every statement in it
+// harmless and nothing in it that counts against the destructive volume, so
+// there is nothing to refuse, count or record, under any policy (the
+// policy's lists only ever make a statement less harmless). Pure and
+// thread-safe: the relay's thread asks it of each request.
+bool relay_passes_unasked(const RelayedRequest& r);
+
+// The tables to ask the server about before refusing (databases.check_rows):
+// a PostgreSQL simple query of nothing but DROP TABLE or DROP COLUMN
+// statements that lose nothing but those tables' rows. Empty: nothing to
+// ask (refuse, or pass, as ruled).
+std::vector<std::string> rows_to_check(const RelayedRequest& r, const db::Classification& c,
+                                       const policy::CompiledPolicy& policy);
+
+// The server's answers applied: a statement whose every table has no row
+// (or does not exist) loses nothing and becomes a schema change; the
+// others keep their class, their detail saying what the server said.
+void apply_row_checks(db::Classification& c, const std::vector<relay::RowCheck>& checks);
+nlohmann::json row_checks_json(const std::vector<relay::RowCheck>& checks);
 
 // Why the whole request is refused, if it is: the statement it is about and
 // the rule. over_volume: the budget's words when it went over (rule db:volume).
@@ -49,6 +71,10 @@ Decision decide_relayed(const RelayedRequest& r, const db::Statement& st, size_t
 
 nlohmann::json relayed_facts(const RelayedRequest& r, const db::Statement& st, size_t index,
                              const RelayRuling& ruling, const policy::Policy& p);
+
+// Who reads a refusal of the relay, for the record ("the client, in a
+// PostgreSQL ErrorResponse (42501)"...).
+std::string relay_told_by(uint32_t kind);
 
 // Whether the policy lets a request through that the ruling refuses: monitor
 // mode, action audit, or the session's window.

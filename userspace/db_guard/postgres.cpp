@@ -5,6 +5,8 @@
 // a row.
 #include <pg_query.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -208,6 +210,76 @@ void search(const json& node, const Options& opt, Finding& f) {
     }
 }
 
+std::string quote_ident(const std::string& name) {
+    std::string out = "\"";
+    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+// The tables a top-level DROP TABLE or ALTER TABLE ... DROP COLUMN takes rows
+// from, when that is all it destroys (CASCADE takes views and foreign keys
+// with it, which hold no rows); empty when it is anything else.
+std::vector<std::string> tables_losing_rows(const json& stmt) {
+    std::vector<std::string> out;
+    if (stmt.contains("DropStmt")) {
+        const json& d = stmt["DropStmt"];
+        if (d.value("removeType", "") != "OBJECT_TABLE" || !d.contains("objects")) return {};
+        for (const auto& obj : d["objects"]) {
+            const json& items =
+                obj.contains("List") ? obj["List"].value("items", json::array()) : obj;
+            std::string name;
+            for (const auto& part : items) {
+                if (!part.contains("String")) return {};
+                if (!name.empty()) name += '.';
+                name += quote_ident(part["String"].value("sval", ""));
+            }
+            if (name.empty()) return {};
+            out.push_back(name);
+        }
+    } else if (stmt.contains("AlterTableStmt")) {
+        const json& a = stmt["AlterTableStmt"];
+        if (a.value("objtype", "") != "OBJECT_TABLE" || !a.contains("relation")) return {};
+        for (const auto& cmd : a.value("cmds", json::array())) {
+            // Any other destructive command makes it more than rows.
+            std::string sub =
+                cmd.contains("AlterTableCmd") ? cmd["AlterTableCmd"].value("subtype", "") : "";
+            Finding f;
+            if (cmd.contains("AlterTableCmd")) alter_table_cmd(cmd["AlterTableCmd"], f);
+            if (is_destructive(f.cls) && sub != "AT_DropColumn") return {};
+        }
+        const json& rel = a["relation"];
+        std::string name;
+        if (rel.contains("catalogname")) name = quote_ident(rel.value("catalogname", "")) + '.';
+        if (rel.contains("schemaname")) name += quote_ident(rel.value("schemaname", "")) + '.';
+        name += quote_ident(rel.value("relname", ""));
+        out.push_back(name);
+    }
+    return out;
+}
+
+// Every node search() reports is written with one of these keywords, and
+// a keyword is never quoted, escaped or split (DROP, TRUNCATE, DELETE,
+// UPDATE, ALTER ... and DO). Text without any of them, in any case and even
+// inside a longer word, has nothing to report once it parses: its tree
+// need not be read (most of a client's requests; reading the tree is most
+// of the cost of classifying one).
+bool may_report(std::string_view sql) {
+    static constexpr std::string_view kWords[] = {"drop",   "truncate", "delete",
+                                                  "update", "alter",    "do"};
+    for (size_t i = 0; i + 1 < sql.size(); ++i) {
+        char c = static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i])));
+        if (c != 'd' && c != 't' && c != 'u' && c != 'a') continue;
+        for (std::string_view w : kWords) {
+            if (w[0] != c || sql.size() - i < w.size()) continue;
+            size_t j = 1;
+            while (j < w.size() && std::tolower(static_cast<unsigned char>(sql[i + j])) == w[j])
+                ++j;
+            if (j == w.size()) return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 Classification classify_postgres_sql(std::string_view sql, const Options& options) {
@@ -218,6 +290,14 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         out.statements.push_back(
             {text, Class::Unparseable, std::string("PostgreSQL parse error: ") + r.error->message});
         pg_query_free_parse_result(r);
+        return out;
+    }
+    if (!may_report(text)) {
+        // Parsed, and nothing in it to report: one harmless entry for the
+        // whole text (empty for comments only).
+        bool empty = std::strstr(r.parse_tree, "\"stmts\"") == nullptr;
+        pg_query_free_parse_result(r);
+        if (!empty) out.statements.push_back({text, Class::Harmless, ""});
         return out;
     }
     json tree = json::parse(r.parse_tree, nullptr, false);
@@ -232,9 +312,14 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         size_t len = s.value("stmt_len", 0);
         std::string stmt_text =
             loc < text.size() ? text.substr(loc, len ? len : std::string::npos) : "";
+        // What follows the previous statement's semicolon, spaces included.
+        stmt_text.erase(0, std::min(stmt_text.size(), stmt_text.find_first_not_of(" \t\r\n")));
         Finding f;
         if (s.contains("stmt")) search(s["stmt"], options, f);
-        out.statements.push_back({stmt_text, f.cls, f.detail});
+        std::vector<std::string> tables;
+        if (f.cls == Class::Drop || f.cls == Class::AlterDrop)
+            tables = tables_losing_rows(s["stmt"]);
+        out.statements.push_back({stmt_text, f.cls, f.detail, std::move(tables)});
     }
     return out;
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -18,24 +17,47 @@ std::string upper(std::string_view s) {
 
 // Keys a Redis command removes, by its words (the classifier's text: the
 // arguments joined by spaces).
-uint64_t redis_keys(const std::string& text) {
-    std::istringstream in(text);
-    std::vector<std::string> w;
-    for (std::string s; in >> s;) w.push_back(s);
-    if (w.empty()) return 0;
-    std::string cmd = upper(w[0]);
-    auto n = static_cast<uint64_t>(w.size());
-    if (cmd == "DEL" || cmd == "UNLINK") return n - 1;
-    if (cmd == "HDEL" || cmd == "SREM" || cmd == "ZREM" || cmd == "XDEL") return n > 2 ? n - 2 : 0;
+uint64_t redis_keys(std::string_view text) {
+    auto words = [&](auto&& each) {
+        for (size_t i = 0; i < text.size();) {
+            while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+            size_t j = i;
+            while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+            if (j > i && !each(text.substr(i, j - i))) return;
+            i = j;
+        }
+    };
+    std::string cmd;
+    words([&](std::string_view w) {
+        cmd = upper(w);
+        return false;
+    });
+    if (cmd.empty() || cmd.size() > 16) return 0;
+    uint64_t n = 0;
+    auto count = [&] {
+        words([&](std::string_view) { return ++n, true; });
+        return n;
+    };
+    if (cmd == "DEL" || cmd == "UNLINK") return count() - 1;
+    if (cmd == "HDEL" || cmd == "SREM" || cmd == "ZREM" || cmd == "XDEL")
+        return count() > 2 ? n - 2 : 0;
     if (cmd == "GETDEL" || cmd == "EXPIRE" || cmd == "PEXPIRE" || cmd == "EXPIREAT" ||
         cmd == "PEXPIREAT" || cmd == "MOVE" || cmd == "RENAME" || cmd == "LREM" || cmd == "LTRIM" ||
         cmd == "XTRIM" || cmd == "ZREMRANGEBYSCORE" || cmd == "ZREMRANGEBYRANK" ||
         cmd == "ZREMRANGEBYLEX" || cmd == "HEXPIRE" || cmd == "HPEXPIRE")
-        return n > 1 ? 1 : 0;
+        return count() > 1 ? 1 : 0;
     if (cmd == "MIGRATE") {
-        for (size_t i = 1; i < w.size(); ++i)
-            if (upper(w[i]) == "KEYS") return static_cast<uint64_t>(w.size() - i - 1);
-        return 1;
+        // MIGRATE host port "" db timeout [COPY] [REPLACE] [AUTH ...] KEYS k...
+        uint64_t at = 0, keys = 0;
+        bool after = false;
+        words([&](std::string_view w) {
+            if (after)
+                ++keys;
+            else if (++at > 1 && upper(w) == "KEYS")
+                after = true;
+            return true;
+        });
+        return after ? keys : 1;
     }
     return 0;
 }

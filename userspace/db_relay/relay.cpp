@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -27,7 +28,7 @@ namespace ks::relay {
 namespace {
 
 constexpr uint64_t kConnBit = 1ull << 63;
-constexpr uint64_t kTcp4 = 1, kTcp6 = 2, kFirstUnix = 16;
+constexpr uint64_t kTcp4 = 1, kTcp6 = 2, kWake = 3, kFirstUnix = 16;
 constexpr size_t kChunk = 64 * 1024;
 // Stop reading a side while this much waits to be written to the other.
 constexpr size_t kHighWater = 4u << 20;
@@ -191,6 +192,15 @@ struct Relay::Conn {
     bool connecting = false;
     bool client_eof = false, server_eof = false;
     uint32_t client_events = 0, server_events = 0;  // registered with epoll
+    // The request at the front of from_client is with the daemon; its
+    // verdict, once it came back.
+    bool asking = false;
+    std::optional<Verdict> answer;
+    // The request asked about, and the tables the daemon wants checked
+    // before it answers.
+    uint8_t asked_type = 0;
+    std::string asked_text;
+    std::vector<std::string> check_tables;
 };
 
 Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
@@ -209,7 +219,11 @@ Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
             "database relay: no IPv6 loopback ({}): IPv6 clients are judged on the "
             "socket send path",
             t6.error().str());
-    for (auto [fd, token] : {std::pair{r->tcp4_.get(), kTcp4}, std::pair{r->tcp6_.get(), kTcp6}}) {
+    r->wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    r->notify_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!r->wake_.valid() || !r->notify_.valid()) return sys_error("relay eventfd");
+    for (auto [fd, token] : {std::pair{r->tcp4_.get(), kTcp4}, std::pair{r->tcp6_.get(), kTcp6},
+                             std::pair{r->wake_.get(), kWake}}) {
         if (fd < 0) continue;
         epoll_event e{};
         e.events = EPOLLIN;
@@ -217,12 +231,94 @@ Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
         if (::epoll_ctl(r->epoll_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
             return sys_error("relay epoll_ctl");
     }
+    Relay* self = r.get();
+    r->thread_ = std::thread([self] { self->loop(); });
     return r;
 }
 
-Relay::~Relay() = default;
+Relay::~Relay() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+    thread_.join();
+}
+
+void Relay::loop() {
+    epoll_event evs[64];
+    while (!stop_) {
+        int n = ::epoll_wait(epoll_.get(), evs, 64, -1);
+        if (n < 0 && errno != EINTR) {
+            spdlog::error("database relay: epoll_wait: {}", std::strerror(errno));
+            return;
+        }
+        std::lock_guard lock(mu_);
+        for (int i = 0; i < n; ++i) {
+            if (evs[i].data.u64 == kWake)
+                take_answers();
+            else
+                on_ready(evs[i].data.u64, evs[i].events);
+        }
+    }
+}
+
+bool Relay::has_unix() const {
+    std::lock_guard lock(mu_);
+    return !unix_.empty();
+}
+
+void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks) {
+    c.asking = true;
+    ++asked_;
+    if (checks.empty()) {
+        c.asked_type = type;
+        c.asked_text = text;
+    }
+    {
+        std::lock_guard lock(q_mu_);
+        questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks)});
+    }
+    uint64_t one = 1;
+    (void)!::write(notify_.get(), &one, sizeof(one));
+}
+
+void Relay::take(std::vector<Question>& questions, std::vector<Closing>& closings) {
+    uint64_t n = 0;
+    (void)!::read(notify_.get(), &n, sizeof(n));
+    std::lock_guard lock(q_mu_);
+    questions.swap(questions_);
+    closings.swap(closings_);
+    questions_.clear();
+    closings_.clear();
+}
+
+void Relay::answer(uint64_t conn, Verdict v) {
+    {
+        std::lock_guard lock(q_mu_);
+        answers_.emplace_back(conn, std::move(v));
+    }
+    uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+}
+
+void Relay::take_answers() {
+    uint64_t n = 0;
+    (void)!::read(wake_.get(), &n, sizeof(n));
+    std::vector<std::pair<uint64_t, Verdict>> answers;
+    {
+        std::lock_guard lock(q_mu_);
+        answers.swap(answers_);
+    }
+    for (auto& [id, v] : answers) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;  // closed meanwhile
+        it->second->answer = std::move(v);
+        pump(*it->second);
+    }
+}
 
 Status Relay::set_unix_endpoints(const std::vector<UnixEndpoint>& eps) {
+    std::lock_guard lock(mu_);
     std::map<std::string, UnixListener> next;
     uint64_t token = kFirstUnix;
     for (const auto& [path, l] : unix_) token = std::max(token, l.token + 1);
@@ -256,15 +352,6 @@ Status Relay::set_unix_endpoints(const std::vector<UnixEndpoint>& eps) {
     }
     unix_ = std::move(next);  // listeners no longer listed close here
     return {};
-}
-
-void Relay::service() {
-    epoll_event evs[64];
-    for (int round = 0; round < 16; ++round) {
-        int n = ::epoll_wait(epoll_.get(), evs, 64, 0);
-        if (n <= 0) return;
-        for (int i = 0; i < n; ++i) on_ready(evs[i].data.u64, evs[i].events);
-    }
 }
 
 void Relay::on_ready(uint64_t token, uint32_t events) {
@@ -328,7 +415,7 @@ void Relay::accept_tcp(int lfd, bool v6) {
         bool connecting = false;
         auto server = connect_tcp(info, connecting);
         if (!server) {
-            if (hooks_.closed) hooks_.closed(o, server.error().str());
+            closed(o, server.error().str());
             continue;  // the client sees the connection closed, as it would have
         }
         int one = 1;
@@ -349,13 +436,12 @@ void Relay::accept_unix(const UnixListener& l) {
         o.protocol = protocol_of(l.ep.kind);
         o.endpoint_id = l.ep.endpoint_id;
         o.pid = cred.pid;
-        o.session_id = hooks_.session_of ? hooks_.session_of(cred.pid) : 0;
         o.connection = (1ull << 48) | next_id_;
         o.address = l.ep.path;
         o.unix_socket = true;
         auto server = connect_unix_as(l.ep.path, cred);
         if (!server) {
-            if (hooks_.closed) hooks_.closed(o, server.error().str());
+            closed(o, server.error().str());
             continue;
         }
         adopt(std::move(client), std::move(*server), std::move(o), false);
@@ -405,6 +491,10 @@ bool drain(int fd, std::string& into, size_t limit) {
         ssize_t n = ::read(fd, buf, sizeof(buf));
         if (n > 0) {
             into.append(buf, static_cast<size_t>(n));
+            // A short read emptied the socket (epoll is level-triggered:
+            // more that comes wakes us again), which saves a read that
+            // would only say EAGAIN.
+            if (static_cast<size_t>(n) < sizeof(buf)) return true;
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
@@ -430,10 +520,31 @@ bool flush(int fd, std::string& from) {
 
 void Relay::pump(Conn& c) {
     const Origin& o = c.origin;
-    Judge judge = [&](const Request& r) {
-        Verdict v = hooks_.judge ? hooks_.judge(o, r) : Verdict{};
-        if (v.refuse) ++refused_;
-        return v;
+    Judge judge = [&](const Request& r) -> Verdict {
+        if (c.answer) {
+            Verdict v = std::move(*c.answer);
+            c.answer.reset();
+            if (!v.check_rows.empty()) {
+                // The server is asked first (below, once it owes nothing).
+                c.check_tables = std::move(v.check_rows);
+                return {.later = true};
+            }
+            if (v.later) {
+                // Held for a person: the answer comes when they decide.
+                ++held_;
+                c.wire->notice(v.message, c.to_client);
+                return {.later = true};
+            }
+            c.asking = false;
+            c.asked_text.clear();
+            if (v.refuse) ++refused_;
+            return v;
+        }
+        if (c.asking) return {.later = true};
+        ++judged_;
+        if (hooks_.passes && hooks_.passes(o, r)) return {};
+        ask(c, r.type, std::string(r.text));
+        return {.later = true};
     };
     if (!c.client_eof && c.to_server.size() < kHighWater &&
         !drain(c.client.get(), c.from_client, kHighWater))
@@ -451,6 +562,10 @@ void Relay::pump(Conn& c) {
             close_conn(c.id, "the server's stream cannot be read: " + c.wire->error());
             return;
         }
+        c.wire->more_up(c.to_server);
+        if (auto checks = c.wire->take_checks())
+            ask(c, c.asked_type, c.asked_text, std::move(*checks));
+        if (!c.check_tables.empty()) check_rows(c);
         if (!flush(c.server.get(), c.to_server)) c.server_eof = true;
     }
     if (!flush(c.client.get(), c.to_client)) c.client_eof = true;
@@ -463,14 +578,45 @@ void Relay::pump(Conn& c) {
     watch(c);
 }
 
+// The daemon wants to know whether tables have rows before it answers: asked
+// on the client's connection once the server owes the client nothing.
+void Relay::check_rows(Conn& c) {
+    std::string why;
+    switch (c.wire->can_check(why)) {
+        case Wire::CheckReady::NotYet:
+            return;  // again when the server's answers have come
+        case Wire::CheckReady::Now:
+            c.wire->start_check(c.check_tables, c.to_server);
+            c.check_tables.clear();
+            return;
+        case Wire::CheckReady::Never: {
+            std::vector<RowCheck> none;
+            for (auto& t : c.check_tables) none.push_back({t, RowCheck::Outcome::Failed, why});
+            c.check_tables.clear();
+            ask(c, c.asked_type, c.asked_text, std::move(none));
+            return;
+        }
+    }
+}
+
 void Relay::close_conn(uint64_t id, const std::string& why) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
-    if (!why.empty() && hooks_.closed) hooks_.closed(it->second->origin, why);
+    if (!why.empty()) closed(it->second->origin, why);
     conns_.erase(it);  // closing the fds takes them out of the epoll set
 }
 
+void Relay::closed(const Origin& o, const std::string& why) {
+    {
+        std::lock_guard lock(q_mu_);
+        closings_.push_back({o, why});
+    }
+    uint64_t one = 1;
+    (void)!::write(notify_.get(), &one, sizeof(one));
+}
+
 nlohmann::json Relay::describe() const {
+    std::lock_guard lock(mu_);
     nlohmann::json j;
     j["active"] = true;
     j["port4"] = port4_;
@@ -480,7 +626,10 @@ nlohmann::json Relay::describe() const {
     j["unix_sockets"] = paths;
     j["connections"] = conns_.size();
     j["accepted"] = accepted_;
+    j["judged_requests"] = judged_;
+    j["asked_daemon"] = asked_;
     j["refused_requests"] = refused_;
+    j["held_requests"] = held_;
     j["unknown_connections"] = unknown_;
     return j;
 }

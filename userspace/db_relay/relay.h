@@ -12,17 +12,26 @@
 // and judges them on the send path itself; watched unix sockets then refuse
 // the connection.
 //
-// Runs in the daemon's event loop: epoll_fd() goes into the loop's epoll
-// set and service() does what is ready, never blocking.
+// Runs on a thread of its own, so that a request costs the client one hop
+// and no more: most requests carry nothing to refuse, count or record, and
+// the relay passes them at once (Hooks::passes, pure). The others wait,
+// unread at the front of their stream, while the daemon's event loop judges
+// them: notify_fd() becomes readable, the loop take()s the questions and
+// answer()s each. The connection's answers from the server flow on
+// meanwhile.
 #pragma once
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/fd.h"
@@ -52,12 +61,26 @@ struct UnixEndpoint {
 };
 
 struct Hooks {
-    std::function<Verdict(const Origin&, const Request&)> judge;
-    // The relay closed a connection it could not carry on (a stream it cannot
-    // read, the server unreachable): for the record.
-    std::function<void(const Origin&, const std::string& why)> closed;
-    // The session of a process (unix sockets: the kernel does not say).
-    std::function<uint32_t(int pid)> session_of;
+    // On the relay's thread, for each request: true when it goes on without
+    // the daemon (nothing in it to refuse, count or record). Pure.
+    std::function<bool(const Origin&, const Request&)> passes;
+};
+
+// A request the daemon is to judge (Relay::answer with conn).
+struct Question {
+    uint64_t conn = 0;
+    Origin origin;
+    uint8_t type = 0;
+    std::string text;
+    // Asked again after the row checks the daemon wanted: the server's answers.
+    std::vector<RowCheck> checks;
+};
+
+// A connection the relay closed because it could not carry it on (a stream
+// it cannot read, the server unreachable): for the record.
+struct Closing {
+    Origin origin;
+    std::string why;
 };
 
 // The abstract socket name ("\0ks-relay-<hex>") for a watched path.
@@ -66,20 +89,26 @@ std::string unix_relay_name(const std::string& path);
 class Relay {
   public:
     // conns_map_fd: the kernel's db_relay_conns map (what each TCP
-    // connection is, by its local port).
+    // connection is, by its local port). The relay's thread starts here and
+    // ends with the object.
     static Result<std::unique_ptr<Relay>> start(int conns_map_fd, Hooks hooks);
     ~Relay();
     Relay(const Relay&) = delete;
     Relay& operator=(const Relay&) = delete;
 
-    [[nodiscard]] int epoll_fd() const { return epoll_.get(); }
     [[nodiscard]] uint16_t port4() const { return port4_; }
     [[nodiscard]] uint16_t port6() const { return port6_; }
     // Listens for each path (and stops for paths no longer listed).
     Status set_unix_endpoints(const std::vector<UnixEndpoint>& eps);
-    [[nodiscard]] bool has_unix() const { return !unix_.empty(); }
-    // Does what is ready; never blocks.
-    void service();
+    [[nodiscard]] bool has_unix() const;
+
+    // Readable while questions or closings wait for the daemon.
+    [[nodiscard]] int notify_fd() const { return notify_.get(); }
+    // Takes what waits (and clears notify_fd).
+    void take(std::vector<Question>& questions, std::vector<Closing>& closings);
+    // The daemon's verdict on a question; the connection goes on.
+    void answer(uint64_t conn, Verdict v);
+
     [[nodiscard]] nlohmann::json describe() const;
 
   private:
@@ -90,6 +119,8 @@ class Relay {
         uint64_t token = 0;
     };
     Relay() = default;
+    void loop();
+    void take_answers();
     void accept_tcp(int fd, bool v6);
     void accept_unix(const UnixListener& l);
     void adopt(Fd client, Fd server, Origin o, bool connecting);
@@ -97,16 +128,32 @@ class Relay {
     void pump(Conn& c);
     void close_conn(uint64_t id, const std::string& why);
     void watch(Conn& c);
+    void ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks = {});
+    void check_rows(Conn& c);
+    void closed(const Origin& o, const std::string& why);
 
     Fd epoll_;
     Fd tcp4_, tcp6_;
+    Fd wake_;    // eventfd: answers for the relay, or time to stop
+    Fd notify_;  // eventfd: questions for the daemon
     uint16_t port4_ = 0, port6_ = 0;
     int conns_map_fd_ = -1;
     Hooks hooks_;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+
+    // The relay's own state: its thread, and the daemon's calls above.
+    mutable std::mutex mu_;
     std::map<std::string, UnixListener> unix_;  // by path
     std::map<uint64_t, std::unique_ptr<Conn>> conns_;
     uint64_t next_id_ = 1;
-    uint64_t accepted_ = 0, refused_ = 0, unknown_ = 0;
+    uint64_t accepted_ = 0, judged_ = 0, asked_ = 0, refused_ = 0, held_ = 0, unknown_ = 0;
+
+    // Between the two threads.
+    std::mutex q_mu_;
+    std::vector<Question> questions_;
+    std::vector<Closing> closings_;
+    std::vector<std::pair<uint64_t, Verdict>> answers_;
 };
 
 }  // namespace ks::relay

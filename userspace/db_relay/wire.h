@@ -28,8 +28,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ks::relay {
 
@@ -41,10 +43,28 @@ struct Request {
 
 // What the judge says of a request. refuse: it never reaches the server and
 // the client reads message (killswitch's words: what, the rule, how a person
-// allows it) in the protocol's error.
+// allows it) in the protocol's error. later: the judge answers later; the
+// request stays unread at the front of the stream (and what follows it
+// waits behind it) until the judge is asked again. check_rows (with later):
+// first ask the server whether these tables have a row (Wire::start_check),
+// then the judge again, with the answers. later with a message and no
+// check_rows: the request is held for a person; the client is told so where
+// the protocol can say it before the answer (Wire::notice), and the judge
+// answers when the person has decided.
 struct Verdict {
     bool refuse = false;
     std::string message;
+    bool later = false;
+    std::vector<std::string> check_rows;
+};
+
+// The server's answer, on the client's connection and in its transaction,
+// to "has this table a row?".
+struct RowCheck {
+    enum class Outcome { Rows, Empty, Missing, Failed };
+    std::string table;
+    Outcome outcome = Outcome::Failed;
+    std::string detail;  // the server's error, or why it could not be asked
 };
 
 using Judge = std::function<Verdict(const Request&)>;
@@ -61,6 +81,30 @@ class Wire {
                              const Judge& judge) = 0;
     // Server -> client: takes from in, appends to down.
     virtual bool from_server(std::string& in, std::string& down) = 0;
+    // Row checks (PostgreSQL; other protocols: Never). Now: the server owes
+    // the client nothing and no batch is open, so a check's answers are the
+    // relay's alone; NotYet: answers are on their way; Never: why says why.
+    enum class CheckReady { Now, NotYet, Never };
+    virtual CheckReady can_check(std::string& why) {
+        why = "the protocol has no way to ask";
+        return CheckReady::Never;
+    }
+    // Sends the checks, one after another, each in a savepoint inside a
+    // transaction block (so that an error leaves the client's transaction as
+    // it was); from_server keeps their answers from the client.
+    virtual void start_check(const std::vector<std::string>& /*tables*/, std::string& /*up*/) {}
+    // The answers, once all came back.
+    virtual std::optional<std::vector<RowCheck>> take_checks() { return std::nullopt; }
+    // Tells the client something before its answer (PostgreSQL: a
+    // NoticeResponse, which clients print or log as it comes). False where
+    // the protocol has no such message.
+    virtual bool notice(std::string_view /*message*/, std::string& /*down*/) { return false; }
+    // What the wire itself sends the server while checking (the next check),
+    // to be appended to the server's stream after from_server.
+    void more_up(std::string& up) {
+        up += more_up_;
+        more_up_.clear();
+    }
     // Refused requests whose answer has not come back yet (tests).
     [[nodiscard]] size_t pending() const { return pending_.size(); }
     [[nodiscard]] const std::string& error() const { return error_; }
@@ -72,6 +116,7 @@ class Wire {
     }
     std::deque<std::string> pending_;  // messages of refusals awaiting their answer
     std::string error_;
+    std::string more_up_;
 };
 
 enum class Protocol { Postgres, Mysql, Redis };
@@ -98,6 +143,7 @@ inline bool pass_on(const std::string& in, size_t& at, size_t& remaining, std::s
 
 // The protocols' error answers, built from killswitch's message.
 std::string pg_error_response(std::string_view message);
+std::string pg_notice_response(std::string_view message);
 std::string mysql_err_packet(uint8_t seq, std::string_view message);
 std::string redis_error(std::string_view message);
 

@@ -69,6 +69,7 @@ class MysqlWire : public Wire {
             if (in.size() - at < total) break;
             std::string_view sql(in.data() + at + 5, len - 1);
             Verdict v = judge(Request{cmd, sql});
+            if (v.later) break;
             if (!v.refuse)
                 up.append(in, at, total);
             else

@@ -31,7 +31,8 @@ std::string message(char type, const std::string& body) {
 
 class PgWire : public Wire {
   public:
-    explicit PgWire(std::string token) : stand_in_("killswitch_refused_" + std::move(token)) {}
+    explicit PgWire(const std::string& token)
+        : stand_in_("killswitch_refused_" + token), savepoint_("killswitch_check_" + token) {}
 
     bool from_client(std::string& in, std::string& up, std::string& down,
                      const Judge& judge) override {
@@ -56,7 +57,10 @@ class PgWire : public Wire {
                     down += 'N';
                 } else {
                     up.append(in, at, len);
-                    if (code != kCancelRequest) startup_ = false;
+                    if (code != kCancelRequest) {
+                        startup_ = false;
+                        ++owed_;  // authentication ends with ReadyForQuery
+                    }
                 }
                 at += len;
                 continue;
@@ -72,6 +76,7 @@ class PgWire : public Wire {
             if (type != 'Q' && type != 'P') {
                 // Nothing to judge: passed on as it comes (COPY data, Bind...).
                 pass_up_ = total;
+                note_sent(type);
                 continue;
             }
             if (total > kMaxRequest) {
@@ -94,6 +99,8 @@ class PgWire : public Wire {
             }
             if (auto nul = sql.find('\0'); nul != std::string_view::npos) sql = sql.substr(0, nul);
             Verdict v = judge(Request{static_cast<uint8_t>(type), sql});
+            if (v.later) break;
+            note_sent(type);
             if (!v.refuse) {
                 up.append(in, at, total);
             } else {
@@ -124,6 +131,10 @@ class PgWire : public Wire {
                 if (!pass_on(in, at, pass_down_, down)) break;
                 continue;
             }
+            if (!notices_.empty()) {
+                down += notices_;
+                notices_.clear();
+            }
             if (in.size() - at < 5) break;
             char type = in[at];
             uint32_t len = be32(in, at + 1);
@@ -132,6 +143,18 @@ class PgWire : public Wire {
                 return fail("the server sent a message of length " + std::to_string(len));
             }
             size_t total = size_t{len} + 1;
+            if (checking_) {
+                if (in.size() - at < total) break;
+                check_answer(type, std::string_view(in.data() + at, total), down);
+                at += total;
+                continue;
+            }
+            if (type == 'Z') {
+                // ReadyForQuery: one answer less owed; the transaction status.
+                if (in.size() - at < total) break;
+                if (owed_ > 0) --owed_;
+                if (total >= 6) tx_ = in[at + 5];
+            }
             if (type != 'E' || pending_.empty()) {
                 pass_down_ = total;
                 continue;
@@ -150,17 +173,172 @@ class PgWire : public Wire {
         return true;
     }
 
+    bool notice(std::string_view text, std::string& down) override {
+        std::string n = pg_notice_response(text);
+        if (pass_down_ > 0)
+            notices_ += n;  // after the server's message that is passing
+        else
+            down += n;
+        return true;
+    }
+
+    CheckReady can_check(std::string& why) override {
+        if (tx_ == 'E') {
+            why = "the client's transaction has already failed";
+            return CheckReady::Never;
+        }
+        if (startup_ || owed_ > 0 || batch_open_ || pass_down_ > 0) return CheckReady::NotYet;
+        return CheckReady::Now;
+    }
+
+    void start_check(const std::vector<std::string>& tables, std::string& up) override {
+        to_check_.assign(tables.begin(), tables.end());
+        checked_.clear();
+        checking_ = true;
+        send_check(up);
+    }
+
+    std::optional<std::vector<RowCheck>> take_checks() override {
+        if (checking_ || !checks_done_) return std::nullopt;
+        checks_done_ = false;
+        return std::move(checked_);
+    }
+
   private:
-    std::string stand_in_;
+    void note_sent(char type) {
+        switch (type) {
+            case 'Q':
+            case 'F':
+                ++owed_;
+                break;
+            case 'S':
+                ++owed_;
+                batch_open_ = false;
+                break;
+            case 'P':
+            case 'B':
+            case 'E':
+            case 'D':
+            case 'C':
+            case 'H':
+                batch_open_ = true;
+                break;
+            default:
+                break;
+        }
+    }
+
+    // One table: in a transaction block, inside a savepoint of the relay's.
+    void send_check(std::string& up) {
+        const std::string& t = to_check_.front();
+        std::string sql = "SELECT 1 FROM " + t + " LIMIT 1";
+        if (tx_ == 'T')
+            sql = "SAVEPOINT " + savepoint_ + "; " + sql + "; RELEASE SAVEPOINT " + savepoint_;
+        up += message('Q', sql + std::string(1, '\0'));
+        saw_row_ = false;
+        recovering_ = false;
+        err_code_.clear();
+        err_text_.clear();
+    }
+
+    void check_answer(char type, std::string_view msg, std::string& down) {
+        switch (type) {
+            case 'D':
+                saw_row_ = true;
+                return;
+            case 'E':
+                if (!recovering_) read_error(msg);
+                return;
+            case 'A':  // a notification, a notice, a parameter: the client's
+            case 'N':
+            case 'S':
+                down.append(msg);
+                return;
+            case 'Z':
+                break;
+            default:
+                return;  // RowDescription, CommandComplete...
+        }
+        char status = msg.size() >= 6 ? msg[5] : 'I';
+        if (recovering_) {
+            // Back to where the client was (or, should even that fail, the
+            // client's transaction reads as failed, which it will see).
+            tx_ = status;
+            next_check();
+            return;
+        }
+        RowCheck r;
+        r.table = to_check_.front();
+        if (!err_code_.empty()) {
+            // 42P01 undefined_table, 3F000 invalid_schema_name: nothing to lose.
+            r.outcome = err_code_ == "42P01" || err_code_ == "3F000" ? RowCheck::Outcome::Missing
+                                                                     : RowCheck::Outcome::Failed;
+            r.detail = err_text_;
+        } else {
+            r.outcome = saw_row_ ? RowCheck::Outcome::Rows : RowCheck::Outcome::Empty;
+        }
+        checked_.push_back(std::move(r));
+        if (!err_code_.empty() && status == 'E') {
+            // The check failed inside the client's transaction block: undo it.
+            recovering_ = true;
+            more_up_ +=
+                message('Q', "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " +
+                                 savepoint_ + std::string(1, '\0'));
+            return;
+        }
+        tx_ = status;
+        next_check();
+    }
+
+    void next_check() {
+        to_check_.pop_front();
+        if (to_check_.empty()) {
+            checking_ = false;
+            checks_done_ = true;
+            return;
+        }
+        send_check(more_up_);
+    }
+
+    void read_error(std::string_view msg) {
+        // Fields after the 5-byte header: a code byte, a NUL-ended string.
+        size_t i = 5;
+        while (i < msg.size() && msg[i] != '\0') {
+            char code = msg[i++];
+            size_t end = msg.find('\0', i);
+            if (end == std::string_view::npos) break;
+            if (code == 'C') err_code_ = std::string(msg.substr(i, end - i));
+            if (code == 'M') err_text_ = std::string(msg.substr(i, end - i));
+            i = end + 1;
+        }
+        if (err_code_.empty()) err_code_ = "?";
+    }
+
+    std::string stand_in_, savepoint_;
+    std::string notices_;  // waiting for the end of a server message
     bool startup_ = true;
+    // What the server still owes the client: a ReadyForQuery for each Query,
+    // Sync and FunctionCall passed (and for the startup). batch_open_: an
+    // extended-query message passed since the last Sync.
+    int owed_ = 0;
+    bool batch_open_ = false;
+    char tx_ = 'I';  // the last ReadyForQuery's status: I, T (in a block), E (failed)
+    // Row checks under way.
+    bool checking_ = false, checks_done_ = false, saw_row_ = false, recovering_ = false;
+    std::deque<std::string> to_check_;
+    std::vector<RowCheck> checked_;
+    std::string err_code_, err_text_;
     size_t pass_up_ = 0;    // bytes of a client message still to pass unread
     size_t pass_down_ = 0;  // bytes of a server message still to pass unread
 };
 
 }  // namespace
 
-std::string pg_error_response(std::string_view msg) {
-    // The first line is the message, the rest the hint (psql prints HINT:).
+namespace {
+
+// ErrorResponse and NoticeResponse fields: severity, SQLSTATE, the first line
+// as the message, the rest as the hint (psql prints HINT:).
+std::string pg_fields(std::string_view msg, const char* severity, const char* code) {
     std::string text(msg);
     while (!text.empty() && text.back() == '\n') text.pop_back();
     std::string first = text, rest;
@@ -169,22 +347,32 @@ std::string pg_error_response(std::string_view msg) {
         rest = text.substr(nl + 1);
     }
     std::string body;
-    auto field = [&](char code, const std::string& value) {
-        body += code;
-        for (char c : value) body += c == '\0' ? ' ' : c;
+    auto field = [&](char c, const std::string& value) {
+        body += c;
+        for (char ch : value) body += ch == '\0' ? ' ' : ch;
         body += '\0';
     };
-    field('S', "ERROR");
-    field('V', "ERROR");
-    field('C', "42501");  // insufficient_privilege
+    field('S', severity);
+    field('V', severity);
+    field('C', code);
     field('M', first);
     if (!rest.empty()) field('H', rest);
     body += '\0';
-    return message('E', body);
+    return body;
+}
+
+}  // namespace
+
+std::string pg_notice_response(std::string_view msg) {
+    return message('N', pg_fields(msg, "NOTICE", "01000"));  // warning
+}
+
+std::string pg_error_response(std::string_view msg) {
+    return message('E', pg_fields(msg, "ERROR", "42501"));  // insufficient_privilege
 }
 
 std::unique_ptr<Wire> make_postgres_wire(std::string token) {
-    return std::make_unique<PgWire>(std::move(token));
+    return std::make_unique<PgWire>(token);
 }
 
 }  // namespace ks::relay

@@ -63,6 +63,7 @@ class RedisWire : public Wire {
             }
             std::string_view cmd(in.data() + at, static_cast<size_t>(n));
             Verdict v = judge(Request{0, cmd});
+            if (v.later) break;
             if (!v.refuse) {
                 up.append(cmd);
             } else {

@@ -32,9 +32,10 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 12> kDatabasesKeys = {
+constexpr std::array<std::string_view, 13> kDatabasesKeys = {
     "endpoints",     "action", "session", "unparseable", "encrypted", "statement_max",
-    "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables"};
+    "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables",
+    "check_rows"};
 constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
 constexpr int kMaxVolume = 100'000'000;
 constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_BOOKKEEPING_MAX
@@ -688,15 +689,9 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             }
             p.db_endpoints = std::move(eps);
         } else if (sub.key == "action") {
-            auto a = action_value(sub, "databases.action");
-            if (a && *a == Action::Hold) {
-                error(sub.value_pos,
-                      "databases.action cannot be 'hold': the socket send path decides in the "
-                      "kernel and cannot wait for a person (use block, kill, freeze or "
-                      "kill-session)");
-            } else if (a) {
-                p.db_action = *a;
-            }
+            // hold: over the relay the request waits for a person; where
+            // no relay carries the connection it is refused as with block.
+            if (auto a = action_value(sub, "databases.action")) p.db_action = *a;
         } else if (sub.key == "session") {
             if (auto a = session_value(sub, "databases.session")) p.db_session_action = *a;
         } else if (sub.key == "unparseable") {
@@ -708,6 +703,8 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
         } else if (sub.key == "relay") {
             if (auto b = boolean(sub, "databases.relay")) p.db_relay = *b;
+        } else if (sub.key == "check_rows") {
+            if (auto b = boolean(sub, "databases.check_rows")) p.db_check_rows = *b;
         } else if (sub.key == "volume") {
             auto vs = entries(sub.value, sub.value_pos, "databases.volume", kVolumeKeys);
             if (!vs) continue;

@@ -109,6 +109,12 @@ struct Policy {
     // with the full parsers and answers a refusal in the protocol's own
     // error. false: the kernel alone judges them on the send path.
     bool db_relay = true;
+    // Before the relay refuses a PostgreSQL DROP TABLE or ALTER TABLE ...
+    // DROP COLUMN, it asks the server, on the client's own connection and in
+    // its transaction, whether the table has a row: an empty table (the
+    // first migration of a new project) loses nothing, and the statement
+    // passes as a schema change. false: refused without asking.
+    bool db_check_rows = true;
     // The destructive volume one session may reach within db_volume_within_s
     // seconds with requests that are each harmless (0: no limit): Redis keys
     // deleted, expired or moved, and DELETE statements. Past it, requests of
