@@ -155,8 +155,7 @@ static __always_inline int ks_connect(struct bpf_sock_addr *ctx, struct ks_db_en
 	st->_pad2 = 0;
 
 	struct ks_db_config *cfg = ks_db_cfg();
-	/* MongoDB stays on the send path: the relay does not speak it. */
-	if (!cfg || ep->kind == KS_DB_MONGODB)
+	if (!cfg)
 		return 1;
 	__u16 port4 = bpf_htons((__u16)cfg->relay_port4);
 	__u16 port6 = bpf_htons((__u16)cfg->relay_port6);
@@ -310,7 +309,7 @@ int ks_db_connect_unix(struct bpf_sock_addr *ctx)
 	/* The relay reads every request: the connection goes there. (Nothing
 	 * can tell here whether the daemon is up; while it is not, the connect
 	 * fails, as it is refused without the relay.) */
-	if (cfg->relay_unix && ep->kind != KS_DB_MONGODB && ks_relay_unix(sa, p->hash)) {
+	if (cfg->relay_unix && ks_relay_unix(sa, p->hash)) {
 		ks_count(KS_CTR_DB_RELAYED);
 		return 1;
 	}

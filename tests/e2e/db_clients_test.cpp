@@ -28,7 +28,9 @@
 // process: one server and one daemon for all its cases (tests/CMakeLists.txt).
 // A daemon's session that a rule freezes (escalation after refusals: a
 // client that reconnects and retries) is killed at once and the row says so.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -913,6 +916,93 @@ class DbClientsRedis : public ClientsTier {
 TEST_F(DbClientsRedis, RedisPyOverTcpAndUnixSocket) { cases("redis-py", "redispy_keys.py"); }
 
 TEST_F(DbClientsRedis, IoRedisOverTcpAndUnixSocket) { cases("ioredis", "ioredis_keys.js"); }
+
+// ------------------------------------------------------------------ MongoDB
+
+// There is no MongoDB server in Debian: pymongo, the real driver, talks to a
+// stand-in (tests/helpers/mongo_standin.py) that answers like a server and
+// writes down every command it receives. What a destructive case destroys
+// is its command reaching the server.
+class MongoStandIn {
+  public:
+    MongoStandIn() {
+        log_ = dir_.path() + "/commands.log";
+        int out[2];
+        if (::pipe2(out, O_CLOEXEC) != 0) {
+            why_ = "pipe failed";
+            return;
+        }
+        std::string helper = std::string(KS_SOURCE_HELPERS_DIR) + "/mongo_standin.py";
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(out[1], 1);
+            ::execl("/usr/bin/python3", "python3", helper.c_str(), log_.c_str(), nullptr);
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        std::string line;
+        char c;
+        while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
+        ::close(out[0]);
+        if (line.rfind("port ", 0) == 0)
+            port_ = line.substr(5);
+        else
+            why_ = "the MongoDB stand-in did not start (python3-pymongo's bson module missing?)";
+    }
+    ~MongoStandIn() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    [[nodiscard]] bool ok() const { return !port_.empty(); }
+    [[nodiscard]] std::string why() const { return why_; }
+    [[nodiscard]] const std::string& port() const { return port_; }
+    // How many times each command reached it.
+    [[nodiscard]] std::map<std::string, int> received() const {
+        std::map<std::string, int> n;
+        std::ifstream in(log_);
+        for (std::string l; std::getline(in, l);) ++n[l];
+        return n;
+    }
+
+  private:
+    TempDir dir_;
+    std::string log_, port_, why_;
+    pid_t pid_ = -1;
+};
+
+class DbClientsMongo : public ClientsTier {
+  protected:
+    static std::vector<std::string> endpoints(const MongoStandIn& s) {
+        return {"--db", "mongodb=127.0.0.1:" + s.port()};
+    }
+    static void SetUpTestSuite() { set_up(mongo_, &endpoints); }
+    static void TearDownTestSuite() {
+        tear_down();
+        delete mongo_;
+        mongo_ = nullptr;
+    }
+    static void seed() {}
+    // What reached the server of what destroys.
+    static std::string state() {
+        auto n = mongo_->received();
+        return "dropDatabase x" + std::to_string(n["dropDatabase"]) + ", drop x" +
+               std::to_string(n["drop"]);
+    }
+    static inline MongoStandIn* mongo_ = nullptr;
+};
+
+TEST_F(DbClientsMongo, PyMongoAgainstAStandInServer) {
+    header();
+    std::vector<std::string> c = {"--host", "127.0.0.1", "--port", mongo_->port()};
+    harmless(direct("pymongo", "tcp", "ping + count x100", script("pymongo_shop.py", "harmless", c),
+                    &seed, &state));
+    destructive(direct("pymongo", "tcp", "dropDatabase",
+                       script("pymongo_shop.py", "drop-database", c), &seed, &state, {"db:drop"}));
+    destructive(direct("pymongo", "tcp", "drop orders", script("pymongo_shop.py", "drop-orders", c),
+                       &seed, &state, {"db:drop"}));
+}
 
 }  // namespace
 }  // namespace ks::test

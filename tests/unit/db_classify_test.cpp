@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "db_corpus.h"
 #include "db_guard/classify.h"
@@ -121,6 +123,44 @@ TEST(Classes, ShareTheKernelsNamesAndOrder) {
 
 std::span<const uint8_t> bytes(const std::string& s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// OP_QUERY: drivers' first handshake, and legacy commands on "<db>.$cmd".
+std::vector<uint8_t> op_query(const std::string& collection, const std::string& command) {
+    auto le32 = [](std::string& s, uint32_t v) {
+        for (int shift = 0; shift < 32; shift += 8) s += static_cast<char>((v >> shift) & 0xff);
+    };
+    std::string e = std::string("\x10") + command + '\0';
+    le32(e, 1);
+    std::string doc;
+    le32(doc, static_cast<uint32_t>(e.size() + 5));
+    doc += e + '\0';
+    std::string body;
+    le32(body, 0);  // flags
+    body += collection + '\0';
+    le32(body, 0);  // skip
+    le32(body, 1);  // return
+    body += doc;
+    std::string m;
+    le32(m, static_cast<uint32_t>(16 + body.size()));
+    le32(m, 1);
+    le32(m, 0);
+    le32(m, 2004);
+    m += body;
+    return {m.begin(), m.end()};
+}
+
+TEST(MongoDb, OpQueryCommandsAreReadLikeOpMsgBodies) {
+    EXPECT_EQ(classify_mongodb(op_query("admin.$cmd", "isMaster")).verdict(), Class::Harmless);
+    auto drop = classify_mongodb(op_query("shop.$cmd", "dropDatabase"));
+    EXPECT_EQ(drop.verdict(), Class::Drop);
+    EXPECT_EQ(drop.statements[0].text, "dropDatabase");
+    EXPECT_EQ(classify_mongodb(op_query("shop.orders", "status")).verdict(), Class::Harmless)
+        << "a legacy find";
+    auto cut = op_query("shop.$cmd", "drop");
+    cut.resize(cut.size() - 3);
+    cut[0] = static_cast<uint8_t>(cut.size());
+    EXPECT_EQ(classify_mongodb(cut).verdict(), Class::Unparseable);
 }
 
 TEST(Redis, PipelinedCommandsAreEachClassified) {

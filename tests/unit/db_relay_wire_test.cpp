@@ -243,6 +243,63 @@ TEST(RelayWireRedis, ACommandCutShortWaitsAndNonsenseCloses) {
     EXPECT_FALSE(w->from_client(bad, up, down, judge));
 }
 
+std::string le32(uint32_t v) {
+    std::string s;
+    for (int shift = 0; shift < 32; shift += 8) s += static_cast<char>((v >> shift) & 0xff);
+    return s;
+}
+// An OP_MSG with one body document {<command>: 1} (BSON by hand).
+std::string mongo_msg(uint32_t id, const std::string& command, uint32_t flags = 0) {
+    std::string e = std::string("\x10") + command + '\0' + le32(1);
+    std::string doc = le32(static_cast<uint32_t>(e.size() + 5)) + e + '\0';
+    std::string body = le32(flags) + '\0' + doc;
+    return le32(static_cast<uint32_t>(16 + body.size())) + le32(id) + le32(0) + le32(2013) + body;
+}
+
+TEST(RelayWireMongo, ARefusedCommandIsAnsweredWithAnErrorDocumentForItsRequest) {
+    auto w = make_wire(Protocol::Mongodb, "tok");
+    Judge refuse_drops = [](const Request& r) {
+        return r.text.find("dropDatabase") != std::string_view::npos
+                   ? Verdict{true, "killswitch: refused dropDatabase\nhint"}
+                   : Verdict{};
+    };
+    std::string in = mongo_msg(7, "ping") + mongo_msg(8, "dropDatabase") + mongo_msg(9, "ping"), up,
+                down;
+    ASSERT_TRUE(w->from_client(in, up, down, refuse_drops));
+    EXPECT_EQ(up, mongo_msg(7, "ping") + mongo_msg(9, "ping"));
+    ASSERT_GE(down.size(), 21u);
+    EXPECT_EQ(down.substr(8, 8), le32(8) + le32(2013)) << "addressed to request 8, as OP_MSG";
+    EXPECT_EQ(static_cast<uint32_t>(down.size()),
+              static_cast<uint8_t>(down[0]) | static_cast<uint8_t>(down[1]) << 8);
+    EXPECT_EQ(down.substr(21), mongodb_error_document("killswitch: refused dropDatabase\nhint"));
+    EXPECT_NE(down.find("errmsg"), std::string::npos);
+    EXPECT_NE(down.find("Unauthorized"), std::string::npos);
+
+    // moreToCome: the client expects no answer, and gets none.
+    up.clear();
+    down.clear();
+    in = mongo_msg(10, "dropDatabase", 2);
+    ASSERT_TRUE(w->from_client(in, up, down, refuse_drops));
+    EXPECT_EQ(up, "");
+    EXPECT_EQ(down, "");
+}
+
+TEST(RelayWireMongo, TheRelaysAnswerNeverLandsInsideAServerMessage) {
+    auto w = make_wire(Protocol::Mongodb, "tok");
+    Judge refuse_all = [](const Request&) { return Verdict{true, "no"}; };
+    std::string reply = mongo_msg(100, "okay");
+    std::string server = reply.substr(0, 10), down;
+    ASSERT_TRUE(w->from_server(server, down));
+    EXPECT_EQ(down, reply.substr(0, 10));
+    std::string in = mongo_msg(11, "dropDatabase"), up, mine;
+    ASSERT_TRUE(w->from_client(in, up, mine, refuse_all));
+    EXPECT_EQ(mine, "") << "held back until the server's message is through";
+    server = reply.substr(10);
+    ASSERT_TRUE(w->from_server(server, down));
+    EXPECT_EQ(down.substr(0, reply.size()), reply);
+    EXPECT_EQ(down.substr(reply.size() + 8, 4), le32(11));
+}
+
 // A judge that answers later, as the daemon does for what the relay's
 // thread cannot pass by itself: asked, it says "later" until told.
 struct LaterJudge {

@@ -33,6 +33,9 @@ db::Classification classify_relayed(const RelayedRequest& r, const db::Options& 
         case KS_DB_REDIS:
             return db::classify_redis(std::span<const uint8_t>(
                 reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
+        case KS_DB_MONGODB:
+            return db::classify_mongodb(std::span<const uint8_t>(
+                reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
         default:
             return {};
     }
@@ -46,6 +49,8 @@ std::string relay_told_by(uint32_t kind) {
             return "the client, in a MySQL ERR packet (1227)";
         case KS_DB_REDIS:
             return "the client, in a Redis -ERR reply";
+        case KS_DB_MONGODB:
+            return "the client, in a MongoDB error reply (code 13, Unauthorized)";
         default:
             return "the client, in the protocol's error";
     }

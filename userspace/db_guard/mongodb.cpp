@@ -1,6 +1,7 @@
-// MongoDB: OP_MSG messages read with libbson. The command is the first key of
-// the body document; the documents of delete and update may be in the body
-// ("deletes": [...]) or in a document-sequence section with that identifier.
+// MongoDB: OP_MSG and OP_QUERY messages read with libbson. The command is the
+// first key of the body document; the documents of delete and update may be
+// in the body ("deletes": [...]) or in a document-sequence section with that
+// identifier.
 #include <bson/bson.h>
 
 #include <cstring>
@@ -12,6 +13,7 @@ namespace {
 
 constexpr int32_t kOpMsg = 2013;
 constexpr int32_t kOpCompressed = 2012;
+constexpr int32_t kOpQuery = 2004;
 
 uint32_t le32(const uint8_t* p) {
     return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
@@ -47,6 +49,84 @@ bool multi_update(const DocRef& ref) {
            bson_iter_as_bool(&it);
 }
 
+using Sequences = std::vector<std::pair<std::string, std::vector<DocRef>>>;
+
+// What a command does: its name is the first key of its document; the
+// documents of delete and update may be in it ("deletes": [...]) or in a
+// document-sequence section with that identifier (OP_MSG).
+Statement command_statement(const bson_t& body, const Sequences& sequences) {
+    Statement st{"", Class::Harmless, ""};
+    bson_iter_t it;
+    if (!bson_iter_init(&it, &body) || !bson_iter_next(&it))
+        return {"", Class::Unparseable, "a command document without a command"};
+    std::string command = bson_iter_key(&it);
+    std::string target = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
+    st.text = command + (target.empty() ? "" : " " + target);
+    // The statements of delete/update: from the body array, or a sequence.
+    auto statements_of = [&](const char* field) {
+        std::vector<DocRef> list;
+        bson_iter_t f;
+        if (bson_iter_init_find(&f, &body, field) && BSON_ITER_HOLDS_ARRAY(&f)) {
+            bson_iter_t child;
+            if (bson_iter_recurse(&f, &child)) {
+                while (bson_iter_next(&child)) {
+                    if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
+                    uint32_t dlen = 0;
+                    const uint8_t* data = nullptr;
+                    bson_iter_document(&child, &dlen, &data);
+                    list.push_back({data, dlen});
+                }
+            }
+        }
+        for (auto& [ident, docs] : sequences)
+            if (ident == field) list.insert(list.end(), docs.begin(), docs.end());
+        return list;
+    };
+    if (command == "dropDatabase") {
+        st.cls = Class::Drop;
+        st.detail = "dropDatabase";
+    } else if (command == "drop") {
+        st.cls = Class::Drop;
+        st.detail = command;
+    } else if (command == "dropIndexes") {
+        st.cls = Class::SchemaChange;  // an index holds no documents
+        st.detail = command;
+    } else if (command == "delete") {
+        for (auto& d : statements_of("deletes"))
+            if (matches_everything(d, "q")) {
+                st.cls = Class::DeleteAll;
+                st.detail = "delete with an empty filter";
+            }
+    } else if (command == "update") {
+        for (auto& d : statements_of("updates"))
+            if (matches_everything(d, "q") && multi_update(d)) {
+                st.cls = Class::UpdateAll;
+                st.detail = "update of every document (empty filter, multi)";
+            }
+    }
+    return st;
+}
+
+// OP_QUERY (2004): flags, the collection's full name, skip, return, the
+// query. Drivers send their first handshake (isMaster) this way; a query on
+// "<db>.$cmd" is a command, like an OP_MSG body; any other is a read.
+Statement query_statement(const uint8_t* h, size_t len) {
+    size_t p = 20;
+    const void* nul = std::memchr(h + p, 0, len - p);
+    if (!nul) return {"", Class::Unparseable, "OP_QUERY malformed"};
+    std::string collection(reinterpret_cast<const char*>(h + p),
+                           static_cast<const uint8_t*>(nul) - (h + p));
+    p += collection.size() + 1 + 8;
+    if (len < p + 5) return {"", Class::Unparseable, "OP_QUERY malformed"};
+    uint32_t dlen = le32(h + p);
+    bson_t query;
+    if (dlen < 5 || dlen > len - p || !bson_init_static(&query, h + p, dlen))
+        return {"", Class::Unparseable, "OP_QUERY malformed"};
+    if (collection.size() < 5 || collection.compare(collection.size() - 5, 5, ".$cmd") != 0)
+        return {"query " + collection, Class::Harmless, ""};
+    return command_statement(query, {});
+}
+
 }  // namespace
 
 Classification classify_mongodb(std::span<const uint8_t> bytes) {
@@ -69,6 +149,11 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
             off += len;
             continue;
         }
+        if (opcode == kOpQuery) {
+            out.statements.push_back(query_statement(h, len));
+            off += len;
+            continue;
+        }
         if (opcode != kOpMsg) {
             out.statements.push_back(
                 {"", Class::Unparseable, "opcode " + std::to_string(opcode) + " not inspected"});
@@ -78,11 +163,9 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
         uint32_t flags = le32(h + 16);
         size_t end = len - ((flags & 1u) ? 4 : 0);  // checksumPresent
         size_t p = 20;
-        std::string command;
-        Statement st{"", Class::Harmless, ""};
         bson_t body;
         bool have_body = false;
-        std::vector<std::pair<std::string, std::vector<DocRef>>> sequences;
+        Sequences sequences;
         bool bad = false;
         while (p < end && !bad) {
             uint8_t kind = h[p++];
@@ -141,57 +224,7 @@ Classification classify_mongodb(std::span<const uint8_t> bytes) {
             out.statements.push_back({"", Class::Unparseable, "OP_MSG sections malformed"});
             break;
         }
-        bson_iter_t it;
-        if (!bson_iter_init(&it, &body) || !bson_iter_next(&it)) {
-            out.statements.push_back({"", Class::Unparseable, "OP_MSG body has no command"});
-            break;
-        }
-        command = bson_iter_key(&it);
-        std::string target = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
-        st.text = command + (target.empty() ? "" : " " + target);
-        // The statements of delete/update: from the body array, or a sequence.
-        auto statements_of = [&](const char* field) {
-            std::vector<DocRef> list;
-            bson_iter_t f;
-            if (bson_iter_init_find(&f, &body, field) && BSON_ITER_HOLDS_ARRAY(&f)) {
-                bson_iter_t child;
-                if (bson_iter_recurse(&f, &child)) {
-                    while (bson_iter_next(&child)) {
-                        if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
-                        uint32_t dlen = 0;
-                        const uint8_t* data = nullptr;
-                        bson_iter_document(&child, &dlen, &data);
-                        list.push_back({data, dlen});
-                    }
-                }
-            }
-            for (auto& [ident, docs] : sequences)
-                if (ident == field) list.insert(list.end(), docs.begin(), docs.end());
-            return list;
-        };
-        if (command == "dropDatabase") {
-            st.cls = Class::Drop;
-            st.detail = "dropDatabase";
-        } else if (command == "drop") {
-            st.cls = Class::Drop;
-            st.detail = command;
-        } else if (command == "dropIndexes") {
-            st.cls = Class::SchemaChange;  // an index holds no documents
-            st.detail = command;
-        } else if (command == "delete") {
-            for (auto& d : statements_of("deletes"))
-                if (matches_everything(d, "q")) {
-                    st.cls = Class::DeleteAll;
-                    st.detail = "delete with an empty filter";
-                }
-        } else if (command == "update") {
-            for (auto& d : statements_of("updates"))
-                if (matches_everything(d, "q") && multi_update(d)) {
-                    st.cls = Class::UpdateAll;
-                    st.detail = "update of every document (empty filter, multi)";
-                }
-        }
-        out.statements.push_back(std::move(st));
+        out.statements.push_back(command_statement(body, sequences));
         off += len;
     }
     return out;

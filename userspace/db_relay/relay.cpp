@@ -39,6 +39,8 @@ Protocol protocol_of(uint32_t kind) {
             return Protocol::Mysql;
         case KS_DB_REDIS:
             return Protocol::Redis;
+        case KS_DB_MONGODB:
+            return Protocol::Mongodb;
         default:
             return Protocol::Postgres;
     }

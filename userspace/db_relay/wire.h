@@ -21,6 +21,9 @@
 //   Redis       a refused command is replaced by an unknown command that the
 //               server answers with an error in its place in the pipeline;
 //               that error is rewritten into killswitch's -ERR.
+//   MongoDB     a refused OP_MSG or OP_QUERY never reaches the server; the
+//               relay answers it with an error document (code 13,
+//               Unauthorized) addressed to the request.
 #pragma once
 
 #include <algorithm>
@@ -119,7 +122,7 @@ class Wire {
     std::string more_up_;
 };
 
-enum class Protocol { Postgres, Mysql, Redis };
+enum class Protocol { Postgres, Mysql, Redis, Mongodb };
 
 // token: unique to the connection and unknown to the client, names the
 // stand-in statements the server rejects for the relay.
@@ -146,5 +149,7 @@ std::string pg_error_response(std::string_view message);
 std::string pg_notice_response(std::string_view message);
 std::string mysql_err_packet(uint8_t seq, std::string_view message);
 std::string redis_error(std::string_view message);
+// {ok: 0, errmsg: message, code: 13, codeName: "Unauthorized"}, as BSON.
+std::string mongodb_error_document(std::string_view message);
 
 }  // namespace ks::relay

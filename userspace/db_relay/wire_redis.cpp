@@ -151,6 +151,7 @@ std::unique_ptr<Wire> make_redis_wire(std::string token) {
 
 std::unique_ptr<Wire> make_postgres_wire(std::string token);
 std::unique_ptr<Wire> make_mysql_wire();
+std::unique_ptr<Wire> make_mongodb_wire();
 
 std::unique_ptr<Wire> make_wire(Protocol p, std::string token) {
     switch (p) {
@@ -160,6 +161,8 @@ std::unique_ptr<Wire> make_wire(Protocol p, std::string token) {
             return make_mysql_wire();
         case Protocol::Redis:
             return make_redis_wire(std::move(token));
+        case Protocol::Mongodb:
+            return make_mongodb_wire();
     }
     return nullptr;
 }

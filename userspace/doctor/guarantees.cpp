@@ -170,12 +170,12 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "daemon's relay, which judges each request whole with the full parsers; while the "
           "daemon is down, sockops and sk_msg judge each request with a bounded tokenizer",
           Effect::kPrevents, b.has(FeatureId::kSkMsg) && b.has(FeatureId::kSockops),
-          "Preventive for every client over TCP (PostgreSQL, MySQL/MariaDB, Redis wire "
+          "Preventive for every client over TCP (PostgreSQL, MySQL/MariaDB, Redis, MongoDB wire "
           "protocols, whatever library or none): a refused request never reaches the server; "
           "through the relay the client reads the protocol's own error and its connection goes "
-          "on; without it sendmsg fails with EACCES and the connection is closed, and requests "
-          "longer than 4096 bytes are refused. MongoDB is judged on the send path only. TLS and "
-          "compression are declined or refused by default.");
+          "on (databases.action hold: it waits for a person); without it sendmsg fails with "
+          "EACCES and the connection is closed, and requests longer than 4096 bytes are "
+          "refused. TLS and compression are declined or refused by default.");
 
     if (b.has(FeatureId::kConnectUnix))
         b.add("db-statement-unix-socket",

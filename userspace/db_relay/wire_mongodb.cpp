@@ -1,0 +1,157 @@
+// MongoDB wire protocol (docs: "MongoDB Wire Protocol"): every message is a
+// 16-byte header (messageLength, requestID, responseTo, opCode, all 32-bit
+// little-endian) and its body. A refused OP_MSG or OP_QUERY never reaches
+// the server: the relay answers it itself, as the server answers a command
+// it refuses (an error document: ok 0, errmsg, code 13 "Unauthorized"),
+// addressed to the request (responseTo), so that the driver raises it as the
+// command's error and the connection goes on. A request sent with
+// moreToCome expects no answer and gets none.
+#include "db_relay/wire.h"
+
+namespace ks::relay {
+
+namespace {
+
+constexpr uint32_t kOpReply = 1;
+constexpr uint32_t kOpQuery = 2004;
+constexpr uint32_t kOpMsg = 2013;
+constexpr uint32_t kMoreToCome = 1u << 1;
+constexpr uint32_t kHeader = 16;
+
+uint32_t le32(const std::string& s, size_t at) {
+    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])); };
+    return b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
+}
+
+void put_le32(std::string& s, uint32_t v) {
+    for (int shift = 0; shift < 32; shift += 8) s += static_cast<char>((v >> shift) & 0xff);
+}
+
+void put_cstring(std::string& s, std::string_view v) {
+    for (char c : v) s += c == '\0' ? ' ' : c;
+    s += '\0';
+}
+
+void put_string(std::string& doc, std::string_view name, std::string_view value) {
+    doc += '\x02';
+    put_cstring(doc, name);
+    std::string v;
+    put_cstring(v, value);
+    put_le32(doc, static_cast<uint32_t>(v.size()));
+    doc += v;
+}
+
+}  // namespace
+
+std::string mongodb_error_document(std::string_view message) {
+    std::string text(message);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    std::string e;
+    e += '\x01';  // double
+    put_cstring(e, "ok");
+    e.append(8, '\0');  // 0.0
+    put_string(e, "errmsg", text);
+    e += '\x10';  // int32
+    put_cstring(e, "code");
+    put_le32(e, 13);
+    put_string(e, "codeName", "Unauthorized");
+    std::string doc;
+    put_le32(doc, static_cast<uint32_t>(e.size() + 5));
+    return doc + e + '\0';
+}
+
+namespace {
+
+class MongoWire : public Wire {
+  public:
+    bool from_client(std::string& in, std::string& up, std::string& down,
+                     const Judge& judge) override {
+        size_t at = 0;
+        bool ok = true;
+        while (in.size() - at >= kHeader) {
+            uint32_t len = le32(in, at);
+            if (len < kHeader || len > kMaxRequest) {
+                ok = fail("a message of " + std::to_string(len) + " bytes");
+                break;
+            }
+            if (in.size() - at < len) break;
+            std::string_view msg(in.data() + at, len);
+            Verdict v = judge(Request{0, msg});
+            if (v.later) break;
+            if (!v.refuse) {
+                up.append(msg);
+            } else {
+                uint32_t op = le32(in, at + 12);
+                bool more = op == kOpMsg && len >= 20 && (le32(in, at + 16) & kMoreToCome);
+                if (!more) {
+                    std::string r = reply(le32(in, at + 4), op, v.message);
+                    // Never inside a server message on its way to the client.
+                    (pass_down_ > 0 ? replies_ : down) += r;
+                }
+            }
+            at += len;
+        }
+        in.erase(0, at);
+        return ok;
+    }
+
+    bool from_server(std::string& in, std::string& down) override {
+        size_t at = 0;
+        while (true) {
+            if (pass_down_ > 0) {
+                if (!pass_on(in, at, pass_down_, down)) break;
+                continue;
+            }
+            if (!replies_.empty()) {
+                down += replies_;
+                replies_.clear();
+            }
+            if (in.size() - at < 4) break;
+            uint32_t len = le32(in, at);
+            if (len < kHeader) {
+                in.erase(0, at);
+                return fail("the server sent a message of " + std::to_string(len) + " bytes");
+            }
+            pass_down_ = len;
+        }
+        in.erase(0, at);
+        return true;
+    }
+
+  private:
+    // The answer to a refused request: OP_MSG for OP_MSG, OP_REPLY for the
+    // legacy OP_QUERY (drivers still send their first handshake that way).
+    std::string reply(uint32_t request_id, uint32_t op, std::string_view message) {
+        std::string doc = mongodb_error_document(message);
+        std::string body;
+        uint32_t reply_op = kOpMsg;
+        if (op == kOpQuery) {
+            reply_op = kOpReply;
+            put_le32(body, 0);     // responseFlags
+            body.append(8, '\0');  // cursorID
+            put_le32(body, 0);     // startingFrom
+            put_le32(body, 1);     // numberReturned
+            body += doc;
+        } else {
+            put_le32(body, 0);  // flagBits
+            body += '\0';       // section kind 0: the body document
+            body += doc;
+        }
+        std::string m;
+        put_le32(m, static_cast<uint32_t>(kHeader + body.size()));
+        put_le32(m, next_id_++);
+        put_le32(m, request_id);
+        put_le32(m, reply_op);
+        return m + body;
+    }
+
+    size_t pass_down_ = 0;  // bytes of a server message still to pass
+    std::string replies_;   // the relay's answers, waiting for a message boundary
+    uint32_t next_id_ = 0x6b730000;
+};
+
+}  // namespace
+
+std::unique_ptr<Wire> make_mongodb_wire() { return std::make_unique<MongoWire>(); }
+
+}  // namespace ks::relay
