@@ -72,6 +72,16 @@ struct RowCheck {
 
 using Judge = std::function<Verdict(const Request&)>;
 
+// Passes on what is there of a message that carries nothing to judge:
+// remaining bytes of it, from in at `at`. True when all of it has passed.
+inline bool pass_on(const std::string& in, size_t& at, size_t& remaining, std::string& out) {
+    size_t n = std::min(remaining, in.size() - at);
+    out.append(in, at, n);
+    at += n;
+    remaining -= n;
+    return remaining == 0;
+}
+
 class Wire {
   public:
     virtual ~Wire() = default;
@@ -113,6 +123,21 @@ class Wire {
     [[nodiscard]] const std::string& error() const { return error_; }
 
   protected:
+    // Server -> client, a message at a time: passes on what is left of the
+    // message under way and, at a boundary, what the relay itself has for
+    // the client (tell_client). True at a boundary: the next message starts
+    // at `at`; false while the one under way waits for more bytes.
+    bool next_server_message(const std::string& in, size_t& at, std::string& down) {
+        if (pass_down_ > 0 && !pass_on(in, at, pass_down_, down)) return false;
+        down += to_client_;
+        to_client_.clear();
+        return true;
+    }
+    // The relay's own words for the client: now, or once the server's
+    // message under way has passed (never inside it).
+    void tell_client(const std::string& bytes, std::string& down) {
+        (pass_down_ > 0 ? to_client_ : down) += bytes;
+    }
     bool fail(std::string why) {
         error_ = std::move(why);
         return false;
@@ -120,6 +145,8 @@ class Wire {
     std::deque<std::string> pending_;  // messages of refusals awaiting their answer
     std::string error_;
     std::string more_up_;
+    size_t pass_down_ = 0;   // bytes of a server message still to pass unread
+    std::string to_client_;  // the relay's own, after that message
 };
 
 enum class Protocol { Postgres, Mysql, Redis, Mongodb };
@@ -134,15 +161,6 @@ std::unique_ptr<Wire> make_wire(Protocol p, std::string token);
 // never count.
 inline constexpr size_t kMaxRequest = 256u << 20;
 
-// Passes on what is there of a message that carries nothing to judge:
-// remaining bytes of it, from in at `at`. True when all of it has passed.
-inline bool pass_on(const std::string& in, size_t& at, size_t& remaining, std::string& out) {
-    size_t n = std::min(remaining, in.size() - at);
-    out.append(in, at, n);
-    at += n;
-    remaining -= n;
-    return remaining == 0;
-}
 
 // The protocols' error answers, built from killswitch's message.
 std::string pg_error_response(std::string_view message);

@@ -85,8 +85,7 @@ class MongoWire : public Wire {
                 bool more = op == kOpMsg && len >= 20 && (le32(in, at + 16) & kMoreToCome);
                 if (!more) {
                     std::string r = reply(le32(in, at + 4), op, v.message);
-                    // Never inside a server message on its way to the client.
-                    (pass_down_ > 0 ? replies_ : down) += r;
+                    tell_client(r, down);
                 }
             }
             at += len;
@@ -97,15 +96,7 @@ class MongoWire : public Wire {
 
     bool from_server(std::string& in, std::string& down) override {
         size_t at = 0;
-        while (true) {
-            if (pass_down_ > 0) {
-                if (!pass_on(in, at, pass_down_, down)) break;
-                continue;
-            }
-            if (!replies_.empty()) {
-                down += replies_;
-                replies_.clear();
-            }
+        while (next_server_message(in, at, down)) {
             if (in.size() - at < 4) break;
             uint32_t len = le32(in, at);
             if (len < kHeader) {
@@ -145,8 +136,6 @@ class MongoWire : public Wire {
         return m + body;
     }
 
-    size_t pass_down_ = 0;  // bytes of a server message still to pass
-    std::string replies_;   // the relay's answers, waiting for a message boundary
     uint32_t next_id_ = 0x6b730000;
 };
 

@@ -126,15 +126,7 @@ class PgWire : public Wire {
 
     bool from_server(std::string& in, std::string& down) override {
         size_t at = 0;
-        while (true) {
-            if (pass_down_ > 0) {
-                if (!pass_on(in, at, pass_down_, down)) break;
-                continue;
-            }
-            if (!notices_.empty()) {
-                down += notices_;
-                notices_.clear();
-            }
+        while (next_server_message(in, at, down)) {
             if (in.size() - at < 5) break;
             char type = in[at];
             uint32_t len = be32(in, at + 1);
@@ -174,11 +166,7 @@ class PgWire : public Wire {
     }
 
     bool notice(std::string_view text, std::string& down) override {
-        std::string n = pg_notice_response(text);
-        if (pass_down_ > 0)
-            notices_ += n;  // after the server's message that is passing
-        else
-            down += n;
+        tell_client(pg_notice_response(text), down);
         return true;
     }
 
@@ -315,7 +303,6 @@ class PgWire : public Wire {
     }
 
     std::string stand_in_, savepoint_;
-    std::string notices_;  // waiting for the end of a server message
     bool startup_ = true;
     // What the server still owes the client: a ReadyForQuery for each Query,
     // Sync and FunctionCall passed (and for the startup). batch_open_: an
@@ -328,8 +315,7 @@ class PgWire : public Wire {
     std::deque<std::string> to_check_;
     std::vector<RowCheck> checked_;
     std::string err_code_, err_text_;
-    size_t pass_up_ = 0;    // bytes of a client message still to pass unread
-    size_t pass_down_ = 0;  // bytes of a server message still to pass unread
+    size_t pass_up_ = 0;  // bytes of a client message still to pass unread
 };
 
 }  // namespace
