@@ -8,6 +8,8 @@
 #include <killswitch/abi/events.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -233,8 +235,15 @@ Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
         if (::epoll_ctl(r->epoll_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
             return sys_error("relay epoll_ctl");
     }
+    // Signals are the event loop's (its signalfd): the relay's thread is
+    // born with every signal blocked, so that none is ever delivered to it
+    // (a SIGTERM taken here would end the daemon without its clean stop).
+    sigset_t all, before;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &before);
     Relay* self = r.get();
     r->thread_ = std::thread([self] { self->loop(); });
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     return r;
 }
 
