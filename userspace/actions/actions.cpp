@@ -93,16 +93,16 @@ Status exit_where_stopped(int pid, int status) {
     // x86-64: mov edi, imm32 (the status); mov eax, imm32 (SYS_exit_group); syscall
     constexpr unsigned char kMovEdi = 0xbf, kMovEax = 0xb8;
     constexpr unsigned char kSyscall[2] = {0x0f, 0x05};
-    unsigned char stub[12];
+    unsigned char code[12];
     auto status32 = static_cast<uint32_t>(status);
     auto nr32 = static_cast<uint32_t>(SYS_exit_group);
-    stub[0] = kMovEdi;
-    std::memcpy(stub + 1, &status32, 4);
-    stub[5] = kMovEax;
-    std::memcpy(stub + 6, &nr32, 4);
-    std::memcpy(stub + 10, kSyscall, 2);
-    if (::pwrite(mem.get(), stub, sizeof(stub), static_cast<off_t>(pc)) !=
-        static_cast<ssize_t>(sizeof(stub)))
+    code[0] = kMovEdi;
+    std::memcpy(code + 1, &status32, 4);
+    code[5] = kMovEax;
+    std::memcpy(code + 6, &nr32, 4);
+    std::memcpy(code + 10, kSyscall, 2);
+    if (::pwrite(mem.get(), code, sizeof(code), static_cast<off_t>(pc)) !=
+        static_cast<ssize_t>(sizeof(code)))
         return sys_error("write the exit at " + proc + "'s pc");
     return {};
 #else

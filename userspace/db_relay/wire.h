@@ -72,6 +72,25 @@ struct RowCheck {
 
 using Judge = std::function<Verdict(const Request&)>;
 
+// Integers as the protocols write them: n bytes from `at`, little-endian
+// (MySQL's 3-byte lengths, MongoDB) or big-endian (PostgreSQL).
+inline uint32_t get_le(const std::string& s, size_t at, int n = 4) {
+    uint32_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(s[at + i]);
+    return v;
+}
+inline uint32_t get_be32(const std::string& s, size_t at) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = v << 8 | static_cast<uint8_t>(s[at + i]);
+    return v;
+}
+inline void put_le32(std::string& s, uint32_t v) {
+    for (int shift = 0; shift < 32; shift += 8) s += static_cast<char>((v >> shift) & 0xff);
+}
+inline void put_be32(std::string& s, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
+}
+
 // Passes on what is there of a message that carries nothing to judge:
 // remaining bytes of it, from in at `at`. True when all of it has passed.
 inline bool pass_on(const std::string& in, size_t& at, size_t& remaining, std::string& out) {
@@ -160,7 +179,6 @@ std::unique_ptr<Wire> make_wire(Protocol p, std::string token);
 // statement (COPY data, bound parameters, MySQL long data) are streamed and
 // never count.
 inline constexpr size_t kMaxRequest = 256u << 20;
-
 
 // The protocols' error answers, built from killswitch's message.
 std::string pg_error_response(std::string_view message);

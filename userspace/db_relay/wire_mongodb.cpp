@@ -18,15 +18,6 @@ constexpr uint32_t kOpMsg = 2013;
 constexpr uint32_t kMoreToCome = 1u << 1;
 constexpr uint32_t kHeader = 16;
 
-uint32_t le32(const std::string& s, size_t at) {
-    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])); };
-    return b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
-}
-
-void put_le32(std::string& s, uint32_t v) {
-    for (int shift = 0; shift < 32; shift += 8) s += static_cast<char>((v >> shift) & 0xff);
-}
-
 void put_cstring(std::string& s, std::string_view v) {
     for (char c : v) s += c == '\0' ? ' ' : c;
     s += '\0';
@@ -69,7 +60,7 @@ class MongoWire : public Wire {
         size_t at = 0;
         bool ok = true;
         while (in.size() - at >= kHeader) {
-            uint32_t len = le32(in, at);
+            uint32_t len = get_le(in, at);
             if (len < kHeader || len > kMaxRequest) {
                 ok = fail("a message of " + std::to_string(len) + " bytes");
                 break;
@@ -81,10 +72,10 @@ class MongoWire : public Wire {
             if (!v.refuse) {
                 up.append(msg);
             } else {
-                uint32_t op = le32(in, at + 12);
-                bool more = op == kOpMsg && len >= 20 && (le32(in, at + 16) & kMoreToCome);
+                uint32_t op = get_le(in, at + 12);
+                bool more = op == kOpMsg && len >= 20 && (get_le(in, at + 16) & kMoreToCome);
                 if (!more) {
-                    std::string r = reply(le32(in, at + 4), op, v.message);
+                    std::string r = reply(get_le(in, at + 4), op, v.message);
                     tell_client(r, down);
                 }
             }
@@ -98,7 +89,7 @@ class MongoWire : public Wire {
         size_t at = 0;
         while (next_server_message(in, at, down)) {
             if (in.size() - at < 4) break;
-            uint32_t len = le32(in, at);
+            uint32_t len = get_le(in, at);
             if (len < kHeader) {
                 in.erase(0, at);
                 return fail("the server sent a message of " + std::to_string(len) + " bytes");

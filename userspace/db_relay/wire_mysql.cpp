@@ -16,11 +16,6 @@ constexpr uint32_t kClientSsl = 0x800;
 constexpr uint32_t kClientZstd = 1u << 26;
 constexpr uint32_t kClientQueryAttributes = 1u << 27;
 
-uint32_t le24(const std::string& s, size_t at) {
-    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])); };
-    return b(0) | b(1) << 8 | b(2) << 16;
-}
-
 class MysqlWire : public Wire {
   public:
     bool from_client(std::string& in, std::string& up, std::string& down,
@@ -33,7 +28,7 @@ class MysqlWire : public Wire {
                 continue;
             }
             if (in.size() - at < 5) break;
-            uint32_t len = le24(in, at);
+            uint32_t len = get_le(in, at, 3);
             uint8_t seq = static_cast<uint8_t>(in[at + 3]);
             uint8_t cmd = static_cast<uint8_t>(in[at + 4]);
             if (seq == 1 && !greeted_) {
@@ -90,7 +85,7 @@ class MysqlWire : public Wire {
         // NUL-terminated, connection id, 8 bytes of scramble, a filler, the
         // lower capability bytes, charset, status, the upper capability bytes.
         if (in.size() < 4) return true;
-        uint32_t len = le24(in, 0);
+        uint32_t len = get_le(in, 0, 3);
         if (in.size() < len + 4) return true;
         std::string pkt = in.substr(0, len + 4);
         in.erase(0, len + 4);

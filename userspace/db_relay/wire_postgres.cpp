@@ -14,15 +14,6 @@ constexpr uint32_t kGssEncRequest = 80877104;
 constexpr uint32_t kCancelRequest = 80877102;
 constexpr uint32_t kMaxStartup = 10000;
 
-uint32_t be32(const std::string& s, size_t at) {
-    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])); };
-    return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
-}
-
-void put_be32(std::string& s, uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
-}
-
 std::string message(char type, const std::string& body) {
     std::string m(1, type);
     put_be32(m, static_cast<uint32_t>(body.size() + 4));
@@ -45,7 +36,7 @@ class PgWire : public Wire {
             }
             if (startup_) {
                 if (in.size() - at < 8) break;
-                uint32_t len = be32(in, at), code = be32(in, at + 4);
+                uint32_t len = get_be32(in, at), code = get_be32(in, at + 4);
                 if (len < 8 || len > kMaxStartup) {
                     ok = fail("a startup message of " + std::to_string(len) + " bytes");
                     break;
@@ -67,7 +58,7 @@ class PgWire : public Wire {
             }
             if (in.size() - at < 5) break;
             char type = in[at];
-            uint32_t len = be32(in, at + 1);
+            uint32_t len = get_be32(in, at + 1);
             if (len < 4) {
                 ok = fail("a message of length " + std::to_string(len));
                 break;
@@ -129,7 +120,7 @@ class PgWire : public Wire {
         while (next_server_message(in, at, down)) {
             if (in.size() - at < 5) break;
             char type = in[at];
-            uint32_t len = be32(in, at + 1);
+            uint32_t len = get_be32(in, at + 1);
             if (len < 4) {
                 in.erase(0, at);
                 return fail("the server sent a message of length " + std::to_string(len));
