@@ -126,7 +126,7 @@ static __always_inline int ks_db_check(const char *uquery)
 	else
 		bpf_send_signal(KS_SIGSTOP);
 	ev->flags = flags;
-	ks_submit(ev, KS_EVENT_DB_CHECK);
+	ks_submit_if(ev, KS_EVENT_DB_CHECK, !(flags & (KS_DBF_MONITOR | KS_DBF_WINDOW)));
 	return 0;
 }
 

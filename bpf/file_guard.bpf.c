@@ -309,7 +309,7 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	if (trunc)
 		flags |= KS_FF_PATH_TRUNC;
 	ev->flags = flags;
-	ks_submit(ev, KS_EVENT_FILE);
+	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
 static __always_inline struct ks_scratch *ks_scratch_get(void)
@@ -631,7 +631,7 @@ int ks_exec_check(void *ctx)
 		ev->flags |= KS_EVF_WINDOW;
 	else
 		bpf_send_signal(KS_SIGSTOP);
-	ks_submit(ev, KS_EVENT_EXEC_CHECK);
+	ks_submit_if(ev, KS_EVENT_EXEC_CHECK, !windowed);
 	return 0;
 }
 

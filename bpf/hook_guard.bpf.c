@@ -177,7 +177,7 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 	if (io_worker)
 		flags |= KS_FF_IO_WORKER;
 	ev->flags = flags;
-	ks_submit(ev, KS_EVENT_FILE);
+	ks_submit_if(ev, KS_EVENT_FILE, verdict != 0);
 	return verdict;
 }
 

@@ -41,10 +41,31 @@ static __always_inline void *ks_reserve(__u32 size, __u32 type)
 	return rec;
 }
 
+/* A record that nothing waits on wakes the daemon only when it has caught up
+ * with the ring buffer (adaptive): a burst costs one wake-up. */
 static __always_inline void ks_submit(void *rec, __u32 type)
 {
 	bpf_ringbuf_submit(rec, 0);
 	ks_count(KS_CTR_EVENTS + type);
+}
+
+/* A record that a stopped task waits on, or that asks the daemon to act
+ * (escalate, freeze, kill a session), wakes it at once: adaptive wake-up
+ * stays silent while an earlier record is unread (one submitted with
+ * BPF_RB_NO_WAKEUP, say), and the task would wait for the daemon's tick. */
+static __always_inline void ks_submit_now(void *rec, __u32 type)
+{
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	ks_count(KS_CTR_EVENTS + type);
+}
+
+/* ks_submit_now when acted, ks_submit otherwise. */
+static __always_inline void ks_submit_if(void *rec, __u32 type, bool acted)
+{
+	if (acted)
+		ks_submit_now(rec, type);
+	else
+		ks_submit(rec, type);
 }
 
 static __always_inline void ks_fill_header(struct ks_event_header *h, __u32 type,

@@ -39,7 +39,7 @@ static __always_inline int ks_tamper(struct ks_task_guard *g, __u32 what, __u32 
 	e->arg = arg;
 	e->syscall_nr = nr;
 	e->_pad0 = 0;
-	ks_submit(e, KS_EVENT_TAMPER);
+	ks_submit_now(e, KS_EVENT_TAMPER);
 	return 0;
 }
 

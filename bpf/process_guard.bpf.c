@@ -115,7 +115,7 @@ int BPF_PROG(ks_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			flags |= KS_EVF_EXE_TRUNC;
 
 		ev->hdr.flags = flags;
-		ks_submit(ev, KS_EVENT_EXEC);
+		ks_submit_if(ev, KS_EVENT_EXEC, flags & KS_EVF_HELD);
 	}
 
 	if (flags & KS_EVF_HELD) {

@@ -604,5 +604,33 @@ TEST_F(DbWireE2E, UnguardedClientsOverTcpAreNotInspected) {
         EXPECT_NE(recs[i].value("event", ""), "db") << recs[i].dump();
 }
 
+
+// A request let through is recorded without waking the daemon (the kernel
+// submits it with BPF_RB_NO_WAKEUP); the hold right after it, `rm` stopped at
+// its first instruction until the daemon has read its argv, must still wake
+// the daemon at once and not wait for its one-second tick.
+TEST_F(DbWireE2E, ARequestLetThroughDoesNotDelayTheHoldAfterIt) {
+    KS_REQUIRE_SERVER(redis_);
+    auto counters = [&] {
+        auto st = json::parse(daemon_->cli({"status", "--json"}).out, nullptr, false);
+        return st.is_discarded() ? json::object() : st["counters"];
+    };
+    json before = counters();
+    ASSERT_TRUE(before.contains("wakeups_missed")) << before.dump();
+    TempDir tmp;
+    std::string script;
+    for (const auto& a : redis_->cli({"GET", "k1"})) script += a + " ";
+    script += "&& rm -f " + tmp.path() + "/none";
+    for (int i = 0; i < 5; ++i) {
+        auto r = guarded("wake-after-pass-" + std::to_string(i), {"/bin/sh", "-c", script});
+        EXPECT_EQ(r.status, 0) << r.out << r.err;
+    }
+    json after = counters();
+    EXPECT_GE(after["db_requests"].get<uint64_t>(), before["db_requests"].get<uint64_t>() + 5);
+    EXPECT_GE(after["exec_checks"].get<uint64_t>(), before["exec_checks"].get<uint64_t>() + 5);
+    EXPECT_EQ(after["wakeups_missed"], before["wakeups_missed"])
+        << "holds waited for the daemon's tick: " << after.dump();
+}
+
 }  // namespace
 }  // namespace ks::test

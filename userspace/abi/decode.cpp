@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 namespace ks {
 namespace {
@@ -221,6 +222,28 @@ const char* tamper_name(uint32_t what) {
         default:
             return "unknown";
     }
+}
+
+bool wakes_daemon(const Event& ev) {
+    return std::visit(
+        [](const auto& e) -> bool {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, ExecEvent>)
+                return e.hdr.flags & KS_EVF_HELD;
+            else if constexpr (std::is_same_v<T, FileEvent>)
+                return e.flags & (KS_FF_STOPPED | KS_FF_KILLED | KS_FF_DENIED);
+            else if constexpr (std::is_same_v<T, ExecCheckEvent>)
+                return !e.windowed;
+            else if constexpr (std::is_same_v<T, DbCheckEvent>)
+                return !e.monitor && !e.windowed;
+            else if constexpr (std::is_same_v<T, DbWireEvent>)
+                return e.verdict == KS_DBV_REFUSE;
+            else if constexpr (std::is_same_v<T, TamperEvent>)
+                return true;
+            else
+                return false;  // fork, exit
+        },
+        ev);
 }
 
 const char* op_name(uint32_t op) {

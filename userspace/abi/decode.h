@@ -118,6 +118,11 @@ using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheck
 // Decodes one ring-buffer record; an error names what was malformed.
 Result<Event> decode_event(const void* data, size_t size);
 
+// Whether the kernel submitted the record to wake the daemon at once
+// (BPF_RB_FORCE_WAKEUP, ks_submit_now in bpf/ks_helpers.bpf.h): a task is
+// stopped until the daemon decides, or the daemon must act on it.
+bool wakes_daemon(const Event& ev);
+
 // Joins leaf-first NUL-separated components into "/a/b/c". With truncated,
 // the missing top is shown as "...".
 std::string join_path_components(const char* buf, size_t len, bool truncated);

@@ -298,6 +298,13 @@ int Daemon::on_record(void* ctx, void* data, size_t size) {
             spdlog::error("bad record from the kernel: {}", ev.error().str());
         return 0;
     }
+    if (self->tick_read_ns_ && wakes_daemon(*ev) &&
+        std::visit([](const auto& e) { return e.hdr.ts_boot_ns; }, *ev) < self->tick_read_ns_) {
+        if (self->wakeups_missed_++ < 10)
+            spdlog::warn(
+                "a {} record that a task waits on did not wake the daemon: read at its tick",
+                event_type_name(std::visit([](const auto& e) { return e.hdr.type; }, *ev)));
+    }
     self->handle_event(*ev);
     return 0;
 }
@@ -396,8 +403,12 @@ void Daemon::on_exit(const ExitEvent& ev) {
 
 void Daemon::on_tick() {
     // Records that did not wake the daemon (requests let through) are read here
-    // at the latest.
+    // at the latest. Whether the ring buffer was signalled is asked first: if
+    // it was not, a record that a task waits on was never announced.
+    epoll_event e{};
+    if (::epoll_wait(rb_->epoll_fd(), &e, 1, 0) == 0) tick_read_ns_ = boottime_ns();
     handle_ringbuf();
+    tick_read_ns_ = 0;
     GuardCounters c = bpf_->counters();
     uint64_t lost = c.lost_total();
     if (lost > lost_reported_) {

@@ -147,7 +147,8 @@ class Daemon {
     void sync_relay();
     void service_relay();
     relay::Verdict judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
-                                 const std::vector<relay::RowCheck>& checks);
+                                 const std::vector<relay::RowCheck>& checks,
+                                 uint64_t asked_boot_ns);
     void resolve_relay_hold(const Hold& h, bool approve, const std::string& why);
     void relay_closed(const relay::Origin& o, const std::string& why);
     void on_tamper(const TamperEvent& ev);
@@ -301,6 +302,11 @@ class Daemon {
     uint64_t lost_reported_ = 0;
     uint64_t guard_full_reported_ = 0;
     uint64_t decode_errors_ = 0;
+    // Records found by the tick that should have woken the daemon at once
+    // (wakes_daemon): a task waited for the tick. Zero unless the kernel's
+    // wake-up is broken; status --json shows it as wakeups_missed.
+    uint64_t wakeups_missed_ = 0;
+    uint64_t tick_read_ns_ = 0;  // non-zero while the tick reads unannounced records
 };
 
 }  // namespace ks::daemon_detail

@@ -52,13 +52,14 @@ void Daemon::service_relay() {
     std::vector<relay::Closing> closings;
     relay_->take(questions, closings);
     for (auto& q : questions)
-        relay_->answer(q.conn,
-                       judge_relayed(q.conn, std::move(q.origin), {q.type, q.text}, q.checks));
+        relay_->answer(q.conn, judge_relayed(q.conn, std::move(q.origin), {q.type, q.text},
+                                             q.checks, q.asked_boot_ns));
     for (const auto& c : closings) relay_closed(c.origin, c.why);
 }
 
 relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
-                                     const std::vector<relay::RowCheck>& checks) {
+                                     const std::vector<relay::RowCheck>& checks,
+                                     uint64_t asked_boot_ns) {
     const policy::Policy& p = policy();
     if (o.unix_socket && !o.session_id) {
         // The kernel does not say for unix sockets: the process table does.
@@ -103,7 +104,9 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
         json facts = relayed_facts(r, st, i, ruling, p);
         if (!st.tables.empty() && !checks.empty()) facts["rows_checked"] = row_checks_json(checks);
         ActionResult res =
-            carry_out("db", s, facts, d, {{"decision_latency_ns", boottime_ns() - now}});
+            // From the relay's question (the request read, waiting unread
+            // behind it) to this verdict.
+            carry_out("db", s, facts, d, {{"decision_latency_ns", boottime_ns() - asked_boot_ns}});
         if (!res.message.empty()) v.message = res.message;
         if (res.hold_id) {
             // Kept until a person decides (resolve_relay_hold); the client

@@ -190,7 +190,8 @@ json Daemon::status_json() {
               {"tamper", c.tamper},
               {"decisions", enforcer_.counters().to_json()},
               {"audit_records", audit_->written()},
-              {"decode_errors", decode_errors_}}}};
+              {"decode_errors", decode_errors_},
+              {"wakeups_missed", wakeups_missed_}}}};
 }
 
 }  // namespace ks::daemon_detail

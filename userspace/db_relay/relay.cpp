@@ -1,4 +1,5 @@
 #include "db_relay/relay.h"
+#include "common/clock.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -287,7 +288,8 @@ void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> c
     }
     {
         std::lock_guard lock(q_mu_);
-        questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks)});
+        questions_.push_back(
+            {c.id, c.origin, type, std::move(text), std::move(checks), boottime_ns()});
     }
     uint64_t one = 1;
     (void)!::write(notify_.get(), &one, sizeof(one));

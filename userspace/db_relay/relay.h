@@ -74,6 +74,7 @@ struct Question {
     std::string text;
     // Asked again after the row checks the daemon wanted: the server's answers.
     std::vector<RowCheck> checks;
+    uint64_t asked_boot_ns = 0;  // when the relay asked (CLOCK_BOOTTIME)
 };
 
 // A connection the relay closed because it could not carry it on (a stream
