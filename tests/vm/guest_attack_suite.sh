@@ -1,4 +1,4 @@
-# Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink):
+# Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink --add libc_kill):
 # the on-disk attack suite against the LSM layer of this kernel.
 #
 # Every attack runs as a guarded agent (killswitch run) against a protected
@@ -107,6 +107,9 @@ attack lsm "hard link to a data file, then truncate it" \
   sh -c 'ln /data/db/base/1 /data/other/hl; busybox.lsm truncate -s 0 /data/other/hl'
 attack lsm "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
 attack lsm "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
+# Through libc's kill(): refused by the LSM hook all the same; no libc uprobe
+# is attached for it on this layer (the record would say uprobe).
+attack lsm "kill -9 the daemon through libc's kill()" libc_kill 9 "$dpid"
 attack lsm "open /proc/<daemon>/mem for writing" \
   busybox.lsm dd if=/dev/zero of=/proc/$dpid/mem bs=1 count=1
 attack lsm "bpf() from a guarded process (killswitch doctor)" killswitch doctor

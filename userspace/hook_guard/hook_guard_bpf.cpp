@@ -190,6 +190,7 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     g->coverage_.reboot = g->coverage_.module_unload = has("capable");
     g->coverage_.io_uring =
         has("io_uring_setup") && has("io_uring_enter") && has("io_uring_register");
+    g->coverage_.refuses = kind == HookKind::kLsm;
     for (const auto& s : g->skipped_) spdlog::info("{} layer: {}", hook_kind_name(kind), s);
     return g;
 }

@@ -58,6 +58,10 @@ struct HookCoverage {
     bool reboot = false;         // capable (CAP_SYS_BOOT in reboot)
     bool module_unload = false;  // capable (CAP_SYS_MODULE in delete_module)
     bool io_uring = false;       // io_uring_setup/enter/register (fentry)
+    // LSM: the hooks refuse the call before it runs, as a libc uprobe would
+    // stop its caller, so no uprobe is needed for a covered call. fentry: the
+    // caller is stopped right after the call; libc callers keep their uprobes.
+    bool refuses = false;
 };
 
 class HookGuardBpf : public Layer {

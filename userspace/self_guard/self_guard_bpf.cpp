@@ -48,6 +48,7 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_o
                                                          const HookCoverage& hooks) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
+    g->hooks_ = hooks;
     if (auto st = g->skel_.open(); !st) return st.error();
     for (bpf_object* obj : shared)
         if (auto st = share_maps(g->skel_->obj, obj); !st) return st.error();
@@ -93,17 +94,26 @@ Status SelfGuardBpf::set_active(bool active) {
         return st;
     active_ = true;
     if (libc_.empty()) return {};
-    attach_uprobes(libc_,
-                   {{"kill", skel_->progs.ks_self_up_kill},
-                    {"tgkill", skel_->progs.ks_self_up_tgkill},
-                    {"sigqueue", skel_->progs.ks_self_up_sigqueue},
-                    {"pidfd_open", skel_->progs.ks_self_up_pidfd_open},
-                    {"ptrace", skel_->progs.ks_self_up_ptrace},
-                    {"process_vm_writev", skel_->progs.ks_self_up_process_vm_writev},
-                    {"reboot", skel_->progs.ks_self_up_reboot},
-                    {"init_module", skel_->progs.ks_self_up_module},
-                    {"delete_module", skel_->progs.ks_self_up_module}},
-                   links_, uprobe_names_);
+    // libc wrapper, its program, the system call it makes.
+    const struct {
+        const char* fn;
+        bpf_program* prog;
+        const char* call;
+    } wrappers[] = {
+        {"kill", skel_->progs.ks_self_up_kill, "kill"},
+        {"tgkill", skel_->progs.ks_self_up_tgkill, "tgkill"},
+        {"sigqueue", skel_->progs.ks_self_up_sigqueue, "rt_sigqueueinfo"},
+        {"pidfd_open", skel_->progs.ks_self_up_pidfd_open, "pidfd_open"},
+        {"ptrace", skel_->progs.ks_self_up_ptrace, "ptrace"},
+        {"process_vm_writev", skel_->progs.ks_self_up_process_vm_writev, "process_vm_writev"},
+        {"reboot", skel_->progs.ks_self_up_reboot, "reboot"},
+        {"init_module", skel_->progs.ks_self_up_module, "init_module"},
+        {"delete_module", skel_->progs.ks_self_up_module, "delete_module"},
+    };
+    std::vector<UprobeSpec> specs;
+    for (const auto& w : wrappers)
+        if (!(hooks_.refuses && covered_by_hooks(w.call, hooks_))) specs.push_back({w.fn, w.prog});
+    if (!specs.empty()) attach_uprobes(libc_, specs, links_, uprobe_names_);
     return {};
 }
 

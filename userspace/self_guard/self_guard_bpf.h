@@ -25,9 +25,12 @@ class SelfGuardBpf : public Layer {
   public:
     // libc: the library whose wrappers get uprobes ("" for none). hooks: the
     // calls the hook layer (LSM or fentry) covers; their syscall tracepoints
-    // stay detached (the libc uprobes stay: they stop the caller before the
-    // call). shared: objects whose maps this one uses (process_guard's; the
-    // hook layer's protected_pids when it is on).
+    // stay detached. Their libc uprobes stay on the fentry layer (they stop
+    // the caller before the call, fentry right after it); on the LSM layer,
+    // which refuses the call itself, they are not attached (every process
+    // that calls kill() would trap for nothing). shared: objects whose maps
+    // this one uses (process_guard's; the hook layer's protected_pids when it
+    // is on).
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
                                                       std::string libc,
                                                       const HookCoverage& hooks = {});
@@ -57,6 +60,7 @@ class SelfGuardBpf : public Layer {
     std::string libc_;
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_, missing_;
+    HookCoverage hooks_;
     bool active_ = false;
     std::thread detaching_;  // the last detach, finishing in the kernel
 };
