@@ -41,21 +41,30 @@ static __always_inline bool ks_word_char(char c)
 	       c == '_' || c == '$';
 }
 
-/* Does the keyword start at i, as a word of its own? */
-static __always_inline bool ks_kw(const char *q, __u32 i, __u32 len, const char *kw, __u32 n)
+/* Does the text at i start with these bytes (a word of its own or not)? */
+static __always_inline bool ks_starts(const char *q, __u32 i, __u32 len, const char *p, __u32 n)
 {
 	if (i + n > len)
 		return false;
 	for (__u32 k = 0; k < n; k++)
-		if (ks_up(q[(i + k) & (KS_DB_QUERY_MAX - 1)]) != kw[k])
+		if (ks_up(q[(i + k) & (KS_DB_QUERY_MAX - 1)]) != p[k])
 			return false;
-	if (i + n < len && ks_word_char(q[(i + n) & (KS_DB_QUERY_MAX - 1)]))
-		return false;
 	return true;
 }
 
+/* Does the keyword start at i, as a word of its own? */
+static __always_inline bool ks_kw(const char *q, __u32 i, __u32 len, const char *kw, __u32 n)
+{
+	if (!ks_starts(q, i, len, kw, n))
+		return false;
+	return i + n >= len || !ks_word_char(q[(i + n) & (KS_DB_QUERY_MAX - 1)]);
+}
+
 /* Errs towards holding: keywords inside strings and comments hold too, and
- * the daemon's parser then lets harmless statements go. */
+ * the daemon's parser then lets harmless statements go. Besides the words
+ * of destruction, those of host access (the parser's host_access): COPY,
+ * LOAD, CREATE (a language, an extension, a function in C), ALTER SYSTEM,
+ * and every function whose name starts with lo_ or pg_, or is escaped (U&). */
 static long ks_db_scan_step(__u32 i, void *data)
 {
 	struct ks_db_scan *s = data;
@@ -73,7 +82,13 @@ static long ks_db_scan_step(__u32 i, void *data)
 	else if (c == 'T')
 		hit = ks_kw(s->q, i, s->len, "TRUNCATE", 8);
 	else if (c == 'U')
-		hit = ks_kw(s->q, i, s->len, "UPDATE", 6);
+		hit = ks_kw(s->q, i, s->len, "UPDATE", 6) || ks_starts(s->q, i, s->len, "U&", 2);
+	else if (c == 'C')
+		hit = ks_kw(s->q, i, s->len, "COPY", 4) || ks_kw(s->q, i, s->len, "CREATE", 6);
+	else if (c == 'L')
+		hit = ks_kw(s->q, i, s->len, "LOAD", 4) || ks_starts(s->q, i, s->len, "LO_", 3);
+	else if (c == 'P')
+		hit = ks_starts(s->q, i, s->len, "PG_", 3);
 	else if (c == 'A')
 		hit = ks_kw(s->q, i, s->len, "ALTER", 5);
 	else if (c == 'E')

@@ -339,6 +339,19 @@ static __always_inline void ks_judge_mysql(KS_DB_REQ *msg, struct ks_db_sock *st
 #define KW_FCALL_RO KS_KW(8, KS_K8('F', 'C', 'A', 'L', 'L', '_', 'R', 'O'))
 #define KW_SCRIPT KS_KW(6, KS_K6('S', 'C', 'R', 'I', 'P', 'T'))
 #define KW_FUNCTION KS_KW(8, KS_K8('F', 'U', 'N', 'C', 'T', 'I', 'O', 'N'))
+/* where or whether data is kept, and what reaches the host (host-access) */
+#define KW_SAVE KS_KW(4, KS_K4('S', 'A', 'V', 'E'))
+#define KW_APPENDONLY KS_KW(10, KS_K8('A', 'P', 'P', 'E', 'N', 'D', 'O', 'N'))
+#define KW_APPENDFILENAME KS_KW(14, KS_K8('A', 'P', 'P', 'E', 'N', 'D', 'F', 'I'))
+#define KW_APPENDDIRNAME KS_KW(13, KS_K8('A', 'P', 'P', 'E', 'N', 'D', 'D', 'I'))
+#define KW_LOGFILE KS_KW(7, KS_K7('L', 'O', 'G', 'F', 'I', 'L', 'E'))
+#define KW_MODULE KS_KW(6, KS_K6('M', 'O', 'D', 'U', 'L', 'E'))
+#define KW_LOADEX KS_KW(6, KS_K6('L', 'O', 'A', 'D', 'E', 'X'))
+#define KW_DEBUG KS_KW(5, KS_K5('D', 'E', 'B', 'U', 'G'))
+#define KW_MIGRATE KS_KW(7, KS_K7('M', 'I', 'G', 'R', 'A', 'T', 'E'))
+#define KW_REPLICAOF KS_KW(9, KS_K8('R', 'E', 'P', 'L', 'I', 'C', 'A', 'O'))
+#define KW_SLAVEOF KS_KW(7, KS_K7('S', 'L', 'A', 'V', 'E', 'O', 'F'))
+#define KW_NO KS_KW(2, KS_K2('N', 'O'))
 
 static __always_inline char ks_rb(const struct ks_db_scratch *sc, __u32 i)
 {
@@ -400,9 +413,15 @@ static __always_inline void ks_resp_note_arg(struct ks_resp *r, __u32 idx, __u64
 	if (r->cmd == KW_SHUTDOWN && w == KW_NOSAVE)
 		r->reason = KS_DBR_SHUTDOWN;
 	/* CONFIG SET param value [param value ...] */
-	if (r->cmd == KW_CONFIG && r->sub == KW_SET && idx >= 2 && (idx & 1) == 0 &&
-	    (w == KW_DIR || w == KW_DBFILENAME))
-		r->reason = KS_DBR_CONFIG_PATH;
+	if (r->cmd == KW_CONFIG && r->sub == KW_SET && idx >= 2 && (idx & 1) == 0) {
+		if (w == KW_DIR || w == KW_DBFILENAME || w == KW_SAVE || w == KW_APPENDONLY ||
+		    w == KW_APPENDFILENAME || w == KW_APPENDDIRNAME)
+			r->reason = KS_DBR_CONFIG_PATH;
+		else if (w == KW_LOGFILE && !r->reason)
+			r->reason = KS_DBR_HOST_ACCESS;
+	}
+	if (r->cmd == KW_MODULE && idx == 1 && (w == KW_LOAD || w == KW_LOADEX))
+		r->reason = KS_DBR_HOST_ACCESS;
 }
 
 /* One argument of a RESP array. */
@@ -561,6 +580,13 @@ static __always_inline void ks_judge_redis(KS_DB_REQ *msg, struct ks_db_scratch 
 			r->reason = KS_DBR_FLUSH;
 		else if (r->cmd == KW_SWAPDB)
 			r->reason = KS_DBR_SWAPDB;
+		else if (r->cmd == KW_DEBUG || r->cmd == KW_MIGRATE)
+			/* MIGRATE ... COPY keeps the keys: refused all the same */
+			r->reason = KS_DBR_HOST_ACCESS;
+		else if ((r->cmd == KW_REPLICAOF || r->cmd == KW_SLAVEOF) &&
+			 !(r->nargs == 3 && r->sub == KW_NO))
+			/* REPLICAOF NO ONE (NO and anything else is no command) */
+			r->reason = KS_DBR_FLUSH;
 		else if (r->cmd == KW_EVALSHA || r->cmd == KW_EVALSHA_RO || r->cmd == KW_FCALL ||
 			 r->cmd == KW_FCALL_RO || r->cmd == KW_SCRIPT || r->cmd == KW_FUNCTION)
 			r->reason = KS_DBR_OPAQUE_CODE;

@@ -111,6 +111,49 @@ struct {
 #define KS_H_EXPRESSION 0xc2f8a5c18de21c0bULL
 #define KW_LOW_PRIORITY KS_KW(12, KS_K8('L', 'O', 'W', '_', 'P', 'R', 'I', 'O'))
 #define KS_H_LOW_PRIORITY 0xb2588c13920a44eeULL
+/* host-access (ks_sql_host_access); words longer than 8 bytes are compared
+ * by their first 8 and their length: a lookalike is refused too. */
+#define KW_COPY KS_KW(4, KS_K4('C', 'O', 'P', 'Y'))
+#define KW_PROGRAM KS_KW(7, KS_K7('P', 'R', 'O', 'G', 'R', 'A', 'M'))
+#define KW_TO KS_KW(2, KS_K2('T', 'O'))
+#define KW_INTO KS_KW(4, KS_K4('I', 'N', 'T', 'O'))
+#define KW_OUTFILE KS_KW(7, KS_K7('O', 'U', 'T', 'F', 'I', 'L', 'E'))
+#define KW_DUMPFILE KS_KW(8, KS_K8('D', 'U', 'M', 'P', 'F', 'I', 'L', 'E'))
+#define KW_SYSTEM KS_KW(6, KS_K6('S', 'Y', 'S', 'T', 'E', 'M'))
+#define KW_INSTALL KS_KW(7, KS_K7('I', 'N', 'S', 'T', 'A', 'L', 'L'))
+#define KW_LOAD KS_KW(4, KS_K4('L', 'O', 'A', 'D'))
+#define KW_GLOBAL KS_KW(6, KS_K6('G', 'L', 'O', 'B', 'A', 'L'))
+#define KW_PERSIST KS_KW(7, KS_K7('P', 'E', 'R', 'S', 'I', 'S', 'T'))
+#define KW_PERSIST_ONLY KS_KW(12, KS_K8('P', 'E', 'R', 'S', 'I', 'S', 'T', '_'))
+#define KW_LANGUAGE KS_KW(8, KS_K8('L', 'A', 'N', 'G', 'U', 'A', 'G', 'E'))
+#define KW_C KS_KW(1, 'C')
+#define KW_INTERNAL KS_KW(8, KS_K8('I', 'N', 'T', 'E', 'R', 'N', 'A', 'L'))
+/* File functions by name: FNV-1a of the last part of a name, lower case
+ * (the tokenizer's nh), schema-qualified or quoted alike. */
+#define KS_NH_LO_EXPORT 0x2d39636dd70f3a1fULL
+#define KS_NH_LO_IMPORT 0x43e49b803bf1c3b0ULL
+#define KS_NH_PG_READ_FILE 0xf8dce6cc44a89568ULL
+#define KS_NH_PG_READ_BINARY_FILE 0xa3c1955dad4bfdeeULL
+#define KS_NH_PG_LS_DIR 0xb6720c2e06210ee4ULL
+#define KS_NH_PG_STAT_FILE 0xa01aed81444f3c8eULL
+#define KS_NH_PG_FILE_WRITE 0x9bd80c3448a2cb03ULL
+#define KS_NH_PG_FILE_UNLINK 0xed197e8d4ae3243bULL
+#define KS_NH_PG_FILE_RENAME 0xf68435f31fb51e76ULL
+#define KS_NH_PG_FILE_SYNC 0xed65cac40f2d5fb7ULL
+#define KS_NH_PG_LOGDIR_LS 0x6c3864cfbed7ef00ULL
+#define KS_NH_LOAD_FILE 0x0531d31066978284ULL
+#define KW_U KS_KW(1, 'U')
+#define KW_PLPYTHON3U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
+#define KW_PLPYTHONU KS_KW(9, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
+#define KW_PLPYTHON2U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
+#define KW_PLPERLU KS_KW(7, KS_K7('P', 'L', 'P', 'E', 'R', 'L', 'U'))
+#define KW_PLTCLU KS_KW(6, KS_K6('P', 'L', 'T', 'C', 'L', 'U'))
+#define KW_PLSH KS_KW(4, KS_K4('P', 'L', 'S', 'H'))
+#define KW_PLR KS_KW(3, KS_K3('P', 'L', 'R'))
+#define KW_PLJAVAU KS_KW(7, KS_K7('P', 'L', 'J', 'A', 'V', 'A', 'U'))
+#define KW_ADMINPACK KS_KW(9, KS_K8('A', 'D', 'M', 'I', 'N', 'P', 'A', 'C'))
+#define KW_FILE_FDW KS_KW(8, KS_K8('F', 'I', 'L', 'E', '_', 'F', 'D', 'W'))
+#define KW_PG_CRON KS_KW(7, KS_K7('P', 'G', '_', 'C', 'R', 'O', 'N'))
 /* strings PostgreSQL reads as boolean true */
 #define KW_S_T KS_KW(1, 'T')
 #define KW_S_Y KS_KW(1, 'Y')
@@ -465,6 +508,54 @@ static __always_inline void ks_sql_alter_col(struct ks_sql *s, __u32 t, __u64 kw
 	}
 }
 
+/* Does this token make the server read, write or run something on its host,
+ * or load code (host-access)? The parsers read the statement (host_access in
+ * userspace/db_guard/postgres.cpp and mysql.cpp); this reads words: a file
+ * function's name anywhere, quoted or not (PostgreSQL's lo_export,
+ * pg_read_file..., MySQL's LOAD_FILE), an untrusted language or an
+ * extension that reaches the host anywhere but in a string, and in context
+ * COPY ... PROGRAM, COPY ... TO/FROM 'file', INTO OUTFILE/DUMPFILE, ALTER
+ * SYSTEM, LANGUAGE c/internal, SET GLOBAL/PERSIST, and a statement that
+ * starts with LOAD or INSTALL. Cruder than the parsers: COPY ... FROM STDIN
+ * passes, LOAD DATA LOCAL does not. */
+static __always_inline bool ks_sql_host_access(const struct ks_sql *s, __u32 t, __u64 kw,
+					       __u64 nh, bool first)
+{
+	bool word = t == KS_T_WORD;
+	bool name = word || t == KS_T_IDENT;
+	bool after = s->prev_tok == KS_T_WORD;
+	__u64 pk = s->prev_kw;
+	/* a word's first 8 bytes, upper case (SET @@GLOBAL.x is one word) */
+	__u64 packed = kw ^ ((__u64)s->tok_len << 56);
+
+	if (name && (nh == KS_NH_LO_EXPORT || nh == KS_NH_LO_IMPORT || nh == KS_NH_PG_READ_FILE ||
+		     nh == KS_NH_PG_READ_BINARY_FILE || nh == KS_NH_PG_LS_DIR ||
+		     nh == KS_NH_PG_STAT_FILE || nh == KS_NH_PG_FILE_WRITE ||
+		     nh == KS_NH_PG_FILE_UNLINK || nh == KS_NH_PG_FILE_RENAME ||
+		     nh == KS_NH_PG_FILE_SYNC || nh == KS_NH_PG_LOGDIR_LS || nh == KS_NH_LOAD_FILE))
+		return true;
+	if (name && (kw == KW_PLPYTHON3U || kw == KW_PLPYTHONU || kw == KW_PLPYTHON2U ||
+		     kw == KW_PLPERLU || kw == KW_PLTCLU || kw == KW_PLSH || kw == KW_PLR ||
+		     kw == KW_PLJAVAU || kw == KW_ADMINPACK || kw == KW_FILE_FDW || kw == KW_PG_CRON))
+		return true;
+	if (first && (kw == KW_LOAD || kw == KW_INSTALL))
+		return true;
+	if (s->first_kw == KW_COPY &&
+	    ((word && kw == KW_PROGRAM) ||
+	     (t == KS_T_STR && after && (pk == KW_TO || pk == KW_FROM))))
+		return true;
+	if (after && pk == KW_INTO && word && (kw == KW_OUTFILE || kw == KW_DUMPFILE))
+		return true;
+	if (after && pk == KW_ALTER && word && kw == KW_SYSTEM)
+		return true;
+	if (after && pk == KW_LANGUAGE && (kw == KW_C || kw == KW_INTERNAL))
+		return true;
+	return s->first_kw == KW_SET && word &&
+	       (kw == KW_GLOBAL || kw == KW_PERSIST || kw == KW_PERSIST_ONLY ||
+		(s->tok_len >= 8 && ((packed >> 8) == KS_K7('G', 'L', 'O', 'B', 'A', 'L', '.') ||
+				     packed == KS_K8('P', 'E', 'R', 'S', 'I', 'S', 'T', '.'))));
+}
+
 /* One token of the statement. kw is the packed keyword of a word, h its
  * hash (case-folded for words, exact for literals), nh its last part as a
  * name. A global function: the verifier checks it once, on its own, rather
@@ -583,6 +674,8 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 			s->atom_n = n + 1;
 		}
 	}
+	if (ks_sql_host_access(s, t, kw, nh, first))
+		ks_sql_set_reason(s, KS_DBR_HOST_ACCESS);
 	s->prev_tok = t;
 	s->prev_kw = kw;
 	return 0;
@@ -970,6 +1063,10 @@ static long ks_sql_step(__u32 step, void *data)
 		ks_sql_token(s, KS_T_CAST, 0, 0, 0);
 		return 0;
 	}
+	if (c == '&' && n1 == '"' && !my && s->prev_tok == KS_T_WORD && s->prev_kw == KW_U)
+		/* U&"...": a name in escapes, which the kernel does not decode (it
+		 * may be lo_export's): host-access, stricter than the parser */
+		ks_sql_set_reason(s, KS_DBR_HOST_ACCESS);
 	ks_sql_token(s, c == '.' ? KS_T_DOT : KS_T_OTHER, 0, 0, 0);
 	return 0;
 }

@@ -8,7 +8,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 
 #include "db_servers.h"
@@ -268,6 +271,63 @@ TEST_F(DbRelayE2E, RedisCliReadsAnErrInPlaceOfTheRefusedCommand) {
         json rec = refusal_of(session);
         ASSERT_FALSE(rec.is_null()) << session;
         EXPECT_NE(rec.value("explained_to", "").find("-ERR"), std::string::npos) << rec;
+    }
+}
+
+// The server runs a command on its host for the client (host-access): shown
+// to delete a file unguarded, refused guarded with the file still there.
+TEST_F(DbRelayE2E, CopyToProgramDeletesAHostFileUnguardedAndIsRefusedGuarded) {
+    KS_REQUIRE_SERVER(pg_);
+    TempDir tmp;
+    ASSERT_EQ(::chmod(tmp.path().c_str(), 0777), 0);  // the server's user may delete in it
+    std::string victim = tmp.path() + "/victim";
+    std::string sql = "COPY (SELECT 1) TO PROGRAM 'rm -f " + victim + "'";
+    std::ofstream(victim) << "rows\n";
+    auto plain = run_command(pg_->psql("127.0.0.1", sql));
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    ASSERT_FALSE(std::filesystem::exists(victim)) << "unguarded, the server deleted it";
+
+    std::ofstream(victim) << "rows\n";
+    auto r = guarded("relay-pg-copy-program", pg_->psql("127.0.0.1", sql));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("killswitch: refused COPY (SELECT 1) TO PROGRAM"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("rule db:host-access"), std::string::npos) << r.err;
+    EXPECT_TRUE(std::filesystem::exists(victim));
+    json rec = refusal_of("relay-pg-copy-program");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec["class"], "host-access");
+    EXPECT_EQ(rec["rule"], "db:host-access");
+    EXPECT_NE(rec.value("reason", "").find("PROGRAM"), std::string::npos) << rec;
+
+    // A file of the host read through the server, in a harmless-looking query.
+    auto read = guarded("relay-pg-read-file",
+                        pg_->psql("127.0.0.1", "SELECT length(pg_catalog.pg_read_file('" +
+                                                   victim + "'))"));
+    EXPECT_NE(read.err.find("rule db:host-access"), std::string::npos) << read.out << read.err;
+    EXPECT_EQ(read.out, "") << "nothing of the file reached the client";
+}
+
+TEST_F(DbRelayE2E, MysqlLoadFileAndRedisModuleLoadAreRefusedAndTheConnectionGoesOn) {
+    if (my_->ok()) {
+        auto r = guarded_sh("relay-my-load-file",
+                            "printf \"SELECT LOAD_FILE('/etc/hostname');\\nSELECT count(*) FROM "
+                            "d.t;\\n\" | mysql --force -N -B -u root -h 127.0.0.1 -P " +
+                                my_->port());
+        EXPECT_NE(r.err.find("killswitch: refused SELECT LOAD_FILE"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("rule db:host-access"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "3\n") << r.err;
+    }
+    if (redis_->ok()) {
+        auto r = guarded_sh("relay-redis-module",
+                            "printf 'MODULE LOAD /tmp/ks-no-such-module.so\\nDEBUG RELOAD\\nGET "
+                            "k1\\n' | redis-cli -h 127.0.0.1 -p " +
+                                redis_->port());
+        EXPECT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.out.find("ERR killswitch: refused MODULE LOAD"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("ERR killswitch: refused DEBUG RELOAD"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("rule db:host-access"), std::string::npos) << r.out;
+        EXPECT_EQ(r.out.substr(r.out.size() - 2), "v\n") << r.out;
     }
 }
 

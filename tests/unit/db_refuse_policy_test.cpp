@@ -57,7 +57,7 @@ TEST(PolicyDbRefuse, AnUnknownClassIsAnErrorAtItsLineAndColumn) {
     EXPECT_EQ(first_error("  refuse: [drop, dropp]\n"),
               "p.yaml:2:18: error: databases.refuse: unknown class 'dropp' (expected one of: "
               "drop, truncate, delete-all, update-all, alter-drop, opaque-code, flush, "
-              "shutdown-nosave, swapdb, config-set-path, schema-change, bookkeeping)");
+              "shutdown-nosave, swapdb, config-set-path, schema-change, bookkeeping, host-access)");
     EXPECT_NE(first_error("  refuse:\n    - drop\n    - unparseable\n")
                   .find("p.yaml:4:7: error: databases.refuse: unknown class 'unparseable'"),
               std::string::npos);

@@ -22,6 +22,7 @@ static_assert(static_cast<uint32_t>(Class::Drop) == KS_DBR_DROP &&
               static_cast<uint32_t>(Class::ConfigSetPath) == KS_DBR_CONFIG_PATH &&
               static_cast<uint32_t>(Class::SchemaChange) == KS_DBR_SCHEMA_CHANGE &&
               static_cast<uint32_t>(Class::Bookkeeping) == KS_DBR_BOOKKEEPING &&
+              static_cast<uint32_t>(Class::HostAccess) == KS_DBR_HOST_ACCESS &&
               static_cast<uint32_t>(Class::Unparseable) < KS_DBR_FIRST_UNPARSEABLE);
 
 std::string_view class_name(Class c) {

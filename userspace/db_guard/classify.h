@@ -26,15 +26,20 @@ enum class Class {
     FlushAll,    // Redis FLUSHALL / FLUSHDB
     ShutdownNoSave,
     SwapDb,
-    ConfigSetPath,  // Redis CONFIG SET dir/dbfilename
+    ConfigSetPath,  // Redis CONFIG SET of where or whether data is kept
     // Not destructive: passed unless the policy refuses them, and recorded.
     SchemaChange,  // DROP INDEX; ALTER TABLE ... DROP NOT NULL/DEFAULT/CONSTRAINT/INDEX...
     Bookkeeping,   // DELETE/UPDATE of every row of a migration tool's table
+    // Destructive: the server reads, writes or runs something on its host, or
+    // loads code (COPY ... PROGRAM / a server file, lo_export, ALTER SYSTEM,
+    // untrusted languages; INTO OUTFILE, LOAD_FILE, INSTALL PLUGIN, SET
+    // GLOBAL; MODULE LOAD, DEBUG, MIGRATE).
+    HostAccess,
     Unparseable,
 };
 
 std::string_view class_name(Class c);
-bool is_destructive(Class c);  // Drop to ConfigSetPath
+bool is_destructive(Class c);  // Drop to ConfigSetPath, HostAccess
 // The class's bit in a set of classes (ks_db_config.refuse_classes); 0 for
 // Harmless and Unparseable.
 uint32_t class_bit(Class c);

@@ -273,6 +273,38 @@ void alter_drops(const std::vector<Token>& t, size_t k, Statement& st) {
     }
 }
 
+// The server reads, writes or runs something on its host, or loads code:
+// SELECT ... INTO OUTFILE/DUMPFILE and LOAD_FILE() anywhere in a statement,
+// LOAD DATA/XML INFILE of a server file (LOCAL reads the client's),
+// INSTALL PLUGIN/SONAME, SET GLOBAL / PERSIST / @@global.
+void host_access(const std::vector<Token>& t, size_t k, Statement& st) {
+    auto found = [&](std::string why) {
+        st.cls = Class::HostAccess;
+        st.detail = std::move(why);
+    };
+    const std::string& first = t[k].text;
+    for (size_t j = k; j < t.size(); ++j) {
+        if (is_word(t[j], "INTO") && word_in(t, j + 1, {"OUTFILE", "DUMPFILE"}))
+            return found("INTO " + t[j + 1].text + ": a file written on the server's host");
+        if (is_name(t, j) && is_punct(t, j + 1, "(")) {
+            std::string name = t[j].text;
+            std::transform(name.begin(), name.end(), name.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+            if (name == "LOAD_FILE") return found("LOAD_FILE(): a file of the server's host");
+        }
+    }
+    if (first == "LOAD" && word_in(t, k + 1, {"DATA", "XML"})) {
+        for (size_t j = k + 2; j < t.size() && !is_word(t[j], "INFILE"); ++j)
+            if (is_word(t[j], "LOCAL")) return;  // the client's file
+        return found("LOAD " + t[k + 1].text + " INFILE: a file of the server's host");
+    }
+    if (first == "INSTALL") return found("INSTALL: code loaded into the server");
+    if (first == "SET")
+        for (size_t j = k + 1; j < t.size(); ++j)
+            if (word_in(t, j, {"GLOBAL", "PERSIST", "PERSIST_ONLY"}))
+                return found("SET " + t[j].text + ": the server's configuration");
+}
+
 Classification classify_mysql_sql_depth(std::string_view sql, int depth, const Options& opt);
 
 Statement classify_statement(const std::vector<Token>& t, std::string text, int depth,
@@ -346,6 +378,7 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
     } else if (first == "ALTER") {
         alter_drops(t, k, st);
     }
+    if (st.cls == Class::Harmless) host_access(t, k, st);
     return st;
 }
 

@@ -164,6 +164,72 @@ void alter_domain(const json& v, Finding& f) {
         f.note(Class::SchemaChange, "ALTER DOMAIN ... DROP");
 }
 
+std::string lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+}
+
+bool one_of(const std::string& name, std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Procedural languages and extensions that reach outside the database: code
+// that runs with the server's rights on its host (untrusted languages, C),
+// files of the host (adminpack, file_fdw), jobs run later by the server
+// (pg_cron).
+bool untrusted_language(const std::string& lang) {
+    return one_of(lower(lang), {"c", "internal", "plpython3u", "plpythonu", "plpython2u", "plperlu",
+                                "pltclu", "plsh", "plr", "pljavau"});
+}
+bool host_extension(const std::string& ext) {
+    return untrusted_language(ext) || one_of(lower(ext), {"adminpack", "file_fdw", "pg_cron"});
+}
+
+// Server-side functions that read, write or list files of the server's host.
+bool host_function(const json& funcname) {
+    if (!funcname.is_array() || funcname.empty()) return false;
+    const json& last = funcname.back();
+    if (!last.contains("String")) return false;
+    return one_of(lower(last["String"].value("sval", "")),
+                  {"lo_export", "lo_import", "pg_read_file", "pg_read_binary_file", "pg_ls_dir",
+                   "pg_stat_file", "pg_file_write", "pg_file_unlink", "pg_file_rename",
+                   "pg_file_sync", "pg_logdir_ls"});
+}
+
+// The server reads, writes or runs something on its host, or loads code.
+void host_access(const std::string& k, const json& v, Finding& f) {
+    if (k == "CopyStmt") {
+        if (v.value("is_program", false))
+            f.note(Class::HostAccess, "COPY ... PROGRAM: the server runs a command on its host");
+        else if (v.contains("filename"))
+            f.note(Class::HostAccess, std::string("COPY ... ") +
+                                          (v.value("is_from", false) ? "FROM" : "TO") +
+                                          " a file of the server's host");
+    } else if (k == "AlterSystemStmt") {
+        f.note(Class::HostAccess, "ALTER SYSTEM: the server's configuration file");
+    } else if (k == "LoadStmt") {
+        f.note(Class::HostAccess, "LOAD: a shared library into the server");
+    } else if (k == "CreatePLangStmt") {
+        f.note(Class::HostAccess, "CREATE LANGUAGE");
+    } else if (k == "CreateExtensionStmt" && host_extension(v.value("extname", ""))) {
+        f.note(Class::HostAccess, "CREATE EXTENSION " + v.value("extname", "") +
+                                      ": code or files on the server's host");
+    } else if (k == "CreateFunctionStmt") {
+        for (const auto& o : v.value("options", json::array())) {
+            const json& d = o.contains("DefElem") ? o["DefElem"] : json::object();
+            if (d.value("defname", "") != "language" || !d.contains("arg")) continue;
+            std::string lang =
+                d["arg"].contains("String") ? d["arg"]["String"].value("sval", "") : "";
+            if (untrusted_language(lang))
+                f.note(Class::HostAccess,
+                       "CREATE FUNCTION ... LANGUAGE " + lang + ": code run on the server's host");
+        }
+    } else if (k == "FuncCall" && host_function(v.value("funcname", json::array()))) {
+        f.note(Class::HostAccess, v["funcname"].back()["String"].value("sval", "") +
+                                      "(): a file of the server's host");
+    }
+}
+
 std::string drop_what(const json& v) {
     std::string t = v.value("removeType", "");
     if (t.rfind("OBJECT_", 0) == 0) t = t.substr(7);
@@ -205,6 +271,8 @@ void search(const json& node, const Options& opt, Finding& f) {
             alter_domain(v, f);
         } else if (k == "DoStmt") {
             f.note(Class::OpaqueCode, "DO block: its statements cannot be checked");
+        } else {
+            host_access(k, v, f);
         }
         search(v, opt, f);
     }
@@ -259,16 +327,19 @@ std::vector<std::string> tables_losing_rows(const json& stmt) {
 
 // Every node search() reports is written with one of these keywords, and
 // a keyword is never quoted, escaped or split (DROP, TRUNCATE, DELETE,
-// UPDATE, ALTER ... and DO). Text without any of them, in any case and even
-// inside a longer word, has nothing to report once it parses: its tree
-// need not be read (most of a client's requests; reading the tree is most
-// of the cost of classifying one).
+// UPDATE, ALTER ... and DO; COPY, LOAD, CREATE). A function's name may be quoted, never split: lo_
+// and pg_ start every one host_function() knows; U& is how a name is escaped. Text without any of
+// them, in any case and even inside a longer word, has nothing to report once it parses: its tree
+// need not be read (most of a client's requests; reading the tree is most of the cost of
+// classifying one).
 bool may_report(std::string_view sql) {
-    static constexpr std::string_view kWords[] = {"drop",   "truncate", "delete",
-                                                  "update", "alter",    "do"};
+    static constexpr std::string_view kWords[] = {"drop",   "truncate", "delete", "update",
+                                                  "alter",  "do",       "copy",   "load",
+                                                  "create", "lo_",      "pg_",    "u&"};
     for (size_t i = 0; i + 1 < sql.size(); ++i) {
         char c = static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i])));
-        if (c != 'd' && c != 't' && c != 'u' && c != 'a') continue;
+        if (c != 'd' && c != 't' && c != 'u' && c != 'a' && c != 'c' && c != 'l' && c != 'p')
+            continue;
         for (std::string_view w : kWords) {
             if (w[0] != c || sql.size() - i < w.size()) continue;
             size_t j = 1;

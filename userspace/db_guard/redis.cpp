@@ -58,14 +58,35 @@ Statement classify_command(const std::vector<std::string>& args, std::string tex
         st.cls = Class::SwapDb;
         st.detail = "SWAPDB";
     } else if (cmd == "CONFIG" && args.size() >= 3 && upper(args[1]) == "SET") {
-        // CONFIG SET takes parameter/value pairs.
+        // CONFIG SET takes parameter/value pairs: where or whether the data
+        // is kept on disk, or a file the server writes.
         for (size_t i = 2; i < args.size(); i += 2) {
             std::string p = upper(args[i]);
-            if (p == "DIR" || p == "DBFILENAME") {
+            if (p == "DIR" || p == "DBFILENAME" || p == "APPENDFILENAME" || p == "APPENDDIRNAME" ||
+                p == "SAVE" || p == "APPENDONLY") {
                 st.cls = Class::ConfigSetPath;
                 st.detail = "CONFIG SET " + p;
+            } else if (p == "LOGFILE" && st.cls == Class::Harmless) {
+                st.cls = Class::HostAccess;
+                st.detail = "CONFIG SET LOGFILE: a file of the server's host";
             }
         }
+    } else if (cmd == "MODULE" && args.size() >= 2 && upper(args[1]).rfind("LOAD", 0) == 0) {
+        st.cls = Class::HostAccess;
+        st.detail = "MODULE " + upper(args[1]) + ": code loaded into the server";
+    } else if (cmd == "DEBUG") {
+        st.cls = Class::HostAccess;
+        st.detail = "DEBUG: the server's internals (reload, crash, change its data)";
+    } else if (cmd == "MIGRATE") {
+        st.cls = Class::HostAccess;
+        st.detail = std::string("MIGRATE: keys sent to another server") +
+                    (has_arg("COPY") ? "" : " and deleted here");
+    } else if ((cmd == "REPLICAOF" || cmd == "SLAVEOF") &&
+               !(args.size() == 3 && upper(args[1]) == "NO")) {
+        // REPLICAOF NO ONE stops replicating (NO with anything else is an
+        // error of the server's).
+        st.cls = Class::FlushAll;
+        st.detail = cmd + ": every key replaced by another server's";
     } else if (cmd == "EVAL" || cmd == "EVAL_RO") {
         // A script that names a destructive command can run it.
         std::string body = args.size() > 1 ? upper(args[1]) : "";

@@ -121,12 +121,16 @@ databases:
   mode: enforce
   # The classes of request refused: drop, truncate, delete-all, update-all,
   # alter-drop (a column), opaque-code (DO, EVALSHA...), flush, shutdown-nosave,
-  # swapdb, config-set-path. Two more lose no row and pass unless listed:
+  # swapdb, config-set-path (where or whether Redis keeps data), host-access
+  # (the server reads, writes or runs something on its host, or loads code:
+  # COPY ... PROGRAM, lo_export, ALTER SYSTEM, INTO OUTFILE, LOAD_FILE,
+  # INSTALL PLUGIN, SET GLOBAL, MODULE LOAD, DEBUG, MIGRATE...). Two more
+  # lose no row and pass unless listed:
   # schema-change (DROP INDEX, ALTER ... DROP NOT NULL/DEFAULT/CONSTRAINT...)
   # and bookkeeping (DELETE/UPDATE of every row of a migration tool's table).
   # A class left out is sent and recorded (would-refuse when destructive).
   refuse: [drop, truncate, delete-all, update-all, alter-drop, opaque-code, flush,
-           shutdown-nosave, swapdb, config-set-path]
+           shutdown-nosave, swapdb, config-set-path, host-access]
   # Migration tools' tables, beside the built-in django_migrations,
   # alembic_version, knex_migrations, knex_migrations_lock,
   # flyway_schema_history, databasechangelog, databasechangeloglock,

@@ -359,10 +359,13 @@ enum ks_db_reason {
     KS_DBR_FLUSH = 7,       /* FLUSHALL, FLUSHDB */
     KS_DBR_SHUTDOWN = 8,    /* SHUTDOWN NOSAVE */
     KS_DBR_SWAPDB = 9,
-    KS_DBR_CONFIG_PATH = 10, /* CONFIG SET dir / dbfilename */
+    KS_DBR_CONFIG_PATH = 10, /* CONFIG SET of where or whether data is kept (dir, save...) */
     /* lose no row; refused only when the policy lists them */
     KS_DBR_SCHEMA_CHANGE = 11, /* DROP INDEX, ALTER ... DROP NOT NULL/DEFAULT/CONSTRAINT/INDEX... */
     KS_DBR_BOOKKEEPING = 12,   /* DELETE/UPDATE of every row of a migration tool's own table */
+    /* destructive: the server reads, writes or runs something on its host,
+     * or loads code (COPY ... PROGRAM, lo_export, INTO OUTFILE, MODULE LOAD...) */
+    KS_DBR_HOST_ACCESS = 13,
     /* unparseable: the policy's "unparseable" action decides */
     KS_DBR_TOO_LONG = 16,     /* longer than KS_DB_WINDOW */
     KS_DBR_MALFORMED = 17,    /* lengths or framing that make no sense */
@@ -377,7 +380,8 @@ enum ks_db_reason {
 /* The classes below KS_DBR_FIRST_UNPARSEABLE as a mask (1 << KS_DBR_*):
  * ks_db_config.refuse_classes says which the kernel refuses. */
 #define KS_DB_CLASS_BIT(r) (1u << (r))
-#define KS_DB_CLASSES_DESTRUCTIVE (((1u << (KS_DBR_CONFIG_PATH + 1)) - 1) & ~1u)
+#define KS_DB_CLASSES_DESTRUCTIVE \
+    ((((1u << (KS_DBR_CONFIG_PATH + 1)) - 1) & ~1u) | KS_DB_CLASS_BIT(KS_DBR_HOST_ACCESS))
 #define KS_DB_CLASSES_ALL                                                \
     (KS_DB_CLASSES_DESTRUCTIVE | KS_DB_CLASS_BIT(KS_DBR_SCHEMA_CHANGE) | \
      KS_DB_CLASS_BIT(KS_DBR_BOOKKEEPING))
