@@ -338,7 +338,6 @@ static __always_inline void ks_judge_mysql(KS_DB_REQ *msg, struct ks_db_sock *st
 #define KW_FCALL KS_KW(5, KS_K5('F', 'C', 'A', 'L', 'L'))
 #define KW_FCALL_RO KS_KW(8, KS_K8('F', 'C', 'A', 'L', 'L', '_', 'R', 'O'))
 #define KW_SCRIPT KS_KW(6, KS_K6('S', 'C', 'R', 'I', 'P', 'T'))
-#define KW_FUNCTION KS_KW(8, KS_K8('F', 'U', 'N', 'C', 'T', 'I', 'O', 'N'))
 /* where or whether data is kept, and what reaches the host (host-access) */
 #define KW_SAVE KS_KW(4, KS_K4('S', 'A', 'V', 'E'))
 #define KW_APPENDONLY KS_KW(10, KS_K8('A', 'P', 'P', 'E', 'N', 'D', 'O', 'N'))

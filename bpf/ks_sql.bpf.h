@@ -143,6 +143,10 @@ struct {
 #define KS_NH_PG_LOGDIR_LS 0x6c3864cfbed7ef00ULL
 #define KS_NH_LOAD_FILE 0x0531d31066978284ULL
 #define KW_U KS_KW(1, 'U')
+#define KW_CREATE KS_KW(6, KS_K6('C', 'R', 'E', 'A', 'T', 'E'))
+#define KW_FUNCTION KS_KW(8, KS_K8('F', 'U', 'N', 'C', 'T', 'I', 'O', 'N'))
+#define KW_PROCEDURE KS_KW(9, KS_K8('P', 'R', 'O', 'C', 'E', 'D', 'U', 'R'))
+#define KW_ATOMIC KS_KW(6, KS_K6('A', 'T', 'O', 'M', 'I', 'C'))
 #define KW_PLPYTHON3U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHONU KS_KW(9, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHON2U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
@@ -231,6 +235,7 @@ struct ks_sql {
 	__u8 prev_tok;
 	__u8 alter_drop_pending;
 	__u8 scan_strings; /* MySQL PREPARE ... FROM 'text': look inside strings */
+	__u8 function;     /* PostgreSQL CREATE ... FUNCTION/PROCEDURE: its body is a string */
 	/* the DELETE/UPDATE being read */
 	__u8 dml; /* 0, KS_DBR_DELETE_ALL or KS_DBR_UPDATE_ALL */
 	__u8 where;
@@ -410,6 +415,7 @@ static __always_inline void ks_stmt_end(struct ks_sql *s)
 	s->prev_kw = 0;
 	s->depth = 0;
 	s->scan_strings = 0;
+	s->function = 0;
 }
 
 /* ALTER ... DROP, then this token: what is dropped. Rows are lost with a
@@ -676,6 +682,17 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 	}
 	if (ks_sql_host_access(s, t, kw, nh, first))
 		ks_sql_set_reason(s, KS_DBR_HOST_ACCESS);
+	/* A function's body in a string (AS '...' or $$...$$) or BEGIN ATOMIC:
+	 * the parser reads it (PL/pgSQL's own grammar) and judges what it runs;
+	 * the kernel does not: code it cannot see, which may be of every class
+	 * (refused whichever of them the policy refuses). */
+	if (s->dialect == KS_SQL_PG && s->first_kw == KW_CREATE && word &&
+	    (kw == KW_FUNCTION || kw == KW_PROCEDURE))
+		s->function = 1;
+	if (s->function && (t == KS_T_STR || (word && kw == KW_ATOMIC))) {
+		ks_sql_set_reason(s, KS_DBR_OPAQUE_CODE);
+		s->found |= KS_DB_CLASSES_ALL;
+	}
 	s->prev_tok = t;
 	s->prev_kw = kw;
 	return 0;

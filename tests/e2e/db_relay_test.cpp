@@ -301,11 +301,47 @@ TEST_F(DbRelayE2E, CopyToProgramDeletesAHostFileUnguardedAndIsRefusedGuarded) {
     EXPECT_NE(rec.value("reason", "").find("PROGRAM"), std::string::npos) << rec;
 
     // A file of the host read through the server, in a harmless-looking query.
-    auto read = guarded("relay-pg-read-file",
-                        pg_->psql("127.0.0.1", "SELECT length(pg_catalog.pg_read_file('" +
-                                                   victim + "'))"));
+    auto read =
+        guarded("relay-pg-read-file",
+                pg_->psql("127.0.0.1", "SELECT length(pg_catalog.pg_read_file('" + victim + "'))"));
     EXPECT_NE(read.err.find("rule db:host-access"), std::string::npos) << read.out << read.err;
     EXPECT_EQ(read.out, "") << "nothing of the file reached the client";
+}
+
+// A destructive body created in one request and called in the next (or by a
+// trigger, or by a process nobody guards): refused when it is created.
+TEST_F(DbRelayE2E, AFunctionWhoseBodyDropsATableIsRefusedWhenCreated) {
+    KS_REQUIRE_SERVER(pg_);
+    auto body = [](const std::string& name, const std::string& table) {
+        return "CREATE FUNCTION " + name +
+               "() RETURNS void LANGUAGE plpgsql AS $$BEGIN DROP TABLE " + table + "; END$$";
+    };
+    // Unguarded, such a function takes its table with it when called.
+    ASSERT_EQ(pg_->query("CREATE TABLE fn_scratch (id int); INSERT INTO fn_scratch VALUES (1)"),
+              "");
+    auto plain = run_command(pg_->psql(
+        "127.0.0.1", body("fn_wipe_scratch", "fn_scratch") + "; SELECT fn_wipe_scratch()"));
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM pg_class WHERE relname = 'fn_scratch'"), "0");
+
+    auto r = guarded("relay-pg-function-body", pg_->psql("127.0.0.1", body("fn_wipe", "accounts")));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("rule db:drop"), std::string::npos) << r.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM pg_proc WHERE proname = 'fn_wipe'"), "0");
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM accounts"), "100");
+    json rec = refusal_of("relay-pg-function-body");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_NE(rec.value("reason", "").find("CREATE FUNCTION whose body runs DROP TABLE"),
+              std::string::npos)
+        << rec;
+
+    // A body that only sets a column runs, and its trigger with it.
+    auto ok = guarded("relay-pg-function-ok",
+                      pg_->psql("127.0.0.1",
+                                "CREATE FUNCTION fn_touch() RETURNS trigger LANGUAGE plpgsql AS "
+                                "$$BEGIN NEW.note := NEW.note; RETURN NEW; END$$; SELECT 'made'"));
+    EXPECT_EQ(ok.status, 0) << ok.err;
+    EXPECT_EQ(ok.out, "made\n") << ok.err;
 }
 
 TEST_F(DbRelayE2E, MysqlLoadFileAndRedisModuleLoadAreRefusedAndTheConnectionGoesOn) {

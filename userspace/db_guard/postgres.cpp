@@ -109,6 +109,7 @@ bool always_true(const json& node) {
 struct Finding {
     Class cls = Class::Harmless;
     std::string detail;
+    std::string text;  // the statement's own text (a PL/pgSQL body is parsed from it)
 
     // A destructive finding wins over the others, the first of each kind
     // over later ones.
@@ -214,19 +215,98 @@ void host_access(const std::string& k, const json& v, Finding& f) {
     } else if (k == "CreateExtensionStmt" && host_extension(v.value("extname", ""))) {
         f.note(Class::HostAccess, "CREATE EXTENSION " + v.value("extname", "") +
                                       ": code or files on the server's host");
-    } else if (k == "CreateFunctionStmt") {
-        for (const auto& o : v.value("options", json::array())) {
-            const json& d = o.contains("DefElem") ? o["DefElem"] : json::object();
-            if (d.value("defname", "") != "language" || !d.contains("arg")) continue;
-            std::string lang =
-                d["arg"].contains("String") ? d["arg"]["String"].value("sval", "") : "";
-            if (untrusted_language(lang))
-                f.note(Class::HostAccess,
-                       "CREATE FUNCTION ... LANGUAGE " + lang + ": code run on the server's host");
-        }
     } else if (k == "FuncCall" && host_function(v.value("funcname", json::array()))) {
         f.note(Class::HostAccess, v["funcname"].back()["String"].value("sval", "") +
                                       "(): a file of the server's host");
+    }
+}
+
+// A function's language (sql when none is named) and its AS text, if any.
+std::pair<std::string, std::string> function_language_and_body(const json& v) {
+    std::string lang = "sql", body;
+    for (const auto& o : v.value("options", json::array())) {
+        const json& d = o.contains("DefElem") ? o["DefElem"] : json::object();
+        if (!d.contains("arg")) continue;
+        const json& arg = d["arg"];
+        if (d.value("defname", "") == "language" && arg.contains("String"))
+            lang = lower(arg["String"].value("sval", ""));
+        if (d.value("defname", "") == "as" && arg.contains("List")) {
+            const json& items = arg["List"].value("items", json::array());
+            if (!items.empty() && items[0].contains("String"))
+                body = items[0]["String"].value("sval", "");
+        }
+    }
+    return {lang, body};
+}
+
+thread_local int body_depth = 0;  // function bodies inside function bodies
+
+// What a statement inside a function's body does, as the function's own
+// finding: a body that drops a table is refused when it is created, not
+// when it is called (maybe by a trigger, or by a process nobody guards).
+void judge_body_statement(const std::string& sql, const Options& opt, Finding& f) {
+    if (body_depth >= 4) {
+        f.note(Class::Unparseable, "function bodies nested too deep");
+        return;
+    }
+    ++body_depth;
+    Classification c = classify_postgres_sql(sql, opt);
+    // A PL/pgSQL expression is no statement: read as a SELECT (after the
+    // variable an assignment names).
+    if (c.verdict() == Class::Unparseable) {
+        size_t assign = sql.find(":=");
+        c = classify_postgres_sql(
+            "SELECT " + (assign == std::string::npos ? sql : sql.substr(assign + 2)), opt);
+    }
+    --body_depth;
+    for (const auto& st : c.statements)
+        if (st.cls != Class::Harmless && st.cls != Class::Unparseable)
+            f.note(st.cls, "CREATE FUNCTION whose body runs " + st.detail);
+}
+
+// PL/pgSQL's tree (pg_query_parse_plpgsql): every SQL it runs is a
+// PLpgSQL_expr; EXECUTE of a string runs what cannot be seen.
+void search_plpgsql(const json& node, const Options& opt, Finding& f) {
+    if (node.is_array()) {
+        for (const auto& n : node) search_plpgsql(n, opt, f);
+        return;
+    }
+    if (!node.is_object()) return;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string& k = it.key();
+        if (k == "PLpgSQL_stmt_dynexecute" || k == "PLpgSQL_stmt_dynfors" || k == "dynquery")
+            f.note(Class::OpaqueCode,
+                   "CREATE FUNCTION whose body runs EXECUTE of a string: its statements cannot "
+                   "be checked");
+        if (k == "PLpgSQL_expr" && it.value().contains("query"))
+            judge_body_statement(it.value().value("query", ""), opt, f);
+        search_plpgsql(it.value(), opt, f);
+    }
+}
+
+// CREATE FUNCTION / PROCEDURE: an untrusted language runs on the host;
+// SQL and PL/pgSQL bodies are judged statement by statement (BEGIN ATOMIC
+// bodies are in the tree, searched with the rest).
+void create_function(const json& v, const Options& opt, Finding& f) {
+    auto [lang, body] = function_language_and_body(v);
+    if (untrusted_language(lang)) {
+        f.note(Class::HostAccess,
+               "CREATE FUNCTION ... LANGUAGE " + lang + ": code run on the server's host");
+    } else if (lang == "sql" && !body.empty()) {
+        judge_body_statement(body, opt, f);
+    } else if (lang == "plpgsql") {
+        PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(f.text.c_str());
+        if (r.error) {
+            f.note(Class::Unparseable,
+                   std::string("PL/pgSQL body not readable: ") + r.error->message);
+        } else {
+            json funcs = json::parse(r.plpgsql_funcs, nullptr, false);
+            if (funcs.is_discarded())
+                f.note(Class::Unparseable, "PL/pgSQL body not readable");
+            else
+                search_plpgsql(funcs, opt, f);
+        }
+        pg_query_free_plpgsql_parse_result(r);
     }
 }
 
@@ -271,6 +351,8 @@ void search(const json& node, const Options& opt, Finding& f) {
             alter_domain(v, f);
         } else if (k == "DoStmt") {
             f.note(Class::OpaqueCode, "DO block: its statements cannot be checked");
+        } else if (k == "CreateFunctionStmt") {
+            create_function(v, opt, f);
         } else {
             host_access(k, v, f);
         }
@@ -386,6 +468,7 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         // What follows the previous statement's semicolon, spaces included.
         stmt_text.erase(0, std::min(stmt_text.size(), stmt_text.find_first_not_of(" \t\r\n")));
         Finding f;
+        f.text = stmt_text;
         if (s.contains("stmt")) search(s["stmt"], options, f);
         std::vector<std::string> tables;
         if (f.cls == Class::Drop || f.cls == Class::AlterDrop)
