@@ -147,6 +147,11 @@ struct {
 #define KW_FUNCTION KS_KW(8, KS_K8('F', 'U', 'N', 'C', 'T', 'I', 'O', 'N'))
 #define KW_PROCEDURE KS_KW(9, KS_K8('P', 'R', 'O', 'C', 'E', 'D', 'U', 'R'))
 #define KW_ATOMIC KS_KW(6, KS_K6('A', 'T', 'O', 'M', 'I', 'C'))
+/* where a statement of a MySQL stored program's body starts */
+#define KW_BEGIN KS_KW(5, KS_K5('B', 'E', 'G', 'I', 'N'))
+#define KW_ROW KS_KW(3, KS_K3('R', 'O', 'W'))
+#define KW_THEN KS_KW(4, KS_K4('T', 'H', 'E', 'N'))
+#define KW_ELSE KS_KW(4, KS_K4('E', 'L', 'S', 'E'))
 #define KW_PLPYTHON3U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHONU KS_KW(9, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHON2U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
@@ -589,6 +594,16 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 		s->words++;
 	if (s->first_kw == KW_ALTER || (first && kw == KW_ALTER))
 		ks_sql_alter_col(s, t, kw, first);
+	/* MySQL: a statement of a stored program's body (CREATE PROCEDURE ...
+	 * BEGIN, CREATE TRIGGER ... FOR EACH ROW, CREATE EVENT ... DO, IF ...
+	 * THEN, ELSE) starts after these words */
+	bool body = s->dialect == KS_SQL_MYSQL && word && s->prev_tok == KS_T_WORD &&
+		    (s->prev_kw == KW_BEGIN || s->prev_kw == KW_ROW || s->prev_kw == KW_DO ||
+		     s->prev_kw == KW_THEN || s->prev_kw == KW_ELSE);
+	if (body && kw == KW_DROP)
+		s->drop_pending = 1;
+	else if (body && kw == KW_TRUNCATE)
+		ks_sql_set_reason(s, KS_DBR_TRUNCATE);
 	if (first) {
 		s->first_kw = kw;
 		if (kw == KW_DROP)
@@ -605,7 +620,7 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 	    s->depth == s->dml_depth)
 		ks_sql_bk(s, t, kw, h, nh);
 	if (word && (kw == KW_DELETE || kw == KW_UPDATE) && !s->dml) {
-		bool starts = first || s->prev_tok == KS_T_LPAREN || s->prev_tok == KS_T_RPAREN ||
+		bool starts = first || body || s->prev_tok == KS_T_LPAREN || s->prev_tok == KS_T_RPAREN ||
 			      (s->prev_tok == KS_T_WORD &&
 			       (s->prev_kw == KW_AS || s->prev_kw == KW_EXPLAIN || s->prev_kw == KW_ANALYZE ||
 				s->prev_kw == KW_ANALYSE || s->prev_kw == KW_VERBOSE));

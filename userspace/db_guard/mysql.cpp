@@ -172,15 +172,16 @@ bool where_always_true(const std::vector<Token>& t, size_t from) {
 // a statement the server would run, and is never taken as harmless.
 bool known_statement(const std::string& w) {
     static const char* const kWords[] = {
-        "SELECT",   "INSERT",   "UPDATE",     "DELETE",    "REPLACE",   "SHOW",     "SET",
-        "USE",      "BEGIN",    "START",      "COMMIT",    "ROLLBACK",  "CREATE",   "ALTER",
-        "DROP",     "TRUNCATE", "EXPLAIN",    "DESCRIBE",  "DESC",      "WITH",     "CALL",
-        "LOCK",     "UNLOCK",   "GRANT",      "REVOKE",    "ANALYZE",   "OPTIMIZE", "CHECK",
-        "CHECKSUM", "REPAIR",   "FLUSH",      "KILL",      "LOAD",      "HANDLER",  "DO",
-        "PREPARE",  "EXECUTE",  "DEALLOCATE", "SAVEPOINT", "RELEASE",   "XA",       "RENAME",
-        "VALUES",   "TABLE",    "HELP",       "INSTALL",   "UNINSTALL", "RESET",    "PURGE",
-        "CHANGE",   "STOP",     "SIGNAL",     "RESIGNAL",  "GET",       "CACHE",    "BINLOG",
-        "SHUTDOWN", "CLONE",    "IMPORT",     "BACKUP"};
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SHOW", "SET", "USE", "BEGIN", "START",
+        "COMMIT", "ROLLBACK", "CREATE", "ALTER", "DROP", "TRUNCATE", "EXPLAIN", "DESCRIBE", "DESC",
+        "WITH", "CALL", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "CHECK",
+        "CHECKSUM", "REPAIR", "FLUSH", "KILL", "LOAD", "HANDLER", "DO", "PREPARE", "EXECUTE",
+        "DEALLOCATE", "SAVEPOINT", "RELEASE", "XA", "RENAME", "VALUES", "TABLE", "HELP", "INSTALL",
+        "UNINSTALL", "RESET", "PURGE", "CHANGE", "STOP", "SIGNAL", "RESIGNAL", "GET", "CACHE",
+        "BINLOG", "SHUTDOWN", "CLONE", "IMPORT", "BACKUP",
+        // the statements of a stored program's body, split at its ';'
+        "END", "IF", "ELSE", "ELSEIF", "WHILE", "REPEAT", "LOOP", "DECLARE", "RETURN", "LEAVE",
+        "ITERATE", "OPEN", "FETCH", "CLOSE", "UNTIL", "CASE", "WHEN"};
     for (const char* k : kWords)
         if (w == k) return true;
     return false;
@@ -306,6 +307,31 @@ void host_access(const std::vector<Token>& t, size_t k, Statement& st) {
 }
 
 Classification classify_mysql_sql_depth(std::string_view sql, int depth, const Options& opt);
+Statement classify_statement(const std::vector<Token>& t, std::string text, int depth,
+                             const Options& opt);
+
+// A stored program's body (CREATE PROCEDURE ... BEGIN, CREATE TRIGGER ... FOR
+// EACH ROW, CREATE EVENT ... DO, IF ... THEN, ELSE): a statement starts
+// after these words, as the kernel reads it; what it does is the whole
+// statement's finding, so a body that drops a table is refused when it is
+// created, not when it runs (maybe by a trigger nobody guards).
+void stored_program_body(const std::vector<Token>& t, size_t k, const std::string& text, int depth,
+                         const Options& opt, Statement& st) {
+    if (depth > 4) return;
+    for (size_t j = k + 1; j < t.size(); ++j) {
+        if (!word_in(t, j, {"DROP", "TRUNCATE", "DELETE", "UPDATE"}) ||
+            !word_in(t, j - 1, {"BEGIN", "ROW", "DO", "THEN", "ELSE"}))
+            continue;
+        std::vector<Token> inner(t.begin() + static_cast<long>(j), t.end());
+        Statement in = classify_statement(inner, text, depth + 1, opt);
+        if (is_destructive(in.cls) || in.cls == Class::SchemaChange ||
+            in.cls == Class::Bookkeeping) {
+            st.cls = in.cls;
+            st.detail = "a stored program whose body runs " + in.detail;
+            if (is_destructive(in.cls)) return;
+        }
+    }
+}
 
 Statement classify_statement(const std::vector<Token>& t, std::string text, int depth,
                              const Options& opt) {
@@ -379,6 +405,7 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
         alter_drops(t, k, st);
     }
     if (st.cls == Class::Harmless) host_access(t, k, st);
+    if (st.cls == Class::Harmless) stored_program_body(t, k, st.text, depth, opt, st);
     return st;
 }
 
