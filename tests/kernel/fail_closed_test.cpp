@@ -73,7 +73,13 @@ TEST(FailClosed, SigkilledDaemonStillStopsTheAgentAndARestartedOneAdoptsTheSessi
                      std::chrono::seconds(120));
     });
     std::string dir = session_dir(d, "fc");
-    ASSERT_TRUE(wait_until([&] { return exists(dir + "/cgroup.procs"); }));
+    // The command is in its session: the daemon has answered `run` (killed
+    // between making the cgroup and answering, it leaves `run` nothing to
+    // run, which is not what this test is about).
+    ASSERT_TRUE(wait_until([&] {
+        auto procs = read_file(dir + "/cgroup.procs");
+        return procs && !procs->empty();
+    })) << "the command never reached its session";
 
     d.kill_hard();
     EXPECT_GT(pinned_links(d.pin_dir()), 0u) << "nothing pinned in " << d.pin_dir();
@@ -82,7 +88,13 @@ TEST(FailClosed, SigkilledDaemonStillStopsTheAgentAndARestartedOneAdoptsTheSessi
     // With no daemon: python is killed at libc's unlink, before the call; rm
     // is held at exec, before it runs, and stays stopped.
     ASSERT_TRUE(wait_until([&] { return stopped_member(dir, "rm"); }, std::chrono::seconds(20)))
-        << "rm was not held";
+        << "rm was not held; the agent: " << [&] {
+               // Streamed only when the assertion fails (the test ends there).
+               if (agent.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+                   return std::string("still running");
+               auto r = agent.get();
+               return "exited " + std::to_string(r.status) + ": " + r.out + r.err;
+           }();
     EXPECT_TRUE(exists(prot + "/by_libc")) << "the unlink happened with the daemon dead";
     EXPECT_TRUE(exists(prot + "/by_rm"));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
