@@ -152,9 +152,9 @@ struct {
 #define KW_ROW KS_KW(3, KS_K3('R', 'O', 'W'))
 #define KW_THEN KS_KW(4, KS_K4('T', 'H', 'E', 'N'))
 #define KW_ELSE KS_KW(4, KS_K4('E', 'L', 'S', 'E'))
+/* plpython3u and plpython2u: one key (10 bytes, PLPYTHON) */
 #define KW_PLPYTHON3U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHONU KS_KW(9, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
-#define KW_PLPYTHON2U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPERLU KS_KW(7, KS_K7('P', 'L', 'P', 'E', 'R', 'L', 'U'))
 #define KW_PLTCLU KS_KW(6, KS_K6('P', 'L', 'T', 'C', 'L', 'U'))
 #define KW_PLSH KS_KW(4, KS_K4('P', 'L', 'S', 'H'))
@@ -545,8 +545,7 @@ static __always_inline bool ks_sql_host_access(const struct ks_sql *s, __u32 t, 
 		     nh == KS_NH_PG_FILE_UNLINK || nh == KS_NH_PG_FILE_RENAME ||
 		     nh == KS_NH_PG_FILE_SYNC || nh == KS_NH_PG_LOGDIR_LS || nh == KS_NH_LOAD_FILE))
 		return true;
-	if (name && (kw == KW_PLPYTHON3U || kw == KW_PLPYTHONU || kw == KW_PLPYTHON2U ||
-		     kw == KW_PLPERLU || kw == KW_PLTCLU || kw == KW_PLSH || kw == KW_PLR ||
+	if (name && (kw == KW_PLPYTHON3U || kw == KW_PLPYTHONU || kw == KW_PLPERLU || kw == KW_PLTCLU || kw == KW_PLSH || kw == KW_PLR ||
 		     kw == KW_PLJAVAU || kw == KW_ADMINPACK || kw == KW_FILE_FDW || kw == KW_PG_CRON))
 		return true;
 	if (first && (kw == KW_LOAD || kw == KW_INSTALL))

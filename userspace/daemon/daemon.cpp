@@ -298,12 +298,13 @@ int Daemon::on_record(void* ctx, void* data, size_t size) {
             spdlog::error("bad record from the kernel: {}", ev.error().str());
         return 0;
     }
-    if (self->tick_read_ns_ && wakes_daemon(*ev) &&
-        std::visit([](const auto& e) { return e.hdr.ts_boot_ns; }, *ev) < self->tick_read_ns_) {
-        if (self->wakeups_missed_++ < 10)
+    if (self->tick_read_ns_ && wakes_daemon(*ev)) {
+        const EventHeader& h =
+            std::visit([](const auto& e) -> const EventHeader& { return e.hdr; }, *ev);
+        if (h.ts_boot_ns < self->tick_read_ns_ && self->wakeups_missed_++ < 10)
             spdlog::warn(
                 "a {} record that a task waits on did not wake the daemon: read at its tick",
-                event_type_name(std::visit([](const auto& e) { return e.hdr.type; }, *ev)));
+                event_type_name(h.type));
     }
     self->handle_event(*ev);
     return 0;

@@ -68,11 +68,19 @@ bool is_bookkeeping_table(std::string_view name, const Options& options) {
            std::any_of(options.bookkeeping_tables.begin(), options.bookkeeping_tables.end(), same);
 }
 
-uint64_t bookkeeping_key(std::string_view name) {
-    std::string lower(name);
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return fnv1a(lower);
+std::string ascii_upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
 }
+
+std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+uint64_t bookkeeping_key(std::string_view name) { return fnv1a(ascii_lower(name)); }
 
 std::vector<uint64_t> bookkeeping_keys(const Options& options) {
     std::vector<uint64_t> keys;

@@ -39,6 +39,10 @@ enum class Class {
 };
 
 std::string_view class_name(Class c);
+
+// ASCII case folding of SQL words, Redis commands and names.
+std::string ascii_upper(std::string_view s);
+std::string ascii_lower(std::string_view s);
 bool is_destructive(Class c);  // Drop to ConfigSetPath, HostAccess
 // The class's bit in a set of classes (ks_db_config.refuse_classes); 0 for
 // Harmless and Unparseable.

@@ -288,10 +288,8 @@ void host_access(const std::vector<Token>& t, size_t k, Statement& st) {
         if (is_word(t[j], "INTO") && word_in(t, j + 1, {"OUTFILE", "DUMPFILE"}))
             return found("INTO " + t[j + 1].text + ": a file written on the server's host");
         if (is_name(t, j) && is_punct(t, j + 1, "(")) {
-            std::string name = t[j].text;
-            std::transform(name.begin(), name.end(), name.begin(),
-                           [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
-            if (name == "LOAD_FILE") return found("LOAD_FILE(): a file of the server's host");
+            if (ascii_upper(t[j].text) == "LOAD_FILE")
+                return found("LOAD_FILE(): a file of the server's host");
         }
     }
     if (first == "LOAD" && word_in(t, k + 1, {"DATA", "XML"})) {

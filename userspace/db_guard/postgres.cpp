@@ -165,11 +165,6 @@ void alter_domain(const json& v, Finding& f) {
         f.note(Class::SchemaChange, "ALTER DOMAIN ... DROP");
 }
 
-std::string lower(std::string s) {
-    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-}
-
 bool one_of(const std::string& name, std::initializer_list<std::string_view> names) {
     return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -179,11 +174,12 @@ bool one_of(const std::string& name, std::initializer_list<std::string_view> nam
 // files of the host (adminpack, file_fdw), jobs run later by the server
 // (pg_cron).
 bool untrusted_language(const std::string& lang) {
-    return one_of(lower(lang), {"c", "internal", "plpython3u", "plpythonu", "plpython2u", "plperlu",
-                                "pltclu", "plsh", "plr", "pljavau"});
+    return one_of(ascii_lower(lang), {"c", "internal", "plpython3u", "plpythonu", "plpython2u",
+                                      "plperlu", "pltclu", "plsh", "plr", "pljavau"});
 }
 bool host_extension(const std::string& ext) {
-    return untrusted_language(ext) || one_of(lower(ext), {"adminpack", "file_fdw", "pg_cron"});
+    return untrusted_language(ext) ||
+           one_of(ascii_lower(ext), {"adminpack", "file_fdw", "pg_cron"});
 }
 
 // Server-side functions that read, write or list files of the server's host.
@@ -191,7 +187,7 @@ bool host_function(const json& funcname) {
     if (!funcname.is_array() || funcname.empty()) return false;
     const json& last = funcname.back();
     if (!last.contains("String")) return false;
-    return one_of(lower(last["String"].value("sval", "")),
+    return one_of(ascii_lower(last["String"].value("sval", "")),
                   {"lo_export", "lo_import", "pg_read_file", "pg_read_binary_file", "pg_ls_dir",
                    "pg_stat_file", "pg_file_write", "pg_file_unlink", "pg_file_rename",
                    "pg_file_sync", "pg_logdir_ls"});
@@ -229,7 +225,7 @@ std::pair<std::string, std::string> function_language_and_body(const json& v) {
         if (!d.contains("arg")) continue;
         const json& arg = d["arg"];
         if (d.value("defname", "") == "language" && arg.contains("String"))
-            lang = lower(arg["String"].value("sval", ""));
+            lang = ascii_lower(arg["String"].value("sval", ""));
         if (d.value("defname", "") == "as" && arg.contains("List")) {
             const json& items = arg["List"].value("items", json::array());
             if (!items.empty() && items[0].contains("String"))

@@ -10,12 +10,6 @@ namespace {
 
 constexpr size_t kMaxArgs = 1 << 20;
 
-std::string upper(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return s;
-}
-
 struct Reader {
     std::string_view in;
     size_t pos = 0;
@@ -42,10 +36,10 @@ struct Reader {
 Statement classify_command(const std::vector<std::string>& args, std::string text) {
     Statement st{std::move(text), Class::Harmless, ""};
     if (args.empty()) return st;
-    std::string cmd = upper(args[0]);
+    std::string cmd = ascii_upper(args[0]);
     auto has_arg = [&](const char* word) {
         for (size_t i = 1; i < args.size(); ++i)
-            if (upper(args[i]) == word) return true;
+            if (ascii_upper(args[i]) == word) return true;
         return false;
     };
     if (cmd == "FLUSHALL" || cmd == "FLUSHDB") {
@@ -57,11 +51,11 @@ Statement classify_command(const std::vector<std::string>& args, std::string tex
     } else if (cmd == "SWAPDB") {
         st.cls = Class::SwapDb;
         st.detail = "SWAPDB";
-    } else if (cmd == "CONFIG" && args.size() >= 3 && upper(args[1]) == "SET") {
+    } else if (cmd == "CONFIG" && args.size() >= 3 && ascii_upper(args[1]) == "SET") {
         // CONFIG SET takes parameter/value pairs: where or whether the data
         // is kept on disk, or a file the server writes.
         for (size_t i = 2; i < args.size(); i += 2) {
-            std::string p = upper(args[i]);
+            std::string p = ascii_upper(args[i]);
             if (p == "DIR" || p == "DBFILENAME" || p == "APPENDFILENAME" || p == "APPENDDIRNAME" ||
                 p == "SAVE" || p == "APPENDONLY") {
                 st.cls = Class::ConfigSetPath;
@@ -71,9 +65,9 @@ Statement classify_command(const std::vector<std::string>& args, std::string tex
                 st.detail = "CONFIG SET LOGFILE: a file of the server's host";
             }
         }
-    } else if (cmd == "MODULE" && args.size() >= 2 && upper(args[1]).rfind("LOAD", 0) == 0) {
+    } else if (cmd == "MODULE" && args.size() >= 2 && ascii_upper(args[1]).rfind("LOAD", 0) == 0) {
         st.cls = Class::HostAccess;
-        st.detail = "MODULE " + upper(args[1]) + ": code loaded into the server";
+        st.detail = "MODULE " + ascii_upper(args[1]) + ": code loaded into the server";
     } else if (cmd == "DEBUG") {
         st.cls = Class::HostAccess;
         st.detail = "DEBUG: the server's internals (reload, crash, change its data)";
@@ -82,14 +76,14 @@ Statement classify_command(const std::vector<std::string>& args, std::string tex
         st.detail = std::string("MIGRATE: keys sent to another server") +
                     (has_arg("COPY") ? "" : " and deleted here");
     } else if ((cmd == "REPLICAOF" || cmd == "SLAVEOF") &&
-               !(args.size() == 3 && upper(args[1]) == "NO")) {
+               !(args.size() == 3 && ascii_upper(args[1]) == "NO")) {
         // REPLICAOF NO ONE stops replicating (NO with anything else is an
         // error of the server's).
         st.cls = Class::FlushAll;
         st.detail = cmd + ": every key replaced by another server's";
     } else if (cmd == "EVAL" || cmd == "EVAL_RO") {
         // A script that names a destructive command can run it.
-        std::string body = args.size() > 1 ? upper(args[1]) : "";
+        std::string body = args.size() > 1 ? ascii_upper(args[1]) : "";
         for (const char* bad : {"FLUSHALL", "FLUSHDB", "SHUTDOWN", "SWAPDB", "CONFIG"})
             if (body.find(bad) != std::string::npos) {
                 st.cls = Class::OpaqueCode;

@@ -9,12 +9,6 @@ namespace ks::db {
 
 namespace {
 
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return out;
-}
-
 // Keys a Redis command removes, by its words (the classifier's text: the
 // arguments joined by spaces).
 uint64_t redis_keys(std::string_view text) {
@@ -29,7 +23,7 @@ uint64_t redis_keys(std::string_view text) {
     };
     std::string cmd;
     words([&](std::string_view w) {
-        cmd = upper(w);
+        cmd = ascii_upper(w);
         return false;
     });
     if (cmd.empty() || cmd.size() > 16) return 0;
@@ -53,7 +47,7 @@ uint64_t redis_keys(std::string_view text) {
         words([&](std::string_view w) {
             if (after)
                 ++keys;
-            else if (++at > 1 && upper(w) == "KEYS")
+            else if (++at > 1 && ascii_upper(w) == "KEYS")
                 after = true;
             return true;
         });
@@ -81,7 +75,7 @@ std::string first_word(std::string_view sql) {
     }
     size_t j = i;
     while (j < sql.size() && std::isalpha(static_cast<unsigned char>(sql[j]))) ++j;
-    return upper(sql.substr(i, j - i));
+    return ascii_upper(sql.substr(i, j - i));
 }
 
 }  // namespace
