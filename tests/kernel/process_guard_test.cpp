@@ -2,13 +2,17 @@
 // fork and exec, the audit trail, and the daemon's life cycle.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "common/sysfs.h"
 #include "harness.h"
+#include "process_guard/enrich.h"
+#include "process_guard/sessions.h"
 
 namespace ks::test {
 namespace {
@@ -382,6 +386,53 @@ TEST(ProcessGuard, AgentWithATerminalIsNotStoppedAndJoinsItsSessionAtOnce) {
     ASSERT_EQ(child.size(), 1u);
     EXPECT_EQ(child[0]["session"], session);
     EXPECT_EQ(child[0]["cgroup"], "/" + d.cgroup_parent() + "/" + session);
+}
+
+// The records a session's processes submitted before they exited can be read
+// after the session ended (its cgroup emptied between two reads of the ring
+// buffer): they must still name it, not "unknown-ID".
+TEST(ProcessGuard, RecordsReadAfterTheSessionEndedStillNameIt) {
+    KS_REQUIRE_ROOT();
+    auto cg = cgroup2_mount();
+    ASSERT_TRUE(cg) << cg.error().str();
+    auto bpf = ProcessGuardBpf::load({.hold_seeded_tasks = false});
+    ASSERT_TRUE(bpf) << bpf.error().str();
+    const std::string parent = "ks-test-ended-" + std::to_string(::getpid());
+    SessionManager sessions(**bpf, *cg, parent);
+    ASSERT_TRUE(sessions.start({}));
+    auto s = sessions.create("short-lived", {"sleep", "60"});
+    ASSERT_TRUE(s) << s.error().str();
+
+    // A process joins the session and dies: the session empties.
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    ASSERT_GT(child, 0);
+    std::ofstream(s->cgroup_path + "/cgroup.procs") << child;
+    sessions.ensure_member(s->id, child, s->cgroup_id);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    std::vector<Session> ended;
+    ASSERT_TRUE(wait_until([&] {
+        ended = sessions.sweep();
+        return !ended.empty();
+    })) << "the emptied session was not swept";
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(sessions.find(s->id), nullptr) << "the session did not end";
+
+    // A record of one of its processes, read now.
+    EventHeader h;
+    h.pid = child;
+    h.tid = child;
+    h.session_id = s->id;
+    h.comm = "sleep";
+    Subject subj = enrich(h, ProcessTable{}, sessions);
+    EXPECT_EQ(subj.session, "short-lived");
+    EXPECT_EQ(session_name(sessions, s->id), "short-lived");
+    EXPECT_EQ(session_name(sessions, s->id + 1000), "unknown-" + std::to_string(s->id + 1000));
+    ::rmdir((*cg + "/" + parent).c_str());
 }
 
 }  // namespace

@@ -29,6 +29,12 @@ layers() {
   grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep '"event":"file"' |
     grep -o '"layer":"[a-z_]*"' | cut -d'"' -f4 | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
+# What the daemon wrote last, when a record is not the one expected.
+wrong_layer() {
+  echo "FAIL: expected the $1 layer; the last file records:"
+  grep '"event":"file"' /tmp/audit.jsonl | tail -3 | cut -c1-600
+  fail=1
+}
 row() { printf "| %-58s | %4s | %4s | %-10s |\n" "$@"; }
 start_daemon() {
   killswitch daemon --protect /data/db --audit-log /tmp/audit.jsonl --pin-dir "" "$@" \
@@ -52,7 +58,7 @@ attacks() {
   row "static binary, raw unlinkat(2) of 3 files" $((5 - left)) $rc "$layer"
   [ "$rc" = 137 ] || { echo "FAIL: the raw attacker was not killed (exit $rc)"; fail=1; }
   [ "$left" -ge 4 ] || { echo "FAIL: more than one file lost"; fail=1; }
-  [ "$layer" = "$want" ] || { echo "FAIL: expected the $want layer"; fail=1; }
+  [ "$layer" = "$want" ] || wrong_layer "$want"
 
   # busybox is static: mv is rename(2) with no libc uprobe in the way (the
   # copy busybox.lsm: `busybox mv` would be held and refused at exec).
@@ -63,7 +69,7 @@ attacks() {
   row "static busybox mv of 2 files out of the tree" "$moved" $rc "$layer"
   [ "$rc" = 137 ] || { echo "FAIL: mv was not killed (exit $rc)"; fail=1; }
   [ "$moved" -le 1 ] || { echo "FAIL: more than one file moved away"; fail=1; }
-  [ "$layer" = "$want" ] || { echo "FAIL: expected the $want layer"; fail=1; }
+  [ "$layer" = "$want" ] || wrong_layer "$want"
 
   # A redirection: open(O_TRUNC) by the static shell.
   reset_files
@@ -76,7 +82,7 @@ attacks() {
   row "static sh: > onto 2 files" "$emptied" $rc "$layer"
   [ "$rc" = 137 ] || { echo "FAIL: the shell was not killed (exit $rc)"; fail=1; }
   [ "$emptied" -le 1 ] || { echo "FAIL: more than one file overwritten"; fail=1; }
-  [ "$layer" = "$want" ] || { echo "FAIL: expected the $want layer"; fail=1; }
+  [ "$layer" = "$want" ] || wrong_layer "$want"
 
   # io_uring: refused at setup (the requests would otherwise go first).
   reset_files
@@ -87,7 +93,7 @@ attacks() {
     "$([ -f /data/db/4 ] && echo 0 || echo 1)" $rc "$layer"
   [ "$rc" = 137 ] || { echo "FAIL: the io_uring attacker was not killed (exit $rc)"; fail=1; }
   [ -f /data/db/4 ] || { echo "FAIL: io_uring deleted a file"; fail=1; }
-  [ "$layer" = "$want" ] || { echo "FAIL: expected the $want layer"; fail=1; }
+  [ "$layer" = "$want" ] || wrong_layer "$want"
 }
 
 # 1. The default: LSM is not usable, fentry is.

@@ -4,10 +4,7 @@
 
 namespace ks::daemon_detail {
 
-std::string Daemon::session_name(uint32_t id) const {
-    if (const Session* s = sessions_->find(id)) return s->name;
-    return "unknown-" + std::to_string(id);
-}
+std::string Daemon::session_name(uint32_t id) const { return ks::session_name(*sessions_, id); }
 
 json Daemon::session_record(const char* event, const Session& s) {
     return {{"event", event},     {"pid", s.root_pid},   {"ppid", 0},

@@ -4,6 +4,7 @@ namespace ks {
 
 std::string session_name(const SessionManager& sessions, uint32_t id) {
     if (const Session* s = sessions.find(id)) return s->name;
+    if (const Session* s = sessions.find_ended(id)) return s->name;
     return "unknown-" + std::to_string(id);
 }
 
@@ -24,7 +25,7 @@ Subject enrich(const EventHeader& h, const ProcessTable& table, const SessionMan
         s.cgroup_path = sess->cgroup_path;
         if (sess->cgroup_id == h.cgroup_id) s.cgroup = sess->cgroup;
     } else {
-        s.session = "unknown-" + std::to_string(h.session_id);
+        s.session = session_name(sessions, h.session_id);
     }
     for (auto& l : table.lineage(h.pid)) s.lineage.push_back({l.pid, l.comm, l.exe});
     return s;

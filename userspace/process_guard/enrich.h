@@ -12,7 +12,8 @@ namespace ks {
 
 Subject enrich(const EventHeader& h, const ProcessTable& table, const SessionManager& sessions);
 
-// "unknown-ID" for a session that is gone.
+// The name of a session, also of one that ended lately (its records may be
+// read after its last process exited); "unknown-ID" for one long gone.
 std::string session_name(const SessionManager& sessions, uint32_t id);
 
 }  // namespace ks

@@ -225,7 +225,20 @@ std::vector<Session> SessionManager::sweep() {
         ended.push_back(s);
         it = sessions_.erase(it);
     }
+    for (const Session& s : ended) {
+        if (ended_order_.size() >= kEndedKept) {
+            ended_.erase(ended_order_.front());
+            ended_order_.erase(ended_order_.begin());
+        }
+        ended_[s.id] = s;
+        ended_order_.push_back(s.id);
+    }
     return ended;
+}
+
+const Session* SessionManager::find_ended(uint32_t id) const {
+    auto it = ended_.find(id);
+    return it == ended_.end() ? nullptr : &it->second;
 }
 
 const Session* SessionManager::find(uint32_t id) const {

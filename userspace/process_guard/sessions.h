@@ -57,6 +57,10 @@ class SessionManager {
     std::vector<Session> sweep();
 
     [[nodiscard]] const Session* find(uint32_t id) const;
+    // A session sweep() removed, among the last kEndedKept: the records its
+    // processes submitted before they exited may be read after it ended, and
+    // still name it.
+    [[nodiscard]] const Session* find_ended(uint32_t id) const;
     [[nodiscard]] const Session* find_by_name(const std::string& name) const;
     [[nodiscard]] std::vector<Session> list() const;
     [[nodiscard]] size_t count() const { return sessions_.size(); }
@@ -76,6 +80,9 @@ class SessionManager {
     std::string parent_name_;
     std::string parent_path_;
     std::map<uint32_t, Session> sessions_;
+    static constexpr size_t kEndedKept = 256;
+    std::map<uint32_t, Session> ended_;
+    std::vector<uint32_t> ended_order_;  // oldest first
     uint32_t next_id_ = 1;
 };
 
