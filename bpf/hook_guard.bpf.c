@@ -300,15 +300,36 @@ static __always_inline int ks_refuse_tamper(struct ks_task_guard *g, __u32 what,
 	return KS_RET(-KS_EPERM);
 }
 
+/* Reach: a process outside the session. The LSM layer refuses the call and
+ * the caller goes on (the refusal is recorded and explained); fentry cannot
+ * refuse: the caller dies as the call returns. */
+static __always_inline int ks_refuse_reach(struct ks_task_guard *g, __u32 what, __s64 target,
+					   __u64 arg)
+{
+#ifdef KS_FENTRY
+	return ks_refuse_tamper(g, what, target, arg);
+#else
+	ks_count(KS_CTR_TAMPER);
+	ks_tamper_record(g, what, KS_HOOK_LAYER, target, arg, 0, KS_TF_REFUSED);
+	return KS_RET(-KS_EPERM);
+#endif
+}
+
 /* Every signal a task sends to another goes through here: kill, tkill,
- * tgkill, sigqueue, pidfd_send_signal, kill(-1) (once per target). */
+ * tgkill, sigqueue, pidfd_send_signal, kill(-1) and process groups (once per
+ * target). */
 KS_HOOK(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
 	const struct cred *cred)
 {
 	KS_ENTRY(g);
-	if (sig == 0 || !ks_protected(BPF_CORE_READ(p, tgid)))
+	if (sig == 0)
 		return 0;
-	return ks_refuse_tamper(g, KS_TAMPER_SIGNAL, BPF_CORE_READ(p, tgid), sig);
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (ks_protected(tgid))
+		return ks_refuse_tamper(g, KS_TAMPER_SIGNAL, tgid, sig);
+	if (ks_reach_task(g, p) == KS_REACH_OUTSIDE)
+		return ks_refuse_reach(g, KS_TAMPER_REACH_SIGNAL, tgid, sig);
+	return 0;
 }
 
 /* ptrace attach and the accesses the kernel checks like one: process_vm_writev
@@ -317,9 +338,14 @@ KS_HOOK(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
 KS_HOOK(ptrace_access_check, struct task_struct *child, unsigned int mode)
 {
 	KS_ENTRY(g);
-	if (!(mode & KS_PTRACE_MODE_ATTACH) || !ks_protected(BPF_CORE_READ(child, tgid)))
+	if (!(mode & KS_PTRACE_MODE_ATTACH))
 		return 0;
-	return ks_refuse_tamper(g, KS_TAMPER_PTRACE, BPF_CORE_READ(child, tgid), mode);
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+	if (ks_protected(tgid))
+		return ks_refuse_tamper(g, KS_TAMPER_PTRACE, tgid, mode);
+	if (ks_reach_task(g, child) == KS_REACH_OUTSIDE)
+		return ks_refuse_reach(g, KS_TAMPER_REACH_PTRACE, tgid, mode);
+	return 0;
 }
 
 /* Any bpf() command: detaching, replacing or reading programs and maps all

@@ -72,6 +72,7 @@ class PgServer {
     [[nodiscard]] const std::string& why() const { return why_; }
     [[nodiscard]] const std::string& port() const { return port_; }
     [[nodiscard]] const std::string& socket_dir() const { return sock_; }
+    [[nodiscard]] const std::string& data_dir() const { return data_; }
 
     // psql arguments for host (the socket directory or 127.0.0.1).
     [[nodiscard]] std::vector<std::string> psql(const std::string& host,

@@ -238,10 +238,10 @@ TEST(PolicyErrors, SyntaxErrorFromATabSaysSo) {
 TEST(PolicyErrors, TopLevelMustBeAMapping) {
     EXPECT_EQ(one_error("- mode: enforce\n"),
               "1:1: the policy must be a mapping of keys (version, mode, agents, guard, protect, "
-              "sessions, audit, databases), got a list");
+              "processes, sessions, audit, databases), got a list");
     EXPECT_EQ(one_error("enforce\n"),
               "1:1: the policy must be a mapping of keys (version, mode, agents, guard, protect, "
-              "sessions, audit, databases), got 'enforce'");
+              "processes, sessions, audit, databases), got 'enforce'");
 }
 
 TEST(PolicyErrors, OnlyOneDocument) {
@@ -262,7 +262,7 @@ TEST(PolicyErrors, StrayCommaIsASyntaxErrorNotAHang) {
 TEST(PolicyErrors, UnknownTopLevelKey) {
     EXPECT_EQ(one_error("version: 1\nagent:\n  names: [claude]\n"),
               "2:1: unknown key 'agent' (expected one of: version, mode, agents, guard, protect, "
-              "sessions, audit, databases)");
+              "processes, sessions, audit, databases)");
 }
 
 TEST(PolicyErrors, UnknownKeyInASection) {
@@ -372,13 +372,23 @@ TEST(PolicyErrors, AgentNameMustNotBeEmpty) {
               (std::vector<std::string>{
                   "4:5: agents.names entries must not be empty",
                   "5:1: unknown key 'nullx' (expected one of: version, mode, agents, guard, "
-                  "protect, sessions, audit, databases)"}));
+                  "protect, processes, sessions, audit, databases)"}));
 }
 
 TEST(PolicyErrors, AgentNameMustNotHaveASlash) {
     EXPECT_EQ(one_error("agents:\n  names:\n    - /usr/bin/claude\n"),
               "3:7: agent name '/usr/bin/claude' must not contain '/' (names are matched against "
               "the executable's basename)");
+}
+
+TEST(PolicyErrors, ReachableProgramNamesAreBasenames) {
+    EXPECT_EQ(one_error("processes:\n  reachable: [nginx, /usr/sbin/nginx]\n"),
+              "2:22: program name '/usr/sbin/nginx' must not contain '/' (names are matched "
+              "against the executable's basename)");
+    auto r = parse("processes:\n  reachable: [nginx, php-fpm8.2]\n");
+    ASSERT_TRUE(r.policy.has_value());
+    EXPECT_EQ(r.policy->reachable_names, (std::vector<std::string>{"nginx", "php-fpm8.2"}));
+    EXPECT_TRUE(parse("version: 1\n").policy->reachable_names.empty());
 }
 
 TEST(PolicyWarnings, LongAgentNameIsAWarning) {
@@ -550,7 +560,7 @@ bogus: true
             "13:8: audit.log 'rel.log' must be an absolute path (start with '/')",
             "14:1: duplicate key 'mode' (first given at line 2)",
             "15:1: unknown key 'bogus' (expected one of: version, mode, agents, guard, protect, "
-            "sessions, audit, databases)",
+            "processes, sessions, audit, databases)",
         }));
 }
 
@@ -669,7 +679,7 @@ TEST(PolicyCommand, CheckBadFile) {
                   ":3:14: warning: agent name 'a' is listed twice (first at line 3, column 11)\n" +
                   path +
                   ":4:1: error: unknown key 'foo' (expected one of: version, mode, agents, guard, "
-                  "protect, sessions, audit, databases)\n");
+                  "protect, processes, sessions, audit, databases)\n");
 }
 
 TEST(PolicyCommand, CheckMissingFile) {

@@ -58,5 +58,56 @@ TEST(SelfGuardDecide, AProcessGroupOfTheDaemon) {
     EXPECT_EQ(d.reason, "SIGKILL to the process group of the killswitch daemon");
 }
 
+TamperEvent reach(uint32_t what, uint32_t layer, uint32_t flags) {
+    TamperEvent ev;
+    ev.what = what;
+    ev.layer = layer;
+    ev.target = 4242;
+    ev.arg = 19;
+    ev.flags = flags;
+    return ev;
+}
+
+TEST(SelfGuardDecide, AHeldSignalOutsideTheSessionExitsWhereItStopped) {
+    TamperEvent ev = reach(KS_TAMPER_REACH_SIGNAL, KS_LAYER_UPROBE, KS_TF_HELD);
+    ASSERT_TRUE(is_reach(ev));
+    Decision d = decide_reach(ev, {4242, "postgres", ""});
+    EXPECT_EQ(d.rule, "process:signal");
+    EXPECT_EQ(d.task, TaskStep::Refuse);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.what, "SIGSTOP to postgres");
+    EXPECT_NE(d.reason.find("pid 4242 (postgres), a process outside the session"),
+              std::string::npos)
+        << d.reason;
+    auto f = reach_facts(ev, {4242, "postgres", ""});
+    EXPECT_EQ(f["target_comm"], "postgres");
+    EXPECT_EQ(f["held"], true);
+    EXPECT_EQ(f["contained"], false);
+}
+
+TEST(SelfGuardDecide, ReachByLayer) {
+    // The LSM hook refused it: nothing for the daemon to do to the caller.
+    Decision lsm = decide_reach(reach(KS_TAMPER_REACH_PTRACE, KS_LAYER_LSM, KS_TF_REFUSED),
+                                {4242, "postgres", ""});
+    EXPECT_EQ(lsm.rule, "process:ptrace");
+    EXPECT_EQ(lsm.action, Action::Block);
+    EXPECT_EQ(lsm.task, TaskStep::None);
+    EXPECT_TRUE(lsm.prevented);
+    // Another session's process, killed as the raw call returned: contained.
+    TamperEvent raw = reach(KS_TAMPER_REACH_VM_WRITE, KS_LAYER_TRACEPOINT, 0);
+    Decision tp = decide_reach(raw, {4242, "node", "other-agent"});
+    EXPECT_FALSE(tp.prevented);
+    EXPECT_NE(tp.reason.find("a process of another session (other-agent)"), std::string::npos);
+    EXPECT_EQ(reach_facts(raw, {4242, "node", "other-agent"})["contained"], true);
+    EXPECT_FALSE(is_reach(reach(KS_TAMPER_SIGNAL, KS_LAYER_UPROBE, 0)));
+}
+
+TEST(Reach, ProgramNamesCompareOnTheKernelsFifteenBytes) {
+    EXPECT_TRUE(names_program({"nginx"}, "nginx"));
+    EXPECT_TRUE(names_program({"a-very-long-program-name"}, "a-very-long-pro"));
+    EXPECT_FALSE(names_program({"nginx"}, "nginx-debug"));
+    EXPECT_FALSE(names_program({}, "postgres"));
+}
+
 }  // namespace
 }  // namespace ks

@@ -58,10 +58,10 @@ lost() {
 # has written them.
 layers() {
   for i in $(seq 50); do
-    grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -qE '"event":"(file|tamper)"' && break
+    grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -qE '"event":"(file|tamper|reach)"' && break
     sleep 0.1
   done
-  grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -E '"event":"(file|tamper)"' |
+  grep "\"session\":\"$1\"" /tmp/audit.jsonl | grep -E '"event":"(file|tamper|reach)"' |
     grep -o '"layer":"[a-z_]*"' | cut -d'"' -f4 | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -118,6 +118,23 @@ attack lsm "leave the session: write to cgroup.procs" \
 # No hook of its own: refused where it asks for CAP_SYS_BOOT (qemu runs with
 # -no-reboot: a reboot that happened would end the test without a status).
 attack lsm "reboot -f (static busybox: a raw reboot(2))" busybox.lsm reboot -f
+
+# Reach: a process outside every session (the database server's stand-in,
+# started here, unguarded, in a process group of its own: a background job of
+# this script leads no group, so setsid does not fork and $! is the server).
+setsid busybox.lsm sleep 1000 &
+srv=$!
+server_ok() {
+  st=$(cut -d' ' -f3 /proc/$srv/stat 2> /dev/null)
+  [ -n "$st" ] && [ "$st" != T ] && [ "$st" != Z ] || { echo "  FAIL: the server is gone or stopped ($st)"; fail=1; }
+}
+attack lsm "kill -9 an unguarded server (static busybox: raw kill(2))" busybox.lsm kill -9 "$srv"
+server_ok
+attack lsm "kill -STOP the server's process group (raw kill(-pgid))" busybox.lsm kill -STOP -- "-$srv"
+server_ok
+attack lsm "open /proc/<server>/mem for writing" busybox.lsm dd if=/dev/zero of=/proc/$srv/mem bs=1 count=1
+server_ok
+kill "$srv"
 
 kill -0 "$dpid" 2> /dev/null || { echo "FAIL: the daemon is gone"; fail=1; }
 

@@ -171,6 +171,7 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.target = e->target;
             ev.arg = e->arg;
             ev.syscall_nr = e->syscall_nr;
+            ev.flags = e->flags;
             return Event{std::move(ev)};
         }
         default:
@@ -219,6 +220,14 @@ const char* tamper_name(uint32_t what) {
             return "kexec";
         case KS_TAMPER_REBOOT:
             return "reboot";
+        case KS_TAMPER_REACH_SIGNAL:
+            return "signal";
+        case KS_TAMPER_REACH_PTRACE:
+            return "ptrace";
+        case KS_TAMPER_REACH_VM_WRITE:
+            return "vm-write";
+        case KS_TAMPER_REACH_PIDFD:
+            return "pidfd";
         default:
             return "unknown";
     }

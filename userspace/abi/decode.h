@@ -102,7 +102,8 @@ struct DbWireEvent {
 };
 
 // A guarded process went for killswitch itself or the kernel under it
-// (self-protection); the kernel has already sent it SIGKILL.
+// (self-protection), or for a process outside its session (reach). The kernel
+// has already sent it SIGKILL, or SIGSTOP (held), or refused the call.
 struct TamperEvent {
     EventHeader hdr;
     uint32_t what = 0;   // enum ks_tamper
@@ -110,6 +111,7 @@ struct TamperEvent {
     int64_t target = 0;  // pid, -pgid or -1; 0 when none
     uint64_t arg = 0;    // signal, ptrace request, bpf command, reboot command
     uint32_t syscall_nr = 0;
+    uint32_t flags = 0;  // KS_TF_*: held for the daemon's judgement, refused by a hook
 };
 
 using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileEvent, ExecCheckEvent, DbCheckEvent,

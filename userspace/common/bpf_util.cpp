@@ -3,8 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <killswitch/abi/events.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -143,6 +146,28 @@ Status replace_u32_set(int fd, const std::vector<uint32_t>& keys, const std::str
         uint32_t one = 1;
         if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
             return sys_error("add " + std::to_string(k) + " to " + what);
+    }
+    return {};
+}
+
+Status replace_comm_set(int fd, const std::vector<std::string>& names, const std::string& what) {
+    using Key = std::array<char, KS_COMM_LEN>;
+    Key key{}, next{};
+    std::vector<Key> old;
+    Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+        old.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (auto& k : old) bpf_map_delete_elem(fd, k.data());
+    for (const auto& name : names) {
+        Key k{};
+        // The kernel's comm keeps the first 15 bytes of the basename.
+        std::memcpy(k.data(), name.data(), std::min(name.size(), k.size() - 1));
+        uint32_t one = 1;
+        if (bpf_map_update_elem(fd, k.data(), &one, BPF_ANY) != 0)
+            return sys_error("add program name '" + name + "' to " + what);
     }
     return {};
 }

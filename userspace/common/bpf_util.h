@@ -61,5 +61,7 @@ std::vector<std::string> program_names(bpf_object* obj);
 
 // Makes the keys of a hash map (u32 -> u32 1) exactly this set.
 Status replace_u32_set(int map_fd, const std::vector<uint32_t>& keys, const std::string& what);
+// The same for a set of program names (comm keys of KS_COMM_LEN bytes).
+Status replace_comm_set(int map_fd, const std::vector<std::string>& names, const std::string& what);
 
 }  // namespace ks

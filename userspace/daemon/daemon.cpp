@@ -434,6 +434,7 @@ void Daemon::on_tick() {
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy().hold_timeout_s) + "s");
     end_sessions_on_tick();
+    continue_stopped_parents_on_tick();
     sync_relay();
     auto ended = sessions_->sweep();
     close_windows(ended);

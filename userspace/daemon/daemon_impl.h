@@ -62,6 +62,7 @@
 #include "process_guard/process_guard_bpf.h"
 #include "process_guard/process_table.h"
 #include "process_guard/sessions.h"
+#include "self_guard/reach.h"
 #include "self_guard/self_guard_bpf.h"
 
 namespace ks::daemon_detail {
@@ -152,6 +153,11 @@ class Daemon {
     void resolve_relay_hold(const Hold& h, bool approve, const std::string& why);
     void relay_closed(const relay::Origin& o, const std::string& why);
     void on_tamper(const TamperEvent& ev);
+    // A guarded process went for a process outside its session (reach).
+    void on_reach(const TamperEvent& ev);
+    // The first process ev's call reaches that is outside the caller's
+    // session, its wrapper and the programs the policy names; none: let it go.
+    std::optional<ReachedProcess> outside_of_session(const TamperEvent& ev) const;
     void resolve_hold(const Hold& h, bool approve, const std::string& why);
     [[nodiscard]] Subject subject_of(const EventHeader& h) const;
     // A process known by its pid alone (the relay's clients, held requests).
@@ -177,6 +183,12 @@ class Daemon {
     // wrapper died end or stay, by policy; a frozen session thawed by hand
     // is no longer waited for.
     void end_sessions_on_tick();
+    // A parent that stops itself when its child stops (su and runuser pass job
+    // control up) stays stopped once the daemon has let a held child go or
+    // ended it: its stopped ancestors in the session are continued, at once
+    // and at the next ticks (one may stop itself after the child's verdict).
+    void continue_stopped_parents(const Subject& held);
+    void continue_stopped_parents_on_tick();
     // A person froze, thawed or killed these cgroups: no timeout of ours
     // applies to them any more.
     void person_decided(const std::vector<std::string>& cgroup_dirs);
@@ -282,6 +294,11 @@ class Daemon {
         uint64_t start_time = 0;
     };
     std::map<uint32_t, Wrapper> wrappers_;
+    struct StoppedParentWatch {
+        Subject held;
+        int ticks_left = 0;
+    };
+    std::vector<StoppedParentWatch> stopped_parent_watch_;
     static bool wrapper_alive(const Wrapper& w);
     std::map<uint32_t, AllowWindow> windows_;  // by session id, the last of each
     uint32_t next_window_id_ = 1;

@@ -44,6 +44,7 @@ ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const j
                                Decision d, const json& extra) {
     session_step(d, s);
     ActionResult r = enforcer_.apply(d, s, std::chrono::seconds(policy().hold_timeout_s));
+    if (d.task != TaskStep::None) continue_stopped_parents(s);
     after_session_action(d, s, r);
     if (!d.record) return r;
     json rec = render(event, s, facts, d, r);
@@ -79,7 +80,9 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
     }
     Decision d = decide_exec(ev, m, m && protect.touches_self(m->path), state_.compiled);
     if (!d.record) {
-        enforcer_.apply(d, Subject{.pid = h.pid, .tid = h.tid}, {});
+        Subject held{.pid = h.pid, .tid = h.tid, .ppid = h.ppid, .session_id = h.session_id};
+        enforcer_.apply(d, held, {});
+        if (d.task != TaskStep::None) continue_stopped_parents(held);
         return;
     }
     json facts = {{"op", "exec"},    {"path", m->path},    {"argv", ev.argv},       {"cwd", cwd},
@@ -116,6 +119,7 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
 }
 
 void Daemon::on_tamper(const TamperEvent& ev) {
+    if (is_reach(ev)) return on_reach(ev);
     Decision d = decide_tamper(ev, ::getpid(), policy());
     ++enforcer_.counters().tamper;
     carry_out("tamper", subject_of(ev.hdr), tamper_facts(ev), d,
@@ -123,6 +127,49 @@ void Daemon::on_tamper(const TamperEvent& ev) {
     spdlog::warn("self-protection: pid {} ({}) of session {} killed: {}", ev.hdr.pid, ev.hdr.comm,
                  session_name(ev.hdr.session_id), d.reason);
     (void)audit_->sync();
+}
+
+std::optional<ReachedProcess> Daemon::outside_of_session(const TamperEvent& ev) const {
+    auto w = wrappers_.find(ev.hdr.session_id);
+    for (int pid : reached_processes(ev.hdr.pid, ev.target)) {
+        auto sid = bpf_->session_of(pid);
+        if (sid && *sid == ev.hdr.session_id) continue;
+        if (w != wrappers_.end() && w->second.pid == pid) continue;
+        std::string comm = comm_of(pid);
+        if (names_program(policy().reachable_names, comm)) continue;
+        return ReachedProcess{pid, comm, sid ? session_name(*sid) : ""};
+    }
+    return std::nullopt;
+}
+
+void Daemon::on_reach(const TamperEvent& ev) {
+    ReachedProcess target{static_cast<int>(ev.target), "", ""};
+    if (ev.flags & KS_TF_HELD) {
+        // Stopped at its libc entry: let it go unless the call reaches out.
+        auto out = outside_of_session(ev);
+        if (!out) {
+            Decision go;
+            go.task = TaskStep::Release;
+            go.record = false;
+            Subject held{.pid = ev.hdr.pid,
+                         .tid = ev.hdr.tid,
+                         .ppid = ev.hdr.ppid,
+                         .session_id = ev.hdr.session_id};
+            enforcer_.apply(go, held, {});
+            continue_stopped_parents(held);
+            return;
+        }
+        target = *out;
+    } else {
+        target.comm = comm_of(target.pid);
+        if (auto sid = bpf_->session_of(target.pid)) target.session = session_name(*sid);
+    }
+    Decision d = decide_reach(ev, target);
+    ++enforcer_.counters().tamper;
+    carry_out("reach", subject_of(ev.hdr), reach_facts(ev, target), d,
+              {{"decision_latency_ns", boottime_ns() - ev.hdr.ts_boot_ns}});
+    spdlog::warn("reach: pid {} ({}) of session {}: {}", ev.hdr.pid, ev.hdr.comm,
+                 session_name(ev.hdr.session_id), d.reason);
 }
 
 void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {

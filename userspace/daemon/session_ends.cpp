@@ -164,12 +164,37 @@ void Daemon::end_sessions_on_tick() {
     if (changed) save_wrappers();
 }
 
+void Daemon::continue_stopped_parents(const Subject& held) {
+    int pid = held.ppid ? held.ppid : task_ppid(held.pid);
+    for (int depth = 0; depth < 4 && pid > 1; ++depth, pid = task_ppid(pid)) {
+        if (task_state(pid) != 'T' || bpf_->session_of(pid) != held.session_id) break;
+        ::kill(pid, SIGCONT);
+    }
+    if (stopped_parent_watch_.size() < 256) stopped_parent_watch_.push_back({held, 3});
+}
+
+void Daemon::continue_stopped_parents_on_tick() {
+    auto watch = std::move(stopped_parent_watch_);
+    stopped_parent_watch_.clear();
+    for (auto& w : watch) {
+        int ticks = w.ticks_left - 1;
+        continue_stopped_parents(w.held);
+        stopped_parent_watch_.back().ticks_left = ticks;
+        if (ticks <= 0) stopped_parent_watch_.pop_back();
+    }
+}
+
 void Daemon::save_wrappers() const {
     json arr = json::array();
+    std::vector<int> pids;
     for (const auto& [id, w] : wrappers_)
-        if (const Session* s = sessions_->find(id))
+        if (const Session* s = sessions_->find(id)) {
             arr.push_back(
                 {{"cgroup_path", s->cgroup_path}, {"pid", w.pid}, {"start_time", w.start_time}});
+            pids.push_back(w.pid);
+        }
+    // A session shares its wrapper's process group (kill 0 reaches it).
+    if (auto st = sgbpf_->set_reachable_pids(pids); !st) spdlog::error("{}", st.error().str());
     if (auto st = write_file_atomic(opts_.runtime_dir + "/wrappers.json", arr.dump() + "\n", 0600);
         !st)
         spdlog::error("save run wrappers: {}", st.error().str());

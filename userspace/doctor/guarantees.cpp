@@ -28,6 +28,8 @@ constexpr std::array kImplemented = {
     Implemented{"self-signal-via-libc", true},
     Implemented{"self-signal-raw-syscall", true},
     Implemented{"self-bpf-detach", true},
+    Implemented{"reach-via-libc", true},
+    Implemented{"reach-raw-syscall", true},
     Implemented{"fail-closed", true},
 };
 
@@ -206,7 +208,25 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "A guarded process that signals or ptraces the daemon (bash kill, /bin/kill, strace, "
           "os.kill), loads a module or reboots dies before the call.");
 
+    b.add("reach-via-libc",
+          "uprobes on libc kill/tgkill/sigqueue/pidfd_open/ptrace/process_vm_writev + SIGSTOP, "
+          "the daemon judges the target",
+          Effect::kPrevents,
+          !b.lsm() && b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          b.lsm() ? "Not needed: the LSM layer refuses the call itself (reach-raw-syscall)."
+                  : "A guarded process that signals, ptraces or writes into a process outside "
+                    "its session (the database server: kill -9, kill -STOP, pg_ctl stop, "
+                    "strace -p, gdb -p) through libc is stopped before the call and exits "
+                    "(126) when the target is outside; a process of its own session goes on. "
+                    "A caller inside a pid namespace is judged only by the LSM and fentry "
+                    "layers.");
+
     if (b.lsm()) {
+        b.add("reach-raw-syscall", "LSM task_kill, ptrace_access_check return -EPERM",
+              Effect::kPrevents, true,
+              "Every signal (raw kill, process groups, pidfd_send_signal), ptrace attach, "
+              "process_vm_readv/writev and /proc/<pid>/mem write aimed at a process outside "
+              "the caller's session is refused; the caller is told and goes on.");
         b.add("mount-over-data", "LSM sb_mount/move_mount/sb_umount returns -EPERM",
               Effect::kPrevents, true,
               "A guarded process cannot mount over, move or unmount protected data.");
@@ -223,6 +243,12 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "Every bpf() command of a guarded process is refused: it cannot detach, replace "
               "or read killswitch's programs and maps.");
     } else if (b.fentry()) {
+        b.add("reach-raw-syscall", "fentry on security_task_kill/ptrace_access_check + SIGKILL",
+              Effect::kStopsAfter, true,
+              "Not preventive: a raw signal, ptrace attach or /proc/<pid>/mem open aimed at a "
+              "process outside the session runs, and the caller dies as it returns (a SIGKILL "
+              "has then reached its target)." +
+                  b.lsm_missing());
         b.add("mount-over-data", "fentry on security_sb_mount/move_mount/sb_umount + SIGKILL",
               Effect::kStopsAfter, true,
               "Not preventive: the mount completes and the agent dies as it returns (the data "
@@ -243,6 +269,14 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "detach or replace needs an object descriptor that only an earlier bpf() call "
               "gives, so in practice no guarded process gets that far.");
     } else {
+        b.add("reach-raw-syscall",
+              "syscall tracepoints sys_enter_kill/tgkill/ptrace/process_vm_writev + SIGKILL",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "Partial: a raw system call (a static binary, Go's syscall.Kill) is seen only when "
+              "it aims at another session's process, and the caller dies after it; one aimed "
+              "at an unguarded process (the database server) is NOT stopped, and neither is a "
+              "write to /proc/<pid>/mem: that needs the LSM or fentry layer." +
+                  b.lsm_missing());
         b.add("mount-over-data", "syscall tracepoint sys_enter_mount/umount + SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),
               "Not preventive: the mount completes and the agent dies as it returns (the data "

@@ -84,6 +84,16 @@ protect:
   # wins over both).
   mode: enforce
 
+processes:
+  # A guarded process may signal, ptrace, pidfd_open, process_vm_writev or
+  # open /proc/PID/mem for writing only the processes of its own session.
+  # Every other process (the database server, another agent's session, any
+  # service) is out of its reach: a guarded `kill -9` of the server or
+  # `pg_ctl stop` is refused (docs/policy.md says where it is refused and where
+  # the caller is stopped before the call). Programs outside the sessions that
+  # guarded processes may still reach, by name (first 15 bytes): [nginx]...
+  reachable: []
+
 databases:
   # The databases to watch, as KIND=ADDRESS (KIND: postgres, mysql, redis,
   # mongodb; ADDRESS: HOST:PORT, [IPV6]:PORT, *:PORT for every address, or a

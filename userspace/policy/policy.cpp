@@ -25,8 +25,9 @@ namespace {
 
 constexpr std::string_view kBuiltinSource = "<built-in>";
 
-constexpr std::array<std::string_view, 8> kTopKeys = {"version", "mode",     "agents", "guard",
-                                                      "protect", "sessions", "audit",  "databases"};
+constexpr std::array<std::string_view, 9> kTopKeys = {
+    "version", "mode", "agents", "guard", "protect", "processes", "sessions", "audit", "databases"};
+constexpr std::array<std::string_view, 1> kProcessesKeys = {"reachable"};
 constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "escalate_after",  "escalate_within", "escalate_to", "on_contained",
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
@@ -239,7 +240,10 @@ class Parser {
     void parse_mode_key(const Entry& e, Policy& p);
     std::optional<Mode> mode_value(const Entry& e, std::string_view name);
     void parse_agents(const Entry& e, Policy& p);
-    void parse_agent_names(const Entry& e, Policy& p);
+    // A list of program names (basenames, compared on their first 15 bytes).
+    std::optional<std::vector<std::string>> program_names(const Entry& e, const std::string& key,
+                                                          const std::string& what);
+    void parse_processes(const Entry& e, Policy& p);
     void parse_guard(const Entry& e, Policy& p);
     void parse_uids(const Entry& e, Policy& p);
     void parse_cgroups(const Entry& e, Policy& p);
@@ -486,35 +490,38 @@ void Parser::parse_agents(const Entry& e, Policy& p) {
     if (!es) return;
     for (const auto& sub : *es) {
         if (sub.key == "names") {
-            parse_agent_names(sub, p);
+            if (auto names = program_names(sub, "agents.names", "agent name"))
+                p.agent_names = std::move(*names);
         } else if (sub.key == "hold_at_exec") {
             if (auto b = boolean(sub, "agents.hold_at_exec")) p.hold_agents_at_exec = *b;
         }
     }
 }
 
-void Parser::parse_agent_names(const Entry& e, Policy& p) {
-    auto items = list(e, "agents.names");
-    if (!items) return;
+std::optional<std::vector<std::string>> Parser::program_names(const Entry& e,
+                                                              const std::string& key,
+                                                              const std::string& what) {
+    auto items = list(e, key);
+    if (!items) return std::nullopt;
     std::vector<std::string> names;
     std::map<std::string, Pos, std::less<>> seen;
     for (const auto& item : *items) {
-        auto name = item_string(item, "agents.names");
+        auto name = item_string(item, key);
         if (!name) continue;
         if (name->find('/') != std::string::npos) {
-            error(item.pos, "agent name " + quote(*name) +
+            error(item.pos, what + " " + quote(*name) +
                                 " must not contain '/' (names are matched against the "
                                 "executable's basename)");
             continue;
         }
         if (auto prev = seen.find(*name); prev != seen.end()) {
-            warning(item.pos, "agent name " + quote(*name) + " is listed twice (first at " +
+            warning(item.pos, what + " " + quote(*name) + " is listed twice (first at " +
                                   where(prev->second, item.pos) + ")");
             continue;
         }
         seen.emplace(*name, item.pos);
         if (name->size() > kCommMaxLen) {
-            warning(item.pos, "agent name " + quote(*name) + " is " + std::to_string(name->size()) +
+            warning(item.pos, what + " " + quote(*name) + " is " + std::to_string(name->size()) +
                                   " bytes long; the kernel keeps only the first " +
                                   std::to_string(kCommMaxLen) + " characters of a program name (" +
                                   quote(name->substr(0, kCommMaxLen)) +
@@ -522,7 +529,16 @@ void Parser::parse_agent_names(const Entry& e, Policy& p) {
         }
         names.push_back(std::move(*name));
     }
-    p.agent_names = std::move(names);
+    return names;
+}
+
+void Parser::parse_processes(const Entry& e, Policy& p) {
+    auto es = entries(e.value, e.value_pos, "processes", kProcessesKeys);
+    if (!es) return;
+    for (const auto& sub : *es)
+        if (sub.key == "reachable")
+            if (auto names = program_names(sub, "processes.reachable", "program name"))
+                p.reachable_names = std::move(*names);
 }
 
 void Parser::parse_guard(const Entry& e, Policy& p) {
@@ -1004,6 +1020,8 @@ LoadResult Parser::run(Policy base) {
                 parse_guard(e, p);
             } else if (e.key == "protect") {
                 parse_protect(e, p);
+            } else if (e.key == "processes") {
+                parse_processes(e, p);
             } else if (e.key == "sessions") {
                 parse_sessions(e, p);
             } else if (e.key == "audit") {

@@ -61,6 +61,10 @@ struct Policy {
     int version = 1;
     Mode mode = Mode::Enforce;
     std::vector<std::string> agent_names;  // basenames matched at exec
+    // Programs outside every session that guarded processes may still signal,
+    // ptrace and write into (processes.reachable); every other process outside
+    // the session is out of their reach.
+    std::vector<std::string> reachable_names;
     bool hold_agents_at_exec = true;
     std::vector<uint32_t> guard_uids;
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'

@@ -43,28 +43,7 @@ void ProcessGuardBpf::describe(nlohmann::json& layers) const {
 }
 
 Status ProcessGuardBpf::set_agent_names(const std::vector<std::string>& names) {
-    int fd = bpf_map__fd(skel_->maps.agent_names);
-    // Replace the whole set: delete what is there, then add the new names.
-    char key[KS_COMM_LEN] = {}, next[KS_COMM_LEN] = {};
-    std::vector<std::array<char, KS_COMM_LEN>> old;
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, next) == 0) {
-        std::array<char, KS_COMM_LEN> k{};
-        std::memcpy(k.data(), next, KS_COMM_LEN);
-        old.push_back(k);
-        std::memcpy(key, next, KS_COMM_LEN);
-        prev = key;
-    }
-    for (auto& k : old) bpf_map_delete_elem(fd, k.data());
-    for (const auto& name : names) {
-        char k[KS_COMM_LEN] = {};
-        // The kernel's comm keeps the first 15 bytes of the basename.
-        std::strncpy(k, name.c_str(), KS_COMM_LEN - 1);
-        uint32_t one = 1;
-        if (bpf_map_update_elem(fd, k, &one, BPF_ANY) != 0)
-            return sys_error("add agent name '" + name + "' to agent_names");
-    }
-    return {};
+    return replace_comm_set(bpf_map__fd(skel_->maps.agent_names), names, "agent_names");
 }
 
 Status ProcessGuardBpf::set_guarded_uids(const std::vector<uint32_t>& uids) {

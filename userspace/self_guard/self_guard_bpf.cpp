@@ -122,6 +122,15 @@ Status SelfGuardBpf::set_protected_pids(const std::vector<int>& pids) {
     return replace_u32_set(bpf_map__fd(skel_->maps.protected_pids), keys, "protected_pids");
 }
 
+Status SelfGuardBpf::set_reachable_names(const std::vector<std::string>& names) {
+    return replace_comm_set(bpf_map__fd(skel_->maps.reachable_names), names, "reachable_names");
+}
+
+Status SelfGuardBpf::set_reachable_pids(const std::vector<int>& pids) {
+    std::vector<uint32_t> keys(pids.begin(), pids.end());
+    return replace_u32_set(bpf_map__fd(skel_->maps.reachable_pids), keys, "reachable_pids");
+}
+
 std::vector<std::string> SelfGuardBpf::programs() const { return program_names(skel_.object()); }
 
 void SelfGuardBpf::describe(nlohmann::json& layers) const {

@@ -45,6 +45,12 @@ class SelfGuardBpf : public Layer {
     void describe(nlohmann::json& layers) const override;
     // The processes guarded ones may not touch: replaces the set.
     Status set_protected_pids(const std::vector<int>& pids);
+    // Outside the sessions, what guarded processes may still signal and
+    // trace: programs by name (the policy's processes.reachable) and pids (the
+    // `killswitch run` wrappers, which share their session's process group).
+    // Each replaces its set.
+    Status set_reachable_names(const std::vector<std::string>& names);
+    Status set_reachable_pids(const std::vector<int>& pids);
 
     // What is watched here: syscall tracepoints and libc entry points. A
     // tracepoint the kernel does not have (no module or kexec support) is

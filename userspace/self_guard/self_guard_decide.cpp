@@ -77,4 +77,68 @@ nlohmann::json tamper_facts(const TamperEvent& ev) {
     return f;
 }
 
+bool is_reach(const TamperEvent& ev) {
+    return ev.what >= KS_TAMPER_REACH_SIGNAL && ev.what <= KS_TAMPER_REACH_PIDFD;
+}
+
+namespace {
+
+std::string reached_words(const ReachedProcess& t) {
+    std::string who = "pid " + std::to_string(t.pid) + (t.comm.empty() ? "" : " (" + t.comm + ")");
+    return who + (t.session.empty() ? ", a process outside the session"
+                                    : ", a process of another session (" + t.session + ")");
+}
+
+}  // namespace
+
+Decision decide_reach(const TamperEvent& ev, const ReachedProcess& target) {
+    Decision d;
+    bool refused = ev.flags & KS_TF_REFUSED;
+    d.verdict = Verdict::Block;
+    d.action = refused || (ev.flags & KS_TF_HELD) ? Action::Block : Action::Kill;
+    d.rule = "process:" + std::string(tamper_name(ev.what));
+    std::string verb;
+    switch (ev.what) {
+        case KS_TAMPER_REACH_SIGNAL:
+            verb = signal_text(ev.arg) + " to ";
+            break;
+        case KS_TAMPER_REACH_PTRACE:
+            verb = "ptrace attach (or a write into the memory) of ";
+            break;
+        case KS_TAMPER_REACH_VM_WRITE:
+            verb = "process_vm_writev into ";
+            break;
+        default:
+            verb = "pidfd_open of ";
+            break;
+    }
+    d.reason = verb + reached_words(target) +
+               ": guarded processes may only signal and trace their own session's "
+               "(policy processes.reachable names programs they may reach)";
+    d.what = verb + (target.comm.empty() ? "pid " + std::to_string(target.pid) : target.comm);
+    // At a libc entry the call never ran; an LSM hook refused it. At a raw
+    // system call or fentry it ran, and the caller died as it returned.
+    d.prevented = refused || ev.layer == KS_LAYER_UPROBE;
+    // Held at its libc entry: it exits there (126), as a refused exec does.
+    d.task = (ev.flags & KS_TF_HELD) ? TaskStep::Refuse : TaskStep::None;
+    d.no_window = true;
+    return d;
+}
+
+nlohmann::json reach_facts(const TamperEvent& ev, const ReachedProcess& target) {
+    nlohmann::json f;
+    f["what"] = tamper_name(ev.what);
+    f["target"] = ev.target;
+    if (target.pid != ev.target) f["reached_pid"] = target.pid;
+    f["target_comm"] = target.comm;
+    if (!target.session.empty()) f["target_session"] = target.session;
+    f["layer"] = layer_name(ev.layer);
+    if (ev.syscall_nr) f["syscall_nr"] = ev.syscall_nr;
+    if (ev.what == KS_TAMPER_REACH_SIGNAL) f["signal"] = ev.arg;
+    if (ev.flags & KS_TF_HELD) f["held"] = true;
+    if (ev.flags & KS_TF_REFUSED) f["refused"] = "EPERM";
+    f["contained"] = !(ev.flags & KS_TF_REFUSED) && ev.layer != KS_LAYER_UPROBE;
+    return f;
+}
+
 }  // namespace ks

@@ -466,10 +466,25 @@ enum ks_tamper {
     KS_TAMPER_MODULE = 6,   /* load or unload a kernel module */
     KS_TAMPER_KEXEC = 7,    /* load a kernel to kexec */
     KS_TAMPER_REBOOT = 8,   /* reboot, power off, halt */
+    /* Reach: a guarded process went for a process outside its session (the
+     * database server, another session, any unguarded process). */
+    KS_TAMPER_REACH_SIGNAL = 9,    /* a signal (kill, tgkill, sigqueue...) */
+    KS_TAMPER_REACH_PTRACE = 10,   /* ptrace attach; at the hook layer also /proc/PID/mem
+                                    * and process_vm_readv/writev */
+    KS_TAMPER_REACH_VM_WRITE = 11, /* process_vm_writev */
+    KS_TAMPER_REACH_PIDFD = 12,    /* pidfd_open (a pidfd serves to signal) */
 };
 
+/* ks_tamper_event.flags. HELD: stopped at a libc entry before the call; the
+ * daemon judges the target, then lets the caller go on or kills it. REFUSED:
+ * an LSM hook refused the call (EPERM) and the caller goes on. */
+#define KS_TF_HELD (1u << 0)
+#define KS_TF_REFUSED (1u << 1)
+
 /* protected_pids (hash): tgid -> 1, the processes a guarded one may not
- * signal, ptrace or write into (the daemon). */
+ * signal, ptrace or write into (the daemon).
+ * reachable_names (hash): comm -> 1, programs outside every session that
+ * guarded processes may still signal and trace (policy processes.reachable). */
 
 struct ks_tamper_event {
     struct ks_event_header hdr;
@@ -478,7 +493,7 @@ struct ks_tamper_event {
     __s64 target;     /* pid (or -pgid, -1) aimed at; 0 when none */
     __u64 arg;        /* the signal, ptrace request, bpf command or reboot command */
     __u32 syscall_nr; /* the system call (tracepoint), or 0 for a libc entry */
-    __u32 _pad0;
+    __u32 flags;      /* KS_TF_* */
 };
 
 /* Per-CPU counters (array map "counters"), one slot per index below. */

@@ -1,0 +1,201 @@
+// Reach: a guarded process cannot take hold of a process outside its session.
+// The database server above all: a guarded `kill -9` or `kill -STOP` of the
+// postmaster, `pg_ctl stop`, a debugger's attach and a write into its memory
+// are refused, the server answers afterwards, and the record names the rule;
+// signals within the session (a shell's own jobs, timeout) go on as before,
+// and a program the policy names (processes.reachable) may be signalled.
+//
+// On this kernel (no LSM, no fentry) the libc layer stops the caller before
+// the call; the vm tier's LSM guests refuse the call itself.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "db_servers.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+
+// The state letter of /proc/PID/stat ('T': stopped), or '\0' when gone.
+char state_of(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) return '\0';
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : '\0';
+}
+
+std::string comm_of_pid(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(f, comm);
+    return comm;
+}
+
+int tracer_of(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("TracerPid:", 0) == 0) return std::stoi(line.substr(10));
+    return -1;
+}
+
+class ReachE2E : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        if (::geteuid() != 0) return;
+        server_ = new PgServer();
+        if (!server_->ok()) return;
+        setup_ = server_->query("CREATE TABLE accounts (id int primary key)");
+        setup_ += server_->query("INSERT INTO accounts SELECT generate_series(1, 100)");
+        policy_dir_ = new TempDir();
+        std::string policy = policy_dir_->path() + "/policy.yaml";
+        std::ofstream(policy) << "version: 1\nprocesses:\n  reachable: [ks-reachable]\n";
+        daemon_ = new Daemon(Daemon::Options{.policy_file = policy});
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        delete policy_dir_;
+        delete server_;
+        daemon_ = nullptr;
+        server_ = nullptr;
+    }
+    void SetUp() override {
+        KS_REQUIRE_ROOT();
+        if (!server_->ok()) GTEST_SKIP() << server_->why();
+        ASSERT_EQ(setup_.find("ERROR"), std::string::npos) << setup_;
+        ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
+        postmaster_ = std::stoi(read_pid_file(server_->data_dir() + "/postmaster.pid"));
+        ASSERT_GT(postmaster_, 1);
+        ASSERT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    }
+    // The server is still there, running and answering.
+    void expect_server_unharmed() const {
+        EXPECT_EQ(::kill(postmaster_, 0), 0) << "the postmaster is gone";
+        EXPECT_NE(state_of(postmaster_), 'T') << "the postmaster is stopped";
+        EXPECT_EQ(tracer_of(postmaster_), 0) << "the postmaster is traced";
+        EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
+    }
+    json reach_record(const std::string& session) const {
+        return first_record(*daemon_, [&](const json& r) {
+            return r.value("event", "") == "reach" && r.value("session", "") == session;
+        });
+    }
+
+    static PgServer* server_;
+    static std::string setup_;
+    static TempDir* policy_dir_;
+    static Daemon* daemon_;
+    int postmaster_ = 0;
+};
+PgServer* ReachE2E::server_ = nullptr;
+std::string ReachE2E::setup_;
+TempDir* ReachE2E::policy_dir_ = nullptr;
+Daemon* ReachE2E::daemon_ = nullptr;
+
+TEST_F(ReachE2E, AGuardedKillOfTheDatabaseServerIsRefusedAndTheServerAnswers) {
+    // Unguarded, the signal takes the server: SIGSTOP stops it (then on).
+    ASSERT_EQ(run_command({"kill", "-STOP", std::to_string(postmaster_)}).status, 0);
+    EXPECT_TRUE(wait_until([&] { return state_of(postmaster_) == 'T'; }))
+        << "an unguarded SIGSTOP did not stop the server";
+    ASSERT_EQ(run_command({"kill", "-CONT", std::to_string(postmaster_)}).status, 0);
+    ASSERT_TRUE(wait_until([&] { return state_of(postmaster_) != 'T'; }));
+
+    auto r = daemon_->cli(
+        {"run", "--session", "kill9", "--", "kill", "-9", std::to_string(postmaster_)});
+    EXPECT_NE(r.status, 0) << "the guarded kill -9 succeeded";
+    EXPECT_NE(r.err.find("killswitch: refused SIGKILL to postgres"), std::string::npos) << r.err;
+    json rec = reach_record("kill9");
+    ASSERT_FALSE(rec.is_null()) << "no reach record";
+    EXPECT_EQ(rec["rule"], "process:signal");
+    EXPECT_EQ(rec["target"], postmaster_);
+    EXPECT_EQ(rec["target_comm"], "postgres");
+    EXPECT_EQ(rec["signal"], SIGKILL);
+    EXPECT_EQ(rec["prevented"], true);
+    expect_server_unharmed();
+
+    r = daemon_->cli({"run", "--session", "stop", "--", "bash", "-c",
+                      "kill -STOP " + std::to_string(postmaster_) + "; echo after=$?"});
+    EXPECT_EQ(r.out.find("after=0"), std::string::npos) << "the guarded SIGSTOP was sent";
+    EXPECT_FALSE(reach_record("stop").is_null());
+    expect_server_unharmed();
+}
+
+TEST_F(ReachE2E, PgCtlStopAndADebuggerAttachAreRefused) {
+    auto r =
+        daemon_->cli({"run", "--session", "pgctl", "--", "runuser", "-u", "postgres", "--",
+                      pg_bin() + "/pg_ctl", "-D", server_->data_dir(), "-m", "immediate", "stop"});
+    EXPECT_NE(r.status, 0) << "pg_ctl stop succeeded: " << r.out << r.err;
+    json rec = reach_record("pgctl");
+    ASSERT_FALSE(rec.is_null()) << "no reach record for pg_ctl stop";
+    EXPECT_EQ(rec["comm"], "pg_ctl");
+    EXPECT_EQ(rec["target_comm"], "postgres");
+    expect_server_unharmed();
+
+    r = daemon_->cli({"run", "--session", "strace", "--", "strace", "-p",
+                      std::to_string(postmaster_), "-o", "/dev/null"},
+                     std::chrono::seconds(20));
+    EXPECT_NE(r.status, 0);
+    rec = reach_record("strace");
+    ASSERT_FALSE(rec.is_null()) << "no reach record for strace -p";
+    EXPECT_EQ(rec["rule"], "process:ptrace");
+    expect_server_unharmed();
+}
+
+TEST_F(ReachE2E, SignalsWithinTheSessionAndToGoneProcessesGoOn) {
+    // A shell's own job, a pid that is gone, timeout's child, kill 0 inside
+    // a process group of the session's own.
+    auto r = daemon_->cli({"run", "--session", "own", "--", "bash", "-c",
+                           "sleep 100 & kill $!; wait $!; echo job=$?; "
+                           "kill 2147483; echo gone=$?; "
+                           "timeout 0.2 sleep 5; echo timeout=$?; "
+                           "setsid bash -c 'sleep 100 & kill 0' ; echo group=$?"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("job=143"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("gone=1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("timeout=124"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("group=143"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("killswitch: refused"), std::string::npos) << r.err;
+    for (const auto& rec : daemon_->records())
+        EXPECT_FALSE(rec.value("event", "") == "reach" && rec.value("session", "") == "own")
+            << rec.dump();
+}
+
+TEST_F(ReachE2E, AProgramThePolicyNamesIsReachable) {
+    // Two processes outside the session: one runs as ks-reachable (named by
+    // the policy), the other as sleep.
+    TempDir dir;
+    std::string named = dir / "ks-reachable";
+    ASSERT_EQ(run_command({"cp", "/bin/sleep", named}).status, 0);
+    pid_t a = ::fork();
+    if (a == 0) {
+        ::execl(named.c_str(), "ks-reachable", "100", nullptr);
+        ::_exit(127);
+    }
+    pid_t b = ::fork();
+    if (b == 0) {
+        ::execl("/bin/sleep", "sleep", "100", nullptr);
+        ::_exit(127);
+    }
+    ASSERT_TRUE(wait_until([&] { return comm_of_pid(a) == "ks-reachable"; }));
+    auto r = daemon_->cli({"run", "--session", "named", "--", "kill", std::to_string(a)});
+    EXPECT_EQ(r.status, 0) << r.err;
+    int st = 0;
+    EXPECT_EQ(::waitpid(a, &st, 0), a);
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << "ks-reachable was not signalled";
+
+    r = daemon_->cli({"run", "--session", "unnamed", "--", "kill", std::to_string(b)});
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(::waitpid(b, &st, WNOHANG), 0) << "sleep, which the policy does not name, was killed";
+    EXPECT_FALSE(reach_record("unnamed").is_null());
+    ::kill(b, SIGKILL);
+    ::waitpid(b, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace ks::test
