@@ -306,17 +306,20 @@ int ks_db_connect_unix(struct bpf_sock_addr *ctx)
 	struct ks_db_endpoint *ep = bpf_map_lookup_elem(&db_unix_paths, &p->hash);
 	if (!ep)
 		return 1;
+	/* A deputy (systemd, D-Bus, a container runtime) would act for the
+	 * session outside it: never relayed, never excused. */
+	bool deputy = ep->kind == KS_DB_DEPUTY;
 	/* The relay reads every request: the connection goes there. (Nothing
 	 * can tell here whether the daemon is up; while it is not, the connect
 	 * fails, as it is refused without the relay.) */
-	if (cfg->relay_unix && ks_relay_unix(sa, p->hash)) {
+	if (!deputy && cfg->relay_unix && ks_relay_unix(sa, p->hash)) {
 		ks_count(KS_CTR_DB_RELAYED);
 		return 1;
 	}
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_lookup_elem(&libpq_connecting, &tid))
+	if (!deputy && bpf_map_lookup_elem(&libpq_connecting, &tid))
 		return 1;
-	bool refuse = cfg->refuse_unix && !cfg->monitor;
+	bool refuse = deputy ? !cfg->deputy_monitor : cfg->refuse_unix && !cfg->monitor;
 	/* The session's allow window lets it connect (and the connection stays
 	 * open after the window: its requests cannot be read either way). */
 	bool windowed = refuse && ks_window_open(g->session_id);

@@ -55,7 +55,9 @@ class ReachE2E : public ::testing::Test {
         setup_ += server_->query("INSERT INTO accounts SELECT generate_series(1, 100)");
         policy_dir_ = new TempDir();
         std::string policy = policy_dir_->path() + "/policy.yaml";
-        std::ofstream(policy) << "version: 1\nprocesses:\n  reachable: [ks-reachable]\n";
+        deputy_socket_ = policy_dir_->path() + "/deputy.sock";
+        std::ofstream(policy) << "version: 1\nprocesses:\n  reachable: [ks-reachable]\n"
+                              << "  deputies: [" << deputy_socket_ << "]\n";
         daemon_ = new Daemon(Daemon::Options{.policy_file = policy});
     }
     static void TearDownTestSuite() {
@@ -89,12 +91,14 @@ class ReachE2E : public ::testing::Test {
 
     static PgServer* server_;
     static std::string setup_;
+    static std::string deputy_socket_;
     static TempDir* policy_dir_;
     static Daemon* daemon_;
     int postmaster_ = 0;
 };
 PgServer* ReachE2E::server_ = nullptr;
 std::string ReachE2E::setup_;
+std::string ReachE2E::deputy_socket_;
 TempDir* ReachE2E::policy_dir_ = nullptr;
 Daemon* ReachE2E::daemon_ = nullptr;
 
@@ -195,6 +199,61 @@ TEST_F(ReachE2E, AProgramThePolicyNamesIsReachable) {
     EXPECT_FALSE(reach_record("unnamed").is_null());
     ::kill(b, SIGKILL);
     ::waitpid(b, nullptr, 0);
+}
+
+// A deputy: a long-running service outside every session that runs what it is
+// asked to (as systemd, D-Bus or a container runtime would, here a small
+// server of the test's own on a unix socket the policy names). Unguarded, it
+// deletes a file for its client; a guarded client cannot connect to it.
+TEST_F(ReachE2E, ADeputyIsNotAskedToActForTheSession) {
+    auto st = run_command({binary(), "--runtime-dir", daemon_->runtime_dir(), "status", "--json"});
+    if (st.out.find("\"db_unix_connect_rule\": false") != std::string::npos)
+        GTEST_SKIP() << "no cgroup/connect_unix on this kernel (Linux 6.7+): deputies are not "
+                        "refused here (killswitch doctor says so)";
+    TempDir dir;
+    const std::string server =
+        "import socket, subprocess, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.bind(sys.argv[1])\n"
+        "s.listen(4)\n"
+        "while True:\n"
+        "    c, _ = s.accept()\n"
+        "    subprocess.run(c.recv(4096).decode(), shell=True)\n"
+        "    c.sendall(b'done')\n"
+        "    c.close()\n";
+    const std::string client =
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(sys.argv[1])\n"
+        "s.sendall(sys.argv[2].encode())\n"
+        "print(s.recv(16).decode())\n";
+    pid_t deputy = ::fork();
+    if (deputy == 0) {
+        ::execl("/usr/bin/python3", "python3", "-c", server.c_str(), deputy_socket_.c_str(),
+                nullptr);
+        ::_exit(127);
+    }
+    ASSERT_TRUE(wait_until([&] { return ::access(deputy_socket_.c_str(), F_OK) == 0; }));
+    for (const char* f : {"a", "b"}) std::ofstream(dir / f) << "rows\n";
+
+    // Unguarded, the deputy deletes the file for its client.
+    auto r = run_command({"python3", "-c", client, deputy_socket_, "rm -f " + (dir / "a")});
+    EXPECT_EQ(r.out, "done\n") << r.err;
+    EXPECT_NE(::access((dir / "a").c_str(), F_OK), 0) << "the deputy did not act unguarded";
+
+    // Guarded, the client cannot reach it: the file stays.
+    r = daemon_->cli({"run", "--session", "deputy", "--", "python3", "-c", client, deputy_socket_,
+                      "rm -f " + (dir / "b")});
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.err;
+    EXPECT_EQ(::access((dir / "b").c_str(), F_OK), 0) << "the deputy deleted b for the session";
+    json rec = reach_record("deputy");
+    ASSERT_FALSE(rec.is_null()) << "no reach record for the deputy";
+    EXPECT_EQ(rec["rule"], "process:deputy");
+    EXPECT_EQ(rec["socket"], deputy_socket_);
+    EXPECT_EQ(rec["prevented"], true);
+    ::kill(deputy, SIGKILL);
+    ::waitpid(deputy, nullptr, 0);
 }
 
 }  // namespace

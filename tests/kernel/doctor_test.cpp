@@ -53,7 +53,8 @@ TEST_F(DoctorTest, JsonHasEveryFeatureAndRow) {
         EXPECT_TRUE(j.at("features").contains(name)) << name;
         EXPECT_TRUE(j.at("details").contains(name)) << name;
     }
-    EXPECT_EQ(j.at("guarantees").size(), 18u);
+    EXPECT_EQ(j.at("guarantees").size(), 19u);
+    EXPECT_TRUE(j.at("deputies").is_array());
 }
 
 TEST_F(DoctorTest, FeaturesMatchThisMachine) {
@@ -70,9 +71,11 @@ TEST_F(DoctorTest, FeaturesMatchThisMachine) {
         EXPECT_TRUE(f.at(name).get<bool>()) << name << ": " << d.at(name);
     EXPECT_NE(d.at("lsm").get<std::string>().find("active LSMs"), std::string::npos) << d.at("lsm");
     // Linux 6.18: guarded connections to watched unix sockets go to the relay.
-    for (const auto& g : j.at("guarantees"))
-        if (g.at("operation") == "db-statement-unix-socket")
+    for (const auto& g : j.at("guarantees")) {
+        if (g.at("operation") == "db-statement-unix-socket") {
             EXPECT_NE(g.at("mechanism").get<std::string>().find("relay"), std::string::npos) << g;
+        }
+    }
 }
 
 // The promise users rely on: a row only claims prevention when the mechanism

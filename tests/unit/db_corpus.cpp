@@ -401,6 +401,8 @@ Classification classify(const Case& c) {
             return classify_redis(c.wire);
         case Kind::Mongodb:
             return classify_mongodb(c.wire);
+        case Kind::Deputy:
+            break;  // not a database: no requests to classify
     }
     return {};
 }

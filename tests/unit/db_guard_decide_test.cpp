@@ -275,6 +275,25 @@ TEST(DbWireDecide, AUnixSocketConnectIsRefusedWithItsReason) {
     EXPECT_EQ(decide_db_unix_connect(ev).verdict, Verdict::WouldRefuse);
 }
 
+TEST(DbWireDecide, ADeputyConnectIsAReachThatNamesTheService) {
+    DbWireEvent ev = wire("/run/systemd/private", KS_DBV_REFUSE, KS_DBR_UNIX_SOCKET);
+    ev.layer = KS_LAYER_CONNECT;
+    ev.kind = KS_DB_DEPUTY;
+    Decision d = decide_db_unix_connect(ev);
+    EXPECT_EQ(d.verdict, Verdict::Refused);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.rule, "process:deputy");
+    EXPECT_NE(d.reason.find("a connection to systemd (/run/systemd/private)"), std::string::npos)
+        << d.reason;
+    auto f = db_unix_connect_facts(ev, policy::CompiledPolicy{});
+    EXPECT_EQ(f["service"], "systemd");
+    EXPECT_EQ(f["socket"], "/run/systemd/private");
+    EXPECT_FALSE(f.contains("statement"));
+    EXPECT_EQ(deputy_service("/var/run/docker.sock"), "Docker");
+    EXPECT_EQ(deputy_service("/run/user/1000/bus"), "D-Bus");
+    EXPECT_EQ(deputy_service("/tmp/other.sock"), "a service");
+}
+
 TEST(DbWireDecide, PrintableEscapesControlBytesAndMarksTheCut) {
     EXPECT_EQ(printable(std::string("a\x01"
                                     "b",

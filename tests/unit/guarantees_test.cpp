@@ -70,6 +70,16 @@ TEST(Guarantees, NeitherFallsBackToSyscallTracepoints) {
     EXPECT_EQ(rows["io_uring-ops"].mechanism.find("fentry"), std::string::npos);
 }
 
+TEST(Guarantees, ReachRowsSayWhatEachLayerDoes) {
+    auto lsm = rows_of(kernel_with(true, false));
+    EXPECT_EQ(lsm["reach-raw-syscall"].effect, Effect::kPrevents);
+    EXPECT_FALSE(lsm["reach-via-libc"].available);  // the LSM hook refuses the call itself
+    auto none = rows_of(kernel_with(false, false));
+    EXPECT_EQ(none["reach-raw-syscall"].effect, Effect::kStopsAfter);
+    EXPECT_NE(none["reach-raw-syscall"].note.find("is NOT stopped"), std::string::npos);
+    EXPECT_EQ(none["reach-via-libc"].effect, Effect::kPrevents);
+}
+
 TEST(Guarantees, ExecAndLibcLayersPreventOnEveryKernel) {
     for (bool lsm : {false, true})
         for (bool fentry : {false, true}) {

@@ -391,6 +391,18 @@ TEST(PolicyErrors, ReachableProgramNamesAreBasenames) {
     EXPECT_TRUE(parse("version: 1\n").policy->reachable_names.empty());
 }
 
+TEST(PolicyErrors, DeputySocketsAreAbsolutePaths) {
+    EXPECT_EQ(one_error("processes:\n  deputies: [run/docker.sock]\n"),
+              "2:14: deputy socket 'run/docker.sock' must be an absolute path (start with '/')");
+    auto builtin = policy::default_policy().deputy_sockets;
+    for (const char* s : {"/run/systemd/private", "/run/dbus/system_bus_socket", "/run/docker.sock",
+                          "/run/containerd/containerd.sock"})
+        EXPECT_NE(std::find(builtin.begin(), builtin.end(), s), builtin.end()) << s;
+    auto r = parse("processes:\n  deputies: [/srv/agentd.sock]\n");
+    ASSERT_TRUE(r.policy.has_value());
+    EXPECT_EQ(r.policy->deputy_sockets, std::vector<std::string>{"/srv/agentd.sock"});
+}
+
 TEST(PolicyWarnings, LongAgentNameIsAWarning) {
     auto r = parse("agents:\n  names: [claude, my-very-long-agent]\n");
     EXPECT_TRUE(r.errors.empty());

@@ -24,7 +24,7 @@ static_assert((KS_ARGV_MAX & (KS_ARGV_MAX - 1)) == 0, "masking of argv_len needs
 // Database protection on the socket send path.
 static_assert(sizeof(ks_db_endpoint_key) == 20);
 static_assert(sizeof(ks_db_endpoint) == 8);
-static_assert(sizeof(ks_db_config) == 28);
+static_assert(sizeof(ks_db_config) == 32);
 static_assert(KS_DBR_UNIX_SOCKET < 32, "the SQL tokenizer keeps every reason it finds as a bit");
 static_assert((KS_DB_CLASSES_ALL >> KS_DBR_FIRST_UNPARSEABLE) == 0);
 static_assert(offsetof(ks_db_wire_event, cookie) == 96);

@@ -315,6 +315,8 @@ const char* db_kind_name(uint32_t kind) {
             return "redis";
         case KS_DB_MONGODB:
             return "mongodb";
+        case KS_DB_DEPUTY:
+            return "deputy";
         default:
             return "unknown";
     }

@@ -5,8 +5,11 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "db_guard/db_wire_decide.h"
 #include "doctor/features.h"
 #include "doctor/guarantees.h"
+#include "policy/db_endpoints.h"
+#include "policy/policy.h"
 
 namespace ks::cli {
 namespace {
@@ -29,6 +32,28 @@ std::string effect_text(const Guarantee& g) {
     return "unknown";
 }
 
+// The deputy sockets of the built-in policy (processes.deputies) that exist
+// on this host, patterns expanded: {socket, service}.
+nlohmann::json host_deputies() {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& pattern : policy::default_policy().deputy_sockets)
+        for (const auto& path : db::expand_unix_pattern(pattern))
+            out.push_back({{"socket", path}, {"service", deputy_service(path)}});
+    return out;
+}
+
+void print_deputies(const Features& f) {
+    nlohmann::json deputies = host_deputies();
+    std::printf(
+        "\nDeputies on this host (services that act for whoever asks; processes.deputies)\n");
+    if (deputies.empty()) std::printf("  none of the built-in list\n");
+    for (const auto& d : deputies)
+        std::printf("  %-44s %-10s %s\n", d["socket"].get<std::string>().c_str(),
+                    d["service"].get<std::string>().c_str(),
+                    f.has(FeatureId::kConnectUnix) ? "refused to guarded processes"
+                                                   : "NOT refused (no cgroup/connect_unix)");
+}
+
 void print_table(const Features& f, const std::vector<Guarantee>& rows) {
     std::printf("killswitch doctor: kernel %s\n\nKernel features\n", kernel_release().c_str());
     for (size_t i = 0; i < kFeatureCount; ++i) {
@@ -43,6 +68,7 @@ void print_table(const Features& f, const std::vector<Guarantee>& rows) {
                     g.implemented ? "enforced by this build" : "not enforced by this build yet");
         std::printf("      via: %s\n      %s\n", g.mechanism.c_str(), g.note.c_str());
     }
+    print_deputies(f);
     std::string missing;
     for (auto id : kMinimum)
         if (!f.has(id)) missing += (missing.empty() ? "" : ", ") + std::string(Features::name(id));
@@ -65,6 +91,7 @@ int run_doctor(bool as_json) {
         nlohmann::json out = f.to_json();
         out["kernel"] = kernel_release();
         out["guarantees"] = to_json(rows);
+        out["deputies"] = host_deputies();
         std::printf("%s\n", out.dump(2).c_str());
     } else {
         print_table(f, rows);

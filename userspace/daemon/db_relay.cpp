@@ -36,7 +36,8 @@ void Daemon::sync_relay() {
     if (!relay_ || !dwbpf_) return;
     if (dwbpf_->unix_watched() != relay_unix_) {
         std::vector<relay::UnixEndpoint> eps;
-        for (const auto& u : dwbpf_->unix_watched()) eps.push_back({u.path, u.kind, u.endpoint_id});
+        for (const auto& u : dwbpf_->unix_watched())
+            if (u.kind != KS_DB_DEPUTY) eps.push_back({u.path, u.kind, u.endpoint_id});
         if (auto st = relay_->set_unix_endpoints(eps); !st)
             spdlog::error("database relay: {}", st.error().str());
         relay_unix_ = dwbpf_->unix_watched();

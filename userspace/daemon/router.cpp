@@ -102,8 +102,10 @@ void Daemon::on_db_wire(const DbWireEvent& ev) {
     Subject s = subject_of(ev.hdr);
     if (ev.layer == KS_LAYER_CONNECT) {
         // A guarded process tried to connect to a watched unix socket (and
-        // was not inside libpq, whose statements the uprobes read).
-        carry_out("db", s, db_unix_connect_facts(ev, state_.compiled), decide_db_unix_connect(ev));
+        // was not inside libpq, whose statements the uprobes read), or to a
+        // deputy's (a reach).
+        carry_out(ev.kind == KS_DB_DEPUTY ? "reach" : "db", s,
+                  db_unix_connect_facts(ev, state_.compiled), decide_db_unix_connect(ev));
         return;
     }
     db::Classification c = classify_db_request(ev, classify_options(state_.compiled));

@@ -157,6 +157,7 @@ Status DbWireBpf::write_config() {
     c.relay_port4 = relay_port4_;
     c.relay_port6 = relay_port6_;
     c.relay_unix = relay_unix_;
+    c.deputy_monitor = config_.deputy_monitor;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.db_config), &zero, &c, BPF_ANY))
         return sys_error("set db_wire configuration");

@@ -114,11 +114,29 @@ Decision decide_db_request(const DbWireEvent& ev, const db::Statement& st, bool 
     return d;
 }
 
+std::string deputy_service(const std::string& path) {
+    if (path.find("systemd") != std::string::npos) return "systemd";
+    if (path.find("dbus") != std::string::npos || path.ends_with("/bus")) return "D-Bus";
+    if (path.find("docker") != std::string::npos) return "Docker";
+    if (path.find("containerd") != std::string::npos) return "containerd";
+    if (path.find("podman") != std::string::npos) return "Podman";
+    if (path.find("crio") != std::string::npos) return "CRI-O";
+    return "a service";
+}
+
 Decision decide_db_unix_connect(const DbWireEvent& ev) {
     Decision d;
-    d.rule = "db:" + std::string(db_reason_name(ev.reason));
-    d.reason = db_reason_text(ev.reason);
-    d.what = "connect to " + printable(ev.text, 108);
+    std::string path = printable(ev.text, 108);
+    if (ev.kind == KS_DB_DEPUTY) {
+        d.rule = "process:deputy";
+        d.reason = "a connection to " + deputy_service(path) + " (" + path +
+                   "), a service outside the session that acts for whoever asks: what it ran "
+                   "would not be guarded (policy processes.deputies)";
+    } else {
+        d.rule = "db:" + std::string(db_reason_name(ev.reason));
+        d.reason = db_reason_text(ev.reason);
+    }
+    d.what = "connect to " + path;
     d.prevented = ev.verdict == KS_DBV_REFUSE;
     if (ev.verdict == KS_DBV_REFUSE) {
         d.verdict = Verdict::Refused;
@@ -166,6 +184,14 @@ nlohmann::json db_request_facts(const DbWireEvent& ev, const db::Statement& st, 
 
 nlohmann::json db_unix_connect_facts(const DbWireEvent& ev, const policy::CompiledPolicy& policy) {
     nlohmann::json f;
+    if (ev.kind == KS_DB_DEPUTY) {
+        std::string path = printable(ev.text, 108);
+        f["what"] = "deputy";
+        f["socket"] = path;
+        f["service"] = deputy_service(path);
+        f["layer"] = layer_name(ev.layer);
+        return f;
+    }
     f["db"] = db_kind_name(ev.kind);
     f["address"] = endpoint_address(ev, policy);
     f["op"] = "connect";

@@ -42,4 +42,8 @@ nlohmann::json db_unix_connect_facts(const DbWireEvent& ev, const policy::Compil
 // Bytes that are not printable as \xNN, cut at max ("..." marks the cut).
 std::string printable(std::string_view s, size_t max);
 
+// The service behind a deputy socket (processes.deputies), from its path:
+// "systemd", "D-Bus", "Docker"...; "a service" when it cannot tell.
+std::string deputy_service(const std::string& path);
+
 }  // namespace ks

@@ -30,6 +30,7 @@ constexpr std::array kImplemented = {
     Implemented{"self-bpf-detach", true},
     Implemented{"reach-via-libc", true},
     Implemented{"reach-raw-syscall", true},
+    Implemented{"deputy-connect", true},
     Implemented{"fail-closed", true},
 };
 
@@ -220,6 +221,17 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
                     "(126) when the target is outside; a process of its own session goes on. "
                     "A caller inside a pid namespace is judged only by the LSM and fentry "
                     "layers.");
+
+    b.add("deputy-connect", "cgroup/connect_unix refuses connect() to a deputy's socket",
+          Effect::kPrevents, b.has(FeatureId::kConnectUnix),
+          b.has(FeatureId::kConnectUnix)
+              ? "A guarded process cannot ask a service that acts for whoever asks (systemd, "
+                "D-Bus, Docker, containerd, Podman: policy processes.deputies) to run something "
+                "for it: systemctl, systemd-run, busctl, docker run are refused at connect. The "
+                "socket is matched by the path given to connect() (a path relative to another "
+                "directory is not recognised). Listed below: the deputy sockets of this host."
+              : "NOT covered: this kernel has no cgroup/connect_unix (Linux 6.7+); a guarded "
+                "process can ask systemd, D-Bus or a container runtime to act for it.");
 
     if (b.lsm()) {
         b.add("reach-raw-syscall", "LSM task_kill, ptrace_access_check return -EPERM",

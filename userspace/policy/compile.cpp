@@ -101,6 +101,16 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.db_wire.refuse_encrypted = p.db_refuse_encrypted;
     s.db_wire.refuse_classes = p.db_refuse_classes;
     s.db_wire.bookkeeping_tables = p.db_bookkeeping_tables;
+    // Deputies: the unix sockets of services that act for whoever asks, in
+    // the same kernel map as the databases' sockets, of their own kind.
+    for (const auto& path : p.deputy_sockets) {
+        db::Endpoint ep;
+        ep.kind = db::Kind::Deputy;
+        ep.address = path;
+        ep.unix_path = path;
+        s.db_endpoints.push_back(std::move(ep));
+    }
+    s.db_wire.deputy_monitor = monitor;
     s.db_client_monitor = db_monitor;
     s.policy = std::move(p);
     return s;

@@ -51,6 +51,7 @@ struct DbWireSettings {
     bool refuse_encrypted = true;
     uint32_t refuse_classes = KS_DB_CLASSES_DESTRUCTIVE;  // databases.refuse
     std::vector<std::string> bookkeeping_tables;          // beside the built-in ones
+    bool deputy_monitor = false;  // processes.deputies only recorded (mode: monitor)
     bool operator==(const DbWireSettings&) const = default;
 };
 

@@ -18,6 +18,8 @@ std::string_view kind_name(Kind k) {
             return "redis";
         case Kind::Mongodb:
             return "mongodb";
+        case Kind::Deputy:
+            return "deputy";
     }
     return "unknown";
 }

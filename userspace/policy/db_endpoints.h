@@ -21,7 +21,9 @@
 
 namespace ks::db {
 
-enum class Kind : uint32_t { Postgres = 1, Mysql = 2, Redis = 3, Mongodb = 4 };
+// Deputy: not a database, the unix socket of a service that acts for whoever
+// asks (policy processes.deputies); a guarded process may not connect to it.
+enum class Kind : uint32_t { Postgres = 1, Mysql = 2, Redis = 3, Mongodb = 4, Deputy = 5 };
 
 std::string_view kind_name(Kind k);
 std::optional<Kind> parse_kind(std::string_view name);

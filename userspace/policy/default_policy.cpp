@@ -93,6 +93,22 @@ processes:
   # the caller is stopped before the call). Programs outside the sessions that
   # guarded processes may still reach, by name (first 15 bytes): [nginx]...
   reachable: []
+  # Deputies: the unix sockets of services that run commands or change the
+  # system for whoever asks (systemd, D-Bus, container runtimes). A guarded
+  # process may not connect to them (systemctl, systemd-run, busctl, docker
+  # run -v /:/host...). Absolute paths, shell patterns allowed. Refused where
+  # the kernel has cgroup/connect_unix (Linux 6.7+; killswitch doctor).
+  deputies:
+    - /run/systemd/private
+    - /run/dbus/system_bus_socket
+    - /var/run/dbus/system_bus_socket
+    - /run/user/*/systemd/private
+    - /run/user/*/bus
+    - /run/docker.sock
+    - /var/run/docker.sock
+    - /run/containerd/containerd.sock
+    - /run/podman/podman.sock
+    - /run/crio/crio.sock
 
 databases:
   # The databases to watch, as KIND=ADDRESS (KIND: postgres, mysql, redis,

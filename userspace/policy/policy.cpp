@@ -27,7 +27,7 @@ constexpr std::string_view kBuiltinSource = "<built-in>";
 
 constexpr std::array<std::string_view, 9> kTopKeys = {
     "version", "mode", "agents", "guard", "protect", "processes", "sessions", "audit", "databases"};
-constexpr std::array<std::string_view, 1> kProcessesKeys = {"reachable"};
+constexpr std::array<std::string_view, 2> kProcessesKeys = {"reachable", "deputies"};
 constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "escalate_after",  "escalate_within", "escalate_to", "on_contained",
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
@@ -244,6 +244,7 @@ class Parser {
     std::optional<std::vector<std::string>> program_names(const Entry& e, const std::string& key,
                                                           const std::string& what);
     void parse_processes(const Entry& e, Policy& p);
+    void parse_deputies(const Entry& e, Policy& p);
     void parse_guard(const Entry& e, Policy& p);
     void parse_uids(const Entry& e, Policy& p);
     void parse_cgroups(const Entry& e, Policy& p);
@@ -535,10 +536,36 @@ std::optional<std::vector<std::string>> Parser::program_names(const Entry& e,
 void Parser::parse_processes(const Entry& e, Policy& p) {
     auto es = entries(e.value, e.value_pos, "processes", kProcessesKeys);
     if (!es) return;
-    for (const auto& sub : *es)
-        if (sub.key == "reachable")
+    for (const auto& sub : *es) {
+        if (sub.key == "reachable") {
             if (auto names = program_names(sub, "processes.reachable", "program name"))
                 p.reachable_names = std::move(*names);
+        } else if (sub.key == "deputies") {
+            parse_deputies(sub, p);
+        }
+    }
+}
+
+void Parser::parse_deputies(const Entry& e, Policy& p) {
+    auto items = list(e, "processes.deputies");
+    if (!items) return;
+    std::vector<std::string> paths;
+    for (const auto& item : *items) {
+        auto path = item_string(item, "processes.deputies");
+        if (!path) continue;
+        if (path->empty() || (*path)[0] != '/') {
+            error(item.pos,
+                  "deputy socket " + quote(*path) + " must be an absolute path (start with '/')");
+            continue;
+        }
+        if (path->size() > 107) {
+            error(item.pos, "deputy socket " + quote(*path) +
+                                " is longer than a unix socket path can be (107 bytes)");
+            continue;
+        }
+        paths.push_back(std::move(*path));
+    }
+    p.deputy_sockets = std::move(paths);
 }
 
 void Parser::parse_guard(const Entry& e, Policy& p) {

@@ -65,6 +65,10 @@ struct Policy {
     // ptrace and write into (processes.reachable); every other process outside
     // the session is out of their reach.
     std::vector<std::string> reachable_names;
+    // The unix sockets (absolute paths, shell patterns allowed) of services
+    // that act for whoever asks: a guarded process may not connect to them
+    // (processes.deputies).
+    std::vector<std::string> deputy_sockets;
     bool hold_agents_at_exec = true;
     std::vector<uint32_t> guard_uids;
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'

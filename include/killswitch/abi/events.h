@@ -258,6 +258,10 @@ enum ks_db_kind {
     KS_DB_MYSQL = 2,
     KS_DB_REDIS = 3,
     KS_DB_MONGODB = 4,
+    /* Not a database: a deputy, the unix socket of a service that acts for
+     * whoever asks (systemd, D-Bus, a container runtime). A guarded process
+     * may not connect to one (policy processes.deputies). */
+    KS_DB_DEPUTY = 5,
 };
 
 /* ks_db_check_event.flags */
@@ -412,6 +416,7 @@ struct ks_db_config {
     __u16 relay_port4; /* on 127.0.0.1, host byte order */
     __u16 relay_port6; /* on ::1 */
     __u32 relay_unix;  /* watched unix sockets go to the relay's abstract sockets */
+    __u32 deputy_monitor; /* deputies: record a connect, refuse nothing (mode: monitor) */
 };
 
 /* The relay's listening socket for a watched unix socket: the abstract name
