@@ -188,6 +188,7 @@ class Daemon {
     // ended it: its stopped ancestors in the session are continued, at once
     // and at the next ticks (one may stop itself after the child's verdict).
     void continue_stopped_parents(const Subject& held);
+    void continue_stopped_ancestors(const Subject& held) const;
     void continue_stopped_parents_on_tick();
     // A person froze, thawed or killed these cgroups: no timeout of ours
     // applies to them any more.

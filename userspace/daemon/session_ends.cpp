@@ -164,24 +164,25 @@ void Daemon::end_sessions_on_tick() {
     if (changed) save_wrappers();
 }
 
-void Daemon::continue_stopped_parents(const Subject& held) {
+void Daemon::continue_stopped_ancestors(const Subject& held) const {
     int pid = held.ppid ? held.ppid : task_ppid(held.pid);
     for (int depth = 0; depth < 4 && pid > 1; ++depth, pid = task_ppid(pid)) {
         if (task_state(pid) != 'T' || bpf_->session_of(pid) != held.session_id) break;
         ::kill(pid, SIGCONT);
     }
+}
+
+void Daemon::continue_stopped_parents(const Subject& held) {
+    continue_stopped_ancestors(held);
     if (stopped_parent_watch_.size() < 256) stopped_parent_watch_.push_back({held, 3});
 }
 
 void Daemon::continue_stopped_parents_on_tick() {
-    auto watch = std::move(stopped_parent_watch_);
-    stopped_parent_watch_.clear();
-    for (auto& w : watch) {
-        int ticks = w.ticks_left - 1;
-        continue_stopped_parents(w.held);
-        stopped_parent_watch_.back().ticks_left = ticks;
-        if (ticks <= 0) stopped_parent_watch_.pop_back();
+    for (auto& w : stopped_parent_watch_) {
+        continue_stopped_ancestors(w.held);
+        --w.ticks_left;
     }
+    std::erase_if(stopped_parent_watch_, [](const auto& w) { return w.ticks_left <= 0; });
 }
 
 void Daemon::save_wrappers() const {
