@@ -621,6 +621,74 @@ static long ks_find_empty_q(__u32 i, void *data)
 	return 0;
 }
 
+/* An aggregation stage {$out: ...} (a string or a document: the collection it
+ * replaces whole). */
+static long ks_find_out_stage(__u32 i, void *data)
+{
+	struct ks_db_scratch *sc = ((struct ks_db_cb *)data)->sc;
+	const char *t = sc->sql.text;
+
+	if (i + 6 > sc->len)
+		return 1;
+	__u8 type = t[i & KS_WMASK];
+	if ((type == 0x02 || type == 0x03) && t[(i + 1) & KS_WMASK] == '$' &&
+	    t[(i + 2) & KS_WMASK] == 'o' && t[(i + 3) & KS_WMASK] == 'u' &&
+	    t[(i + 4) & KS_WMASK] == 't' && t[(i + 5) & KS_WMASK] == 0) {
+		sc->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* mapReduce's out: a string, or a document whose first key is replace, is a
+ * collection replaced (found 1); merge or reduce rewrite its documents (2);
+ * inline only returns the result (3). */
+static long ks_find_map_reduce_out(__u32 i, void *data)
+{
+	struct ks_db_scratch *sc = ((struct ks_db_cb *)data)->sc;
+	const char *t = sc->sql.text;
+
+	if (i + 17 > sc->len)
+		return 1;
+	__u8 type = t[i & KS_WMASK];
+	if ((type != 0x02 && type != 0x03) || t[(i + 1) & KS_WMASK] != 'o' ||
+	    t[(i + 2) & KS_WMASK] != 'u' || t[(i + 3) & KS_WMASK] != 't' ||
+	    t[(i + 4) & KS_WMASK] != 0)
+		return 0;
+	/* a document: its length (4 bytes), then its first element's type and key */
+	char k0 = t[(i + 10) & KS_WMASK], k1 = t[(i + 11) & KS_WMASK];
+	if (type == 0x02 || (k0 == 'r' && k1 == 'e' && t[(i + 12) & KS_WMASK] == 'p'))
+		sc->found = 1;
+	else if (k0 == 'i' && k1 == 'n' && t[(i + 12) & KS_WMASK] == 'l')
+		sc->found = 3;
+	else
+		sc->found = 2;
+	return 1;
+}
+
+/* Reads the request's window into the scratch and runs fn over it: sc->found,
+ * or -1 when the request does not fit the window or cannot be read (j->reason
+ * says so). */
+static __always_inline int ks_mongo_scan(struct ks_db_scratch *sc, struct ks_db_wire_event *ev,
+					 struct ks_judged *j, __u32 len, __u32 want,
+					 long (*fn)(__u32, void *))
+{
+	struct ks_db_cb cb = {.sc = sc};
+
+	if (len > KS_DB_WINDOW) {
+		j->reason = KS_DBR_TOO_LONG;
+		return -1;
+	}
+	if (ks_copy(sc->sql.text, want, ev->text)) {
+		j->reason = KS_DBR_MALFORMED;
+		return -1;
+	}
+	sc->len = want;
+	sc->found = 0;
+	bpf_loop(KS_DB_WINDOW, fn, &cb, 0);
+	return sc->found;
+}
+
 static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratch *sc,
 					     struct ks_db_wire_event *ev, struct ks_judged *j)
 {
@@ -708,21 +776,22 @@ static __always_inline void ks_judge_mongodb(KS_DB_REQ *msg, struct ks_db_scratc
 		/* an index holds no documents */
 		j->reason = KS_DBR_SCHEMA_CHANGE;
 	} else if (klen == 6 && packed == KS_K6('d', 'e', 'l', 'e', 't', 'e')) {
-		if (len > KS_DB_WINDOW) {
-			j->reason = KS_DBR_TOO_LONG;
-			return;
-		}
-		struct ks_db_cb cb = {.sc = sc};
-
-		if (ks_copy(sc->sql.text, want, ev->text)) {
-			j->reason = KS_DBR_MALFORMED;
-			return;
-		}
-		sc->len = want;
-		sc->found = 0;
-		bpf_loop(KS_DB_WINDOW, ks_find_empty_q, &cb, 0);
-		if (sc->found)
+		if (ks_mongo_scan(sc, ev, j, len, want, ks_find_empty_q) > 0)
 			j->reason = KS_DBR_DELETE_ALL;
+	} else if (klen == 9 && packed == KS_K8('a', 'g', 'g', 'r', 'e', 'g', 'a', 't') &&
+		   rest == 'e') {
+		/* $out replaces the collection it names */
+		if (ks_mongo_scan(sc, ev, j, len, want, ks_find_out_stage) > 0)
+			j->reason = KS_DBR_DROP;
+	} else if (klen == 9 &&
+		   (packed == KS_K8('m', 'a', 'p', 'R', 'e', 'd', 'u', 'c') ||
+		    packed == KS_K8('m', 'a', 'p', 'r', 'e', 'd', 'u', 'c')) &&
+		   rest == 'e') {
+		int out = ks_mongo_scan(sc, ev, j, len, want, ks_find_map_reduce_out);
+		if (out == 1)
+			j->reason = KS_DBR_DROP;
+		else if (out == 2)
+			j->reason = KS_DBR_UPDATE_ALL;
 	}
 }
 

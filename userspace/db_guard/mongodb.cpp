@@ -49,6 +49,51 @@ bool multi_update(const DocRef& ref) {
            bson_iter_as_bool(&it);
 }
 
+// The collection an aggregation's $out stage writes, which it replaces whole
+// with the pipeline's result; "" when the pipeline has no $out.
+std::string pipeline_out(const bson_t& body) {
+    bson_iter_t it, stage, key;
+    if (!bson_iter_init_find(&it, &body, "pipeline") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &stage))
+        return "";
+    while (bson_iter_next(&stage)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&stage) || !bson_iter_recurse(&stage, &key) ||
+            !bson_iter_next(&key) || std::strcmp(bson_iter_key(&key), "$out") != 0)
+            continue;
+        if (BSON_ITER_HOLDS_UTF8(&key)) return bson_iter_utf8(&key, nullptr);
+        bson_iter_t coll;
+        if (BSON_ITER_HOLDS_DOCUMENT(&key) && bson_iter_recurse(&key, &coll) &&
+            bson_iter_find(&coll, "coll") && BSON_ITER_HOLDS_UTF8(&coll))
+            return bson_iter_utf8(&coll, nullptr);
+        return "(a collection)";
+    }
+    return "";
+}
+
+// Where mapReduce writes: out: "C" or {replace: "C"} replaces C whole,
+// {merge: "C"} or {reduce: "C"} rewrites its documents, {inline: 1} only
+// returns the result.
+Statement map_reduce_out(const bson_t& body, Statement st) {
+    bson_iter_t it, mode;
+    if (!bson_iter_init_find(&it, &body, "out")) return st;
+    if (BSON_ITER_HOLDS_UTF8(&it)) {
+        st.cls = Class::Drop;
+        st.detail =
+            std::string("mapReduce out replaces the collection ") + bson_iter_utf8(&it, nullptr);
+    } else if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &mode) &&
+               bson_iter_next(&mode)) {
+        std::string how = bson_iter_key(&mode);
+        if (how == "replace") {
+            st.cls = Class::Drop;
+            st.detail = "mapReduce out replaces a collection";
+        } else if (how == "merge" || how == "reduce") {
+            st.cls = Class::UpdateAll;
+            st.detail = "mapReduce out " + how + " rewrites the documents of a collection";
+        }
+    }
+    return st;
+}
+
 using Sequences = std::vector<std::pair<std::string, std::vector<DocRef>>>;
 
 // What a command does: its name is the first key of its document; the
@@ -103,6 +148,13 @@ Statement command_statement(const bson_t& body, const Sequences& sequences) {
                 st.cls = Class::UpdateAll;
                 st.detail = "update of every document (empty filter, multi)";
             }
+    } else if (command == "aggregate") {
+        if (std::string out = pipeline_out(body); !out.empty()) {
+            st.cls = Class::Drop;
+            st.detail = "aggregate $out replaces the collection " + out;
+        }
+    } else if (command == "mapReduce" || command == "mapreduce") {
+        st = map_reduce_out(body, st);
     }
     return st;
 }
