@@ -39,13 +39,16 @@ struct {
 	__type(value, __u32);
 } reachable_pids SEC(".maps");
 
-/* Records what the current task went for; flags KS_TF_*. */
-static __always_inline void ks_tamper_record(struct ks_task_guard *g, __u32 what, __u32 layer,
+/* Records what the current task went for; flags KS_TF_*. A held task
+ * (KS_TF_HELD) is stopped here, once its record has room: a task is never
+ * stopped without the record that asks the daemon to let it go. False when
+ * the ring buffer had no room. */
+static __always_inline bool ks_tamper_record(struct ks_task_guard *g, __u32 what, __u32 layer,
 					     __s64 target, __u64 arg, __u32 nr, __u32 flags)
 {
 	struct ks_tamper_event *e = ks_reserve(sizeof(*e), KS_EVENT_TAMPER);
 	if (!e)
-		return;
+		return false;
 	ks_fill_header(&e->hdr, KS_EVENT_TAMPER, (struct task_struct *)bpf_get_current_task(),
 		       g->session_id);
 	e->what = what;
@@ -54,7 +57,10 @@ static __always_inline void ks_tamper_record(struct ks_task_guard *g, __u32 what
 	e->arg = arg;
 	e->syscall_nr = nr;
 	e->flags = flags;
+	if (flags & KS_TF_HELD)
+		bpf_send_signal(KS_SIGSTOP);
 	ks_submit_now(e, KS_EVENT_TAMPER);
+	return true;
 }
 
 /* Kills the current task and records what it went for. */
@@ -118,10 +124,11 @@ static __always_inline int ks_reach_at_libc(struct ks_task_guard *g, __u32 what,
 
 	if (r == KS_REACH_OUTSIDE)
 		return ks_tamper(g, what, KS_LAYER_UPROBE, pid, arg, 0);
-	if (r == KS_REACH_UNKNOWN) {
-		bpf_send_signal(KS_SIGSTOP);
-		ks_tamper_record(g, what, KS_LAYER_UPROBE, pid, arg, 0, KS_TF_HELD);
-	}
+	/* No room for the record: nobody would let it go; it dies before the
+	 * call instead (the loss is counted). */
+	if (r == KS_REACH_UNKNOWN &&
+	    !ks_tamper_record(g, what, KS_LAYER_UPROBE, pid, arg, 0, KS_TF_HELD))
+		bpf_send_signal(KS_SIGKILL);
 	return 0;
 }
 
