@@ -3,10 +3,13 @@
 # file layers attached), with each way killswitch can watch files:
 #   none        no daemon
 #   lsm         the LSM layer (default where bpf is an active LSM)
-#   fentry      killswitch daemon --no-lsm: fentry on the security_* functions
-#   tracepoint  killswitch daemon --no-lsm --no-fentry: syscall tracepoints
-# The loop is a static binary, so the libc uprobes (same in every mode) never
-# trap in it: what differs is the hook layer alone.
+#   fentry      killswitch daemon --no-lsm: fmod_ret on the security_* functions
+#   tracepoint  killswitch daemon --no-lsm --no-fentry: libc uprobes and
+#               syscall tracepoints
+# "files" is a static binary: no libc uprobe can trap in it, what differs is
+# the hook layer alone. "files-libc" is the same loop linked against libc, as
+# the database server and most programs are: it traps into every libc uprobe
+# a layer attaches (only the tracepoint mode attaches them).
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-20000}
 mkdir -p /tmp/scratch /data/db
@@ -34,12 +37,15 @@ layer_of() {
   killswitch status | grep -q '^fentry layer: active' && { echo fentry; return; }
   echo tracepoint
 }
-# Both loops, each mode: "files" (open/close/stat/unlink) and "getppid".
+# Every loop, each mode: "files" (open/close/stat/unlink), static and
+# dynamic, and "getppid".
 measure() {
-  echo "$1:files=$(syscall_loop /tmp/scratch "$ITER") $1:getppid=$(syscall_loop getppid $((ITER * 10)))"
+  echo "$1:files=$(syscall_loop /tmp/scratch "$ITER")" \
+    "$1:files-libc=$(syscall_loop_libc /tmp/scratch "$ITER")" \
+    "$1:getppid=$(syscall_loop getppid $((ITER * 10)))"
 }
 syscall_loop /tmp/scratch 2000 > /dev/null  # warm-up
-printf '| %-5s | %-7s | %10s | %10s | %10s | %10s |\n' round loop none lsm fentry tracepoint
+printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' round loop none lsm fentry tracepoint
 for r in $(seq "$ROUNDS"); do
   res=$(measure none)
   for args in "" "--no-lsm" "--no-lsm --no-fentry"; do
@@ -48,11 +54,12 @@ for r in $(seq "$ROUNDS"); do
     stop
   done
   pick() { echo "$res" | tr ' ' '\n' | grep "^$1:$2=" | cut -d= -f2; }
-  for loop in files getppid; do
-    printf '| %-5s | %-7s | %10s | %10s | %10s | %10s |\n' "$r" "$loop" "$(pick none $loop)" \
+  for loop in files files-libc getppid; do
+    printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' "$r" "$loop" "$(pick none $loop)" \
       "$(pick lsm $loop)" "$(pick fentry $loop)" "$(pick tracepoint $loop)"
   done
 done
-echo "(ns per iteration of an unguarded static process under TCG: files = open, close,"
-echo " stat, unlink; getppid = one getppid; kernel $(uname -r),"
+echo "(ns per iteration of an unguarded process under TCG: files = open, close,"
+echo " stat, unlink, static; files-libc = the same, dynamic; getppid = one getppid,"
+echo " static; kernel $(uname -r),"
 echo " lsm=$(cat /sys/kernel/security/lsm))"

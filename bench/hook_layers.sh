@@ -4,7 +4,9 @@
 # booted under qemu, as in the vm test tier): the syscall loop of
 # bench/syscall_loop.c, unguarded, while a guarded session exists, with no
 # daemon, with the LSM layer, with the fentry layer (--no-lsm) and with the
-# syscall tracepoints (--no-lsm --no-fentry). Prints one row per round.
+# syscall tracepoints (--no-lsm --no-fentry), as a static binary and as a
+# dynamic one (which meets the libc uprobes where a layer attaches them).
+# Prints one row per round and loop.
 #
 # TCG emulates the CPU: absolute numbers are many times a real machine's;
 # compare the columns of one run, not runs of different machines.
@@ -23,7 +25,9 @@ BUILD_DIR=${KS_BUILD_DIR:-build}
 work=$(mktemp -d /tmp/ks-hookbench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -static -o "$work/syscall_loop" bench/syscall_loop.c
+cc -O2 -o "$work/syscall_loop_libc" bench/syscall_loop.c
 { echo "ROUNDS=$ROUNDS ITER=$ITER"; cat bench/guest_hook_layers.sh; } > "$work/guest.sh"
 tests/vm/run_guest.sh --killswitch "$BUILD_DIR/killswitch" --kernel "$KERNEL" \
-  --script "$work/guest.sh" --add "$work/syscall_loop" --timeout 600 |
+  --script "$work/guest.sh" --add "$work/syscall_loop" --add "$work/syscall_loop_libc" \
+  --timeout 900 |
   grep -E '^(\| |\(| stat,| lsm=)' || { echo "the guest run failed" >&2; exit 1; }

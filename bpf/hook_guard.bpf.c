@@ -30,16 +30,17 @@
  * Writes to cgroup files (leaving the session, thawing it) are file opens of
  * protected objects: the cgroup2 hierarchy is a self: rule.
  *
- * Built a second time with KS_FENTRY (hook_guard_fentry): the same programs on
- * fentry of the kernel's security_* functions, for kernels that run fentry but
- * not the bpf LSM (bpf left out of lsm=). An fentry program cannot refuse the
- * call, so there every action but freeze kills the task: it dies as the call
- * returns, after it (stops-after, like a syscall tracepoint). What it keeps
- * from the LSM layer: the decision by the real object (no path trick, static
- * binaries and io_uring requests alike), and its cost: only the hooked
- * functions pay, where an attached syscall tracepoint sends every system call
- * of every process down the slow path. io_uring_setup/enter/register are
- * hooked there too (policy protect.io_uring), at their system call functions.
+ * Built a second time with KS_FENTRY (hook_guard_fentry): the same programs as
+ * fmod_ret (BPF_MODIFY_RETURN) trampolines on the kernel's security_*
+ * functions, for kernels that run BPF trampolines but not the bpf LSM (bpf
+ * left out of lsm=, as on distributions that do not list it). The kernel lets
+ * fmod_ret programs onto any function whose name starts with security_; a
+ * program that returns non-zero skips the function, and its value is what the
+ * function returns to the VFS: the call is refused with EPERM exactly as by
+ * the LSM hook, before it changes anything. What differs from the LSM layer:
+ * the other LSMs' checks of that one refused call do not run (the call fails
+ * anyway). The daemon and doctor use it only after a probe in which it
+ * refused a real unlink.
  */
 #include "ks_protect.bpf.h"
 #include "ks_self.bpf.h"
@@ -50,21 +51,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KS_ERESTARTNOINTR 513
 
 #ifdef KS_FENTRY
-/* fentry on security_HOOK: the same arguments as the LSM hook, no verdict. A
- * program returns 0 whatever it did (the verifier demands it). */
-#define KS_HOOK(hook, ...) SEC("fentry/security_" #hook) int BPF_PROG(ks_fe_##hook, __VA_ARGS__)
+/* fmod_ret on security_HOOK: the same arguments as the LSM hook, then the
+ * verdict of the fmod_ret programs before it (0 at first). */
+#define KS_HOOK(hook, ...)                                                                         \
+	SEC("fmod_ret/security_" #hook) int BPF_PROG(ks_fe_##hook, __VA_ARGS__, int ret)
 #define KS_HOOK_LAYER KS_LAYER_FENTRY
-#define KS_RET(v) ({ (void)(v); 0; })
-#define KS_ENTRY(g)                                                                                \
-	struct ks_task_guard *g = ks_guard_of_current();                                           \
-	if (!g)                                                                                    \
-		return 0
-/* What ks_act returns when it acted (the task is killed or stopped). */
-#define KS_ACTED 1
 #else
 #define KS_HOOK(hook, ...) SEC("lsm/" #hook) int BPF_PROG(ks_lsm_##hook, __VA_ARGS__, int ret)
 #define KS_HOOK_LAYER KS_LAYER_LSM
-#define KS_RET(v) (v)
+#endif
 /* The first lines of every hook: keep an earlier denial; leave unless the
  * task is guarded. */
 #define KS_ENTRY(g)                                                                                \
@@ -72,8 +67,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 		return ret;                                                                        \
 	struct ks_task_guard *g = ks_guard_of_current();                                           \
 	if (!g)                                                                                    \
-		return 0
-#endif
+	return 0
 
 #define KS_FMODE_WRITE 0x2
 #define KS_O_TRUNC 01000
@@ -99,11 +93,10 @@ static __always_inline bool ks_obj_protected(struct vfsmount *mnt, struct dentry
 
 /*
  * Decides and records. Returns the hook's verdict: 0 (let it happen), -EPERM
- * or -ERESTARTNOINTR (held: the call starts again once the task is let go);
- * under fentry, KS_ACTED when the task was killed or stopped.
+ * or -ERESTARTNOINTR (held: the call starts again once the task is let go).
  */
 static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_hit *hit, __u32 op,
-				      __u32 open_flags, __u32 match)
+				       __u32 open_flags, __u32 match)
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
 	__u32 rule_id = hit->rule_id < KS_MAX_RULES ? hit->rule_id : 0;
@@ -117,19 +110,6 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 	ks_count(KS_CTR_FILE_MATCH);
 	if (flags || action == KS_ACT_AUDIT) {
 		/* passed, monitored, in a window, or audit only */
-#ifdef KS_FENTRY
-	} else if (action == KS_ACT_FREEZE) {
-		bpf_send_signal(KS_SIGSTOP);
-		flags |= KS_FF_STOPPED;
-		verdict = KS_ACTED;
-	} else {
-		/* block, kill, kill-session; a hold cannot wait here (the call
-		 * goes on): the task dies as the call returns. */
-		bpf_send_signal(KS_SIGKILL);
-		flags |= KS_FF_KILLED;
-		verdict = KS_ACTED;
-	}
-#else
 	} else if (action == KS_ACT_HOLD && !io_worker) {
 		/* An io_uring worker cannot be stopped and its request not
 		 * restarted: there a hold refuses, below. */
@@ -147,7 +127,6 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 			flags |= KS_FF_STOPPED;
 		}
 	}
-#endif
 	__u64 stop_ns = bpf_ktime_get_boot_ns();
 
 	struct ks_file_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FILE);
@@ -196,21 +175,17 @@ static __always_inline int ks_check(struct ks_task_guard *g, struct vfsmount *mn
 KS_HOOK(path_unlink, const struct path *dir, struct dentry *dentry)
 {
 	KS_ENTRY(g);
-	/* The daemon's start-up probe: its unlinks are refused (fentry: it is
-	 * killed) whatever the object, which proves the hook runs here. */
-	if (g->session_id == KS_PROBE_SESSION) {
-#ifdef KS_FENTRY
-		bpf_send_signal(KS_SIGKILL);
-#endif
-		return KS_RET(-KS_EPERM);
-	}
-	return KS_RET(ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_UNLINK, 0));
+	/* The daemon's start-up probe: its unlinks are refused whatever the
+	 * object, which proves the hook runs here and its verdict holds. */
+	if (g->session_id == KS_PROBE_SESSION)
+		return -KS_EPERM;
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_UNLINK, 0);
 }
 
 KS_HOOK(path_rmdir, const struct path *dir, struct dentry *dentry)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_RMDIR, 0));
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_RMDIR, 0);
 }
 
 KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
@@ -220,34 +195,32 @@ KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
 	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
 	int v = ks_check(g, mnt, old_dentry, KS_OP_RENAME_FROM, 0);
 	if (v)
-		return KS_RET(v);
+		return v;
 	/* Onto a protected object, or a new name inside a protected tree; an
 	 * exchange moves the target away as well. */
-	return KS_RET(ks_check(g, mnt, new_dentry,
-			       flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO,
-			       0));
+	return ks_check(g, mnt, new_dentry,
+			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
 }
 
-KS_HOOK(path_link, struct dentry *old_dentry, const struct path *new_dir,
-	struct dentry *new_dentry)
+KS_HOOK(path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0));
+	return ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0);
 }
 
 KS_HOOK(path_truncate, const struct path *path)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_TRUNCATE,
-			0));
+	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_TRUNCATE,
+			0);
 }
 
 /* ftruncate() and open(O_TRUNC) from Linux 6.2 (before: path_truncate). */
 KS_HOOK(file_truncate, struct file *file)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
-			KS_OP_TRUNCATE, 0));
+	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			KS_OP_TRUNCATE, 0);
 }
 
 /* Opening a protected file for writing, or with O_TRUNC (any write to it
@@ -259,8 +232,8 @@ KS_HOOK(file_open, struct file *file)
 	unsigned int f_mode = BPF_CORE_READ(file, f_mode);
 	if (!(f_mode & KS_FMODE_WRITE) && !(f_flags & KS_O_TRUNC))
 		return 0;
-	return KS_RET(ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
-			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags));
+	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags);
 }
 
 /* A mount over protected data hides it (and what is written then goes
@@ -269,7 +242,7 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	unsigned long flags, void *data)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0));
+	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0);
 }
 
 KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
@@ -278,9 +251,9 @@ KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
 	int v = ks_check(g, BPF_CORE_READ(from_path, mnt), BPF_CORE_READ(from_path, dentry),
 			 KS_OP_UMOUNT, 0);
 	if (v)
-		return KS_RET(v);
-	return KS_RET(ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
-			0));
+		return v;
+	return ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
+			0);
 }
 
 /* Unmounting a file system that holds protected data (or one mounted inside
@@ -288,7 +261,7 @@ KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
 KS_HOOK(sb_umount, struct vfsmount *mnt, int flags)
 {
 	KS_ENTRY(g);
-	return KS_RET(ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0));
+	return ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0);
 }
 
 /* ---- self-protection ---- */
@@ -297,22 +270,17 @@ static __always_inline int ks_refuse_tamper(struct ks_task_guard *g, __u32 what,
 					    __u64 arg)
 {
 	ks_tamper(g, what, KS_HOOK_LAYER, target, arg, 0);
-	return KS_RET(-KS_EPERM);
+	return -KS_EPERM;
 }
 
-/* Reach: a process outside the session. The LSM layer refuses the call and
- * the caller goes on (the refusal is recorded and explained); fentry cannot
- * refuse: the caller dies as the call returns. */
+/* Reach: a process outside the session. The call is refused and the caller
+ * goes on (the refusal is recorded and explained). */
 static __always_inline int ks_refuse_reach(struct ks_task_guard *g, __u32 what, __s64 target,
 					   __u64 arg)
 {
-#ifdef KS_FENTRY
-	return ks_refuse_tamper(g, what, target, arg);
-#else
 	ks_count(KS_CTR_TAMPER);
 	ks_tamper_record(g, what, KS_HOOK_LAYER, target, arg, 0, KS_TF_REFUSED);
-	return KS_RET(-KS_EPERM);
-#endif
+	return -KS_EPERM;
 }
 
 /* Every signal a task sends to another goes through here: kill, tkill,
@@ -359,8 +327,7 @@ KS_HOOK(bpf, int cmd, union bpf_attr *attr, unsigned int size)
 /* Kernel modules and kexec images a guarded task loads (finit_module,
  * kexec_file_load). Firmware and other reads the kernel does on its own
  * account are not concerned. */
-KS_HOOK(kernel_read_file, struct file *file, enum kernel_read_file_id id,
-	bool contents)
+KS_HOOK(kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents)
 {
 	KS_ENTRY(g);
 	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
@@ -398,8 +365,7 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 #define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
 #endif
 
-KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap,
-	unsigned int opts)
+KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
 {
 	KS_ENTRY(g);
 #ifdef KS_NR_REBOOT
@@ -414,52 +380,3 @@ KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap,
 #endif
 	return 0;
 }
-
-#ifdef KS_FENTRY
-/* ---- io_uring (fentry only) ----
- *
- * Where the LSM layer runs, io_uring requests meet the hooks above and are
- * refused like system calls. Here they would be stopped after the first one:
- * a guarded process that sets up or uses an io_uring is killed at that call
- * instead (policy protect.io_uring), before it has submitted anything. The
- * system call functions themselves, not their tracepoints. */
-#if defined(__TARGET_ARCH_x86)
-#define KS_SYSCALL_HOOK(name)                                                                      \
-	SEC("fentry/__x64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
-#elif defined(__TARGET_ARCH_arm64)
-#define KS_SYSCALL_HOOK(name)                                                                      \
-	SEC("fentry/__arm64_sys_" #name) int BPF_PROG(ks_fe_##name, struct pt_regs *regs)
-#endif
-
-#ifdef KS_SYSCALL_HOOK
-static __always_inline int ks_io_uring(void)
-{
-	KS_ENTRY(g);
-	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
-	if (!cfg || cfg->io_uring_rule >= KS_MAX_RULES)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct ks_hook_hit hit = {};
-
-	/* The record names the working directory, as the tracepoint layer's. */
-	hit.obj = BPF_CORE_READ(task, fs, pwd);
-	hit.rule_id = cfg->io_uring_rule;
-	return KS_RET(ks_hook_act(g, &hit, KS_OP_IO_URING, 0, KS_MATCH_ALWAYS));
-}
-
-KS_SYSCALL_HOOK(io_uring_setup)
-{
-	return ks_io_uring();
-}
-
-KS_SYSCALL_HOOK(io_uring_enter)
-{
-	return ks_io_uring();
-}
-
-KS_SYSCALL_HOOK(io_uring_register)
-{
-	return ks_io_uring();
-}
-#endif
-#endif /* KS_FENTRY */

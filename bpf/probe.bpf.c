@@ -90,11 +90,16 @@ int BPF_PROG(probe_lsm, const struct path *dir, struct dentry *dentry)
 	return 0;
 }
 
-/* The function the daemon's fentry layer hooks first (CONFIG_SECURITY_PATH). */
-SEC("fentry/security_path_unlink")
-int BPF_PROG(probe_fentry)
+/* The daemon's fentry layer: fmod_ret on the function it hooks first
+ * (CONFIG_SECURITY_PATH). The target's first unlink is refused (a non-zero
+ * return skips the function and is its result), the next ones pass, so the
+ * doctor can remove its file afterwards. */
+SEC("fmod_ret/security_path_unlink")
+int BPF_PROG(probe_fentry, const struct path *dir, struct dentry *dentry, int ret)
 {
-	if (is_target())
-		__sync_fetch_and_add(&hits[PROBE_FENTRY], 1);
+	if (ret || !is_target())
+		return ret;
+	if (__sync_fetch_and_add(&hits[PROBE_FENTRY], 1) == 0)
+		return -1; /* EPERM */
 	return 0;
 }

@@ -57,9 +57,19 @@ TEST(FileGuardDecide, AtASyscallTracepointTheCallCompletesAndTheRecordSaysSo) {
     EXPECT_EQ(d.verdict, Verdict::Kill);
     EXPECT_FALSE(d.prevented);
     EXPECT_NE(d.note.find("syscall entry"), std::string::npos);
-    Decision f = decide_file(unlink_event(KS_LAYER_FENTRY, Action::Block), p);
-    EXPECT_FALSE(f.prevented);
-    EXPECT_NE(f.note.find("security check"), std::string::npos);
+}
+
+TEST(FileGuardDecide, RefusedByTheFentryLayerIsPreventedAndAHoldWaits) {
+    // The fentry layer's fmod_ret programs refuse the call, as the LSM's do.
+    auto p = compiled();
+    Decision f = decide_file(unlink_event(KS_LAYER_FENTRY, Action::Block, KS_FF_DENIED), p);
+    EXPECT_EQ(f.verdict, Verdict::Block);
+    EXPECT_TRUE(f.prevented);
+    EXPECT_TRUE(f.note.empty()) << f.note;
+    Decision held = decide_file(unlink_event(KS_LAYER_FENTRY, Action::Hold), p);
+    EXPECT_EQ(held.verdict, Verdict::Hold);
+    ASSERT_TRUE(held.hold);
+    EXPECT_EQ(held.hold->layer, "fentry");
 }
 
 TEST(FileGuardDecide, AHoldThatCannotWaitBecomesAKillOrARefusal) {

@@ -1,8 +1,8 @@
 // doctor's guarantee table for the three kinds of kernels killswitch meets:
-// one that runs BPF LSM (refuses), one that runs fentry but not BPF LSM
-// (stops after, on the security functions), one that runs neither (stops
-// after, at syscall tracepoints). The rows must say which, and never claim
-// more than the kernel's probes found.
+// one that runs BPF LSM (refuses), one that runs BPF trampolines but not BPF
+// LSM (fmod_ret on the security functions: refuses too), one that runs
+// neither (stops after, at syscall tracepoints). The rows must say which, and
+// never claim more than the kernel's probes found.
 #include "doctor/guarantees.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +19,8 @@ Features kernel_with(bool lsm, bool fentry) {
     Features f;
     for (size_t i = 0; i < kFeatureCount; ++i) f.set(static_cast<FeatureId>(i), true, "probed");
     f.set(FeatureId::kLsm, lsm, lsm ? "ran on path_unlink" : "attached but never ran");
-    f.set(FeatureId::kFentry, fentry, fentry ? "ran on security_path_unlink" : "load: EPERM");
+    f.set(FeatureId::kFentry, fentry,
+          fentry ? "fmod_ret on security_path_unlink refused an unlink" : "load: EPERM");
     return f;
 }
 
@@ -52,22 +53,30 @@ TEST(Guarantees, BpfLsmRefusesEveryKernelSideOperation) {
     EXPECT_NE(rows["io_uring-ops"].mechanism.find("LSM"), std::string::npos);
 }
 
-TEST(Guarantees, FentryWithoutLsmStopsAfterAndSaysWhy) {
+TEST(Guarantees, FmodRetWithoutLsmRefusesEveryKernelSideOperation) {
     auto rows = rows_of(kernel_with(false, true));
-    expect_kernel_ops(rows, Effect::kStopsAfter, "fentry on security_");
-    // The reason the LSM layer would do better, from the probe's detail.
-    EXPECT_NE(rows["unlink-raw-syscall"].note.find("attached but never ran"), std::string::npos)
-        << rows["unlink-raw-syscall"].note;
-    // io_uring is refused to guarded processes at setup: preventive by policy.
+    expect_kernel_ops(rows, Effect::kPrevents, "fmod_ret on security_");
     EXPECT_EQ(rows["io_uring-ops"].effect, Effect::kPrevents);
-    EXPECT_NE(rows["io_uring-ops"].mechanism.find("fentry on io_uring_setup"), std::string::npos)
+    EXPECT_NE(rows["io_uring-ops"].mechanism.find("fmod_ret"), std::string::npos)
         << rows["io_uring-ops"].mechanism;
+    EXPECT_EQ(rows["reach-raw-syscall"].effect, Effect::kPrevents);
+    // Its libc uprobes are not attached: the rows say they are not in use.
+    EXPECT_FALSE(rows["unlink-via-libc"].available);
+    EXPECT_FALSE(rows["self-signal-via-libc"].available);
+    EXPECT_FALSE(rows["reach-via-libc"].available);
 }
 
 TEST(Guarantees, NeitherFallsBackToSyscallTracepoints) {
     auto rows = rows_of(kernel_with(false, false));
     expect_kernel_ops(rows, Effect::kStopsAfter, "sys_enter_");
-    EXPECT_EQ(rows["io_uring-ops"].mechanism.find("fentry"), std::string::npos);
+    EXPECT_EQ(rows["io_uring-ops"].mechanism.find("fmod_ret"), std::string::npos);
+    // The reason the hook layers would do better, from the probes' details.
+    EXPECT_NE(rows["unlink-raw-syscall"].note.find("attached but never ran"), std::string::npos)
+        << rows["unlink-raw-syscall"].note;
+    EXPECT_NE(rows["unlink-raw-syscall"].note.find("load: EPERM"), std::string::npos)
+        << rows["unlink-raw-syscall"].note;
+    EXPECT_TRUE(rows["unlink-via-libc"].available);
+    EXPECT_TRUE(rows["reach-via-libc"].available);
 }
 
 TEST(Guarantees, ReachRowsSayWhatEachLayerDoes) {

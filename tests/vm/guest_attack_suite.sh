@@ -1,5 +1,8 @@
 # Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink --add libc_kill):
-# the on-disk attack suite against the LSM layer of this kernel.
+# the on-disk attack suite against the hook layer of this kernel: the LSM
+# layer where bpf is in the active LSM list, else (run_guest.sh --lsm with a
+# list without bpf) the fentry layer, whose fmod_ret programs on the
+# security_* functions must refuse every attack as the LSM hooks do.
 #
 # Every attack runs as a guarded agent (killswitch run) against a protected
 # tree. The policy blocks (EPERM) and leaves the session running
@@ -9,8 +12,8 @@
 #
 # Table rows start with "| " (scripts/test.sh prints them from ctest's log).
 # Passes when no attack lost a file, every record of an attack that reached
-# the kernel says layer lsm (rm itself is stopped earlier, at exec), and the
-# daemon survived the attacks on itself.
+# the kernel names the hook layer (rm itself is stopped earlier, at exec), and
+# the daemon survived the attacks on itself.
 # The programs the exec layer watches (rm, mv, dd, find...) are run as
 # `busybox.lsm NAME` here (a copy of busybox the exec layer does not hold;
 # `busybox NAME` is held and judged as NAME), so that the operation reaches
@@ -41,8 +44,23 @@ find /data/db -type f | sort | xargs md5sum > /tmp/base.md5
 killswitch daemon --policy /etc/killswitch/policy.yaml > /tmp/daemon.log 2>&1 &
 for i in $(seq 300); do killswitch status > /dev/null 2>&1 && break; sleep 0.2; done
 killswitch status > /dev/null 2>&1 || { echo "FAIL: the daemon did not start"; cat /tmp/daemon.log; exit 1; }
-killswitch status | grep -E "^lsm layer:"
-killswitch status | grep -q "^lsm layer:    active" || { echo "FAIL: the LSM layer is not active"; cat /tmp/daemon.log; exit 1; }
+# The layer this kernel's boot line allows.
+if grep -qw bpf /sys/kernel/security/lsm; then hook=lsm; else hook=fentry; fi
+echo "hook layer expected: $hook (lsm=$(cat /sys/kernel/security/lsm))"
+killswitch status | grep -E "^(lsm|fentry) layer:"
+killswitch status | grep -q "^$hook layer: *active" || { echo "FAIL: the $hook layer is not active"; cat /tmp/daemon.log; exit 1; }
+# The hooks refuse every call they see: no libc uprobe and no syscall
+# tracepoint but the exec layer's is attached for them (every process on the
+# host would pay for those). A session makes the layers attach.
+killswitch run --session idle -- sleep 30 > /dev/null 2>&1 &
+idle=$!
+for i in $(seq 50); do killswitch status --json | grep -q '"file_protection_attached": *true' && break; sleep 0.1; done
+probes=$(killswitch status --json | tr -d ' \n' | grep -o '"\(uprobes\|self_uprobes\|file_tracepoints\|self_tracepoints\)":\[[^]]*\]' | tr '\n' ' ')
+echo "attached for files and self-protection: $probes"
+for key in uprobes self_uprobes file_tracepoints self_tracepoints; do
+  echo "$probes" | grep -q "\"$key\":\[\]" || { echo "FAIL: $key attached with the $hook layer"; fail=1; }
+done
+kill $idle 2> /dev/null
 dpid=$(killswitch status --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
 
 # Files of the tree that are gone or changed.
@@ -85,39 +103,39 @@ ln -s /data/db /tmp/link-to-db
 echo "evil" > /tmp/evil
 printf "| %-58s | %4s | %4s | %-8s |\n" "attack (as a guarded agent)" "lost" "exit" "layer"
 attack exec "rm -rf /data/db (rm: held and stopped at exec)" rm -rf /data/db
-attack lsm "busybox.lsm rm -rf /data/db" busybox.lsm rm -rf /data/db
-attack lsm "busybox.lsm rm -rf through a symlink (/tmp/link-to-db/base)" \
+attack $hook "busybox.lsm rm -rf /data/db" busybox.lsm rm -rf /data/db
+attack $hook "busybox.lsm rm -rf through a symlink (/tmp/link-to-db/base)" \
   busybox.lsm rm -rf /tmp/link-to-db/base /tmp/link-to-db/PG_VERSION
-attack lsm "busybox.lsm rm -rf ../db from /data/other" sh -c 'cd /data/other && busybox.lsm rm -rf ../db'
-attack lsm "busybox.lsm find /data/db -type f -exec rm -f {} +" \
+attack $hook "busybox.lsm rm -rf ../db from /data/other" sh -c 'cd /data/other && busybox.lsm rm -rf ../db'
+attack $hook "busybox.lsm find /data/db -type f -exec rm -f {} +" \
   busybox.lsm find /data/db -type f -exec busybox.lsm rm -f {} +
-attack lsm "static binary, raw unlinkat(2) on every file" \
+attack $hook "static binary, raw unlinkat(2) on every file" \
   sh -c 'raw_unlinkat $(busybox.lsm find /data/db -type f)'
-attack lsm "io_uring IORING_OP_UNLINKAT on every file" sh -c 'uring_unlink $(busybox.lsm find /data/db -type f)'
-attack lsm "busybox.lsm mv /data/db /data/other/db (rename away)" busybox.lsm mv /data/db /data/other/db
-attack lsm "busybox.lsm mv /tmp/evil onto PG_VERSION (rename onto)" \
+attack $hook "io_uring IORING_OP_UNLINKAT on every file" sh -c 'uring_unlink $(busybox.lsm find /data/db -type f)'
+attack $hook "busybox.lsm mv /data/db /data/other/db (rename away)" busybox.lsm mv /data/db /data/other/db
+attack $hook "busybox.lsm mv /tmp/evil onto PG_VERSION (rename onto)" \
   sh -c 'busybox.lsm cp /tmp/evil /data/other/evil && busybox.lsm mv /data/other/evil /data/db/PG_VERSION'
-attack lsm "shell redirection > PG_VERSION (O_TRUNC)" sh -c 'echo > /data/db/PG_VERSION'
-attack lsm "shell append >> base/1 (open for writing)" sh -c 'echo x >> /data/db/base/1'
-attack lsm "busybox.lsm truncate -s 0 base/2 (truncate(2))" busybox.lsm truncate -s 0 /data/db/base/2
-attack lsm "busybox.lsm dd of=base/3 conv=notrunc (overwrite)" \
+attack $hook "shell redirection > PG_VERSION (O_TRUNC)" sh -c 'echo > /data/db/PG_VERSION'
+attack $hook "shell append >> base/1 (open for writing)" sh -c 'echo x >> /data/db/base/1'
+attack $hook "busybox.lsm truncate -s 0 base/2 (truncate(2))" busybox.lsm truncate -s 0 /data/db/base/2
+attack $hook "busybox.lsm dd of=base/3 conv=notrunc (overwrite)" \
   busybox.lsm dd if=/dev/zero of=/data/db/base/3 bs=4 count=1 conv=notrunc
-attack lsm "busybox.lsm cp /tmp/evil onto global/pg_control" busybox.lsm cp /tmp/evil /data/db/global/pg_control
-attack lsm "hard link to a data file, then truncate it" \
+attack $hook "busybox.lsm cp /tmp/evil onto global/pg_control" busybox.lsm cp /tmp/evil /data/db/global/pg_control
+attack $hook "hard link to a data file, then truncate it" \
   sh -c 'ln /data/db/base/1 /data/other/hl; busybox.lsm truncate -s 0 /data/other/hl'
-attack lsm "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
-attack lsm "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
-# Through libc's kill(): refused by the LSM hook all the same; no libc uprobe
-# is attached for it on this layer (the record would say uprobe).
-attack lsm "kill -9 the daemon through libc's kill()" libc_kill 9 "$dpid"
-attack lsm "open /proc/<daemon>/mem for writing" \
+attack $hook "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
+attack $hook "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
+# Through libc's kill(): refused by the hook all the same; no libc uprobe is
+# attached for it on this layer (the record would say uprobe).
+attack $hook "kill -9 the daemon through libc's kill()" libc_kill 9 "$dpid"
+attack $hook "open /proc/<daemon>/mem for writing" \
   busybox.lsm dd if=/dev/zero of=/proc/$dpid/mem bs=1 count=1
-attack lsm "bpf() from a guarded process (killswitch doctor)" killswitch doctor
-attack lsm "leave the session: write to cgroup.procs" \
+attack $hook "bpf() from a guarded process (killswitch doctor)" killswitch doctor
+attack $hook "leave the session: write to cgroup.procs" \
   sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs'
 # No hook of its own: refused where it asks for CAP_SYS_BOOT (qemu runs with
 # -no-reboot: a reboot that happened would end the test without a status).
-attack lsm "reboot -f (static busybox: a raw reboot(2))" busybox.lsm reboot -f
+attack $hook "reboot -f (static busybox: a raw reboot(2))" busybox.lsm reboot -f
 
 # Reach: a process outside every session (the database server's stand-in,
 # started here, unguarded, in a process group of its own: a background job of
@@ -128,11 +146,11 @@ server_ok() {
   st=$(cut -d' ' -f3 /proc/$srv/stat 2> /dev/null)
   [ -n "$st" ] && [ "$st" != T ] && [ "$st" != Z ] || { echo "  FAIL: the server is gone or stopped ($st)"; fail=1; }
 }
-attack lsm "kill -9 an unguarded server (static busybox: raw kill(2))" busybox.lsm kill -9 "$srv"
+attack $hook "kill -9 an unguarded server (static busybox: raw kill(2))" busybox.lsm kill -9 "$srv"
 server_ok
-attack lsm "kill -STOP the server's process group (raw kill(-pgid))" busybox.lsm kill -STOP -- "-$srv"
+attack $hook "kill -STOP the server's process group (raw kill(-pgid))" busybox.lsm kill -STOP -- "-$srv"
 server_ok
-attack lsm "open /proc/<server>/mem for writing" busybox.lsm dd if=/dev/zero of=/proc/$srv/mem bs=1 count=1
+attack $hook "open /proc/<server>/mem for writing" busybox.lsm dd if=/dev/zero of=/proc/$srv/mem bs=1 count=1
 server_ok
 kill "$srv"
 
@@ -168,8 +186,8 @@ printf "| %-58s | %4s | %4s | %-8s |\n" "hold, approved: the call starts again a
   "$(layers hold-approve)"
 [ "$rc" = 0 ] || { echo "  FAIL: exit $rc, expected 0"; fail=1; }
 # The refusals are EPERM, recorded as such.
-grep '"layer":"lsm"' /tmp/audit.jsonl | grep -q '"refused":"EPERM"' ||
+grep "\"layer\":\"$hook\"" /tmp/audit.jsonl | grep -q '"refused":"EPERM"' ||
   { echo "FAIL: no record says refused EPERM"; fail=1; }
-echo "records: $(grep -c '"layer":"lsm"' /tmp/audit.jsonl) at layer lsm; one of them:"
-grep '"layer":"lsm"' /tmp/audit.jsonl | grep '"op":"unlink"' | head -1
+echo "records: $(grep -c "\"layer\":\"$hook\"" /tmp/audit.jsonl) at layer $hook; one of them:"
+grep "\"layer\":\"$hook\"" /tmp/audit.jsonl | grep '"op":"unlink"' | head -1
 exit $fail

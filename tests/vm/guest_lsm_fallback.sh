@@ -2,10 +2,12 @@
 # --add uring_unlink): booted with bpf left out of lsm=, the kernel still loads
 # and attaches LSM programs but never runs them. killswitch must see that, say
 # so (doctor, the daemon's log, status, its daemon_start record) and fall back:
-# first to the fentry layer (the same checks on fentry of the security_*
-# functions, which this kernel runs), then, with --no-fentry, to the syscall
-# tracepoints. The attacks below show what each fallback can do: a raw system
-# call completes before its caller dies; io_uring is refused at setup.
+# first to the fentry layer (the same checks as fmod_ret programs on the
+# security_* functions, which refuse as the LSM hooks do: the attack suite
+# runs against it in its own test), then, with --no-fentry, to the libc
+# uprobes and syscall tracepoints. The attacks below show what that last
+# fallback can do: a raw system call completes before its caller dies;
+# io_uring is refused at setup.
 #
 # Table rows start with "| " (scripts/test.sh prints them from ctest's log).
 fail=0
@@ -14,8 +16,10 @@ killswitch doctor | grep -E -A1 "^  (lsm|fentry|unlink-raw-syscall) "
 grep -q '"lsm": *false' /tmp/doctor.json || { echo "FAIL: doctor claims the lsm layer"; fail=1; }
 grep -q 'bpf not active' /tmp/doctor.json || { echo "FAIL: doctor does not say bpf is not active"; fail=1; }
 grep -q '"fentry": *true' /tmp/doctor.json || { echo "FAIL: doctor does not find fentry"; fail=1; }
-killswitch doctor | grep -A1 '^  unlink-raw-syscall' | grep -q 'via: fentry on security_path_unlink' ||
+killswitch doctor | grep -A2 '^  unlink-raw-syscall' | grep -q 'via: fmod_ret on security_path_unlink' ||
   { echo "FAIL: doctor's unlink-raw-syscall row does not name the fentry layer"; fail=1; }
+killswitch doctor | grep '^  unlink-raw-syscall' | grep -q 'prevents' ||
+  { echo "FAIL: doctor's unlink-raw-syscall row does not say prevents"; fail=1; }
 
 mkdir -p /data/db /data/away
 reset_files() { rm -f /data/db/* /data/away/*; for f in 1 2 3 4 5; do echo "rows $f" > /data/db/$f; done; }
@@ -108,18 +112,27 @@ grep '"event":"daemon_start"' /tmp/audit.jsonl | grep -q '"lsm":{"active":false,
   { echo "FAIL: the daemon_start record does not say the LSM layer is off"; fail=1; }
 grep '"event":"daemon_start"' /tmp/audit.jsonl | grep -q '"fentry":{"active":true' ||
   { echo "FAIL: the daemon_start record does not say the fentry layer is on"; fail=1; }
-# The point of fentry: no syscall tracepoint is attached, so processes that
-# are not guarded stay off the syscall tracing path.
+# No syscall tracepoint is attached, so processes that are not guarded stay
+# off the syscall tracing path (and no libc uprobe: the attack suite checks).
 killswitch run --session idle -- sleep 30 &
 for i in $(seq 50); do killswitch status --json | grep -q '"file_protection_attached": *true' && break; sleep 0.1; done
 tps=$(killswitch status --json | tr -d ' \n' | grep -o '"\(file\|self\)_tracepoints":\[[^]]*\]')
 echo "attached syscall tracepoints: $tps"
 echo "$tps" | grep -q 'sys_enter' && { echo "FAIL: syscall tracepoints attached with the fentry layer"; fail=1; }
 echo "$tps" | grep -q '"file_tracepoints":\[\]' || { echo "FAIL: no file_tracepoints in status"; fail=1; }
+# One refusal, to see the layer at work here (the attack suite has the rest).
+reset_files
+killswitch run --session raw -- raw_unlinkat /data/db/1 /data/db/2 /data/db/3 > /dev/null 2>&1
+rc=$?
+left=$(count)
+layer=$(layers raw)
 echo
 echo "fentry layer (Linux $(uname -r), lsm=$(cat /sys/kernel/security/lsm)):"
 row "attack (as a guarded agent)" "lost" "exit" "layer"
-attacks fentry ""
+row "static binary, raw unlinkat(2) of 3 files: refused" $((5 - left)) $rc "$layer"
+[ "$left" = 5 ] || { echo "FAIL: $((5 - left)) files lost"; fail=1; }
+[ "$rc" = 0 ] || { echo "FAIL: the refused attacker did not go on (exit $rc)"; fail=1; }
+[ "$layer" = fentry ] || wrong_layer fentry
 stop_daemon
 
 # 2. --no-fentry: the syscall tracepoints.

@@ -375,6 +375,8 @@ const char* db_reason_text(uint32_t reason) {
     return "";
 }
 
+bool layer_refuses(uint32_t layer) { return layer == KS_LAYER_LSM || layer == KS_LAYER_FENTRY; }
+
 const char* match_name(uint32_t match) {
     switch (match) {
         case KS_MATCH_INSIDE:

@@ -37,16 +37,16 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
     cmd->add_flag("!--no-lsm", opts->lsm,
                   "Do not use the LSM layer even where the kernel runs BPF LSM (bpf in "
                   "/sys/kernel/security/lsm). With it, the kernel refuses a guarded process's "
-                  "destructive operations with EPERM; without it, the exec, libc and syscall "
+                  "destructive operations with EPERM; without it, the fentry layer does the "
+                  "same where the kernel has BPF trampolines, else the exec, libc and syscall "
                   "tracepoint layers stop the process (a raw system call completes first). "
                   "`killswitch doctor` says which this host has");
     cmd->add_flag("!--no-fentry", opts->fentry,
                   "Where the LSM layer is not used, do not put the file and self-protection "
-                  "checks on fentry of the kernel's security_* functions; use the syscall "
-                  "tracepoints instead. Both stop a raw system call right after it; fentry "
-                  "matches the object the kernel resolved (io_uring requests too) and costs "
-                  "only the hooked functions, where an attached syscall tracepoint sends every "
-                  "system call of every process down the slow path");
+                  "checks on the kernel's security_* functions as fmod_ret programs (which "
+                  "refuse the call with EPERM, like the LSM layer); use the libc uprobes and "
+                  "syscall tracepoints instead, which stop a raw system call only right after "
+                  "it and send every system call of every process down the slow path");
     cmd->add_option("--db", opts->db,
                     "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "

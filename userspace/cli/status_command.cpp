@@ -50,8 +50,8 @@ int print_status(const GlobalOptions& g, bool as_json) {
         std::printf("lsm layer:    not used: %s\n", lsm.value("reason", "unknown").c_str());
     const auto& fentry = s["layers"].value("fentry", nlohmann::json::object());
     if (fentry.value("active", false))
-        std::printf("fentry layer: active: guarded processes are killed at the kernel's "
-                    "security checks (the call in flight completes), %zu hooks\n",
+        std::printf("fentry layer: active: fmod_ret programs on the kernel's security checks "
+                    "refuse guarded processes' destructive operations (EPERM), %zu hooks\n",
                     fentry.value("hooks", nlohmann::json::array()).size());
     else if (!lsm.value("active", false))
         std::printf("fentry layer: not used: %s\n", fentry.value("reason", "unknown").c_str());

@@ -16,7 +16,7 @@ struct DaemonOptions {
     std::string cgroup_parent = "killswitch";
     bool libc_uprobes = true;      // the libc layer (see docs/performance.md for its cost)
     bool lsm = true;               // the LSM layer, where the kernel runs it
-    bool fentry = true;            // else the fentry layer, where the kernel runs that
+    bool fentry = true;            // else the fentry (fmod_ret) layer, where the kernel runs it
     std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints
     bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says
     // bpffs directory of the pinned programs and state (common/pins.h);

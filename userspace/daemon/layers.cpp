@@ -77,19 +77,16 @@ void Daemon::start_hook_layer() {
             lsm_reason_, fentry_reason_);
         return;
     }
-    bool lsm = hbpf_->kind() == HookKind::kLsm;
-    if (auto st = fbpf_->leave_files_to_hooks(lsm, hbpf_->coverage().io_uring); !st)
-        throw StartupError{st.error().str()};
-    if (lsm) {
+    if (auto st = fbpf_->leave_files_to_hooks(); !st) throw StartupError{st.error().str()};
+    if (hbpf_->kind() == HookKind::kLsm) {
         spdlog::info(
             "LSM layer active: the kernel refuses destructive operations of guarded "
             "processes with EPERM ({} hooks)",
             hbpf_->hooks().size());
     } else {
-        spdlog::warn(
-            "LSM layer not used: {}. fentry layer active ({} hooks on security_* "
-            "functions): a raw system call on protected data is stopped right after "
-            "it, not refused; libc callers are stopped before it (killswitch doctor)",
+        spdlog::info(
+            "LSM layer not used: {}. fentry layer active: fmod_ret programs on {} security_* "
+            "functions refuse destructive operations of guarded processes with EPERM",
             lsm_reason_, hbpf_->hooks().size());
     }
 }
@@ -97,8 +94,7 @@ void Daemon::start_hook_layer() {
 std::string Daemon::try_hook_layer(HookKind kind) {
     auto h = HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()});
     if (!h) return h.error().str();
-    // Attached is not running: a guarded unlink must be refused (LSM) or its
-    // process killed (fentry).
+    // Attached is not running: a guarded unlink must be refused.
     if (auto st = (*h)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)
         return "probe: " + st.error().str();
     hbpf_ = add_layer(std::move(h.value()));

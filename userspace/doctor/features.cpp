@@ -471,11 +471,27 @@ class Prober {
                (list_has(*list, "bpf") ? " (bpf active)" : " (bpf not active)");
     }
 
+    // fmod_ret, which the daemon's fentry layer uses: attached is not enough,
+    // the kernel must take its verdict (the unlink refused, the file kept).
     void probe_fentry() {
+        std::string path;
         probe_prog(
             FeatureId::kFentry, [](probe* s) { return s->progs.probe_fentry; },
-            [](bpf_program* p) { return bpf_program__attach_trace(p); }, unlink_temp_file,
-            "ran on security_path_unlink");
+            [](bpf_program* p) { return bpf_program__attach_trace(p); },
+            [&]() -> Status {
+                auto made = make_temp_file();
+                if (!made) return made.error();
+                path = *made;
+                int r = ::unlink(path.c_str());
+                int err = errno;
+                if (r == 0) return make_error("ran, but the kernel ignored its verdict");
+                if (err != EPERM) return make_error("unlink failed with " + errno_name(err));
+                if (::access(path.c_str(), F_OK) != 0)
+                    return make_error("the unlink was refused but the file is gone");
+                return {};
+            },
+            "fmod_ret on security_path_unlink refused an unlink (EPERM), the file stayed");
+        if (!path.empty()) ::unlink(path.c_str());  // the program lets its second try pass
     }
 
     void probe_helpers() {

@@ -58,23 +58,16 @@ class Builder {
     }
 
     // A file operation that the kernel performs inside one syscall: an LSM
-    // hook refuses it; without one, a kill at fentry or at syscall entry only
-    // lands when the syscall returns, after the damage.
+    // hook or an fmod_ret program on its security_* function refuses it;
+    // without either, a kill at syscall entry only lands when the syscall
+    // returns, after the damage.
     void add_file_op(std::string operation, const std::string& hooks, const std::string& syscalls) {
-        if (lsm()) {
-            add(std::move(operation), "LSM " + hooks + " returns -EPERM", Effect::kPrevents, true,
+        if (refusing()) {
+            add(std::move(operation), hook_mechanism(hooks) + " returns -EPERM", Effect::kPrevents,
+                true,
                 "The kernel refuses the operation before it touches the file, whatever the "
                 "caller (libc, raw syscall, static binary, io_uring); the daemon uses this layer "
                 "on this kernel.");
-        } else if (fentry()) {
-            add(std::move(operation), "fentry on security_" + hooks + " + SIGKILL",
-                Effect::kStopsAfter, true,
-                "Not preventive: the agent is killed at the kernel's security check, which sees "
-                "the object the path resolved to (any spelling, static binaries and io_uring "
-                "requests alike), but the signal lands when the call returns, so at most the "
-                "one call in flight completes. Callers through libc are stopped before the call "
-                "(unlink-via-libc)." +
-                    lsm_missing());
         } else {
             add(std::move(operation), "syscall tracepoint " + syscalls + " + SIGKILL",
                 Effect::kStopsAfter, signal_at_syscall(),
@@ -84,16 +77,25 @@ class Builder {
         }
     }
 
+    // The hooks as the layer in use names them: "LSM path_unlink" or
+    // "fmod_ret on security_path_unlink".
+    std::string hook_mechanism(const std::string& hooks) const {
+        return (lsm() ? "LSM " : "fmod_ret on security_") + hooks;
+    }
+
     // BPF LSM programs run here: "bpf" is in the active list and a program
     // attached to path_unlink ran (doctor's probe; the daemon makes its own).
     bool lsm() const { return has(FeatureId::kLsm); }
-    // Without it, fentry programs run on security_path_unlink (doctor's
-    // probe): the daemon's fentry layer takes the syscall tracepoints' place.
+    // Without it, an fmod_ret program on security_path_unlink refused an
+    // unlink (doctor's probe): the daemon's fentry layer refuses as the LSM
+    // layer would.
     bool fentry() const { return !lsm() && has(FeatureId::kFentry); }
+    // One of the two layers that refuse a call in the kernel.
+    bool refusing() const { return lsm() || fentry(); }
     std::string lsm_missing() const {
-        return " An LSM program would refuse the call outright; this kernel does not run "
-               "them (" +
-               f_[FeatureId::kLsm].detail + ").";
+        return " An LSM or fmod_ret program would refuse the call outright; this kernel runs "
+               "neither (" +
+               f_[FeatureId::kLsm].detail + "; fentry: " + f_[FeatureId::kFentry].detail + ").";
     }
 
     bool has(FeatureId id) const { return f_.has(id); }
@@ -136,11 +138,15 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "The destructive program (dropdb, rm -rf on a data directory) never runs a single "
           "instruction.");
 
+    // Where a hook layer refuses the call itself these uprobes are not
+    // attached: every process that opens a file would trap for nothing.
     b.add("unlink-via-libc",
           "uprobe on libc unlink/unlinkat/rmdir/rename/truncate/open/link + SIGKILL",
-          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          "The caller dies before the syscall, but only callers that go through the shared "
-          "libc: static binaries and raw syscalls bypass it.");
+          Effect::kPrevents,
+          !b.refusing() && b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          b.refusing() ? "Not needed: the hook layer refuses the call itself (unlink-raw-syscall)."
+                       : "The caller dies before the syscall, but only callers that go through "
+                         "the shared libc: static binaries and raw syscalls bypass it.");
 
     b.add_file_op("unlink-raw-syscall", "path_unlink/path_rmdir",
                   "sys_enter_unlink/unlinkat/rmdir");
@@ -154,14 +160,15 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
         b.add("io_uring-ops", "io_uring disabled on this host", Effect::kPrevents, true,
               "io_uring_setup fails here (" + f[FeatureId::kIoUring].detail +
                   "), so no process can submit io_uring operations.");
-    } else if (b.lsm()) {
-        b.add("io_uring-ops", "LSM file hooks, which io_uring operations also pass",
+    } else if (b.refusing()) {
+        b.add("io_uring-ops",
+              std::string(b.lsm() ? "LSM file hooks" : "fmod_ret on the security_* file hooks") +
+                  ", which io_uring operations also pass",
               Effect::kPrevents, true,
-              "io_uring unlink, rename and open reach the same LSM hooks as the syscalls.");
+              "io_uring unlink, rename and open reach the same hooks as the syscalls.");
     } else {
         b.add("io_uring-ops",
-              std::string("refuse io_uring to guarded processes: SIGKILL at ") +
-                  (b.fentry() ? "fentry on " : "") + "io_uring_setup/enter/register",
+              "refuse io_uring to guarded processes: SIGKILL at io_uring_setup/enter/register",
               Effect::kPrevents, b.signal_at_syscall(),
               "Preventive by policy: a guarded process dies before it submits anything; a "
               "kernel-polled (SQPOLL) ring set up by an unguarded process and passed in is not "
@@ -205,22 +212,26 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     b.add("self-signal-via-libc",
           "uprobes on libc kill/tgkill/sigqueue/pidfd_open/ptrace/process_vm_writev/reboot/"
           "init_module/delete_module + SIGKILL",
-          Effect::kPrevents, b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          "A guarded process that signals or ptraces the daemon (bash kill, /bin/kill, strace, "
-          "os.kill), loads a module or reboots dies before the call.");
+          Effect::kPrevents,
+          !b.refusing() && b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          b.refusing() ? "Not needed: the hook layer refuses the call itself "
+                         "(self-signal-raw-syscall)."
+                       : "A guarded process that signals or ptraces the daemon (bash kill, "
+                         "/bin/kill, strace, os.kill), loads a module or reboots dies before the "
+                         "call.");
 
     b.add("reach-via-libc",
           "uprobes on libc kill/tgkill/sigqueue/pidfd_open/ptrace/process_vm_writev + SIGSTOP, "
           "the daemon judges the target",
           Effect::kPrevents,
-          !b.lsm() && b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
-          b.lsm() ? "Not needed: the LSM layer refuses the call itself (reach-raw-syscall)."
-                  : "A guarded process that signals, ptraces or writes into a process outside "
-                    "its session (the database server: kill -9, kill -STOP, pg_ctl stop, "
-                    "strace -p, gdb -p) through libc is stopped before the call and exits "
-                    "(126) when the target is outside; a process of its own session goes on. "
-                    "A caller inside a pid namespace is judged only by the LSM and fentry "
-                    "layers.");
+          !b.refusing() && b.has(FeatureId::kUprobe) && b.has(FeatureId::kBpfSendSignal),
+          b.refusing() ? "Not needed: the hook layer refuses the call itself (reach-raw-syscall)."
+                       : "A guarded process that signals, ptraces or writes into a process outside "
+                         "its session (the database server: kill -9, kill -STOP, pg_ctl stop, "
+                         "strace -p, gdb -p) through libc is stopped before the call and exits "
+                         "(126) when the target is outside; a process of its own session goes on. "
+                         "A caller inside a pid namespace is judged only by the LSM and fentry "
+                         "(fmod_ret) layers.");
 
     b.add("deputy-connect", "cgroup/connect_unix refuses connect() to a deputy's socket",
           Effect::kPrevents, b.has(FeatureId::kConnectUnix),
@@ -233,53 +244,31 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               : "NOT covered: this kernel has no cgroup/connect_unix (Linux 6.7+); a guarded "
                 "process can ask systemd, D-Bus or a container runtime to act for it.");
 
-    if (b.lsm()) {
-        b.add("reach-raw-syscall", "LSM task_kill, ptrace_access_check return -EPERM",
+    if (b.refusing()) {
+        b.add("reach-raw-syscall",
+              b.hook_mechanism("task_kill, ptrace_access_check") + " return -EPERM",
               Effect::kPrevents, true,
               "Every signal (raw kill, process groups, pidfd_send_signal), ptrace attach, "
               "process_vm_readv/writev and /proc/<pid>/mem write aimed at a process outside "
               "the caller's session is refused; the caller is told and goes on.");
-        b.add("mount-over-data", "LSM sb_mount/move_mount/sb_umount returns -EPERM",
+        b.add("mount-over-data",
+              b.hook_mechanism("sb_mount/move_mount/sb_umount") + " returns -EPERM",
               Effect::kPrevents, true,
               "A guarded process cannot mount over, move or unmount protected data.");
         b.add("self-signal-raw-syscall",
-              "LSM task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, capable "
-              "return -EPERM + SIGKILL",
+              b.hook_mechanism("task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, "
+                               "capable") +
+                  " return -EPERM + SIGKILL",
               Effect::kPrevents, true,
               "Every signal to the daemon (kill, tkill, tgkill, sigqueue, pidfd_send_signal), "
               "ptrace, process_vm_writev and /proc/<pid>/mem of it, and module or kexec loads "
               "by a guarded process are refused and the caller killed; reboot and "
               "delete_module, which have no hook of their own, where they ask for "
-              "CAP_SYS_BOOT or CAP_SYS_MODULE (LSM capable).");
-        b.add("self-bpf-detach", "LSM bpf returns -EPERM + SIGKILL", Effect::kPrevents, true,
+              "CAP_SYS_BOOT or CAP_SYS_MODULE (capable).");
+        b.add("self-bpf-detach", b.hook_mechanism("bpf") + " returns -EPERM + SIGKILL",
+              Effect::kPrevents, true,
               "Every bpf() command of a guarded process is refused: it cannot detach, replace "
               "or read killswitch's programs and maps.");
-    } else if (b.fentry()) {
-        b.add("reach-raw-syscall", "fentry on security_task_kill/ptrace_access_check + SIGKILL",
-              Effect::kStopsAfter, true,
-              "Not preventive: a raw signal, ptrace attach or /proc/<pid>/mem open aimed at a "
-              "process outside the session runs, and the caller dies as it returns (a SIGKILL "
-              "has then reached its target)." +
-                  b.lsm_missing());
-        b.add("mount-over-data", "fentry on security_sb_mount/move_mount/sb_umount + SIGKILL",
-              Effect::kStopsAfter, true,
-              "Not preventive: the mount completes and the agent dies as it returns (the data "
-              "underneath is untouched, but hidden until it is unmounted)." +
-                  b.lsm_missing());
-        b.add("self-signal-raw-syscall",
-              "fentry on security_task_kill/ptrace_access_check/kernel_read_file/"
-              "kernel_load_data/capable + SIGKILL",
-              Effect::kStopsAfter, true,
-              "Not preventive: the call runs and the caller dies as it returns (every signal "
-              "path, pidfd_send_signal included; ptrace, process_vm_writev, /proc/<pid>/mem; "
-              "module and kexec loads; reboot and delete_module where they ask for their "
-              "capability). A daemon killed this way leaves the kernel enforcing (fail-closed) "
-              "and is adopted by the next one." +
-                  b.lsm_missing());
-        b.add("self-bpf-detach", "fentry on security_bpf + SIGKILL", Effect::kStopsAfter, true,
-              "The first bpf() call of a guarded process completes and it dies as it returns. A "
-              "detach or replace needs an object descriptor that only an earlier bpf() call "
-              "gives, so in practice no guarded process gets that far.");
     } else {
         b.add("reach-raw-syscall",
               "syscall tracepoints sys_enter_kill/tgkill/ptrace/process_vm_writev + SIGKILL",
@@ -287,7 +276,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "Partial: a raw system call (a static binary, Go's syscall.Kill) is seen only when "
               "it aims at another session's process, and the caller dies after it; one aimed "
               "at an unguarded process (the database server) is NOT stopped, and neither is a "
-              "write to /proc/<pid>/mem: that needs the LSM or fentry layer." +
+              "write to /proc/<pid>/mem: that needs the LSM or fentry (fmod_ret) layer." +
                   b.lsm_missing());
         b.add("mount-over-data", "syscall tracepoint sys_enter_mount/umount + SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),

@@ -54,16 +54,14 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     return g;
 }
 
-Status FileGuardBpf::leave_files_to_hooks(bool lsm, bool io_uring_covered) {
+Status FileGuardBpf::leave_files_to_hooks() {
     if (active_) return make_error("the file layer is attached already");
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) {
-        std::string name = bpf_program__name(prog);
-        bool keep = name == "ks_exec_check" ||
-                    (!lsm && !io_uring_covered && name.rfind("ks_tp_io_uring_", 0) == 0);
-        if (!keep) bpf_program__set_autoattach(prog, false);
+        if (std::string_view(bpf_program__name(prog)) != "ks_exec_check")
+            bpf_program__set_autoattach(prog, false);
     }
-    if (lsm) want_uprobes_ = false;
+    want_uprobes_ = false;
     return {};
 }
 

@@ -28,17 +28,14 @@ class FileGuardBpf : public Layer {
     // one uses instead of its own. Loaded and tried, then left detached until
     // set_active(true).
     static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes);
-    // The hook layer (hook_guard_bpf.h) watches the operations on files: no
-    // syscall tracepoint attaches here from now on (each sends every system
-    // call of every process down the slow path). LSM: only the exec layer
-    // stays; the libc uprobes would stop the task before the kernel can
-    // refuse the call (and cost every process a trap), and io_uring needs no
-    // rule of its own (its requests meet the same hooks). fentry: the exec
-    // layer and the libc uprobes stay (they stop a task before the call,
-    // which fentry cannot); the io_uring tracepoints too unless the hook layer
-    // has the io_uring calls (io_uring_covered). Before the first
-    // set_active(true).
-    Status leave_files_to_hooks(bool lsm, bool io_uring_covered);
+    // The hook layer (hook_guard_bpf.h, LSM or fmod_ret) refuses the
+    // operations on files: only the exec layer stays. No syscall tracepoint
+    // attaches here from now on (each sends every system call of every
+    // process down the slow path), no libc uprobe (it would stop the task
+    // before the kernel can refuse the call, and cost every process that
+    // opens a file a trap), and io_uring needs no rule of its own (its
+    // requests meet the same hooks). Before the first set_active(true).
+    Status leave_files_to_hooks();
 
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or
@@ -70,7 +67,7 @@ class FileGuardBpf : public Layer {
     [[nodiscard]] const std::string& libc_path() const { return libc_; }
     [[nodiscard]] std::vector<std::string> program_names() const;
     // The syscall tracepoints attached while active (all but the exec layer's
-    // are off when the LSM layer refuses).
+    // are off when a hook layer refuses).
     [[nodiscard]] std::vector<std::string> tracepoints() const;
     [[nodiscard]] bpf_object* object() const;
     static std::string_view elf_bytes();

@@ -11,11 +11,8 @@ std::string file_event_path(const FileEvent& ev) {
 
 namespace {
 
-// At a syscall tracepoint or an fentry hook the call goes on: the task dies
-// as it returns.
-bool stops_after(uint32_t layer) {
-    return layer == KS_LAYER_TRACEPOINT || layer == KS_LAYER_FENTRY;
-}
+// At a syscall tracepoint the call goes on: the task dies as it returns.
+bool stops_after(uint32_t layer) { return layer == KS_LAYER_TRACEPOINT; }
 
 // The session's part of an enforced action: freeze and kill-session act on
 // the session themselves; block and kill are followed by the rule's session
@@ -66,9 +63,7 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     if (carried_out == Action::Hold && after) {
         // The kernel killed it: the call would complete while it waited.
         carried_out = Action::Kill;
-        d.reason = std::string("a hold cannot wait at ") +
-                   (ev.layer == KS_LAYER_FENTRY ? "an fentry hook" : "a syscall tracepoint") +
-                   "; killed instead";
+        d.reason = "a hold cannot wait at a syscall tracepoint; killed instead";
     } else if (carried_out == Action::Hold && (ev.flags & KS_FF_DENIED)) {
         // An io_uring worker cannot be stopped: the kernel refused it.
         carried_out = Action::Block;
@@ -80,10 +75,7 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     if (carried_out == Action::Hold)
         d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};
     if (after && carried_out != Action::Audit && *d.action != Action::Audit)
-        d.note = ev.layer == KS_LAYER_FENTRY
-                     ? "stopped at the kernel's security check: this one call completes before "
-                       "the signal lands"
-                     : "stopped at syscall entry: this one call completes before the signal lands";
+        d.note = "stopped at syscall entry: this one call completes before the signal lands";
     return d;
 }
 

@@ -34,6 +34,8 @@ namespace {
 // arguments (bpf gained one in 6.14) would hand the program the wrong ones,
 // the previous verdict included: such a program is not loaded.
 const std::map<std::string, int>& hook_arity() {
+    // One hook a line.
+    // clang-format off
     static const std::map<std::string, int> m = {
         {"path_unlink", 2},
         {"path_rmdir", 2},
@@ -51,10 +53,8 @@ const std::map<std::string, int>& hook_arity() {
         {"kernel_read_file", 3},
         {"kernel_load_data", 2},
         {"capable", 4},
-        {"io_uring_setup", 1},
-        {"io_uring_enter", 1},
-        {"io_uring_register", 1},
     };
+    // clang-format on
     return m;
 }
 
@@ -71,12 +71,10 @@ struct Target {
 Target target_of(bpf_program* prog) {
     std::string sec = bpf_program__section_name(prog);
     if (sec.rfind("lsm/", 0) == 0) return {"bpf_lsm_" + sec.substr(4), sec.substr(4)};
-    if (sec.rfind("fentry/", 0) == 0) {
-        std::string fn = sec.substr(7);
-        std::string hook = fn;
-        for (const char* prefix : {"security_", "__x64_sys_", "__arm64_sys_"})
-            if (hook.rfind(prefix, 0) == 0) hook = hook.substr(std::strlen(prefix));
-        return {fn, hook};
+    constexpr std::string_view fmod_ret = "fmod_ret/security_";
+    if (sec.rfind(fmod_ret, 0) == 0) {
+        std::string fn = sec.substr(fmod_ret.size() - std::strlen("security_"));
+        return {fn, sec.substr(fmod_ret.size())};
     }
     return {"", sec};
 }
@@ -188,9 +186,6 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     g->coverage_.bpf = has("bpf");
     g->coverage_.modules = has("kernel_read_file") && has("kernel_load_data");
     g->coverage_.reboot = g->coverage_.module_unload = has("capable");
-    g->coverage_.io_uring =
-        has("io_uring_setup") && has("io_uring_enter") && has("io_uring_register");
-    g->coverage_.refuses = kind == HookKind::kLsm;
     for (const auto& s : g->skipped_) spdlog::info("{} layer: {}", hook_kind_name(kind), s);
     return g;
 }
@@ -209,7 +204,7 @@ Status HookGuardBpf::set_active(bool active) {
         return {};
     }
     const char* what =
-        kind_ == HookKind::kLsm ? "hook_guard_lsm LSM hooks" : "hook_guard_fentry fentry hooks";
+        kind_ == HookKind::kLsm ? "hook_guard_lsm LSM hooks" : "hook_guard_fentry fmod_ret hooks";
     if (auto st = attach_layer(skeleton_, what, detaching_); !st) return st;
     active_ = true;
     return {};
@@ -253,19 +248,11 @@ Status HookGuardBpf::probe(int guarded_tasks_fd, const std::string& dir) {
     if (!result) return result;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
         return make_error("the probe process did not run");
-    if (kind_ == HookKind::kFentry) {
-        // It cannot refuse: the unlink goes through and the task dies as it
-        // returns.
-        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return {};
-        return make_error(
-            "the fentry hook on security_path_unlink is attached but did not run: "
-            "a guarded unlink went through and its process lived");
-    }
-    if (!WIFEXITED(status)) return make_error("the LSM probe process died");
+    std::string hook = kind_ == HookKind::kLsm ? "the LSM path_unlink hook"
+                                               : "the fmod_ret hook on security_path_unlink";
+    if (!WIFEXITED(status)) return make_error("the " + std::string(name()) + " probe process died");
     if (WEXITSTATUS(status) == 1 || !kept)
-        return make_error(
-            "the path_unlink hook is attached but did not run: a guarded unlink "
-            "went through");
+        return make_error(hook + " is attached but did not refuse: a guarded unlink went through");
     if (WEXITSTATUS(status) != 0)
         return make_error("the probe's unlink failed with another error than EPERM");
     return {};

@@ -7,16 +7,15 @@
 //    where the kernel runs them: CONFIG_BPF_LSM, "bpf" in the active LSM list
 //    (an LSM program loads and attaches without it, and never runs), and a
 //    start-up probe in which the hook refused a real call.
-//  - fentry (hook_guard_fentry): the same programs on fentry of the security_*
-//    functions, where the kernel runs fentry but not the bpf LSM. They cannot
-//    refuse: the task is killed and the call in flight completes (as at a
-//    syscall tracepoint), but the decision is by the real object, and only
-//    the hooked functions pay for it, where a syscall tracepoint sends every
-//    system call of every process down the slow path.
+//  - fentry (hook_guard_fentry): the same programs as fmod_ret trampolines on
+//    the security_* functions, where the kernel runs BPF trampolines but not
+//    the bpf LSM. A non-zero return skips the function and is its result, so
+//    the call is refused as by the LSM hook; the same start-up probe.
 //
 // Either form shares the protected set, rules and passes with file_guard and
 // the daemon's pid with self_guard, and replaces file_guard's syscall
-// tracepoints and the self_guard tracepoints its hooks cover.
+// tracepoints and libc uprobes and the self_guard tracepoints and uprobes its
+// hooks cover: a refused call needs nothing else.
 #pragma once
 
 #include <killswitch/abi/events.h>
@@ -49,7 +48,8 @@ enum class HookKind { kLsm, kFentry };
 std::string_view hook_kind_name(HookKind kind);
 
 // What the hook layer covers besides files (the self-protection hooks this
-// kernel has); the syscall tracepoints for the same calls are not needed.
+// kernel has): the hooks refuse the call before it runs, so neither the
+// syscall tracepoints nor the libc uprobes for the same calls are needed.
 struct HookCoverage {
     bool signals = false;        // task_kill
     bool ptrace = false;         // ptrace_access_check
@@ -57,11 +57,6 @@ struct HookCoverage {
     bool modules = false;        // kernel_read_file and kernel_load_data
     bool reboot = false;         // capable (CAP_SYS_BOOT in reboot)
     bool module_unload = false;  // capable (CAP_SYS_MODULE in delete_module)
-    bool io_uring = false;       // io_uring_setup/enter/register (fentry)
-    // LSM: the hooks refuse the call before it runs, as a libc uprobe would
-    // stop its caller, so no uprobe is needed for a covered call. fentry: the
-    // caller is stopped right after the call; libc callers keep their uprobes.
-    bool refuses = false;
 };
 
 class HookGuardBpf : public Layer {
@@ -69,7 +64,8 @@ class HookGuardBpf : public Layer {
     // Why this kernel cannot run the layer of this kind ("" when it may):
     // LSM: no BTF, no bpf_lsm_* hooks (CONFIG_BPF_LSM), "bpf" not in
     // securityfs's lsm list; fentry: no BTF, no security_path_unlink
-    // function (CONFIG_SECURITY_PATH). The load and the probe decide the rest.
+    // function (CONFIG_SECURITY_PATH) to put an fmod_ret program on. The load
+    // and the probe decide the rest.
     static std::string unavailable_reason(HookKind kind);
 
     // shared: objects whose maps this one uses (guarded_tasks, events and
@@ -80,11 +76,10 @@ class HookGuardBpf : public Layer {
     HookGuardBpf(const HookGuardBpf&) = delete;
     HookGuardBpf& operator=(const HookGuardBpf&) = delete;
 
-    // Proves the hooks run here: a child process, guarded as the probe
-    // session through guarded_tasks_fd, unlinks a file of its own in dir.
-    // LSM: the kernel must refuse it and the file must remain; fentry: the
-    // child must die of SIGKILL in that call. Attaches for the test and
-    // leaves the layer as it was.
+    // Proves the hooks run here and the kernel takes their verdict: a child
+    // process, guarded as the probe session through guarded_tasks_fd, unlinks
+    // a file of its own in dir; the unlink must fail with EPERM and the file
+    // remain. Attaches for the test and leaves the layer as it was.
     Status probe(int guarded_tasks_fd, const std::string& dir);
 
     Status set_active(bool active) override;

@@ -112,7 +112,7 @@ Status SelfGuardBpf::set_active(bool active) {
     };
     std::vector<UprobeSpec> specs;
     for (const auto& w : wrappers)
-        if (!(hooks_.refuses && covered_by_hooks(w.call, hooks_))) specs.push_back({w.fn, w.prog});
+        if (!covered_by_hooks(w.call, hooks_)) specs.push_back({w.fn, w.prog});
     if (!specs.empty()) attach_uprobes(libc_, specs, links_, uprobe_names_);
     return {};
 }

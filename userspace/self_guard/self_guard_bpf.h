@@ -24,11 +24,10 @@ namespace ks {
 class SelfGuardBpf : public Layer {
   public:
     // libc: the library whose wrappers get uprobes ("" for none). hooks: the
-    // calls the hook layer (LSM or fentry) covers; their syscall tracepoints
-    // stay detached. Their libc uprobes stay on the fentry layer (they stop
-    // the caller before the call, fentry right after it); on the LSM layer,
-    // which refuses the call itself, they are not attached (every process
-    // that calls kill() would trap for nothing). shared: objects whose maps
+    // calls the hook layer (LSM or fentry) covers; the layer refuses them
+    // itself, so neither their syscall tracepoints nor their libc uprobes are
+    // attached (every process that calls kill() would trap for nothing; the
+    // database server wakes its backends with kill()). shared: objects whose maps
     // this one uses (process_guard's; the hook layer's protected_pids when it
     // is on).
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,

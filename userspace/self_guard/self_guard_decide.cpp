@@ -42,10 +42,10 @@ std::string tamper_reason(const TamperEvent& ev, int daemon_pid) {
     }
 }
 
-// At a libc entry the call never ran; an LSM hook refused it (EPERM). At a
-// raw system call it ran, and the process died as it returned.
+// At a libc entry the call never ran; an LSM or fmod_ret hook refused it
+// (EPERM). At a raw system call it ran, and the process died as it returned.
 bool tamper_prevented(const TamperEvent& ev) {
-    return ev.layer == KS_LAYER_UPROBE || ev.layer == KS_LAYER_LSM;
+    return ev.layer == KS_LAYER_UPROBE || layer_refuses(ev.layer);
 }
 
 }  // namespace
@@ -72,7 +72,7 @@ nlohmann::json tamper_facts(const TamperEvent& ev) {
     if (ev.what == KS_TAMPER_SIGNAL) f["signal"] = ev.arg;
     if (ev.what == KS_TAMPER_BPF) f["bpf_cmd"] = ev.arg;
     if (ev.what == KS_TAMPER_REBOOT) f["reboot_cmd"] = ev.arg;
-    if (ev.layer == KS_LAYER_LSM) f["refused"] = "EPERM";
+    if (layer_refuses(ev.layer)) f["refused"] = "EPERM";
     f["contained"] = !tamper_prevented(ev);
     return f;
 }
@@ -116,8 +116,8 @@ Decision decide_reach(const TamperEvent& ev, const ReachedProcess& target) {
                ": guarded processes may only signal and trace their own session's "
                "(policy processes.reachable names programs they may reach)";
     d.what = verb + (target.comm.empty() ? "pid " + std::to_string(target.pid) : target.comm);
-    // At a libc entry the call never ran; an LSM hook refused it. At a raw
-    // system call or fentry it ran, and the caller died as it returned.
+    // At a libc entry the call never ran; an LSM or fmod_ret hook refused
+    // it. At a raw system call it ran, and the caller died as it returned.
     d.prevented = refused || ev.layer == KS_LAYER_UPROBE;
     // Held at its libc entry: it exits there (126), as a refused exec does.
     d.task = (ev.flags & KS_TF_HELD) ? TaskStep::Refuse : TaskStep::None;

@@ -20,9 +20,9 @@ Decision decide_tamper(const TamperEvent& ev, int daemon_pid, const policy::Poli
 nlohmann::json tamper_facts(const TamperEvent& ev);
 
 // Reach (ev.what KS_TAMPER_REACH_*): a guarded process went for target, a
-// process outside its session. Refused by an LSM hook (the caller goes on),
-// killed before the call at a libc entry (or, held there, by the daemon), or
-// contained: killed as a raw system call or fentry returned.
+// process outside its session. Refused by an LSM or fmod_ret hook (the caller
+// goes on), killed before the call at a libc entry (or, held there, by the
+// daemon), or contained: killed as a raw system call returned.
 bool is_reach(const TamperEvent& ev);
 Decision decide_reach(const TamperEvent& ev, const ReachedProcess& target);
 nlohmann::json reach_facts(const TamperEvent& ev, const ReachedProcess& target);

@@ -147,7 +147,7 @@ enum ks_layer {
     KS_LAYER_LSM = 4,        /* refused with EPERM */
     KS_LAYER_SK_MSG = 5,     /* socket send path: the bytes never leave */
     KS_LAYER_CONNECT = 6,    /* connect() refused with EPERM */
-    KS_LAYER_FENTRY = 7,     /* fentry on a security_* function: at most this call completes */
+    KS_LAYER_FENTRY = 7,     /* fmod_ret on a security_* function: refused with EPERM */
 };
 
 /* How the object was found to be protected. */
