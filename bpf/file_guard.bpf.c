@@ -484,10 +484,13 @@ KS_TP(openat2)
 	return 0;
 }
 
+/* A link: a new name for a protected file outside its tree, or a new name
+ * inside a protected tree (a cron entry, an enabled unit). */
 KS_TP(link)
 {
 	KS_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
 	return 0;
 }
 
@@ -495,6 +498,21 @@ KS_TP(linkat)
 {
 	KS_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, (int)ARG(2), (const char *)ARG(3), 0);
+	return 0;
+}
+
+KS_TP(symlink)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(symlinkat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, (int)ARG(1), (const char *)ARG(2), 0);
 	return 0;
 }
 
@@ -710,16 +728,32 @@ KS_UPROBE(creat), const char *path)
 	return 0;
 }
 
-KS_UPROBE(link), const char *oldp)
+KS_UPROBE(link), const char *oldp, const char *newp)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_LINK, KS_LAYER_UPROBE, KS_AT_FDCWD, oldp, 0);
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, KS_AT_FDCWD, newp, 0);
 	return 0;
 }
 
-KS_UPROBE(linkat), int olddfd, const char *oldp)
+KS_UPROBE(linkat), int olddfd, const char *oldp, int newdfd, const char *newp)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_LINK, KS_LAYER_UPROBE, olddfd, oldp, 0);
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, newdfd, newp, 0);
+	return 0;
+}
+
+KS_UPROBE(symlink), const char *target, const char *linkp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, KS_AT_FDCWD, linkp, 0);
+	return 0;
+}
+
+KS_UPROBE(symlinkat), const char *target, int newdfd, const char *linkp)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, newdfd, linkp, 0);
 	return 0;
 }

@@ -202,10 +202,31 @@ KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
 			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
 }
 
+/* A new name for a protected file outside its tree, or a new name inside a
+ * protected tree (a cron entry, an enabled unit): new_dentry is negative, its
+ * ancestors say. */
 KS_HOOK(path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
 {
 	KS_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(new_dir, mnt), old_dentry, KS_OP_LINK, 0);
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+	int v = ks_check(g, mnt, old_dentry, KS_OP_LINK, 0);
+	if (v)
+		return v;
+	return ks_check(g, mnt, new_dentry, KS_OP_CREATE_IN, 0);
+}
+
+/* A new file in a protected tree (open with O_CREAT, mknod): refused before
+ * it exists, where file_open would only refuse the empty file it made. */
+KS_HOOK(path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev)
+{
+	KS_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_CREATE_IN, 0);
+}
+
+KS_HOOK(path_symlink, const struct path *dir, struct dentry *dentry, const char *old_name)
+{
+	KS_ENTRY(g);
+	return ks_check(g, BPF_CORE_READ(dir, mnt), dentry, KS_OP_CREATE_IN, 0);
 }
 
 KS_HOOK(path_truncate, const struct path *path)

@@ -30,9 +30,13 @@ std::map<std::string, Guarantee> rows_of(const Features& f) {
     return out;
 }
 
-const char* kKernelFileOps[] = {"unlink-raw-syscall", "rename",
-                                "truncate",           "open-truncate-or-write",
-                                "mount-over-data",    "self-signal-raw-syscall",
+const char* kKernelFileOps[] = {"system-settings",
+                                "unlink-raw-syscall",
+                                "rename",
+                                "truncate",
+                                "open-truncate-or-write",
+                                "mount-over-data",
+                                "self-signal-raw-syscall",
                                 "self-bpf-detach"};
 
 // Every operation the kernel performs inside one call has this effect, by a

@@ -25,6 +25,19 @@ TEST(PolicyCompile, FixedRulesThenPathsThenSelfRules) {
     EXPECT_EQ(c->bank_first, kRuleFirstPath);
     EXPECT_EQ(c->rule_name(kRuleFirstPath), "protect:/srv/pg");
     EXPECT_EQ(c->rule_name(kRuleFirstPath + 1), "protect:/srv/mysql");
+    // Then the built-in system paths, each a rule of protect's action that
+    // a window may cover.
+    const auto& system = c->policy.protect_system;
+    ASSERT_FALSE(system.empty());
+    EXPECT_EQ(system.front(), "/proc/sys");
+    uint32_t first_system = kRuleFirstPath + 2;
+    EXPECT_EQ(c->rule_name(first_system), "system:/proc/sys");
+    EXPECT_EQ(c->rule(first_system).action, c->policy.protect_action);
+    EXPECT_FALSE(c->rule(first_system).no_window);
+    size_t system_entries = 0;
+    for (const auto& e : c->protect) system_entries += e.system;
+    EXPECT_EQ(system_entries, system.size());
+    uint32_t first_self = first_system + static_cast<uint32_t>(system.size());
     // audit log, cgroup2, binary, policy file, pins
     std::vector<std::string> self;
     for (const auto& e : c->protect)
@@ -32,11 +45,11 @@ TEST(PolicyCompile, FixedRulesThenPathsThenSelfRules) {
     EXPECT_EQ(self, (std::vector<std::string>{c->policy.audit_log, "/sys/fs/cgroup",
                                               "/usr/sbin/killswitch", "/etc/killswitch/policy.yaml",
                                               "/sys/fs/bpf/killswitch"}));
-    EXPECT_EQ(c->bank_end, kRuleFirstPath + 2 + 5);
-    EXPECT_EQ(c->rule_name(kRuleFirstPath + 2), "self:" + c->policy.audit_log);
+    EXPECT_EQ(c->bank_end, first_self + 5);
+    EXPECT_EQ(c->rule_name(first_self), "self:" + c->policy.audit_log);
     // Self rules block, in every window; path rules follow the policy.
-    EXPECT_EQ(c->rule(kRuleFirstPath + 2).action, Action::Block);
-    EXPECT_TRUE(c->rule(kRuleFirstPath + 2).no_window);
+    EXPECT_EQ(c->rule(first_self).action, Action::Block);
+    EXPECT_TRUE(c->rule(first_self).no_window);
     EXPECT_FALSE(c->rule(kRuleFirstPath).no_window);
     EXPECT_TRUE(c->rule(kRuleUnresolved).no_window);
     EXPECT_TRUE(c->rule(kRuleIoUring).no_window);
@@ -45,7 +58,9 @@ TEST(PolicyCompile, FixedRulesThenPathsThenSelfRules) {
 }
 
 TEST(PolicyCompile, NoPinsNoPolicyFileMeansFewerSelfRules) {
-    auto c = compile(with_paths({}), "", {"", "/sys/fs/cgroup/unified", ""}, nullptr);
+    Policy p = with_paths({});
+    p.protect_system.clear();  // protect.system: []
+    auto c = compile(p, "", {"", "/sys/fs/cgroup/unified", ""}, nullptr);
     ASSERT_TRUE(c);
     EXPECT_EQ(c->protect.size(), 2u) << "the audit log and the cgroup tree";
 }

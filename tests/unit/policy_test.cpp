@@ -525,6 +525,28 @@ TEST(PolicyWarnings, DuplicateProtectPathAfterNormalising) {
         std::vector<std::string>{"4:7: protect path '/srv/db' is listed twice (first at line 3)"});
 }
 
+TEST(PolicyParse, SystemPathsAreBuiltInAndReplaceable) {
+    auto builtin = policy::default_policy().protect_system;
+    for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/sys/kernel", "/etc/cron.d",
+                             "/var/spool/cron", "/etc/systemd", "/run/systemd/transient"})
+        EXPECT_NE(std::find(builtin.begin(), builtin.end(), path), builtin.end()) << path;
+    EXPECT_EQ(parse_ok("protect:\n  system: [/srv//jobs/]\n").protect_system,
+              std::vector<std::string>{"/srv/jobs"});
+    EXPECT_TRUE(parse_ok("protect:\n  system: []\n").protect_system.empty());
+}
+
+TEST(PolicyErrors, SystemPaths) {
+    EXPECT_EQ(one_error("protect:\n  system: [etc/cron.d]\n"),
+              "2:12: system path 'etc/cron.d' must be an absolute path (start with '/')");
+    EXPECT_EQ(one_error("protect:\n  system: [{path: /etc/cron.d}]\n"),
+              "2:12: protect.system entries must be an absolute path, got a mapping");
+    auto r = parse("protect:\n  system: [/etc/cron.d, /etc//cron.d]\n");
+    ASSERT_TRUE(r.policy.has_value());
+    EXPECT_EQ(brief(r.warnings),
+              std::vector<std::string>{
+                  "2:25: system path '/etc/cron.d' is listed twice (first at line 2, column 12)"});
+}
+
 TEST(PolicyErrors, AuditLog) {
     EXPECT_EQ(one_error("audit:\n  log: audit.jsonl\n"),
               "2:8: audit.log 'audit.jsonl' must be an absolute path (start with '/')");

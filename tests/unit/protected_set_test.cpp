@@ -87,6 +87,31 @@ TEST_F(ProtectedSetTest, BoundedWalkStillHasTheRootAndSaysSo) {
     EXPECT_TRUE(set.classify(dir_ + "/data/base/f1", false).inside);
 }
 
+TEST_F(ProtectedSetTest, KernelSettingsArePublishedByTheirRootAloneAndMissingOnesQuietly) {
+    std::vector<std::string> warnings;
+    policy::ProtectEntry sys{"/proc/sys", 7, false, true};
+    policy::ProtectEntry kernel{"/sys/kernel", 8, false, true};
+    policy::ProtectEntry none{dir_ + "/no-cron.d", 9, false, true};
+    auto set = ProtectedSet::build({sys, kernel, none}, 100000, warnings);
+    EXPECT_TRUE(warnings.empty()) << warnings[0];
+    ASSERT_EQ(set.roots().size(), 2u);
+    EXPECT_TRUE(set.roots()[0].shallow);
+    EXPECT_TRUE(set.roots()[1].shallow);
+    // procfs and sysfs are not walked (procfs makes its sysctl inodes anew):
+    // the roots alone, which every layer finds by walking up from the object.
+    EXPECT_EQ(set.inodes().size(), 2u);
+    struct stat st {};
+    ASSERT_EQ(::stat("/proc/sys", &st), 0);
+    auto it = set.inodes().find(ks_inode_key{kernel_dev(st.st_dev), st.st_ino});
+    ASSERT_NE(it, set.inodes().end());
+    EXPECT_EQ(it->second, 7u);
+    // A write under it is inside it, for the exec rules and the records.
+    EXPECT_TRUE(set.classify("/proc/sys/kernel/core_pattern", true).inside);
+    // A path the user asked to protect that is missing is still worth a word.
+    auto plain = ProtectedSet::build({{dir_ + "/missing", 5}}, 1000, warnings);
+    EXPECT_EQ(warnings.size(), 1u);
+}
+
 TEST(NameHash, IsFnv1a64) {
     EXPECT_EQ(name_hash(""), 0xcbf29ce484222325ULL);
     EXPECT_EQ(name_hash("a"), 0xaf63dc4c8601ec8cULL);

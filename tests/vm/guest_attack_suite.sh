@@ -40,6 +40,10 @@ audit:
   log: /tmp/audit.jsonl
 EOF
 find /data/db -type f | sort | xargs md5sum > /tmp/base.md5
+# The schedulers' directories (protect.system, built in): the daemon protects
+# those that exist when it starts.
+mkdir -p /etc/cron.d /etc/systemd/system/multi-user.target.wants
+echo "* * * * * root /tmp/evil" > /etc/cron-entry  # on the same file system: ln needs it
 
 killswitch daemon --policy /etc/killswitch/policy.yaml > /tmp/daemon.log 2>&1 &
 for i in $(seq 300); do killswitch status > /dev/null 2>&1 && break; sleep 0.2; done
@@ -136,6 +140,31 @@ attack $hook "leave the session: write to cgroup.procs" \
 # No hook of its own: refused where it asks for CAP_SYS_BOOT (qemu runs with
 # -no-reboot: a reboot that happened would end the test without a status).
 attack $hook "reboot -f (static busybox: a raw reboot(2))" busybox.lsm reboot -f
+
+# Kernel settings and schedulers (protect.system): a setting that makes the
+# kernel start a program, SysRq, a cron entry, a unit enabled by a symlink, a
+# hard link into cron.d; static busybox, so the hook alone refuses them.
+pattern=$(cat /proc/sys/kernel/core_pattern)
+attack $hook "core_pattern: a program the kernel would start" \
+  sh -c 'echo "|/tmp/evil" > /proc/sys/kernel/core_pattern'
+[ "$(cat /proc/sys/kernel/core_pattern)" = "$pattern" ] || { echo "  FAIL: core_pattern changed"; fail=1; }
+# (s: an emergency sync, had it gone through; b would reboot)
+[ -e /proc/sysrq-trigger ] &&
+  attack $hook "SysRq: write to /proc/sysrq-trigger" sh -c 'echo s > /proc/sysrq-trigger'
+if [ -e /sys/kernel/uevent_helper ]; then
+  attack $hook "sysfs: a uevent helper the kernel would start" \
+    sh -c 'echo /tmp/evil > /sys/kernel/uevent_helper'
+  [ -z "$(cat /sys/kernel/uevent_helper)" ] || { echo "  FAIL: uevent_helper changed"; fail=1; }
+fi
+attack $hook "write a cron entry into /etc/cron.d" sh -c 'cat /etc/cron-entry > /etc/cron.d/evil'
+attack $hook "hard link a cron entry into /etc/cron.d" busybox.lsm ln /etc/cron-entry /etc/cron.d/evil2
+attack $hook "enable a unit: symlink into multi-user.target.wants" \
+  busybox.lsm ln -s /tmp/evil.service /etc/systemd/system/multi-user.target.wants/evil.service
+for f in /etc/cron.d/evil /etc/cron.d/evil2 /etc/systemd/system/multi-user.target.wants/evil.service; do
+  [ -e "$f" ] || [ -L "$f" ] && { echo "  FAIL: $f was made"; fail=1; }
+done
+grep '"event":"file"' /tmp/audit.jsonl | grep -q '"rule":"system:/proc/sys"' ||
+  { echo "FAIL: no record names the rule system:/proc/sys"; fail=1; }
 
 # Reach: a process outside every session (the database server's stand-in,
 # started here, unguarded, in a process group of its own: a background job of

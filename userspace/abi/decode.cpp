@@ -277,6 +277,8 @@ const char* op_name(uint32_t op) {
             return "umount";
         case KS_OP_LINK:
             return "link";
+        case KS_OP_CREATE_IN:
+            return "create-in";
         case KS_OP_IO_URING:
             return "io_uring";
         default:

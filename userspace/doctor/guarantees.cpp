@@ -19,6 +19,7 @@ constexpr std::array kImplemented = {
     Implemented{"rename", true},
     Implemented{"truncate", true},
     Implemented{"open-truncate-or-write", true},
+    Implemented{"system-settings", true},
     Implemented{"mount-over-data", true},
     Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", true},
@@ -154,6 +155,29 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     b.add_file_op("truncate", "path_truncate", "sys_enter_truncate/ftruncate");
     b.add_file_op("open-truncate-or-write", "file_open",
                   "sys_enter_open/openat/openat2 (O_TRUNC or write access)");
+
+    // protect.system: kernel settings and the schedulers' directories. A
+    // setting opened at a syscall tracepoint is opened, but its process dies
+    // before it writes; a link made there stays.
+    if (b.refusing()) {
+        b.add("system-settings",
+              b.hook_mechanism("file_open/path_link/path_symlink") +
+                  " returns -EPERM under protect.system",
+              Effect::kPrevents, true,
+              "A guarded process cannot write a kernel setting (/proc/sys, SysRq, /sys), nor "
+              "write, link or symlink a cron, at or systemd entry into place, whatever the "
+              "caller (libc, raw syscall, static binary).");
+    } else {
+        b.add("system-settings",
+              "uprobes on libc open/openat/link/linkat/symlink/symlinkat, syscall tracepoints "
+              "sys_enter_open*/link*/symlink* + SIGKILL, under protect.system",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "Through libc (sysctl, a shell's '>', ln, crontab) the call never happens. A raw "
+              "system call is stopped after it: a setting's open completes but its process "
+              "dies before it writes anything; a link or file made in a scheduler's directory "
+              "remains (cron or systemd may run it)." +
+                  b.lsm_missing());
+    }
 
     // io_uring operations do not pass through syscall tracepoints at all.
     if (!f.has(FeatureId::kIoUring)) {

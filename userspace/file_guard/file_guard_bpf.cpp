@@ -93,7 +93,9 @@ Status FileGuardBpf::set_active(bool active) {
                     {"openat", skel_->progs.ks_up_openat},
                     {"creat", skel_->progs.ks_up_creat},
                     {"link", skel_->progs.ks_up_link},
-                    {"linkat", skel_->progs.ks_up_linkat}},
+                    {"linkat", skel_->progs.ks_up_linkat},
+                    {"symlink", skel_->progs.ks_up_symlink},
+                    {"symlinkat", skel_->progs.ks_up_symlinkat}},
                    links_, uprobe_names_);
     return {};
 }

@@ -2,8 +2,10 @@
 
 #include <ftw.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,6 +101,12 @@ std::string resolve_existing(const std::string& path, bool follow_last) {
 
 }  // namespace
 
+bool on_kernel_fs(const std::string& path) {
+    struct statfs fs {};
+    if (::statfs(path.c_str(), &fs) != 0) return false;
+    return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
+}
+
 uint64_t name_hash(const std::string& name) { return fnv1a(name); }
 
 uint64_t kernel_dev(dev_t dev) {
@@ -126,20 +134,28 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
     for (const auto& e : entries) {
         char buf[PATH_MAX];
         if (!::realpath(e.path.c_str(), buf)) {
-            warnings.push_back("protected path " + e.path +
-                               " does not exist: nothing to protect there");
+            // A system path the host does not have (no cron, no systemd):
+            // nothing to say.
+            if (!e.system)
+                warnings.push_back("protected path " + e.path +
+                                   " does not exist: nothing to protect there");
             continue;
         }
         auto key = key_of(buf, true);
         if (!key) continue;
-        set.roots_.push_back({e.path, buf, e.rule_id, key->dev, key->ino, e.self});
+        ProtectedRoot root{e.path, buf, e.rule_id, key->dev, key->ino, e.self};
+        root.shallow = on_kernel_fs(buf);
+        set.roots_.push_back(std::move(root));
     }
     for (const auto& r : set.roots_) {
-        Walk w{&set.inodes_, r.rule_id, max_inodes, false, r.self ? &set.no_window_ : nullptr};
-        g_walk = &w;
-        ::nftw(r.real_path.c_str(), visit, 64, FTW_PHYS);
-        g_walk = nullptr;
-        if (w.truncated) set.truncated_ = true;
+        if (!r.shallow) {
+            Walk w{&set.inodes_, r.rule_id, max_inodes, false,
+                   r.self ? &set.no_window_ : nullptr};
+            g_walk = &w;
+            ::nftw(r.real_path.c_str(), visit, 64, FTW_PHYS);
+            g_walk = nullptr;
+            if (w.truncated) set.truncated_ = true;
+        }
         // The root itself always, whatever the bound.
         set.inodes_[ks_inode_key{r.dev, r.ino}] = r.rule_id;
         set.add_edges_to(r.real_path, ks_inode_key{r.dev, r.ino});

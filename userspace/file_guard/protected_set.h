@@ -20,6 +20,7 @@ namespace ks {
 
 uint64_t name_hash(const std::string& name);  // FNV-1a 64, as the BPF side
 uint64_t kernel_dev(dev_t dev);               // st_dev -> the kernel's s_dev encoding
+bool on_kernel_fs(const std::string& path);   // procfs or sysfs
 
 struct ProtectedRoot {
     std::string path;       // as configured
@@ -28,6 +29,10 @@ struct ProtectedRoot {
     uint64_t dev = 0;  // kernel encoding
     uint64_t ino = 0;
     bool self = false;  // killswitch's own object (Entry::self)
+    // On procfs or sysfs: only the root is published, its tree is not walked
+    // (thousands of entries, and procfs makes its inodes anew). Every layer
+    // matches what lies below a protected directory by walking up to it.
+    bool shallow = false;
 };
 
 struct InodeKeyLess {

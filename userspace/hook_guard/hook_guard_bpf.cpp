@@ -41,6 +41,8 @@ const std::map<std::string, int>& hook_arity() {
         {"path_rmdir", 2},
         {"path_rename", 5},
         {"path_link", 3},
+        {"path_symlink", 3},
+        {"path_mknod", 4},
         {"path_truncate", 1},
         {"file_truncate", 1},
         {"file_open", 1},

@@ -66,11 +66,13 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.rules[kRuleExecCommand] = {p.protect_action, protect_monitor, false, follow_up};
 
     std::vector<std::string> self = self_paths(p, policy_file, env);
-    size_t count = p.protect_paths.size() + self.size();
+    size_t count = p.protect_paths.size() + p.protect_system.size() + self.size();
     if (count > KS_MAX_RULES - kRuleFirstPath)
         return make_error("too many protected paths: " + std::to_string(p.protect_paths.size()) +
-                          " (at most " +
-                          std::to_string(KS_MAX_RULES - kRuleFirstPath - self.size()) + ")");
+                          " and " + std::to_string(p.protect_system.size()) +
+                          " system paths (at most " +
+                          std::to_string(KS_MAX_RULES - kRuleFirstPath - self.size()) +
+                          " together)");
     s.bank_first = choose_bank(static_cast<uint32_t>(count), running ? running->bank_first : 0,
                                running ? running->bank_end : 0);
     uint32_t id = s.bank_first;
@@ -82,6 +84,11 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
         s.protect.push_back({path, id});
         s.rule_names[id] = "protect:" + path;
         s.rules[id++] = {action, protect_path_mode(p, path) == Mode::Monitor, false, session};
+    }
+    for (const auto& path : p.protect_system) {
+        s.protect.push_back({path, id, false, true});
+        s.rule_names[id] = "system:" + path;
+        s.rules[id++] = {p.protect_action, protect_monitor, false, follow_up};
     }
     for (const auto& path : self) {
         s.protect.push_back({path, id, true});

@@ -42,6 +42,9 @@ struct ProtectEntry {
     // killswitch's own object: an allow window never covers it, nor a
     // protected directory above it.
     bool self = false;
+    // protect.system: a host setting or scheduler directory; skipped quietly
+    // where the host has none.
+    bool system = false;
 };
 
 // How the socket send path judges requests (db_config map).

@@ -83,6 +83,36 @@ protect:
   # and prevent nothing (an entry's own mode wins; the top-level mode: monitor
   # wins over both).
   mode: enforce
+  # Kernel settings and the schedulers' spool and configuration: a guarded
+  # process may not write there, nor make a link there (a sysctl that makes
+  # the kernel start a program, SysRq, a cron or at job, a systemd unit or
+  # timer: work that would run later, outside any session). Each path is a
+  # rule system:PATH with the action, session and mode above; one the host
+  # does not have is skipped. [] turns this off. Package-managed unit files
+  # (/usr/lib/systemd) are not listed: they take effect only through systemd
+  # (a deputy, processes.deputies) or a reboot.
+  system:
+    - /proc/sys
+    - /proc/sysrq-trigger
+    - /sys/kernel
+    - /sys/module
+    - /sys/power
+    - /sys/firmware
+    - /sys/devices
+    - /sys/class
+    - /sys/block
+    - /sys/bus
+    - /etc/crontab
+    - /etc/cron.d
+    - /etc/cron.hourly
+    - /etc/cron.daily
+    - /etc/cron.weekly
+    - /etc/cron.monthly
+    - /etc/anacrontab
+    - /var/spool/cron
+    - /etc/systemd
+    - /run/systemd/system
+    - /run/systemd/transient
 
 processes:
   # A guarded process may signal, ptrace, pidfd_open, process_vm_writev or

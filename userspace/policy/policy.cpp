@@ -43,8 +43,9 @@ constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_B
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 8> kProtectKeys = {
-    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes", "mode"};
+constexpr std::array<std::string_view, 9> kProtectKeys = {
+    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes", "mode",
+    "system"};
 constexpr std::array<std::string_view, 4> kProtectEntryKeys = {"path", "action", "mode", "session"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
@@ -250,6 +251,7 @@ class Parser {
     void parse_cgroups(const Entry& e, Policy& p);
     void parse_protect(const Entry& e, Policy& p);
     void parse_protect_paths(const Entry& e, Policy& p);
+    void parse_protect_system(const Entry& e, Policy& p);
     std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
     void parse_sessions(const Entry& e, Policy& p);
@@ -655,6 +657,8 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
     for (const auto& sub : *es) {
         if (sub.key == "paths") {
             parse_protect_paths(sub, p);
+        } else if (sub.key == "system") {
+            parse_protect_system(sub, p);
         } else if (sub.key == "action") {
             if (auto a = action_value(sub, "protect.action")) p.protect_action = *a;
         } else if (sub.key == "unresolved") {
@@ -855,6 +859,26 @@ std::optional<Action> Parser::action_value(const Entry& e, std::string_view name
     error(e.value_pos,
           std::string(name) + " must be one of " + action_names() + "; got " + describe(e.value));
     return std::nullopt;
+}
+
+// protect.system: absolute paths, each a rule of its own (system:PATH).
+void Parser::parse_protect_system(const Entry& e, Policy& p) {
+    auto items = list(e, "protect.system");
+    if (!items) return;
+    std::vector<std::string> paths;
+    std::map<std::string, Pos, std::less<>> seen;
+    for (const auto& item : *items) {
+        auto path = absolute_path(item.node, item.pos, "protect.system entries", "system path");
+        if (!path) continue;
+        if (auto prev = seen.find(*path); prev != seen.end()) {
+            warning(item.pos, "system path " + quote(*path) + " is listed twice (first at " +
+                                  where(prev->second, item.pos) + ")");
+            continue;
+        }
+        seen.emplace(*path, item.pos);
+        paths.push_back(std::move(*path));
+    }
+    p.protect_system = std::move(paths);
 }
 
 void Parser::parse_protect_paths(const Entry& sub, Policy& p) {

@@ -74,6 +74,12 @@ struct Policy {
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'
     std::vector<std::string> guard_cgroups;
     std::vector<std::string> protect_paths;  // absolute paths
+    // protect.system: kernel settings and the schedulers' spool and
+    // configuration (/proc/sys, /sys/..., /etc/cron.d, /etc/systemd...): a
+    // guarded process may not write there or make a link there. Rules
+    // "system:PATH" with protect's action, mode and session action; a path
+    // that does not exist on the host is skipped without a warning.
+    std::vector<std::string> protect_system;
     // Paths given as {path: P, action: A, mode: M}: their own action, mode.
     std::map<std::string, Action> protect_path_actions;
     std::map<std::string, Mode> protect_path_modes;

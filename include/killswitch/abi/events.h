@@ -137,7 +137,8 @@ enum ks_file_op {
     KS_OP_UMOUNT = 9,
     KS_OP_LINK = 10, /* a new name for a protected file, outside its tree */
     KS_OP_IO_URING = 11,
-    KS_OP_MAX = 12,
+    KS_OP_CREATE_IN = 12, /* a new file, hard link or symbolic link made inside a protected tree */
+    KS_OP_MAX = 13,
 };
 
 enum ks_layer {
