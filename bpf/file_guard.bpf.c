@@ -190,7 +190,7 @@ struct ks_hit {
  * or something inside one? Fills @hit (and s->path with the text read).
  */
 static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const char *upath,
-					   struct ks_hit *hit)
+					   struct ks_hit *hit, __u32 op)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	long n = bpf_probe_read_user_str(s->path, sizeof(s->path), upath);
@@ -229,7 +229,17 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 	};
 	ks_key_of(w.real, &w.cur);
 	bpf_loop(KS_FILE_PATH_MAX + 1, ks_walk_step, &w, 0);
-	if (w.result == KS_MATCH_PATH) {
+	if (w.result == KS_MATCH_NONE && w.off_depth == 0 &&
+	    (op == KS_OP_RENAME_FROM || op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT ||
+	     op == KS_OP_UMOUNT) &&
+	    ks_ancestor_rule(&w.cur, op, &w.rule_id)) {
+		/* The path ends on a directory above a protected root: moving it
+		 * away (or an exchange onto it), or a mount there, takes the root
+		 * along. */
+		w.result = KS_MATCH_ANCESTOR;
+		hit->key = w.cur;
+		hit->rule_id = w.rule_id;
+	} else if (w.result == KS_MATCH_PATH) {
 		hit->key = w.cur;
 		hit->rule_id = w.rule_id;
 		hit->pflags = w.pflags;
@@ -327,7 +337,7 @@ static __always_inline void ks_on_path(__u32 op, __u32 layer, int dfd, const cha
 
 	if (!s)
 		return;
-	if (ks_check_path(s, dfd, upath, &hit) != KS_MATCH_NONE)
+	if (ks_check_path(s, dfd, upath, &hit, op) != KS_MATCH_NONE)
 		ks_act(s, &hit, op, layer, dfd, open_flags, entry_ns);
 }
 
@@ -516,10 +526,15 @@ KS_TP(symlinkat)
 	return 0;
 }
 
+/* Propagation changes (mount --make-private /, as unshare -m does) move
+ * nothing. */
+#define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
+
 KS_TP(mount)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	if (!(ARG(3) & KS_MS_PROPAGATION))
+		ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
 	return 0;
 }
 
@@ -741,6 +756,22 @@ KS_UPROBE(linkat), int olddfd, const char *oldp, int newdfd, const char *newp)
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_LINK, KS_LAYER_UPROBE, olddfd, oldp, 0);
 	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, newdfd, newp, 0);
+	return 0;
+}
+
+KS_UPROBE(mount), const char *source, const char *target, const char *type, unsigned long flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	if (!(flags & KS_MS_PROPAGATION))
+		ks_on_path(KS_OP_MOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0);
+	return 0;
+}
+
+/* umount and umount2 */
+KS_UPROBE(umount), const char *target)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_UMOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0);
 	return 0;
 }
 

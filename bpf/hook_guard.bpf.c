@@ -62,12 +62,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #endif
 /* The first lines of every hook: keep an earlier denial; leave unless the
  * task is guarded. */
+/* clang-format off */
 #define KS_ENTRY(g)                                                                                \
 	if (ret)                                                                                   \
 		return ret;                                                                        \
 	struct ks_task_guard *g = ks_guard_of_current();                                           \
 	if (!g)                                                                                    \
-	return 0
+		return 0
+/* clang-format on */
 
 #define KS_FMODE_WRITE 0x2
 #define KS_O_TRUNC 01000
@@ -170,6 +172,21 @@ static __always_inline int ks_check(struct ks_task_guard *g, struct vfsmount *mn
 	return ks_hook_act(g, &hit, op, open_flags, KS_MATCH_INODE);
 }
 
+/* Moving away, mounting over or unmounting a directory above a protected
+ * root takes the root with it: as destructive as doing it to the root. */
+static __always_inline int ks_check_ancestor(struct ks_task_guard *g, struct vfsmount *mnt,
+					     struct dentry *dentry, __u32 op)
+{
+	struct ks_hook_hit hit = {};
+
+	ks_key_of(dentry, &hit.key);
+	if (!ks_ancestor_rule(&hit.key, op, &hit.rule_id))
+		return 0;
+	hit.obj.mnt = mnt;
+	hit.obj.dentry = dentry;
+	return ks_hook_act(g, &hit, op, 0, KS_MATCH_ANCESTOR);
+}
+
 /* ---- files ---- */
 
 KS_HOOK(path_unlink, const struct path *dir, struct dentry *dentry)
@@ -193,13 +210,17 @@ KS_HOOK(path_rename, const struct path *old_dir, struct dentry *old_dentry,
 {
 	KS_ENTRY(g);
 	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
+	bool exchange = flags & KS_RENAME_EXCHANGE;
 	int v = ks_check(g, mnt, old_dentry, KS_OP_RENAME_FROM, 0);
+	if (!v)
+		v = ks_check_ancestor(g, mnt, old_dentry, KS_OP_RENAME_FROM);
+	if (!v && exchange)
+		v = ks_check_ancestor(g, mnt, new_dentry, KS_OP_RENAME_FROM);
 	if (v)
 		return v;
 	/* Onto a protected object, or a new name inside a protected tree; an
 	 * exchange moves the target away as well. */
-	return ks_check(g, mnt, new_dentry,
-			flags & KS_RENAME_EXCHANGE ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
+	return ks_check(g, mnt, new_dentry, exchange ? KS_OP_RENAME_FROM : KS_OP_RENAME_ONTO, 0);
 }
 
 /* A new name for a protected file outside its tree, or a new name inside a
@@ -259,11 +280,19 @@ KS_HOOK(file_open, struct file *file)
 
 /* A mount over protected data hides it (and what is written then goes
  * elsewhere). */
+/* Propagation changes (mount --make-private...) move nothing. */
+#define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
+
 KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
 	unsigned long flags, void *data)
 {
 	KS_ENTRY(g);
-	return ks_check(g, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), KS_OP_MOUNT, 0);
+	struct vfsmount *mnt = BPF_CORE_READ(path, mnt);
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	int v = ks_check(g, mnt, dentry, KS_OP_MOUNT, 0);
+	if (!v && !(flags & KS_MS_PROPAGATION))
+		v = ks_check_ancestor(g, mnt, dentry, KS_OP_MOUNT);
+	return v;
 }
 
 KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
@@ -273,16 +302,24 @@ KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
 			 KS_OP_UMOUNT, 0);
 	if (v)
 		return v;
-	return ks_check(g, BPF_CORE_READ(to_path, mnt), BPF_CORE_READ(to_path, dentry), KS_OP_MOUNT,
-			0);
+	struct vfsmount *mnt = BPF_CORE_READ(to_path, mnt);
+	struct dentry *dentry = BPF_CORE_READ(to_path, dentry);
+	v = ks_check(g, mnt, dentry, KS_OP_MOUNT, 0);
+	if (!v)
+		v = ks_check_ancestor(g, mnt, dentry, KS_OP_MOUNT);
+	return v;
 }
 
 /* Unmounting a file system that holds protected data (or one mounted inside
- * a protected tree). */
+ * a protected tree, or above one). */
 KS_HOOK(sb_umount, struct vfsmount *mnt, int flags)
 {
 	KS_ENTRY(g);
-	return ks_check(g, mnt, BPF_CORE_READ(mnt, mnt_root), KS_OP_UMOUNT, 0);
+	struct dentry *root = BPF_CORE_READ(mnt, mnt_root);
+	int v = ks_check(g, mnt, root, KS_OP_UMOUNT, 0);
+	if (!v)
+		v = ks_check_ancestor(g, mnt, root, KS_OP_UMOUNT);
+	return v;
 }
 
 /* ---- self-protection ---- */

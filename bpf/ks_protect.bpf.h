@@ -15,6 +15,16 @@ struct {
 	__type(value, struct ks_protected);
 } protected_inodes SEC(".maps");
 
+/* The directories above each protected root ("/" included), with the rule of
+ * the root below them: renaming one away, or mounting over or unmounting it,
+ * takes the root with it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_PROTECTED_ANCESTORS);
+	__type(key, struct ks_inode_key);
+	__type(value, __u32);
+} protected_ancestors SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KS_MAX_RULES);
@@ -45,6 +55,27 @@ static __always_inline void ks_key_of(struct dentry *d, struct ks_inode_key *k)
 
 	k->ino = BPF_CORE_READ(inode, i_ino);
 	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+/* The rule of the protected root below the directory with @key, if it is
+ * one of the directories above a protected root. Mounts count only in the
+ * daemon's mount namespace: one a process made for itself (unshare -m, ip
+ * netns exec) hides nothing from the database server. */
+static __always_inline bool ks_ancestor_rule(struct ks_inode_key *key, __u32 op, __u32 *rule_id)
+{
+	__u32 *rule = bpf_map_lookup_elem(&protected_ancestors, key);
+
+	if (!rule)
+		return false;
+	if (op == KS_OP_MOUNT || op == KS_OP_UMOUNT) {
+		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u32 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		if (cfg && cfg->host_mnt_ns && ns != cfg->host_mnt_ns)
+			return false;
+	}
+	*rule_id = *rule;
+	return true;
 }
 
 /* ---- ancestors of a dentry ---- */

@@ -52,12 +52,7 @@ class SystemSettingsE2E : public ::testing::Test {
     }
     static json file_record(const std::string& session,
                             std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-        return first_record(
-            *daemon_,
-            [&](const json& r) {
-                return r.value("event", "") == "file" && r.value("session", "") == session;
-            },
-            timeout);
+        return session_record(*daemon_, "file", session, timeout);
     }
 
     static TempDir* dir_;

@@ -289,4 +289,14 @@ nlohmann::json first_record(const Daemon& d, const std::function<bool(const nloh
     return found;
 }
 
+nlohmann::json session_record(const Daemon& d, const std::string& event, const std::string& session,
+                              std::chrono::milliseconds timeout) {
+    return first_record(
+        d,
+        [&](const nlohmann::json& r) {
+            return r.value("event", "") == event && r.value("session", "") == session;
+        },
+        timeout);
+}
+
 }  // namespace ks::test

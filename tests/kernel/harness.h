@@ -114,5 +114,8 @@ size_t procs_in(const std::string& dir);
 int wrapper_pid(const Daemon& d, const std::string& session);
 nlohmann::json first_record(const Daemon& d, const std::function<bool(const nlohmann::json&)>& pred,
                             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// The first record of this event ("file", "reach"...) in this session.
+nlohmann::json session_record(const Daemon& d, const std::string& event, const std::string& session,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ks::test

@@ -527,7 +527,7 @@ TEST(PolicyWarnings, DuplicateProtectPathAfterNormalising) {
 
 TEST(PolicyParse, SystemPathsAreBuiltInAndReplaceable) {
     auto builtin = policy::default_policy().protect_system;
-    for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/sys/kernel", "/etc/cron.d",
+    for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper", "/etc/cron.d",
                              "/var/spool/cron", "/etc/systemd", "/run/systemd/transient"})
         EXPECT_NE(std::find(builtin.begin(), builtin.end(), path), builtin.end()) << path;
     EXPECT_EQ(parse_ok("protect:\n  system: [/srv//jobs/]\n").protect_system,

@@ -112,6 +112,25 @@ TEST_F(ProtectedSetTest, KernelSettingsArePublishedByTheirRootAloneAndMissingOne
     EXPECT_EQ(warnings.size(), 1u);
 }
 
+TEST_F(ProtectedSetTest, TheDirectoriesAboveARootAreItsAncestors) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data/base", 5}}, 1000, warnings);
+    auto key = [](const std::string& p) {
+        struct stat st {};
+        EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+        return ks_inode_key{kernel_dev(st.st_dev), st.st_ino};
+    };
+    const auto& a = set.ancestors();
+    for (const std::string& p : {dir_ + "/data", dir_, std::string("/tmp"), std::string("/")}) {
+        auto it = a.find(key(p));
+        ASSERT_NE(it, a.end()) << p << " is not an ancestor";
+        EXPECT_EQ(it->second, 5u) << p;
+    }
+    EXPECT_FALSE(a.count(key(dir_ + "/data/base")))
+        << "the root itself is protected, not an ancestor";
+    EXPECT_FALSE(a.count(key(dir_ + "/other"))) << "a sibling is not an ancestor";
+}
+
 TEST(NameHash, IsFnv1a64) {
     EXPECT_EQ(name_hash(""), 0xcbf29ce484222325ULL);
     EXPECT_EQ(name_hash("a"), 0xaf63dc4c8601ec8cULL);

@@ -128,6 +128,9 @@ attack $hook "busybox.lsm cp /tmp/evil onto global/pg_control" busybox.lsm cp /t
 attack $hook "hard link to a data file, then truncate it" \
   sh -c 'ln /data/db/base/1 /data/other/hl; busybox.lsm truncate -s 0 /data/other/hl'
 attack $hook "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
+attack $hook "busybox.lsm mv /data /data.old (a directory above the data)" \
+  busybox.lsm mv /data /data.old
+attack $hook "mount a tmpfs over /data (above the data)" mount -t tmpfs none /data
 attack $hook "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
 # Through libc's kill(): refused by the hook all the same; no libc uprobe is
 # attached for it on this layer (the record would say uprobe).

@@ -71,5 +71,5 @@ static_assert(offsetof(ks_db_sock, cookie) == 24);
 static_assert(sizeof(ks_db_unix_key) == 16);
 static_assert(sizeof(ks_inode_key) == 16);
 static_assert(sizeof(ks_edge_key) == 24);
-static_assert(sizeof(ks_config) == 8);
+static_assert(sizeof(ks_config) == 16);
 static_assert(KS_PROBE_SESSION > KS_SESSION_KERNEL_BIT, "the probe's id is never a user space one");

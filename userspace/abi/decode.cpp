@@ -391,6 +391,8 @@ const char* match_name(uint32_t match) {
             return "unresolved-path";
         case KS_MATCH_ALWAYS:
             return "always";
+        case KS_MATCH_ANCESTOR:
+            return "ancestor-of-protected";
         default:
             return "none";
     }

@@ -161,7 +161,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     // before it writes; a link made there stays.
     if (b.refusing()) {
         b.add("system-settings",
-              b.hook_mechanism("file_open/path_link/path_symlink") +
+              b.hook_mechanism("file_open/path_mknod/path_link/path_symlink") +
                   " returns -EPERM under protect.system",
               Effect::kPrevents, true,
               "A guarded process cannot write a kernel setting (/proc/sys, SysRq, /sys), nor "
@@ -278,7 +278,9 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
         b.add("mount-over-data",
               b.hook_mechanism("sb_mount/move_mount/sb_umount") + " returns -EPERM",
               Effect::kPrevents, true,
-              "A guarded process cannot mount over, move or unmount protected data.");
+              "A guarded process cannot mount over, move or unmount protected data, or a "
+              "directory above it (in the daemon's mount namespace; one of the process's own "
+              "hides nothing from the database server).");
         b.add("self-signal-raw-syscall",
               b.hook_mechanism("task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, "
                                "capable") +
@@ -302,10 +304,14 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "at an unguarded process (the database server) is NOT stopped, and neither is a "
               "write to /proc/<pid>/mem: that needs the LSM or fentry (fmod_ret) layer." +
                   b.lsm_missing());
-        b.add("mount-over-data", "syscall tracepoint sys_enter_mount/umount + SIGKILL",
+        b.add("mount-over-data",
+              "uprobes on libc mount/umount/umount2, syscall tracepoint sys_enter_mount/umount + "
+              "SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),
-              "Not preventive: the mount completes and the agent dies as it returns (the data "
-              "underneath is untouched, but hidden until it is unmounted)." +
+              "Through libc (the mount and umount commands) the call never happens. A raw "
+              "system call is not preventive: the mount completes and the agent dies as it "
+              "returns (the data underneath is untouched, but hidden until it is "
+              "unmounted)." +
                   b.lsm_missing());
         b.add("self-signal-raw-syscall",
               "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <fstream>
@@ -95,7 +96,10 @@ Status FileGuardBpf::set_active(bool active) {
                     {"link", skel_->progs.ks_up_link},
                     {"linkat", skel_->progs.ks_up_linkat},
                     {"symlink", skel_->progs.ks_up_symlink},
-                    {"symlinkat", skel_->progs.ks_up_symlinkat}},
+                    {"symlinkat", skel_->progs.ks_up_symlinkat},
+                    {"mount", skel_->progs.ks_up_mount},
+                    {"umount", skel_->progs.ks_up_umount},
+                    {"umount2", skel_->progs.ks_up_umount}},
                    links_, uprobe_names_);
     return {};
 }
@@ -125,7 +129,15 @@ Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previ
     for (const auto& [key, child] : next.edges())
         if (bpf_map_update_elem(efd, &key, &child, BPF_ANY))
             return sys_error("add to protected_edges");
+    int afd = bpf_map__fd(skel_->maps.protected_ancestors);
+    for (const auto& [key, rule] : next.ancestors())
+        if (bpf_map_update_elem(afd, &key, &rule, BPF_ANY))
+            return sys_error("add to protected_ancestors (" +
+                             std::to_string(next.ancestors().size()) + " entries)");
     if (!previous) return {};
+    for (const auto& [key, rule] : previous->ancestors())
+        if (!next.ancestors().count(key) && bpf_map_delete_elem(afd, &key) && errno != ENOENT)
+            return sys_error("remove from protected_ancestors");
     // Edges first: nothing leads to an inode that is about to go.
     for (const auto& [key, child] : previous->edges())
         if (!next.edges().count(key) && bpf_map_delete_elem(efd, &key) && errno != ENOENT)
@@ -150,7 +162,10 @@ Status FileGuardBpf::set_rules(const std::vector<policy::CompiledRule>& rules, u
 
 Status FileGuardBpf::set_config(uint32_t unresolved_rule, uint32_t io_uring_rule) {
     uint32_t zero = 0;
-    ks_config c{unresolved_rule, io_uring_rule};
+    // The daemon's mount namespace: mounts above protected data count there.
+    struct stat ns {};
+    uint32_t mnt_ns = ::stat("/proc/self/ns/mnt", &ns) == 0 ? static_cast<uint32_t>(ns.st_ino) : 0;
+    ks_config c{unresolved_rule, io_uring_rule, mnt_ns, 0};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.file_config), &zero, &c, BPF_ANY))
         return sys_error("set file_config");
     return {};

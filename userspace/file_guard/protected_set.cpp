@@ -99,6 +99,20 @@ std::string resolve_existing(const std::string& path, bool follow_last) {
     return out;
 }
 
+// Calls fn with the key of each directory above root, "/" included, under
+// its real path and under the spelling the policy gave.
+template <typename Fn>
+void for_each_directory_above(const ProtectedRoot& root, Fn fn) {
+    for (const std::string& spelling : {root.real_path, resolve_existing(root.path, false)}) {
+        std::string p = spelling;
+        while (p.size() > 1) {
+            auto pos = p.find_last_of('/');
+            p = pos == 0 ? "/" : p.substr(0, pos);
+            if (auto key = key_of(p, true)) fn(*key);
+        }
+    }
+}
+
 }  // namespace
 
 bool on_kernel_fs(const std::string& path) {
@@ -149,8 +163,7 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
     }
     for (const auto& r : set.roots_) {
         if (!r.shallow) {
-            Walk w{&set.inodes_, r.rule_id, max_inodes, false,
-                   r.self ? &set.no_window_ : nullptr};
+            Walk w{&set.inodes_, r.rule_id, max_inodes, false, r.self ? &set.no_window_ : nullptr};
             g_walk = &w;
             ::nftw(r.real_path.c_str(), visit, 64, FTW_PHYS);
             g_walk = nullptr;
@@ -165,20 +178,17 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
             set.add_edges_to(resolve_existing(r.path, false), ks_inode_key{r.dev, r.ino});
         }
     }
-    // Protected directories above a self entry: a path walked from "/" meets
-    // them first.
     for (const auto& r : set.roots_) {
-        if (!r.self) continue;
-        set.no_window_.insert(ks_inode_key{r.dev, r.ino});
-        for (const std::string& spelling : {r.real_path, resolve_existing(r.path, false)}) {
-            std::string p = spelling;
-            while (p.size() > 1) {
-                auto pos = p.find_last_of('/');
-                p = pos == 0 ? "/" : p.substr(0, pos);
-                auto key = key_of(p, true);
-                if (key && set.inodes_.count(*key)) set.no_window_.insert(*key);
-            }
-        }
+        // The directories above each root are its ancestors; those that are
+        // protected themselves, above a self entry, are never in a window (a
+        // path walked from "/" meets them first).
+        if (r.self) set.no_window_.insert(ks_inode_key{r.dev, r.ino});
+        for_each_directory_above(r, [&](const ks_inode_key& key) {
+            if (!set.inodes_.count(key))
+                set.ancestors_.emplace(key, r.rule_id);
+            else if (r.self)
+                set.no_window_.insert(key);
+        });
     }
     if (set.truncated_)
         warnings.push_back("more than " + std::to_string(max_inodes) +

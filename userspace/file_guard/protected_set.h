@@ -80,6 +80,12 @@ class ProtectedSet {
     // trees, and protected directories on the way down to a self entry (a
     // path walk stops at the first protected directory it meets).
     [[nodiscard]] bool no_window(const ks_inode_key& key) const { return no_window_.count(key); }
+    // The directories above each root ("/" included), with the rule of the
+    // first root found below them: moving one away or mounting over it takes
+    // the root along. Protected directories are not in it.
+    [[nodiscard]] const std::map<ks_inode_key, uint32_t, InodeKeyLess>& ancestors() const {
+        return ancestors_;
+    }
 
     // Classifies a path. With follow_last false the final component is not
     // followed if it is a symlink (rm removes the link, not its target).
@@ -95,6 +101,7 @@ class ProtectedSet {
     std::map<ks_inode_key, uint32_t, InodeKeyLess> inodes_;
     std::map<ks_edge_key, ks_inode_key, EdgeKeyLess> edges_;
     std::set<ks_inode_key, InodeKeyLess> no_window_;
+    std::map<ks_inode_key, uint32_t, InodeKeyLess> ancestors_;
     bool truncated_ = false;
 };
 

@@ -90,11 +90,16 @@ protect:
   # rule system:PATH with the action, session and mode above; one the host
   # does not have is skipped. [] turns this off. Package-managed unit files
   # (/usr/lib/systemd) are not listed: they take effect only through systemd
-  # (a deputy, processes.deputies) or a reboot.
+  # (a deputy, processes.deputies) or a reboot. Nor are tracefs and debugfs
+  # (/sys/kernel/tracing, /sys/kernel/debug): runtimes write trace markers
+  # there (Bun opens trace_marker at start).
   system:
     - /proc/sys
     - /proc/sysrq-trigger
-    - /sys/kernel
+    - /sys/kernel/uevent_helper
+    - /sys/kernel/mm
+    - /sys/kernel/security
+    - /sys/kernel/config
     - /sys/module
     - /sys/power
     - /sys/firmware

@@ -124,6 +124,7 @@ struct ks_cgroup_guard {
 /* protected_inodes capacity; the daemon bounds its walk of the protected
  * trees by it. */
 #define KS_MAX_PROTECTED_INODES 262144
+#define KS_MAX_PROTECTED_ANCESTORS 4096
 
 enum ks_file_op {
     KS_OP_UNLINK = 1,
@@ -159,6 +160,7 @@ enum ks_match {
     KS_MATCH_INODE = 3,      /* the open file is a protected inode (fd, hard link) */
     KS_MATCH_UNRESOLVED = 4, /* the path could not be resolved in full */
     KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
+    KS_MATCH_ANCESTOR = 6,   /* the object is a directory above a protected root */
 };
 
 enum ks_action {
@@ -219,6 +221,11 @@ struct ks_rule {
 struct ks_config {
     __u32 unresolved_rule; /* rule applied to paths that cannot be resolved */
     __u32 io_uring_rule;   /* rule applied to io_uring use; KS_MAX_RULES: allowed */
+    /* The inode number of the daemon's mount namespace (0: unknown): a mount
+     * over a directory above protected data matters there, not in a mount
+     * namespace of a process's own. */
+    __u32 host_mnt_ns;
+    __u32 pad;
 };
 
 struct ks_file_event {
