@@ -10,9 +10,14 @@ namespace ks {
 
 namespace {
 
+// PF_EXITING in the flags of /proc/PID/stat: the process is on its way out.
+constexpr unsigned long kPfExiting = 0x4;
+
 // The process group of pid (field 5 of /proc/PID/stat, after the comm in
-// parentheses, which may itself hold spaces and parentheses); -1 when gone
-// or a zombie (a signal does nothing to it, and it has left its session).
+// parentheses, which may itself hold spaces and parentheses); -1 when gone,
+// a zombie or exiting (a signal does nothing to it, and it has left its
+// session: its exit took it out of guarded_tasks while /proc may still show
+// it running, so it would look like a process outside every session).
 long pgrp_of(int pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
@@ -21,9 +26,10 @@ long pgrp_of(int pid) {
     if (close == std::string::npos) return -1;
     std::istringstream rest(line.substr(close + 1));
     std::string state;
-    long ppid = 0, pgrp = -1;
-    rest >> state >> ppid >> pgrp;
-    if (!rest || state == "Z" || state == "X") return -1;
+    long ppid = 0, pgrp = -1, session = 0, tty = 0, tpgid = 0;
+    unsigned long flags = 0;
+    rest >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
+    if (!rest || state == "Z" || state == "X" || (flags & kPfExiting)) return -1;
     return pgrp;
 }
 
