@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 
@@ -71,9 +72,12 @@ Status exit_where_stopped(int pid, int status) {
 #if defined(__x86_64__)
     std::string proc = "/proc/" + std::to_string(pid);
     // The kernel sent SIGSTOP with the record: the task may still be on its
-    // way to the stop when the record is read.
-    for (int i = 0; i < 200 && !task_stopped(pid); ++i) ::usleep(1000);
-    if (!task_stopped(pid)) return make_error(proc + " did not stop");
+    // way to the stop when the record is read. On a loaded 2-core host that
+    // took more than 200 ms once (the tool was then killed instead of being
+    // told); the common case returns within a millisecond.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (!task_stopped(pid) && std::chrono::steady_clock::now() < deadline) ::usleep(1000);
+    if (!task_stopped(pid)) return make_error(proc + " did not stop within 1 s");
     // "NR ARGS... SP PC" in a system call, "-1 SP PC" between them.
     auto sc = read_file(proc + "/syscall");
     if (!sc) return sc.error();
