@@ -1,5 +1,6 @@
 # Guest script (tests/vm/run_guest.sh): on a kernel with bpf in its LSM list,
-# doctor must find that LSM and fentry programs run (a hit, not only an attach)
+# doctor must find that LSM and fentry (fmod_ret) programs run (a hit, and for
+# fmod_ret a refused unlink, not only an attach)
 # and say the file and self-protection rows are prevented there.
 killswitch doctor --json > /tmp/doctor.json || { echo "FAIL: doctor exit $?"; exit 1; }
 killswitch doctor | grep -E "^  (lsm|fentry) "
