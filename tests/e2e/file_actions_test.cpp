@@ -46,18 +46,7 @@ class FileActions : public ::testing::Test {
 
     static json first(const Daemon& d, const std::string& event, const std::string& session,
                       std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-        json out;
-        wait_until(
-            [&] {
-                for (const auto& r : d.records())
-                    if (r.value("event", "") == event && r.value("session", "") == session) {
-                        out = r;
-                        return true;
-                    }
-                return false;
-            },
-            timeout);
-        return out;
+        return session_record(d, event, session, timeout);
     }
 
     static char proc_state(int pid) {

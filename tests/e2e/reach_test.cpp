@@ -84,9 +84,7 @@ class ReachE2E : public ::testing::Test {
         EXPECT_EQ(server_->query("SELECT count(*) FROM accounts"), "100");
     }
     json reach_record(const std::string& session) const {
-        return first_record(*daemon_, [&](const json& r) {
-            return r.value("event", "") == "reach" && r.value("session", "") == session;
-        });
+        return session_record(*daemon_, "reach", session);
     }
 
     static PgServer* server_;

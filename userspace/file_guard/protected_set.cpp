@@ -113,13 +113,14 @@ void for_each_directory_above(const ProtectedRoot& root, Fn fn) {
     }
 }
 
-}  // namespace
-
+// procfs or sysfs: a root there is published alone, its tree not walked.
 bool on_kernel_fs(const std::string& path) {
     struct statfs fs {};
     if (::statfs(path.c_str(), &fs) != 0) return false;
     return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
 }
+
+}  // namespace
 
 uint64_t name_hash(const std::string& name) { return fnv1a(name); }
 

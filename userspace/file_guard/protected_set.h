@@ -20,7 +20,6 @@ namespace ks {
 
 uint64_t name_hash(const std::string& name);  // FNV-1a 64, as the BPF side
 uint64_t kernel_dev(dev_t dev);               // st_dev -> the kernel's s_dev encoding
-bool on_kernel_fs(const std::string& path);   // procfs or sysfs
 
 struct ProtectedRoot {
     std::string path;       // as configured
