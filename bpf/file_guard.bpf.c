@@ -183,6 +183,7 @@ struct ks_hit {
 	__u32 pflags; /* KS_PF_* of the protected inode that matched */
 	struct ks_inode_key key;
 	struct path start;
+	__u32 flags; /* KS_FF_* the record carries whatever is done */
 };
 
 /*
@@ -318,7 +319,7 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	ev->cwd_len = ks_path_components(&hit->start, ev->cwd, &trunc);
 	if (trunc)
 		flags |= KS_FF_PATH_TRUNC;
-	ev->flags = flags;
+	ev->flags = flags | hit->flags;
 	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
@@ -523,6 +524,207 @@ KS_TP(symlinkat)
 {
 	KS_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, (int)ARG(1), (const char *)ARG(2), 0);
+	return 0;
+}
+
+/* Metadata: the mode, owner, extended attributes (ACLs among them) and inode
+ * flags of protected data. */
+KS_TP(chmod)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(fchmod)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+KS_TP(fchmodat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+/* 6.6+; not loaded where the kernel has no such tracepoint. */
+KS_TP(fchmodat2)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(chown)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(lchown)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(fchown)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+KS_TP(fchownat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(setxattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(lsetxattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(fsetxattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_XATTR, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+KS_TP(removexattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(lremovexattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(fremovexattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_XATTR, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+/* 6.13+ (dfd, path, at_flags, name, ...); not loaded where absent. */
+KS_TP(setxattrat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+KS_TP(removexattrat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	return 0;
+}
+
+/* chattr: FS_IOC_SETFLAGS (+i, +a) and FS_IOC_FSSETXATTR. */
+#define KS_FS_IOC_SETFLAGS 0x40086602u
+#define KS_FS_IOC32_SETFLAGS 0x40046602u
+#define KS_FS_IOC_FSSETXATTR 0x401c5820u
+
+KS_TP(ioctl)
+{
+	KS_GUARDED_OR_RETURN();
+	__u32 cmd = (__u32)ARG(1);
+	if (cmd == KS_FS_IOC_SETFLAGS || cmd == KS_FS_IOC32_SETFLAGS || cmd == KS_FS_IOC_FSSETXATTR)
+		ks_on_fd(KS_OP_FILE_FLAGS, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	return 0;
+}
+
+/*
+ * Block devices opened for writing (protect.block_devices): judged by the
+ * object the open reached, at the exit of the call, whatever name, symlink or
+ * node led there. Opening changes nothing on the device; the SIGKILL sent here
+ * lands as the call returns, before the process runs another instruction, so
+ * nothing is written through the fd (another thread of the process racing
+ * for the fd number in that instant is the one gap).
+ */
+#define KS_S_IFMT 0170000
+#define KS_S_IFBLK 0060000
+#define KS_FMODE_WRITE 0x2
+
+static __always_inline void ks_on_opened(long ret)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_scratch *s;
+	struct ks_hit hit = {.match = KS_MATCH_BLOCK_DEVICE, .flags = KS_FF_OBJECT};
+
+	if (ret < 0 || !cfg || cfg->block_device_rule >= KS_MAX_RULES)
+		return;
+	struct file *f = ks_file_of_fd(task, (int)ret);
+	if (!f)
+		return;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & KS_S_IFMT) != KS_S_IFBLK || !(BPF_CORE_READ(f, f_mode) & KS_FMODE_WRITE))
+		return;
+	s = ks_scratch_get();
+	if (!s)
+		return;
+	hit.rule_id = cfg->block_device_rule;
+	hit.start = BPF_CORE_READ(f, f_path);
+	hit.key.dev = BPF_CORE_READ(f, f_inode, i_rdev);
+	hit.key.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	s->path[0] = 0;
+	ks_act(s, &hit, KS_OP_DEVICE_WRITE, KS_LAYER_TRACEPOINT, (int)ret,
+	       BPF_CORE_READ(f, f_flags), entry_ns);
+}
+
+#define KS_TP_EXIT(name)                                                                           \
+	SEC("tp/syscalls/sys_exit_" #name) int ks_tpx_##name(struct trace_event_raw_sys_exit *ctx)
+
+KS_TP_EXIT(open)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_opened(ctx->ret);
+	return 0;
+}
+
+KS_TP_EXIT(openat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_opened(ctx->ret);
+	return 0;
+}
+
+KS_TP_EXIT(openat2)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_opened(ctx->ret);
+	return 0;
+}
+
+KS_TP_EXIT(creat)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_opened(ctx->ret);
 	return 0;
 }
 
@@ -786,5 +988,64 @@ KS_UPROBE(symlinkat), const char *target, int newdfd, const char *linkp)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, newdfd, linkp, 0);
+	return 0;
+}
+
+KS_UPROBE(chmod), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHMOD, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(fchmod), int fd)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_CHMOD, KS_LAYER_UPROBE, fd);
+	return 0;
+}
+
+KS_UPROBE(fchmodat), int dfd, const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHMOD, KS_LAYER_UPROBE, dfd, path, 0);
+	return 0;
+}
+
+/* chown and lchown */
+KS_UPROBE(chown), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHOWN, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+KS_UPROBE(fchown), int fd)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_CHOWN, KS_LAYER_UPROBE, fd);
+	return 0;
+}
+
+KS_UPROBE(fchownat), int dfd, const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_CHOWN, KS_LAYER_UPROBE, dfd, path, 0);
+	return 0;
+}
+
+/* setxattr, lsetxattr, removexattr, lremovexattr (setfacl, setfattr) */
+KS_UPROBE(xattr), const char *path)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_path(KS_OP_XATTR, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	return 0;
+}
+
+/* fsetxattr, fremovexattr */
+KS_UPROBE(fxattr), int fd)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_XATTR, KS_LAYER_UPROBE, fd);
 	return 0;
 }

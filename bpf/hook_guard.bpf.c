@@ -157,6 +157,8 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 		flags |= KS_FF_PATH_TRUNC;
 	if (io_worker)
 		flags |= KS_FF_IO_WORKER;
+	if (!hit->obj.mnt)
+		flags |= KS_FF_FS_PATH;
 	ev->flags = flags;
 	ks_submit_if(ev, KS_EVENT_FILE, verdict != 0);
 	return verdict;
@@ -265,6 +267,29 @@ KS_HOOK(file_truncate, struct file *file)
 			KS_OP_TRUNCATE, 0);
 }
 
+/* A block device opened for writing: whatever file system it holds (the
+ * protected data's among them) can be overwritten, discarded or zeroed
+ * through that fd (write, BLKDISCARD, BLKZEROOUT all need it). By policy
+ * (protect.block_devices), any block device, whatever its name or node. */
+#define KS_S_IFMT 0170000
+#define KS_S_IFBLK 0060000
+
+static __always_inline int ks_check_block_device(struct ks_task_guard *g, struct file *file,
+						 __u32 f_flags)
+{
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct ks_hook_hit hit = {};
+
+	if (!cfg || cfg->block_device_rule >= KS_MAX_RULES)
+		return 0;
+	hit.rule_id = cfg->block_device_rule;
+	hit.obj.mnt = BPF_CORE_READ(file, f_path.mnt);
+	hit.obj.dentry = BPF_CORE_READ(file, f_path.dentry);
+	hit.key.dev = BPF_CORE_READ(file, f_inode, i_rdev);
+	hit.key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	return ks_hook_act(g, &hit, KS_OP_DEVICE_WRITE, f_flags, KS_MATCH_BLOCK_DEVICE);
+}
+
 /* Opening a protected file for writing, or with O_TRUNC (any write to it
  * needs such an fd: write, pwrite, mmap, fallocate, copy_file_range...). */
 KS_HOOK(file_open, struct file *file)
@@ -274,8 +299,135 @@ KS_HOOK(file_open, struct file *file)
 	unsigned int f_mode = BPF_CORE_READ(file, f_mode);
 	if (!(f_mode & KS_FMODE_WRITE) && !(f_flags & KS_O_TRUNC))
 		return 0;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & KS_S_IFMT) == KS_S_IFBLK)
+		return ks_check_block_device(g, file, f_flags);
 	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
 			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags);
+}
+
+/* ---- metadata: the owner must still be able to read and write its data ---- */
+
+/* The protected inode at or above @dentry, walking its file system's own
+ * parents: the xattr and ACL hooks are given a dentry without its mount. A
+ * protected root on another file system above a mount point is not seen
+ * from below it (the path hooks, which have the mount, do see it). */
+struct ks_dentry_up {
+	__u64 d; /* struct dentry *: a plain number, no CO-RE access through it */
+	struct ks_inode_key key;
+	__u32 rule_id;
+	__u32 pflags;
+	bool found;
+};
+
+static long ks_dentry_up_step(__u32 i, void *data)
+{
+	struct ks_dentry_up *u = data;
+	struct dentry *d = (struct dentry *)u->d;
+	struct ks_inode_key k = {};
+
+	ks_key_of(d, &k);
+	struct ks_protected *p = bpf_map_lookup_elem(&protected_inodes, &k);
+	if (p) {
+		u->key = k;
+		u->rule_id = p->rule_id;
+		u->pflags = p->flags;
+		u->found = true;
+		return 1;
+	}
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (!parent || parent == d)
+		return 1;
+	u->d = (__u64)parent;
+	return 0;
+}
+
+static __always_inline int ks_check_dentry(struct ks_task_guard *g, struct dentry *dentry,
+					   __u32 op)
+{
+	struct ks_dentry_up u = {.d = (__u64)dentry};
+	struct ks_hook_hit hit = {};
+
+	bpf_loop(KS_PATH_DEPTH * 2, ks_dentry_up_step, &u, 0);
+	if (!u.found)
+		return 0;
+	hit.key = u.key;
+	hit.rule_id = u.rule_id;
+	hit.pflags = u.pflags;
+	hit.obj.mnt = NULL;
+	hit.obj.dentry = dentry;
+	return ks_hook_act(g, &hit, op, 0, KS_MATCH_INODE);
+}
+
+#define KS_S_IALLUGO 07777
+#define KS_INVALID_ID 0xffffffffu
+
+/* chmod: a mode that is already the object's own changes nothing (chmod -R
+ * u+rw over data that has it); any other change is judged. */
+KS_HOOK(path_chmod, const struct path *path, umode_t mode)
+{
+	KS_ENTRY(g);
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	umode_t now = BPF_CORE_READ(dentry, d_inode, i_mode);
+	if ((now & KS_S_IALLUGO) == (mode & KS_S_IALLUGO))
+		return 0;
+	return ks_check(g, BPF_CORE_READ(path, mnt), dentry, KS_OP_CHMOD, 0);
+}
+
+/* chown: kuid_t and kgid_t are one 32-bit value each (-1: unchanged). */
+KS_HOOK(path_chown, const struct path *path, unsigned int uid, unsigned int gid)
+{
+	KS_ENTRY(g);
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	unsigned int now_uid = BPF_CORE_READ(inode, i_uid.val);
+	unsigned int now_gid = BPF_CORE_READ(inode, i_gid.val);
+	if ((uid == KS_INVALID_ID || uid == now_uid) && (gid == KS_INVALID_ID || gid == now_gid))
+		return 0;
+	return ks_check(g, BPF_CORE_READ(path, mnt), dentry, KS_OP_CHOWN, 0);
+}
+
+/* Extended attributes: ACLs (system.posix_acl_*, through here before 6.2),
+ * security labels, file capabilities, user attributes. */
+KS_HOOK(inode_setxattr, void *idmap, struct dentry *dentry, const char *name, const void *value,
+	size_t size, int flags)
+{
+	KS_ENTRY(g);
+	return ks_check_dentry(g, dentry, KS_OP_XATTR);
+}
+
+KS_HOOK(inode_removexattr, void *idmap, struct dentry *dentry, const char *name)
+{
+	KS_ENTRY(g);
+	return ks_check_dentry(g, dentry, KS_OP_XATTR);
+}
+
+/* ACLs from 6.2 (setfacl, setxattr of system.posix_acl_*). */
+KS_HOOK(inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name, void *kacl)
+{
+	KS_ENTRY(g);
+	return ks_check_dentry(g, dentry, KS_OP_XATTR);
+}
+
+KS_HOOK(inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name)
+{
+	KS_ENTRY(g);
+	return ks_check_dentry(g, dentry, KS_OP_XATTR);
+}
+
+/* chattr: FS_IOC_SETFLAGS (+i makes the file unwritable to its owner, +a
+ * append-only) and FS_IOC_FSSETXATTR (xfs_io chattr). */
+#define KS_FS_IOC_SETFLAGS 0x40086602u
+#define KS_FS_IOC32_SETFLAGS 0x40046602u
+#define KS_FS_IOC_FSSETXATTR 0x401c5820u
+
+KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	KS_ENTRY(g);
+	if (cmd != KS_FS_IOC_SETFLAGS && cmd != KS_FS_IOC32_SETFLAGS && cmd != KS_FS_IOC_FSSETXATTR)
+		return 0;
+	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			KS_OP_FILE_FLAGS, 0);
 }
 
 /* A mount over protected data hides it (and what is written then goes

@@ -16,6 +16,7 @@ PathVerdict fake_classify(const std::string& abs, bool) {
     v.resolved = p;
     v.root = "/data";
     v.rule_id = 7;
+    v.block_device = p.rfind("/dev/sd", 0) == 0;
     if (p == "/data" || p.rfind("/data/", 0) == 0)
         v.inside = true;
     else if (p == "/" || p == "/srv" || p == "/srv/..")
@@ -97,6 +98,7 @@ TEST(ExecRules, DatabaseToolsThatDestroyEverything) {
     EXPECT_EQ(eval({"alembic", "downgrade", "base"})->rule, "exec:alembic-downgrade-base");
     EXPECT_FALSE(eval({"alembic", "downgrade", "-1"}));
     EXPECT_EQ(eval({"mkfs.ext4", "/dev/sdb1"})->rule, "exec:mkfs");
+    EXPECT_EQ(eval({"blkdiscard", "/dev/sdb"})->rule, "exec:blkdiscard");
     EXPECT_FALSE(eval({"dropdb", "app"})->rule_id.has_value());
 }
 
@@ -137,6 +139,18 @@ TEST(ExecIdentity, BusyboxIsJudgedByItsApplet) {
     // Through an applet symlink, argv[0] and comm already say rm.
     EXPECT_EQ(identify_exec("rm", "/usr/bin/busybox", {"rm", "-rf", "/data"}).tools, Names{"rm"});
     EXPECT_TRUE(identify_exec("busybox", "/usr/bin/busybox", {"busybox", "ls"}).tools.empty());
+}
+
+TEST(ExecRules, WritingABlockDeviceMatchesTheBlockDeviceRule) {
+    auto m = eval({"dd", "if=/dev/zero", "of=/dev/sdb", "bs=1M"});
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->rule, "exec:dd-device");
+    EXPECT_EQ(m->rule_id, policy::kRuleBlockDevice);
+    EXPECT_EQ(eval({"shred", "-n1", "/dev/sdb"})->rule, "exec:shred-device");
+    EXPECT_EQ(eval({"mkswap", "/dev/sdb2"})->rule, "exec:mkswap-device");
+    // Reading one, or writing a file, is not concerned.
+    EXPECT_FALSE(eval({"dd", "if=/dev/sdb", "of=/tmp/disk.img"}));
+    EXPECT_FALSE(eval({"mkswap", "/swapfile"}));
 }
 
 }  // namespace

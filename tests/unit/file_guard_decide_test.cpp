@@ -59,6 +59,24 @@ TEST(FileGuardDecide, AtASyscallTracepointTheCallCompletesAndTheRecordSaysSo) {
     EXPECT_NE(d.note.find("syscall entry"), std::string::npos);
 }
 
+TEST(FileGuardDecide, ABlockDeviceKilledAsItsOpenReturnsWasNeverWritten) {
+    auto p = compiled();
+    FileEvent ev = unlink_event(KS_LAYER_TRACEPOINT, Action::Block, KS_FF_OBJECT | KS_FF_KILLED);
+    ev.op = KS_OP_DEVICE_WRITE;
+    ev.match = KS_MATCH_BLOCK_DEVICE;
+    ev.rule_id = policy::kRuleBlockDevice;
+    ev.path.clear();
+    ev.start_dir = "/dev/sdb";
+    Decision d = decide_file(ev, p);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.rule, "block-device");
+    EXPECT_EQ(d.what, "device-write /dev/sdb");
+    EXPECT_NE(d.note.find("never written"), std::string::npos) << d.note;
+    // Any other operation at a syscall tracepoint still completes.
+    ev.op = KS_OP_CHMOD;
+    EXPECT_FALSE(decide_file(ev, p).prevented);
+}
+
 TEST(FileGuardDecide, RefusedByTheFentryLayerIsPreventedAndAHoldWaits) {
     // The fentry layer's fmod_ret programs refuse the call, as the LSM's do.
     auto p = compiled();

@@ -127,6 +127,24 @@ TEST(PolicyCompile, TooManyPathsAndBadEndpointsAreErrors) {
     EXPECT_NE(bad.error().str().find("database endpoint"), std::string::npos);
 }
 
+TEST(PolicyCompile, BlockDevicesAreRefusedByDefaultAndAllowHasNoRule) {
+    auto c = compile(with_paths({}), "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->block_device_rule, kRuleBlockDevice);
+    EXPECT_EQ(c->rule_name(kRuleBlockDevice), "block-device");
+    EXPECT_EQ(c->rule(kRuleBlockDevice).action, Action::Block);
+    EXPECT_TRUE(c->rule(kRuleBlockDevice).no_window) << "an allow window opened the disks";
+    auto parsed = parse_policy("version: 1\nprotect:\n  block_devices: allow\n", "t.yaml");
+    ASSERT_TRUE(parsed.policy);
+    auto allowed = compile(*parsed.policy, "", kEnv, nullptr);
+    ASSERT_TRUE(allowed);
+    EXPECT_EQ(allowed->block_device_rule, uint32_t{KS_MAX_RULES});
+    auto bad = parse_policy("version: 1\nprotect:\n  block_devices: maybe\n", "t.yaml");
+    ASSERT_FALSE(bad.errors.empty());
+    EXPECT_NE(bad.errors[0].str().find("protect.block_devices"), std::string::npos)
+        << bad.errors[0].str();
+}
+
 TEST(PolicyCompile, IoUringAllowedHasNoRule) {
     Policy p = with_paths({});
     p.io_uring_allowed = true;

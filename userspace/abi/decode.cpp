@@ -279,6 +279,16 @@ const char* op_name(uint32_t op) {
             return "link";
         case KS_OP_CREATE_IN:
             return "create-in";
+        case KS_OP_CHMOD:
+            return "chmod";
+        case KS_OP_CHOWN:
+            return "chown";
+        case KS_OP_XATTR:
+            return "xattr";
+        case KS_OP_FILE_FLAGS:
+            return "file-flags";
+        case KS_OP_DEVICE_WRITE:
+            return "device-write";
         case KS_OP_IO_URING:
             return "io_uring";
         default:
@@ -393,6 +403,8 @@ const char* match_name(uint32_t match) {
             return "always";
         case KS_MATCH_ANCESTOR:
             return "ancestor-of-protected";
+        case KS_MATCH_BLOCK_DEVICE:
+            return "block-device";
         default:
             return "none";
     }

@@ -40,7 +40,9 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
     if (auto st = fbpf_->publish(next.protected_set, previous ? &previous->protected_set : nullptr);
         !st)
         return st;
-    if (auto st = fbpf_->set_config(policy::kRuleUnresolved, c.io_uring_rule); !st) return st;
+    if (auto st = fbpf_->set_config(policy::kRuleUnresolved, c.io_uring_rule, c.block_device_rule);
+        !st)
+        return st;
     if (auto st = bpf_->set_agent_names(p.agent_names); !st) return st;
     if (auto st = bpf_->set_guarded_uids(p.guard_uids); !st) return st;
     if (auto st = sgbpf_->set_reachable_names(p.reachable_names); !st) return st;

@@ -76,9 +76,17 @@ void Daemon::on_exec_check(const ExecCheckEvent& ev) {
         m = evaluate_exec_rules(tool, id.argv, cwd, [&](const std::string& abs, bool follow) {
             return protect.classify(abs, follow);
         });
+        // protect.block_devices: allow lets the device rules go.
+        if (m && m->rule_id == policy::kRuleBlockDevice &&
+            state_.compiled.block_device_rule >= KS_MAX_RULES)
+            m.reset();
         if (m) break;
     }
-    Decision d = decide_exec(ev, m, m && protect.touches_self(m->path), state_.compiled);
+    // A rule about the command (mkfs, dropdb, blkdiscard) names no path: it
+    // is not about killswitch's own files (an empty path would be "under"
+    // every root and freeze the session as if it were).
+    bool self = m && !m->path.empty() && protect.touches_self(m->path);
+    Decision d = decide_exec(ev, m, self, state_.compiled);
     if (!d.record) {
         Subject held{.pid = h.pid, .tid = h.tid, .ppid = h.ppid, .session_id = h.session_id};
         enforcer_.apply(d, held, {});

@@ -66,6 +66,12 @@ std::optional<ExecMatch> hit(const std::string& rule, const std::string& reason,
     return ExecMatch{rule, reason + " (" + v.root + ")", v.resolved, v.rule_id};
 }
 
+// A block device: the rule is protect.block_devices'.
+std::optional<ExecMatch> device(const std::string& rule, const std::string& reason,
+                                const PathVerdict& v) {
+    return ExecMatch{rule, reason + " (" + v.resolved + ")", v.resolved, policy::kRuleBlockDevice};
+}
+
 std::optional<ExecMatch> always(const std::string& rule, const std::string& reason) {
     return ExecMatch{rule, reason, "", std::nullopt};
 }
@@ -74,10 +80,10 @@ std::optional<ExecMatch> always(const std::string& rule, const std::string& reas
 
 const std::vector<std::string>& watched_tools() {
     static const std::vector<std::string> tools = {
-        "rm",        "rmdir",    "unlink",     "find",      "shred",    "dd",        "truncate",
-        "mv",        "cp",       "rsync",      "mkfs",      "mke2fs",   "mkfs.ext2", "mkfs.ext3",
-        "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkfs.fat", "wipefs",    "dropdb",
-        "prisma",    "alembic",  "bfs",        "busybox",   "toybox"};
+        "rm",        "rmdir",    "unlink",     "find",      "shred",    "dd",         "truncate",
+        "mv",        "cp",       "rsync",      "mkfs",      "mke2fs",   "mkfs.ext2",  "mkfs.ext3",
+        "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkfs.fat", "wipefs",     "dropdb",
+        "prisma",    "alembic",  "bfs",        "busybox",   "toybox",   "blkdiscard", "mkswap"};
     return tools;
 }
 
@@ -171,13 +177,19 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
                     return hit("exec:find-delete", "find that deletes protected data", v);
     } else if (tool == "shred") {
         for (const auto& op :
-             parse(argv, "ns", {"--iterations", "--size", "--random-source"}).operands)
-            if (auto v = cls(op); v.inside) return hit("exec:shred", "shred of protected data", v);
+             parse(argv, "ns", {"--iterations", "--size", "--random-source"}).operands) {
+            auto v = cls(op);
+            if (v.inside) return hit("exec:shred", "shred of protected data", v);
+            if (v.block_device) return device("exec:shred-device", "shred of a block device", v);
+        }
     } else if (tool == "dd") {
         for (size_t i = 1; i < argv.size(); ++i)
-            if (argv[i].rfind("of=", 0) == 0)
-                if (auto v = cls(argv[i].substr(3)); v.inside)
-                    return hit("exec:dd-of", "dd writing over protected data", v);
+            if (argv[i].rfind("of=", 0) == 0) {
+                auto v = cls(argv[i].substr(3));
+                if (v.inside) return hit("exec:dd-of", "dd writing over protected data", v);
+                if (v.block_device)
+                    return device("exec:dd-device", "dd writing to a block device", v);
+            }
     } else if (tool == "truncate") {
         for (const auto& op : parse(argv, "sr", {"--size", "--reference"}).operands)
             if (auto v = cls(op); v.inside)
@@ -208,6 +220,15 @@ std::optional<ExecMatch> evaluate_exec_rules(const std::string& tool,
                 return hit("exec:" + tool + "-onto", tool + " writing over protected data", v);
     } else if (tool.rfind("mkfs", 0) == 0 || tool == "mke2fs" || tool == "wipefs") {
         return always("exec:mkfs", tool + " destroys a filesystem");
+    } else if (tool == "blkdiscard") {
+        return always("exec:blkdiscard", "blkdiscard discards a device's data");
+    } else if (tool == "mkswap") {
+        for (const auto& op :
+             parse(argv, "LUpe", {"--label", "--uuid", "--pagesize", "--endianness"}).operands) {
+            auto v = cls(op);
+            if (v.inside) return hit("exec:mkswap", "mkswap over protected data", v);
+            if (v.block_device) return device("exec:mkswap-device", "mkswap of a block device", v);
+        }
     } else if (tool == "dropdb") {
         return always("exec:dropdb", "dropdb removes a database");
     } else if (tool == "prisma") {

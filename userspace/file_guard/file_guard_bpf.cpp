@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -43,6 +44,17 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     bpf_object__for_each_program(prog, g->skel_->obj) {
         if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
             bpf_program__set_autoattach(prog, false);
+    }
+    // System calls younger than the oldest kernel we run on: their programs
+    // load where the kernel has them (fchmodat2 6.6, setxattrat 6.13).
+    for (bpf_program* p : {g->skel_->progs.ks_tp_fchmodat2, g->skel_->progs.ks_tp_setxattrat,
+                           g->skel_->progs.ks_tp_removexattrat}) {
+        std::string sec = bpf_program__section_name(p);
+        std::string dir = "/sys/kernel/tracing/events/" + sec.substr(3);
+        if (::access(dir.c_str(), F_OK) != 0) {
+            spdlog::info("file layer: this kernel has no {} tracepoint", sec.substr(3));
+            bpf_program__set_autoload(p, false);
+        }
     }
     if (auto st = g->skel_.load(); !st) return st.error();
     if (g->want_uprobes_) {
@@ -99,7 +111,20 @@ Status FileGuardBpf::set_active(bool active) {
                     {"symlinkat", skel_->progs.ks_up_symlinkat},
                     {"mount", skel_->progs.ks_up_mount},
                     {"umount", skel_->progs.ks_up_umount},
-                    {"umount2", skel_->progs.ks_up_umount}},
+                    {"umount2", skel_->progs.ks_up_umount},
+                    {"chmod", skel_->progs.ks_up_chmod},
+                    {"fchmod", skel_->progs.ks_up_fchmod},
+                    {"fchmodat", skel_->progs.ks_up_fchmodat},
+                    {"chown", skel_->progs.ks_up_chown},
+                    {"lchown", skel_->progs.ks_up_chown},
+                    {"fchown", skel_->progs.ks_up_fchown},
+                    {"fchownat", skel_->progs.ks_up_fchownat},
+                    {"setxattr", skel_->progs.ks_up_xattr},
+                    {"lsetxattr", skel_->progs.ks_up_xattr},
+                    {"removexattr", skel_->progs.ks_up_xattr},
+                    {"lremovexattr", skel_->progs.ks_up_xattr},
+                    {"fsetxattr", skel_->progs.ks_up_fxattr},
+                    {"fremovexattr", skel_->progs.ks_up_fxattr}},
                    links_, uprobe_names_);
     return {};
 }
@@ -160,12 +185,13 @@ Status FileGuardBpf::set_rules(const std::vector<policy::CompiledRule>& rules, u
     return {};
 }
 
-Status FileGuardBpf::set_config(uint32_t unresolved_rule, uint32_t io_uring_rule) {
+Status FileGuardBpf::set_config(uint32_t unresolved_rule, uint32_t io_uring_rule,
+                               uint32_t block_device_rule) {
     uint32_t zero = 0;
     // The daemon's mount namespace: mounts above protected data count there.
     struct stat ns {};
     uint32_t mnt_ns = ::stat("/proc/self/ns/mnt", &ns) == 0 ? static_cast<uint32_t>(ns.st_ino) : 0;
-    ks_config c{unresolved_rule, io_uring_rule, mnt_ns, 0};
+    ks_config c{unresolved_rule, io_uring_rule, mnt_ns, block_device_rule};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.file_config), &zero, &c, BPF_ANY))
         return sys_error("set file_config");
     return {};

@@ -56,7 +56,7 @@ class FileGuardBpf : public Layer {
     // Writes rules[first, end) (clamped to rules.size() and KS_MAX_RULES).
     Status set_rules(const std::vector<policy::CompiledRule>& rules, uint32_t first = 0,
                      uint32_t end = KS_MAX_RULES);
-    Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule);
+    Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule, uint32_t block_device_rule);
     Status set_exec_watch(const std::vector<std::string>& tools);
     // Lets the matching calls of process pid through until deadline
     // (CLOCK_BOOTTIME ns): a person approved what it is doing.

@@ -35,7 +35,10 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     d.no_window = policy.rule(ev.rule_id).no_window;
     std::string path = file_event_path(ev);
     d.what = std::string(op_name(ev.op)) + (path.empty() ? "" : " " + path);
-    bool after = stops_after(ev.layer);
+    // A block device is judged as its open returns: killed then, before it
+    // can write through the fd.
+    bool at_open_exit = ev.op == KS_OP_DEVICE_WRITE && ev.layer == KS_LAYER_TRACEPOINT;
+    bool after = stops_after(ev.layer) && !at_open_exit;
     d.prevented = !after;
     if (ev.flags & KS_FF_PASSED) {
         d.verdict = Verdict::Allow;
@@ -76,6 +79,8 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
         d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};
     if (after && carried_out != Action::Audit && *d.action != Action::Audit)
         d.note = "stopped at syscall entry: this one call completes before the signal lands";
+    if (at_open_exit && carried_out != Action::Audit)
+        d.note = "killed as its open of the device returned: opened, never written";
     return d;
 }
 
@@ -91,6 +96,9 @@ nlohmann::json file_event_facts(const FileEvent& ev) {
     if (ev.dev || ev.ino) f["object"] = {{"dev", ev.dev}, {"ino", ev.ino}};
     if (ev.flags & KS_FF_DENIED) f["refused"] = "EPERM";
     if (ev.flags & KS_FF_IO_WORKER) f["io_uring"] = true;
+    // The hook had the object but not its mount: the path runs from the
+    // root of its file system.
+    if (ev.flags & KS_FF_FS_PATH) f["path_from"] = "filesystem-root";
     return f;
 }
 

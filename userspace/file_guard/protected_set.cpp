@@ -213,6 +213,8 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
 PathVerdict ProtectedSet::classify(const std::string& abs_path, bool follow_last) const {
     PathVerdict v;
     v.resolved = resolve_existing(abs_path, follow_last);
+    struct stat st {};
+    v.block_device = ::stat(v.resolved.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
     for (const auto& r : roots_) {
         if (under(v.resolved, r.real_path)) {
             v.inside = true;

@@ -53,7 +53,8 @@ struct PathVerdict {
     bool inside = false;    // the object is protected or lies in a protected tree
     bool contains = false;  // a protected root lies below it (recursive operations reach it)
     uint32_t rule_id = 0;
-    std::string root;  // the protected root concerned
+    std::string root;           // the protected root concerned
+    bool block_device = false;  // the path reaches a block device node
 };
 
 class ProtectedSet {

@@ -58,21 +58,23 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.rule_names[kRuleUnresolved] = "unresolved-path";
     s.rule_names[kRuleIoUring] = "io_uring";
     s.rule_names[kRuleExecCommand] = "exec-command";
+    s.rule_names[kRuleBlockDevice] = "block-device";
     // An allow window covers neither: an unresolved path may be killswitch's
     // own, and io_uring would bypass the self-protection rules.
     SessionAction follow_up = p.violation_session_action;
     s.rules[kRuleUnresolved] = {p.unresolved_action, protect_monitor, true, follow_up};
     s.rules[kRuleIoUring] = {Action::Block, protect_monitor, true, follow_up};
     s.rules[kRuleExecCommand] = {p.protect_action, protect_monitor, false, follow_up};
+    // Nor a block device: writing one bypasses every file rule.
+    s.rules[kRuleBlockDevice] = {p.protect_action, protect_monitor, true, follow_up};
 
     std::vector<std::string> self = self_paths(p, policy_file, env);
     size_t count = p.protect_paths.size() + p.protect_system.size() + self.size();
     if (count > KS_MAX_RULES - kRuleFirstPath)
-        return make_error("too many protected paths: " + std::to_string(p.protect_paths.size()) +
-                          " and " + std::to_string(p.protect_system.size()) +
-                          " system paths (at most " +
-                          std::to_string(KS_MAX_RULES - kRuleFirstPath - self.size()) +
-                          " together)");
+        return make_error(
+            "too many protected paths: " + std::to_string(p.protect_paths.size()) + " and " +
+            std::to_string(p.protect_system.size()) + " system paths (at most " +
+            std::to_string(KS_MAX_RULES - kRuleFirstPath - self.size()) + " together)");
     s.bank_first = choose_bank(static_cast<uint32_t>(count), running ? running->bank_first : 0,
                                running ? running->bank_end : 0);
     uint32_t id = s.bank_first;
@@ -97,6 +99,7 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     }
     s.bank_end = id;
     s.io_uring_rule = p.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring;
+    s.block_device_rule = p.block_devices_allowed ? KS_MAX_RULES : kRuleBlockDevice;
 
     for (const auto& spec : p.db_endpoints) {
         auto ep = db::parse_endpoint(spec);

@@ -23,7 +23,8 @@ namespace ks::policy {
 inline constexpr uint32_t kRuleUnresolved = 0;
 inline constexpr uint32_t kRuleIoUring = 1;
 inline constexpr uint32_t kRuleExecCommand = 2;
-inline constexpr uint32_t kRuleFirstPath = 3;
+inline constexpr uint32_t kRuleBlockDevice = 3;
+inline constexpr uint32_t kRuleFirstPath = 4;
 
 // One entry of the kernel's rules map (struct ks_rule).
 struct CompiledRule {
@@ -81,8 +82,9 @@ struct CompiledPolicy {
     std::vector<ProtectEntry> protect;  // policy paths, then self paths
     std::vector<db::Endpoint> db_endpoints;
     DbWireSettings db_wire;
-    bool db_client_monitor = false;         // the libpq layer records, never holds
-    uint32_t io_uring_rule = kRuleIoUring;  // KS_MAX_RULES: io_uring allowed
+    bool db_client_monitor = false;                 // the libpq layer records, never holds
+    uint32_t io_uring_rule = kRuleIoUring;          // KS_MAX_RULES: io_uring allowed
+    uint32_t block_device_rule = kRuleBlockDevice;  // KS_MAX_RULES: block devices allowed
 
     // "protect:/srv/data", "self:...", "unresolved-path"; "rule-N" for an id
     // no rule has.

@@ -71,6 +71,10 @@ protect:
   # io_uring operations bypass the syscall hooks: refuse io_uring to guarded
   # processes (refuse), or allow it.
   io_uring: refuse
+  # A block device opened for writing (/dev/sda, /dev/nvme0n1p2, a loop or
+  # device-mapper device, whatever node or symlink reaches it) bypasses every
+  # rule above: refuse it to guarded processes (refuse), or allow it.
+  block_devices: refuse
   # Seconds a held operation waits for `killswitch approve|deny ID`; then denied.
   hold_timeout: 120
   # The libc layer: uprobes on libc's unlink, rename, truncate, open... stop a

@@ -43,9 +43,9 @@ constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_B
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 9> kProtectKeys = {
-    "paths", "action", "session", "unresolved", "io_uring", "hold_timeout", "libc_uprobes", "mode",
-    "system"};
+constexpr std::array<std::string_view, 10> kProtectKeys = {
+    "paths",         "action",       "session",      "unresolved", "io_uring",
+    "block_devices", "hold_timeout", "libc_uprobes", "mode",       "system"};
 constexpr std::array<std::string_view, 4> kProtectEntryKeys = {"path", "action", "mode", "session"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
@@ -667,6 +667,9 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
             if (auto a = session_value(sub, "protect.session")) p.violation_session_action = *a;
         } else if (sub.key == "io_uring") {
             if (auto r = refuse_or_allow(sub, "protect.io_uring")) p.io_uring_allowed = !*r;
+        } else if (sub.key == "block_devices") {
+            if (auto r = refuse_or_allow(sub, "protect.block_devices"))
+                p.block_devices_allowed = !*r;
         } else if (sub.key == "libc_uprobes") {
             if (auto b = boolean(sub, "protect.libc_uprobes")) p.libc_uprobes = *b;
         } else if (sub.key == "hold_timeout") {

@@ -95,7 +95,8 @@ struct Policy {
     // Paths the kernel cannot resolve in full (too long...) are never treated
     // as unprotected: this action applies.
     Action unresolved_action = Action::Block;
-    bool io_uring_allowed = false;  // io_uring bypasses the syscall hooks
+    bool io_uring_allowed = false;       // io_uring bypasses the syscall hooks
+    bool block_devices_allowed = false;  // a block device opened for writing bypasses them all
     // The libc layer: uprobes make the destructive calls of guarded processes
     // never happen, but they trap in every process that calls those libc
     // functions, guarded or not (docs/performance.md).

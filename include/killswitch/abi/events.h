@@ -139,7 +139,12 @@ enum ks_file_op {
     KS_OP_LINK = 10, /* a new name for a protected file, outside its tree */
     KS_OP_IO_URING = 11,
     KS_OP_CREATE_IN = 12, /* a new file, hard link or symbolic link made inside a protected tree */
-    KS_OP_MAX = 13,
+    KS_OP_CHMOD = 13,        /* a mode change */
+    KS_OP_CHOWN = 14,        /* an owner or group change */
+    KS_OP_XATTR = 15,        /* an extended attribute or ACL set or removed */
+    KS_OP_FILE_FLAGS = 16,   /* inode flags (chattr: immutable, append-only...) */
+    KS_OP_DEVICE_WRITE = 17, /* a block device opened for writing */
+    KS_OP_MAX = 18,
 };
 
 enum ks_layer {
@@ -161,6 +166,7 @@ enum ks_match {
     KS_MATCH_UNRESOLVED = 4, /* the path could not be resolved in full */
     KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
     KS_MATCH_ANCESTOR = 6,   /* the object is a directory above a protected root */
+    KS_MATCH_BLOCK_DEVICE = 7, /* the object is a block device (protect.block_devices) */
 };
 
 enum ks_action {
@@ -182,6 +188,9 @@ enum ks_action {
 #define KS_FF_DENIED (1u << 6) /* the kernel refused the call with EPERM (LSM layer) */
 #define KS_FF_OBJECT (1u << 7) /* cwd holds the object's own path (LSM layer: no path argument) */
 #define KS_FF_IO_WORKER (1u << 8) /* the call came from an io_uring worker of the process */
+/* KS_FF_OBJECT's path runs from the root of the object's file system, not of
+ * the mount namespace (a hook that is given no mount: xattrs, ACLs). */
+#define KS_FF_FS_PATH (1u << 9)
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {
@@ -225,7 +234,7 @@ struct ks_config {
      * over a directory above protected data matters there, not in a mount
      * namespace of a process's own. */
     __u32 host_mnt_ns;
-    __u32 pad;
+    __u32 block_device_rule; /* rule applied to block devices opened for writing; KS_MAX_RULES: allowed */
 };
 
 struct ks_file_event {
