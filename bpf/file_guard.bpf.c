@@ -650,10 +650,12 @@ KS_TP(removexattrat)
 
 KS_TP(ioctl)
 {
-	KS_GUARDED_OR_RETURN();
+	/* The command before the guard lookup: ioctl is frequent everywhere. */
 	__u32 cmd = (__u32)ARG(1);
-	if (cmd == KS_FS_IOC_SETFLAGS || cmd == KS_FS_IOC32_SETFLAGS || cmd == KS_FS_IOC_FSSETXATTR)
-		ks_on_fd(KS_OP_FILE_FLAGS, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	if (cmd != KS_FS_IOC_SETFLAGS && cmd != KS_FS_IOC32_SETFLAGS && cmd != KS_FS_IOC_FSSETXATTR)
+		return 0;
+	KS_GUARDED_OR_RETURN();
+	ks_on_fd(KS_OP_FILE_FLAGS, KS_LAYER_TRACEPOINT, (int)ARG(0));
 	return 0;
 }
 

@@ -308,55 +308,15 @@ KS_HOOK(file_open, struct file *file)
 
 /* ---- metadata: the owner must still be able to read and write its data ---- */
 
-/* The protected inode at or above @dentry, walking its file system's own
- * parents: the xattr and ACL hooks are given a dentry without its mount. A
- * protected root on another file system above a mount point is not seen
- * from below it (the path hooks, which have the mount, do see it). */
-struct ks_dentry_up {
-	__u64 d; /* struct dentry *: a plain number, no CO-RE access through it */
-	struct ks_inode_key key;
-	__u32 rule_id;
-	__u32 pflags;
-	bool found;
-};
-
-static long ks_dentry_up_step(__u32 i, void *data)
-{
-	struct ks_dentry_up *u = data;
-	struct dentry *d = (struct dentry *)u->d;
-	struct ks_inode_key k = {};
-
-	ks_key_of(d, &k);
-	struct ks_protected *p = bpf_map_lookup_elem(&protected_inodes, &k);
-	if (p) {
-		u->key = k;
-		u->rule_id = p->rule_id;
-		u->pflags = p->flags;
-		u->found = true;
-		return 1;
-	}
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (!parent || parent == d)
-		return 1;
-	u->d = (__u64)parent;
-	return 0;
-}
-
+/* The xattr and ACL hooks are given a dentry without its mount: the walk up
+ * from it (ks_check with no mount) stays in its own file system, so a
+ * protected root on another file system above a mount point is not seen from
+ * below it (the path hooks, which have the mount, do see it), and the
+ * record's path runs from that file system's root (KS_FF_FS_PATH). */
 static __always_inline int ks_check_dentry(struct ks_task_guard *g, struct dentry *dentry,
 					   __u32 op)
 {
-	struct ks_dentry_up u = {.d = (__u64)dentry};
-	struct ks_hook_hit hit = {};
-
-	bpf_loop(KS_PATH_DEPTH * 2, ks_dentry_up_step, &u, 0);
-	if (!u.found)
-		return 0;
-	hit.key = u.key;
-	hit.rule_id = u.rule_id;
-	hit.pflags = u.pflags;
-	hit.obj.mnt = NULL;
-	hit.obj.dentry = dentry;
-	return ks_hook_act(g, &hit, op, 0, KS_MATCH_INODE);
+	return ks_check(g, NULL, dentry, op, 0);
 }
 
 #define KS_S_IALLUGO 07777
@@ -423,9 +383,11 @@ KS_HOOK(inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_na
 
 KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 {
-	KS_ENTRY(g);
+	/* Every ioctl of every process comes here: the command first, before
+	 * any map lookup (an earlier verdict is kept). */
 	if (cmd != KS_FS_IOC_SETFLAGS && cmd != KS_FS_IOC32_SETFLAGS && cmd != KS_FS_IOC_FSSETXATTR)
-		return 0;
+		return ret;
+	KS_ENTRY(g);
 	return ks_check(g, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
 			KS_OP_FILE_FLAGS, 0);
 }
