@@ -120,16 +120,19 @@ tps=$(killswitch status --json | tr -d ' \n' | grep -o '"\(file\|self\)_tracepoi
 echo "attached syscall tracepoints: $tps"
 echo "$tps" | grep -q 'sys_enter' && { echo "FAIL: syscall tracepoints attached with the fentry layer"; fail=1; }
 echo "$tps" | grep -q '"file_tracepoints":\[\]' || { echo "FAIL: no file_tracepoints in status"; fail=1; }
-# One refusal, to see the layer at work here (the attack suite has the rest).
+# Refusals, to see the layer at work here (the attack suite has the rest).
+# Two, not three: the default policy freezes a session at its third refusal
+# (sessions.escalate_after), and whether that lands before the attacker's
+# exit is a race; the attacker must go on here.
 reset_files
-killswitch run --session raw -- raw_unlinkat /data/db/1 /data/db/2 /data/db/3 > /dev/null 2>&1
+killswitch run --session raw -- raw_unlinkat /data/db/1 /data/db/2 > /dev/null 2>&1
 rc=$?
 left=$(count)
 layer=$(layers raw)
 echo
 echo "fentry layer (Linux $(uname -r), lsm=$(cat /sys/kernel/security/lsm)):"
 row "attack (as a guarded agent)" "lost" "exit" "layer"
-row "static binary, raw unlinkat(2) of 3 files: refused" $((5 - left)) $rc "$layer"
+row "static binary, raw unlinkat(2) of 2 files: refused" $((5 - left)) $rc "$layer"
 [ "$left" = 5 ] || { echo "FAIL: $((5 - left)) files lost"; fail=1; }
 [ "$rc" = 0 ] || { echo "FAIL: the refused attacker did not go on (exit $rc)"; fail=1; }
 [ "$layer" = fentry ] || wrong_layer fentry
