@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KS_O_ACCMODE 3
 #define KS_O_TRUNC 01000
 #define KS_WALK_STACK 8
+#define KS_WALK_NAMES 8
+#define KS_PROC_SUPER_MAGIC 0x9fa0
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -47,6 +49,10 @@ struct ks_scratch {
 	char name[KS_FILENAME_MAX];
 	struct ks_inode_key stack[KS_WALK_STACK];
 	__u64 stack_real[KS_WALK_STACK];
+	/* The walk's first names as the path gives them (their hash, and their
+	 * value when all digits, else -1): for the magic links of /proc. */
+	__u64 names[KS_WALK_NAMES];
+	__s64 nums[KS_WALK_NAMES];
 };
 
 struct {
@@ -55,6 +61,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ks_scratch);
 } scratch SEC(".maps");
+
+static __always_inline struct ks_scratch *ks_scratch_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
 
 /* ---- walking a path argument through the edge graph ---- */
 
@@ -72,6 +84,11 @@ struct ks_walk {
 	__u32 rule_id;
 	__u32 pflags;
 	char c0, c1;
+	/* How deep below the start the path's names go ("." skipped, ".."
+	 * back up), and the value of the current one when all digits (-1
+	 * otherwise); the first names are kept in the scratch (ks_magic_fd). */
+	__u32 depth;
+	__s64 num;
 };
 
 static __always_inline void ks_walk_up(struct ks_walk *w)
@@ -114,10 +131,16 @@ static long ks_walk_step(__u32 i, void *data)
 	if (i < w->len && i < KS_FILE_PATH_MAX)
 		c = w->s->path[i & (KS_FILE_PATH_MAX - 1)];
 	if (c != '/' && c != 0) {
-		if (w->comp_len == 0)
+		if (w->comp_len == 0) {
 			w->c0 = c;
-		else if (w->comp_len == 1)
+			w->num = 0;
+		} else if (w->comp_len == 1) {
 			w->c1 = c;
+		}
+		if (c >= '0' && c <= '9' && w->num >= 0 && w->comp_len < 10)
+			w->num = w->num * 10 + (c - '0');
+		else
+			w->num = -1;
 		w->hash = (w->hash ^ (__u8)c) * KS_FNV_PRIME;
 		w->comp_len++;
 		return 0;
@@ -131,9 +154,16 @@ static long ks_walk_step(__u32 i, void *data)
 	if (n == 0 || (n == 1 && w->c0 == '.'))
 		return c == 0;
 	if (n == 2 && w->c0 == '.' && w->c1 == '.') {
+		if (w->depth)
+			w->depth--;
 		ks_walk_up(w);
 		return c == 0;
 	}
+	if (w->depth < KS_WALK_NAMES) {
+		w->s->names[w->depth & (KS_WALK_NAMES - 1)] = h;
+		w->s->nums[w->depth & (KS_WALK_NAMES - 1)] = w->num;
+	}
+	w->depth++;
 	if (w->off_depth) {
 		w->off_depth++;
 		return c == 0;
@@ -186,6 +216,117 @@ struct ks_hit {
 	__u32 flags; /* KS_FF_* the record carries whatever is done */
 };
 
+/* Is the open file @fd a protected inode, or inside a protected tree? */
+static __always_inline __u32 ks_check_fd(int fd, struct ks_hit *hit)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *f = ks_file_of_fd(task, fd);
+
+	if (!f)
+		return KS_MATCH_NONE;
+	hit->start = BPF_CORE_READ(f, f_path);
+	if (!ks_inside_protected(&hit->start, &hit->key, &hit->rule_id, &hit->pflags))
+		return KS_MATCH_NONE;
+	hit->match = KS_MATCH_INODE;
+	return hit->match;
+}
+
+/* The names the magic links of /proc and /dev go by (FNV-1a 64). */
+#define KS_H_PROC 0x85729b0e3537bc61ULL
+#define KS_H_SELF 0x2d19e518d40792b7ULL
+#define KS_H_THREAD_SELF 0xd31e6280a0119e26ULL
+#define KS_H_FD 0x08986007b541df27ULL
+#define KS_H_CWD 0xf5b31b190cbba161ULL
+#define KS_H_ROOT 0xa354fd1ff0c467c5ULL
+#define KS_H_MAP_FILES 0x8e9f00d083213a4dULL
+#define KS_H_TASK 0xd9603bef07a9524cULL
+#define KS_H_DEV 0xca9a2a18f461fffcULL
+#define KS_H_STDIN 0x07ce0cad53eda57dULL
+#define KS_H_STDOUT 0x42e6d785a74f8c66ULL
+#define KS_H_STDERR 0x104ce5858b0a80b5ULL
+#define KS_MAGIC_NONE -1   /* not a magic link */
+#define KS_MAGIC_OPAQUE -2 /* one the walk cannot follow */
+
+/*
+ * A path from the root through a magic link: /proc/self/fd/N (also
+ * thread-self, and the caller's own pid), /dev/fd/N, /dev/stdin, stdout and
+ * stderr reopen the caller's open file N: returns N, judged by the object.
+ * Another process's fd, cwd, root or map_files, and the caller's own cwd,
+ * root and map_files, lead wherever that process is: KS_MAGIC_OPAQUE, never
+ * taken as unprotected. Anything else: KS_MAGIC_NONE.
+ */
+static __always_inline int ks_magic_fd(const struct ks_scratch *s, __u32 d)
+{
+
+	if (d >= 2 && s->names[0] == KS_H_DEV) {
+		__u64 n1 = s->names[1];
+		if (d == 2 && n1 == KS_H_STDIN)
+			return 0;
+		if (d == 2 && n1 == KS_H_STDOUT)
+			return 1;
+		if (d == 2 && n1 == KS_H_STDERR)
+			return 2;
+		if (n1 == KS_H_FD && d >= 3)
+			return d == 3 && s->nums[2] >= 0 && s->nums[2] < 0x7fffffff
+				   ? (int)s->nums[2]
+				   : KS_MAGIC_OPAQUE;
+		return KS_MAGIC_NONE;
+	}
+	if (d < 4 || s->names[0] != KS_H_PROC)
+		return KS_MAGIC_NONE;
+	__u64 who = s->names[1];
+	__s64 pid = s->nums[1];
+	if (who != KS_H_SELF && who != KS_H_THREAD_SELF && pid < 0)
+		return KS_MAGIC_NONE; /* /proc/sys, /proc/net...: the walk goes on */
+	bool own = who == KS_H_SELF || who == KS_H_THREAD_SELF ||
+		   pid == (__s64)(bpf_get_current_pid_tgid() >> 32);
+	__u64 what = s->names[2];
+	if (what == KS_H_FD) {
+		if (own && d == 4 && s->nums[3] >= 0 && s->nums[3] < 0x7fffffff)
+			return (int)s->nums[3];
+		return KS_MAGIC_OPAQUE;
+	}
+	if (what == KS_H_CWD || what == KS_H_ROOT || what == KS_H_MAP_FILES)
+		return KS_MAGIC_OPAQUE;
+	/* /proc/PID/task/TID/{fd,cwd,root,map_files}/... */
+	if (what == KS_H_TASK && d >= 6) {
+		__u64 t = s->names[4];
+		if (t == KS_H_FD || t == KS_H_CWD || t == KS_H_ROOT || t == KS_H_MAP_FILES)
+			return KS_MAGIC_OPAQUE;
+	}
+	return KS_MAGIC_NONE;
+}
+
+/*
+ * The magic links' verdict, for a path the walk found unprotected: the
+ * match to return (@hit filled), or KS_MAGIC_NONE to keep the walk's.
+ * @from_root: the path starts at the caller's root; @on_proc: its start
+ * directory is on procfs. A function of its own, verified once.
+ */
+__noinline int ks_magic_check(struct ks_hit *hit, __u32 depth, int from_root, int on_proc)
+{
+	struct ks_scratch *s = ks_scratch_get();
+
+	if (!hit || !s)
+		return KS_MAGIC_NONE;
+	int magic = from_root ? ks_magic_fd(s, depth) : KS_MAGIC_NONE;
+	if (magic == KS_MAGIC_NONE && on_proc)
+		magic = KS_MAGIC_OPAQUE; /* cd /proc/self/fd; open("5") */
+	if (magic >= 0) {
+		if (ks_check_fd(magic, hit) == KS_MATCH_NONE)
+			return KS_MATCH_NONE;
+		hit->flags |= KS_FF_OBJECT;
+		return hit->match;
+	}
+	if (magic == KS_MAGIC_OPAQUE) {
+		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+		hit->match = KS_MATCH_UNRESOLVED;
+		hit->rule_id = cfg ? cfg->unresolved_rule : 0;
+		return hit->match;
+	}
+	return KS_MAGIC_NONE;
+}
+
 /*
  * Does the path argument (@upath relative to @dfd) name a protected object
  * or something inside one? Fills @hit (and s->path with the text read).
@@ -230,9 +371,19 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 	};
 	ks_key_of(w.real, &w.cur);
 	bpf_loop(KS_FILE_PATH_MAX + 1, ks_walk_step, &w, 0);
+	if (w.result == KS_MATCH_NONE) {
+		/* Through a magic link: the walk saw names, not the object. */
+		__u64 root = (__u64)BPF_CORE_READ(task, fs, root.dentry);
+		__u64 sd = (__u64)BPF_CORE_READ(start, dentry);
+		int m = ks_magic_check(hit, w.depth, s->path[0] == '/' || sd == root,
+				       BPF_CORE_READ(start, dentry, d_sb, s_magic) ==
+					   KS_PROC_SUPER_MAGIC);
+		if (m >= 0)
+			return (__u32)m;
+	}
 	if (w.result == KS_MATCH_NONE && w.off_depth == 0 &&
 	    (op == KS_OP_RENAME_FROM || op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT ||
-	     op == KS_OP_UMOUNT) &&
+	     op == KS_OP_UMOUNT || op == KS_OP_MOUNT_SOURCE) &&
 	    ks_ancestor_rule(&w.cur, op, &w.rule_id)) {
 		/* The path ends on a directory above a protected root: moving it
 		 * away (or an exchange onto it), or a mount there, takes the root
@@ -249,21 +400,6 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 		hit->rule_id = cfg ? cfg->unresolved_rule : 0;
 	}
 	hit->match = w.result;
-	return hit->match;
-}
-
-/* Is the open file @fd a protected inode, or inside a protected tree? */
-static __always_inline __u32 ks_check_fd(int fd, struct ks_hit *hit)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *f = ks_file_of_fd(task, fd);
-
-	if (!f)
-		return KS_MATCH_NONE;
-	hit->start = BPF_CORE_READ(f, f_path);
-	if (!ks_inside_protected(&hit->start, &hit->key, &hit->rule_id, &hit->pflags))
-		return KS_MATCH_NONE;
-	hit->match = KS_MATCH_INODE;
 	return hit->match;
 }
 
@@ -323,13 +459,8 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
-static __always_inline struct ks_scratch *ks_scratch_get(void)
-{
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch, &zero);
-}
-
-static __always_inline void ks_on_path(__u32 op, __u32 layer, int dfd, const char *upath,
+/* True when the path matched (and the match was acted on). */
+static __always_inline bool ks_on_path(__u32 op, __u32 layer, int dfd, const char *upath,
 				       __u32 open_flags)
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
@@ -337,9 +468,11 @@ static __always_inline void ks_on_path(__u32 op, __u32 layer, int dfd, const cha
 	struct ks_hit hit = {};
 
 	if (!s)
-		return;
-	if (ks_check_path(s, dfd, upath, &hit, op) != KS_MATCH_NONE)
-		ks_act(s, &hit, op, layer, dfd, open_flags, entry_ns);
+		return false;
+	if (ks_check_path(s, dfd, upath, &hit, op) == KS_MATCH_NONE)
+		return false;
+	ks_act(s, &hit, op, layer, dfd, open_flags, entry_ns);
+	return true;
 }
 
 static __always_inline void ks_on_fd(__u32 op, __u32 layer, int fd)
@@ -734,11 +867,33 @@ KS_TP_EXIT(creat)
  * nothing. */
 #define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
 
+/* A bind mount or a move of protected data, or of a directory above it,
+ * gives it a name the path walk cannot follow (in a mount namespace of the
+ * process's own the daemon never sees it): judged as a mount there. */
+#define KS_MS_BIND 4096
+#define KS_MS_MOVE 8192
+
+/* The source of a bind mount or a move, judged unless it is "/" itself: a
+ * sandbox (bwrap) binds the whole tree into its own namespace, where paths
+ * from its root walk the same edges. */
+static __always_inline void ks_on_mount_source(__u32 layer, const char *source)
+{
+	char c[2] = {};
+
+	if (bpf_probe_read_user(c, sizeof(c), source) == 0 && c[0] == '/' && c[1] == 0)
+		return;
+	ks_on_path(KS_OP_MOUNT_SOURCE, layer, KS_AT_FDCWD, source, 0);
+}
+
 KS_TP(mount)
 {
 	KS_GUARDED_OR_RETURN();
-	if (!(ARG(3) & KS_MS_PROPAGATION))
-		ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	__u64 flags = ARG(3);
+	if (flags & KS_MS_PROPAGATION)
+		return 0;
+	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0) &&
+	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
+		ks_on_mount_source(KS_LAYER_TRACEPOINT, (const char *)ARG(0));
 	return 0;
 }
 
@@ -966,8 +1121,11 @@ KS_UPROBE(linkat), int olddfd, const char *oldp, int newdfd, const char *newp)
 KS_UPROBE(mount), const char *source, const char *target, const char *type, unsigned long flags)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	if (!(flags & KS_MS_PROPAGATION))
-		ks_on_path(KS_OP_MOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0);
+	if (flags & KS_MS_PROPAGATION)
+		return 0;
+	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0) &&
+	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
+		ks_on_mount_source(KS_LAYER_UPROBE, source);
 	return 0;
 }
 

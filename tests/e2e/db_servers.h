@@ -34,7 +34,9 @@ inline std::string pg_bin() {
 
 class PgServer {
   public:
-    PgServer() {
+    // data_dir: where initdb makes the cluster (a directory of the server's
+    // own temporary folder when empty); it must not exist yet.
+    explicit PgServer(const std::string& data_dir = "") {
         bin_ = pg_bin();
         struct passwd* pw = ::getpwnam("postgres");
         if (bin_.empty() || !pw) {
@@ -42,7 +44,7 @@ class PgServer {
             return;
         }
         ::chmod(dir_.path().c_str(), 0755);
-        data_ = dir_ / "data";
+        data_ = data_dir.empty() ? dir_ / "data" : data_dir;
         sock_ = dir_ / "sock";
         for (const auto& d : {data_, sock_}) {
             fs::create_directories(d);

@@ -30,14 +30,9 @@ std::map<std::string, Guarantee> rows_of(const Features& f) {
     return out;
 }
 
-const char* kKernelFileOps[] = {"system-settings",
-                                "unlink-raw-syscall",
-                                "rename",
-                                "truncate",
-                                "open-truncate-or-write",
-                                "mount-over-data",
-                                "self-signal-raw-syscall",
-                                "self-bpf-detach"};
+const char* kKernelFileOps[] = {"system-settings", "unlink-raw-syscall",      "rename",
+                                "truncate",        "open-truncate-or-write",  "mount-over-data",
+                                "metadata",        "self-signal-raw-syscall", "self-bpf-detach"};
 
 // Every operation the kernel performs inside one call has this effect, by a
 // mechanism that names this layer.
@@ -91,6 +86,22 @@ TEST(Guarantees, ReachRowsSayWhatEachLayerDoes) {
     EXPECT_EQ(none["reach-raw-syscall"].effect, Effect::kStopsAfter);
     EXPECT_NE(none["reach-raw-syscall"].note.find("is NOT stopped"), std::string::npos);
     EXPECT_EQ(none["reach-via-libc"].effect, Effect::kPrevents);
+}
+
+// A block device's open is not the damage: what the descriptor would do next
+// is, and its process dies as the open returns. The hook layers refuse the
+// open itself.
+TEST(Guarantees, BlockDeviceWritesArePreventedOnEveryKernel) {
+    EXPECT_NE(
+        rows_of(kernel_with(true, false))["block-device-write"].mechanism.find("LSM file_open"),
+        std::string::npos);
+    EXPECT_NE(rows_of(kernel_with(false, true))["block-device-write"].mechanism.find(
+                  "fmod_ret on security_file_open"),
+              std::string::npos);
+    auto none = rows_of(kernel_with(false, false));
+    EXPECT_EQ(none["block-device-write"].effect, Effect::kPrevents);
+    EXPECT_NE(none["block-device-write"].mechanism.find("sys_exit_open"), std::string::npos);
+    EXPECT_NE(none["block-device-write"].note.find("before it can write"), std::string::npos);
 }
 
 TEST(Guarantees, ExecAndLibcLayersPreventOnEveryKernel) {

@@ -131,6 +131,59 @@ TEST_F(ProtectedSetTest, TheDirectoriesAboveARootAreItsAncestors) {
     EXPECT_FALSE(a.count(key(dir_ + "/other"))) << "a sibling is not an ancestor";
 }
 
+// A path that appears, goes, or is made anew (another inode) after the set
+// was built: the daemon builds the set again for it (issue 18 item 5).
+TEST_F(ProtectedSetTest, ChangesSaysWhichRootsAreNotAsTheSetHoldsThem) {
+    std::vector<std::string> warnings;
+    std::vector<ProtectedSet::Entry> entries = {
+        {dir_ + "/later", 4}, {dir_ + "/data", 5}, {dir_ + "/other", 6}};
+    auto set = ProtectedSet::build(entries, 1000, warnings);
+    EXPECT_TRUE(set.changes(entries).empty());
+    fs::create_directories(dir_ + "/later");
+    fs::remove_all(dir_ + "/other");
+    fs::rename(dir_ + "/data", dir_ + "/data.old");
+    fs::create_directories(dir_ + "/data");
+    auto changes = set.changes(entries);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_EQ(changes[0].path, dir_ + "/later");
+    EXPECT_EQ(changes[0].kind, RootChange::Kind::kAppeared);
+    EXPECT_EQ(changes[1].path, dir_ + "/data");
+    EXPECT_EQ(changes[1].kind, RootChange::Kind::kReplaced);
+    EXPECT_EQ(changes[1].rule_id, 5u);
+    EXPECT_EQ(changes[2].path, dir_ + "/other");
+    EXPECT_EQ(changes[2].kind, RootChange::Kind::kGone);
+    // Built again, the set holds them as they are.
+    auto again = ProtectedSet::build(entries, 1000, warnings);
+    EXPECT_TRUE(again.changes(entries).empty());
+    EXPECT_TRUE(again.classify(dir_ + "/later/x", false).inside);
+    EXPECT_FALSE(again.classify(dir_ + "/data.old/f2", false).inside);
+}
+
+// A bind mount whose root is a directory above protected data leads to it:
+// its mount point gets an edge to that directory's inode, and the edges below
+// go on from there. (No mount here: the mount table names a symlink to the
+// directory, which stat()s as the bind mount's root would.)
+TEST_F(ProtectedSetTest, ABindMountOfADirectoryAboveARootGetsEdges) {
+    fs::create_directories(dir_ + "/other/db");
+    fs::create_directory_symlink(dir_ + "/other", dir_ + "/view");
+    std::string mountinfo = dir_ + "/mountinfo";
+    std::ofstream(mountinfo) << "99 1 0:1 / " << dir_ << "/view rw - tmpfs x rw\n"
+                             << "98 1 0:1 / " << dir_ << "/data rw - tmpfs x rw\n";
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/other/db", 5}}, 1000, warnings, mountinfo);
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ + "/other").c_str(), &st), 0);
+    ks_inode_key other{kernel_dev(st.st_dev), st.st_ino};
+    size_t to_other = 0;
+    for (const auto& [k, child] : set.edges())
+        if (child.dev == other.dev && child.ino == other.ino)
+            to_other += k.name_hash == name_hash("view") ? 10 : 1;
+    EXPECT_EQ(to_other, 11u) << "one edge by its name, one by the mount point";
+    // A mount whose root is neither protected nor above it adds nothing.
+    auto plain = ProtectedSet::build({{dir_ + "/other/db", 5}}, 1000, warnings, "/dev/null");
+    EXPECT_EQ(set.edges().size(), plain.edges().size() + 1);
+}
+
 TEST(NameHash, IsFnv1a64) {
     EXPECT_EQ(name_hash(""), 0xcbf29ce484222325ULL);
     EXPECT_EQ(name_hash("a"), 0xaf63dc4c8601ec8cULL);

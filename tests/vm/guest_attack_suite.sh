@@ -1,4 +1,5 @@
-# Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink --add libc_kill):
+# Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink --add libc_kill
+# --add raw_metadata):
 # the on-disk attack suite against the hook layer of this kernel: the LSM
 # layer where bpf is in the active LSM list, else (run_guest.sh --lsm with a
 # list without bpf) the fentry layer, whose fmod_ret programs on the
@@ -40,6 +41,11 @@ audit:
   log: /tmp/audit.jsonl
 EOF
 find /data/db -type f | sort | xargs md5sum > /tmp/base.md5
+# Mode and owner of every object of the tree: a chmod or chown that made the
+# data unreadable to its server loses it as surely as a delete.
+meta() { find /data/db | sort | xargs stat -c '%a %u %g %n'; }
+meta > /tmp/base.meta
+meta_sum=$(md5sum < /tmp/base.meta)
 # The schedulers' directories (protect.system, built in): the daemon protects
 # those that exist when it starts.
 mkdir -p /etc/cron.d /etc/systemd/system/multi-user.target.wants
@@ -73,6 +79,13 @@ lost() {
   while read -r sum file; do
     [ -f "$file" ] && [ "$(md5sum "$file" | cut -d' ' -f1)" = "$sum" ] || n=$((n + 1))
   done < /tmp/base.md5
+  # One listing compared whole; file by file only when it differs.
+  if [ "$(meta | md5sum)" != "$meta_sum" ]; then
+    while read -r mode uid gid file; do
+      [ -e "$file" ] && [ "$(stat -c '%a %u %g' "$file")" = "$mode $uid $gid" ] || n=$((n + 1))
+    done < /tmp/base.meta
+  fi
+  n=$((n + $(raw_metadata probe $(find /data/db))))
   echo $n
 }
 
@@ -131,6 +144,36 @@ attack $hook "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
 attack $hook "busybox.lsm mv /data /data.old (a directory above the data)" \
   busybox.lsm mv /data /data.old
 attack $hook "mount a tmpfs over /data (above the data)" mount -t tmpfs none /data
+# Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
+# programs, so the hooks alone refuse them (path_chmod, path_chown,
+# inode_setxattr, file_ioctl).
+attack $hook "busybox.lsm chmod 000 PG_VERSION" busybox.lsm chmod 000 /data/db/PG_VERSION
+attack $hook "busybox.lsm chmod -R 000 /data/db" busybox.lsm chmod -R 000 /data/db
+attack $hook "busybox.lsm chown -R 1000:1000 /data/db" busybox.lsm chown -R 1000:1000 /data/db
+attack $hook "static binary: setxattr(2) on every file" \
+  sh -c 'raw_metadata xattr $(busybox.lsm find /data/db -type f)'
+attack $hook "static binary: chattr +i (FS_IOC_SETFLAGS) on every file" \
+  sh -c 'raw_metadata flags $(busybox.lsm find /data/db -type f)'
+# A change to the mode an object already has changes nothing: it goes on.
+mode=$(stat -c %a /data/db/PG_VERSION)
+killswitch run --session same-mode -- busybox.lsm chmod "$mode" /data/db/PG_VERSION > /dev/null 2>&1 ||
+  { echo "  FAIL: chmod to the mode PG_VERSION already has was refused"; fail=1; }
+# Block devices (protect.block_devices: refuse). No disk is attached to the
+# guest: the node below names a loop device whose driver is not loaded, so an
+# open that got past the hook would fail with ENXIO ("No such device or
+# address"); the hook refuses first, with EPERM, and the record says so.
+mknod /tmp/blk b 7 0
+device_refused() {
+  grep -q "Operation not permitted" /tmp/attack$n.out ||
+    { echo "  FAIL: the device's open was not refused (EPERM):"; cat /tmp/attack$n.out; fail=1; }
+  grep "\"session\":\"attack$n\"" /tmp/audit.jsonl | grep -q '"op":"device-write"' ||
+    { echo "  FAIL: no device-write record"; fail=1; }
+}
+attack $hook "busybox.lsm dd of=<block device> (open for writing)" \
+  busybox.lsm dd if=/dev/zero of=/tmp/blk bs=512 count=1
+device_refused
+attack $hook "busybox.lsm blkdiscard <block device>" busybox.lsm blkdiscard /tmp/blk
+device_refused
 attack $hook "kill -9 the daemon (static busybox: a raw kill(2))" busybox.lsm kill -9 "$dpid"
 # Through libc's kill(): refused by the hook all the same; no libc uprobe is
 # attached for it on this layer (the record would say uprobe).

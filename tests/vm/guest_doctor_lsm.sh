@@ -11,7 +11,7 @@ grep -q 'bpf active' /tmp/doctor.json || { echo "FAIL: doctor does not see bpf i
 # Keys are sorted: "operation" is followed by "preventive".
 flat=$(tr -d ' \n' < /tmp/doctor.json)
 for op in unlink-raw-syscall rename truncate open-truncate-or-write io_uring-ops mount-over-data \
-          self-signal-raw-syscall self-bpf-detach reach-raw-syscall; do
+          self-signal-raw-syscall self-bpf-detach reach-raw-syscall metadata block-device-write; do
   echo "$flat" | grep -q "\"operation\":\"$op\",\"preventive\":true" ||
     { echo "FAIL: doctor does not say $op is prevented here"; fail=1; }
 done

@@ -289,6 +289,8 @@ const char* op_name(uint32_t op) {
             return "file-flags";
         case KS_OP_DEVICE_WRITE:
             return "device-write";
+        case KS_OP_MOUNT_SOURCE:
+            return "mount-source";
         case KS_OP_IO_URING:
             return "io_uring";
         default:

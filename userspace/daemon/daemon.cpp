@@ -187,6 +187,22 @@ void Daemon::start() {
         if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
             throw StartupError{std::string("epoll_ctl: ") + std::strerror(errno)};
     }
+    // The kernel flags the mount table file (EPOLLPRI) when a mount is made
+    // or removed in the daemon's mount namespace: a bind mount of protected
+    // data made since the set was built gets its edges then.
+    mountinfo_fd_.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+    if (mountinfo_fd_.valid()) {
+        epoll_event e{};
+        e.events = EPOLLPRI;
+        e.data.fd = mountinfo_fd_.get();
+        if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, mountinfo_fd_.get(), &e) != 0)
+            mountinfo_fd_.reset(-1);
+    }
+    if (!mountinfo_fd_.valid())
+        spdlog::warn(
+            "cannot watch /proc/self/mountinfo ({}): bind mounts made after start are "
+            "seen only with the next change of a protected path",
+            std::strerror(errno));
 
     started_ns_ = realtime_now_ns();
     json rec = own_record("daemon_start");
@@ -239,6 +255,15 @@ void Daemon::run() {
                 while (::read(timer_fd_.get(), &ticks, sizeof(ticks)) == sizeof(ticks)) {
                 }
                 on_tick();
+            } else if (fd == mountinfo_fd_.get()) {
+                // Read to its end: that clears the flag until the next change.
+                char buf[4096];
+                ::lseek(fd, 0, SEEK_SET);
+                while (::read(fd, buf, sizeof(buf)) > 0) {
+                }
+                mounts_dirty_ = true;
+                if (std::chrono::steady_clock::now() - mounts_refreshed_ >= std::chrono::seconds(1))
+                    refresh_protected_set(true);
             } else if (relay_ && fd == relay_->notify_fd()) {
                 service_relay();
             } else if (fd == control_->fd()) {
@@ -442,6 +467,7 @@ void Daemon::on_tick() {
         forget_session(s.id);
         audit_->append(session_record("session_end", s));
     }
+    refresh_protected_set(mounts_dirty_);
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }

@@ -239,6 +239,11 @@ class Daemon {
     // remove. On failure the kernel holds a mix: publish previous back.
     Status publish_state(const PolicyState& next, const PolicyState* previous);
     json reload_policy(const json& req, const PeerCred& peer);
+    // A protected path that appeared, went or was made anew since the set
+    // was built, or a change of the mount table (a bind mount of protected
+    // data): the set is built again and published, and each change recorded
+    // (protect_root). Checked every tick and when the mount table changes.
+    void refresh_protected_set(bool mounts_changed);
     [[nodiscard]] const policy::Policy& policy() const { return state_.compiled.policy; }
 
     // allow_windows.cpp: allow.start, allow.list, allow.end
@@ -309,6 +314,11 @@ class Daemon {
     std::optional<ControlServer> control_;
     ProcessTable table_;
     Fd epoll_, signal_fd_, timer_fd_;
+    Fd mountinfo_fd_;  // polled (EPOLLPRI): the mount table changed
+    // A host whose mounts churn (containers) builds the set again at most
+    // once a second: a change within a second of the last waits for the tick.
+    bool mounts_dirty_ = false;
+    std::chrono::steady_clock::time_point mounts_refreshed_{};
     struct Client {
         Fd fd;
         std::string buf;

@@ -54,6 +54,47 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
     return {};
 }
 
+void Daemon::refresh_protected_set(bool mounts_changed) {
+    auto changes = state_.protected_set.changes(state_.compiled.protect);
+    if (changes.empty() && !mounts_changed) return;
+    if (mounts_changed) {
+        mounts_dirty_ = false;
+        mounts_refreshed_ = std::chrono::steady_clock::now();
+    }
+    std::vector<std::string> warnings;  // said when the policy was loaded
+    ProtectedSet next =
+        ProtectedSet::build(state_.compiled.protect, KS_MAX_PROTECTED_INODES, warnings);
+    if (auto st = fbpf_->publish(next, &state_.protected_set); !st) {
+        // The kernel may hold a mix: the set in force goes back, and the
+        // change is tried again at the next tick.
+        spdlog::error("publishing the protected set again failed: {}", st.error().str());
+        if (auto back = fbpf_->publish(state_.protected_set, &next); !back)
+            spdlog::error("putting the protected set back failed: {}", back.error().str());
+        return;
+    }
+    if (next.truncated() && !state_.protected_set.truncated())
+        for (const auto& w : warnings) spdlog::warn("{}", w);
+    state_.protected_set = std::move(next);
+    const auto& c = state_.compiled;
+    for (const auto& ch : changes) {
+        auto kind = root_change_name(ch.kind);
+        json rec = own_record("protect_root");
+        rec["path"] = ch.path;
+        rec["change"] = kind;
+        rec["rule"] = c.rule_name(ch.rule_id);
+        if (const auto* r = state_.protected_set.root_of_rule(ch.rule_id))
+            rec["real_path"] = r->real_path;
+        audit_->append(std::move(rec));
+        if (ch.kind == RootChange::Kind::kGone)
+            spdlog::warn("protected path {} is gone: protected again when it reappears", ch.path);
+        else if (!ch.system || ch.kind == RootChange::Kind::kReplaced)
+            spdlog::info("protected path {} {}: protected as it is now", ch.path, kind);
+    }
+    if (mounts_changed && changes.empty())
+        spdlog::debug("mount table changed: protected set built again ({} edges)",
+                      state_.protected_set.edges().size());
+}
+
 json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     std::string file = state_.compiled.file;
     if (req.contains("file") && req["file"].is_string()) file = req["file"].get<std::string>();

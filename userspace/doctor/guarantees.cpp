@@ -21,6 +21,8 @@ constexpr std::array kImplemented = {
     Implemented{"open-truncate-or-write", true},
     Implemented{"system-settings", true},
     Implemented{"mount-over-data", true},
+    Implemented{"metadata", true},
+    Implemented{"block-device-write", true},
     Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", true},
     Implemented{"db-statement-unix-socket", true},
@@ -155,6 +157,51 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     b.add_file_op("truncate", "path_truncate", "sys_enter_truncate/ftruncate");
     b.add_file_op("open-truncate-or-write", "file_open",
                   "sys_enter_open/openat/openat2 (O_TRUNC or write access)");
+
+    // Mode, owner, ACLs, extended attributes and inode flags of protected
+    // data: the database cannot read what it no longer owns.
+    if (b.refusing()) {
+        b.add("metadata",
+              b.hook_mechanism("path_chmod/path_chown/inode_setxattr/inode_removexattr/"
+                               "inode_set_acl/inode_remove_acl/file_ioctl") +
+                  " returns -EPERM",
+              Effect::kPrevents, true,
+              "chmod, chown, ACL and extended-attribute changes and chattr flags on protected "
+              "data are refused before they change anything, whatever the caller; a chmod or "
+              "chown to what the object already has goes through. The ACL hooks are Linux "
+              "6.2+; before, an ACL is an extended attribute and meets inode_setxattr.");
+    } else {
+        b.add("metadata",
+              "uprobes on libc chmod/fchmod/fchmodat/chown/lchown/fchown/fchownat/setxattr/"
+              "lsetxattr/fsetxattr/removexattr/lremovexattr/fremovexattr, syscall tracepoints "
+              "sys_enter_chmod*/chown*/*setxattr*/*removexattr*/ioctl + SIGKILL",
+              Effect::kStopsAfter, b.signal_at_syscall(),
+              "Through libc (chmod, chown, setfacl, setfattr, Python's os.chmod) the call never "
+              "happens. A raw system call, and chattr's ioctl (which libc does not wrap), is "
+              "stopped after it: the one change in flight stays." +
+                  b.lsm_missing());
+    }
+
+    // protect.block_devices: writing under a file system destroys it. The
+    // open is not the damage: the writes, discards and zeroing that follow
+    // it are, and the descriptor they need dies with its process.
+    if (b.refusing()) {
+        b.add("block-device-write", b.hook_mechanism("file_open") + " returns -EPERM",
+              Effect::kPrevents, true,
+              "A guarded process cannot open a block device for writing (dd of=, mkfs, "
+              "blkdiscard, a shell's '>'), whatever the caller; the exec layer refuses dd, "
+              "shred and mkswap of a device, mkfs, wipefs and blkdiscard before they run.");
+    } else {
+        b.add("block-device-write",
+              "syscall tracepoints sys_exit_open/openat/openat2/creat + SIGKILL as the open "
+              "returns",
+              Effect::kPrevents, b.signal_at_syscall(),
+              "The open completes but its process dies as it returns, before it can write, "
+              "discard or zero through the descriptor (another thread sharing the descriptor "
+              "table could use it in that instant); the exec layer refuses dd, shred and mkswap "
+              "of a device, mkfs, wipefs and blkdiscard before they run." +
+                  b.lsm_missing());
+    }
 
     // protect.system: kernel settings and the schedulers' directories. A
     // setting opened at a syscall tracepoint is opened, but its process dies

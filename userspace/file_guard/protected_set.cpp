@@ -153,7 +153,7 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
             // nothing to say.
             if (!e.system)
                 warnings.push_back("protected path " + e.path +
-                                   " does not exist: nothing to protect there");
+                                   " does not exist yet: protected once it appears");
             continue;
         }
         auto key = key_of(buf, true);
@@ -204,8 +204,10 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
         if (!(ls >> id >> parent >> majmin >> root >> mount_point)) continue;
         auto key = key_of(mount_point, true);
         if (!key) continue;
-        auto it = set.inodes_.find(*key);
-        if (it != set.inodes_.end()) set.add_edges_to(mount_point, *key);
+        // Its root is protected, or a directory above protected data: the
+        // edges below it lead on from its inode.
+        if (set.inodes_.count(*key) || set.ancestors_.count(*key))
+            set.add_edges_to(mount_point, *key);
     }
     return set;
 }
@@ -256,6 +258,42 @@ bool ProtectedSet::touches_self(const std::string& resolved) const {
     return std::any_of(roots_.begin(), roots_.end(), [&](const ProtectedRoot& r) {
         return r.self && (under(resolved, r.real_path) || under(r.real_path, resolved));
     });
+}
+
+std::string_view root_change_name(RootChange::Kind k) {
+    switch (k) {
+        case RootChange::Kind::kAppeared:
+            return "appeared";
+        case RootChange::Kind::kGone:
+            return "gone";
+        case RootChange::Kind::kReplaced:
+            return "replaced";
+    }
+    return "unknown";
+}
+
+std::vector<RootChange> ProtectedSet::changes(const std::vector<Entry>& entries) const {
+    std::vector<RootChange> out;
+    for (const auto& e : entries) {
+        const ProtectedRoot* held = nullptr;
+        for (const auto& r : roots_)
+            if (r.path == e.path && r.rule_id == e.rule_id) held = &r;
+        char buf[PATH_MAX];
+        std::optional<ks_inode_key> now;
+        if (::realpath(e.path.c_str(), buf)) now = key_of(buf, true);
+        RootChange c{e.path, e.rule_id, RootChange::Kind::kAppeared, e.system};
+        if (now && !held) {
+            out.push_back(c);
+        } else if (!now && held) {
+            c.kind = RootChange::Kind::kGone;
+            out.push_back(c);
+        } else if (now && held &&
+                   (now->dev != held->dev || now->ino != held->ino || held->real_path != buf)) {
+            c.kind = RootChange::Kind::kReplaced;
+            out.push_back(c);
+        }
+    }
+    return out;
 }
 
 const ProtectedRoot* ProtectedSet::root_of_rule(uint32_t rule_id) const {

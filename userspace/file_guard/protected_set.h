@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -57,6 +58,20 @@ struct PathVerdict {
     bool block_device = false;  // the path reaches a block device node
 };
 
+// A protected path whose object is not the one the set was built with.
+struct RootChange {
+    enum class Kind {
+        kAppeared,  // it did not exist when the set was built
+        kGone,      // it was removed or moved away
+        kReplaced,  // it exists, but is another object (made anew, or a link changed)
+    };
+    std::string path;  // as configured
+    uint32_t rule_id = 0;
+    Kind kind = Kind::kAppeared;
+    bool system = false;  // protect.system
+};
+std::string_view root_change_name(RootChange::Kind k);
+
 class ProtectedSet {
   public:
     // A root and its rule (policy/compile.h): compile() lists them.
@@ -91,6 +106,10 @@ class ProtectedSet {
     // followed if it is a symlink (rm removes the link, not its target).
     [[nodiscard]] PathVerdict classify(const std::string& abs_path, bool follow_last) const;
     [[nodiscard]] const ProtectedRoot* root_of_rule(uint32_t rule_id) const;
+    // The entries whose path now names another object than the one this set
+    // holds (or none, or one where it held none): the set must be built
+    // again for them to be protected as they are now.
+    [[nodiscard]] std::vector<RootChange> changes(const std::vector<Entry>& entries) const;
     // A resolved path that is, is inside, or contains one of the self entries.
     [[nodiscard]] bool touches_self(const std::string& resolved) const;
 

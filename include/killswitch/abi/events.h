@@ -144,7 +144,9 @@ enum ks_file_op {
     KS_OP_XATTR = 15,        /* an extended attribute or ACL set or removed */
     KS_OP_FILE_FLAGS = 16,   /* inode flags (chattr: immutable, append-only...) */
     KS_OP_DEVICE_WRITE = 17, /* a block device opened for writing */
-    KS_OP_MAX = 18,
+    /* a bind mount or a move of protected data, or of a directory above it */
+    KS_OP_MOUNT_SOURCE = 18,
+    KS_OP_MAX = 19,
 };
 
 enum ks_layer {
