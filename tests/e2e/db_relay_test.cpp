@@ -281,7 +281,9 @@ TEST_F(DbRelayE2E, CopyToProgramDeletesAHostFileUnguardedAndIsRefusedGuarded) {
     TempDir tmp;
     ASSERT_EQ(::chmod(tmp.path().c_str(), 0777), 0);  // the server's user may delete in it
     std::string victim = tmp.path() + "/victim";
-    std::string sql = "COPY (SELECT 1) TO PROGRAM 'rm -f " + victim + "'";
+    // The program reads what the server writes to it first: a program that
+    // exits before the server has written makes the COPY fail with EPIPE.
+    std::string sql = "COPY (SELECT 1) TO PROGRAM 'cat > /dev/null; rm -f " + victim + "'";
     std::ofstream(victim) << "rows\n";
     auto plain = run_command(pg_->psql("127.0.0.1", sql));
     EXPECT_EQ(plain.status, 0) << plain.err;
