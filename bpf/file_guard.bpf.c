@@ -53,6 +53,8 @@ struct ks_scratch {
 	 * value when all digits, else -1): for the magic links of /proc. */
 	__u64 names[KS_WALK_NAMES];
 	__s64 nums[KS_WALK_NAMES];
+	struct ks_inode_key dir;  /* keys for ks_magic_check's lookups */
+	struct ks_edge_key edge;
 };
 
 struct {
@@ -246,18 +248,20 @@ static __always_inline __u32 ks_check_fd(int fd, struct ks_hit *hit)
 #define KS_H_STDERR 0x104ce5858b0a80b5ULL
 #define KS_MAGIC_NONE -1   /* not a magic link */
 #define KS_MAGIC_OPAQUE -2 /* one the walk cannot follow */
+#define KS_MAGIC_BELOW 0x40000000 /* with N: a path below the caller's open directory N */
 
 /*
  * A path from the root through a magic link: /proc/self/fd/N (also
  * thread-self, and the caller's own pid), /dev/fd/N, /dev/stdin, stdout and
- * stderr reopen the caller's open file N: returns N, judged by the object.
- * Another process's fd, cwd, root or map_files, and the caller's own cwd,
- * root and map_files, lead wherever that process is: KS_MAGIC_OPAQUE, never
- * taken as unprotected. Anything else: KS_MAGIC_NONE.
+ * stderr reopen the caller's open file N: returns N, judged by the object;
+ * a path below it (/proc/self/fd/N/name: N is an open directory, as openat
+ * would use it) returns N | KS_MAGIC_BELOW. Another process's fd, cwd, root
+ * or map_files, and the caller's own cwd, root and map_files, lead wherever
+ * that process is: KS_MAGIC_OPAQUE, never taken as unprotected. Anything
+ * else: KS_MAGIC_NONE.
  */
 static __always_inline int ks_magic_fd(const struct ks_scratch *s, __u32 d)
 {
-
 	if (d >= 2 && s->names[0] == KS_H_DEV) {
 		__u64 n1 = s->names[1];
 		if (d == 2 && n1 == KS_H_STDIN)
@@ -266,10 +270,11 @@ static __always_inline int ks_magic_fd(const struct ks_scratch *s, __u32 d)
 			return 1;
 		if (d == 2 && n1 == KS_H_STDERR)
 			return 2;
-		if (n1 == KS_H_FD && d >= 3)
-			return d == 3 && s->nums[2] >= 0 && s->nums[2] < 0x7fffffff
-				   ? (int)s->nums[2]
-				   : KS_MAGIC_OPAQUE;
+		if (n1 == KS_H_FD && d >= 3) {
+			if (s->nums[2] < 0 || s->nums[2] >= KS_MAGIC_BELOW)
+				return KS_MAGIC_OPAQUE;
+			return (int)s->nums[2] | (d > 3 ? KS_MAGIC_BELOW : 0);
+		}
 		return KS_MAGIC_NONE;
 	}
 	if (d < 4 || s->names[0] != KS_H_PROC)
@@ -282,9 +287,9 @@ static __always_inline int ks_magic_fd(const struct ks_scratch *s, __u32 d)
 		   pid == (__s64)(bpf_get_current_pid_tgid() >> 32);
 	__u64 what = s->names[2];
 	if (what == KS_H_FD) {
-		if (own && d == 4 && s->nums[3] >= 0 && s->nums[3] < 0x7fffffff)
-			return (int)s->nums[3];
-		return KS_MAGIC_OPAQUE;
+		if (!own || s->nums[3] < 0 || s->nums[3] >= KS_MAGIC_BELOW)
+			return KS_MAGIC_OPAQUE;
+		return (int)s->nums[3] | (d > 4 ? KS_MAGIC_BELOW : 0);
 	}
 	if (what == KS_H_CWD || what == KS_H_ROOT || what == KS_H_MAP_FILES)
 		return KS_MAGIC_OPAQUE;
@@ -313,10 +318,38 @@ __noinline int ks_magic_check(struct ks_hit *hit, __u32 depth, int from_root, in
 	if (magic == KS_MAGIC_NONE && on_proc)
 		magic = KS_MAGIC_OPAQUE; /* cd /proc/self/fd; open("5") */
 	if (magic >= 0) {
-		if (ks_check_fd(magic, hit) == KS_MATCH_NONE)
+		int fd = magic & ~KS_MAGIC_BELOW;
+		if (ks_check_fd(fd, hit) != KS_MATCH_NONE) {
+			/* The file itself, or the protected directory the path
+			 * goes on below: the record names the open file. */
+			hit->flags |= KS_FF_OBJECT;
+			return hit->match;
+		}
+		if (!(magic & KS_MAGIC_BELOW))
 			return KS_MATCH_NONE;
-		hit->flags |= KS_FF_OBJECT;
-		return hit->match;
+		/* Below a directory that is not protected: the rest of the path
+		 * reaches protected data only from a directory above a root. One
+		 * name below it leads there only by an edge of the graph; deeper
+		 * paths are not followed. */
+		/* Keys in the scratch: the stack is spent (Linux 6.1 counts this
+		 * function's frame with its callers', 512 bytes), and 6.1 takes
+		 * no map key from an argument's memory. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct file *f = ks_file_of_fd(task, fd);
+		if (!f)
+			return KS_MATCH_NONE;
+		ks_key_of(BPF_CORE_READ(f, f_path.dentry), &s->dir);
+		if (!ks_ancestor_rule(&s->dir, KS_OP_UNLINK, &hit->rule_id))
+			return KS_MATCH_NONE;
+		__u32 below = s->names[0] == KS_H_DEV ? 3 : 4; /* the first name below N */
+		if (depth == below + 1) {
+			s->edge.dev = s->dir.dev;
+			s->edge.ino = s->dir.ino;
+			s->edge.name_hash = s->names[below & (KS_WALK_NAMES - 1)];
+			if (!bpf_map_lookup_elem(&protected_edges, &s->edge))
+				return KS_MATCH_NONE;
+		}
+		magic = KS_MAGIC_OPAQUE;
 	}
 	if (magic == KS_MAGIC_OPAQUE) {
 		struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});

@@ -104,21 +104,29 @@ TEST_F(MagicLinksE2E, UnguardedTheyReachTheData) {
 
 TEST_F(MagicLinksE2E, AReopenThroughProcSelfFdIsJudgedByTheFile) {
     struct Case {
-        std::string session, layer, script;
+        std::string session, layer, script, object;
     };
+    const std::string data = server_->data_dir();
     const Case cases[] = {
         // libc open of /proc/self/fd/N: stopped before the call.
-        {"proc-self-fd", "uprobe", kReopen + version_},
+        {"proc-self-fd", "uprobe", kReopen + version_, version_},
         // A static shell: no libc; the append's open is seen at the
         // tracepoint and the shell dies as it returns, before it writes.
-        {"dev-fd", "tracepoint", "busybox sh -c 'exec 3< " + version_ + "; echo x >> /dev/fd/3'"},
+        {"dev-fd", "tracepoint", "busybox sh -c 'exec 3< " + version_ + "; echo x >> /dev/fd/3'",
+         version_},
+        // Below an open directory of the data, as openat would use it.
+        {"proc-self-fd-dir", "uprobe",
+         "python3 -c 'import os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+         "open(\"/proc/self/fd/%d/PG_VERSION\" % d, \"ab\").write(b\"x\")' " +
+             data,
+         data},
     };
     for (const auto& c : cases) {
         json rec = refused(c.session, c.script);
         if (rec.is_null()) continue;
         EXPECT_EQ(rec["match"], "protected-inode") << c.session;
-        EXPECT_EQ(rec["rule"], "protect:" + server_->data_dir()) << c.session;
-        EXPECT_EQ(rec["path"], version_) << c.session << ": the record names the file";
+        EXPECT_EQ(rec["rule"], "protect:" + data) << c.session;
+        EXPECT_EQ(rec["path"], c.object) << c.session << ": the record names the open file";
         EXPECT_EQ(rec["layer"], c.layer) << c.session;
     }
 }
@@ -147,11 +155,17 @@ TEST_F(MagicLinksE2E, AnotherProcessesCwdIsNeverTakenAsUnprotected) {
 
 TEST_F(MagicLinksE2E, WritingToOnesOwnOutputIsFree) {
     std::string out = *dir_ / "out.txt";
+    // Claude Code writes its tools' output through /proc/self/fd/N/NAME, N
+    // an open directory of its own.
     auto r = guarded("own-output",
                      "python3 -c 'open(\"/dev/stdout\", \"w\").write(\"a\")' > " + out +
                          " && echo b > /dev/stderr && exec 4>> " + out +
-                         " && echo c > /proc/self/fd/4 && busybox sh -c 'echo d >> /dev/fd/1'");
+                         " && echo c > /proc/self/fd/4 && busybox sh -c 'echo d >> /dev/fd/1'" +
+                         " && python3 -c 'import os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+                         "open(\"/proc/self/fd/%d/tool.output\" % d, \"w\").write(\"e\")' " +
+                         dir_->path());
     EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(fs::exists(*dir_ / "tool.output"));
     EXPECT_NE(r.err.find('b'), std::string::npos);
     EXPECT_TRUE(session_record(*daemon_, "file", "own-output", std::chrono::seconds(2)).is_null())
         << "writing to its own output was recorded";
