@@ -20,6 +20,25 @@
 # `busybox NAME` is held and judged as NAME), so that the operation reaches
 # the kernel.
 fail=0
+# doctor first: on a kernel with bpf in its LSM list it must find that LSM and
+# fentry (fmod_ret) programs run (a hit, and for fmod_ret a refused unlink,
+# not only an attach), and say the file and self-protection rows are
+# prevented there. (Booted without bpf in the list, guest_lsm_fallback.sh
+# checks what it says.)
+if grep -qw bpf /sys/kernel/security/lsm; then
+  killswitch doctor --json > /tmp/doctor.json || { echo "FAIL: doctor exit $?"; exit 1; }
+  killswitch doctor | grep -E "^  (lsm|fentry) "
+  grep -q '"lsm": *true' /tmp/doctor.json || { echo "FAIL: doctor says no lsm"; fail=1; }
+  grep -q '"fentry": *true' /tmp/doctor.json || { echo "FAIL: doctor says no fentry"; fail=1; }
+  grep -q 'bpf active' /tmp/doctor.json || { echo "FAIL: doctor does not see bpf in the active list"; fail=1; }
+  # Keys are sorted: "operation" is followed by "preventive".
+  flat=$(tr -d ' \n' < /tmp/doctor.json)
+  for op in unlink-raw-syscall rename truncate open-truncate-or-write io_uring-ops mount-over-data \
+            self-signal-raw-syscall self-bpf-detach reach-raw-syscall metadata block-device-write; do
+    echo "$flat" | grep -q "\"operation\":\"$op\",\"preventive\":true" ||
+      { echo "FAIL: doctor does not say $op is prevented here"; fail=1; }
+  done
+fi
 mkdir -p /data/db/base /data/db/global /data/db/pg_wal /data/other /etc/killswitch
 for f in PG_VERSION base/1 base/2 base/3 global/pg_control pg_wal/000000010000000000000001; do
   echo "rows of $f" > /data/db/$f
@@ -59,6 +78,11 @@ if grep -qw bpf /sys/kernel/security/lsm; then hook=lsm; else hook=fentry; fi
 echo "hook layer expected: $hook (lsm=$(cat /sys/kernel/security/lsm))"
 killswitch status | grep -E "^(lsm|fentry) layer:"
 killswitch status | grep -q "^$hook layer: *active" || { echo "FAIL: the $hook layer is not active"; cat /tmp/daemon.log; exit 1; }
+# Every layer loaded on this kernel: the database socket path too (CO-RE
+# against a vmlinux.h made from another kernel's BTF; an older verifier).
+killswitch status | grep -E "^databases:"
+killswitch status --json | grep -q '"db_socket_path_error": null' ||
+  { echo "FAIL: the database socket path did not load on this kernel"; fail=1; }
 # The hooks refuse every call they see: no libc uprobe and no syscall
 # tracepoint but the exec layer's is attached for them (every process on the
 # host would pay for those). A session makes the layers attach.

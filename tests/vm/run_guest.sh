@@ -47,6 +47,11 @@ skip() { echo "run_guest: SKIP: $*"; exit 77; }
 for tool in qemu-system-x86_64 busybox cpio; do
   command -v "$tool" >/dev/null || skip "$tool is missing (scripts/deps.sh --test installs it)"
 done
+# Guests run two at a time (ctest -j2): one fetches a kernel, or updates
+# the trixie package lists, while the other waits.
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock 9
 apt_opts=()
 if [[ "$kernel" == debian13 ]]; then
   a="$cache/apt-trixie"
@@ -67,7 +72,6 @@ if [[ "$kernel" == debian12 || "$kernel" == debian-image ]]; then
 fi
 
 # The kernel: downloaded once, its vmlinuz kept.
-mkdir -p "$cache"
 vmlinuz="$cache/$kernel.vmlinuz"
 if [[ ! -s "$vmlinuz" ]]; then
   dl=$(mktemp -d)
@@ -78,6 +82,8 @@ if [[ ! -s "$vmlinuz" ]]; then
   cp "$dl"/x/boot/vmlinuz-* "$vmlinuz.tmp" && mv "$vmlinuz.tmp" "$vmlinuz"
   rm -rf "$dl"
 fi
+
+flock -u 9
 
 # The initramfs: busybox, killswitch and every library it loads.
 root=$(mktemp -d)
