@@ -79,6 +79,16 @@ class DbRelayE2E : public RelayFixture {
         return json::parse(st.out)["layers"].value("db_unix_connect_rule", false);
     }
 
+    // psql over TCP reading a file, each statement its own Query, going on
+    // after an error.
+    static std::vector<std::string> psql_file(const std::string& file) {
+        auto argv = pg_->psql("127.0.0.1", "");
+        argv.resize(argv.size() - 2);
+        argv.erase(std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") - 1,
+                   std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") + 1);
+        argv.insert(argv.end(), {"-f", file});
+        return argv;
+    }
     CommandResult guarded(const std::string& session, const std::vector<std::string>& argv) {
         return run_guarded(*daemon_, session, argv);
     }
@@ -179,12 +189,7 @@ TEST_F(DbRelayE2E, ADropThatLosesNoRowPassesAfterTheServerIsAskedOneWithRowsIsRe
                                                 "DROP TABLE full_t;\n"
                                                 "ROLLBACK;\n"
                                                 "SELECT count(*) FROM full_t;\n";
-    auto argv = pg_->psql("127.0.0.1", "");
-    argv.resize(argv.size() - 2);
-    argv.erase(std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") - 1,
-               std::find(argv.begin(), argv.end(), "ON_ERROR_STOP=1") + 1);
-    argv.insert(argv.end(), {"-f", tmp.path() + "/drops.sql"});
-    auto r = guarded("relay-pg-rows", argv);
+    auto r = guarded("relay-pg-rows", psql_file(tmp.path() + "/drops.sql"));
     // The DROP COLUMN of the empty table ran inside the client's transaction
     // and left it usable (the check's savepoint is gone, nothing aborted).
     EXPECT_NE(r.out.find("still in the transaction"), std::string::npos) << r.out << r.err;
@@ -222,6 +227,103 @@ TEST_F(DbRelayE2E, ADropThatLosesNoRowPassesAfterTheServerIsAskedOneWithRowsIsRe
     EXPECT_EQ(passed, 3) << "DROP COLUMN and DROP TABLE of empty_t, DROP TABLE IF EXISTS";
     EXPECT_EQ(refused, 2) << "DROP COLUMN and DROP TABLE of full_t";
     EXPECT_EQ(pg_->query("DROP TABLE full_t"), "");
+}
+
+// databases.effect: a WHERE that reaches every row in a spelling the text
+// cannot show (id > 0, IS NOT NULL) is judged by what the server's planner
+// says it reaches; one that names a row goes on. A column rewritten to a
+// constant is the column's destruction.
+TEST_F(DbRelayE2E, AWhereThatReachesEveryRowIsJudgedByWhatTheServerSaysItReaches) {
+    KS_REQUIRE_SERVER(pg_);
+    const std::string make =
+        "CREATE TABLE %s (id serial PRIMARY KEY, v text NOT NULL); "
+        "INSERT INTO %s (v) SELECT 'row ' || g FROM generate_series(1, 200) g";
+    auto made = [&](const std::string& t) {
+        std::string sql = make;
+        for (size_t at; (at = sql.find("%s")) != std::string::npos;) sql.replace(at, 2, t);
+        return pg_->query(sql);
+    };
+    // Unguarded, each statement destroys what it reaches.
+    ASSERT_EQ(made("effect_ctl"), "");
+    auto plain = run_command(pg_->psql("127.0.0.1",
+                                       "DELETE FROM effect_ctl WHERE id > 0; "
+                                       "SELECT count(*) FROM effect_ctl"));
+    EXPECT_EQ(plain.out, "0\n") << plain.err;
+    ASSERT_EQ(pg_->query("DROP TABLE effect_ctl"), "");
+
+    ASSERT_EQ(made("effect_t"), "");
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/effect.sql")
+        << "DELETE FROM effect_t WHERE id > 0;\n"
+           "UPDATE effect_t SET v = 'x' WHERE v IS NOT NULL;\n"
+           "DELETE FROM effect_t WHERE id = 7;\n"
+           "UPDATE effect_t SET v = 'changed' WHERE id = 8;\n"
+           "BEGIN;\n"
+           "SELECT 'in the block';\n"
+           "DELETE FROM effect_t WHERE id >= 1;\n"
+           "ROLLBACK;\n"
+           "ALTER TABLE effect_t ALTER COLUMN v TYPE text USING 'gone';\n"
+           "SELECT count(*) || ' rows, ' || count(*) FILTER (WHERE v = 'changed') || "
+           "' changed' FROM effect_t;\n";
+    auto r = guarded("relay-pg-effect", psql_file(tmp.path() + "/effect.sql"));
+    // What the server keeps: 200 rows less the one the WHERE named, their
+    // values but the one it named.
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM effect_t"), "199") << r.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM effect_t WHERE v LIKE 'row %'"), "198");
+    EXPECT_EQ(pg_->query("SELECT v FROM effect_t WHERE id = 8"), "changed");
+    EXPECT_NE(r.out.find("199 rows, 1 changed"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("in the block"), std::string::npos) << r.out;
+    // The client reads why, statement by statement.
+    for (const char* what :
+         {"refused DELETE FROM effect_t WHERE id > 0", "refused UPDATE effect_t SET v = 'x'",
+          "refused DELETE FROM effect_t WHERE id >= 1",
+          "refused ALTER TABLE effect_t ALTER COLUMN v TYPE text USING 'gone'"})
+        EXPECT_NE(r.err.find(std::string("killswitch: ") + what), std::string::npos) << what << "\n"
+                                                                                     << r.err;
+    EXPECT_NE(r.err.find("reaches about 200 of 200 rows of public.effect_t"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find("WHERE id = 7"), std::string::npos) << r.err;
+
+    int deletes = 0, updates = 0;
+    for (const auto& rec : records_of("relay-pg-effect", 4)) {
+        if (rec.value("verdict", "") != "refused" || !rec.contains("reached")) continue;
+        const json& n = rec["reached"][0];
+        EXPECT_EQ(n.value("table", ""), "public.effect_t") << rec;
+        EXPECT_GE(n.value("rows", 0.0), 190.0) << rec;
+        EXPECT_GE(n.value("of", 0.0), 190.0) << rec;
+        if (rec["rule"] == "db:delete-all") ++deletes;
+        if (rec["rule"] == "db:update-all") ++updates;
+        EXPECT_EQ(rec["layer"], "relay");
+    }
+    EXPECT_EQ(deletes, 2) << "id > 0, and id >= 1 in a block";
+    EXPECT_EQ(updates, 1);
+
+    // One request of several statements (psql -c sends them as one Query):
+    // the probe stands for what comes before the DELETE in it.
+    auto one = guarded(
+        "relay-pg-effect-one",
+        pg_->psql("127.0.0.1", "BEGIN; SELECT 1; DELETE FROM effect_t WHERE id < 1000000; COMMIT"));
+    EXPECT_NE(one.err.find("killswitch: refused DELETE FROM effect_t WHERE id < 1000000"),
+              std::string::npos)
+        << one.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM effect_t"), "199");
+
+    // A key the connection learned stops counting once a column is renamed
+    // into its place: "id = 1" then names every row.
+    ASSERT_EQ(pg_->query("CREATE TABLE effect_k (id serial PRIMARY KEY, n int NOT NULL DEFAULT 1); "
+                         "INSERT INTO effect_k SELECT FROM generate_series(1, 50)"),
+              "");
+    std::ofstream(tmp.path() + "/rename.sql") << "UPDATE effect_k SET n = 1 WHERE id = 3;\n"
+                                                 "ALTER TABLE effect_k RENAME COLUMN id TO k;\n"
+                                                 "ALTER TABLE effect_k RENAME COLUMN n TO id;\n"
+                                                 "DELETE FROM effect_k WHERE id = 1;\n";
+    auto renamed = guarded("relay-pg-effect-rename", psql_file(tmp.path() + "/rename.sql"));
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM effect_k"), "50") << renamed.err;
+    EXPECT_NE(renamed.err.find("killswitch: refused DELETE FROM effect_k WHERE id = 1"),
+              std::string::npos)
+        << renamed.err;
+    EXPECT_EQ(pg_->query("DROP TABLE effect_k"), "");
+    EXPECT_EQ(pg_->query("DROP TABLE effect_t"), "");
 }
 
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {

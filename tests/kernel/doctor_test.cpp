@@ -53,7 +53,7 @@ TEST_F(DoctorTest, JsonHasEveryFeatureAndRow) {
         EXPECT_TRUE(j.at("features").contains(name)) << name;
         EXPECT_TRUE(j.at("details").contains(name)) << name;
     }
-    EXPECT_EQ(j.at("guarantees").size(), 22u);
+    EXPECT_EQ(j.at("guarantees").size(), 23u);
     EXPECT_TRUE(j.at("deputies").is_array());
 }
 

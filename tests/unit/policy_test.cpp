@@ -527,8 +527,9 @@ TEST(PolicyWarnings, DuplicateProtectPathAfterNormalising) {
 
 TEST(PolicyParse, SystemPathsAreBuiltInAndReplaceable) {
     auto builtin = policy::default_policy().protect_system;
-    for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper", "/etc/cron.d",
-                             "/var/spool/cron", "/etc/systemd", "/run/systemd/transient"})
+    for (const char* path :
+         {"/proc/sys", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper", "/etc/cron.d",
+          "/var/spool/cron", "/etc/systemd", "/run/systemd/transient"})
         EXPECT_NE(std::find(builtin.begin(), builtin.end(), path), builtin.end()) << path;
     EXPECT_EQ(parse_ok("protect:\n  system: [/srv//jobs/]\n").protect_system,
               std::vector<std::string>{"/srv/jobs"});
@@ -752,6 +753,34 @@ TEST(PolicyCommand, ShowDefaultPrintsTheBuiltInPolicy) {
     Policy expected = default_policy();
     expected.source = path;
     EXPECT_EQ(*loaded.policy, expected);
+}
+
+}  // namespace
+}  // namespace ks::policy
+
+namespace ks::policy {
+namespace {
+
+TEST(PolicyDatabasesEffect, DefaultsAndSettingsAndTheirErrors) {
+    Policy d = default_policy();
+    EXPECT_TRUE(d.db_effect);
+    EXPECT_EQ(d.db_effect_percent, 90);
+    EXPECT_EQ(d.db_effect_min_rows, 2);
+    EXPECT_EQ(d.db_effect_max_rows, 100000);
+    Policy p = parse_ok(
+        "version: 1\ndatabases:\n  effect:\n    check: false\n    percent: 50\n"
+        "    min_rows: 10\n    max_rows: 0\n");
+    EXPECT_FALSE(p.db_effect);
+    EXPECT_EQ(p.db_effect_percent, 50);
+    EXPECT_EQ(p.db_effect_min_rows, 10);
+    EXPECT_EQ(p.db_effect_max_rows, 0);
+    EXPECT_NE(one_error("version: 1\ndatabases:\n  effect:\n    percent: 0\n").find("4:"),
+              std::string::npos);
+    EXPECT_NE(one_error("version: 1\ndatabases:\n  effect:\n    percent: 101\n")
+                  .find("databases.effect.percent"),
+              std::string::npos);
+    EXPECT_NE(one_error("version: 1\ndatabases:\n  effect:\n    fraction: 0.5\n").find("fraction"),
+              std::string::npos);
 }
 
 }  // namespace

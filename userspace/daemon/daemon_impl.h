@@ -48,6 +48,7 @@
 #include "control/control.h"
 #include "daemon/daemon.h"
 #include "db_guard/db_guard_bpf.h"
+#include "db_guard/db_relay_decide.h"
 #include "db_guard/db_wire_bpf.h"
 #include "db_guard/volume.h"
 #include "db_relay/relay.h"
@@ -149,7 +150,8 @@ class Daemon {
     void service_relay();
     relay::Verdict judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
                                  const std::vector<relay::RowCheck>& checks,
-                                 uint64_t asked_boot_ns);
+                                 const std::optional<relay::ProbeAnswer>& probe,
+                                 const relay::UniqueKeys& known, uint64_t asked_boot_ns);
     void resolve_relay_hold(const Hold& h, bool approve, const std::string& why);
     void relay_closed(const relay::Origin& o, const std::string& why);
     void on_tamper(const TamperEvent& ev);

@@ -13,8 +13,9 @@ namespace ks::daemon_detail {
 void Daemon::start_relay() {
     if (!dwbpf_ || !policy().db_relay) return;
     relay::Hooks hooks;
-    hooks.passes = [](const relay::Origin& o, const relay::Request& r) {
-        return relay_passes_unasked({o.kind, "", 0, o.unix_socket, r.type, r.text});
+    hooks.passes = [](const relay::Origin& o, const relay::Request& r,
+                      const relay::UniqueKeys& known, bool& forget) {
+        return relay_passes_unasked({o.kind, "", 0, o.unix_socket, r.type, r.text}, known, forget);
     };
     auto r = relay::Relay::start(dwbpf_->relay_conns_fd(), std::move(hooks));
     if (!r) {
@@ -54,13 +55,14 @@ void Daemon::service_relay() {
     relay_->take(questions, closings);
     for (auto& q : questions)
         relay_->answer(q.conn, judge_relayed(q.conn, std::move(q.origin), {q.type, q.text},
-                                             q.checks, q.asked_boot_ns));
+                                             q.checks, q.probe, q.known, q.asked_boot_ns));
     for (const auto& c : closings) relay_closed(c.origin, c.why);
 }
 
 relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay::Request& req,
                                      const std::vector<relay::RowCheck>& checks,
-                                     uint64_t asked_boot_ns) {
+                                     const std::optional<relay::ProbeAnswer>& probe,
+                                     const relay::UniqueKeys& known, uint64_t asked_boot_ns) {
     const policy::Policy& p = policy();
     if (o.unix_socket && !o.session_id) {
         // The kernel does not say for unix sockets: the process table does.
@@ -71,6 +73,27 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
     db::Classification c = classify_relayed(r, classify_options(state_.compiled));
     if (c.statements.empty()) return {};
     if (!checks.empty()) apply_row_checks(c, checks);
+    // Unique keys learned by the connection's earlier probes: an UPDATE ...
+    // WHERE id = 5 needs none.
+    drop_pinned(c, known);
+    relay::UniqueKeys learned;
+    if (probe) {
+        if (apply_effect_probe(c, *probe, p, &learned)) {
+            // A table without statistics: asked again, after ANALYZE.
+            EffectProbe e = effect_probe(r, c, p, true);
+            if (!e.sql.empty())
+                return {.later = true,
+                        .probe = std::move(e.sql),
+                        .probe_round = 2,
+                        .learned = std::move(learned)};
+        }
+    } else if (checks.empty() && !rule_relayed(c, "", state_.compiled).refuse) {
+        // A DELETE or UPDATE that may reach every row: the server is asked
+        // first, on the client's connection, and the request judged again.
+        EffectProbe e = effect_probe(r, c, p);
+        if (!e.sql.empty()) return {.later = true, .probe = std::move(e.sql), .probe_round = 1};
+        if (!e.cannot.empty()) effect_unknown(c, e.cannot);
+    }
     uint64_t now = boottime_ns();
     db::VolumeLimits limits{static_cast<uint64_t>(p.db_volume_keys),
                             static_cast<uint64_t>(p.db_volume_deletes),
@@ -84,7 +107,7 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
         } else if (c.verdict() == db::Class::Harmless) {
             // Most requests: nothing to refuse and nothing to record (the
             // relay counts them).
-            return {};
+            return {.learned = std::move(learned)};
         }
     }
     auto w = windows_.find(o.session_id);
@@ -98,12 +121,14 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
 
     Subject s = subject_of_pid(o.pid, o.session_id, now);
     relay::Verdict v;
+    v.learned = std::move(learned);
     v.refuse = ruling.refuse && !relay_lets_through(window, p);
     for (size_t i = 0; i < c.statements.size(); ++i) {
         const db::Statement& st = c.statements[i];
         Decision d = decide_relayed(r, st, i, ruling, window, p);
         json facts = relayed_facts(r, st, i, ruling, p);
         if (!st.tables.empty() && !checks.empty()) facts["rows_checked"] = row_checks_json(checks);
+        if (!st.reached.empty()) facts["reached"] = reached_json(st);
         ActionResult res =
             // From the relay's question (the request read, waiting unread
             // behind it) to this verdict.

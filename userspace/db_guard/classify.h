@@ -76,6 +76,33 @@ struct Statement {
     // qualified as written): nothing at all when they have none. Empty for
     // everything else.
     std::vector<std::string> tables;
+
+    // A PostgreSQL DELETE or UPDATE (a writable CTE's too) whose WHERE may
+    // limit the rows it reaches, but which the text alone cannot show does:
+    // its tables (identifiers quoted as above; only: ONLY was written). The
+    // relay asks the server how many rows that is (databases.effect).
+    struct Target {
+        std::string table;
+        bool only = false;
+        // Columns the WHERE holds equal to a constant in a top-level AND
+        // (id = 5, "email" = 'a' AND ...): a unique key among them pins the
+        // statement to one row at most.
+        std::vector<std::string> eq_columns;
+    };
+    std::vector<Target> reaches;
+    // What the server said a statement of reaches would reach: the
+    // planner's rows, of about total in the table (-1: not known).
+    struct Reach {
+        std::string table;  // schema.table, as the server names it
+        std::string op;     // "DELETE", "UPDATE"
+        double rows = 0;
+        double total = -1;
+    };
+    std::vector<Reach> reached;
+    // Transaction control (PostgreSQL): BEGIN or START TRANSACTION, or one
+    // that ends a transaction or a savepoint (COMMIT, ROLLBACK, SAVEPOINT...).
+    enum class Tx : uint8_t { None, Begin, Other };
+    Tx tx = Tx::None;
 };
 
 struct Classification {

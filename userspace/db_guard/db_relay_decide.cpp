@@ -3,6 +3,9 @@
 #include <killswitch/abi/events.h>
 
 #include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
 
 #include "abi/decode.h"
 #include "db_guard/db_guard_decide.h"
@@ -56,9 +59,298 @@ std::string relay_told_by(uint32_t kind) {
     }
 }
 
-bool relay_passes_unasked(const RelayedRequest& r) {
+bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool& forget) {
     db::Classification c = classify_relayed(r, {});
-    return c.verdict() == db::Class::Harmless && db::volume_of(c, r.kind == KS_DB_REDIS).empty();
+    forget = r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c);
+    if (c.verdict() != db::Class::Harmless || !db::volume_of(c, r.kind == KS_DB_REDIS).empty())
+        return false;
+    drop_pinned(c, known);
+    return std::none_of(c.statements.begin(), c.statements.end(),
+                        [](const db::Statement& st) { return !st.reaches.empty(); });
+}
+
+namespace {
+
+// What each statement of an effect probe is for.
+struct ProbePart {
+    enum Role { Pass, Analyze, Explain, Name, Total } role = Pass;
+    std::string sql;
+    size_t statement = 0, target = 0;
+};
+
+std::string sql_literal(const std::string& s) {
+    std::string out = "'";
+    for (char ch : s) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+    return out + "'";
+}
+
+std::string first_word_upper(const std::string& text) {
+    size_t b = text.find_first_not_of(" \t\r\n(");
+    if (b == std::string::npos) return "";
+    size_t e = b;
+    while (e < text.size() && std::isalpha(static_cast<unsigned char>(text[e]))) ++e;
+    return db::ascii_upper(text.substr(b, e - b));
+}
+
+// The probe's statements, or why there can be none.
+std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, std::string& cannot) {
+    std::vector<ProbePart> parts;
+    size_t last = c.statements.size();
+    for (size_t i = 0; i < c.statements.size(); ++i)
+        if (!c.statements[i].reaches.empty()) last = i;
+    if (last == c.statements.size()) return {};
+    for (size_t i = 0; i <= last; ++i) {
+        const db::Statement& st = c.statements[i];
+        if (st.reaches.empty()) {
+            if (st.tx == db::Statement::Tx::Begin) continue;  // the probe is in a block
+            if (st.tx == db::Statement::Tx::Other) {
+                cannot =
+                    "it follows a statement that ends a transaction or changes a savepoint in "
+                    "the same request, which a rolled-back probe cannot stand for";
+                return {};
+            }
+            parts.push_back({ProbePart::Pass, st.text, i, 0});
+            continue;
+        }
+        std::string w = first_word_upper(st.text);
+        if (w == "EXPLAIN" || w == "PREPARE") {
+            cannot = w + " holds it: the server cannot be asked what it would reach";
+            return {};
+        }
+        for (size_t j = 0; analyze && j < st.reaches.size(); ++j)
+            parts.push_back({ProbePart::Analyze, "ANALYZE " + st.reaches[j].table, i, j});
+        parts.push_back({ProbePart::Explain, "EXPLAIN (VERBOSE, FORMAT JSON) " + st.text, i, 0});
+        for (size_t j = 0; j < st.reaches.size(); ++j) {
+            const auto& t = st.reaches[j];
+            // Its schema and name, its unique keys (not partial, not of
+            // expressions; key columns only) as JSON: [["id"], ["a", "b"]],
+            // and whether the planner has statistics of it.
+            parts.push_back(
+                {ProbePart::Name,
+                 "SELECT n.nspname, c.relname, coalesce((SELECT json_agg((SELECT "
+                 "json_agg(a.attname ORDER BY k.o) FROM unnest(i.indkey::int2[]) WITH "
+                 "ORDINALITY k(attnum, o) JOIN pg_catalog.pg_attribute a ON a.attrelid = "
+                 "i.indrelid AND a.attnum = k.attnum WHERE k.o <= i.indnkeyatts)) FROM "
+                 "pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND "
+                 "i.indpred IS NULL AND i.indexprs IS NULL), '[]')::text, EXISTS (SELECT "
+                 "FROM pg_catalog.pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = "
+                 "c.relname) FROM "
+                 "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                 "c.relnamespace WHERE c.oid = " +
+                     sql_literal(t.table) + "::regclass",
+                 i, j});
+            parts.push_back({ProbePart::Total,
+                             "EXPLAIN (FORMAT JSON) SELECT 1 FROM " +
+                                 std::string(t.only ? "ONLY " : "") + t.table,
+                             i, j});
+        }
+    }
+    return parts;
+}
+
+// The rows a plan node of a JSON plan says it returns.
+double plan_rows(const nlohmann::json& plan) {
+    return plan.contains("Plan Rows") && plan["Plan Rows"].is_number()
+               ? plan["Plan Rows"].get<double>()
+               : -1;
+}
+
+// The top plan of one EXPLAIN (FORMAT JSON) answer.
+std::optional<nlohmann::json> top_plan(const relay::ProbeAnswer::Result& r) {
+    if (r.rows.empty() || r.rows[0].empty()) return std::nullopt;
+    auto j = nlohmann::json::parse(r.rows[0][0], nullptr, false);
+    if (j.is_discarded() || !j.is_array() || j.empty() || !j[0].contains("Plan"))
+        return std::nullopt;
+    return j[0]["Plan"];
+}
+
+// Every ModifyTable node of a plan (a writable CTE's too): what it deletes or
+// updates, and the rows its input brings it.
+void modify_nodes(const nlohmann::json& plan, std::vector<db::Statement::Reach>& out) {
+    if (!plan.is_object()) return;
+    if (plan.value("Node Type", "") == "ModifyTable") {
+        std::string op = db::ascii_upper(plan.value("Operation", ""));
+        double rows = -1;
+        for (const auto& child : plan.value("Plans", nlohmann::json::array()))
+            if (child.value("Parent Relationship", "") == "Outer" || rows < 0)
+                rows = plan_rows(child);
+        std::string table = plan.value("Schema", "") + "." + plan.value("Relation Name", "");
+        if (op == "DELETE" || op == "UPDATE") out.push_back({table, op, std::max(rows, 0.0), -1});
+    }
+    for (const auto& child : plan.value("Plans", nlohmann::json::array())) modify_nodes(child, out);
+}
+
+// SQLSTATEs that the statement itself would meet: the request fails there
+// when it runs, whatever it would have reached (class 22 data exception, 23
+// integrity constraint violation, 42 syntax error or access rule violation:
+// no such table or column, no privilege; 25006 a read-only transaction).
+bool fails_alike(const std::string& code) {
+    return code.rfind("22", 0) == 0 || code.rfind("23", 0) == 0 || code.rfind("42", 0) == 0 ||
+           code == "25006";
+}
+
+std::string rows_text(double v) { return std::to_string(static_cast<long long>(v + 0.5)); }
+
+// [["id"], ["a", "b"]] as the probe's query writes it.
+std::vector<std::vector<std::string>> unique_keys(const std::string& text) {
+    std::vector<std::vector<std::string>> out;
+    auto keys = nlohmann::json::parse(text, nullptr, false);
+    if (!keys.is_array()) return out;
+    for (const auto& key : keys) {
+        std::vector<std::string> cols;
+        for (const auto& col : key)
+            if (col.is_string()) cols.push_back(col.get<std::string>());
+        if (!cols.empty() && cols.size() == key.size()) out.push_back(std::move(cols));
+    }
+    return out;
+}
+
+// Every column of key is held equal to a constant.
+bool covers(const std::vector<std::string>& eq, const std::vector<std::string>& key) {
+    return !key.empty() && std::all_of(key.begin(), key.end(), [&](const std::string& col) {
+        return std::find(eq.begin(), eq.end(), col) != eq.end();
+    });
+}
+
+bool pinned(const db::Statement::Target& t, const UniqueKeys& known) {
+    auto k = known.find(t.table);
+    return k != known.end() &&
+           std::any_of(k->second.begin(), k->second.end(),
+                       [&](const auto& key) { return covers(t.eq_columns, key); });
+}
+
+}  // namespace
+
+EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
+                         const policy::Policy& p, bool analyze) {
+    if (r.kind != KS_DB_POSTGRES || r.type != 'Q' || !p.db_effect) return {};
+    EffectProbe out;
+    auto parts = probe_parts(c, analyze, out.cannot);
+    for (const auto& part : parts) {
+        if (!out.sql.empty()) out.sql += "\n;\n";
+        out.sql += part.sql;
+    }
+    return out;
+}
+
+void drop_pinned(db::Classification& c, const UniqueKeys& known) {
+    for (auto& st : c.statements)
+        if (std::all_of(st.reaches.begin(), st.reaches.end(),
+                        [&](const auto& t) { return pinned(t, known); }))
+            st.reaches.clear();
+}
+
+bool keeps_unique_keys(const db::Classification& c) {
+    static const char* const kKeep[] = {"SELECT", "INSERT",   "UPDATE", "DELETE",    "WITH",
+                                        "VALUES", "TABLE",    "BEGIN",  "START",     "COMMIT",
+                                        "END",    "ROLLBACK", "ABORT",  "SAVEPOINT", "RELEASE",
+                                        "SHOW",   "FETCH",    "MOVE",   "CLOSE"};
+    for (const auto& st : c.statements) {
+        std::string w = first_word_upper(st.text);
+        if (std::none_of(std::begin(kKeep), std::end(kKeep), [&](const char* k) { return w == k; }))
+            return false;
+    }
+    return true;
+}
+
+void effect_unknown(db::Classification& c, const std::string& why) {
+    for (auto& st : c.statements) {
+        if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
+        st.cls = db::Class::Unparseable;
+        st.detail = first_word_upper(st.text) + " whose reach could not be learned: " + why;
+    }
+}
+
+bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
+                        UniqueKeys* learned) {
+    if (!a.not_asked.empty()) return false;  // a failed transaction: it fails too
+    if (!a.code.empty()) {
+        if (!fails_alike(a.code))
+            effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");
+        return false;
+    }
+    bool analyzed = a.round >= 2;
+    std::string cannot;
+    auto parts = probe_parts(c, analyzed, cannot);
+    if (a.results.size() < parts.size()) {
+        effect_unknown(c, "the server's answers do not match the question");
+        return false;
+    }
+    UniqueKeys keys;  // what this probe showed
+    bool again = false, refused = false;
+    for (size_t i = 0; i < c.statements.size(); ++i) {
+        db::Statement& st = c.statements[i];
+        if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
+        std::vector<db::Statement::Reach> nodes;
+        std::map<std::string, double> totals;  // schema.table -> rows
+        std::vector<std::string> names(st.reaches.size());
+        bool explained = false, without_statistics = false;
+        for (size_t k = 0; k < parts.size() && k < a.results.size(); ++k) {
+            const ProbePart& part = parts[k];
+            if (part.statement != i) continue;
+            const auto& res = a.results[k];
+            const auto* row = res.rows.empty() ? nullptr : &res.rows[0];
+            if (part.role == ProbePart::Explain) {
+                if (auto plan = top_plan(res)) {
+                    modify_nodes(*plan, nodes);
+                    explained = true;
+                }
+            } else if (part.role == ProbePart::Name && row && row->size() >= 4) {
+                names[part.target] = (*row)[0] + "." + (*row)[1];
+                keys[st.reaches[part.target].table] = unique_keys((*row)[2]);
+                without_statistics = without_statistics || (*row)[3] != "t";
+            } else if (part.role == ProbePart::Total) {
+                if (auto plan = top_plan(res); plan && !names[part.target].empty())
+                    totals[names[part.target]] = plan_rows(*plan);
+            }
+        }
+        if (!explained) {
+            effect_unknown(c, "the server's plan did not come back");
+            refused = true;
+            continue;
+        }
+        if (std::all_of(st.reaches.begin(), st.reaches.end(),
+                        [&](const auto& t) { return pinned(t, keys); })) {
+            st.reaches.clear();  // one row at most, whatever the planner guessed
+            continue;
+        }
+        const db::Statement::Reach* over = nullptr;
+        for (auto& n : nodes) {
+            if (auto t = totals.find(n.table); t != totals.end()) n.total = t->second;
+            bool share = n.total > 0 && n.rows >= p.db_effect_min_rows &&
+                         n.rows * 100 >= n.total * p.db_effect_percent;
+            bool many = p.db_effect_max_rows > 0 && n.rows >= p.db_effect_max_rows;
+            if (!over && (share || many)) over = &n;
+        }
+        st.reached = nodes;
+        if (!over) {
+            // Under the limits: a guess of the planner's without statistics
+            // (a third of the rows for any range) is asked again after ANALYZE.
+            again = again || (without_statistics && !analyzed);
+            continue;
+        }
+        refused = true;
+        st.cls = over->op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
+        st.detail = over->op + " whose WHERE reaches about " + rows_text(over->rows) +
+                    (over->total >= 0 ? " of " + rows_text(over->total) : std::string()) +
+                    " rows of " + over->table + " (the server's planner" +
+                    (analyzed ? ", after ANALYZE in a block rolled back"
+                              : ", from the table's statistics") +
+                    "; policy databases.effect)";
+    }
+    if (learned)
+        for (auto& [table, k] : keys) (*learned)[table] = std::move(k);
+    return again && !refused;
+}
+
+nlohmann::json reached_json(const db::Statement& st) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : st.reached) {
+        nlohmann::json j = {{"table", n.table}, {"op", n.op}, {"rows", n.rows}};
+        if (n.total >= 0) j["of"] = n.total;
+        out.push_back(std::move(j));
+    }
+    return out;
 }
 
 std::vector<std::string> rows_to_check(const RelayedRequest& r, const db::Classification& c,

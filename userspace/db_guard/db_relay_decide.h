@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,11 +34,15 @@ struct RelayedRequest {
 db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options);
 
 // True when the request can go on without the daemon: every statement in it
-// harmless and nothing in it that counts against the destructive volume, so
-// there is nothing to refuse, count or record, under any policy (the
-// policy's lists only ever make a statement less harmless). Pure and
-// thread-safe: the relay's thread asks it of each request.
-bool relay_passes_unasked(const RelayedRequest& r);
+// harmless, nothing in it that counts against the destructive volume and no
+// DELETE or UPDATE to ask the server about (unless known pins it to a row),
+// so there is nothing to refuse, count or record, under any policy (the
+// policy's lists only ever make a statement less harmless). forget: set
+// when the request may change what a table's name or keys mean
+// (keeps_unique_keys). Pure and thread-safe: the relay's thread asks it of
+// each request.
+using UniqueKeys = relay::UniqueKeys;
+bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool& forget);
 
 // The tables to ask the server about before refusing (databases.check_rows):
 // a PostgreSQL simple query of nothing but DROP TABLE or DROP COLUMN
@@ -51,6 +56,53 @@ std::vector<std::string> rows_to_check(const RelayedRequest& r, const db::Classi
 // others keep their class, their detail saying what the server said.
 void apply_row_checks(db::Classification& c, const std::vector<relay::RowCheck>& checks);
 nlohmann::json row_checks_json(const std::vector<relay::RowCheck>& checks);
+
+// databases.effect: the probe that asks the server what the request's
+// DELETEs and UPDATEs with a limiting-looking WHERE would reach (a
+// PostgreSQL simple query; Statement::reaches). sql: its statements, for
+// Wire::start_probe (the request's own statements before the last such one,
+// BEGIN left out, then per statement (in the second round ANALYZE of each
+// table,) EXPLAIN of the statement, and each table's name, unique keys,
+// whether it has statistics, and size as the server knows them).
+// cannot: why no probe can stand for the request (it ends a transaction or
+// a savepoint first; EXPLAIN ANALYZE or PREPARE holds the statement). Both
+// empty: nothing to ask.
+struct EffectProbe {
+    std::string sql;
+    std::string cannot;
+};
+// analyze: the second round, with ANALYZE of each table first.
+EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
+                         const policy::Policy& p, bool analyze = false);
+
+// A WHERE that holds every column of a unique key equal to a constant
+// reaches one row at most and needs no probe (an ORM's UPDATE ... WHERE
+// id = 5, row after row): such statements are taken out of the probe's
+// reach (Statement::reaches cleared) when every table they reach is known
+// (what the connection's earlier probes learned) and pinned so.
+void drop_pinned(db::Classification& c, const UniqueKeys& known);
+// False when the request may change what a table name or a unique key
+// means (DDL, SET search_path...: anything but reads, writes and
+// transaction control): what every connection learned is forgotten.
+bool keeps_unique_keys(const db::Classification& c);
+
+// The probe's answer applied (Statement::reached): a statement whose rows
+// reach the policy's limits becomes delete-all or update-all; one whose
+// reach could not be learned (the probe could not stand for it, or the
+// server failed it for a reason the statement itself would not meet)
+// becomes unparseable, which the policy refuses by default; one the server
+// would fail alike (no such table, no right to it, a failed transaction)
+// stays as it was.
+// learned: the unique keys the probe said each table has. The first round
+// asks without ANALYZE: a statement pinned to a row by a unique key passes,
+// one whose rows already reach the limits is refused, and one under them
+// passes when its tables have statistics. True: a table without any wants
+// the second round (effect_probe with analyze; its answer applied the
+// same way decides).
+bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
+                        UniqueKeys* learned = nullptr);
+void effect_unknown(db::Classification& c, const std::string& why);
+nlohmann::json reached_json(const db::Statement& st);
 
 // Why the whole request is refused, if it is: the statement it is about and
 // the rule. over_volume: the budget's words when it went over (rule db:volume).

@@ -110,6 +110,8 @@ struct Finding {
     Class cls = Class::Harmless;
     std::string detail;
     std::string text;  // the statement's own text (a PL/pgSQL body is parsed from it)
+    // DELETEs and UPDATEs with a WHERE that may limit them (Statement::reaches).
+    std::vector<Statement::Target> reaches;
 
     // A destructive finding wins over the others, the first of each kind
     // over later ones.
@@ -120,18 +122,103 @@ struct Finding {
     }
 };
 
+std::string quote_ident(const std::string& name) {
+    std::string out = "\"";
+    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+// A RangeVar as an identifier: "catalog"."schema"."table", as written.
+std::string relation_name(const json& rel) {
+    std::string name;
+    if (rel.contains("catalogname")) name = quote_ident(rel.value("catalogname", "")) + '.';
+    if (rel.contains("schemaname")) name += quote_ident(rel.value("schemaname", "")) + '.';
+    return name + quote_ident(rel.value("relname", ""));
+}
+
+// True when an expression reads no column of its row: a constant, a
+// function of none (now(), random()), a subquery of other tables.
+bool reads_no_column(const json& node) {
+    if (node.is_object()) {
+        for (auto it = node.begin(); it != node.end(); ++it)
+            if (it.key() == "ColumnRef" || !reads_no_column(it.value())) return false;
+    } else if (node.is_array()) {
+        for (const auto& n : node)
+            if (!reads_no_column(n)) return false;
+    }
+    return true;
+}
+
+bool explain_analyze(const json& v) {
+    for (const auto& o : v.value("options", json::array()))
+        if (o.contains("DefElem") && ascii_lower(o["DefElem"].value("defname", "")) == "analyze")
+            return !o["DefElem"].contains("arg") ||
+                   o["DefElem"]["arg"].dump().find("false") == std::string::npos;
+    return false;
+}
+
+// A constant, a parameter, or a cast of one.
+bool constant_operand(const json& n) {
+    if (n.contains("TypeCast")) return constant_operand(n["TypeCast"].value("arg", json()));
+    return n.contains("A_Const") || n.contains("ParamRef");
+}
+
+// The column a ColumnRef names, when it is of the statement's own table
+// (unqualified, or qualified by its name or alias).
+std::optional<std::string> own_column(const json& n, const std::string& alias) {
+    if (!n.contains("ColumnRef")) return std::nullopt;
+    const json& fields = n["ColumnRef"].value("fields", json::array());
+    if (fields.empty() || fields.size() > 2 || !fields.back().contains("String"))
+        return std::nullopt;
+    if (fields.size() == 2 &&
+        (!fields[0].contains("String") || fields[0]["String"].value("sval", "") != alias))
+        return std::nullopt;
+    return fields.back()["String"].value("sval", "");
+}
+
+// The columns a WHERE holds equal to a constant, in its top-level AND.
+void equal_columns(const json& where, const std::string& alias, std::vector<std::string>& out) {
+    if (where.contains("BoolExpr")) {
+        const json& b = where["BoolExpr"];
+        if (b.value("boolop", "") != "AND_EXPR") return;
+        for (const auto& a : b.value("args", json::array())) equal_columns(a, alias, out);
+        return;
+    }
+    if (!where.contains("A_Expr")) return;
+    const json& e = where["A_Expr"];
+    const json& name = e.value("name", json::array());
+    if (e.value("kind", "") != "AEXPR_OP" || name.size() != 1 || !name[0].contains("String") ||
+        name[0]["String"].value("sval", "") != "=")
+        return;
+    const json l = e.value("lexpr", json()), r = e.value("rexpr", json());
+    auto col = constant_operand(r) ? own_column(l, alias)
+                                   : (constant_operand(l) ? own_column(r, alias) : std::nullopt);
+    if (col) out.push_back(*col);
+}
+
 // A DELETE or UPDATE with no WHERE, or an always-true one: every row of its
 // table, which is a migration tool's own (Bookkeeping) or any other.
 void every_row(const json& v, Class all, const std::string& verb, const Options& opt, Finding& f) {
     std::string how;
+    std::string table;
+    if (v.contains("relation")) table = v["relation"].value("relname", "");
     if (!v.contains("whereClause"))
         how = " without WHERE";
     else if (always_true(v["whereClause"]))
         how = " with an always-true WHERE";
-    else
+    if (how.empty()) {
+        // WHERE CURRENT OF a cursor: its one row.
+        if (v["whereClause"].contains("CurrentOfExpr") || !v.contains("relation") ||
+            table.empty() || is_bookkeeping_table(table, opt))
+            return;
+        const json& rel = v["relation"];
+        // libpg_query writes inh only when true (no ONLY).
+        Statement::Target t{relation_name(rel), !rel.value("inh", false), {}};
+        std::string alias = rel.contains("alias") ? rel["alias"].value("aliasname", "") : table;
+        equal_columns(v["whereClause"], alias, t.eq_columns);
+        f.reaches.push_back(std::move(t));
         return;
-    std::string table;
-    if (v.contains("relation")) table = v["relation"].value("relname", "");
+    }
     if (!table.empty() && is_bookkeeping_table(table, opt))
         f.note(Class::Bookkeeping, verb + how + " of " + table + ", a migration tool's table");
     else
@@ -151,6 +238,15 @@ void alter_table_cmd(const json& v, Finding& f) {
     };
     std::string sub = v.value("subtype", "");
     if (sub == "AT_DropColumn") f.note(Class::AlterDrop, "ALTER TABLE ... DROP COLUMN");
+    if (sub == "AT_AlterColumnType" && v.contains("def")) {
+        // USING an expression of no column: every value of the column is
+        // replaced by the same one (or by what it computes without them).
+        const json& def = v["def"].contains("ColumnDef") ? v["def"]["ColumnDef"] : v["def"];
+        if (def.contains("raw_default") && reads_no_column(def["raw_default"]))
+            f.note(Class::AlterDrop,
+                   "ALTER COLUMN ... TYPE ... USING an expression that reads no column: the "
+                   "column's values are lost");
+    }
     for (const auto& [subtype, what] : kSchemaOnly)
         if (sub == subtype) f.note(Class::SchemaChange, std::string("ALTER TABLE ... ") + what);
     if (sub == "AT_ColumnDefault" && !v.contains("def"))
@@ -356,12 +452,6 @@ void search(const json& node, const Options& opt, Finding& f) {
     }
 }
 
-std::string quote_ident(const std::string& name) {
-    std::string out = "\"";
-    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 // The tables a top-level DROP TABLE or ALTER TABLE ... DROP COLUMN takes rows
 // from, when that is all it destroys (CASCADE takes views and foreign keys
 // with it, which hold no rows); empty when it is anything else.
@@ -391,14 +481,10 @@ std::vector<std::string> tables_losing_rows(const json& stmt) {
                 cmd.contains("AlterTableCmd") ? cmd["AlterTableCmd"].value("subtype", "") : "";
             Finding f;
             if (cmd.contains("AlterTableCmd")) alter_table_cmd(cmd["AlterTableCmd"], f);
-            if (is_destructive(f.cls) && sub != "AT_DropColumn") return {};
+            if (is_destructive(f.cls) && sub != "AT_DropColumn" && sub != "AT_AlterColumnType")
+                return {};
         }
-        const json& rel = a["relation"];
-        std::string name;
-        if (rel.contains("catalogname")) name = quote_ident(rel.value("catalogname", "")) + '.';
-        if (rel.contains("schemaname")) name += quote_ident(rel.value("schemaname", "")) + '.';
-        name += quote_ident(rel.value("relname", ""));
-        out.push_back(name);
+        out.push_back(relation_name(a["relation"]));
     }
     return out;
 }
@@ -469,7 +555,25 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         std::vector<std::string> tables;
         if (f.cls == Class::Drop || f.cls == Class::AlterDrop)
             tables = tables_losing_rows(s["stmt"]);
-        out.statements.push_back({stmt_text, f.cls, f.detail, std::move(tables)});
+        Statement st{stmt_text, f.cls, f.detail, std::move(tables)};
+        if (s.contains("stmt")) {
+            const json& stmt = s["stmt"];
+            // What runs now: the statement itself, or the one EXPLAIN ANALYZE
+            // or PREPARE holds (the daemon cannot ask the server about those
+            // and says so). Not a function's body: nothing runs it here.
+            bool runs = stmt.contains("DeleteStmt") || stmt.contains("UpdateStmt") ||
+                        stmt.contains("SelectStmt") || stmt.contains("InsertStmt") ||
+                        stmt.contains("PrepareStmt") ||
+                        (stmt.contains("ExplainStmt") && explain_analyze(stmt["ExplainStmt"]));
+            if (f.cls == Class::Harmless && runs) st.reaches = std::move(f.reaches);
+            if (stmt.contains("TransactionStmt")) {
+                std::string kind = stmt["TransactionStmt"].value("kind", "");
+                st.tx = kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START"
+                            ? Statement::Tx::Begin
+                            : Statement::Tx::Other;
+            }
+        }
+        out.statements.push_back(std::move(st));
     }
     return out;
 }

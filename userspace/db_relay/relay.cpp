@@ -1,5 +1,4 @@
 #include "db_relay/relay.h"
-#include "common/clock.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -23,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/fnv.h"
 #include "common/log.h"
 
@@ -206,6 +206,12 @@ struct Relay::Conn {
     uint8_t asked_type = 0;
     std::string asked_text;
     std::vector<std::string> check_tables;
+    std::string probe_sql;  // the probe the daemon wants run first
+    int probe_round = 0;
+    // Unique keys the daemon learned on this connection (keys_gen: the
+    // relay's generation they were learned in; asked_gen: at the question).
+    UniqueKeys keys;
+    uint64_t keys_gen = 0, asked_gen = 0;
 };
 
 Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
@@ -279,17 +285,20 @@ bool Relay::has_unix() const {
     return !unix_.empty();
 }
 
-void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks) {
+void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks,
+                std::optional<ProbeAnswer> probe) {
     c.asking = true;
     ++asked_;
-    if (checks.empty()) {
+    if (checks.empty() && !probe) {
         c.asked_type = type;
         c.asked_text = text;
+        c.asked_gen = keys_gen_;
     }
     {
         std::lock_guard lock(q_mu_);
-        questions_.push_back(
-            {c.id, c.origin, type, std::move(text), std::move(checks), boottime_ns()});
+        questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks),
+                              std::move(probe), c.keys_gen == keys_gen_ ? c.keys : UniqueKeys{},
+                              boottime_ns()});
     }
     uint64_t one = 1;
     (void)!::write(notify_.get(), &one, sizeof(one));
@@ -537,9 +546,19 @@ void Relay::pump(Conn& c) {
         if (c.answer) {
             Verdict v = std::move(*c.answer);
             c.answer.reset();
+            if (!v.learned.empty() && c.asked_gen == keys_gen_) {
+                if (c.keys_gen != keys_gen_) c.keys.clear();
+                c.keys_gen = keys_gen_;
+                for (auto& [table, keys] : v.learned) c.keys[table] = std::move(keys);
+            }
             if (!v.check_rows.empty()) {
                 // The server is asked first (below, once it owes nothing).
                 c.check_tables = std::move(v.check_rows);
+                return {.later = true};
+            }
+            if (!v.probe.empty()) {
+                c.probe_sql = std::move(v.probe);
+                c.probe_round = v.probe_round;
                 return {.later = true};
             }
             if (v.later) {
@@ -555,7 +574,12 @@ void Relay::pump(Conn& c) {
         }
         if (c.asking) return {.later = true};
         ++judged_;
-        if (hooks_.passes && hooks_.passes(o, r)) return {};
+        static const UniqueKeys kNone;
+        bool forget = false;
+        bool passes =
+            hooks_.passes && hooks_.passes(o, r, c.keys_gen == keys_gen_ ? c.keys : kNone, forget);
+        if (forget) ++keys_gen_;
+        if (passes) return {};
         ask(c, r.type, std::string(r.text));
         return {.later = true};
     };
@@ -578,7 +602,12 @@ void Relay::pump(Conn& c) {
         c.wire->more_up(c.to_server);
         if (auto checks = c.wire->take_checks())
             ask(c, c.asked_type, c.asked_text, std::move(*checks));
+        if (auto answer = c.wire->take_probe()) {
+            answer->round = c.probe_round;
+            ask(c, c.asked_type, c.asked_text, {}, std::move(*answer));
+        }
         if (!c.check_tables.empty()) check_rows(c);
+        if (!c.probe_sql.empty()) probe(c);
         if (!flush(c.server.get(), c.to_server)) c.server_eof = true;
     }
     if (!flush(c.client.get(), c.to_client)) c.client_eof = true;
@@ -607,6 +636,28 @@ void Relay::check_rows(Conn& c) {
             for (auto& t : c.check_tables) none.push_back({t, RowCheck::Outcome::Failed, why});
             c.check_tables.clear();
             ask(c, c.asked_type, c.asked_text, std::move(none));
+            return;
+        }
+    }
+}
+
+// The daemon wants to know what a statement would reach before it answers:
+// asked like the row checks, in a block or savepoint that is rolled back.
+void Relay::probe(Conn& c) {
+    std::string why;
+    switch (c.wire->can_check(why)) {
+        case Wire::CheckReady::NotYet:
+            return;
+        case Wire::CheckReady::Now:
+            c.wire->start_probe(c.probe_sql, c.to_server);
+            c.probe_sql.clear();
+            return;
+        case Wire::CheckReady::Never: {
+            c.probe_sql.clear();
+            ProbeAnswer none;
+            none.not_asked = why;
+            none.round = c.probe_round;
+            ask(c, c.asked_type, c.asked_text, {}, std::move(none));
             return;
         }
     }

@@ -62,8 +62,11 @@ struct UnixEndpoint {
 
 struct Hooks {
     // On the relay's thread, for each request: true when it goes on without
-    // the daemon (nothing in it to refuse, count or record). Pure.
-    std::function<bool(const Origin&, const Request&)> passes;
+    // the daemon (nothing in it to refuse, count or record). known: the
+    // connection's unique keys. forget: set when the request may change
+    // what a table's name or keys mean; every connection's are dropped.
+    std::function<bool(const Origin&, const Request&, const UniqueKeys& known, bool& forget)>
+        passes;
 };
 
 // A request the daemon is to judge (Relay::answer with conn).
@@ -74,6 +77,9 @@ struct Question {
     std::string text;
     // Asked again after the row checks the daemon wanted: the server's answers.
     std::vector<RowCheck> checks;
+    // Asked again after the probe the daemon wanted: what it answered.
+    std::optional<ProbeAnswer> probe;
+    UniqueKeys known;            // the connection's unique keys (Hooks::passes)
     uint64_t asked_boot_ns = 0;  // when the relay asked (CLOCK_BOOTTIME)
 };
 
@@ -129,8 +135,10 @@ class Relay {
     void pump(Conn& c);
     void close_conn(uint64_t id, const std::string& why);
     void watch(Conn& c);
-    void ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks = {});
+    void ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks = {},
+             std::optional<ProbeAnswer> probe = std::nullopt);
     void check_rows(Conn& c);
+    void probe(Conn& c);
     void closed(const Origin& o, const std::string& why);
 
     Fd epoll_;
@@ -148,6 +156,9 @@ class Relay {
     std::map<std::string, UnixListener> unix_;  // by path
     std::map<uint64_t, std::unique_ptr<Conn>> conns_;
     uint64_t next_id_ = 1;
+    // Bumped when a request may change what names or keys mean: a
+    // connection's unique keys count only when learned in this generation.
+    uint64_t keys_gen_ = 0;
     uint64_t accepted_ = 0, judged_ = 0, asked_ = 0, refused_ = 0, held_ = 0, unknown_ = 0;
 
     // Between the two threads.

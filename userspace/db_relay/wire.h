@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,11 +55,40 @@ struct Request {
 // check_rows: the request is held for a person; the client is told so where
 // the protocol can say it before the answer (Wire::notice), and the judge
 // answers when the person has decided.
+// The unique keys (column names, as the server spells them) of tables, by
+// the table as written in the statements: what the daemon learned from a
+// connection's probes (databases.effect), kept with the connection.
+using UniqueKeys = std::map<std::string, std::vector<std::vector<std::string>>>;
+
 struct Verdict {
     bool refuse = false;
     std::string message;
     bool later = false;
     std::vector<std::string> check_rows;
+    // probe (with later): first run these statements on the client's
+    // connection in a transaction block or savepoint of the relay's that is
+    // always rolled back (Wire::start_probe), then the judge again, with
+    // what they answered (databases.effect: EXPLAIN of a DELETE or UPDATE).
+    std::string probe;
+    int probe_round = 0;  // echoed in ProbeAnswer::round
+    // The unique keys a probe showed, for the connection's next requests.
+    UniqueKeys learned;
+};
+
+// What a probe's statements answered, in order: one result per statement
+// that ran (the relay's own BEGIN or SAVEPOINT left out; its ROLLBACK may
+// follow), each the command tag and the rows, every column as text. code and
+// message: the server's error, when one stopped the probe there.
+// not_asked: why the probe could not be sent at all.
+struct ProbeAnswer {
+    struct Result {
+        std::string tag;
+        std::vector<std::vector<std::string>> rows;
+    };
+    std::vector<Result> results;
+    std::string code, message;
+    std::string not_asked;
+    int round = 0;  // Verdict::probe_round
 };
 
 // The server's answer, on the client's connection and in its transaction,
@@ -127,6 +157,13 @@ class Wire {
     virtual void start_check(const std::vector<std::string>& /*tables*/, std::string& /*up*/) {}
     // The answers, once all came back.
     virtual std::optional<std::vector<RowCheck>> take_checks() { return std::nullopt; }
+    // Sends a probe (Verdict::probe) when can_check says Now: BEGIN; sql;
+    // ROLLBACK outside a transaction block, or between SAVEPOINT and
+    // ROLLBACK TO SAVEPOINT inside one, so that whatever the statements do
+    // is undone and the client's transaction is as it was (an error is
+    // rolled back too). from_server keeps their answers from the client.
+    virtual void start_probe(const std::string& /*sql*/, std::string& /*up*/) {}
+    virtual std::optional<ProbeAnswer> take_probe() { return std::nullopt; }
     // Tells the client something before its answer (PostgreSQL: a
     // NoticeResponse, which clients print or log as it comes). False where
     // the protocol has no such message.

@@ -128,7 +128,10 @@ class PgWire : public Wire {
             size_t total = size_t{len} + 1;
             if (checking_) {
                 if (in.size() - at < total) break;
-                check_answer(type, std::string_view(in.data() + at, total), down);
+                if (probing_)
+                    probe_answer(type, std::string_view(in.data() + at, total), down);
+                else
+                    check_answer(type, std::string_view(in.data() + at, total), down);
                 at += total;
                 continue;
             }
@@ -178,9 +181,33 @@ class PgWire : public Wire {
     }
 
     std::optional<std::vector<RowCheck>> take_checks() override {
-        if (checking_ || !checks_done_) return std::nullopt;
+        if (checking_ || !checks_done_ || probing_) return std::nullopt;
         checks_done_ = false;
         return std::move(checked_);
+    }
+
+    void start_probe(const std::string& sql, std::string& up) override {
+        probe_ = {};
+        rows_.clear();
+        probing_ = checking_ = true;
+        probe_done_ = recovering_ = false;
+        wrapper_seen_ = false;
+        probe_in_block_ = tx_ == 'T';
+        err_code_.clear();
+        err_text_.clear();
+        // A new line before each ';' of the relay's: the last statement may
+        // end in a -- comment.
+        std::string q = tx_ == 'T' ? "SAVEPOINT " + savepoint_ + ";\n" + sql +
+                                         "\n;ROLLBACK TO SAVEPOINT " + savepoint_ +
+                                         ";RELEASE SAVEPOINT " + savepoint_
+                                   : "BEGIN;\n" + sql + "\n;ROLLBACK";
+        up += message('Q', q + std::string(1, '\0'));
+    }
+
+    std::optional<ProbeAnswer> take_probe() override {
+        if (!probe_done_) return std::nullopt;
+        probe_done_ = false;
+        return std::move(probe_);
     }
 
   private:
@@ -269,6 +296,80 @@ class PgWire : public Wire {
         next_check();
     }
 
+    // The probe's answers: results kept for the daemon, notices (ANALYZE's
+    // warnings) dropped, the client's notifications passed on; COPY FROM
+    // STDIN in it is failed (there is no data to send).
+    void probe_answer(char type, std::string_view msg, std::string& down) {
+        switch (type) {
+            case 'D':
+                rows_.push_back(data_row(msg));
+                return;
+            case 'C':
+            case 'I': {
+                std::string tag;
+                if (type == 'C' && msg.size() > 5) tag = std::string(msg.substr(5));
+                while (!tag.empty() && tag.back() == '\0') tag.pop_back();
+                if (!wrapper_seen_)
+                    wrapper_seen_ = true;  // the relay's BEGIN or SAVEPOINT
+                else if (!recovering_)
+                    probe_.results.push_back({std::move(tag), std::move(rows_)});
+                rows_.clear();
+                return;
+            }
+            case 'E':
+                if (!recovering_ && err_code_.empty()) read_error(msg);
+                return;
+            case 'G':
+            case 'W':
+                more_up_ +=
+                    message('f', "killswitch: no COPY data during a check" + std::string(1, '\0'));
+                return;
+            case 'A':
+            case 'S':
+                down.append(msg);
+                return;
+            case 'Z':
+                break;
+            default:
+                return;  // RowDescription, NoticeResponse, COPY out data...
+        }
+        char status = msg.size() >= 6 ? msg[5] : 'I';
+        if (!recovering_ && status == 'E') {
+            // Stopped by an error inside the relay's block or savepoint.
+            recovering_ = true;
+            more_up_ += message('Q', (probe_in_block_ ? "ROLLBACK TO SAVEPOINT " + savepoint_ +
+                                                            "; RELEASE SAVEPOINT " + savepoint_
+                                                      : std::string("ROLLBACK")) +
+                                         std::string(1, '\0'));
+            return;
+        }
+        tx_ = status;
+        probe_.code = err_code_;
+        probe_.message = err_text_;
+        probing_ = checking_ = recovering_ = false;
+        probe_done_ = true;
+    }
+
+    static std::vector<std::string> data_row(std::string_view msg) {
+        std::vector<std::string> row;
+        if (msg.size() < 7) return row;
+        size_t n = (static_cast<uint8_t>(msg[5]) << 8) | static_cast<uint8_t>(msg[6]);
+        size_t i = 7;
+        for (size_t k = 0; k < n && i + 4 <= msg.size(); ++k) {
+            std::string four(msg.substr(i, 4));
+            uint32_t len = get_be32(four, 0);
+            i += 4;
+            if (len == 0xffffffffu) {
+                row.emplace_back();
+                continue;
+            }
+            if (i + len > msg.size()) break;
+            row.emplace_back(msg.substr(i, len));
+            i += len;
+        }
+        return row;
+    }
+
     void next_check() {
         to_check_.pop_front();
         if (to_check_.empty()) {
@@ -306,6 +407,11 @@ class PgWire : public Wire {
     std::deque<std::string> to_check_;
     std::vector<RowCheck> checked_;
     std::string err_code_, err_text_;
+    // A probe under way (checking_ too). probe_in_block_: sent inside the
+    // client's transaction block, in a savepoint.
+    bool probing_ = false, probe_done_ = false, probe_in_block_ = false, wrapper_seen_ = false;
+    ProbeAnswer probe_;
+    std::vector<std::vector<std::string>> rows_;
     size_t pass_up_ = 0;  // bytes of a client message still to pass unread
 };
 

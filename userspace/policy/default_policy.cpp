@@ -212,6 +212,19 @@ databases:
   # ErrorResponse 42501, MySQL ERR 1227, Redis -ERR); the connection stays
   # usable. false: the kernel alone judges them on the socket send path.
   relay: true
+  # A PostgreSQL DELETE or UPDATE whose WHERE may or may not limit it (WHERE
+  # id > 0, WHERE col IS NOT NULL...), sent over the relay as a simple query,
+  # is judged by what it would reach: the relay asks the server on the
+  # client's own connection (EXPLAIN, with ANALYZE first for a table without
+  # statistics, in a block it rolls back) and refuses it as delete-all or
+  # update-all when the
+  # planner's rows reach `percent` of the table and at least `min_rows`, or
+  # `max_rows` whatever the table's size (0: no such limit).
+  effect:
+    check: true
+    percent: 90
+    min_rows: 2
+    max_rows: 100000
   # Destruction one harmless-looking request at a time: what one session may
   # delete within `within` seconds before such requests are refused (0: no
   # limit). keys: Redis keys deleted, expired or moved (DEL, UNLINK, EXPIRE...);

@@ -33,11 +33,13 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 13> kDatabasesKeys = {
+constexpr std::array<std::string_view, 14> kDatabasesKeys = {
     "endpoints",     "action", "session", "unparseable", "encrypted", "statement_max",
     "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables",
-    "check_rows"};
+    "check_rows",    "effect"};
 constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
+constexpr std::array<std::string_view, 4> kEffectKeys = {"check", "percent", "min_rows",
+                                                         "max_rows"};
 constexpr int kMaxVolume = 100'000'000;
 constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_BOOKKEEPING_MAX
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
@@ -755,6 +757,23 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto b = boolean(sub, "databases.relay")) p.db_relay = *b;
         } else if (sub.key == "check_rows") {
             if (auto b = boolean(sub, "databases.check_rows")) p.db_check_rows = *b;
+        } else if (sub.key == "effect") {
+            auto es = entries(sub.value, sub.value_pos, "databases.effect", kEffectKeys);
+            if (!es) continue;
+            for (const auto& v : *es) {
+                if (v.key == "check") {
+                    if (auto b = boolean(v, "databases.effect.check")) p.db_effect = *b;
+                } else if (v.key == "percent") {
+                    if (auto n = bounded_int(v, "databases.effect.percent", "percent", 1, 100))
+                        p.db_effect_percent = *n;
+                } else if (v.key == "min_rows") {
+                    if (auto n = bounded_int(v, "databases.effect.min_rows", "rows", 1, kMaxVolume))
+                        p.db_effect_min_rows = *n;
+                } else if (v.key == "max_rows") {
+                    if (auto n = bounded_int(v, "databases.effect.max_rows", "rows", 0, kMaxVolume))
+                        p.db_effect_max_rows = *n;
+                }
+            }
         } else if (sub.key == "volume") {
             auto vs = entries(sub.value, sub.value_pos, "databases.volume", kVolumeKeys);
             if (!vs) continue;

@@ -134,6 +134,18 @@ struct Policy {
     // seconds with requests that are each harmless (0: no limit): Redis keys
     // deleted, expired or moved, and DELETE statements. Past it, requests of
     // that kind are refused (rule db:volume) and count as refusals.
+    // databases.effect: a PostgreSQL DELETE or UPDATE whose WHERE may limit
+    // it, sent over the relay as a simple query, is judged by the rows it
+    // would reach: the relay asks the server (EXPLAIN, ANALYZE first where
+    // the table has no statistics, in a block rolled back on the client's
+    // own connection) and the request is
+    // refused as delete-all/update-all when the planner's rows reach
+    // db_effect_percent of its table and at least db_effect_min_rows, or
+    // db_effect_max_rows whatever the table (0: no such limit).
+    bool db_effect = true;
+    int db_effect_percent = 90;
+    int db_effect_min_rows = 2;
+    int db_effect_max_rows = 100000;
     int db_volume_keys = 1000;
     int db_volume_deletes = 1000;
     int db_volume_within_s = 60;

@@ -1,0 +1,348 @@
+// Effect-based SQL (databases.effect): which PostgreSQL statements are judged
+// by the rows they would reach, the probe the relay sends for them on the
+// client's connection (wire_postgres.cpp), and how its answers change the
+// verdict (db_relay_decide.cpp). End to end, with a real server:
+// tests/e2e/db_relay_test.cpp (AWhereThatReachesEveryRow...).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "db_guard/classify.h"
+#include "db_guard/db_relay_decide.h"
+#include "db_relay/wire.h"
+#include "pg_relay_bytes.h"
+
+namespace ks {
+namespace {
+
+using Target = db::Statement::Target;
+
+std::vector<std::string> reaches_of(const std::string& sql, size_t i = 0) {
+    auto c = db::classify_postgres_sql(sql);
+    std::vector<std::string> out;
+    if (i >= c.statements.size()) return {"?"};
+    for (const auto& t : c.statements[i].reaches) out.push_back((t.only ? "ONLY " : "") + t.table);
+    return out;
+}
+
+TEST(EffectStatements, AWhereThatMayLimitTheRowsIsAskedAbout) {
+    EXPECT_EQ(reaches_of("DELETE FROM t WHERE id > 0"), (std::vector<std::string>{"\"t\""}));
+    EXPECT_EQ(reaches_of("update ONLY s.t set v = 'x' where v is not null"),
+              (std::vector<std::string>{"ONLY \"s\".\"t\""}));
+    EXPECT_EQ(reaches_of("WITH d AS (DELETE FROM a WHERE id > 0 RETURNING *) "
+                         "UPDATE b SET n = 0 WHERE n > 1"),
+              (std::vector<std::string>{"\"b\"", "\"a\""}));
+    EXPECT_EQ(reaches_of("SELECT 1; DELETE FROM x WHERE y < 3", 1),
+              (std::vector<std::string>{"\"x\""}));
+    // The statement a request runs now, held: the server cannot be asked.
+    EXPECT_EQ(reaches_of("EXPLAIN ANALYZE DELETE FROM t WHERE id > 0"),
+              (std::vector<std::string>{"\"t\""}));
+    EXPECT_EQ(reaches_of("PREPARE p AS DELETE FROM t WHERE id > $1"),
+              (std::vector<std::string>{"\"t\""}));
+}
+
+TEST(EffectStatements, ColumnsHeldEqualToAConstantAreNamed) {
+    auto eq = [](const std::string& sql) {
+        return db::classify_postgres_sql(sql).statements.at(0).reaches.at(0).eq_columns;
+    };
+    EXPECT_EQ(eq("UPDATE \"app_item\" SET \"n\" = 1 WHERE \"app_item\".\"id\" = 5"),
+              (std::vector<std::string>{"id"}));
+    EXPECT_EQ(eq("DELETE FROM t AS x WHERE x.a = 1 AND 'b' = b AND c > 2 AND t.d = 3"),
+              (std::vector<std::string>{"a", "b"}))
+        << "t.d is not the alias's";
+    EXPECT_EQ(eq("DELETE FROM t WHERE a = '5'::int"), (std::vector<std::string>{"a"}));
+    EXPECT_TRUE(eq("DELETE FROM t WHERE a = 1 OR b = 2").empty());
+    EXPECT_TRUE(eq("DELETE FROM t WHERE a = b").empty());
+    EXPECT_TRUE(eq("DELETE FROM t USING u WHERE u.id = 1").empty());
+    EXPECT_TRUE(eq("DELETE FROM t WHERE a <> 1").empty());
+}
+
+TEST(EffectStatements, WhatTheTextAlreadyDecidesIsNot) {
+    for (const char* sql :
+         {"DELETE FROM t", "DELETE FROM t WHERE 1 = 1", "UPDATE t SET a = 1",
+          "DELETE FROM django_migrations WHERE app = 'x'", "DELETE FROM t WHERE CURRENT OF c",
+          "SELECT * FROM t WHERE id > 0", "INSERT INTO t VALUES (1)",
+          "EXPLAIN DELETE FROM t WHERE id > 0",
+          "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DELETE FROM t WHERE id > 0'"})
+        EXPECT_TRUE(db::classify_postgres_sql(sql).statements.at(0).reaches.empty()) << sql;
+}
+
+TEST(EffectStatements, AColumnRewrittenToAConstantIsDestroyed) {
+    for (const char* sql : {"ALTER TABLE t ALTER COLUMN v TYPE text USING 'gone'",
+                            "ALTER TABLE t ALTER v TYPE int USING NULL",
+                            "ALTER TABLE t ALTER COLUMN v SET DATA TYPE timestamptz USING now()"}) {
+        auto c = db::classify_postgres_sql(sql);
+        EXPECT_EQ(c.verdict(), db::Class::AlterDrop) << sql;
+        // An empty table loses nothing: the row check names it.
+        EXPECT_EQ(c.statements[0].tables, (std::vector<std::string>{"\"t\""})) << sql;
+    }
+    for (const char* sql : {"ALTER TABLE t ALTER COLUMN v TYPE bigint",
+                            "ALTER TABLE t ALTER COLUMN v TYPE text USING v::text",
+                            "ALTER TABLE t ALTER COLUMN v TYPE int USING length(v)"})
+        EXPECT_EQ(db::classify_postgres_sql(sql).verdict(), db::Class::Harmless) << sql;
+}
+
+TEST(EffectProbe, StandsForTheRequestUpToItsLastSuchStatement) {
+    auto p = compiled();
+    auto probe = [&](std::string_view sql, uint8_t type = 'Q') {
+        auto r = pg(sql, type);
+        return effect_probe(r, classify_relayed(r, {}), p.policy);
+    };
+    auto e = probe("BEGIN; SET search_path TO s; DELETE FROM t WHERE id > 0; COMMIT");
+    EXPECT_TRUE(e.cannot.empty());
+    // BEGIN left out (the probe is in a block), what follows the DELETE too.
+    // The first round asks without ANALYZE (EffectDecide below).
+    EXPECT_EQ(e.sql.rfind("SET search_path TO s\n;\n"
+                          "EXPLAIN (VERBOSE, FORMAT JSON) DELETE FROM t WHERE id > 0\n;\n"
+                          "SELECT n.nspname, c.relname, ",
+                          0),
+              0u)
+        << e.sql;
+    const std::string tail =
+        "WHERE c.oid = '\"t\"'::regclass\n;\nEXPLAIN (FORMAT JSON) SELECT 1 FROM \"t\"";
+    ASSERT_GT(e.sql.size(), tail.size());
+    EXPECT_EQ(e.sql.substr(e.sql.size() - tail.size()), tail) << e.sql;
+    EXPECT_TRUE(probe("DELETE FROM t WHERE id = 3", 'P').sql.empty())
+        << "an extended-query Parse is judged by its text";
+    EXPECT_TRUE(probe("DELETE FROM t").sql.empty()) << "refused by its text";
+    EXPECT_TRUE(probe("SELECT 1").sql.empty());
+    EXPECT_NE(probe("COMMIT; DELETE FROM t WHERE id > 0").cannot.find("ends a transaction"),
+              std::string::npos);
+    EXPECT_NE(probe("EXPLAIN ANALYZE DELETE FROM t WHERE id > 0").cannot.find("EXPLAIN"),
+              std::string::npos);
+    auto off = compiled("  effect:\n    check: false\n");
+    auto r = pg("DELETE FROM t WHERE id > 0");
+    EXPECT_TRUE(effect_probe(r, classify_relayed(r, {}), off.policy).sql.empty());
+}
+
+// The answers of the probe for one DELETE or UPDATE of table public.t:
+// round 1 without ANALYZE, round 2 with it; statistics: the table has some.
+relay::ProbeAnswer answer(const std::string& op, double rows, double total, int round = 1,
+                          bool statistics = true) {
+    relay::ProbeAnswer a;
+    a.round = round;
+    if (round == 2) a.results.push_back({"ANALYZE", {}});
+    std::string plan = R"([{"Plan": {"Node Type": "ModifyTable", "Operation": ")" + op +
+                       R"(", "Schema": "public", "Relation Name": "t", "Plan Rows": 0,
+        "Plans": [{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Plan Rows": )" +
+                       std::to_string(rows) + "}]}}]";
+    a.results.push_back({"EXPLAIN", {{plan}}});
+    a.results.push_back({"SELECT 1", {{"public", "t", "[]", statistics ? "t" : "f"}}});
+    a.results.push_back({"EXPLAIN",
+                         {{R"([{"Plan": {"Node Type": "Seq Scan", "Plan Rows": )" +
+                           std::to_string(total) + "}}]"}}});
+    a.results.push_back({"ROLLBACK", {}});
+    return a;
+}
+
+TEST(EffectDecide, RowsNearTheWholeTableAreRefusedAFewPass) {
+    auto p = compiled();
+    auto judged = [&](std::string_view sql, const relay::ProbeAnswer& a,
+                      const policy::CompiledPolicy& pol) {
+        auto c = classify_relayed(pg(sql), {});
+        apply_effect_probe(c, a, pol.policy);
+        return std::pair{c, rule_relayed(c, "", pol)};
+    };
+    auto [c1, r1] = judged("DELETE FROM t WHERE id > 0", answer("Delete", 1000, 1000), p);
+    EXPECT_TRUE(r1.refuse);
+    EXPECT_EQ(r1.rule, "db:delete-all");
+    EXPECT_NE(r1.reason.find("reaches about 1000 of 1000 rows of public.t"), std::string::npos)
+        << r1.reason;
+    ASSERT_EQ(c1.statements[0].reached.size(), 1u);
+    EXPECT_EQ(reached_json(c1.statements[0])[0].value("of", 0.0), 1000.0);
+
+    auto [c2, r2] =
+        judged("UPDATE t SET v = 'x' WHERE v IS NOT NULL", answer("Update", 950, 1000), p);
+    EXPECT_TRUE(r2.refuse);
+    EXPECT_EQ(r2.rule, "db:update-all");
+
+    EXPECT_FALSE(judged("DELETE FROM t WHERE id = 7", answer("Delete", 1, 1000), p).second.refuse);
+    EXPECT_FALSE(
+        judged("DELETE FROM t WHERE id < 500", answer("Delete", 499, 1000), p).second.refuse);
+    // A table's one row: the row the WHERE names, not every row.
+    EXPECT_FALSE(judged("DELETE FROM t WHERE id = 1", answer("Delete", 1, 1), p).second.refuse);
+    // The absolute limit, whatever the table.
+    auto [c3, r3] = judged("DELETE FROM t WHERE ts < now()", answer("Delete", 200000, 1e8), p);
+    EXPECT_TRUE(r3.refuse) << "over max_rows";
+    auto lax = compiled("  effect:\n    percent: 100\n    max_rows: 0\n");
+    EXPECT_FALSE(
+        judged("DELETE FROM t WHERE ts < now()", answer("Delete", 200000, 1e8), lax).second.refuse);
+    EXPECT_FALSE(
+        judged("DELETE FROM t WHERE id > 0", answer("Delete", 950, 1000), lax).second.refuse);
+}
+
+TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
+    auto p = compiled();
+    // What a probe of "t" says of its keys is learned...
+    auto a = answer("Update", 1, 1000);
+    a.results[1].rows[0][2] = R"([["id"], ["a", "b"]])";
+    auto c = classify_relayed(pg("UPDATE t SET v = 1 WHERE id = 9"), {});
+    UniqueKeys learned;
+    apply_effect_probe(c, a, p.policy, &learned);
+    ASSERT_EQ(learned.count("\"t\""), 1u);
+    EXPECT_EQ(learned["\"t\""], (std::vector<std::vector<std::string>>{{"id"}, {"a", "b"}}));
+    // ... and pins later statements of the connection.
+    auto probe_of = [&](const std::string& sql) {
+        auto r = pg(sql);
+        auto cl = classify_relayed(r, {});
+        drop_pinned(cl, learned);
+        return effect_probe(r, cl, p.policy).sql;
+    };
+    EXPECT_TRUE(probe_of("UPDATE t SET v = 2 WHERE id = 10").empty());
+    EXPECT_TRUE(probe_of("DELETE FROM t WHERE a = 1 AND b = 2 AND v > 3").empty());
+    EXPECT_FALSE(probe_of("DELETE FROM t WHERE a = 1").empty()) << "half a key";
+    EXPECT_FALSE(probe_of("DELETE FROM t WHERE id > 10").empty());
+    EXPECT_FALSE(probe_of("DELETE FROM u WHERE id = 10").empty()) << "another table";
+    EXPECT_FALSE(
+        probe_of("WITH x AS (DELETE FROM u WHERE id > 0) UPDATE t SET v = 1 WHERE id = 3").empty())
+        << "every table it reaches must be pinned";
+    // The relay's thread lets a pinned UPDATE go on without the daemon.
+    bool forget = true;
+    EXPECT_TRUE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id = 3"), learned, forget));
+    EXPECT_FALSE(forget);
+    EXPECT_FALSE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id = 3"), {}, forget))
+        << "not before a probe showed the key";
+    EXPECT_FALSE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id > 3"), learned, forget));
+    // What may change what a name or a key means forgets them, on every
+    // connection, though it passes itself.
+    for (const char* sql : {"ALTER TABLE t RENAME COLUMN v TO id", "SET search_path TO s",
+                            "DROP INDEX t_a_b_key", "CREATE SCHEMA s"}) {
+        EXPECT_FALSE(keeps_unique_keys(classify_relayed(pg(sql), {}))) << sql;
+        forget = false;
+        relay_passes_unasked(pg(sql), learned, forget);
+        EXPECT_TRUE(forget) << sql;
+    }
+    EXPECT_TRUE(keeps_unique_keys(
+        classify_relayed(pg("BEGIN; SELECT 1; UPDATE t SET v = 1 WHERE id = 3; COMMIT"), {})));
+}
+
+TEST(EffectDecide, ATableWithoutStatisticsIsAskedAgainAfterAnalyze) {
+    auto p = compiled();
+    auto c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+    // The planner's guess for a range without statistics: a third.
+    EXPECT_TRUE(apply_effect_probe(c, answer("Delete", 333, 1000, 1, false), p.policy));
+    EXPECT_EQ(c.verdict(), db::Class::Harmless) << "not decided yet";
+    auto again = effect_probe(pg("DELETE FROM t WHERE id > 0"), c, p.policy, true);
+    EXPECT_EQ(again.sql.rfind("ANALYZE \"t\"\n;\nEXPLAIN", 0), 0u) << again.sql;
+    // After ANALYZE the planner knows.
+    c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+    EXPECT_FALSE(apply_effect_probe(c, answer("Delete", 1000, 1000, 2, true), p.policy));
+    auto r = rule_relayed(c, "", p);
+    EXPECT_TRUE(r.refuse);
+    EXPECT_NE(r.reason.find("after ANALYZE"), std::string::npos) << r.reason;
+    // Over the limits already, or pinned to a row by a unique key: decided
+    // in the first round.
+    c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+    EXPECT_FALSE(apply_effect_probe(c, answer("Delete", 1000, 1000, 1, false), p.policy));
+    EXPECT_TRUE(rule_relayed(c, "", p).refuse);
+    auto keyed = answer("Update", 5, 1000, 1, false);
+    keyed.results[1].rows[0][2] = R"([["id"]])";
+    c = classify_relayed(pg("UPDATE t SET v = 1 WHERE id = 4"), {});
+    EXPECT_FALSE(apply_effect_probe(c, keyed, p.policy));
+    EXPECT_FALSE(rule_relayed(c, "", p).refuse);
+    // Answers that do not match the question are no answer.
+    auto cut = answer("Delete", 1, 1000);
+    cut.results.resize(2);
+    c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+    apply_effect_probe(c, cut, p.policy);
+    EXPECT_TRUE(rule_relayed(c, "", p).refuse);
+}
+
+TEST(EffectDecide, AnAnswerThatCannotBeHadIsRefusedUnlessTheStatementWouldFailToo) {
+    auto p = compiled();
+    auto judged = [&](const relay::ProbeAnswer& a) {
+        auto c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+        apply_effect_probe(c, a, p.policy);
+        return rule_relayed(c, "", p);
+    };
+    relay::ProbeAnswer a;
+    a.code = "42P01";
+    a.message = "relation \"t\" does not exist";
+    EXPECT_FALSE(judged(a).refuse) << "the DELETE fails alike";
+    a.code = "25001";
+    a.message = "VACUUM cannot run inside a transaction block";
+    auto r = judged(a);
+    EXPECT_TRUE(r.refuse);
+    EXPECT_EQ(r.rule, "db:unparseable");
+    EXPECT_NE(r.reason.find("could not be learned"), std::string::npos) << r.reason;
+    relay::ProbeAnswer failed_tx;
+    failed_tx.not_asked = "the client's transaction has already failed";
+    EXPECT_FALSE(judged(failed_tx).refuse);
+    // A plan that did not come back is no answer.
+    EXPECT_TRUE(judged(relay::ProbeAnswer{}).refuse);
+}
+
+std::string tag(const std::string& t) { return msg('C', t + std::string(1, '\0')); }
+std::string row(const std::string& v) {
+    return msg('D', std::string("\0\1", 2) + be32(static_cast<uint32_t>(v.size())) + v);
+}
+
+TEST(EffectWire, OutsideABlockTheProbeIsRolledBackAndTheClientSeesNone) {
+    auto w = connected('I');
+    std::string up, down;
+    w->start_probe("ANALYZE \"t\"\n;\nEXPLAIN (FORMAT JSON) DELETE FROM t WHERE id > 0", up);
+    EXPECT_EQ(up, query("BEGIN;\nANALYZE \"t\"\n;\nEXPLAIN (FORMAT JSON) DELETE FROM t WHERE "
+                        "id > 0\n;ROLLBACK"));
+    std::string answer = tag("BEGIN") + msg('N', "SWARNING" + std::string(2, '\0')) +
+                         tag("ANALYZE") + kRowDesc + row("[{\"Plan\": {}}]") + tag("EXPLAIN") +
+                         tag("ROLLBACK");
+    ASSERT_TRUE(w->from_server(answer, down));
+    EXPECT_FALSE(w->take_probe()) << "not before ReadyForQuery";
+    answer = ready('I');
+    ASSERT_TRUE(w->from_server(answer, down));
+    EXPECT_EQ(down, "") << "ANALYZE's warning is the relay's";
+    auto a = w->take_probe();
+    ASSERT_TRUE(a);
+    ASSERT_EQ(a->results.size(), 3u);
+    EXPECT_EQ(a->results[0].tag, "ANALYZE");
+    ASSERT_EQ(a->results[1].rows.size(), 1u);
+    EXPECT_EQ(a->results[1].rows[0][0], "[{\"Plan\": {}}]");
+    EXPECT_TRUE(a->code.empty());
+    // The next answer is the client's again.
+    std::string later = kRowDesc + ready('I');
+    ASSERT_TRUE(w->from_server(later, down));
+    EXPECT_EQ(down, kRowDesc + ready('I'));
+}
+
+TEST(EffectWire, InsideABlockAnErrorIsRolledBackToTheSavepoint) {
+    auto w = connected('T');
+    std::string up, down;
+    w->start_probe("VACUUM t\n;\nEXPLAIN DELETE FROM t WHERE id > 0", up);
+    EXPECT_EQ(up, query("SAVEPOINT killswitch_check_tok;\nVACUUM t\n;\nEXPLAIN DELETE FROM t "
+                        "WHERE id > 0\n;ROLLBACK TO SAVEPOINT killswitch_check_tok;RELEASE "
+                        "SAVEPOINT killswitch_check_tok"));
+    up.clear();
+    std::string answer = tag("SAVEPOINT") +
+                         error("25001", "VACUUM cannot run inside a transaction block") +
+                         ready('E');
+    ASSERT_TRUE(w->from_server(answer, down));
+    w->more_up(up);
+    EXPECT_EQ(up, query("ROLLBACK TO SAVEPOINT killswitch_check_tok; RELEASE SAVEPOINT "
+                        "killswitch_check_tok"));
+    EXPECT_FALSE(w->take_probe());
+    answer = tag("ROLLBACK") + tag("RELEASE") + ready('T');
+    ASSERT_TRUE(w->from_server(answer, down));
+    EXPECT_EQ(down, "");
+    auto a = w->take_probe();
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->code, "25001");
+    EXPECT_TRUE(a->results.empty());
+    std::string why;
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now) << "still in its block, unharmed";
+}
+
+TEST(EffectWire, CopyFromStdinInAProbeIsFailedNotWaitedFor) {
+    auto w = connected('I');
+    std::string up, down;
+    w->start_probe("COPY t FROM STDIN\n;\nEXPLAIN DELETE FROM t WHERE id > 0", up);
+    up.clear();
+    std::string answer = tag("BEGIN") + msg('G', std::string(3, '\0'));
+    ASSERT_TRUE(w->from_server(answer, down));
+    w->more_up(up);
+    ASSERT_FALSE(up.empty());
+    EXPECT_EQ(up[0], 'f') << "CopyFail";
+}
+
+}  // namespace
+}  // namespace ks
