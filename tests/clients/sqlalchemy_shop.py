@@ -9,6 +9,11 @@ Two mapped classes, Item (table items) and Tag (table tags), no foreign key.
                committed through a Session
   drop-all     metadata.drop_all()
   bulk-delete  session.query(Item).delete(); session.commit()  (no filter)
+  filtered-delete  session.query(Item).filter(Item.id > 0).delete(): every
+               item, through a WHERE only the server can tell reaches them all
+  filtered-update  session.query(Item).filter(Item.qty.isnot(None))
+               .update({Item.name: "gone"}): every item's name
+  delete-one   session.query(Item).filter(Item.id == 7).delete(): one item
 
 Output and exit status: clientlib.py.
 """
@@ -39,7 +44,9 @@ class Tag(Base):
 
 
 def main():
-    a = clientlib.parse(__doc__.splitlines()[0], ["create", "drop-all", "bulk-delete"],
+    a = clientlib.parse(__doc__.splitlines()[0],
+                        ["create", "drop-all", "bulk-delete", "filtered-delete",
+                         "filtered-update", "delete-one"],
                         default_port="5432", default_user="postgres", default_db="shop")
     engine = create_engine("postgresql+psycopg2://%s:%s@%s:%d/%s"
                            % (a.user, a.password, a.host, a.port, a.db))
@@ -55,7 +62,15 @@ def main():
                 Base.metadata.drop_all(engine)
             else:
                 with Session(engine) as s:
-                    s.query(Item).delete()
+                    q = s.query(Item)
+                    if a.action == "filtered-delete":
+                        q.filter(Item.id > 0).delete()
+                    elif a.action == "filtered-update":
+                        q.filter(Item.qty.isnot(None)).update({Item.name: "gone"})
+                    elif a.action == "delete-one":
+                        q.filter(Item.id == 7).delete()
+                    else:
+                        q.delete()
                     s.commit()
         except Exception as e:  # noqa: BLE001 - what SQLAlchemy reports
             return clientlib.client_error(e)

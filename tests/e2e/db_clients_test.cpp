@@ -730,7 +730,18 @@ TEST_F(DbClientsPostgres, SqlAlchemyCreatesDropAllAndBulkDeleteLoseNothing) {
                 .up = "create",
                 .up_label = "create_all + insert",
                 .down = {{"drop-all", "metadata.drop_all", {"db:drop"}},
-                         {"bulk-delete", "query(Item).delete()", {"db:delete-all"}}}});
+                         {"bulk-delete", "query(Item).delete()", {"db:delete-all"}},
+                         // Judged by what the server says they reach
+                         // (databases.effect).
+                         {"filtered-delete", "filter(id > 0).delete()", {"db:delete-all"}},
+                         {"filtered-update", "filter(qty IS NOT NULL).update()",
+                          {"db:update-all"}}}});
+    // One item by its key: goes on, as unguarded.
+    harmless(Case{.client = "sqlalchemy",
+                  .what = "filter(id == 7).delete()",
+                  .argv = script("sqlalchemy_shop.py", "delete-one", conn("sqla")),
+                  .seed = [] { fresh("sqla", "sqla_seed"); },
+                  .state = [] { return state("sqla"); }});
 }
 
 TEST_F(DbClientsPostgres, AlembicUpgradesDowngradeBaseLosesNothing) {

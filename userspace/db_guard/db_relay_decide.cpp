@@ -334,8 +334,9 @@ bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, cons
         st.detail = over->op + " whose WHERE reaches about " + rows_text(over->rows) +
                     (over->total >= 0 ? " of " + rows_text(over->total) : std::string()) +
                     " rows of " + over->table + " (the server's planner" +
-                    (analyzed ? ", after ANALYZE in a block rolled back"
-                              : ", from the table's statistics") +
+                    (analyzed             ? ", after ANALYZE in a block rolled back"
+                     : without_statistics ? ", from the table's size: it has no statistics yet"
+                                          : ", from the table's statistics") +
                     "; policy databases.effect)";
     }
     if (learned)
