@@ -27,7 +27,7 @@
 # download) gives 77, the skip status of the ctest tier, with the reason.
 set -euo pipefail
 
-ks="" kernel="" script="" lsm="" timeout_s=240 extra=() cache=${KS_VM_CACHE:-/var/cache/killswitch-vm}
+ks="" kernel="" script="" lsm="" timeout_s=330 extra=() cache=${KS_VM_CACHE:-/var/cache/killswitch-vm}
 while (($#)); do
   case "$1" in
     --killswitch) ks=$2; shift 2 ;;
