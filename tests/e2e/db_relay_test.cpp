@@ -246,9 +246,13 @@ TEST_F(DbRelayE2E, AWhereThatReachesEveryRowIsJudgedByWhatTheServerSaysItReaches
     // Unguarded, each statement destroys what it reaches.
     ASSERT_EQ(made("effect_ctl"), "");
     auto plain = run_command(pg_->psql("127.0.0.1",
+                                       "ALTER TABLE effect_ctl ALTER COLUMN v TYPE text "
+                                       "USING 'gone'; "
+                                       "SELECT count(DISTINCT v) || ' ' || min(v) FROM effect_ctl; "
+                                       "UPDATE effect_ctl SET v = 'x' WHERE v IS NOT NULL; "
                                        "DELETE FROM effect_ctl WHERE id > 0; "
                                        "SELECT count(*) FROM effect_ctl"));
-    EXPECT_EQ(plain.out, "0\n") << plain.err;
+    EXPECT_EQ(plain.out, "1 gone\n0\n") << plain.err;
     ASSERT_EQ(pg_->query("DROP TABLE effect_ctl"), "");
 
     ASSERT_EQ(made("effect_t"), "");

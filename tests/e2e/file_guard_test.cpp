@@ -409,6 +409,32 @@ TEST_F(FileGuardE2E, UnguardedProcessIsNeverHindered) {
             << "an unguarded process was audited: " << recs[i].dump();
 }
 
+// A directory of the protected tree removed (a database drops one) frees its
+// inode number, and the file system hands it to the next directory made,
+// anywhere: that one is not protected data, and refusing it would refuse
+// ordinary work.
+TEST_F(FileGuardE2E, TheInodeNumberOfARemovedProtectedDirectoryIsNotProtectedInItsNextOwner) {
+    std::string victim = data_ + "/d" + std::to_string(kDirs - 1);
+    struct stat st {};
+    ASSERT_EQ(::stat(victim.c_str(), &st), 0);
+    fs::remove_all(victim);  // unguarded, as the database server would
+    std::string reused;
+    for (int i = 0; i < 200 && reused.empty(); ++i) {
+        std::string d = out_ + "/new" + std::to_string(i);
+        fs::create_directory(d);
+        struct stat now {};
+        if (::stat(d.c_str(), &now) == 0 && now.st_ino == st.st_ino) reused = d;
+    }
+    if (reused.empty()) GTEST_SKIP() << "the file system gave no new directory the inode number";
+    // The daemon sees the tree changed within its one-second tick.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    auto o = attack("reused-inode", {"sh", "-c", "rmdir " + reused + " && echo gone"});
+    EXPECT_EQ(o.run.status, 0) << o.run.err;
+    EXPECT_EQ(o.run.out, "gone\n");
+    EXPECT_TRUE(o.decision.is_null()) << o.decision.dump();
+    EXPECT_FALSE(fs::exists(reused));
+}
+
 TEST_F(FileGuardE2E, GuardedHarmlessWorkOutsideIsUntouched) {
     auto o = attack("harmless", {"bash", "-c",
                                  "cd " + out_ +

@@ -30,12 +30,18 @@ class ProtectedSetTest : public ::testing::Test {
     std::string dir_;
 };
 
-TEST_F(ProtectedSetTest, HoldsEveryInodeOfTheTreeAndTheEdgesToIt) {
+TEST_F(ProtectedSetTest, HoldsTheDirectoriesAndHardLinkedFilesOfTheTreeAndTheEdgesToIt) {
     std::vector<std::string> warnings;
     auto set = ProtectedSet::build({{dir_ + "/data", 5}}, 1000, warnings);
     ASSERT_EQ(set.roots().size(), 1u);
     EXPECT_TRUE(warnings.empty());
-    EXPECT_EQ(set.inodes().size(), 4u);  // data, base, f1, f2
+    // data, base, and f2 (two names); f1 (one name) through base: once it is
+    // removed its inode number may be any new file's, anywhere.
+    EXPECT_EQ(set.inodes().size(), 3u);
+    struct stat f1 {};
+    ASSERT_EQ(::stat((dir_ + "/data/base/f1").c_str(), &f1), 0);
+    EXPECT_EQ(set.inodes().count(ks_inode_key{kernel_dev(f1.st_dev), f1.st_ino}), 0u);
+    EXPECT_TRUE(set.classify(dir_ + "/data/base/f1", false).inside);
     for (const auto& [k, rule] : set.inodes()) EXPECT_EQ(rule, 5u);
     // One edge per component from "/" down to data.
     size_t depth = std::count(dir_.begin(), dir_.end(), '/') + 1;
@@ -80,11 +86,27 @@ TEST_F(ProtectedSetTest, MissingRootsAreWarnedAboutAndSkipped) {
 
 TEST_F(ProtectedSetTest, BoundedWalkStillHasTheRootAndSaysSo) {
     std::vector<std::string> warnings;
-    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 2, warnings);
+    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 1, warnings);
     EXPECT_TRUE(set.truncated());
     EXPECT_FALSE(warnings.empty());
-    EXPECT_LE(set.inodes().size(), 3u);
+    EXPECT_LE(set.inodes().size(), 2u);
     EXPECT_TRUE(set.classify(dir_ + "/data/base/f1", false).inside);
+}
+
+TEST_F(ProtectedSetTest, ARemovedDirectoryMakesTheSetStaleARemovedFileDoesNot) {
+    std::vector<std::string> warnings;
+    auto set = ProtectedSet::build({{dir_ + "/data", 1}}, 1000, warnings);
+    EXPECT_FALSE(set.stale());
+    fs::remove(dir_ + "/data/base/f1");
+    EXPECT_FALSE(set.stale()) << "a file of one name was never held by inode";
+    fs::remove(dir_ + "/data/base");
+    EXPECT_TRUE(set.stale()) << "base's inode number is free for anyone";
+    set = ProtectedSet::build({{dir_ + "/data", 1}}, 1000, warnings);
+    EXPECT_FALSE(set.stale());
+    fs::remove(dir_ + "/other/hl");  // f2 has one name again, but is still f2
+    EXPECT_FALSE(set.stale());
+    fs::remove(dir_ + "/data/f2");
+    EXPECT_TRUE(set.stale()) << "a file that had two names, held by inode";
 }
 
 TEST_F(ProtectedSetTest, KernelSettingsArePublishedByTheirRootAloneAndMissingOnesQuietly) {

@@ -56,7 +56,10 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
 
 void Daemon::refresh_protected_set(bool mounts_changed) {
     auto changes = state_.protected_set.changes(state_.compiled.protect);
-    if (changes.empty() && !mounts_changed) return;
+    // A directory of the trees removed (DROP DATABASE, a test's own files):
+    // its inode number must not stay protected for whoever gets it next.
+    bool stale = changes.empty() && !mounts_changed && state_.protected_set.stale();
+    if (changes.empty() && !mounts_changed && !stale) return;
     if (mounts_changed) {
         mounts_dirty_ = false;
         mounts_refreshed_ = std::chrono::steady_clock::now();
@@ -93,6 +96,11 @@ void Daemon::refresh_protected_set(bool mounts_changed) {
     if (mounts_changed && changes.empty())
         spdlog::debug("mount table changed: protected set built again ({} edges)",
                       state_.protected_set.edges().size());
+    if (stale)
+        spdlog::debug(
+            "a protected directory was removed or replaced: protected set built "
+            "again ({} inodes)",
+            state_.protected_set.inodes().size());
 }
 
 json Daemon::reload_policy(const json& req, const PeerCred& peer) {

@@ -82,8 +82,9 @@ EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
 // (what the connection's earlier probes learned) and pinned so.
 void drop_pinned(db::Classification& c, const UniqueKeys& known);
 // False when the request may change what a table name or a unique key
-// means (DDL, SET search_path...: anything but reads, writes and
-// transaction control): what every connection learned is forgotten.
+// means (DDL, SET...: anything but reads, writes and transaction control,
+// and any statement that names search_path, set_config, a role or an
+// authorization): what every connection learned is forgotten.
 bool keeps_unique_keys(const db::Classification& c);
 
 // The probe's answer applied (Statement::reached): a statement whose rows

@@ -52,16 +52,21 @@ struct Walk {
     size_t max;
     bool truncated;
     std::set<ks_inode_key, InodeKeyLess>* no_window;  // null unless a self entry
+    std::vector<std::pair<std::string, ks_inode_key>>* walked;
 };
 thread_local Walk* g_walk = nullptr;
 
-int visit(const char*, const struct stat* st, int, struct FTW*) {
+int visit(const char* path, const struct stat* st, int, struct FTW* ftw) {
+    // The root is held apart (build); a file of one name through its
+    // directory.
+    if (ftw->level == 0 || (!S_ISDIR(st->st_mode) && st->st_nlink <= 1)) return 0;
     if (g_walk->inodes->size() >= g_walk->max) {
         g_walk->truncated = true;
         return 1;
     }
     ks_inode_key k{kernel_dev(st->st_dev), static_cast<uint64_t>(st->st_ino)};
     g_walk->inodes->emplace(k, g_walk->rule_id);
+    g_walk->walked->emplace_back(path, k);
     if (g_walk->no_window) g_walk->no_window->insert(k);
     return 0;
 }
@@ -164,7 +169,8 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
     }
     for (const auto& r : set.roots_) {
         if (!r.shallow) {
-            Walk w{&set.inodes_, r.rule_id, max_inodes, false, r.self ? &set.no_window_ : nullptr};
+            Walk w{&set.inodes_, r.rule_id, max_inodes, false, r.self ? &set.no_window_ : nullptr,
+                   &set.walked_};
             g_walk = &w;
             ::nftw(r.real_path.c_str(), visit, 64, FTW_PHYS);
             g_walk = nullptr;
@@ -294,6 +300,14 @@ std::vector<RootChange> ProtectedSet::changes(const std::vector<Entry>& entries)
         }
     }
     return out;
+}
+
+bool ProtectedSet::stale() const {
+    return std::any_of(walked_.begin(), walked_.end(), [](const auto& w) {
+        struct stat st {};
+        return ::lstat(w.first.c_str(), &st) != 0 || kernel_dev(st.st_dev) != w.second.dev ||
+               static_cast<uint64_t>(st.st_ino) != w.second.ino;
+    });
 }
 
 const ProtectedRoot* ProtectedSet::root_of_rule(uint32_t rule_id) const {

@@ -77,7 +77,11 @@ class ProtectedSet {
     // A root and its rule (policy/compile.h): compile() lists them.
     using Entry = policy::ProtectEntry;
     // Resolves the roots and walks the trees. Missing roots are reported in
-    // warnings and skipped. max_inodes bounds the walk: deeper files are still
+    // warnings and skipped. Inside a tree, directories and files of several
+    // names (hard links) are held by inode; a file of one name is found
+    // through its directory (every layer walks up to it), so that no inode
+    // number a database frees and the file system hands out again elsewhere
+    // stays protected. max_inodes bounds the walk: deeper objects are still
     // protected through their directories, only their other hard links are not.
     static ProtectedSet build(const std::vector<Entry>& entries, size_t max_inodes,
                               std::vector<std::string>& warnings,
@@ -112,6 +116,13 @@ class ProtectedSet {
     [[nodiscard]] std::vector<RootChange> changes(const std::vector<Entry>& entries) const;
     // A resolved path that is, is inside, or contains one of the self entries.
     [[nodiscard]] bool touches_self(const std::string& resolved) const;
+    // True when a directory (or a file of several names) of the trees is
+    // gone or another object now: its inode number may be given to a new,
+    // unprotected object anywhere on the file system, which the kernel would
+    // then take for protected data. The set must be built again (a second
+    // at most after the removal; a file of one name is never in the set,
+    // its directory is).
+    [[nodiscard]] bool stale() const;
 
   private:
     void add_edges_to(const std::string& real_path, const ks_inode_key& target);
@@ -121,6 +132,8 @@ class ProtectedSet {
     std::map<ks_edge_key, ks_inode_key, EdgeKeyLess> edges_;
     std::set<ks_inode_key, InodeKeyLess> no_window_;
     std::map<ks_inode_key, uint32_t, InodeKeyLess> ancestors_;
+    // What the walk put in inodes_, by path (roots apart): stale() checks it.
+    std::vector<std::pair<std::string, ks_inode_key>> walked_;
     bool truncated_ = false;
 };
 
