@@ -113,6 +113,12 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
         }
     }
     if (int sig = g_pending) signal_session(procs, sig);  // came as the command ended
+    if (WIFSIGNALED(status)) {
+        // Killed, perhaps by killswitch in the kernel: the daemon tells why on
+        // the stderr of the process's parent when the process is gone, and
+        // that is ours. It has done so when it answers.
+        (void)control_request(g.runtime_dir, {{"cmd", "sync"}}, 2000);
+    }
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 125;

@@ -17,6 +17,13 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
     std::string cmd = req.value("cmd", "");
     if (peer.uid != 0) return {{"ok", false}, {"error", "only root may use the control socket"}};
     if (cmd == "ping") return {{"ok", true}};
+    if (cmd == "sync") {
+        // What the kernel has reported so far is decided, carried out and
+        // told before the answer (killswitch run waits for it when its
+        // command was killed: the message may have to go to its stderr).
+        handle_ringbuf();
+        return {{"ok", true}};
+    }
     if (cmd == "status") return status_json();
     if (cmd == "session.create") {
         if (auto sid = bpf_->session_of(peer.pid))
