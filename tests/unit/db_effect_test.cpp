@@ -206,10 +206,10 @@ TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
     EXPECT_FALSE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id > 3"), learned, forget));
     // What may change what a name or a key means forgets them, on every
     // connection, though it passes itself.
-    for (const char* sql : {"ALTER TABLE t RENAME COLUMN v TO id", "SET search_path TO s",
-                            "DROP INDEX t_a_b_key", "CREATE SCHEMA s",
-                            "SELECT pg_catalog.set_config('search_path', 'evil, public', false)",
-                            "SET ROLE other"}) {
+    for (const char* sql :
+         {"ALTER TABLE t RENAME COLUMN v TO id", "SET search_path TO s", "DROP INDEX t_a_b_key",
+          "CREATE SCHEMA s", "SELECT pg_catalog.set_config('search_path', 'evil, public', false)",
+          "SET ROLE other", "SELECT 1; DISCARD ALL"}) {
         EXPECT_FALSE(keeps_unique_keys(classify_relayed(pg(sql), {}))) << sql;
         forget = false;
         relay_passes_unasked(pg(sql), learned, forget);

@@ -246,9 +246,10 @@ bool keeps_unique_keys(const db::Classification& c) {
                                         "END",    "ROLLBACK", "ABORT",  "SAVEPOINT", "RELEASE",
                                         "SHOW",   "FETCH",    "MOVE",   "CLOSE"};
     // What changes how names resolve or who runs them, in any statement
-    // (SELECT set_config('search_path', ...) too). A column named "role"
-    // only costs a probe more.
-    static const char* const kResolution[] = {"search_path", "set_config", "role", "authorization"};
+    // (SELECT set_config('search_path', ...), DISCARD ALL, RESET ALL too). A
+    // column named "role" only costs a probe more.
+    static const char* const kResolution[] = {"search_path",   "set_config", "role",
+                                              "authorization", "discard",    "reset"};
     for (const auto& st : c.statements) {
         std::string w = first_word_upper(st.text);
         if (std::none_of(std::begin(kKeep), std::end(kKeep), [&](const char* k) { return w == k; }))
