@@ -219,6 +219,19 @@ TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
         classify_relayed(pg("BEGIN; SELECT 1; UPDATE t SET v = 1 WHERE id = 3; COMMIT"), {})));
 }
 
+TEST(EffectDecide, ADeleteThroughAViewIsMeasuredAgainstTheView) {
+    auto p = compiled();
+    // DELETE FROM v: the plan deletes from public.t, the view is what was named.
+    auto a = answer("Delete", 1000, 1000);
+    a.results[1].rows[0][0] = "public";
+    a.results[1].rows[0][1] = "v";
+    auto c = classify_relayed(pg("DELETE FROM v WHERE id > 0"), {});
+    apply_effect_probe(c, a, p.policy);
+    auto r = rule_relayed(c, "", p);
+    EXPECT_TRUE(r.refuse);
+    EXPECT_NE(r.reason.find("1000 of 1000 rows of public.t"), std::string::npos) << r.reason;
+}
+
 TEST(EffectDecide, ATableWithoutStatisticsIsAskedAgainAfterAnalyze) {
     auto p = compiled();
     auto c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
@@ -332,6 +345,25 @@ TEST(EffectWire, InsideABlockAnErrorIsRolledBackToTheSavepoint) {
     EXPECT_TRUE(a->results.empty());
     std::string why;
     EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now) << "still in its block, unharmed";
+}
+
+TEST(EffectWire, RowsOfTheClientsOwnStatementsAreNotKept) {
+    auto w = connected('I');
+    std::string up, down;
+    w->start_probe("SELECT g FROM generate_series(1, 100) g\n;\nEXPLAIN DELETE FROM t", up);
+    std::string answer = tag("BEGIN") + kRowDesc;
+    for (int i = 0; i < 100; ++i) answer += row(std::to_string(i));
+    answer +=
+        tag("SELECT 100") + kRowDesc + row("plan") + tag("EXPLAIN") + tag("ROLLBACK") + ready('I');
+    ASSERT_TRUE(w->from_server(answer, down));
+    auto a = w->take_probe();
+    ASSERT_TRUE(a);
+    ASSERT_EQ(a->results.size(), 3u);
+    EXPECT_LE(a->results[0].rows.size(), 8u);
+    EXPECT_EQ(a->results[0].tag, "SELECT 100");
+    ASSERT_EQ(a->results[1].rows.size(), 1u);
+    EXPECT_EQ(a->results[1].rows[0][0], "plan");
+    EXPECT_EQ(down, "");
 }
 
 TEST(EffectWire, CopyFromStdinInAProbeIsFailedNotWaitedFor) {

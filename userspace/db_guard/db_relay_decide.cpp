@@ -325,7 +325,12 @@ bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, cons
         }
         const db::Statement::Reach* over = nullptr;
         for (auto& n : nodes) {
-            if (auto t = totals.find(n.table); t != totals.end()) n.total = t->second;
+            if (auto t = totals.find(n.table); t != totals.end())
+                n.total = t->second;
+            else if (nodes.size() == 1 && totals.size() == 1)
+                // One table written, another deleted from: a view over it
+                // (its rows are the table's, as far as the view shows them).
+                n.total = totals.begin()->second;
             bool share = n.total > 0 && n.rows >= p.db_effect_min_rows &&
                          n.rows * 100 >= n.total * p.db_effect_percent;
             bool many = p.db_effect_max_rows > 0 && n.rows >= p.db_effect_max_rows;

@@ -13,6 +13,7 @@ constexpr uint32_t kSslRequest = 80877103;
 constexpr uint32_t kGssEncRequest = 80877104;
 constexpr uint32_t kCancelRequest = 80877102;
 constexpr uint32_t kMaxStartup = 10000;
+constexpr size_t kProbeRowsKept = 8;  // per result of a probe
 
 std::string message(char type, const std::string& body) {
     std::string m(1, type);
@@ -302,7 +303,9 @@ class PgWire : public Wire {
     void probe_answer(char type, std::string_view msg, std::string& down) {
         switch (type) {
             case 'D':
-                rows_.push_back(data_row(msg));
+                // The probe's own queries answer one row each; a statement of
+                // the client's before them may answer millions, never kept.
+                if (rows_.size() < kProbeRowsKept) rows_.push_back(data_row(msg));
                 return;
             case 'C':
             case 'I': {
