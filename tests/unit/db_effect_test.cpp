@@ -111,6 +111,9 @@ TEST(EffectProbe, StandsForTheRequestUpToItsLastSuchStatement) {
               std::string::npos);
     EXPECT_NE(probe("EXPLAIN ANALYZE DELETE FROM t WHERE id > 0").cannot.find("EXPLAIN"),
               std::string::npos);
+    EXPECT_NE(probe("/* why */ EXPLAIN ANALYZE DELETE FROM t WHERE id > 0").cannot.find("EXPLAIN"),
+              std::string::npos)
+        << "a comment before it hides nothing";
     auto off = compiled("  effect:\n    check: false\n");
     auto r = pg("DELETE FROM t WHERE id > 0");
     EXPECT_TRUE(effect_probe(r, classify_relayed(r, {}), off.policy).sql.empty());

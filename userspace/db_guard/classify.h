@@ -43,6 +43,9 @@ std::string_view class_name(Class c);
 // ASCII case folding of SQL words, Redis commands and names.
 std::string ascii_upper(std::string_view s);
 std::string ascii_lower(std::string_view s);
+// A statement's first word in upper case, past comments, spaces and
+// parentheses ("" when it starts with none).
+std::string first_word(std::string_view sql);
 bool is_destructive(Class c);  // Drop to ConfigSetPath, HostAccess
 // The class's bit in a set of classes (ks_db_config.refuse_classes); 0 for
 // Harmless and Unparseable.

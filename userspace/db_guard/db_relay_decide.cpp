@@ -84,14 +84,6 @@ std::string sql_literal(const std::string& s) {
     return out + "'";
 }
 
-std::string first_word_upper(const std::string& text) {
-    size_t b = text.find_first_not_of(" \t\r\n(");
-    if (b == std::string::npos) return "";
-    size_t e = b;
-    while (e < text.size() && std::isalpha(static_cast<unsigned char>(text[e]))) ++e;
-    return db::ascii_upper(text.substr(b, e - b));
-}
-
 // The probe's statements, or why there can be none.
 std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, std::string& cannot) {
     std::vector<ProbePart> parts;
@@ -112,7 +104,7 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, st
             parts.push_back({ProbePart::Pass, st.text, i, 0});
             continue;
         }
-        std::string w = first_word_upper(st.text);
+        std::string w = db::first_word(st.text);
         if (w == "EXPLAIN" || w == "PREPARE") {
             cannot = w + " holds it: the server cannot be asked what it would reach";
             return {};
@@ -251,7 +243,7 @@ bool keeps_unique_keys(const db::Classification& c) {
     static const char* const kResolution[] = {"search_path",   "set_config", "role",
                                               "authorization", "discard",    "reset"};
     for (const auto& st : c.statements) {
-        std::string w = first_word_upper(st.text);
+        std::string w = db::first_word(st.text);
         if (std::none_of(std::begin(kKeep), std::end(kKeep), [&](const char* k) { return w == k; }))
             return false;
         std::string lower = db::ascii_lower(st.text);
@@ -266,7 +258,7 @@ void effect_unknown(db::Classification& c, const std::string& why) {
     for (auto& st : c.statements) {
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
         st.cls = db::Class::Unparseable;
-        st.detail = first_word_upper(st.text) + " whose reach could not be learned: " + why;
+        st.detail = db::first_word(st.text) + " whose reach could not be learned: " + why;
     }
 }
 

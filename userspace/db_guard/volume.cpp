@@ -56,28 +56,6 @@ uint64_t redis_keys(std::string_view text) {
     return 0;
 }
 
-// The statement's first word, past comments, spaces and parentheses.
-std::string first_word(std::string_view sql) {
-    size_t i = 0;
-    while (i < sql.size()) {
-        char c = sql[i];
-        if (std::isspace(static_cast<unsigned char>(c)) || c == '(' || c == ';') {
-            ++i;
-        } else if (sql.substr(i, 2) == "--" || c == '#') {
-            size_t nl = sql.find('\n', i);
-            i = nl == std::string_view::npos ? sql.size() : nl + 1;
-        } else if (sql.substr(i, 2) == "/*") {
-            size_t end = sql.find("*/", i + 2);
-            i = end == std::string_view::npos ? sql.size() : end + 2;
-        } else {
-            break;
-        }
-    }
-    size_t j = i;
-    while (j < sql.size() && std::isalpha(static_cast<unsigned char>(sql[j]))) ++j;
-    return ascii_upper(sql.substr(i, j - i));
-}
-
 }  // namespace
 
 Volume volume_of(const Classification& c, bool redis) {

@@ -235,6 +235,11 @@ class PgWire : public Wire {
         }
     }
 
+    // Back to the client's transaction as it was before the relay's savepoint.
+    [[nodiscard]] std::string undo_savepoint() const {
+        return "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " + savepoint_;
+    }
+
     // One table: in a transaction block, inside a savepoint of the relay's.
     void send_check(std::string& up) {
         const std::string& t = to_check_.front();
@@ -288,9 +293,7 @@ class PgWire : public Wire {
         if (!err_code_.empty() && status == 'E') {
             // The check failed inside the client's transaction block: undo it.
             recovering_ = true;
-            more_up_ +=
-                message('Q', "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " +
-                                 savepoint_ + std::string(1, '\0'));
+            more_up_ += message('Q', undo_savepoint() + std::string(1, '\0'));
             return;
         }
         tx_ = status;
@@ -340,10 +343,9 @@ class PgWire : public Wire {
         if (!recovering_ && status == 'E') {
             // Stopped by an error inside the relay's block or savepoint.
             recovering_ = true;
-            more_up_ += message('Q', (probe_in_block_ ? "ROLLBACK TO SAVEPOINT " + savepoint_ +
-                                                            "; RELEASE SAVEPOINT " + savepoint_
-                                                      : std::string("ROLLBACK")) +
-                                         std::string(1, '\0'));
+            more_up_ +=
+                message('Q', (probe_in_block_ ? undo_savepoint() : std::string("ROLLBACK")) +
+                                 std::string(1, '\0'));
             return;
         }
         tx_ = status;
