@@ -339,6 +339,56 @@ TEST_F(DbRelayE2E, AWhereThatReachesEveryRowIsJudgedByWhatTheServerSaysItReaches
     EXPECT_EQ(pg_->query("DROP VIEW effect_v; DROP TABLE effect_t"), "");
 }
 
+// The unique keys one connection's probe showed spare the next process's
+// connection (same server, user and database) its probe; a request that
+// changes what the table's name means is pinned by none of them.
+TEST_F(DbRelayE2E, AKeyLearnedOnOneConnectionServesTheNextUntilANameMayMeanAnotherTable) {
+    KS_REQUIRE_SERVER(pg_);
+    // public.effect_s has a key on id; shadow.effect_s, the same name in
+    // another schema, has fifty rows with id 1 and no key.
+    ASSERT_EQ(pg_->query("CREATE TABLE effect_s (id serial PRIMARY KEY, v text); "
+                         "INSERT INTO effect_s (v) SELECT 'row' FROM generate_series(1, 50); "
+                         "CREATE SCHEMA shadow; CREATE TABLE shadow.effect_s (id int, v text); "
+                         "INSERT INTO shadow.effect_s SELECT 1, 'row' FROM generate_series(1, 50); "
+                         "ANALYZE effect_s; ANALYZE shadow.effect_s"),
+              "");
+    auto asked = [] { return relay_status().value("asked_daemon", 0); };
+    auto first = guarded("relay-pg-keys-1",
+                         pg_->psql("127.0.0.1", "UPDATE effect_s SET v = 'one' WHERE id = 3"));
+    EXPECT_EQ(first.status, 0) << first.err;
+    int before = asked();
+    auto second = guarded("relay-pg-keys-2",
+                          pg_->psql("127.0.0.1", "UPDATE effect_s SET v = 'two' WHERE id = 4"));
+    EXPECT_EQ(second.status, 0) << second.err;
+    EXPECT_EQ(pg_->query("SELECT string_agg(v, ',' ORDER BY id) FROM effect_s WHERE id IN (3, 4)"),
+              "one,two");
+    EXPECT_EQ(asked(), before) << "the second process's UPDATE ... WHERE id = 4 waited for a probe";
+
+    // SET search_path in the same request: "effect_s" is shadow.effect_s,
+    // where id = 1 is every row. Asked, and refused. (An UPDATE: the relay's
+    // thread passes it by itself when a learned key pins it; every DELETE
+    // goes to the daemon to be counted, databases.volume.)
+    auto shadowed =
+        guarded("relay-pg-keys-3", pg_->psql("127.0.0.1",
+                                             "SET search_path TO shadow, public; "
+                                             "UPDATE effect_s SET v = 'gone' WHERE id = 1"));
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM shadow.effect_s WHERE v = 'row'"), "50")
+        << shadowed.err;
+    EXPECT_NE(shadowed.err.find("killswitch: refused UPDATE effect_s SET v = 'gone' WHERE id = 1"),
+              std::string::npos)
+        << shadowed.err;
+    EXPECT_NE(shadowed.err.find("50 of 50 rows of shadow.effect_s"), std::string::npos)
+        << shadowed.err;
+    // And every connection forgot: the next one's UPDATE is asked again.
+    before = asked();
+    auto again = guarded("relay-pg-keys-4",
+                         pg_->psql("127.0.0.1", "UPDATE effect_s SET v = 'four' WHERE id = 5"));
+    EXPECT_EQ(again.status, 0) << again.err;
+    EXPECT_GT(asked(), before) << "asked again after the SET";
+    EXPECT_EQ(pg_->query("SELECT v FROM effect_s WHERE id = 5"), "four");
+    EXPECT_EQ(pg_->query("DROP SCHEMA shadow CASCADE; DROP TABLE effect_s"), "");
+}
+
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {
     KS_REQUIRE_SERVER(my_);
     std::vector<std::pair<std::string, std::string>> ways = {

@@ -120,18 +120,19 @@ TEST(EffectProbe, StandsForTheRequestUpToItsLastSuchStatement) {
 }
 
 // The answers of the probe for one DELETE or UPDATE of table public.t:
-// round 1 without ANALYZE, round 2 with it; statistics: the table has some.
-relay::ProbeAnswer answer(const std::string& op, double rows, double total, int round = 1,
-                          bool statistics = true) {
+// round 1 and 2 without ANALYZE, 3 with it; statistics: "t" the table has
+// some, "f" none, "u" not asked.
+relay::ProbeAnswer answer(const std::string& op, double rows, double total, int round = kProbeFirst,
+                          const std::string& statistics = "t") {
     relay::ProbeAnswer a;
     a.round = round;
-    if (round == 2) a.results.push_back({"ANALYZE", {}});
+    if (round == kProbeAnalyze) a.results.push_back({"ANALYZE", {}});
     std::string plan = R"([{"Plan": {"Node Type": "ModifyTable", "Operation": ")" + op +
                        R"(", "Schema": "public", "Relation Name": "t", "Plan Rows": 0,
         "Plans": [{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Plan Rows": )" +
                        std::to_string(rows) + "}]}}]";
     a.results.push_back({"EXPLAIN", {{plan}}});
-    a.results.push_back({"SELECT 1", {{"public", "t", "[]", statistics ? "t" : "f"}}});
+    a.results.push_back({"SELECT 1", {{"public", "t", "[]", statistics}}});
     a.results.push_back({"EXPLAIN",
                          {{R"([{"Plan": {"Node Type": "Seq Scan", "Plan Rows": )" +
                            std::to_string(total) + "}}]"}}});
@@ -207,6 +208,10 @@ TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
     EXPECT_FALSE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id = 3"), {}, forget))
         << "not before a probe showed the key";
     EXPECT_FALSE(relay_passes_unasked(pg("UPDATE t SET v = 1 WHERE id > 3"), learned, forget));
+    EXPECT_FALSE(relay_passes_unasked(
+        pg("SET search_path TO s, public; DELETE FROM t WHERE id = 3"), learned, forget))
+        << "\"t\" may name another table after the SET before it";
+    EXPECT_TRUE(forget);
     // What may change what a name or a key means forgets them, on every
     // connection, though it passes itself.
     for (const char* sql :
@@ -220,6 +225,20 @@ TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
     }
     EXPECT_TRUE(keeps_unique_keys(
         classify_relayed(pg("BEGIN; SELECT 1; UPDATE t SET v = 1 WHERE id = 3; COMMIT"), {})));
+    // What clients set on each connection keeps them (Django: SET TIME
+    // ZONE at connect, SET CONSTRAINTS in loaddata)...
+    for (const char* sql :
+         {"SET TIME ZONE 'UTC'", "SET CONSTRAINTS ALL IMMEDIATE", "SET statement_timeout = 0",
+          "SET LOCAL lock_timeout TO '5s'", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+          "SET NAMES 'UTF8'", "set client_min_messages to warning"})
+        EXPECT_TRUE(keeps_unique_keys(classify_relayed(pg(sql), {}))) << sql;
+    // ... a setting that changes how names resolve does not, however spelled.
+    for (const char* sql :
+         {"SET SCHEMA 'evil'", "SET LOCAL search_path = evil", "SET U&\"search\\0070ath\" TO evil",
+          "SET \"search_path\" TO evil", "SET SESSION AUTHORIZATION other", "SET ROLE other",
+          "SET default_tablespace = x", "RESET TIME ZONE", "SELECT 1; SET SCHEMA 'evil'",
+          "SELECT 1; IMPORT FOREIGN SCHEMA s FROM SERVER f INTO public"})
+        EXPECT_FALSE(keeps_unique_keys(classify_relayed(pg(sql), {}))) << sql;
 }
 
 TEST(EffectDecide, ADeleteThroughAViewIsMeasuredAgainstTheView) {
@@ -239,25 +258,26 @@ TEST(EffectDecide, ATableWithoutStatisticsIsAskedAgainAfterAnalyze) {
     auto p = compiled();
     auto c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
     // The planner's guess for a range without statistics: a third.
-    EXPECT_TRUE(apply_effect_probe(c, answer("Delete", 333, 1000, 1, false), p.policy));
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 333, 1000, kProbeFirst, "f"), p.policy),
+              kProbeAnalyze);
     EXPECT_EQ(c.verdict(), db::Class::Harmless) << "not decided yet";
-    auto again = effect_probe(pg("DELETE FROM t WHERE id > 0"), c, p.policy, true);
+    auto again = effect_probe(pg("DELETE FROM t WHERE id > 0"), c, p.policy, kProbeAnalyze);
     EXPECT_EQ(again.sql.rfind("ANALYZE \"t\"\n;\nEXPLAIN", 0), 0u) << again.sql;
     // After ANALYZE the planner knows.
     c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
-    EXPECT_FALSE(apply_effect_probe(c, answer("Delete", 1000, 1000, 2, true), p.policy));
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 1000, 1000, kProbeAnalyze, "t"), p.policy), 0);
     auto r = rule_relayed(c, "", p);
     EXPECT_TRUE(r.refuse);
     EXPECT_NE(r.reason.find("after ANALYZE"), std::string::npos) << r.reason;
     // Over the limits already, or pinned to a row by a unique key: decided
     // in the first round.
     c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
-    EXPECT_FALSE(apply_effect_probe(c, answer("Delete", 1000, 1000, 1, false), p.policy));
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 1000, 1000, kProbeFirst, "f"), p.policy), 0);
     EXPECT_TRUE(rule_relayed(c, "", p).refuse);
-    auto keyed = answer("Update", 5, 1000, 1, false);
+    auto keyed = answer("Update", 5, 1000, kProbeFirst, "f");
     keyed.results[1].rows[0][2] = R"([["id"]])";
     c = classify_relayed(pg("UPDATE t SET v = 1 WHERE id = 4"), {});
-    EXPECT_FALSE(apply_effect_probe(c, keyed, p.policy));
+    EXPECT_EQ(apply_effect_probe(c, keyed, p.policy), 0);
     EXPECT_FALSE(rule_relayed(c, "", p).refuse);
     // Answers that do not match the question are no answer.
     auto cut = answer("Delete", 1, 1000);
@@ -265,6 +285,44 @@ TEST(EffectDecide, ATableWithoutStatisticsIsAskedAgainAfterAnalyze) {
     c = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
     apply_effect_probe(c, cut, p.policy);
     EXPECT_TRUE(rule_relayed(c, "", p).refuse);
+}
+
+TEST(EffectDecide, AStatementAKeyMayPinAsksForStatisticsOnlyWhenNotPinned) {
+    auto p = compiled();
+    const std::string sql = "DELETE FROM t WHERE status = 'gone'";
+    auto c = classify_relayed(pg(sql), {});
+    // An equality on every table it reaches: the first round does not ask
+    // whether the table has statistics (the dearest question on a
+    // connection's first probe).
+    auto first = effect_probe(pg(sql), c, p.policy);
+    EXPECT_EQ(first.sql.find("pg_stats"), std::string::npos) << first.sql;
+    EXPECT_NE(first.sql.find(", 'u' FROM"), std::string::npos) << first.sql;
+    // Not pinned (status is no key) and under the limits: asked whether it
+    // has statistics, without ANALYZE.
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 5, 1000, kProbeFirst, "u"), p.policy),
+              kProbeStatistics);
+    EXPECT_EQ(c.verdict(), db::Class::Harmless) << "not decided yet";
+    auto second = effect_probe(pg(sql), c, p.policy, kProbeStatistics);
+    EXPECT_NE(second.sql.find("pg_stats"), std::string::npos) << second.sql;
+    EXPECT_EQ(second.sql.find("ANALYZE"), std::string::npos) << second.sql;
+    // With statistics the estimate stands; without, ANALYZE first.
+    c = classify_relayed(pg(sql), {});
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 5, 1000, kProbeStatistics, "t"), p.policy), 0);
+    EXPECT_FALSE(rule_relayed(c, "", p).refuse);
+    c = classify_relayed(pg(sql), {});
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 5, 1000, kProbeStatistics, "f"), p.policy),
+              kProbeAnalyze);
+    c = classify_relayed(pg(sql), {});
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 1000, 1000, kProbeAnalyze, "f"), p.policy), 0);
+    EXPECT_TRUE(rule_relayed(c, "", p).refuse) << "every row has that status";
+    // Over the limits in the first round: refused there.
+    c = classify_relayed(pg(sql), {});
+    EXPECT_EQ(apply_effect_probe(c, answer("Delete", 990, 1000, kProbeFirst, "u"), p.policy), 0);
+    EXPECT_TRUE(rule_relayed(c, "", p).refuse);
+    // A range no key can pin asks in the first round.
+    auto range = classify_relayed(pg("DELETE FROM t WHERE id > 0"), {});
+    EXPECT_NE(effect_probe(pg("DELETE FROM t WHERE id > 0"), range, p.policy).sql.find("pg_stats"),
+              std::string::npos);
 }
 
 TEST(EffectDecide, AnAnswerThatCannotBeHadIsRefusedUnlessTheStatementWouldFailToo) {

@@ -78,13 +78,14 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
     drop_pinned(c, known);
     relay::UniqueKeys learned;
     if (probe) {
-        if (apply_effect_probe(c, *probe, p, &learned)) {
-            // A table without statistics: asked again, after ANALYZE.
-            EffectProbe e = effect_probe(r, c, p, true);
+        if (int next = apply_effect_probe(c, *probe, p, &learned)) {
+            // Under the limits: asked again whether the tables have
+            // statistics, or after ANALYZE of a table without.
+            EffectProbe e = effect_probe(r, c, p, next);
             if (!e.sql.empty())
                 return {.later = true,
                         .probe = std::move(e.sql),
-                        .probe_round = 2,
+                        .probe_round = next,
                         .learned = std::move(learned)};
         }
     } else if (checks.empty() && !rule_relayed(c, "", state_.compiled).refuse) {

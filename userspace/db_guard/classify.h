@@ -106,6 +106,10 @@ struct Statement {
     // that ends a transaction or a savepoint (COMMIT, ROLLBACK, SAVEPOINT...).
     enum class Tx : uint8_t { None, Begin, Other };
     Tx tx = Tx::None;
+    // A PostgreSQL SET (or RESET): the setting, lowercase, as the parser
+    // names it ("timezone" for SET TIME ZONE, "constraints" for SET
+    // CONSTRAINTS, "" for RESET ALL).
+    std::string setting;
 };
 
 struct Classification {

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "abi/decode.h"
 #include "db_guard/db_guard_decide.h"
@@ -64,7 +65,9 @@ bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool
     forget = r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c);
     if (c.verdict() != db::Class::Harmless || !db::volume_of(c, r.kind == KS_DB_REDIS).empty())
         return false;
-    drop_pinned(c, known);
+    // A request that changes what names mean (SET search_path; DELETE ...)
+    // is pinned by nothing learned before it.
+    if (!forget) drop_pinned(c, known);
     return std::none_of(c.statements.begin(), c.statements.end(),
                         [](const db::Statement& st) { return !st.reaches.empty(); });
 }
@@ -85,7 +88,7 @@ std::string sql_literal(const std::string& s) {
 }
 
 // The probe's statements, or why there can be none.
-std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, std::string& cannot) {
+std::vector<ProbePart> probe_parts(const db::Classification& c, int round, std::string& cannot) {
     std::vector<ProbePart> parts;
     size_t last = c.statements.size();
     for (size_t i = 0; i < c.statements.size(); ++i)
@@ -109,8 +112,20 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, st
             cannot = w + " holds it: the server cannot be asked what it would reach";
             return {};
         }
-        for (size_t j = 0; analyze && j < st.reaches.size(); ++j)
+        for (size_t j = 0; round >= kProbeAnalyze && j < st.reaches.size(); ++j)
             parts.push_back({ProbePart::Analyze, "ANALYZE " + st.reaches[j].table, i, j});
+        // Whether the planner has statistics matters only for a statement
+        // under the limits; asking costs a cold connection more than the
+        // rest of the probe (the pg_stats view), so a statement that a
+        // unique key may pin to one row asks in the first round without it.
+        bool pinnable = std::all_of(st.reaches.begin(), st.reaches.end(),
+                                    [](const auto& t) { return !t.eq_columns.empty(); });
+        std::string statistics =
+            round == kProbeFirst && pinnable
+                ? std::string("'u'")
+                : std::string(
+                      "EXISTS (SELECT FROM pg_catalog.pg_stats s WHERE s.schemaname = "
+                      "n.nspname AND s.tablename = c.relname)");
         parts.push_back({ProbePart::Explain, "EXPLAIN (VERBOSE, FORMAT JSON) " + st.text, i, 0});
         for (size_t j = 0; j < st.reaches.size(); ++j) {
             const auto& t = st.reaches[j];
@@ -124,11 +139,10 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, bool analyze, st
                  "ORDINALITY k(attnum, o) JOIN pg_catalog.pg_attribute a ON a.attrelid = "
                  "i.indrelid AND a.attnum = k.attnum WHERE k.o <= i.indnkeyatts)) FROM "
                  "pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND "
-                 "i.indpred IS NULL AND i.indexprs IS NULL), '[]')::text, EXISTS (SELECT "
-                 "FROM pg_catalog.pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = "
-                 "c.relname) FROM "
-                 "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
-                 "c.relnamespace WHERE c.oid = " +
+                 "i.indpred IS NULL AND i.indexprs IS NULL), '[]')::text, " +
+                     statistics +
+                     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                     "c.relnamespace WHERE c.oid = " +
                      sql_literal(t.table) + "::regclass",
                  i, j});
             parts.push_back({ProbePart::Total,
@@ -214,10 +228,10 @@ bool pinned(const db::Statement::Target& t, const UniqueKeys& known) {
 }  // namespace
 
 EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
-                         const policy::Policy& p, bool analyze) {
+                         const policy::Policy& p, int round) {
     if (r.kind != KS_DB_POSTGRES || r.type != 'Q' || !p.db_effect) return {};
     EffectProbe out;
-    auto parts = probe_parts(c, analyze, out.cannot);
+    auto parts = probe_parts(c, round, out.cannot);
     for (const auto& part : parts) {
         if (!out.sql.empty()) out.sql += "\n;\n";
         out.sql += part.sql;
@@ -237,6 +251,28 @@ bool keeps_unique_keys(const db::Classification& c) {
                                         "VALUES", "TABLE",    "BEGIN",  "START",     "COMMIT",
                                         "END",    "ROLLBACK", "ABORT",  "SAVEPOINT", "RELEASE",
                                         "SHOW",   "FETCH",    "MOVE",   "CLOSE"};
+    // Settings that clients and ORMs set on each connection and that change
+    // neither how names resolve nor who runs them (Django: SET TIME ZONE,
+    // SET CONSTRAINTS in loaddata), as the parser names them. Any other SET
+    // forgets (search_path, SET SCHEMA, SET ROLE, however spelled).
+    static const char* const kSettings[] = {"timezone",
+                                            "client_encoding",
+                                            "datestyle",
+                                            "intervalstyle",
+                                            "extra_float_digits",
+                                            "statement_timeout",
+                                            "lock_timeout",
+                                            "idle_in_transaction_session_timeout",
+                                            "application_name",
+                                            "standard_conforming_strings",
+                                            "bytea_output",
+                                            "client_min_messages",
+                                            "constraints",
+                                            "transaction",
+                                            "transaction_isolation",
+                                            "synchronous_commit",
+                                            "work_mem",
+                                            "jit"};
     // What changes how names resolve or who runs them, in any statement
     // (SELECT set_config('search_path', ...), DISCARD ALL, RESET ALL too). A
     // column named "role" only costs a probe more.
@@ -244,8 +280,11 @@ bool keeps_unique_keys(const db::Classification& c) {
                                               "authorization", "discard",    "reset"};
     for (const auto& st : c.statements) {
         std::string w = db::first_word(st.text);
-        if (std::none_of(std::begin(kKeep), std::end(kKeep), [&](const char* k) { return w == k; }))
-            return false;
+        bool keeps = std::any_of(std::begin(kKeep), std::end(kKeep),
+                                 [&](const char* k) { return w == k; }) ||
+                     (w == "SET" && std::any_of(std::begin(kSettings), std::end(kSettings),
+                                                [&](const char* k) { return st.setting == k; }));
+        if (!keeps) return false;
         std::string lower = db::ascii_lower(st.text);
         if (std::any_of(std::begin(kResolution), std::end(kResolution),
                         [&](const char* k) { return lower.find(k) != std::string::npos; }))
@@ -262,30 +301,34 @@ void effect_unknown(db::Classification& c, const std::string& why) {
     }
 }
 
-bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
-                        UniqueKeys* learned) {
-    if (!a.not_asked.empty()) return false;  // a failed transaction: it fails too
+int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
+                       UniqueKeys* learned) {
+    if (!a.not_asked.empty()) return 0;  // a failed transaction: it fails too
     if (!a.code.empty()) {
         if (!fails_alike(a.code))
             effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");
-        return false;
+        return 0;
     }
-    bool analyzed = a.round >= 2;
+    bool analyzed = a.round >= kProbeAnalyze;
     std::string cannot;
-    auto parts = probe_parts(c, analyzed, cannot);
+    auto parts = probe_parts(c, a.round, cannot);
     if (a.results.size() < parts.size()) {
         effect_unknown(c, "the server's answers do not match the question");
-        return false;
+        return 0;
     }
     UniqueKeys keys;  // what this probe showed
-    bool again = false, refused = false;
+    // A temporary table's name means another table on another connection:
+    // its keys are not learned for them.
+    std::set<std::string> temporary;
+    int again = 0;
+    bool refused = false;
     for (size_t i = 0; i < c.statements.size(); ++i) {
         db::Statement& st = c.statements[i];
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
         std::vector<db::Statement::Reach> nodes;
         std::map<std::string, double> totals;  // schema.table -> rows
         std::vector<std::string> names(st.reaches.size());
-        bool explained = false, without_statistics = false;
+        bool explained = false, without_statistics = false, statistics_unknown = false;
         for (size_t k = 0; k < parts.size() && k < a.results.size(); ++k) {
             const ProbePart& part = parts[k];
             if (part.statement != i) continue;
@@ -299,7 +342,10 @@ bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, cons
             } else if (part.role == ProbePart::Name && row && row->size() >= 4) {
                 names[part.target] = (*row)[0] + "." + (*row)[1];
                 keys[st.reaches[part.target].table] = unique_keys((*row)[2]);
-                without_statistics = without_statistics || (*row)[3] != "t";
+                if ((*row)[0].rfind("pg_temp", 0) == 0)
+                    temporary.insert(st.reaches[part.target].table);
+                statistics_unknown = statistics_unknown || (*row)[3] == "u";
+                without_statistics = without_statistics || ((*row)[3] != "t" && (*row)[3] != "u");
             } else if (part.role == ProbePart::Total) {
                 if (auto plan = top_plan(res); plan && !names[part.target].empty())
                     totals[names[part.target]] = plan_rows(*plan);
@@ -331,8 +377,12 @@ bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, cons
         st.reached = nodes;
         if (!over) {
             // Under the limits: a guess of the planner's without statistics
-            // (a third of the rows for any range) is asked again after ANALYZE.
-            again = again || (without_statistics && !analyzed);
+            // (a third of the rows for any range) is asked again after
+            // ANALYZE; whether it has any, first, when not asked yet.
+            if (!analyzed && without_statistics)
+                again = kProbeAnalyze;
+            else if (!analyzed && statistics_unknown)
+                again = std::max(again, int{kProbeStatistics});
             continue;
         }
         refused = true;
@@ -342,12 +392,14 @@ bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, cons
                     " rows of " + over->table + " (the server's planner" +
                     (analyzed             ? ", after ANALYZE in a block rolled back"
                      : without_statistics ? ", from the table's size: it has no statistics yet"
+                     : statistics_unknown ? ""
                                           : ", from the table's statistics") +
                     "; policy databases.effect)";
     }
     if (learned)
-        for (auto& [table, k] : keys) (*learned)[table] = std::move(k);
-    return again && !refused;
+        for (auto& [table, k] : keys)
+            if (!temporary.count(table)) (*learned)[table] = std::move(k);
+    return refused ? 0 : again;
 }
 
 nlohmann::json reached_json(const db::Statement& st) {

@@ -61,7 +61,7 @@ nlohmann::json row_checks_json(const std::vector<relay::RowCheck>& checks);
 // DELETEs and UPDATEs with a limiting-looking WHERE would reach (a
 // PostgreSQL simple query; Statement::reaches). sql: its statements, for
 // Wire::start_probe (the request's own statements before the last such one,
-// BEGIN left out, then per statement (in the second round ANALYZE of each
+// BEGIN left out, then per statement (in the ANALYZE round ANALYZE of each
 // table,) EXPLAIN of the statement, and each table's name, unique keys,
 // whether it has statistics, and size as the server knows them).
 // cannot: why no probe can stand for the request (it ends a transaction or
@@ -71,9 +71,15 @@ struct EffectProbe {
     std::string sql;
     std::string cannot;
 };
-// analyze: the second round, with ANALYZE of each table first.
+// The rounds of a probe (ProbeAnswer::round). First: a statement that a
+// unique key may pin to one row (an equality on every table it reaches)
+// does not ask whether the tables have statistics: asking is the dearest
+// part on a connection's first probe. Statistics: that, for a statement the
+// first round found under the limits and not pinned. Analyze: ANALYZE of
+// each table first, for a table without statistics.
+inline constexpr int kProbeFirst = 1, kProbeStatistics = 2, kProbeAnalyze = 3;
 EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
-                         const policy::Policy& p, bool analyze = false);
+                         const policy::Policy& p, int round = kProbeFirst);
 
 // A WHERE that holds every column of a unique key equal to a constant
 // reaches one row at most and needs no probe (an ORM's UPDATE ... WHERE
@@ -94,14 +100,14 @@ bool keeps_unique_keys(const db::Classification& c);
 // becomes unparseable, which the policy refuses by default; one the server
 // would fail alike (no such table, no right to it, a failed transaction)
 // stays as it was.
-// learned: the unique keys the probe said each table has. The first round
-// asks without ANALYZE: a statement pinned to a row by a unique key passes,
-// one whose rows already reach the limits is refused, and one under them
-// passes when its tables have statistics. True: a table without any wants
-// the second round (effect_probe with analyze; its answer applied the
-// same way decides).
-bool apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
-                        UniqueKeys* learned = nullptr);
+// learned: the unique keys the probe said each table has. A statement
+// pinned to a row by a unique key passes; one whose rows reach the limits
+// is refused, whatever round; one under them passes when its tables have
+// statistics. Returns the round to ask next (0: decided): Statistics when
+// the first round did not ask, Analyze when a table has none (its answer,
+// applied the same way, decides).
+int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
+                       UniqueKeys* learned = nullptr);
 void effect_unknown(db::Classification& c, const std::string& why);
 nlohmann::json reached_json(const db::Statement& st);
 

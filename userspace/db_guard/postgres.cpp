@@ -527,10 +527,14 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         pg_query_free_parse_result(r);
         return out;
     }
-    if (!may_report(text)) {
-        // Parsed, and nothing in it to report: one harmless entry for the
-        // whole text (empty for comments only).
-        bool empty = std::strstr(r.parse_tree, "\"stmts\"") == nullptr;
+    // Parsed, and nothing in it to report: one harmless entry for the whole
+    // text (empty for comments only). Not for several statements (each is
+    // its own entry) or a SET (the entry says which setting).
+    // (Only a statement after the first has a stmt_location: the first's is
+    // 0, which the tree leaves out.)
+    bool empty = std::strstr(r.parse_tree, "\"stmts\"") == nullptr;
+    bool several = std::strstr(r.parse_tree, "\"stmt_location\"") != nullptr;
+    if (!may_report(text) && !several && first_word(text) != "SET") {
         pg_query_free_parse_result(r);
         if (!empty) out.statements.push_back({text, Class::Harmless, ""});
         return out;
@@ -572,6 +576,12 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
                             ? Statement::Tx::Begin
                             : Statement::Tx::Other;
             }
+            if (stmt.contains("VariableSetStmt"))
+                // As the parser reads it: SET TIME ZONE is "timezone", SET
+                // NAMES "client_encoding", a quoted or escaped name unquoted.
+                st.setting = db::ascii_lower(stmt["VariableSetStmt"].value("name", ""));
+            else if (stmt.contains("ConstraintsSetStmt"))
+                st.setting = "constraints";
         }
         out.statements.push_back(std::move(st));
     }

@@ -208,10 +208,9 @@ struct Relay::Conn {
     std::vector<std::string> check_tables;
     std::string probe_sql;  // the probe the daemon wants run first
     int probe_round = 0;
-    // Unique keys the daemon learned on this connection (keys_gen: the
-    // relay's generation they were learned in; asked_gen: at the question).
-    UniqueKeys keys;
-    uint64_t keys_gen = 0, asked_gen = 0;
+    // The relay's generation of unique keys at the question: what the
+    // answer learned counts only if nothing made them forget since.
+    uint64_t asked_gen = 0;
 };
 
 Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
@@ -297,8 +296,7 @@ void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> c
     {
         std::lock_guard lock(q_mu_);
         questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks),
-                              std::move(probe), c.keys_gen == keys_gen_ ? c.keys : UniqueKeys{},
-                              boottime_ns()});
+                              std::move(probe), known_keys(c), boottime_ns()});
     }
     uint64_t one = 1;
     (void)!::write(notify_.get(), &one, sizeof(one));
@@ -405,7 +403,11 @@ void Relay::on_ready(uint64_t token, uint32_t events) {
         }
         c.connecting = false;
     }
-    pump(c);
+    // Only the side that has something is read (a read of the other would
+    // only say EAGAIN: a syscall more per message, which is most of what a
+    // message costs here).
+    bool readable = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    pump(c, readable && !server_side, readable && server_side);
 }
 
 void Relay::accept_tcp(int lfd, bool v6) {
@@ -540,17 +542,13 @@ bool flush(int fd, std::string& from) {
 
 }  // namespace
 
-void Relay::pump(Conn& c) {
+void Relay::pump(Conn& c, bool read_client, bool read_server) {
     const Origin& o = c.origin;
     Judge judge = [&](const Request& r) -> Verdict {
         if (c.answer) {
             Verdict v = std::move(*c.answer);
             c.answer.reset();
-            if (!v.learned.empty() && c.asked_gen == keys_gen_) {
-                if (c.keys_gen != keys_gen_) c.keys.clear();
-                c.keys_gen = keys_gen_;
-                for (auto& [table, keys] : v.learned) c.keys[table] = std::move(keys);
-            }
+            if (!v.learned.empty() && c.asked_gen == keys_gen_) learn_keys(c, std::move(v.learned));
             if (!v.check_rows.empty()) {
                 // The server is asked first (below, once it owes nothing).
                 c.check_tables = std::move(v.check_rows);
@@ -574,16 +572,14 @@ void Relay::pump(Conn& c) {
         }
         if (c.asking) return {.later = true};
         ++judged_;
-        static const UniqueKeys kNone;
         bool forget = false;
-        bool passes =
-            hooks_.passes && hooks_.passes(o, r, c.keys_gen == keys_gen_ ? c.keys : kNone, forget);
+        bool passes = hooks_.passes && hooks_.passes(o, r, known_keys(c), forget);
         if (forget) ++keys_gen_;
         if (passes) return {};
         ask(c, r.type, std::string(r.text));
         return {.later = true};
     };
-    if (!c.client_eof && c.to_server.size() < kHighWater &&
+    if (read_client && !c.client_eof && c.to_server.size() < kHighWater &&
         !drain(c.client.get(), c.from_client, kHighWater))
         c.client_eof = true;
     if (!c.wire->from_client(c.from_client, c.to_server, c.to_client, judge)) {
@@ -592,7 +588,7 @@ void Relay::pump(Conn& c) {
         return;
     }
     if (!c.connecting) {
-        if (!c.server_eof && c.to_client.size() < kHighWater &&
+        if (read_server && !c.server_eof && c.to_client.size() < kHighWater &&
             !drain(c.server.get(), c.from_server, kHighWater))
             c.server_eof = true;
         if (!c.wire->from_server(c.from_server, c.to_client)) {
@@ -667,7 +663,38 @@ void Relay::close_conn(uint64_t id, const std::string& why) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
     if (!why.empty()) closed(it->second->origin, why);
+    scope_keys_.erase(keys_scope(*it->second, true));
     conns_.erase(it);  // closing the fds takes them out of the epoll set
+}
+
+// The server and what the client said of itself at startup; a connection
+// of a protocol without one (or that has not said it) keeps its own.
+std::string Relay::keys_scope(const Conn& c, bool own) const {
+    std::string s = c.wire->scope();
+    if (s.empty() || own) return "#" + std::to_string(c.id);
+    return c.origin.address + '\n' + s;
+}
+
+const UniqueKeys& Relay::known_keys(const Conn& c) {
+    static const UniqueKeys kNone;
+    auto it = scope_keys_.find(keys_scope(c));
+    if (it == scope_keys_.end()) return kNone;
+    if (it->second.gen != keys_gen_ || boottime_ns() - it->second.since_ns > kKeysKeptNs) {
+        scope_keys_.erase(it);
+        return kNone;
+    }
+    return it->second.keys;
+}
+
+void Relay::learn_keys(const Conn& c, UniqueKeys learned) {
+    std::string scope = keys_scope(c);
+    uint64_t now = boottime_ns();
+    auto it = scope_keys_.find(scope);
+    if (it == scope_keys_.end() && scope_keys_.size() >= kKeyScopesKept)
+        scope_keys_.clear();  // many users or databases at once: learned again
+    ScopeKeys& k = scope_keys_[scope];
+    if (k.gen != keys_gen_ || now - k.since_ns > kKeysKeptNs) k = {keys_gen_, now, {}};
+    for (auto& [table, keys] : learned) k.keys[table] = std::move(keys);
 }
 
 void Relay::closed(const Origin& o, const std::string& why) {
@@ -695,6 +722,7 @@ nlohmann::json Relay::describe() const {
     j["refused_requests"] = refused_;
     j["held_requests"] = held_;
     j["unknown_connections"] = unknown_;
+    j["key_scopes"] = scope_keys_.size();
     return j;
 }
 

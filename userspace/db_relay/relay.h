@@ -132,7 +132,7 @@ class Relay {
     void accept_unix(const UnixListener& l);
     void adopt(Fd client, Fd server, Origin o, bool connecting);
     void on_ready(uint64_t token, uint32_t events);
-    void pump(Conn& c);
+    void pump(Conn& c, bool read_client = true, bool read_server = true);
     void close_conn(uint64_t id, const std::string& why);
     void watch(Conn& c);
     void ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> checks = {},
@@ -140,6 +140,9 @@ class Relay {
     void check_rows(Conn& c);
     void probe(Conn& c);
     void closed(const Origin& o, const std::string& why);
+    std::string keys_scope(const Conn& c, bool own = false) const;
+    const UniqueKeys& known_keys(const Conn& c);
+    void learn_keys(const Conn& c, UniqueKeys learned);
 
     Fd epoll_;
     Fd tcp4_, tcp6_;
@@ -159,6 +162,19 @@ class Relay {
     // Bumped when a request may change what names or keys mean: a
     // connection's unique keys count only when learned in this generation.
     uint64_t keys_gen_ = 0;
+    // What probes learned of unique keys, by scope (keys_scope: the server
+    // and the client's startup parameters), shared by the scope's
+    // connections. Kept for kKeysKeptNs from the first learned in a
+    // generation: a table that an unwatched client altered meanwhile is
+    // asked about again by then.
+    struct ScopeKeys {
+        uint64_t gen = 0;
+        uint64_t since_ns = 0;
+        UniqueKeys keys;
+    };
+    static constexpr uint64_t kKeysKeptNs = 300ull * 1'000'000'000ull;
+    static constexpr size_t kKeyScopesKept = 256;
+    std::map<std::string, ScopeKeys> scope_keys_;
     uint64_t accepted_ = 0, judged_ = 0, asked_ = 0, refused_ = 0, held_ = 0, unknown_ = 0;
 
     // Between the two threads.

@@ -56,8 +56,9 @@ struct Request {
 // the protocol can say it before the answer (Wire::notice), and the judge
 // answers when the person has decided.
 // The unique keys (column names, as the server spells them) of tables, by
-// the table as written in the statements: what the daemon learned from a
-// connection's probes (databases.effect), kept with the connection.
+// the table as written in the statements: what the daemon learned from
+// probes (databases.effect), kept by the relay for every connection of the
+// same scope (Wire::scope) for a while.
 using UniqueKeys = std::map<std::string, std::vector<std::vector<std::string>>>;
 
 struct Verdict {
@@ -168,6 +169,11 @@ class Wire {
     // NoticeResponse, which clients print or log as it comes). False where
     // the protocol has no such message.
     virtual bool notice(std::string_view /*message*/, std::string& /*down*/) { return false; }
+    // What decides how the connection's names resolve, once the client has
+    // said it (PostgreSQL: the startup message's user, database and
+    // options): connections to one server with the same scope share what
+    // probes learned of its tables' unique keys. Empty: nothing shared.
+    [[nodiscard]] virtual std::string scope() const { return {}; }
     // What the wire itself sends the server while checking (the next check),
     // to be appended to the server's stream after from_server.
     void more_up(std::string& up) {

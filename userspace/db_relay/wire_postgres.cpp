@@ -50,6 +50,7 @@ class PgWire : public Wire {
                 } else {
                     up.append(in, at, len);
                     if (code != kCancelRequest) {
+                        scope_.assign(in, at + 8, len - 8);  // user, database, options...
                         startup_ = false;
                         ++owed_;  // authentication ends with ReadyForQuery
                     }
@@ -159,6 +160,8 @@ class PgWire : public Wire {
         in.erase(0, at);
         return true;
     }
+
+    [[nodiscard]] std::string scope() const override { return scope_; }
 
     bool notice(std::string_view text, std::string& down) override {
         tell_client(pg_notice_response(text), down);
@@ -401,6 +404,7 @@ class PgWire : public Wire {
 
     std::string stand_in_, savepoint_;
     bool startup_ = true;
+    std::string scope_;
     // What the server still owes the client: a ReadyForQuery for each Query,
     // Sync and FunctionCall passed (and for the startup). batch_open_: an
     // extended-query message passed since the last Sync.
