@@ -783,5 +783,13 @@ TEST(PolicyDatabasesEffect, DefaultsAndSettingsAndTheirErrors) {
               std::string::npos);
 }
 
+TEST(PolicyDatabasesDiscover, OnByDefaultOffBySettingAndItsErrors) {
+    EXPECT_TRUE(default_policy().db_discover);
+    EXPECT_FALSE(parse_ok("version: 1\ndatabases:\n  discover: false\n").db_discover);
+    auto err = one_error("version: 1\ndatabases:\n  discover: sometimes\n");
+    EXPECT_NE(err.find("3:"), std::string::npos) << err;
+    EXPECT_NE(err.find("databases.discover"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace ks::policy

@@ -52,7 +52,8 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "
                     "HOST:PORT, [IPV6]:PORT, *:PORT (every address) or a unix socket path. "
                     "Default: ports 5432, 3306, 6379, 27017 on every address and the standard "
-                    "unix sockets");
+                    "unix sockets, and every other port and socket a running server listens on "
+                    "(databases.discover), which --db turns off");
     cmd->add_flag("!--no-db-client-probes", opts->db_client_probes,
                   "Do not attach the libpq uprobes (they trap in every libpq client while a "
                   "session exists; without them libpq clients over unix sockets and TLS are not "

@@ -61,6 +61,7 @@ Result<policy::Policy> Daemon::apply_overrides(policy::Policy p) const {
             if (auto ep = db::parse_endpoint(spec); !ep)
                 return make_error("--db " + ep.error().str());
         p.db_endpoints = opts_.db;
+        p.db_discover = false;  // the list given is the list
     }
     for (const auto& path : opts_.protect) {
         if (path.empty() || path[0] != '/')
@@ -218,6 +219,7 @@ void Daemon::start() {
     rec["fentry"] = hook_json(HookKind::kFentry);
     if (pins::enabled()) rec["pinned"] = pinned_json();
     audit_->append(rec);
+    discover_db_listeners();
     (void)audit_->sync();
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
                  policy::mode_name(policy().mode), policy().source, policy().audit_log,
@@ -468,6 +470,8 @@ void Daemon::on_tick() {
         audit_->append(session_record("session_end", s));
     }
     refresh_protected_set(mounts_dirty_);
+    if (std::chrono::steady_clock::now() - discovered_at_ >= kDiscoverEvery)
+        discover_db_listeners();
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }

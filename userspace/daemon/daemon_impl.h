@@ -50,6 +50,7 @@
 #include "db_guard/db_guard_bpf.h"
 #include "db_guard/db_relay_decide.h"
 #include "db_guard/db_wire_bpf.h"
+#include "db_guard/listeners.h"
 #include "db_guard/volume.h"
 #include "db_relay/relay.h"
 #include "decision/decision.h"
@@ -246,6 +247,12 @@ class Daemon {
     // data): the set is built again and published, and each change recorded
     // (protect_root). Checked every tick and when the mount table changes.
     void refresh_protected_set(bool mounts_changed);
+    // databases.discover: what running servers listen on beyond the
+    // policy's endpoints (db_guard/listeners.h), looked for at each policy
+    // load and every kDiscoverEvery; watched_endpoints() is both.
+    void discover_db_listeners();
+    [[nodiscard]] std::vector<db::Endpoint> watched_endpoints(
+        const policy::CompiledPolicy& c) const;
     [[nodiscard]] const policy::Policy& policy() const { return state_.compiled.policy; }
 
     // allow_windows.cpp: allow.start, allow.list, allow.end
@@ -290,6 +297,9 @@ class Daemon {
     };
     std::map<uint64_t, RelayHold> relay_holds_;
     db::VolumeBudget volume_;
+    std::vector<db::Listener> discovered_;
+    std::chrono::steady_clock::time_point discovered_at_{};
+    static constexpr std::chrono::seconds kDiscoverEvery{5};
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;
     Enforcer enforcer_{holds_};

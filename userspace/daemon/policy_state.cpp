@@ -47,7 +47,7 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
     if (auto st = bpf_->set_guarded_uids(p.guard_uids); !st) return st;
     if (auto st = sgbpf_->set_reachable_names(p.reachable_names); !st) return st;
     if (dwbpf_) {
-        if (auto st = dwbpf_->set_endpoints(c.db_endpoints); !st) return st;
+        if (auto st = dwbpf_->set_endpoints(watched_endpoints(c)); !st) return st;
         if (auto st = dwbpf_->set_config(c.db_wire); !st) return st;
     }
     if (auto st = dbpf_->set_monitor(c.db_client_monitor); !st) return st;
@@ -171,6 +171,7 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     }
     state_ = std::move(state.value());
     policy_loaded_ns_ = realtime_now_ns();
+    discover_db_listeners();
     update_file_layer();
     rec["result"] = "accepted";
     rec["mode"] = policy::mode_name(policy().mode);

@@ -170,6 +170,15 @@ json Daemon::status_json() {
                  for (const auto& e : state_.compiled.db_endpoints) eps.push_back(e.str());
                  return eps;
              }()},
+            // databases.discover: what running servers listen on besides.
+            {"databases_discovered",
+             [&] {
+                 json eps = json::array();
+                 for (const auto& l : discovered_)
+                     eps.push_back(
+                         {{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
+                 return eps;
+             }()},
             {"protect", policy().protect_paths},
             {"protected_roots", state_.protected_set.roots().size()},
             {"protected_inodes", state_.protected_set.inodes().size()},

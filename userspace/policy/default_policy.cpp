@@ -166,6 +166,12 @@ databases:
     - mysql=/run/mysqld/mysqld.sock
     - redis=/var/run/redis/*.sock
     - redis=/run/redis/*.sock
+  # And every other port and unix socket that a running PostgreSQL, MySQL,
+  # MariaDB, Redis or MongoDB server listens on, found from the server's own
+  # process (checked every 5 seconds; `killswitch status` lists them):
+  # a second listener, a private socket directory or ::1 is watched too.
+  # `killswitch daemon --db ...` turns this off.
+  discover: true
   # A destructive request (DROP, TRUNCATE, DELETE/UPDATE of every row,
   # FLUSHALL, dropDatabase...) is refused before the server sees it. Then:
   # audit (refuse nothing, record only), block (the client gets an error and

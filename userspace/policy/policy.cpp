@@ -33,10 +33,10 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 14> kDatabasesKeys = {
+constexpr std::array<std::string_view, 15> kDatabasesKeys = {
     "endpoints",     "action", "session", "unparseable", "encrypted", "statement_max",
     "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables",
-    "check_rows",    "effect"};
+    "check_rows",    "effect", "discover"};
 constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
 constexpr std::array<std::string_view, 4> kEffectKeys = {"check", "percent", "min_rows",
                                                          "max_rows"};
@@ -755,6 +755,8 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
         } else if (sub.key == "relay") {
             if (auto b = boolean(sub, "databases.relay")) p.db_relay = *b;
+        } else if (sub.key == "discover") {
+            if (auto b = boolean(sub, "databases.discover")) p.db_discover = *b;
         } else if (sub.key == "check_rows") {
             if (auto b = boolean(sub, "databases.check_rows")) p.db_check_rows = *b;
         } else if (sub.key == "effect") {

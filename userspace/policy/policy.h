@@ -107,6 +107,11 @@ struct Policy {
     // the built-in list watches the standard ports on every address and the
     // standard unix sockets.
     std::vector<std::string> db_endpoints;
+    // And every TCP port and unix socket that a running database server
+    // (postgres, mysqld/mariadbd, redis-server, mongod) listens on, found
+    // from its process and watched from then on (db_guard/listeners.h).
+    // `killswitch daemon --db` turns it off: the list given is the list.
+    bool db_discover = true;
     // After the kernel refused a destructive request: audit (refuse nothing,
     // record), block (refuse it; the client sees an error), kill, freeze or
     // kill-session. hold is not possible on the socket send path.

@@ -1,0 +1,118 @@
+// databases.discover: the servers' listening sockets read from a tree laid
+// out like /proc (comm, fd links, ns/net, net/tcp, tcp6, unix), and which of
+// them the policy's endpoints already watch.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "db_guard/listeners.h"
+
+namespace ks::db {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeProc {
+  public:
+    FakeProc() {
+        char tmpl[] = "/tmp/ks-fakeproc-XXXXXX";
+        root_ = ::mkdtemp(tmpl);
+        fs::create_directories(root_ + "/self/ns");
+        fs::create_directories(root_ + "/self/net");
+        fs::create_symlink("net:[4026531840]", root_ + "/self/ns/net");
+    }
+    ~FakeProc() { fs::remove_all(root_); }
+    void process(int pid, const std::string& comm, const std::vector<unsigned long>& sockets,
+                 const std::string& net = "net:[4026531840]") {
+        std::string dir = root_ + "/" + std::to_string(pid);
+        fs::create_directories(dir + "/fd");
+        fs::create_directories(dir + "/ns");
+        std::ofstream(dir + "/comm") << comm << "\n";
+        fs::create_symlink(net, dir + "/ns/net");
+        int fd = 3;
+        for (auto ino : sockets)
+            fs::create_symlink("socket:[" + std::to_string(ino) + "]",
+                               dir + "/fd/" + std::to_string(fd++));
+        fs::create_symlink("/dev/null", dir + "/fd/0");
+    }
+    void file(const std::string& name, const std::string& text) {
+        std::ofstream(root_ + "/self/net/" + name) << text;
+    }
+    [[nodiscard]] const std::string& root() const { return root_; }
+
+  private:
+    std::string root_;
+};
+
+const char* kTcpHeader =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode\n";
+
+std::vector<std::string> names(const std::vector<Listener>& ls) {
+    std::vector<std::string> out;
+    for (const auto& l : ls) out.push_back(l.endpoint.str());
+    return out;
+}
+
+TEST(DbListeners, EachServersListeningSocketsAndNothingElse) {
+    FakeProc proc;
+    // postgres: 127.0.0.1:55432 (listening), a connected socket, a unix
+    // socket; redis-server: every IPv4 address on 6380 and ::1 on 6380;
+    // mariadbd: IPv4-mapped ::ffff:127.0.0.1 on 3307 and an abstract socket;
+    // bash: a listening socket too, but no database server; mongod in
+    // another network namespace.
+    proc.process(100, "postgres", {11, 12, 13});
+    proc.process(200, "redis-server", {21, 22});
+    proc.process(300, "mariadbd", {31, 32});
+    proc.process(400, "bash", {41});
+    proc.process(500, "mongod", {51}, "net:[4026532000]");
+    proc.file("tcp", std::string(kTcpHeader) +
+                         "   0: 0100007F:D888 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000   106        0 11 1 0000000000000000 100 0 0 10 0\n"
+                         "   1: 0100007F:D888 0100007F:9C40 01 00000000:00000000 00:00000000 "
+                         "00000000   106        0 12 1 0000000000000000 100 0 0 10 0\n"
+                         "   2: 00000000:18CC 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000   106        0 21 1 0000000000000000 100 0 0 10 0\n"
+                         "   3: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000     0        0 41 1 0000000000000000 100 0 0 10 0\n"
+                         "   4: 00000000:6989 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000     0        0 51 1 0000000000000000 100 0 0 10 0\n");
+    proc.file("tcp6",
+              std::string(kTcpHeader) +
+                  "   0: 00000000000000000000000001000000:18CC "
+                  "00000000000000000000000000000000:0000 0A 00000000:00000000 "
+                  "00:00000000 00000000   106        0 22 1 0000000000000000 100 0 0 10 0\n"
+                  "   1: 0000000000000000FFFF00000100007F:0CEB "
+                  "00000000000000000000000000000000:0000 0A 00000000:00000000 "
+                  "00:00000000 00000000   106        0 31 1 0000000000000000 100 0 0 10 0\n");
+    proc.file("unix",
+              "Num       RefCount Protocol Flags    Type St Inode Path\n"
+              "0000000000000000: 00000002 00000000 00010000 0001 01 13 /tmp/pg/.s.PGSQL.55432\n"
+              "0000000000000000: 00000002 00000000 00010000 0001 01 32 @mariadb-abstract\n");
+    auto found = discover_listeners(proc.root());
+    EXPECT_EQ(names(found), (std::vector<std::string>{
+                                "postgres=127.0.0.1:55432", "postgres=/tmp/pg/.s.PGSQL.55432",
+                                "redis=*:6348", "redis=[::1]:6348", "mysql=127.0.0.1:3307"}));
+    ASSERT_FALSE(found.empty());
+    EXPECT_EQ(found[0].pid, 100);
+    EXPECT_EQ(found[0].server, "postgres");
+}
+
+TEST(DbListeners, WhatTheEndpointsAlreadyWatchIsCovered) {
+    auto ep = [](const std::string& spec) { return parse_endpoint(spec).value(); };
+    std::vector<Endpoint> watched = {ep("postgres=*:5432"), ep("redis=127.0.0.1:6379"),
+                                     ep("postgres=/run/postgresql/.s.PGSQL.*")};
+    EXPECT_TRUE(covered(ep("postgres=127.0.0.1:5432"), watched)) << "every address";
+    EXPECT_TRUE(covered(ep("postgres=*:5432"), watched));
+    EXPECT_TRUE(covered(ep("redis=127.0.0.1:6379"), watched));
+    EXPECT_FALSE(covered(ep("redis=[::1]:6379"), watched)) << "another address";
+    EXPECT_FALSE(covered(ep("redis=*:6379"), watched)) << "more addresses than named";
+    EXPECT_FALSE(covered(ep("mysql=*:5432"), watched)) << "another kind";
+    EXPECT_TRUE(covered(ep("postgres=/run/postgresql/.s.PGSQL.5433"), watched)) << "a pattern";
+    EXPECT_FALSE(covered(ep("postgres=/tmp/pg/.s.PGSQL.5432"), watched));
+}
+
+}  // namespace
+}  // namespace ks::db

@@ -1,0 +1,51 @@
+// databases.discover in the daemon: every port and unix socket that a
+// running database server listens on (db_guard/listeners.h) is watched with
+// the policy's endpoints, found at start, at each policy load and every
+// kDiscoverEvery; a listener that appears or goes is said in the log and
+// in a db_listeners record.
+#include "daemon/daemon_impl.h"
+
+namespace ks::daemon_detail {
+
+std::vector<db::Endpoint> Daemon::watched_endpoints(const policy::CompiledPolicy& c) const {
+    std::vector<db::Endpoint> out = c.db_endpoints;
+    if (!c.policy.db_discover) return out;
+    for (const auto& l : discovered_)
+        if (!db::covered(l.endpoint, out)) out.push_back(l.endpoint);
+    return out;
+}
+
+void Daemon::discover_db_listeners() {
+    discovered_at_ = std::chrono::steady_clock::now();
+    const policy::CompiledPolicy& c = state_.compiled;
+    std::vector<db::Listener> found;
+    if (c.policy.db_discover && dwbpf_)
+        for (auto& l : db::discover_listeners())
+            if (!db::covered(l.endpoint, c.db_endpoints)) found.push_back(std::move(l));
+    auto names = [](const std::vector<db::Listener>& v) {
+        std::vector<std::string> out;
+        for (const auto& l : v) out.push_back(l.endpoint.str());
+        return out;
+    };
+    auto now = names(found), before = names(discovered_);
+    if (now == before) return;
+    json eps = json::array();
+    for (const auto& l : found) {
+        eps.push_back({{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
+        if (std::find(before.begin(), before.end(), l.endpoint.str()) == before.end())
+            spdlog::info("watching {}: {} (pid {}) listens there (databases.discover)",
+                         l.endpoint.str(), l.server, l.pid);
+    }
+    for (const auto& b : before)
+        if (std::find(now.begin(), now.end(), b) == now.end())
+            spdlog::info("no longer watching {}: no server listens there", b);
+    discovered_ = std::move(found);
+    if (auto st = dwbpf_->set_endpoints(watched_endpoints(c)); !st)
+        spdlog::error("databases.discover: {}", st.error().str());
+    sync_relay();
+    json rec = own_record("db_listeners");
+    rec["discovered"] = std::move(eps);
+    audit_->append(std::move(rec));
+}
+
+}  // namespace ks::daemon_detail
