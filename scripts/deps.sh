@@ -11,7 +11,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
 )
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
-  redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr
+  redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr tmux
   python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis)
 
 want=("${BUILD_PKGS[@]}")

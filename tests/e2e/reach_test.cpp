@@ -254,5 +254,71 @@ TEST_F(ReachE2E, ADeputyIsNotAskedToActForTheSession) {
     ::waitpid(deputy, nullptr, 0);
 }
 
+// A terminal multiplexer's server outside every session is a deputy too: a
+// person's tmux runs whatever a client asks in a shell nobody guards. Its
+// socket is found from the server's process (processes.multiplexers),
+// whatever -L or -S named it. A tmux the session starts itself is its own.
+TEST_F(ReachE2E, ATmuxServerOutsideTheSessionIsADeputyOneItStartsIsItsOwn) {
+    auto st = run_command({binary(), "--runtime-dir", daemon_->runtime_dir(), "status", "--json"});
+    if (st.out.find("\"db_unix_connect_rule\": false") != std::string::npos)
+        GTEST_SKIP() << "no cgroup/connect_unix on this kernel (Linux 6.7+)";
+    ASSERT_EQ(::access("/usr/bin/tmux", X_OK), 0) << "tmux is installed by scripts/deps.sh --test";
+    TempDir dir;
+    const std::string tmpdir = "TMUX_TMPDIR=" + dir.path();
+    auto tmux = [&](const std::string& name, std::vector<std::string> args) {
+        std::vector<std::string> argv = {"env", tmpdir, "tmux", "-L", name};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    };
+    const std::string sock = dir.path() + "/tmux-0/ks-out";
+    auto listed = [&](const std::string& path) {
+        auto s =
+            run_command({binary(), "--runtime-dir", daemon_->runtime_dir(), "status", "--json"});
+        auto j = json::parse(s.out, nullptr, false);
+        if (j.is_discarded()) return false;
+        for (const auto& e : j.value("databases_discovered", json::array()))
+            if (e.value("endpoint", "") == "deputy=" + path) return true;
+        return false;
+    };
+    for (const char* f : {"a", "b"}) std::ofstream(dir / f) << "rows\n";
+
+    // A person's tmux, outside every session. Unguarded, it runs what a
+    // client asks: the file is deleted.
+    ASSERT_EQ(run_command(tmux("ks-out", {"new-session", "-d", "sleep 600"})).status, 0);
+    auto r = run_command(tmux("ks-out", {"new-window", "-d", "rm -f " + (dir / "a")}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(wait_until([&] { return ::access((dir / "a").c_str(), F_OK) != 0; }))
+        << "the tmux server did not act unguarded";
+    ASSERT_TRUE(wait_until([&] { return listed(sock); }, std::chrono::seconds(15)))
+        << "the tmux server's socket was not found: " << st.out;
+
+    // Guarded, its client cannot reach the server: the file stays.
+    r = daemon_->cli({"run", "--session", "tmux-out", "--", "env", tmpdir, "tmux", "-L", "ks-out",
+                      "new-window", "-d", "rm -f " + (dir / "b")});
+    EXPECT_NE(r.status, 0);
+    ::usleep(500 * 1000);
+    EXPECT_EQ(::access((dir / "b").c_str(), F_OK), 0) << "the person's tmux deleted b";
+    json rec = reach_record("tmux-out");
+    ASSERT_FALSE(rec.is_null()) << "no reach record for the tmux server";
+    EXPECT_EQ(rec["rule"], "process:deputy");
+    EXPECT_EQ(rec["socket"], sock);
+    EXPECT_EQ(rec.value("service", ""), "a tmux server") << rec;
+
+    // The session's own tmux, started inside it, serves it, before and after
+    // the daemon has looked again (every 5 s), and is never listed.
+    const std::string in_sock = dir.path() + "/tmux-0/ks-in";
+    std::string script = "export " + tmpdir + "; tmux -L ks-in new-session -d 'sleep 600' && " +
+                         "tmux -L ks-in new-window -d 'touch " + (dir / "c") +
+                         "' && sleep 6 && tmux -L ks-in new-window -d 'touch " + (dir / "d") +
+                         "' && sleep 0.5; tmux -L ks-in kill-server";
+    r = daemon_->cli({"run", "--session", "tmux-in", "--", "/bin/sh", "-c", script});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(wait_until([&] { return ::access((dir / "d").c_str(), F_OK) == 0; }))
+        << "the session's own tmux was refused to it: " << r.err;
+    EXPECT_EQ(::access((dir / "c").c_str(), F_OK), 0);
+    EXPECT_FALSE(listed(in_sock));
+    run_command(tmux("ks-out", {"kill-server"}));
+}
+
 }  // namespace
 }  // namespace ks::test

@@ -68,6 +68,8 @@ TEST(DbListeners, EachServersListeningSocketsAndNothingElse) {
     proc.process(300, "mariadbd", {31, 32});
     proc.process(400, "bash", {41});
     proc.process(500, "mongod", {51}, "net:[4026532000]");
+    // A tmux server: its socket is a deputy's.
+    proc.process(600, "tmux: server", {61});
     proc.file("tcp", std::string(kTcpHeader) +
                          "   0: 0100007F:D888 00000000:0000 0A 00000000:00000000 00:00000000 "
                          "00000000   106        0 11 1 0000000000000000 100 0 0 10 0\n"
@@ -90,11 +92,13 @@ TEST(DbListeners, EachServersListeningSocketsAndNothingElse) {
     proc.file("unix",
               "Num       RefCount Protocol Flags    Type St Inode Path\n"
               "0000000000000000: 00000002 00000000 00010000 0001 01 13 /tmp/pg/.s.PGSQL.55432\n"
-              "0000000000000000: 00000002 00000000 00010000 0001 01 32 @mariadb-abstract\n");
+              "0000000000000000: 00000002 00000000 00010000 0001 01 32 @mariadb-abstract\n"
+              "0000000000000000: 00000002 00000000 00010000 0001 01 61 /tmp/tmux-0/default\n");
     auto found = discover_listeners(proc.root());
-    EXPECT_EQ(names(found), (std::vector<std::string>{
-                                "postgres=127.0.0.1:55432", "postgres=/tmp/pg/.s.PGSQL.55432",
-                                "redis=*:6348", "redis=[::1]:6348", "mysql=127.0.0.1:3307"}));
+    EXPECT_EQ(names(found),
+              (std::vector<std::string>{
+                  "postgres=127.0.0.1:55432", "postgres=/tmp/pg/.s.PGSQL.55432", "redis=*:6348",
+                  "redis=[::1]:6348", "mysql=127.0.0.1:3307", "deputy=/tmp/tmux-0/default"}));
     ASSERT_FALSE(found.empty());
     EXPECT_EQ(found[0].pid, 100);
     EXPECT_EQ(found[0].server, "postgres");

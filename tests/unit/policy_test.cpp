@@ -789,6 +789,12 @@ TEST(PolicyDatabasesDiscover, OnByDefaultOffBySettingAndItsErrors) {
     auto err = one_error("version: 1\ndatabases:\n  discover: sometimes\n");
     EXPECT_NE(err.find("3:"), std::string::npos) << err;
     EXPECT_NE(err.find("databases.discover"), std::string::npos) << err;
+    // The same for terminal multiplexers' servers as deputies.
+    EXPECT_TRUE(default_policy().deputy_multiplexers);
+    EXPECT_FALSE(parse_ok("version: 1\nprocesses:\n  multiplexers: false\n").deputy_multiplexers);
+    EXPECT_NE(
+        one_error("version: 1\nprocesses:\n  multiplexers: 2\n").find("processes.multiplexers"),
+        std::string::npos);
 }
 
 }  // namespace

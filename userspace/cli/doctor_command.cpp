@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "db_guard/db_wire_decide.h"
+#include "db_guard/listeners.h"
 #include "doctor/features.h"
 #include "doctor/guarantees.h"
 #include "policy/db_endpoints.h"
@@ -33,12 +34,17 @@ std::string effect_text(const Guarantee& g) {
 }
 
 // The deputy sockets of the built-in policy (processes.deputies) that exist
-// on this host, patterns expanded: {socket, service}.
+// on this host, patterns expanded, and the sockets of the terminal
+// multiplexers' servers running now (processes.multiplexers; the daemon
+// leaves out those that run inside a session): {socket, service}.
 nlohmann::json host_deputies() {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& pattern : policy::default_policy().deputy_sockets)
         for (const auto& path : db::expand_unix_pattern(pattern))
             out.push_back({{"socket", path}, {"service", deputy_service(path)}});
+    for (const auto& l : db::discover_listeners())
+        if (l.endpoint.kind == db::Kind::Deputy)
+            out.push_back({{"socket", l.endpoint.unix_path}, {"service", l.server}});
     return out;
 }
 

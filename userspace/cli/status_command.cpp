@@ -73,10 +73,17 @@ int print_status(const GlobalOptions& g, bool as_json) {
         l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
                                                : "not refused (kernel before 6.7)",
         l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");
-    for (const auto& d : s.value("databases_discovered", nlohmann::json::array()))
-        std::printf("              watching %s too: %s (pid %d) listens there\n",
-                    d.value("endpoint", "").c_str(), d.value("server", "").c_str(),
-                    d.value("pid", 0));
+    for (const auto& d : s.value("databases_discovered", nlohmann::json::array())) {
+        std::string ep = d.value("endpoint", "");
+        if (ep.rfind("deputy=", 0) == 0)
+            std::printf(
+                "              refusing %s to guarded processes: %s (pid %d) outside "
+                "every session\n",
+                ep.substr(7).c_str(), d.value("server", "").c_str(), d.value("pid", 0));
+        else
+            std::printf("              watching %s too: %s (pid %d) listens there\n", ep.c_str(),
+                        d.value("server", "").c_str(), d.value("pid", 0));
+    }
     std::printf("              %llu requests judged, %llu refused\n",
                 static_cast<unsigned long long>(c.value("db_requests", 0ull)),
                 static_cast<unsigned long long>(c.value("db_refused", 0ull)));

@@ -2,16 +2,24 @@
 // running database server listens on (db_guard/listeners.h) is watched with
 // the policy's endpoints, found at start, at each policy load and every
 // kDiscoverEvery; a listener that appears or goes is said in the log and
-// in a db_listeners record.
+// in a db_listeners record. processes.multiplexers likewise: the sockets of
+// tmux and screen servers running outside every session are deputies.
 #include "daemon/daemon_impl.h"
 
 namespace ks::daemon_detail {
 
+namespace {
+
+bool wanted(const db::Listener& l, const policy::Policy& p) {
+    return l.endpoint.kind == db::Kind::Deputy ? p.deputy_multiplexers : p.db_discover;
+}
+
+}  // namespace
+
 std::vector<db::Endpoint> Daemon::watched_endpoints(const policy::CompiledPolicy& c) const {
     std::vector<db::Endpoint> out = c.db_endpoints;
-    if (!c.policy.db_discover) return out;
     for (const auto& l : discovered_)
-        if (!db::covered(l.endpoint, out)) out.push_back(l.endpoint);
+        if (wanted(l, c.policy) && !db::covered(l.endpoint, out)) out.push_back(l.endpoint);
     return out;
 }
 
@@ -19,9 +27,14 @@ void Daemon::discover_db_listeners() {
     discovered_at_ = std::chrono::steady_clock::now();
     const policy::CompiledPolicy& c = state_.compiled;
     std::vector<db::Listener> found;
-    if (c.policy.db_discover && dwbpf_)
-        for (auto& l : db::discover_listeners())
-            if (!db::covered(l.endpoint, c.db_endpoints)) found.push_back(std::move(l));
+    if (dwbpf_ && (c.policy.db_discover || c.policy.deputy_multiplexers))
+        for (auto& l : db::discover_listeners()) {
+            // A multiplexer started inside a session is the session's own.
+            if (!wanted(l, c.policy) || db::covered(l.endpoint, c.db_endpoints) ||
+                (l.endpoint.kind == db::Kind::Deputy && bpf_->session_of(l.pid)))
+                continue;
+            found.push_back(std::move(l));
+        }
     auto names = [](const std::vector<db::Listener>& v) {
         std::vector<std::string> out;
         for (const auto& l : v) out.push_back(l.endpoint.str());
@@ -32,7 +45,13 @@ void Daemon::discover_db_listeners() {
     json eps = json::array();
     for (const auto& l : found) {
         eps.push_back({{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
-        if (std::find(before.begin(), before.end(), l.endpoint.str()) == before.end())
+        if (std::find(before.begin(), before.end(), l.endpoint.str()) != before.end()) continue;
+        if (l.endpoint.kind == db::Kind::Deputy)
+            spdlog::info(
+                "refusing guarded connections to {}: {} (pid {}) listens there outside every "
+                "session (processes.multiplexers)",
+                l.endpoint.unix_path, l.server, l.pid);
+        else
             spdlog::info("watching {}: {} (pid {}) listens there (databases.discover)",
                          l.endpoint.str(), l.server, l.pid);
     }

@@ -121,6 +121,8 @@ std::string deputy_service(const std::string& path) {
     if (path.find("containerd") != std::string::npos) return "containerd";
     if (path.find("podman") != std::string::npos) return "Podman";
     if (path.find("crio") != std::string::npos) return "CRI-O";
+    if (path.find("/tmux-") != std::string::npos) return "a tmux server";
+    if (path.find("/screen/") != std::string::npos) return "a screen session";
     return "a service";
 }
 
@@ -131,7 +133,7 @@ Decision decide_db_unix_connect(const DbWireEvent& ev) {
         d.rule = "process:deputy";
         d.reason = "a connection to " + deputy_service(path) + " (" + path +
                    "), a service outside the session that acts for whoever asks: what it ran "
-                   "would not be guarded (policy processes.deputies)";
+                   "would not be guarded (policy processes.deputies, processes.multiplexers)";
     } else {
         d.rule = "db:" + std::string(db_reason_name(ev.reason));
         d.reason = db_reason_text(ev.reason);

@@ -23,6 +23,7 @@ std::optional<Kind> server_kind(const std::string& comm) {
     if (comm == "mysqld" || comm == "mariadbd") return Kind::Mysql;
     if (comm == "redis-server") return Kind::Redis;
     if (comm == "mongod") return Kind::Mongodb;
+    if (comm == "tmux: server" || comm == "screen" || comm == "SCREEN") return Kind::Deputy;
     return std::nullopt;
 }
 

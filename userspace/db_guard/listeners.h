@@ -4,9 +4,9 @@
 // the port the policy names.
 //
 // A server is a process named postgres, mysqld, mariadbd, redis-server or
-// mongod in the daemon's network namespace; what it listens on is each of its
-// sockets that /proc/net/{tcp,tcp6,unix} shows listening (abstract unix
-// sockets left out: nothing connects to them by path).
+// mongod (or "tmux: server", screen, SCREEN) in the daemon's network namespace; what it listens on
+// is each of its sockets that /proc/net/{tcp,tcp6,unix} shows listening (abstract unix sockets left
+// out: nothing connects to them by path).
 #pragma once
 
 #include <string>
@@ -16,6 +16,8 @@
 
 namespace ks::db {
 
+// Deputies (Kind::Deputy) too: the unix sockets of terminal multiplexers'
+// servers (tmux, screen), which run whatever keys or commands a client sends.
 struct Listener {
     Endpoint endpoint;   // "*:PORT" for a socket bound to every address
     int pid = 0;         // the server process that holds it

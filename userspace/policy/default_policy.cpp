@@ -148,6 +148,11 @@ processes:
     - /run/containerd/containerd.sock
     - /run/podman/podman.sock
     - /run/crio/crio.sock
+  # And the sockets of tmux and screen servers running outside every session,
+  # found from their processes every 5 seconds: `tmux send-keys` to a
+  # person's tmux would type into a shell nobody guards. A multiplexer the
+  # agent starts inside its session stays the session's own.
+  multiplexers: true
 
 databases:
   # The databases to watch, as KIND=ADDRESS (KIND: postgres, mysql, redis,

@@ -27,7 +27,8 @@ constexpr std::string_view kBuiltinSource = "<built-in>";
 
 constexpr std::array<std::string_view, 9> kTopKeys = {
     "version", "mode", "agents", "guard", "protect", "processes", "sessions", "audit", "databases"};
-constexpr std::array<std::string_view, 2> kProcessesKeys = {"reachable", "deputies"};
+constexpr std::array<std::string_view, 3> kProcessesKeys = {"reachable", "deputies",
+                                                            "multiplexers"};
 constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "escalate_after",  "escalate_within", "escalate_to", "on_contained",
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
@@ -546,6 +547,8 @@ void Parser::parse_processes(const Entry& e, Policy& p) {
                 p.reachable_names = std::move(*names);
         } else if (sub.key == "deputies") {
             parse_deputies(sub, p);
+        } else if (sub.key == "multiplexers") {
+            if (auto b = boolean(sub, "processes.multiplexers")) p.deputy_multiplexers = *b;
         }
     }
 }

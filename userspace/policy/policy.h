@@ -69,6 +69,12 @@ struct Policy {
     // that act for whoever asks: a guarded process may not connect to them
     // (processes.deputies).
     std::vector<std::string> deputy_sockets;
+    // The servers of terminal multiplexers (tmux, screen) running outside
+    // every session are deputies too: a guarded `tmux send-keys` would run
+    // its keys in a shell nobody guards. Their sockets are found from the
+    // server processes (db_guard/listeners.h); one started inside a session
+    // is the session's own.
+    bool deputy_multiplexers = true;
     bool hold_agents_at_exec = true;
     std::vector<uint32_t> guard_uids;
     // cgroup v2 paths relative to the cgroup2 mount, normalised to start with '/'
