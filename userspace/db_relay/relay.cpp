@@ -211,6 +211,8 @@ struct Relay::Conn {
     // The relay's generation of unique keys at the question: what the
     // answer learned counts only if nothing made them forget since.
     uint64_t asked_gen = 0;
+    std::string scope;    // keys_scope
+    bool scoped = false;  // scope is the server's and the startup's
 };
 
 Result<std::unique_ptr<Relay>> Relay::start(int conns_map_fd, Hooks hooks) {
@@ -663,19 +665,26 @@ void Relay::close_conn(uint64_t id, const std::string& why) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
     if (!why.empty()) closed(it->second->origin, why);
-    scope_keys_.erase(keys_scope(*it->second, true));
-    conns_.erase(it);  // closing the fds takes them out of the epoll set
+    scope_keys_.erase("#" + std::to_string(id));  // its own, if it had any
+    conns_.erase(it);                             // closing the fds takes them out of the epoll set
 }
 
 // The server and what the client said of itself at startup; a connection
-// of a protocol without one (or that has not said it) keeps its own.
-std::string Relay::keys_scope(const Conn& c, bool own) const {
-    std::string s = c.wire->scope();
-    if (s.empty() || own) return "#" + std::to_string(c.id);
-    return c.origin.address + '\n' + s;
+// of a protocol without one keeps its own ("#" and its number).
+const std::string& Relay::keys_scope(Conn& c) const {
+    if (!c.scoped) {
+        std::string s = c.wire->scope();
+        if (!s.empty()) {
+            c.scope = c.origin.address + '\n' + s;  // the same for the connection's life
+            c.scoped = true;
+        } else if (c.scope.empty()) {
+            c.scope = "#" + std::to_string(c.id);
+        }
+    }
+    return c.scope;
 }
 
-const UniqueKeys& Relay::known_keys(const Conn& c) {
+const UniqueKeys& Relay::known_keys(Conn& c) {
     static const UniqueKeys kNone;
     auto it = scope_keys_.find(keys_scope(c));
     if (it == scope_keys_.end()) return kNone;
@@ -686,7 +695,7 @@ const UniqueKeys& Relay::known_keys(const Conn& c) {
     return it->second.keys;
 }
 
-void Relay::learn_keys(const Conn& c, UniqueKeys learned) {
+void Relay::learn_keys(Conn& c, UniqueKeys learned) {
     std::string scope = keys_scope(c);
     uint64_t now = boottime_ns();
     auto it = scope_keys_.find(scope);

@@ -140,9 +140,9 @@ class Relay {
     void check_rows(Conn& c);
     void probe(Conn& c);
     void closed(const Origin& o, const std::string& why);
-    std::string keys_scope(const Conn& c, bool own = false) const;
-    const UniqueKeys& known_keys(const Conn& c);
-    void learn_keys(const Conn& c, UniqueKeys learned);
+    const std::string& keys_scope(Conn& c) const;
+    const UniqueKeys& known_keys(Conn& c);
+    void learn_keys(Conn& c, UniqueKeys learned);
 
     Fd epoll_;
     Fd tcp4_, tcp6_;

@@ -329,9 +329,10 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
                 "D-Bus, Docker, containerd, Podman: policy processes.deputies) to run something "
                 "for it: systemctl, systemd-run, busctl, docker run are refused at connect. The "
                 "socket is matched by the path given to connect() (a path relative to another "
-                "directory is not recognised). Refused too: the servers of tmux and screen "
-                "running outside every session (processes.multiplexers), found from their "
-                "processes within 5 s. Listed below: the deputy sockets of this host."
+                "directory is not recognised). Refused too: the servers of tmux (and of screen "
+                "where it listens on a unix socket; not tested here) running outside every "
+                "session (processes.multiplexers), found from their processes within 5 s. "
+                "Listed below: the deputy sockets of this host."
               : "NOT covered: this kernel has no cgroup/connect_unix (Linux 6.7+); a guarded "
                 "process can ask systemd, D-Bus or a container runtime to act for it.");
 
