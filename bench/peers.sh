@@ -215,7 +215,7 @@ echo "Each cell: the median of $ROUNDS rounds and its ratio to 'none' (loops: ti
 echo "better; pgbench: throughput, higher is better; guarded columns against none's unguarded"
 echo "tps). Loops: $ITER iterations pinned to CPU 1. pgbench: 1 client, scale 10, ${SECS}s,"
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on a private port the daemon watches."
-echo "Kernel $(uname -r), $(nproc) CPUs. auditd $(auditd -v 2>&1 | awk '{print $NF}' | head -1), bpftrace $(bpftrace --version 2>/dev/null | awk '{print $2}')."
+echo "Kernel $(uname -r), $(nproc) CPUs. auditd $(dpkg-query -W -f='${Version}' auditd 2>/dev/null), bpftrace $(bpftrace --version 2>/dev/null | awk '{print $2}')."
 echo "Goals (issue: no cost to the database): unguarded within 1% of none on LSM and fentry"
 echo "kernels; on a tracepoint-only kernel (this one if 'killswitch doctor' says so), below"
 echo "auditd and bpftrace; guarded pgbench at least 0.8 of unguarded."
