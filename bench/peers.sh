@@ -66,12 +66,16 @@ stop_pid() {  # stop_pid PID: TERM, then wait
   for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$1" 2>/dev/null || true
 }
+# Whether the kernel's audit was on before (auditd turns it on; left on with
+# no rules it would weigh on the rows measured after it).
+audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
 stop_all() {
   stop_pid "$agent_pid"; agent_pid=""
   if [[ -n "$daemon_pid" ]]; then stop_pid "$daemon_pid"; daemon_pid=""; uninstall; fi
   if [[ -n "$auditd_pid" ]]; then
     auditctl -D >/dev/null 2>&1 || true
     stop_pid "$auditd_pid"; auditd_pid=""
+    auditctl -e "${audit_was:-0}" >/dev/null 2>&1 || true
   fi
   stop_pid "$bpftrace_pid"; bpftrace_pid=""
 }
@@ -92,6 +96,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     >"$work/apt.log" 2>&1 || echo "apt-get failed: $(tail -1 "$work/apt.log")" >&2
 fi
+audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
 why_no_auditd="" why_no_bpftrace=""
 if ! command -v auditd >/dev/null; then why_no_auditd="not installed (apt-get failed)";
 elif pgrep -x auditd >/dev/null; then why_no_auditd="an auditd already runs on this host: not touched"; fi
