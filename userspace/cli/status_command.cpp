@@ -43,18 +43,16 @@ int print_status(const GlobalOptions& g, bool as_json) {
     std::printf("\n");
     const auto& lsm = s["layers"].value("lsm", nlohmann::json::object());
     if (lsm.value("active", false))
-        std::printf(
-            "lsm layer:    active: the kernel refuses guarded processes' destructive "
-            "operations (EPERM), %zu hooks\n",
-            lsm.value("hooks", nlohmann::json::array()).size());
+        std::printf("lsm layer:    active: the kernel refuses guarded processes' destructive "
+                    "operations (EPERM), %zu hooks\n",
+                    lsm.value("hooks", nlohmann::json::array()).size());
     else
         std::printf("lsm layer:    not used: %s\n", lsm.value("reason", "unknown").c_str());
     const auto& fentry = s["layers"].value("fentry", nlohmann::json::object());
     if (fentry.value("active", false))
-        std::printf(
-            "fentry layer: active: fmod_ret programs on the kernel's security checks "
-            "refuse guarded processes' destructive operations (EPERM), %zu hooks\n",
-            fentry.value("hooks", nlohmann::json::array()).size());
+        std::printf("fentry layer: active: fmod_ret programs on the kernel's security checks "
+                    "refuse guarded processes' destructive operations (EPERM), %zu hooks\n",
+                    fentry.value("hooks", nlohmann::json::array()).size());
     else if (!lsm.value("active", false))
         std::printf("fentry layer: not used: %s\n", fentry.value("reason", "unknown").c_str());
     std::printf("protected:    %zu roots, %zu inodes; %llu held operations\n",
@@ -62,24 +60,22 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 static_cast<size_t>(s.value("protected_inodes", 0)),
                 static_cast<unsigned long long>(s.value("holds", 0ull)));
     const auto& l = s["layers"];
-    std::printf(
-        "databases:    %zu endpoints; socket send path %s; unix sockets %s; libpq "
-        "uprobes %s\n",
-        s.value("databases", nlohmann::json::array()).size(),
-        l.value("db_socket_path", false) ? "attached"
-        : l.value("db_socket_path_error", nlohmann::json()).is_string()
-            ? "UNAVAILABLE on this kernel"
-            : "idle (no session)",
-        l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
-                                               : "not refused (kernel before 6.7)",
-        l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");
+    std::printf("databases:    %zu endpoints; socket send path %s; unix sockets %s; libpq "
+                "uprobes %s\n",
+                s.value("databases", nlohmann::json::array()).size(),
+                l.value("db_socket_path", false)           ? "attached"
+                : l.value("db_socket_path_error", nlohmann::json()).is_string()
+                    ? "UNAVAILABLE on this kernel"
+                    : "idle (no session)",
+                l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
+                                                       : "not refused (kernel before 6.7)",
+                l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");
     for (const auto& d : s.value("databases_discovered", nlohmann::json::array())) {
         std::string ep = d.value("endpoint", "");
         if (ep.rfind("deputy=", 0) == 0)
-            std::printf(
-                "              refusing %s to guarded processes: %s (pid %d) outside "
-                "every session\n",
-                ep.substr(7).c_str(), d.value("server", "").c_str(), d.value("pid", 0));
+            std::printf("              refusing %s to guarded processes: %s (pid %d) outside "
+                        "every session\n",
+                        ep.substr(7).c_str(), d.value("server", "").c_str(), d.value("pid", 0));
         else
             std::printf("              watching %s too: %s (pid %d) listens there\n", ep.c_str(),
                         d.value("server", "").c_str(), d.value("pid", 0));
@@ -93,13 +89,12 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 static_cast<unsigned long long>(c["events"].value("exit", 0ull)),
                 static_cast<unsigned long long>(c.value("file_matches", 0ull)));
     const auto& dec = c.value("decisions", nlohmann::json::object());
-    std::printf(
-        "decisions:    %llu blocked, %llu killed, %llu frozen, %llu held, %llu self-protection\n",
-        static_cast<unsigned long long>(dec.value("blocked", 0ull)),
-        static_cast<unsigned long long>(dec.value("killed", 0ull)),
-        static_cast<unsigned long long>(dec.value("frozen", 0ull)),
-        static_cast<unsigned long long>(dec.value("held", 0ull)),
-        static_cast<unsigned long long>(dec.value("tamper", 0ull)));
+    std::printf("decisions:    %llu blocked, %llu killed, %llu frozen, %llu held, %llu self-protection\n",
+                static_cast<unsigned long long>(dec.value("blocked", 0ull)),
+                static_cast<unsigned long long>(dec.value("killed", 0ull)),
+                static_cast<unsigned long long>(dec.value("frozen", 0ull)),
+                static_cast<unsigned long long>(dec.value("held", 0ull)),
+                static_cast<unsigned long long>(dec.value("tamper", 0ull)));
     std::printf("lost events:  %llu", static_cast<unsigned long long>(c.value("lost_total", 0ull)));
     if (c.value("lost_total", 0ull) > 0) {
         std::printf(" (per CPU:");
@@ -121,10 +116,11 @@ int print_status(const GlobalOptions& g, bool as_json) {
                     sess["processes"].size(), cmd.c_str());
         // A frozen session says why and how it ends: it never waits unseen.
         if (const auto f = sess.value("frozen", nlohmann::json()); f.is_object()) {
-            std::string ends = f["ends_in_s"].is_number()
-                                   ? "; " + f.value("then", "") + " in " +
-                                         std::to_string(f["ends_in_s"].get<uint64_t>()) + "s"
-                                   : "; waits for a person";
+            std::string ends =
+                f["ends_in_s"].is_number()
+                    ? "; " + f.value("then", "") + " in " +
+                          std::to_string(f["ends_in_s"].get<uint64_t>()) + "s"
+                    : "; waits for a person";
             std::printf("    frozen%s%s: %s%s (killswitch thaw|kill --session %s)\n",
                         f.contains("since") ? (" since " + f.value("since", "")).c_str() : "",
                         f["rule"].is_string() ? (" by rule " + f.value("rule", "")).c_str() : "",
