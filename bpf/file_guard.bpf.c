@@ -1062,6 +1062,80 @@ int ks_exec_check(void *ctx)
 
 /* ---- layer 2: libc entry points (attached by user space by name) ---- */
 
+/* Where the kernel has uprobe_multi links with a pid, one link per guarded
+ * process carries every libc entry point, this layer's and self_guard's:
+ * this program, which goes on to the entry point's own program (the link's
+ * cookie is its index in ks_up_progs, filled by user space,
+ * common/uprobe_scope.h). Elsewhere each program is attached by itself, for
+ * every process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} ks_up_progs SEC(".maps");
+
+SEC("uprobe")
+int ks_up_dispatch(struct pt_regs *ctx)
+{
+	bpf_tail_call(ctx, &ks_up_progs, (__u32)bpf_get_attach_cookie(ctx));
+	return 0;
+}
+
+/* A new child of a guarded process, at its return from fork, before its
+ * first instruction: held (SIGSTOP) until the daemon has attached its
+ * uprobes, when its parent's are per process (uprobe_scope). Its parent
+ * marked it in uprobe_pending at fork. A record it cannot write, it is not
+ * held for: the syscall layer covers it until the daemon sees it. */
+static __always_inline int ks_hold_new_child(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (ret != 0 || (__u32)id != tgid)
+		return 0; /* the parent, or a new thread */
+	if (!bpf_map_lookup_elem(&uprobe_pending, &tgid))
+		return 0;
+	bpf_map_delete_elem(&uprobe_pending, &tgid);
+	struct ks_task_guard *guard = bpf_map_lookup_elem(&guarded_tasks, &tgid);
+	if (!guard)
+		return 0;
+	struct ks_fork_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FORK);
+	if (!ev)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	ks_fill_header(&ev->hdr, KS_EVENT_FORK, task, guard->session_id);
+	ev->hdr.flags = KS_EVF_HELD;
+	ks_count(KS_CTR_FORK_HELD);
+	bpf_send_signal(KS_SIGSTOP);
+	ks_submit_now(ev, KS_EVENT_FORK);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_clone")
+int ks_child_clone(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_hold_new_child(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_clone3")
+int ks_child_clone3(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_hold_new_child(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_fork")
+int ks_child_fork(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_hold_new_child(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_vfork")
+int ks_child_vfork(struct trace_event_raw_sys_exit *ctx)
+{
+	return ks_hold_new_child(ctx->ret);
+}
+
 #define KS_UPROBE(name) SEC("uprobe") int BPF_KPROBE(ks_up_##name
 #define KS_UP_GUARDED_OR_RETURN KS_GUARDED_OR_RETURN
 

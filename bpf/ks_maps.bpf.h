@@ -77,4 +77,24 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Uprobes scoped to guarded processes: where the kernel has uprobe_multi
+ * links with a pid (6.6+), the daemon attaches the libc uprobes to each
+ * guarded process alone, so that no other process traps. [0] is 1 while it
+ * does: a new child of a guarded process is then put in uprobe_pending at
+ * fork (in its parent) and held at its return from fork (file_guard), before
+ * its first instruction, until the daemon has attached them to it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} uprobe_scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} uprobe_pending SEC(".maps");
+
 #endif /* KS_MAPS_BPF_H */

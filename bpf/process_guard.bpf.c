@@ -161,6 +161,15 @@ int BPF_PROG(ks_fork, struct task_struct *parent, struct task_struct *child)
 		bpf_send_signal(KS_SIGKILL);
 	}
 
+	/* Its uprobes are attached by the daemon: held at its return from fork
+	 * until then (file_guard's ks_child_*). */
+	__u32 zero = 0;
+	__u32 *scoped = bpf_map_lookup_elem(&uprobe_scope, &zero);
+	if (scoped && *scoped) {
+		__u32 one = 1;
+		bpf_map_update_elem(&uprobe_pending, &ctgid, &one, BPF_ANY);
+	}
+
 	struct ks_fork_event *ev = ks_reserve(sizeof(*ev), KS_EVENT_FORK);
 	if (!ev)
 		return 0;
@@ -193,5 +202,6 @@ int BPF_PROG(ks_exit, struct task_struct *p)
 		ks_submit(ev, KS_EVENT_EXIT);
 	}
 	bpf_map_delete_elem(&guarded_tasks, &tgid);
+	bpf_map_delete_elem(&uprobe_pending, &tgid);
 	return 0;
 }

@@ -187,6 +187,9 @@ KS_SELF_TP(kexec_file_load)
 
 #define KS_SELF_UP(name, ...) SEC("uprobe") int BPF_KPROBE(ks_self_up_##name, ##__VA_ARGS__)
 
+/* Where uprobes are scoped to guarded processes, these run from file_guard's
+ * ks_up_dispatch (one link per process for both layers). */
+
 /* The same at a libc entry, before the call. */
 static __always_inline int ks_signal_at_libc(struct ks_task_guard *g, __s64 pid, int sig,
 					     bool to_daemon)

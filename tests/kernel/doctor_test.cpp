@@ -46,14 +46,15 @@ TEST_F(DoctorTest, JsonHasEveryFeatureAndRow) {
     const auto& j = report();
     ASSERT_FALSE(j.is_discarded()) << "doctor --json did not print JSON";
     EXPECT_FALSE(j.at("kernel").get<std::string>().empty());
-    for (const char* name :
-         {"btf", "tracefs", "bpffs", "cgroup_v2", "cgroup_freeze", "cgroup_kill", "tracepoint",
-          "raw_tracepoint", "uprobe", "sk_msg", "cgroup_skb", "sockops", "lsm", "fentry",
-          "ring_buffer", "bpf_send_signal", "bpf_loop", "io_uring", "connect_unix"}) {
+    for (const char* name : {"btf",           "tracefs",     "bpffs",        "cgroup_v2",
+                             "cgroup_freeze", "cgroup_kill", "tracepoint",   "raw_tracepoint",
+                             "uprobe",        "sk_msg",      "cgroup_skb",   "sockops",
+                             "lsm",           "fentry",      "ring_buffer",  "bpf_send_signal",
+                             "bpf_loop",      "io_uring",    "connect_unix", "uprobe_multi"}) {
         EXPECT_TRUE(j.at("features").contains(name)) << name;
         EXPECT_TRUE(j.at("details").contains(name)) << name;
     }
-    EXPECT_EQ(j.at("guarantees").size(), 23u);
+    EXPECT_EQ(j.at("guarantees").size(), 24u);
     EXPECT_TRUE(j.at("deputies").is_array());
 }
 
@@ -65,9 +66,9 @@ TEST_F(DoctorTest, FeaturesMatchThisMachine) {
     // LSM and fentry programs fail to load with EPERM on these machines.
     EXPECT_FALSE(f.at("lsm").get<bool>()) << d.at("lsm");
     EXPECT_FALSE(f.at("fentry").get<bool>()) << d.at("fentry");
-    for (const char* name :
-         {"btf", "cgroup_v2", "tracepoint", "raw_tracepoint", "uprobe", "sk_msg", "cgroup_skb",
-          "cgroup_freeze", "cgroup_kill", "ring_buffer", "bpf_send_signal", "connect_unix"})
+    for (const char* name : {"btf", "cgroup_v2", "tracepoint", "raw_tracepoint", "uprobe", "sk_msg",
+                             "cgroup_skb", "cgroup_freeze", "cgroup_kill", "ring_buffer",
+                             "bpf_send_signal", "connect_unix", "uprobe_multi"})
         EXPECT_TRUE(f.at(name).get<bool>()) << name << ": " << d.at(name);
     EXPECT_NE(d.at("lsm").get<std::string>().find("active LSMs"), std::string::npos) << d.at("lsm");
     // Linux 6.18: guarded connections to watched unix sockets go to the relay.

@@ -210,11 +210,14 @@ TEST_F(SessionEnds, UninstallLeavesNoSessionFrozenBehind) {
 TEST_F(SessionEnds, UninstallLeavesNothingStoppedForADaemonThatIsGone) {
     auto d = start("");
     std::string go = dir_ / "go";
+    // The inner shell starts while the daemon runs and forks nothing after:
+    // where the uprobes are per process, a new child would wait at fork for
+    // the next daemon, before it could exec rm.
     auto fut = run(*d, "stranded",
-                   "while [ ! -e " + go + " ]; do sleep 0.05; done; rm -rf " + data_ +
-                       "; echo rm=$?; echo after");
+                   "sh -c 'while [ ! -e " + go + " ]; do :; done; exec rm -rf " + data_ +
+                       "'; echo rm=$?; echo after");
     std::string dir = session_dir(*d, "stranded");
-    ASSERT_TRUE(wait_until([&] { return procs_in(dir) >= 1; }));
+    ASSERT_TRUE(wait_until([&] { return procs_in(dir) >= 2; }));
     d->kill_hard();
     std::ofstream(go) << "";
     // No daemon: rm is held at exec, before it runs, and waits.

@@ -34,6 +34,10 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
     cmd->add_flag("!--no-libc-uprobes", opts->libc_uprobes,
                   "Do not attach the libc layer (uprobes trap in every process that calls the "
                   "hooked libc functions, guarded or not; see docs/performance.md)");
+    cmd->add_flag("!--global-uprobes", opts->scoped_uprobes,
+                  "Attach the libc uprobes for every process, as on kernels before 6.6, "
+                  "instead of to each guarded process alone (for comparison: every process that "
+                  "calls the hooked functions then traps; see docs/performance.md)");
     cmd->add_flag("!--no-lsm", opts->lsm,
                   "Do not use the LSM layer even where the kernel runs BPF LSM (bpf in "
                   "/sys/kernel/security/lsm). With it, the kernel refuses a guarded process's "

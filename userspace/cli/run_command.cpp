@@ -87,6 +87,10 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
             _exit(125);
         }
         ::setenv("KILLSWITCH_SESSION", name.c_str(), 1);
+        // The libc layer for this process before the exec, where the daemon
+        // attaches it per process (an older daemon does not know the request:
+        // it attaches it when it sees the exec).
+        (void)control_request(g.runtime_dir, {{"cmd", "session.enter"}}, 30000);
         exec_command(command);
     }
     g_child = child;

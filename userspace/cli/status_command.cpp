@@ -41,6 +41,18 @@ int print_status(const GlobalOptions& g, bool as_json) {
     if (!s["layers"]["uprobes"].empty())
         std::printf(", libc layer on %s", s["layers"].value("libc", "").c_str());
     std::printf("\n");
+    const auto& scope = s["layers"].value("uprobe_scope", nlohmann::json::object());
+    if (scope.value("active", false))
+        std::printf(
+            "uprobes:      in guarded processes only (%llu now); %llu new children held "
+            "at fork until attached (mean %llu us, max %llu us)\n",
+            static_cast<unsigned long long>(scope.value("processes", 0ull)),
+            static_cast<unsigned long long>(scope.value("fork_holds", 0ull)),
+            static_cast<unsigned long long>(scope.value("fork_hold_mean_us", 0ull)),
+            static_cast<unsigned long long>(scope.value("fork_hold_max_us", 0ull)));
+    else if (scope.contains("reason"))
+        std::printf("uprobes:      in every process that maps the library: %s\n",
+                    scope.value("reason", "").c_str());
     const auto& lsm = s["layers"].value("lsm", nlohmann::json::object());
     if (lsm.value("active", false))
         std::printf("lsm layer:    active: the kernel refuses guarded processes' destructive "

@@ -153,16 +153,35 @@ Result<size_t> use_state_maps(bpf_object* obj) {
     return reused;
 }
 
-void pin_link(bpf_link* link, const std::string& name) {
-    if (!g.enabled || !link) return;
+namespace {
+std::string link_pin_path(const std::string& name) {
     std::string safe = name;
     // bpffs refuses names with a dot (EPERM): they are reserved.
     for (char& c : safe)
         if (c == '/' || c == ' ' || c == '.') c = '-';
-    std::string path = links_dir() + "/" + safe;
+    return links_dir() + "/" + safe;
+}
+}  // namespace
+
+void pin_link(bpf_link* link, const std::string& name) {
+    if (!g.enabled || !link) return;
+    std::string path = link_pin_path(name);
     if (int err = bpf_link__pin(link, path.c_str()))
         spdlog::warn("pin {}: {} (the program stays attached only while the daemon runs)", path,
                      std::strerror(-err));
+}
+
+void pin_fd(int link_fd, const std::string& name) {
+    if (!g.enabled || link_fd < 0) return;
+    std::string path = link_pin_path(name);
+    if (bpf_obj_pin(link_fd, path.c_str()) != 0)
+        spdlog::warn("pin {}: {} (the program stays attached only while the daemon runs)", path,
+                     std::strerror(errno));
+}
+
+void unpin_name(const std::string& name) {
+    if (!g.enabled) return;
+    ::unlink(link_pin_path(name).c_str());
 }
 
 void pin_skeleton_links(const bpf_object_skeleton* s) {

@@ -62,6 +62,10 @@ Result<size_t> use_state_maps(bpf_object* obj);
 // After attach: pins link as NAME (unique in the daemon) in this generation.
 // A failure is logged: the program stays attached while the daemon lives.
 void pin_link(bpf_link* link, const std::string& name);
+// The same for a link (or a map) the daemon holds as a bare descriptor; unpin_name
+// removes that pin (the link then goes when its descriptor is closed).
+void pin_fd(int link_fd, const std::string& name);
+void unpin_name(const std::string& name);
 // Every attached program of a skeleton, named OBJECT.PROGRAM.
 void pin_skeleton_links(const bpf_object_skeleton* s);
 // Before an explicit detach: the program must really go.

@@ -289,8 +289,37 @@ void Daemon::run() {
     }
 }
 
+void Daemon::scope_uprobes(int tgid) {
+    uint64_t start = task_start_time(tgid);
+    if (start == 0 || scope_->contains(tgid, start)) return;  // gone, or done
+    if (auto st = scope_->add(tgid, start); !st) {
+        // The syscall layer still covers it, stopping right after the call.
+        spdlog::error("libc layer for pid {}: {}", tgid, st.error().str());
+        json rec = own_record("error");
+        rec["pid"] = tgid;
+        rec["message"] = "libc layer not attached: " + st.error().str();
+        audit_->append(std::move(rec));
+    }
+}
+
+void Daemon::leave_uprobes_to_kernel() {
+    // With no daemon, nobody would attach the uprobes of a new child: the
+    // kernel keeps them for every process until the next daemon, and no
+    // child is held any more.
+    if (auto st = scope_->attach_everywhere(); !st) {
+        spdlog::error("libc layer for every process: {}", st.error().str());
+        return;
+    }
+    if (auto st = bpf_->set_uprobe_scope(false); !st) spdlog::error("{}", st.error().str());
+    handle_ringbuf();  // children held until now are let go
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    handle_ringbuf();
+    scope_->release_all();
+}
+
 void Daemon::shutdown() {
     if (!audit_) return;
+    if (scope_ && pins::enabled() && fbpf_->active()) leave_uprobes_to_kernel();
     handle_ringbuf();
     audit_->append(own_record("daemon_stop"));
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
@@ -309,6 +338,7 @@ void Daemon::shutdown() {
     dbpf_ = nullptr;
     dwbpf_ = nullptr;
     sgbpf_ = nullptr;
+    scope_.reset();
     spdlog::info("killswitch daemon stopped");
 }
 
@@ -365,6 +395,9 @@ void Daemon::handle_event(const Event& ev) {
 
 void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
+    // A process guarded from this exec on: its uprobes (a held agent's
+    // before it is let go; the others' as soon as we read this).
+    if (scope_) scope_uprobes(h.pid);
     if (h.flags & KS_EVF_NEW_SESSION) {
         auto origin = ev.seed == KS_SEED_UID ? SessionOrigin::Uid : SessionOrigin::Agent;
         // A held agent is let go only once the layers are attached. One with
@@ -412,6 +445,16 @@ void Daemon::on_exec(const ExecEvent& ev) {
 }
 
 void Daemon::on_fork(const ForkEvent& ev) {
+    if (ev.hdr.flags & KS_EVF_HELD) {
+        // The child itself, held at its return from fork (bpf/file_guard.bpf.c):
+        // let go once its uprobes are attached. An earlier daemon's too.
+        if (scope_) scope_uprobes(ev.hdr.pid);
+        ::kill(ev.hdr.pid, SIGCONT);
+        fork_holds_.add(boottime_ns() - ev.hdr.ts_boot_ns);
+        return;
+    }
+    // A parent in a guarded cgroup is marked at its first fork.
+    if (scope_) scope_uprobes(ev.hdr.ppid);
     table_.on_fork(ev);
     sessions_->ensure_member(ev.hdr.session_id, ev.hdr.pid, ev.hdr.cgroup_id);
     audit_->append(render_subject("fork", subject_of(ev.hdr)));
@@ -427,6 +470,7 @@ void Daemon::on_exit(const ExitEvent& ev) {
     audit_->append(std::move(rec));
     table_.on_exit(ev);
     fbpf_->remove_pass(ev.hdr.pid);
+    if (scope_) scope_->remove(ev.hdr.pid);
 }
 
 void Daemon::on_tick() {
@@ -461,6 +505,13 @@ void Daemon::on_tick() {
         resolve_hold(h, false,
                      "nobody decided within " + std::to_string(policy().hold_timeout_s) + "s");
     end_sessions_on_tick();
+    // Processes whose exit we did not see (not guarded yet, or a record
+    // lost): their links go.
+    if (scope_ && ++scope_sweep_ticks_ >= 10) {
+        scope_sweep_ticks_ = 0;
+        for (const auto& [tgid, start] : scope_->members())
+            if (task_start_time(tgid) != start) scope_->remove(tgid);
+    }
     continue_stopped_parents_on_tick();
     sync_relay();
     auto ended = sessions_->sweep();

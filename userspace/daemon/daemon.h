@@ -15,6 +15,9 @@ struct DaemonOptions {
     std::string runtime_dir = "/run/killswitch";
     std::string cgroup_parent = "killswitch";
     bool libc_uprobes = true;      // the libc layer (see docs/performance.md for its cost)
+    // Its uprobes in guarded processes alone where the kernel can (uprobe_multi
+    // links with a pid, 6.6+); false: in every process, as on older kernels.
+    bool scoped_uprobes = true;
     bool lsm = true;               // the LSM layer, where the kernel runs it
     bool fentry = true;            // else the fentry (fmod_ret) layer, where the kernel runs it
     std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints

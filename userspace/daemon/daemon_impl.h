@@ -45,6 +45,7 @@
 #include "common/log.h"
 #include "common/pins.h"
 #include "common/sysfs.h"
+#include "common/uprobe_scope.h"
 #include "control/control.h"
 #include "daemon/daemon.h"
 #include "db_guard/db_guard_bpf.h"
@@ -267,6 +268,11 @@ class Daemon {
 
     // requests.cpp
     json handle_request(const json& req, const PeerCred& peer);
+    // Attaches the libc uprobes to a guarded process (scope_); a failure is
+    // logged and recorded.
+    void scope_uprobes(int tgid);
+    // A clean stop: the uprobes for every process, pinned, no more holds.
+    void leave_uprobes_to_kernel();
     json status_json();
     json pinned_json() const;  // where the programs are pinned, what was adopted
     json session_record(const char* event, const Session& s);
@@ -283,6 +289,22 @@ class Daemon {
     ProcessGuardBpf* bpf_ = nullptr;
     FileGuardBpf* fbpf_ = nullptr;
     HookGuardBpf* hbpf_ = nullptr;  // null: neither hook layer is used
+    // The libc uprobes of guarded processes alone (null: for every process;
+    // scope_reason_ says why).
+    std::unique_ptr<UprobeScope> scope_;
+    std::string scope_reason_;
+    int scope_sweep_ticks_ = 0;
+    // New children held at fork until their uprobes were attached: from the
+    // stop to the SIGCONT.
+    struct {
+        uint64_t count = 0, total_ns = 0, max_ns = 0;
+        void add(uint64_t ns) {
+            ++count;
+            total_ns += ns;
+            max_ns = std::max(max_ns, ns);
+        }
+    } fork_holds_;
+    json scope_json() const;
     std::string lsm_reason_, fentry_reason_;
     DbGuardBpf* dbpf_ = nullptr;
     DbWireBpf* dwbpf_ = nullptr;  // null when this kernel refused it

@@ -12,7 +12,15 @@ void Daemon::start_layers() {
     bpf_ = add_layer(std::move(bpf.value()));
 
     bool libc = opts_.libc_uprobes && policy().libc_uprobes;
-    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc);
+    std::string libc_path = libc ? find_libc() : "";
+    std::optional<int> multi;
+    if (!libc)
+        scope_reason_ = "the libc layer is off";
+    else if (!opts_.scoped_uprobes)
+        scope_reason_ = "turned off (killswitch daemon --global-uprobes)";
+    else if (multi = uprobe_multi_support(libc_path).attach_type; !multi)
+        scope_reason_ = uprobe_multi_support(libc_path).reason;
+    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc, multi);
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = add_layer(std::move(fg.value()));
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
@@ -51,11 +59,27 @@ void Daemon::start_layers() {
         shared.push_back(hbpf_->object());
         hooks = hbpf_->coverage();
     }
-    auto sg = SelfGuardBpf::load(shared, libc ? find_libc() : "", hooks);
+    // The hold of a new child at fork is a file layer program, which a hook
+    // layer leaves off: there the uprobes stay for every process.
+    if (multi && hbpf_) {
+        scope_reason_ = "a hook layer is active";
+    } else if (multi) {
+        scope_ = std::make_unique<UprobeScope>(*multi, libc_path, fbpf_->scope_dispatcher_fd(),
+                                               fbpf_->scope_prog_array_fd());
+        fbpf_->set_scope(scope_.get());
+    }
+    auto sg = SelfGuardBpf::load(shared, libc_path, hooks, scope_.get(), multi.value_or(0));
     if (!sg) throw StartupError{sg.error().str()};
     sgbpf_ = add_layer(std::move(sg.value()));
     if (auto st = sgbpf_->set_protected_pids({::getpid()}); !st)
         throw StartupError{st.error().str()};
+    if (scope_) {
+        if (auto st = bpf_->set_uprobe_scope(true); !st) throw StartupError{st.error().str()};
+        // Guarded before we started (an earlier daemon's sessions): their
+        // links come with the layers.
+        for (int tgid : bpf_->guarded_tgids())
+            if (uint64_t start = task_start_time(tgid)) (void)scope_->add(tgid, start);
+    }
 }
 
 void Daemon::start_hook_layer() {
@@ -129,7 +153,22 @@ json Daemon::layers_json() const {
                               {"reason", !relay_error_.empty() ? relay_error_
                                          : !dwbpf_             ? "no socket path on this kernel"
                                                                : "off (databases.relay: false)"}};
+    layers["uprobe_scope"] = scope_json();
     return layers;
+}
+
+json Daemon::scope_json() const {
+    if (!scope_) return {{"active", false}, {"reason", scope_reason_}};
+    json j = {{"active", true},
+              {"processes", scope_->processes()},
+              {"links_attached", scope_->attached_total()},
+              {"link_failures", scope_->failed_total()},
+              {"fork_holds", fork_holds_.count}};
+    if (fork_holds_.count) {
+        j["fork_hold_mean_us"] = fork_holds_.total_ns / fork_holds_.count / 1000;
+        j["fork_hold_max_us"] = fork_holds_.max_ns / 1000;
+    }
+    return j;
 }
 
 bool Daemon::update_file_layer(bool force_on) {

@@ -25,6 +25,13 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         return {{"ok", true}};
     }
     if (cmd == "status") return status_json();
+    if (cmd == "session.enter") {
+        // `killswitch run`'s child, in its session cgroup, before its exec:
+        // its uprobes now (they stay across the exec), so that the command
+        // is covered from its first instruction.
+        if (scope_) scope_uprobes(peer.pid);
+        return {{"ok", true}};
+    }
     if (cmd == "session.create") {
         if (auto sid = bpf_->session_of(peer.pid))
             return {{"ok", false},

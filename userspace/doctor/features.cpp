@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "common/sysfs.h"
+#include "common/uprobe_scope.h"
 #include "probe.skel.h"
 
 // The uprobe probe attaches here. It must be a real call the compiler cannot
@@ -45,7 +46,7 @@ constexpr std::array<std::string_view, kFeatureCount> kNames = {
     "cgroup_freeze", "cgroup_kill", "tracepoint",   "raw_tracepoint",
     "uprobe",        "sk_msg",      "cgroup_skb",   "sockops",
     "lsm",           "fentry",      "ring_buffer",  "bpf_send_signal",
-    "bpf_loop",      "io_uring",    "connect_unix",
+    "bpf_loop",      "io_uring",    "connect_unix", "uprobe_multi",
 };
 
 constexpr const char* kTracefsPath = "/sys/kernel/tracing";
@@ -216,6 +217,7 @@ class Prober {
         probe_helpers();
         probe_io_uring();
         probe_connect_unix();
+        probe_uprobe_multi();
         return std::move(f_);
     }
 
@@ -545,6 +547,14 @@ class Prober {
                attach && kfunc ? "BPF_CGROUP_UNIX_CONNECT and bpf_sock_addr_set_sun_path in the "
                                  "kernel's BTF"
                                : "no cgroup/connect_unix in the kernel's BTF (Linux < 6.7)");
+    }
+
+    // A uprobe_multi link of our own, on our libc, for our own pid: what the
+    // daemon does for each guarded process.
+    void probe_uprobe_multi() {
+        const auto& s = uprobe_multi_support(find_libc());
+        f_.set(FeatureId::kUprobeMulti, s.attach_type.has_value(),
+               s.attach_type ? "a uprobe_multi link on libc for one process attached" : s.reason);
     }
 
     Features f_;

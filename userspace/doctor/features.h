@@ -35,6 +35,7 @@ enum class FeatureId {
     kBpfLoop,
     kIoUring,
     kConnectUnix,  // cgroup/connect_unix and bpf_sock_addr_set_sun_path (Linux 6.7+)
+    kUprobeMulti,  // uprobe_multi links for one process (Linux 6.6+)
     kCount,
 };
 

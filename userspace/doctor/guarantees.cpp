@@ -36,6 +36,7 @@ constexpr std::array kImplemented = {
     Implemented{"reach-raw-syscall", true},
     Implemented{"deputy-connect", true},
     Implemented{"fail-closed", true},
+    Implemented{"uprobes-in-guarded-only", true},
 };
 
 bool is_implemented(std::string_view operation) {
@@ -103,6 +104,7 @@ class Builder {
     }
 
     bool has(FeatureId id) const { return f_.has(id); }
+    const std::string& detail(FeatureId id) const { return f_[id].detail; }
     bool signal_at_syscall() const {
         return (has(FeatureId::kTracepoint) || has(FeatureId::kRawTracepoint)) &&
                has(FeatureId::kBpfSendSignal);
@@ -151,6 +153,24 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           b.refusing() ? "Not needed: the hook layer refuses the call itself (unlink-raw-syscall)."
                        : "The caller dies before the syscall, but only callers that go through "
                          "the shared libc: static binaries and raw syscalls bypass it.");
+
+    b.add(
+        "uprobes-in-guarded-only",
+        "uprobe_multi links with a pid, one per guarded process; a new child held at its "
+        "return from fork until its own are attached",
+        Effect::kCovers, !b.refusing() && b.has(FeatureId::kUprobeMulti),
+        b.refusing()
+            ? "Not needed: the hook layer refuses the calls, no libc uprobe is attached for files."
+        : b.has(FeatureId::kUprobeMulti)
+            ? "The libc uprobes are in guarded processes alone: an unguarded process, the "
+              "database server included, never traps. Each new child of a guarded process "
+              "waits for its links (under a millisecond here, more on a busy host), and with "
+              "the daemon killed it waits for the next one (a clean stop leaves them for "
+              "every process)."
+            : "This kernel has no uprobe_multi links for one process (" +
+                  std::string(b.detail(FeatureId::kUprobeMulti)) +
+                  "): the libc uprobes are in every process that maps libc, and each call of "
+                  "unlink, open, kill... traps, guarded or not (see docs/performance.md).");
 
     b.add_file_op("unlink-raw-syscall", "path_unlink/path_rmdir",
                   "sys_enter_unlink/unlinkat/rmdir");

@@ -19,20 +19,9 @@
 namespace ks {
 
 KS_SKELETON(file_guard);
-std::string find_libc() {
-    std::ifstream in("/proc/self/maps");
-    std::string line;
-    while (std::getline(in, line)) {
-        auto pos = line.find('/');
-        if (pos == std::string::npos) continue;
-        std::string path = line.substr(pos);
-        auto base = path.substr(path.find_last_of('/') + 1);
-        if (base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0) return path;
-    }
-    return "";
-}
 
-Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes) {
+Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes,
+                                                         std::optional<int> uprobe_multi) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
     g->want_uprobes_ = libc_uprobes;
     if (auto st = g->skel_.open(); !st) return st.error();
@@ -42,9 +31,17 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, g->skel_->obj) {
-        if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0)
+        if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0) {
             bpf_program__set_autoattach(prog, false);
+            if (uprobe_multi)
+                bpf_program__set_expected_attach_type(prog,
+                                                      static_cast<bpf_attach_type>(*uprobe_multi));
+        }
     }
+    // The hold of a new child until its uprobes are attached.
+    for (bpf_program* p : {g->skel_->progs.ks_child_clone, g->skel_->progs.ks_child_clone3,
+                           g->skel_->progs.ks_child_fork, g->skel_->progs.ks_child_vfork})
+        bpf_program__set_autoload(p, uprobe_multi.has_value());
     // System calls younger than the oldest kernel we run on: their programs
     // load where the kernel has them (fchmodat2 6.6, setxattrat 6.13).
     for (bpf_program* p : {g->skel_->progs.ks_tp_fchmodat2, g->skel_->progs.ks_tp_setxattrat,
@@ -67,6 +64,12 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     return g;
 }
 
+int FileGuardBpf::scope_dispatcher_fd() const {
+    return bpf_program__fd(skel_->progs.ks_up_dispatch);
+}
+
+int FileGuardBpf::scope_prog_array_fd() const { return bpf_map__fd(skel_->maps.ks_up_progs); }
+
 Status FileGuardBpf::leave_files_to_hooks() {
     if (active_) return make_error("the file layer is attached already");
     bpf_program* prog = nullptr;
@@ -81,6 +84,7 @@ Status FileGuardBpf::leave_files_to_hooks() {
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
+        if (scope_) scope_->drop_entries("file");
         detach_layer(skel_->skeleton, links_, uprobe_names_, detaching_);
         active_ = false;
         return {};
@@ -93,39 +97,25 @@ Status FileGuardBpf::set_active(bool active) {
     if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
     // address); renameat2 starts with renameat's arguments.
-    attach_uprobes(libc_,
-                   {{"unlink", skel_->progs.ks_up_unlink},
-                    {"unlinkat", skel_->progs.ks_up_unlinkat},
-                    {"rmdir", skel_->progs.ks_up_rmdir},
-                    {"rename", skel_->progs.ks_up_rename},
-                    {"renameat", skel_->progs.ks_up_renameat},
-                    {"renameat2", skel_->progs.ks_up_renameat},
-                    {"truncate", skel_->progs.ks_up_truncate},
-                    {"ftruncate", skel_->progs.ks_up_ftruncate},
-                    {"open", skel_->progs.ks_up_open},
-                    {"openat", skel_->progs.ks_up_openat},
-                    {"creat", skel_->progs.ks_up_creat},
-                    {"link", skel_->progs.ks_up_link},
-                    {"linkat", skel_->progs.ks_up_linkat},
-                    {"symlink", skel_->progs.ks_up_symlink},
-                    {"symlinkat", skel_->progs.ks_up_symlinkat},
-                    {"mount", skel_->progs.ks_up_mount},
-                    {"umount", skel_->progs.ks_up_umount},
-                    {"umount2", skel_->progs.ks_up_umount},
-                    {"chmod", skel_->progs.ks_up_chmod},
-                    {"fchmod", skel_->progs.ks_up_fchmod},
-                    {"fchmodat", skel_->progs.ks_up_fchmodat},
-                    {"chown", skel_->progs.ks_up_chown},
-                    {"lchown", skel_->progs.ks_up_chown},
-                    {"fchown", skel_->progs.ks_up_fchown},
-                    {"fchownat", skel_->progs.ks_up_fchownat},
-                    {"setxattr", skel_->progs.ks_up_xattr},
-                    {"lsetxattr", skel_->progs.ks_up_xattr},
-                    {"removexattr", skel_->progs.ks_up_xattr},
-                    {"lremovexattr", skel_->progs.ks_up_xattr},
-                    {"fsetxattr", skel_->progs.ks_up_fxattr},
-                    {"fremovexattr", skel_->progs.ks_up_fxattr}},
-                   links_, uprobe_names_);
+    const std::vector<UprobeSpec> specs = {
+        {"unlink", skel_->progs.ks_up_unlink},       {"unlinkat", skel_->progs.ks_up_unlinkat},
+        {"rmdir", skel_->progs.ks_up_rmdir},         {"rename", skel_->progs.ks_up_rename},
+        {"renameat", skel_->progs.ks_up_renameat},   {"renameat2", skel_->progs.ks_up_renameat},
+        {"truncate", skel_->progs.ks_up_truncate},   {"ftruncate", skel_->progs.ks_up_ftruncate},
+        {"open", skel_->progs.ks_up_open},           {"openat", skel_->progs.ks_up_openat},
+        {"creat", skel_->progs.ks_up_creat},         {"link", skel_->progs.ks_up_link},
+        {"linkat", skel_->progs.ks_up_linkat},       {"symlink", skel_->progs.ks_up_symlink},
+        {"symlinkat", skel_->progs.ks_up_symlinkat}, {"mount", skel_->progs.ks_up_mount},
+        {"umount", skel_->progs.ks_up_umount},       {"umount2", skel_->progs.ks_up_umount},
+        {"chmod", skel_->progs.ks_up_chmod},         {"fchmod", skel_->progs.ks_up_fchmod},
+        {"fchmodat", skel_->progs.ks_up_fchmodat},   {"chown", skel_->progs.ks_up_chown},
+        {"lchown", skel_->progs.ks_up_chown},        {"fchown", skel_->progs.ks_up_fchown},
+        {"fchownat", skel_->progs.ks_up_fchownat},   {"setxattr", skel_->progs.ks_up_xattr},
+        {"lsetxattr", skel_->progs.ks_up_xattr},     {"removexattr", skel_->progs.ks_up_xattr},
+        {"lremovexattr", skel_->progs.ks_up_xattr},  {"fsetxattr", skel_->progs.ks_up_fxattr},
+        {"fremovexattr", skel_->progs.ks_up_fxattr}};
+    if (scope_) return scope_->set_entries("file", specs, uprobe_names_);
+    attach_uprobes(libc_, specs, links_, uprobe_names_);
     return {};
 }
 

@@ -5,6 +5,7 @@
 #include <killswitch/abi/events.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "common/layer.h"
 #include "common/result.h"
 #include "common/skeleton.h"
+#include "common/uprobe_scope.h"
 #include "file_guard/protected_set.h"
 #include "policy/compile.h"
 
@@ -27,7 +29,19 @@ class FileGuardBpf : public Layer {
     // shared: the object whose maps (guarded_tasks, events, counters...) this
     // one uses instead of its own. Loaded and tried, then left detached until
     // set_active(true).
-    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes);
+    // uprobe_multi: the kernel's BPF_TRACE_UPROBE_MULTI where the libc
+    // uprobes may be scoped to guarded processes (common/uprobe_scope.h):
+    // its programs load for uprobe_multi links, with the programs that hold
+    // a new child at its return from fork.
+    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes,
+                                                      std::optional<int> uprobe_multi = {});
+    // From now on the libc uprobes are attached to the processes of scope
+    // alone (load with uprobe_multi). Before the first set_active(true).
+    void set_scope(UprobeScope* scope) { scope_ = scope; }
+    // What a scope's links run (ks_up_dispatch) and the program array it
+    // jumps through (ks_up_progs): for the libc entry points of every layer.
+    [[nodiscard]] int scope_dispatcher_fd() const;
+    [[nodiscard]] int scope_prog_array_fd() const;
     // The hook layer (hook_guard_bpf.h, LSM or fmod_ret) refuses the
     // operations on files: only the exec layer stays. No syscall tracepoint
     // attaches here from now on (each sends every system call of every
@@ -78,12 +92,10 @@ class FileGuardBpf : public Layer {
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_;
     std::string libc_;
+    UprobeScope* scope_ = nullptr;
     bool want_uprobes_ = true;
     bool active_ = false;
     std::thread detaching_;  // the last detach, finishing in the kernel
 };
-
-// The libc the system's dynamically linked programs use (from our own maps).
-std::string find_libc();
 
 }  // namespace ks

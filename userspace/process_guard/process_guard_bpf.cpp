@@ -80,6 +80,29 @@ std::optional<uint32_t> ProcessGuardBpf::session_of(int tgid) const {
     return v.session_id;
 }
 
+std::vector<int> ProcessGuardBpf::guarded_tgids() const {
+    std::vector<int> out;
+    int fd = bpf_map__fd(skel_->maps.guarded_tasks);
+    uint32_t key = 0, next = 0;
+    for (uint32_t* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+        out.push_back(static_cast<int>(next));
+        key = next;
+    }
+    return out;
+}
+
+Status ProcessGuardBpf::set_uprobe_scope(bool on) {
+    uint32_t zero = 0, v = on ? 1 : 0;
+    if (int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.uprobe_scope), &zero, &v, BPF_ANY))
+        return sys_error("uprobe_scope", -err);
+    if (on) return {};
+    // Children marked before: not held any more.
+    int fd = bpf_map__fd(skel_->maps.uprobe_pending);
+    uint32_t key = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) bpf_map_delete_elem(fd, &key);
+    return {};
+}
+
 GuardCounters ProcessGuardBpf::counters() const {
     GuardCounters c;
     int ncpu = libbpf_num_possible_cpus();

@@ -59,6 +59,11 @@ class ProcessGuardBpf : public Layer {
     Status remove_cgroup(uint64_t cgroup_id);
     Status add_task(int tgid, uint32_t session_id, uint32_t seed);
     [[nodiscard]] std::optional<uint32_t> session_of(int tgid) const;
+    [[nodiscard]] std::vector<int> guarded_tgids() const;
+    // On: a new child of a guarded process is held at its return from fork
+    // until the daemon has attached its uprobes (common/uprobe_scope.h).
+    // Off: not any more, the children marked so far included.
+    Status set_uprobe_scope(bool on);
 
     [[nodiscard]] GuardCounters counters() const;
     [[nodiscard]] int ringbuf_map_fd() const;

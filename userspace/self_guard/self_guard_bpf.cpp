@@ -45,9 +45,11 @@ bool covered_by_hooks(const std::string& call, const HookCoverage& hooks) {
 
 Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_object*>& shared,
                                                          std::string libc,
-                                                         const HookCoverage& hooks) {
+                                                         const HookCoverage& hooks,
+                                                         UprobeScope* scope, int uprobe_multi) {
     std::unique_ptr<SelfGuardBpf> g(new SelfGuardBpf());
     g->libc_ = std::move(libc);
+    g->scope_ = scope;
     g->hooks_ = hooks;
     if (auto st = g->skel_.open(); !st) return st.error();
     for (bpf_object* obj : shared)
@@ -58,6 +60,9 @@ Result<std::unique_ptr<SelfGuardBpf>> SelfGuardBpf::load(const std::vector<bpf_o
         std::string name = bpf_program__name(prog);
         if (name.rfind("ks_self_up_", 0) == 0) {
             bpf_program__set_autoattach(prog, false);
+            if (scope)
+                bpf_program__set_expected_attach_type(prog,
+                                                      static_cast<bpf_attach_type>(uprobe_multi));
             continue;
         }
         // ks_self_NAME <- tp/syscalls/sys_enter_NAME
@@ -86,6 +91,7 @@ SelfGuardBpf::~SelfGuardBpf() {
 Status SelfGuardBpf::set_active(bool active) {
     if (active == active_) return {};
     if (!active) {
+        if (scope_) scope_->drop_entries("self");
         detach_layer(skel_->skeleton, links_, uprobe_names_, detaching_);
         active_ = false;
         return {};
@@ -113,7 +119,9 @@ Status SelfGuardBpf::set_active(bool active) {
     std::vector<UprobeSpec> specs;
     for (const auto& w : wrappers)
         if (!covered_by_hooks(w.call, hooks_)) specs.push_back({w.fn, w.prog});
-    if (!specs.empty()) attach_uprobes(libc_, specs, links_, uprobe_names_);
+    if (specs.empty()) return {};
+    if (scope_) return scope_->set_entries("self", specs, uprobe_names_);
+    attach_uprobes(libc_, specs, links_, uprobe_names_);
     return {};
 }
 

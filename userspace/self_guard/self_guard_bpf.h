@@ -13,6 +13,7 @@
 #include "common/layer.h"
 #include "common/result.h"
 #include "common/skeleton.h"
+#include "common/uprobe_scope.h"
 #include "hook_guard/hook_guard_bpf.h"
 
 struct self_guard;
@@ -29,10 +30,14 @@ class SelfGuardBpf : public Layer {
     // attached (every process that calls kill() would trap for nothing; the
     // database server wakes its backends with kill()). shared: objects whose maps
     // this one uses (process_guard's; the hook layer's protected_pids when it
-    // is on).
+    // is on). scope: where the libc uprobes are attached to guarded
+    // processes alone (common/uprobe_scope.h); their programs then load for
+    // uprobe_multi links.
     static Result<std::unique_ptr<SelfGuardBpf>> load(const std::vector<bpf_object*>& shared,
                                                       std::string libc,
-                                                      const HookCoverage& hooks = {});
+                                                      const HookCoverage& hooks = {},
+                                                      UprobeScope* scope = nullptr,
+                                                      int uprobe_multi = 0);
     ~SelfGuardBpf() override;
     SelfGuardBpf(const SelfGuardBpf&) = delete;
     SelfGuardBpf& operator=(const SelfGuardBpf&) = delete;
@@ -63,6 +68,7 @@ class SelfGuardBpf : public Layer {
     SelfGuardBpf() = default;
     Skeleton<self_guard> skel_;
     std::string libc_;
+    UprobeScope* scope_ = nullptr;
     std::vector<bpf_link*> links_;
     std::vector<std::string> uprobe_names_, missing_;
     HookCoverage hooks_;

@@ -533,6 +533,7 @@ enum ks_counter {
     KS_CTR_DB_REQUESTS = 30,  /* requests inspected on the socket send path */
     KS_CTR_TAMPER = 31,       /* self-protection: guarded processes stopped */
     KS_CTR_DB_RELAYED = 32,   /* guarded connections sent to the daemon's relay */
+    KS_CTR_FORK_HELD = 33,    /* new children held until their uprobes were attached */
     KS_CTR_MAX = 40,
 };
 
