@@ -8,13 +8,18 @@
 #   killswitch idle          the daemon, no agent session
 #   killswitch session       the daemon while an agent session exists (every
 #                            layer this kernel gives it: syscall tracepoints,
-#                            libc and libpq uprobes, the socket hooks)
+#                            libc and libpq uprobes, the socket hooks); on 6.6+
+#                            the libc uprobes are in guarded processes alone
+#   ks session, global uprobes  the same with --global-uprobes: the libc
+#                            uprobes in every process, as before Linux 6.6
 #   ks session, no uprobes   the same with --no-libc-uprobes --no-db-client-probes
 #   auditd                   auditd with one watch rule (-w DIR -p wa) on a
 #                            directory the loop does not touch
 #   bpftrace                 six syscall tracepoints (openat, unlinkat, renameat2,
 #                            write, kill, execve), each filtered to a cgroup the
 #                            loop is not in
+# The rows run in a different order in each round (rotated by one), so that
+# no row is always the first after the host was idle.
 # Columns: an open/close/stat/unlink loop on tmpfs and on ext4 (a dynamic
 # binary: its libc calls meet the libc uprobes), the same on tmpfs as a static
 # binary (no uprobe can trap in it), a getppid(2) loop (only the syscall slow
@@ -178,17 +183,25 @@ measure() {  # measure ROW [guarded]: appends one sample per column
 }
 
 declare -A R
-ROWS=("none" "killswitch idle" "killswitch session" "ks session, no uprobes" "auditd" "bpftrace")
+ROWS=("none" "killswitch idle" "killswitch session" "ks session, global uprobes"
+  "ks session, no uprobes" "auditd" "bpftrace")
+run_row() {  # run_row ROW: sets the row's configuration up, measures, tears it down
+  case $1 in
+    "none") measure "none" ;;
+    "killswitch idle") start_daemon; measure "$1" ;;
+    "killswitch session") start_daemon; start_agent; measure "$1" guarded ;;
+    "ks session, global uprobes") start_daemon --global-uprobes; start_agent; measure "$1" guarded ;;
+    "ks session, no uprobes")
+      start_daemon --no-libc-uprobes --no-db-client-probes; start_agent; measure "$1" guarded ;;
+    "auditd") if [[ -z "$why_no_auditd" ]] && start_auditd; then measure "$1"; fi ;;
+    "bpftrace") if [[ -z "$why_no_bpftrace" ]] && start_bpftrace; then measure "$1"; fi ;;
+  esac
+  stop_all
+}
 loop "$work/loop" "$scratch" >/dev/null  # warm-up
 for r in $(seq "$ROUNDS"); do
   echo "round $r of $ROUNDS..." >&2
-  measure "none"
-  start_daemon; measure "killswitch idle"
-  start_agent; measure "killswitch session" guarded; stop_all
-  start_daemon --no-libc-uprobes --no-db-client-probes; start_agent
-  measure "ks session, no uprobes" guarded; stop_all
-  if [[ -z "$why_no_auditd" ]] && start_auditd; then measure "auditd"; fi; stop_all
-  if [[ -z "$why_no_bpftrace" ]] && start_bpftrace; then measure "bpftrace"; fi; stop_all
+  for i in "${!ROWS[@]}"; do run_row "${ROWS[$(( (i + r - 1) % ${#ROWS[@]} ))]}"; done
 done
 
 median() { printf '%s\n' $1 | sort -g | awk '{v[NR]=$1} END{if (NR) print (NR%2)? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -204,14 +217,14 @@ cell() {  # cell ROW COL
   if [[ -z "$v" ]]; then printf '%15s' "-"; return; fi
   awk -v v="$v" -v b="$base" 'BEGIN{ if (b > 0) printf "%8.0f %5.2fx", v, v/b; else printf "%15.0f", v }'
 }
-printf '\n%-24s %15s %15s %15s %15s %15s %15s %15s %15s\n' "" "loop tmpfs" "loop ext4" \
+printf '\n%-28s %15s %15s %15s %15s %15s %15s %15s %15s\n' "" "loop tmpfs" "loop ext4" \
   "static tmpfs" "getppid" "pgbench -S" "TPC-B" "guarded -S" "guarded TPC-B"
-printf '%-24s %15s %15s %15s %15s %15s %15s %15s %15s\n' "" "ns/iter" "ns/iter" "ns/iter" \
+printf '%-28s %15s %15s %15s %15s %15s %15s %15s %15s\n' "" "ns/iter" "ns/iter" "ns/iter" \
   "ns/iter" "tps" "tps" "tps" "tps"
 for row in "${ROWS[@]}"; do
-  if [[ $row == auditd && -n "$why_no_auditd" ]]; then printf '%-24s not measured: %s\n' "$row" "$why_no_auditd"; continue; fi
-  if [[ $row == bpftrace && -n "$why_no_bpftrace" ]]; then printf '%-24s not measured: %s\n' "$row" "$why_no_bpftrace"; continue; fi
-  printf '%-24s' "$row"
+  if [[ $row == auditd && -n "$why_no_auditd" ]]; then printf '%-28s not measured: %s\n' "$row" "$why_no_auditd"; continue; fi
+  if [[ $row == bpftrace && -n "$why_no_bpftrace" ]]; then printf '%-28s not measured: %s\n' "$row" "$why_no_bpftrace"; continue; fi
+  printf '%-28s' "$row"
   for col in tmpfs ext4 static getppid S B gS gB; do printf ' %s' "$(cell "$row" "$col")"; done
   echo
 done

@@ -1,6 +1,7 @@
 // The daemon: start-up, the event loop, the records of guarded processes
 // (exec, fork, exit) and sessions, the tick; `killswitch daemon --uninstall`.
 #include <dirent.h>
+#include <sys/resource.h>
 
 #include <set>
 
@@ -105,6 +106,14 @@ void Daemon::start() {
         // state of another.
         std::string build = pins::build_id(all_skeleton_bytes());
         if (auto st = pins::enable(opts_.pin_dir, build); !st) throw StartupError{st.error().str()};
+    }
+
+    // A descriptor per guarded process (its uprobe link) and per relayed
+    // connection: the soft limit (often 1024) is raised to the hard one.
+    if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            spdlog::warn("cannot raise the descriptor limit: {}", std::strerror(errno));
     }
 
     start_layers();
@@ -289,9 +298,9 @@ void Daemon::run() {
     }
 }
 
-void Daemon::scope_uprobes(int tgid) {
+bool Daemon::scope_uprobes(int tgid) {
     uint64_t start = task_start_time(tgid);
-    if (start == 0 || scope_->contains(tgid, start)) return;  // gone, or done
+    if (start == 0 || scope_->contains(tgid, start)) return true;  // gone, or done
     if (auto st = scope_->add(tgid, start); !st) {
         // The syscall layer still covers it, stopping right after the call.
         spdlog::error("libc layer for pid {}: {}", tgid, st.error().str());
@@ -299,7 +308,9 @@ void Daemon::scope_uprobes(int tgid) {
         rec["pid"] = tgid;
         rec["message"] = "libc layer not attached: " + st.error().str();
         audit_->append(std::move(rec));
+        return false;
     }
+    return true;
 }
 
 void Daemon::leave_uprobes_to_kernel() {
@@ -453,8 +464,14 @@ void Daemon::on_fork(const ForkEvent& ev) {
         fork_holds_.add(boottime_ns() - ev.hdr.ts_boot_ns);
         return;
     }
-    // A parent in a guarded cgroup is marked at its first fork.
-    if (scope_) scope_uprobes(ev.hdr.ppid);
+    if (scope_) {
+        // A parent in a guarded cgroup is marked at its first fork.
+        scope_uprobes(ev.hdr.ppid);
+        // The child's link now: when this comes before its return from fork,
+        // it is not stopped at all; when its hold cannot be recorded (a full
+        // ring buffer), it runs covered all the same once this is read.
+        if (scope_uprobes(ev.hdr.pid)) (void)bpf_->clear_uprobe_pending(ev.hdr.pid);
+    }
     table_.on_fork(ev);
     sessions_->ensure_member(ev.hdr.session_id, ev.hdr.pid, ev.hdr.cgroup_id);
     audit_->append(render_subject("fork", subject_of(ev.hdr)));

@@ -269,8 +269,8 @@ class Daemon {
     // requests.cpp
     json handle_request(const json& req, const PeerCred& peer);
     // Attaches the libc uprobes to a guarded process (scope_); a failure is
-    // logged and recorded.
-    void scope_uprobes(int tgid);
+    // logged and recorded (false).
+    bool scope_uprobes(int tgid);
     // A clean stop: the uprobes for every process, pinned, no more holds.
     void leave_uprobes_to_kernel();
     json status_json();

@@ -103,6 +103,13 @@ Status ProcessGuardBpf::set_uprobe_scope(bool on) {
     return {};
 }
 
+Status ProcessGuardBpf::clear_uprobe_pending(int tgid) {
+    uint32_t key = static_cast<uint32_t>(tgid);
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.uprobe_pending), &key) != 0 && errno != ENOENT)
+        return sys_error("uprobe_pending");
+    return {};
+}
+
 GuardCounters ProcessGuardBpf::counters() const {
     GuardCounters c;
     int ncpu = libbpf_num_possible_cpus();

@@ -64,6 +64,8 @@ class ProcessGuardBpf : public Layer {
     // until the daemon has attached its uprobes (common/uprobe_scope.h).
     // Off: not any more, the children marked so far included.
     Status set_uprobe_scope(bool on);
+    // The child tgid has its uprobes: it need not stop at its return from fork.
+    Status clear_uprobe_pending(int tgid);
 
     [[nodiscard]] GuardCounters counters() const;
     [[nodiscard]] int ringbuf_map_fd() const;
