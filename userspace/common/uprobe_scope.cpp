@@ -188,13 +188,14 @@ int UprobeScope::link(int pid) {
     return fd;
 }
 
+// A program keeps its slot for the scope's life: a link made before a
+// change still jumps to the same program until it is replaced.
 Status UprobeScope::merge() {
     offsets_.clear();
     cookies_.clear();
-    std::map<int, uint32_t> index;  // program fd -> its slot
     for (const auto& [layer, entries] : layers_) {
         for (const auto& e : entries) {
-            auto [it, fresh] = index.try_emplace(e.prog_fd, static_cast<uint32_t>(index.size()));
+            auto [it, fresh] = slots_.try_emplace(e.prog_fd, static_cast<uint32_t>(slots_.size()));
             if (fresh && bpf_map_update_elem(prog_array_fd_, &it->second, &e.prog_fd, BPF_ANY) != 0)
                 return sys_error("uprobe program array (" + layer + " layer)");
             offsets_.push_back(e.offset);

@@ -110,6 +110,7 @@ class UprobeScope {
     int dispatcher_fd_;
     int prog_array_fd_;
     std::map<std::string, std::vector<Entry>> layers_;
+    std::map<int, uint32_t> slots_;  // program fd -> its index in the program array
     std::vector<uint64_t> offsets_;
     std::vector<uint64_t> cookies_;
     std::unordered_map<int, Proc> procs_;
