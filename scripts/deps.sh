@@ -9,6 +9,7 @@ BUILD_PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
+  libssl-dev libsystemd-dev
 )
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
   redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr tmux

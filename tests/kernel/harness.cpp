@@ -124,7 +124,7 @@ void remove_stale_test_pins() {
 Daemon::Daemon(const Options& opts) : opts_(opts) {
     static int counter = 0;
     if (counter == 0) remove_stale_test_pins();
-    runtime_dir_ = dir_ / "run";
+    runtime_dir_ = opts.runtime_dir.empty() ? dir_ / "run" : opts.runtime_dir;
     audit_log_ = dir_ / "audit.jsonl";
     stderr_path_ = dir_ / "daemon.stderr";
     cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
@@ -148,6 +148,7 @@ void Daemon::launch() {
         int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
         ::dup2(fd, 2);
         ::dup2(fd, 1);
+        for (const auto& kv : opts_.env) ::putenv(const_cast<char*>(kv.c_str()));
         std::vector<char*> a;
         for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
         a.push_back(nullptr);

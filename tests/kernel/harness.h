@@ -60,6 +60,9 @@ class Daemon {
     struct Options {
         std::string policy_file;
         std::vector<std::string> extra_args;
+        // NAME=VALUE set in the daemon's environment (NOTIFY_SOCKET...).
+        std::vector<std::string> env;
+        std::string runtime_dir;  // empty: one in the daemon's temporary directory
     };
     explicit Daemon(const Options& opts);
     Daemon() : Daemon(Options{}) {}

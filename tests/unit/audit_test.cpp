@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/identity.h"
+
 namespace ks {
 namespace {
 
@@ -68,6 +70,59 @@ TEST(FormatAuditHuman, ShowsArgvAndDecisionFields) {
     EXPECT_NE(line.find("session=s1"), std::string::npos);
     EXPECT_NE(line.find(": rm -rf /data"), std::string::npos);
     EXPECT_NE(line.find("verdict=block"), std::string::npos);
+}
+
+TEST(AuditWriter, RecordsNameTheirHostAndRunAndTheFileKeepsItsModeAndGroup) {
+    char tmpl[] = "/tmp/ks-audit-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string path = dir + "/audit.jsonl";
+    namespace fs = std::filesystem;
+    {
+        auto w = AuditWriter::open(path, {0640, static_cast<int64_t>(::getgid())});
+        ASSERT_TRUE(w.ok()) << w.error().str();
+        w->set_identity("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210");
+        w->append({{"event", "exec"}});
+        ASSERT_TRUE(w->sync().ok());
+        EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+        // Rotated away: the new file gets the same mode.
+        fs::rename(path, path + ".1");
+        ASSERT_TRUE(w->reopen().ok());
+        w->append({{"event", "exit"}});
+        ASSERT_TRUE(w->sync().ok());
+        EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+        // A reload that narrows it.
+        ASSERT_TRUE(w->set_access({0600, -1}).ok());
+        EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+                  fs::perms::owner_read | fs::perms::owner_write);
+    }
+    std::ifstream old(path + ".1"), cur(path);
+    std::string a, b;
+    std::getline(old, a);
+    std::getline(cur, b);
+    auto ra = nlohmann::json::parse(a), rb = nlohmann::json::parse(b);
+    EXPECT_EQ(ra["host"], "0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(ra["run"], "fedcba9876543210fedcba9876543210");
+    EXPECT_EQ(ra["seq"], 1);
+    EXPECT_EQ(rb["run"], ra["run"]);
+    EXPECT_EQ(rb["seq"], 2);  // rotation does not restart the run's numbering
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Identity, MachineIdIsReadFromTheRootGivenAndRunIdsDiffer) {
+    char tmpl[] = "/tmp/ks-root-XXXXXX";
+    std::string root = ::mkdtemp(tmpl);
+    std::filesystem::create_directories(root + "/etc");
+    EXPECT_EQ(machine_id(root), "");  // none there
+    std::ofstream(root + "/etc/machine-id") << "uninitialized\n";
+    EXPECT_EQ(machine_id(root), "");  // an image that has not booted yet
+    std::ofstream(root + "/etc/machine-id") << "0123456789ABCDEF0123456789abcdef\n";
+    EXPECT_EQ(machine_id(root), "0123456789abcdef0123456789abcdef");
+    std::string a = new_run_id(), b = new_run_id();
+    EXPECT_EQ(a.size(), 32u);
+    EXPECT_NE(a, b);
+    std::filesystem::remove_all(root);
 }
 
 }  // namespace

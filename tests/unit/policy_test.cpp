@@ -275,7 +275,7 @@ TEST(PolicyErrors, UnknownKeyInASection) {
     EXPECT_TRUE(protect.starts_with("2:3: unknown key 'path' in protect (expected one of: paths"))
         << protect;
     EXPECT_EQ(one_error("audit: {file: /x}\n"),
-              "1:9: unknown key 'file' in audit (expected one of: log)");
+              "1:9: unknown key 'file' in audit (expected one of: log, mode, group)");
 }
 
 TEST(PolicyErrors, KeysMustBeStrings) {

@@ -31,9 +31,10 @@ std::string format_realtime_ns(uint64_t ns) {
     return buf;
 }
 
-Result<AuditWriter> AuditWriter::open(const std::string& path) {
+Result<AuditWriter> AuditWriter::open(const std::string& path, AuditFileAccess access) {
     AuditWriter w;
     w.path_ = path;
+    w.access_ = access;
     std::error_code ec;
     auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
@@ -43,11 +44,30 @@ Result<AuditWriter> AuditWriter::open(const std::string& path) {
     }
     w.fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!w.fd_.valid()) return sys_error("open audit log " + path);
+    if (auto st = w.apply_access(); !st) return st.error();
     return w;
+}
+
+Status AuditWriter::apply_access() {
+    // The group first: a reader of the group never sees the file readable
+    // with the group it had before.
+    if (access_.gid >= 0 &&
+        ::fchown(fd_.get(), static_cast<uid_t>(-1), static_cast<gid_t>(access_.gid)) != 0)
+        return sys_error("set the group of audit log " + path_);
+    if (::fchmod(fd_.get(), static_cast<mode_t>(access_.mode)) != 0)
+        return sys_error("set the mode of audit log " + path_);
+    return {};
+}
+
+Status AuditWriter::set_access(AuditFileAccess access) {
+    access_ = access;
+    return apply_access();
 }
 
 void AuditWriter::append(nlohmann::json record) {
     if (!record.contains("ts")) record["ts"] = format_realtime_ns(realtime_now_ns());
+    if (!host_.empty()) record["host"] = host_;
+    if (!run_.empty()) record["run"] = run_;
     record["seq"] = ++seq_;
     if (observer_) observer_(record);
     pending_ += record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -82,7 +102,7 @@ Status AuditWriter::reopen() {
     Fd fd(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd.valid()) return sys_error("reopen audit log " + path_);
     fd_ = std::move(fd);
-    return {};
+    return apply_access();
 }
 
 namespace {

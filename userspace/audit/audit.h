@@ -18,12 +18,30 @@ std::string format_realtime_ns(uint64_t realtime_ns);
 // CLOCK_BOOTTIME nanoseconds (what BPF records) to wall-clock nanoseconds.
 uint64_t boot_to_realtime_ns(uint64_t boot_ns);
 
+// The audit file's permission bits and group (audit.mode, audit.group).
+struct AuditFileAccess {
+    uint32_t mode = 0600;
+    int64_t gid = -1;  // -1: the daemon's group
+};
+
 class AuditWriter {
   public:
-    // Creates the file (0600) and its directory (0750) when missing.
-    static Result<AuditWriter> open(const std::string& path);
+    // Creates the file and its directory (0750) when missing; the file gets
+    // access's mode and group, whether it is new or not.
+    static Result<AuditWriter> open(const std::string& path, AuditFileAccess access = {});
 
-    // Adds "ts" (if absent) and "seq", and queues the line.
+    // Who writes: "host" (the machine id) and "run" (this daemon run's id),
+    // added to every record from now on when not empty.
+    void set_identity(std::string host, std::string run) {
+        host_ = std::move(host);
+        run_ = std::move(run);
+    }
+    // A new mode or group (a policy reload): the open file at once, and
+    // every file reopen() opens.
+    Status set_access(AuditFileAccess access);
+
+    // Adds "ts" (if absent), "host" and "run" (when set) and "seq", and
+    // queues the line.
     void append(nlohmann::json record);
     // Sees every record as it is appended (the daemon's decision counters).
     void set_observer(std::function<void(const nlohmann::json&)> f) { observer_ = std::move(f); }
@@ -38,7 +56,11 @@ class AuditWriter {
 
   private:
     AuditWriter() = default;
+    Status apply_access();
+
     std::string path_;
+    AuditFileAccess access_;
+    std::string host_, run_;
     Fd fd_;
     std::string pending_;
     uint64_t seq_ = 0;

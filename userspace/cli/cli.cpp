@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
         "`killswitch run -- CMD` (or let the policy's agent list guard them at exec).",
         "killswitch"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "killswitch 0.1.0");
+    app.set_version_flag("--version", "killswitch " KS_VERSION);
 
     Registry reg;
     if (const char* dir = std::getenv("KILLSWITCH_RUNTIME_DIR")) reg.global.runtime_dir = dir;

@@ -23,6 +23,14 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                     "Policy file (YAML); default: the built-in policy (`killswitch policy "
                     "show-default`)")
         ->check(CLI::ExistingFile);
+    cmd->add_option("--policy-dir", opts->policy_dir,
+                    "Drop-in policy files: every DIR/*.yaml, read after --policy in the byte "
+                    "order of their names (00-base.yaml before 50-postgres.yaml). A drop-in's "
+                    "keys replace the ones before it, but its lists (protect.paths, "
+                    "agents.names...) add to them. `killswitch policy reload` reads them again; "
+                    "status shows the files and the SHA-256 of their texts (the packaged "
+                    "service uses /etc/killswitch/policy.d)")
+        ->check(CLI::ExistingDirectory);
     cmd->add_option("--audit-log", opts->audit_log,
                     "Audit log, one JSON object per line (default: the policy's, "
                     "/var/log/killswitch/audit.jsonl)");

@@ -1,9 +1,11 @@
 // `killswitch policy check FILE...`, `killswitch policy show-default` and
 // `killswitch policy reload [FILE]`.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,32 @@ bool check_file(const std::string& path) {
     if (!result.errors.empty()) return false;
     std::fflush(stderr);
     std::printf("%s: ok\n", path.c_str());
+    return true;
+}
+
+// Prints the diagnostics of a load, errors and warnings of each file in the
+// order they occur in it.
+void print_diagnostics(const policy::LoadResult& result) {
+    std::vector<std::pair<const policy::Diagnostic*, bool>> all;
+    for (const auto& e : result.errors) all.emplace_back(&e, true);
+    for (const auto& w : result.warnings) all.emplace_back(&w, false);
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return std::tuple(a.first->file, a.first->line, a.first->column) <
+               std::tuple(b.first->file, b.first->line, b.first->column);
+    });
+    for (const auto& [d, is_error] : all)
+        std::fprintf(stderr, "%s\n", is_error ? d->str().c_str() : d->warning_str().c_str());
+}
+
+// FILE (or the built-in policy) and DIR's drop-ins, as the daemon reads them.
+bool check_set(const std::string& file, const std::string& dir) {
+    auto result = policy::load_policy_set(file, dir);
+    print_diagnostics(result);
+    if (!result.policy) return false;
+    std::fflush(stderr);
+    std::printf("%s + %s (%zu files): ok, sha256 %s\n", file.empty() ? "<built-in>" : file.c_str(),
+                dir.c_str(), result.policy->files.size(), result.policy->sha256.c_str());
+    for (const auto& f : result.policy->files) std::printf("  %s\n", f.c_str());
     return true;
 }
 
@@ -85,9 +113,18 @@ void add_policy_command(CLI::App& app, Registry& reg) {
         "warning is printed to stderr as FILE:LINE:COL: error|warning: MESSAGE; a file\n"
         "without errors is reported as \"FILE: ok\" on stdout (warnings do not fail it).\n"
         "Exit status 0 when every file is free of errors, 1 otherwise.");
-    check->add_option("FILE", *files, "Policy file(s) to check")->required();
-    check->callback([&reg, files] {
-        reg.action = [files] {
+    auto dir = std::make_shared<std::string>();
+    check->add_option("FILE", *files, "Policy file(s) to check");
+    check->add_option("--policy-dir", *dir,
+                      "Check FILE (at most one; none: the built-in policy) with the drop-in "
+                      "files DIR/*.yaml as the daemon reads them with --policy-dir, and print "
+                      "the files read and the SHA-256 that `killswitch status` shows for them");
+    check->callback([&reg, files, dir] {
+        if (files->empty() && dir->empty()) throw CLI::RequiredError("FILE (or --policy-dir)");
+        if (!dir->empty() && files->size() > 1)
+            throw CLI::ValidationError("--policy-dir", "goes with one FILE at most");
+        reg.action = [files, dir] {
+            if (!dir->empty()) return check_set(files->empty() ? "" : files->front(), *dir) ? 0 : 1;
             bool ok = true;
             for (const auto& f : *files) ok = check_file(f) && ok;
             return ok ? 0 : 1;
@@ -98,7 +135,8 @@ void add_policy_command(CLI::App& app, Registry& reg) {
     auto* rl = policy->add_subcommand(
         "reload",
         "Make the running daemon use a new policy without a restart. Without FILE the daemon\n"
-        "reads again the file it runs with (the built-in policy if it has none). The daemon\n"
+        "reads again the file it runs with (the built-in policy if it has none), and with\n"
+        "either the drop-in files of its --policy-dir as they are now. The daemon\n"
         "checks the whole policy first: on any error, or a change to a setting it reads only\n"
         "at start (audit.log, agents.hold_at_exec, guard.cgroups, protect.libc_uprobes,\n"
         "databases.client_probes), it refuses, prints every problem as\n"

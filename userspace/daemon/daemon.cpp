@@ -33,9 +33,7 @@ void Daemon::acquire_lock() {
 }
 
 void Daemon::load_policy() {
-    policy::LoadResult res = opts_.policy_file.empty()
-                                 ? policy::LoadResult{policy::default_policy(), {}, {}}
-                                 : policy::load_policy_file(opts_.policy_file);
+    policy::LoadResult res = policy::load_policy_set(opts_.policy_file, opts_.policy_dir);
     for (const auto& w : res.warnings) spdlog::warn("{}", w.warning_str());
     if (!res.policy) {
         std::string msg = "invalid policy";
@@ -94,9 +92,15 @@ void Daemon::start() {
     cgroup2_ = *cg;
 
     // Before the protected set is built: the audit log is one of its files.
-    auto audit = AuditWriter::open(policy().audit_log);
+    auto audit = AuditWriter::open(policy().audit_log, audit_access(policy()));
     if (!audit) throw StartupError{audit.error().str()};
     audit_.emplace(std::move(audit.value()));
+    host_id_ = machine_id();
+    if (host_id_.empty())
+        spdlog::warn(
+            "no machine id in /etc/machine-id or /var/lib/dbus/machine-id: records carry no "
+            "\"host\" (systemd-machine-id-setup makes one)");
+    audit_->set_identity(host_id_, run_id_);
 
     // Fail-closed: programs and state pinned in bpffs; what an earlier daemon
     // left is adopted (its links are removed once ours are attached).
@@ -218,6 +222,10 @@ void Daemon::start() {
     json rec = own_record("daemon_start");
     rec["mode"] = policy::mode_name(policy().mode);
     rec["policy"] = policy().source;
+    rec["policy_files"] = policy().files;
+    rec["policy_sha256"] = policy().sha256;
+    rec["hostname"] = host_name();
+    rec["version"] = KS_VERSION;
     rec["programs"] = bpf_->program_names();
     rec["protect"] = policy().protect_paths;
     rec["agents"] = policy().agent_names;
@@ -230,6 +238,12 @@ void Daemon::start() {
     audit_->append(rec);
     discover_db_listeners();
     (void)audit_->sync();
+    notifier_.ready(service_status());
+    if (notifier_.watchdog_usec() > 0 && notifier_.watchdog_usec() < 2000000)
+        spdlog::warn(
+            "the service's watchdog interval is {} ms: the daemon pings it once a "
+            "second, so give WatchdogSec= 2 s at least",
+            notifier_.watchdog_usec() / 1000);
     spdlog::info("killswitch daemon ready: mode {}, policy {}, audit log {}, sessions under {}",
                  policy::mode_name(policy().mode), policy().source, policy().audit_log,
                  sessions_->parent_path());
@@ -328,8 +342,14 @@ void Daemon::leave_uprobes_to_kernel() {
     scope_->release_all();
 }
 
+std::string Daemon::service_status() {
+    return fmt::format("{}, policy sha256 {}, {} sessions", policy::mode_name(policy().mode),
+                       policy().sha256.substr(0, 12), sessions_ ? sessions_->list().size() : 0);
+}
+
 void Daemon::shutdown() {
     if (!audit_) return;
+    notifier_.stopping("stopping; the pinned programs go on enforcing");
     if (scope_ && pins::enabled() && fbpf_->active()) leave_uprobes_to_kernel();
     handle_ringbuf();
     audit_->append(own_record("daemon_stop"));
@@ -498,6 +518,7 @@ void Daemon::on_tick() {
     if (::epoll_wait(rb_->epoll_fd(), &e, 1, 0) == 0) tick_read_ns_ = boottime_ns();
     handle_ringbuf();
     tick_read_ns_ = 0;
+    notifier_.tick();
     GuardCounters c = bpf_->counters();
     uint64_t lost = c.lost_total();
     if (lost > lost_reported_) {
@@ -639,8 +660,7 @@ int uninstall_daemon(const DaemonOptions& opts) {
             {{"pid", pid}, {"comm", comm}, {"signal", deny ? "SIGKILL" : "SIGCONT"}});
     }
 
-    auto res = opts.policy_file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
-                                        : policy::load_policy_file(opts.policy_file);
+    auto res = policy::load_policy_set(opts.policy_file, opts.policy_dir);
     policy::Policy pol = res.policy ? *res.policy : policy::default_policy();
     std::string log = opts.audit_log.empty() ? pol.audit_log : opts.audit_log;
     // A session a rule froze would wait for a daemon that is not coming back:
@@ -663,7 +683,8 @@ int uninstall_daemon(const DaemonOptions& opts) {
             ::closedir(d);
         }
     }
-    if (auto audit = AuditWriter::open(log)) {
+    if (auto audit = AuditWriter::open(log, daemon_detail::audit_access(pol))) {
+        audit->set_identity(machine_id(), new_run_id());
         nlohmann::json rec = daemon_detail::own_record("uninstall");
         rec["pin_dir"] = opts.pin_dir;
         rec["removed"] = *removed;

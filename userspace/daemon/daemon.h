@@ -9,6 +9,8 @@ namespace ks {
 
 struct DaemonOptions {
     std::string policy_file;  // empty: the built-in default policy
+    // Drop-in files (DIR/*.yaml) read after it, in name order; empty: none.
+    std::string policy_dir;
     std::string audit_log;    // empty: the policy's
     std::vector<std::string> protect;
     std::string mode;  // empty: the policy's; else "enforce" or "monitor"

@@ -41,6 +41,7 @@
 #include "audit/audit.h"
 #include "audit/render.h"
 #include "common/fd.h"
+#include "common/identity.h"
 #include "common/layer.h"
 #include "common/log.h"
 #include "common/pins.h"
@@ -48,6 +49,7 @@
 #include "common/uprobe_scope.h"
 #include "control/control.h"
 #include "daemon/daemon.h"
+#include "daemon/service_notify.h"
 #include "db_guard/db_guard_bpf.h"
 #include "db_guard/db_relay_decide.h"
 #include "db_guard/db_wire_bpf.h"
@@ -82,6 +84,11 @@ inline nlohmann::json own_record(const char* event) {
 }
 
 // The name the kernel gives a process (/proc/PID/comm), "" when it is gone.
+// The audit file's mode and group as the policy sets them.
+inline AuditFileAccess audit_access(const policy::Policy& p) {
+    return {p.audit_file_mode, p.audit_gid};
+}
+
 inline std::string comm_of(int pid) {
     auto comm = read_file("/proc/" + std::to_string(pid) + "/comm");
     std::string c = comm ? *comm : "";
@@ -281,6 +288,12 @@ class Daemon {
     DaemonOptions opts_;
     PolicyState state_;  // the policy in force, held once
     uint64_t policy_loaded_ns_ = 0;
+    // In every record (audit.h): the machine id, and this run's id.
+    std::string host_id_;
+    std::string run_id_ = new_run_id();
+    ServiceNotifier notifier_;
+    // "enforce, policy 1a2b3c4d5e6f, 2 sessions": the unit's status line.
+    std::string service_status();
     Fd lock_fd_;
     std::string cgroup2_;
     // Every BPF layer, in load order; the typed pointers below point into it

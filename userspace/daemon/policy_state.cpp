@@ -107,6 +107,12 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     std::string file = state_.compiled.file;
     if (req.contains("file") && req["file"].is_string()) file = req["file"].get<std::string>();
     std::string new_source = file.empty() ? policy::default_policy().source : file;
+    // The unit's reload (ExecReload) waits for READY=1 again, whatever the result.
+    notifier_.reloading("reloading the policy from " + new_source);
+    struct Ready {
+        Daemon* d;
+        ~Ready() { d->notifier_.ready(d->service_status()); }
+    } ready{this};
     json rec = {{"event", "policy_reload"},
                 {"pid", peer.pid},
                 {"ppid", 0},
@@ -115,7 +121,8 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
                 {"exe", ""},
                 {"session", nullptr},
                 {"old_source", policy().source},
-                {"new_source", new_source}};
+                {"new_source", new_source},
+                {"old_sha256", policy().sha256}};
     auto refuse = [&](const std::string& result, const std::string& error,
                       const json& diagnostics) -> json {
         rec["result"] = result;
@@ -142,8 +149,7 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
                       "the policy file must be given as an absolute path, not '" + file + "'",
                       json::array());
 
-    policy::LoadResult res = file.empty() ? policy::LoadResult{policy::default_policy(), {}, {}}
-                                          : policy::load_policy_file(file);
+    policy::LoadResult res = policy::load_policy_set(file, opts_.policy_dir);
     json diagnostics = json::array(), warnings = json::array();
     for (const auto& e : res.errors) diagnostics.push_back(e.str());
     for (const auto& w : res.warnings) warnings.push_back(w.warning_str());
@@ -171,9 +177,13 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     }
     state_ = std::move(state.value());
     policy_loaded_ns_ = realtime_now_ns();
+    if (auto st = audit_->set_access(audit_access(policy())); !st)
+        spdlog::error("audit log: {}", st.error().str());
     discover_db_listeners();
     update_file_layer();
     rec["result"] = "accepted";
+    rec["new_sha256"] = policy().sha256;
+    rec["policy_files"] = policy().files;
     rec["mode"] = policy::mode_name(policy().mode);
     rec["protect"] = policy().protect_paths;
     audit_->append(rec);
@@ -184,6 +194,7 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     return {{"ok", true},
             {"result", "accepted"},
             {"policy", policy().source},
+            {"policy_sha256", policy().sha256},
             {"policy_loaded", format_realtime_ns(policy_loaded_ns_)},
             {"mode", policy::mode_name(policy().mode)},
             {"warnings", warnings}};

@@ -274,6 +274,12 @@ sessions:
 audit:
   # The audit trail: one JSON object per line, appended.
   log: /var/log/killswitch/audit.jsonl
+  # Its permission bits (octal, at most 0644: only root writes it) and group
+  # (a name or number; empty: root's). 0640 with group adm lets the members
+  # of adm read it, as they read the system's logs. Applied at start, at
+  # each reload and when SIGHUP reopens the file after rotation.
+  mode: "0600"
+  group: ""
 )";
     return text;
 }

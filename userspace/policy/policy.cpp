@@ -1,5 +1,7 @@
 #include "policy/policy.h"
 
+#include <dirent.h>
+#include <grp.h>
 #include <killswitch/abi/events.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -17,6 +19,7 @@
 #include <utility>
 
 #include "abi/decode.h"
+#include "common/digest.h"
 #include "common/sysfs.h"
 #include "policy/db_endpoints.h"
 
@@ -51,7 +54,7 @@ constexpr std::array<std::string_view, 10> kProtectKeys = {
     "block_devices", "hold_timeout", "libc_uprobes", "mode",       "system"};
 constexpr std::array<std::string_view, 4> kProtectEntryKeys = {"path", "action", "mode", "session"};
 constexpr int kMaxHoldTimeout = 86400;
-constexpr std::array<std::string_view, 1> kAuditKeys = {"log"};
+constexpr std::array<std::string_view, 3> kAuditKeys = {"log", "mode", "group"};
 
 constexpr std::string_view kNullTag = "tag:yaml.org,2002:null";
 constexpr std::string_view kBoolTag = "tag:yaml.org,2002:bool";
@@ -190,7 +193,10 @@ class DocumentStarts : public YAML::EventHandler {
 
 class Parser {
   public:
-    Parser(const std::string& text, std::string source) : text_(text), source_(std::move(source)) {}
+    // extend: a drop-in file (policy.d): its lists add to the ones before
+    // it instead of replacing them.
+    Parser(const std::string& text, std::string source, bool extend = false)
+        : text_(text), source_(std::move(source)), extend_(extend) {}
 
     LoadResult run(Policy base);
 
@@ -257,6 +263,8 @@ class Parser {
     void parse_protect_system(const Entry& e, Policy& p);
     std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
+    void parse_audit_mode(const Entry& e, Policy& p);
+    void parse_audit_group(const Entry& e, Policy& p);
     void parse_sessions(const Entry& e, Policy& p);
     void parse_databases(const Entry& e, Policy& p);
     void parse_db_refuse(const Entry& e, Policy& p);
@@ -266,8 +274,29 @@ class Parser {
                                    int lo, int hi);
     std::optional<SessionAction> session_value(const Entry& e, std::string_view name);
 
+    // A list key: replaces the list before it, or in a drop-in file adds the
+    // entries it does not have yet.
+    template <class T>
+    void set_list(std::vector<T>& dst, std::vector<T> src) const {
+        if (!extend_) {
+            dst = std::move(src);
+            return;
+        }
+        for (auto& v : src)
+            if (std::find(dst.begin(), dst.end(), v) == dst.end()) dst.push_back(std::move(v));
+    }
+    template <class K, class V>
+    void set_map(std::map<K, V>& dst, std::map<K, V> src) const {
+        if (!extend_) {
+            dst = std::move(src);
+            return;
+        }
+        for (auto& [k, v] : src) dst.insert_or_assign(k, std::move(v));
+    }
+
     const std::string& text_;
     std::string source_;
+    bool extend_ = false;
     LoadResult result_;
 };
 
@@ -497,7 +526,7 @@ void Parser::parse_agents(const Entry& e, Policy& p) {
     for (const auto& sub : *es) {
         if (sub.key == "names") {
             if (auto names = program_names(sub, "agents.names", "agent name"))
-                p.agent_names = std::move(*names);
+                set_list(p.agent_names, std::move(*names));
         } else if (sub.key == "hold_at_exec") {
             if (auto b = boolean(sub, "agents.hold_at_exec")) p.hold_agents_at_exec = *b;
         }
@@ -544,7 +573,7 @@ void Parser::parse_processes(const Entry& e, Policy& p) {
     for (const auto& sub : *es) {
         if (sub.key == "reachable") {
             if (auto names = program_names(sub, "processes.reachable", "program name"))
-                p.reachable_names = std::move(*names);
+                set_list(p.reachable_names, std::move(*names));
         } else if (sub.key == "deputies") {
             parse_deputies(sub, p);
         } else if (sub.key == "multiplexers") {
@@ -572,7 +601,7 @@ void Parser::parse_deputies(const Entry& e, Policy& p) {
         }
         paths.push_back(std::move(*path));
     }
-    p.deputy_sockets = std::move(paths);
+    set_list(p.deputy_sockets, std::move(paths));
 }
 
 void Parser::parse_guard(const Entry& e, Policy& p) {
@@ -621,7 +650,7 @@ void Parser::parse_uids(const Entry& e, Policy& p) {
         seen.emplace(uid, item.pos);
         uids.push_back(uid);
     }
-    p.guard_uids = std::move(uids);
+    set_list(p.guard_uids, std::move(uids));
 }
 
 void Parser::parse_cgroups(const Entry& e, Policy& p) {
@@ -653,7 +682,7 @@ void Parser::parse_cgroups(const Entry& e, Policy& p) {
         seen.emplace(path, item.pos);
         cgroups.push_back(std::move(path));
     }
-    p.guard_cgroups = std::move(cgroups);
+    set_list(p.guard_cgroups, std::move(cgroups));
 }
 
 void Parser::parse_protect(const Entry& e, Policy& p) {
@@ -742,7 +771,7 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
                 }
                 eps.push_back(*spec);
             }
-            p.db_endpoints = std::move(eps);
+            set_list(p.db_endpoints, std::move(eps));
         } else if (sub.key == "action") {
             // hold: over the relay the request waits for a person; where
             // no relay carries the connection it is refused as with block.
@@ -876,7 +905,7 @@ void Parser::parse_db_bookkeeping(const Entry& e, Policy& p) {
         seen.emplace(lower, item.pos);
         tables.push_back(std::move(lower));
     }
-    p.db_bookkeeping_tables = std::move(tables);
+    set_list(p.db_bookkeeping_tables, std::move(tables));
 }
 
 std::optional<Action> Parser::action_value(const Entry& e, std::string_view name) {
@@ -905,7 +934,7 @@ void Parser::parse_protect_system(const Entry& e, Policy& p) {
         seen.emplace(*path, item.pos);
         paths.push_back(std::move(*path));
     }
-    p.protect_system = std::move(paths);
+    set_list(p.protect_system, std::move(paths));
 }
 
 void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
@@ -975,10 +1004,10 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
         if (session) sessions[*path] = *session;
         paths.push_back(std::move(*path));
     }
-    p.protect_paths = std::move(paths);
-    p.protect_path_actions = std::move(actions);
-    p.protect_path_modes = std::move(modes);
-    p.protect_path_sessions = std::move(sessions);
+    set_list(p.protect_paths, std::move(paths));
+    set_map(p.protect_path_actions, std::move(actions));
+    set_map(p.protect_path_modes, std::move(modes));
+    set_map(p.protect_path_sessions, std::move(sessions));
 }
 
 void Parser::parse_sessions(const Entry& e, Policy& p) {
@@ -1036,7 +1065,14 @@ void Parser::parse_audit(const Entry& e, Policy& p) {
     auto es = entries(e.value, e.value_pos, "audit", kAuditKeys);
     if (!es) return;
     for (const auto& sub : *es) {
-        if (sub.key != "log") continue;
+        if (sub.key == "mode") {
+            parse_audit_mode(sub, p);
+            continue;
+        }
+        if (sub.key == "group") {
+            parse_audit_group(sub, p);
+            continue;
+        }
         auto path = absolute_path(sub.value, sub.value_pos, "audit.log", "audit.log");
         if (!path) continue;
         if (*path == "/") {
@@ -1045,6 +1081,64 @@ void Parser::parse_audit(const Entry& e, Policy& p) {
         }
         p.audit_log = std::move(*path);
     }
+}
+
+// audit.mode: octal, e.g. 0640. Nobody but root may write the trail, and it
+// is not a program.
+void Parser::parse_audit_mode(const Entry& e, Policy& p) {
+    Kind k = kind_of(e.value);
+    std::string v = k == Kind::Plain || k == Kind::Quoted ? e.value.Scalar() : "";
+    uint32_t mode = 0;
+    bool ok = !v.empty() && v.size() <= 4;
+    for (char c : v) {
+        if (c < '0' || c > '7') ok = false;
+        mode = mode * 8 + static_cast<uint32_t>(c - '0');
+    }
+    if (!ok) {
+        error(e.value_pos,
+              "audit.mode must be an octal file mode such as 0640, got " + describe(e.value));
+        return;
+    }
+    if (mode & ~0644u) {
+        error(e.value_pos, "audit.mode " + v +
+                               " gives write or execute permission beyond the owner's "
+                               "(or a special bit): at most 0644, such as 0600 or 0640");
+        return;
+    }
+    if ((mode & 0600u) != 0600u) {
+        error(e.value_pos, "audit.mode " + v + " must let its owner (root) read and write: 06xx");
+        return;
+    }
+    p.audit_file_mode = mode;
+}
+
+// audit.group: a group name or number of this host ("" or null: the
+// daemon's own group).
+void Parser::parse_audit_group(const Entry& e, Policy& p) {
+    Kind k = kind_of(e.value);
+    if (k == Kind::Null) {
+        p.audit_group.clear();
+        p.audit_gid = -1;
+        return;
+    }
+    if (k != Kind::Plain && k != Kind::Quoted) {
+        error(e.value_pos, "audit.group must be a group name or number, got " + describe(e.value));
+        return;
+    }
+    const std::string& name = e.value.Scalar();
+    if (name.empty()) {
+        p.audit_group.clear();
+        p.audit_gid = -1;
+        return;
+    }
+    auto gid = group_id(name);
+    if (!gid) {
+        error(e.value_pos, "audit.group " + quote(name) + " is not a group of this host (" +
+                               gid.error().message + ")");
+        return;
+    }
+    p.audit_group = name;
+    p.audit_gid = *gid;
 }
 
 // Only the first document is loaded with YAML::Load(): yaml-cpp 0.7's
@@ -1080,7 +1174,7 @@ std::optional<YAML::Node> Parser::load_single_document() {
 
 LoadResult Parser::run(Policy base) {
     Policy p = std::move(base);
-    p.source = source_;
+    if (!extend_) p.source = source_;
 
     auto root = load_single_document();
     if (!root) return std::move(result_);
@@ -1228,13 +1322,96 @@ std::vector<std::string> restart_required_changes(const Policy& running, const P
     return out;
 }
 
+Result<int64_t> group_id(const std::string& name) {
+    if (all_digits(name) && name.size() <= 10) {
+        uint64_t v = 0;
+        std::from_chars(name.data(), name.data() + name.size(), v);
+        if (v < kUidLimit) return static_cast<int64_t>(v);
+        return make_error("out of range");
+    }
+    std::vector<char> buf(16384);
+    group g{};
+    group* out = nullptr;
+    int rc = ::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &out);
+    if (rc != 0) return Error{rc, std::strerror(rc)};
+    if (!out) return make_error("no such group");
+    return static_cast<int64_t>(out->gr_gid);
+}
+
+namespace {
+
+Diagnostic unreadable(const std::string& path, const Error& err) {
+    return {path, 0, 0,
+            "cannot read policy file: " +
+                (err.code != 0 ? std::string(std::strerror(err.code)) : err.message)};
+}
+
+}  // namespace
+
+LoadResult load_policy_set(const std::string& file, const std::string& dir) {
+    LoadResult r;
+    std::string texts;  // what the digest covers
+    std::vector<std::string> files;
+    if (file.empty()) {
+        r.policy = default_policy();
+        texts = default_policy_text();
+    } else {
+        auto text = read_file(file);
+        if (!text) {
+            r.errors.push_back(unreadable(file, text.error()));
+        } else {
+            r = Parser(*text, file).run(default_policy());
+            texts += *text;
+        }
+        files.push_back(file);
+    }
+    if (!dir.empty()) {
+        std::vector<std::string> names;
+        if (DIR* d = ::opendir(dir.c_str())) {
+            while (dirent* e = ::readdir(d)) {
+                std::string n = e->d_name;
+                if (n.empty() || n[0] == '.' || !n.ends_with(".yaml")) continue;
+                names.push_back(std::move(n));
+            }
+            ::closedir(d);
+        } else {
+            r.errors.push_back(
+                {dir, 0, 0, std::string("cannot read policy directory: ") + std::strerror(errno)});
+        }
+        std::sort(names.begin(), names.end());  // bytes, as LC_ALL=C sorts
+        for (const auto& n : names) {
+            std::string path = dir + (dir.ends_with("/") ? "" : "/") + n;
+            files.push_back(path);
+            auto text = read_file(path);
+            if (!text) {
+                r.errors.push_back(unreadable(path, text.error()));
+                continue;
+            }
+            texts += *text;
+            // After an error the rest is still checked, over the defaults,
+            // so that every file's problems are listed at once.
+            Policy base = r.policy ? *r.policy : default_policy();
+            LoadResult part = Parser(*text, path, true).run(std::move(base));
+            r.errors.insert(r.errors.end(), part.errors.begin(), part.errors.end());
+            r.warnings.insert(r.warnings.end(), part.warnings.begin(), part.warnings.end());
+            if (r.policy && part.policy) r.policy = std::move(part.policy);
+        }
+    }
+    if (!r.errors.empty()) {
+        r.policy.reset();
+        return r;
+    }
+    r.policy->drop_in_dir = dir;
+    r.policy->files = std::move(files);
+    r.policy->sha256 = sha256_hex(texts);
+    return r;
+}
+
 LoadResult load_policy_file(const std::string& path) {
     auto text = read_file(path);
     if (!text) {
-        const Error& err = text.error();
-        std::string why = err.code != 0 ? std::strerror(err.code) : err.message;
         LoadResult r;
-        r.errors.push_back({path, 0, 0, "cannot read policy file: " + why});
+        r.errors.push_back(unreadable(path, text.error()));
         return r;
     }
     return parse_policy(*text, path);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "decision/decision.h"
 
 namespace ks::policy {
@@ -187,7 +188,19 @@ struct Policy {
     FrozenEnd frozen_end = FrozenEnd::KillSession;
     WrapperExit wrapper_exit = WrapperExit::KillSession;
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
+    // audit.mode and audit.group: the audit file's permission bits (no
+    // write or execute for group and others) and group (-1: the daemon's).
+    uint32_t audit_file_mode = 0600;
+    std::string audit_group;  // as written; empty: the daemon's group
+    int64_t audit_gid = -1;
     std::string source = "<built-in>";  // where it came from
+    // The drop-in directory (policy.d) read after it; empty: none.
+    std::string drop_in_dir;
+    // Every file read, in order (the built-in policy: none), and the SHA-256
+    // of their texts one after the other (of the built-in text when no file):
+    // `cat FILE DIR/*.yaml | sha256sum` (LC_ALL=C) gives the same.
+    std::vector<std::string> files;
+    std::string sha256;
 
     bool operator==(const Policy&) const = default;
 };
@@ -214,9 +227,20 @@ inline constexpr size_t kCommMaxLen = 15;
 // default policy. source_name is used in diagnostics and as Policy::source.
 LoadResult parse_policy(const std::string& text, const std::string& source_name);
 
+// A group of this host by name or number (audit.group).
+Result<int64_t> group_id(const std::string& name);
+
 // Reads and parses a file. An unreadable file gives one error at line 0,
 // column 0 with the errno text.
 LoadResult load_policy_file(const std::string& path);
+
+// The policy of a host: FILE (the built-in policy when empty), then each
+// DIR/*.yaml (DIR empty: none) in the byte order of their names, names that
+// start with '.' left out. A drop-in file's keys replace those before it,
+// except lists, whose entries are added to the list before (protect.paths,
+// agents.names...). Sets files and sha256. Every file's diagnostics, each
+// with its own name; an unreadable directory or file is an error.
+LoadResult load_policy_set(const std::string& file, const std::string& dir);
 
 // Settings the running daemon reads only when it starts (an open file, BPF
 // read-only data, programs attached or not, processes already marked): one
