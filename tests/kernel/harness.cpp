@@ -127,7 +127,8 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
     runtime_dir_ = opts.runtime_dir.empty() ? dir_ / "run" : opts.runtime_dir;
     audit_log_ = dir_ / "audit.jsonl";
     stderr_path_ = dir_ / "daemon.stderr";
-    cgroup_parent_ = "ks-test-" + std::to_string(::getpid());
+    cgroup_parent_ =
+        opts.cgroup_parent.empty() ? "ks-test-" + std::to_string(::getpid()) : opts.cgroup_parent;
     // bpffs names cannot hold a '.'.
     pin_dir_ =
         "/sys/fs/bpf/ks-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
@@ -135,9 +136,13 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
 }
 
 void Daemon::launch() {
-    std::vector<std::string> argv = {
-        binary(),      "--runtime-dir", runtime_dir_,      "--log-level",  "debug",     "daemon",
-        "--audit-log", audit_log_,      "--cgroup-parent", cgroup_parent_, "--pin-dir", pin_dir_};
+    std::vector<std::string> argv = opts_.prefix;
+    for (const auto& a : std::vector<std::string>{
+             opts_.binary.empty() ? binary() : opts_.binary, "--runtime-dir", runtime_dir_,
+             "--log-level", "debug", "daemon", "--audit-log", audit_log_, "--cgroup-parent",
+             opts_.cgroup_parent_arg.empty() ? cgroup_parent_ : opts_.cgroup_parent_arg,
+             "--pin-dir", pin_dir_})
+        argv.push_back(a);
     if (!opts_.policy_file.empty()) {
         argv.push_back("--policy");
         argv.push_back(opts_.policy_file);

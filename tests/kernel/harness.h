@@ -63,6 +63,12 @@ class Daemon {
         // NAME=VALUE set in the daemon's environment (NOTIFY_SOCKET...).
         std::vector<std::string> env;
         std::string runtime_dir;  // empty: one in the daemon's temporary directory
+        std::string binary;       // empty: the build's killswitch
+        // Words before the binary (a shell that moves it into a cgroup, setpriv...).
+        std::vector<std::string> prefix;
+        // --cgroup-parent as given ("./sessions"), and the path it resolves
+        // to under the cgroup v2 mount (for the cleanup); empty: a private name.
+        std::string cgroup_parent_arg, cgroup_parent;
     };
     explicit Daemon(const Options& opts);
     Daemon() : Daemon(Options{}) {}

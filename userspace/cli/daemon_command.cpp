@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "daemon/daemon.h"
+#include "process_guard/sessions.h"
 
 namespace ks::cli {
 
@@ -79,9 +80,15 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                   "enforcing. Refused while a daemon runs (stop it first) and to a guarded "
                   "process. Recorded in the audit log (--audit-log, or the policy's).");
     cmd->add_option("--cgroup-parent", opts->cgroup_parent,
-                    "Name of the cgroup under the cgroup v2 root that holds session cgroups")
+                    "The cgroup that holds session cgroups: a path under the cgroup v2 root, or "
+                    "./NAME under the daemon's own cgroup (a systemd unit with Delegate=yes owns "
+                    "that subtree; the packaged unit uses ./sessions). With --uninstall, "
+                    "default: where the last daemon kept them")
         ->capture_default_str();
-    cmd->callback([&reg, opts] {
+    cmd->callback([&reg, opts, cmd] {
+        if (opts->uninstall && cmd->count("--cgroup-parent") == 0)
+            opts->cgroup_parent =
+                recorded_session_parent(reg.global.runtime_dir, opts->cgroup_parent);
         reg.action = [&reg, opts] {
             opts->runtime_dir = reg.global.runtime_dir;
             return opts->uninstall ? uninstall_daemon(*opts) : run_daemon(*opts);

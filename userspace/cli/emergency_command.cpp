@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "common/sysfs.h"
 #include "control/control.h"
+#include "process_guard/sessions.h"
 
 namespace ks::cli {
 namespace {
@@ -147,12 +148,17 @@ void add_one(CLI::App& app, Registry& reg, EmergencyOp op, const std::string& he
                     "process (outside its session) started");
     cmd->add_option("--cgroup-parent", o->cgroup_parent,
                     "Without a daemon: the cgroup under the cgroup v2 root that holds session "
-                    "cgroups")
+                    "cgroups (default: where the last daemon kept them, as it wrote in the "
+                    "runtime directory's sessions-cgroup file, else killswitch)")
         ->capture_default_str();
     cmd->add_option("--audit-log", o->audit_log, "Without a daemon: where to record the decision")
         ->capture_default_str();
     cmd->add_flag("--json", o->json, "Print the result as JSON");
-    cmd->callback([&reg, o, op] {
+    cmd->callback([&reg, o, op, cmd] {
+        // Where the last daemon kept its sessions (a packaged service: under
+        // its own unit), unless told.
+        if (cmd->count("--cgroup-parent") == 0)
+            o->cgroup_parent = recorded_session_parent(reg.global.runtime_dir, o->cgroup_parent);
         reg.action = [&reg, o, op] { return run_emergency(reg.global, *o, op); };
     });
 }

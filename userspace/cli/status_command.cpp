@@ -32,6 +32,12 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 s.value("mode", "").c_str());
     std::printf("policy:       %s (loaded %s)\n", s.value("policy", "").c_str(),
                 s.value("policy_loaded", "").c_str());
+    auto files = s.value("policy_files", nlohmann::json::array());
+    std::printf("policy sha256: %s (%zu files)\n", s.value("policy_sha256", "").c_str(),
+                files.size());
+    std::printf("host:         %s (machine id %s), run %s, killswitch %s\n",
+                s.value("hostname", "").c_str(), s.value("host", "").c_str(),
+                s.value("run", "").c_str(), s.value("version", "").c_str());
     std::printf("audit log:    %s (%llu records written)\n", s.value("audit_log", "").c_str(),
                 static_cast<unsigned long long>(c.value("audit_records", 0ull)));
     std::printf("layers:       process guard (%zu programs); file protection %s, %s",

@@ -126,9 +126,16 @@ void Daemon::start() {
     if (auto st = publish_state(*state, nullptr); !st) throw StartupError{st.error().str()};
     state_ = std::move(state.value());
 
-    sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, opts_.cgroup_parent);
+    auto parent = session_parent_cgroup(opts_.cgroup_parent);
+    if (!parent) throw StartupError{parent.error().str()};
+    sessions_ = std::make_unique<SessionManager>(*bpf_, cgroup2_, *parent);
     if (auto st = sessions_->start(policy().guard_cgroups); !st)
         throw StartupError{st.error().str()};
+    // For `killswitch emergency` and `daemon --uninstall` with no daemon.
+    if (auto st =
+            write_file_atomic(opts_.runtime_dir + "/" + kSessionsCgroupFile, *parent + "\n", 0644);
+        !st)
+        spdlog::warn("{}", st.error().str());
     if (!update_file_layer()) throw StartupError{"cannot attach the file protection programs"};
 
     auto rb = RingBuffer::open(bpf_->ringbuf_map_fd(), &Daemon::on_record, this);

@@ -63,6 +63,46 @@ bool SessionManager::valid_name(const std::string& name) {
     return true;
 }
 
+Result<std::string> session_parent_cgroup(const std::string& spec) {
+    if (!spec.starts_with("./")) {
+        if (spec.empty() || spec.starts_with("/") || spec.find("..") != std::string::npos)
+            return make_error(
+                "--cgroup-parent must be a path under the cgroup v2 mount such as "
+                "'killswitch', or './NAME' under the daemon's own cgroup; not '" +
+                spec + "'");
+        return spec;
+    }
+    std::string rest = spec.substr(2);
+    if (rest.empty() || rest.find('/') != std::string::npos || rest.find("..") != std::string::npos)
+        return make_error("--cgroup-parent './NAME' takes one name, not '" + spec + "'");
+    auto text = read_file("/proc/self/cgroup");
+    if (!text) return text.error();
+    // cgroup v2: the line "0::/system.slice/killswitch.service".
+    std::string own;
+    size_t at = text->find("0::");
+    if (at == 0 || (at != std::string::npos && (*text)[at - 1] == '\n')) {
+        size_t end = text->find('\n', at);
+        own = text->substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
+    }
+    if (own.empty())
+        return make_error("--cgroup-parent " + spec + ": no cgroup v2 path in /proc/self/cgroup");
+    if (own == "/")
+        return make_error("--cgroup-parent " + spec +
+                          ": the daemon runs in the root cgroup, which is not delegated to it; "
+                          "give a name such as 'killswitch', or run it from a unit with "
+                          "Delegate=yes");
+    while (own.starts_with("/")) own.erase(0, 1);
+    return own + "/" + rest;
+}
+
+std::string recorded_session_parent(const std::string& runtime_dir, const std::string& fallback) {
+    auto text = read_file(runtime_dir + "/" + kSessionsCgroupFile);
+    if (!text) return fallback;
+    std::string v = *text;
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    return v.empty() ? fallback : v;
+}
+
 uint32_t SessionManager::next_user_id() {
     while (sessions_.count(next_id_) || next_id_ == 0)
         next_id_ = (next_id_ + 1) & ~KS_SESSION_KERNEL_BIT;

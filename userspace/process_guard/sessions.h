@@ -31,6 +31,18 @@ struct Session {
     bool ever_populated = false;
 };
 
+// Where session cgroups live (`--cgroup-parent`), relative to the cgroup v2
+// mount: SPEC itself ("killswitch", beside systemd's slices), or, when SPEC
+// starts with "./", under the daemon's own cgroup: a systemd unit with
+// Delegate=yes owns that subtree, and "./sessions" keeps sessions there.
+Result<std::string> session_parent_cgroup(const std::string& spec);
+
+// The daemon writes its sessions' parent to RUNTIME_DIR/sessions-cgroup, for
+// the commands that act with no daemon (emergency, daemon --uninstall).
+inline constexpr const char* kSessionsCgroupFile = "sessions-cgroup";
+// That file's path, else fallback.
+std::string recorded_session_parent(const std::string& runtime_dir, const std::string& fallback);
+
 class SessionManager {
   public:
     SessionManager(ProcessGuardBpf& bpf, std::string cgroup2_mount, std::string parent_name);
