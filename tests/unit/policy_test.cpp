@@ -238,10 +238,10 @@ TEST(PolicyErrors, SyntaxErrorFromATabSaysSo) {
 TEST(PolicyErrors, TopLevelMustBeAMapping) {
     EXPECT_EQ(one_error("- mode: enforce\n"),
               "1:1: the policy must be a mapping of keys (version, mode, agents, guard, protect, "
-              "processes, sessions, audit, databases), got a list");
+              "processes, sessions, audit, databases, outputs), got a list");
     EXPECT_EQ(one_error("enforce\n"),
               "1:1: the policy must be a mapping of keys (version, mode, agents, guard, protect, "
-              "processes, sessions, audit, databases), got 'enforce'");
+              "processes, sessions, audit, databases, outputs), got 'enforce'");
 }
 
 TEST(PolicyErrors, OnlyOneDocument) {
@@ -262,7 +262,7 @@ TEST(PolicyErrors, StrayCommaIsASyntaxErrorNotAHang) {
 TEST(PolicyErrors, UnknownTopLevelKey) {
     EXPECT_EQ(one_error("version: 1\nagent:\n  names: [claude]\n"),
               "2:1: unknown key 'agent' (expected one of: version, mode, agents, guard, protect, "
-              "processes, sessions, audit, databases)");
+              "processes, sessions, audit, databases, outputs)");
 }
 
 TEST(PolicyErrors, UnknownKeyInASection) {
@@ -372,7 +372,7 @@ TEST(PolicyErrors, AgentNameMustNotBeEmpty) {
               (std::vector<std::string>{
                   "4:5: agents.names entries must not be empty",
                   "5:1: unknown key 'nullx' (expected one of: version, mode, agents, guard, "
-                  "protect, processes, sessions, audit, databases)"}));
+                  "protect, processes, sessions, audit, databases, outputs)"}));
 }
 
 TEST(PolicyErrors, AgentNameMustNotHaveASlash) {
@@ -595,7 +595,7 @@ bogus: true
             "13:8: audit.log 'rel.log' must be an absolute path (start with '/')",
             "14:1: duplicate key 'mode' (first given at line 2)",
             "15:1: unknown key 'bogus' (expected one of: version, mode, agents, guard, protect, "
-            "processes, sessions, audit, databases)",
+            "processes, sessions, audit, databases, outputs)",
         }));
 }
 
@@ -714,7 +714,7 @@ TEST(PolicyCommand, CheckBadFile) {
                   ":3:14: warning: agent name 'a' is listed twice (first at line 3, column 11)\n" +
                   path +
                   ":4:1: error: unknown key 'foo' (expected one of: version, mode, agents, guard, "
-                  "protect, processes, sessions, audit, databases)\n");
+                  "protect, processes, sessions, audit, databases, outputs)\n");
 }
 
 TEST(PolicyCommand, CheckMissingFile) {

@@ -65,23 +65,9 @@ if [[ "$kernel" == debian13 ]]; then
   fi
   kernel=debian-image
 fi
-if [[ "$kernel" == debian12 || "$kernel" == debian-image ]]; then
-  kernel=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
-           awk '/Depends: linux-image-/{print $2; exit}')
-  [[ -n "$kernel" ]] || skip "apt-cache knows no linux-image-amd64"
-fi
-
 # The kernel: downloaded once, its vmlinuz kept.
-vmlinuz="$cache/$kernel.vmlinuz"
-if [[ ! -s "$vmlinuz" ]]; then
-  dl=$(mktemp -d)
-  chmod 755 "$dl"  # apt-get downloads as _apt
-  (cd "$dl" && apt-get "${apt_opts[@]}" download "$kernel" >/dev/null 2>&1) || {
-    rm -rf "$dl"; skip "apt-get download $kernel failed (no network or no such package)"; }
-  dpkg-deb -x "$dl"/*.deb "$dl/x"
-  cp "$dl"/x/boot/vmlinuz-* "$vmlinuz.tmp" && mv "$vmlinuz.tmp" "$vmlinuz"
-  rm -rf "$dl"
-fi
+source "$(dirname "$0")/kernel_cache.sh"
+ks_vm_kernel "$kernel" "$cache" "${apt_opts[@]}"
 
 flock -u 9
 

@@ -67,6 +67,12 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                     "Default: ports 5432, 3306, 6379, 27017 on every address and the standard "
                     "unix sockets, and every other port and socket a running server listens on "
                     "(databases.discover), which --db turns off");
+    cmd->add_option("--output", opts->outputs,
+                    "Send state and decisions here too, as KIND=TARGET (repeatable; added to the "
+                    "policy's outputs). metrics=HOST:PORT serves Prometheus metrics at "
+                    "http://HOST:PORT/metrics (every status counter, layers up, sessions, holds, "
+                    "the policy's SHA-256); metrics-file=PATH writes the same text each second "
+                    "for node-exporter's textfile collector. See docs/operations.md");
     cmd->add_flag("!--no-db-client-probes", opts->db_client_probes,
                   "Do not attach the libpq uprobes (they trap in every libpq client while a "
                   "session exists; without them libpq clients over unix sockets and TLS are not "

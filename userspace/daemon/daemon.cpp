@@ -55,6 +55,12 @@ Result<policy::Policy> Daemon::apply_overrides(policy::Policy p) const {
         p.mode = *m;
     }
     if (!opts_.audit_log.empty()) p.audit_log = opts_.audit_log;
+    for (const auto& spec : opts_.outputs) {
+        if (auto o = outputs::parse_output(spec); !o)
+            return make_error("--output: " + o.error().message);
+        if (std::find(p.outputs.begin(), p.outputs.end(), spec) == p.outputs.end())
+            p.outputs.push_back(spec);
+    }
     if (!opts_.db.empty()) {
         for (const auto& spec : opts_.db)
             if (auto ep = db::parse_endpoint(spec); !ep)
@@ -193,6 +199,8 @@ void Daemon::start() {
             "state {}",
             opts_.pin_dir, retired,
             pins::state_adopted() ? "kept (same build)" : "rebuilt (another build)");
+
+    start_outputs();
 
     // The socket comes last: once it accepts, the daemon is ready.
     auto srv = ControlServer::listen(control_socket_path(opts_.runtime_dir));
@@ -347,6 +355,47 @@ void Daemon::leave_uprobes_to_kernel() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     handle_ringbuf();
     scope_->release_all();
+}
+
+void Daemon::start_outputs() {
+    for (const auto& spec : policy().outputs) {
+        auto o = outputs::parse_output(spec);
+        if (!o) throw StartupError{o.error().str()};
+        if (o->kind == outputs::Kind::Metrics) {
+            if (metrics_) throw StartupError{"output " + spec + ": one metrics endpoint at most"};
+            auto m = outputs::MetricsServer::start(o->target);
+            if (!m) throw StartupError{"output " + spec + ": " + m.error().str()};
+            metrics_ = std::move(m.value());
+            spdlog::info("metrics at http://{}/metrics", metrics_->address());
+        } else if (o->kind == outputs::Kind::MetricsFile) {
+            metrics_files_.push_back(o->target);
+        }
+    }
+}
+
+void Daemon::feed_outputs() {
+    if (!metrics_ && metrics_files_.empty()) return;
+    std::string text = outputs::render_prometheus(status_json());
+    for (const auto& f : metrics_files_)
+        if (auto st = outputs::write_textfile(f, text); !st) {
+            if (metrics_file_errors_++ == 0) spdlog::warn("metrics file: {}", st.error().str());
+        }
+    if (metrics_) metrics_->publish(std::move(text));
+}
+
+nlohmann::json Daemon::outputs_json() const {
+    json out = json::array();
+    if (metrics_)
+        out.push_back({{"name", "metrics"},
+                       {"target", metrics_->address()},
+                       {"scrapes", metrics_->scrapes()},
+                       {"dropped", 0}});
+    for (const auto& f : metrics_files_)
+        out.push_back({{"name", "metrics-file"},
+                       {"target", f},
+                       {"write_errors", metrics_file_errors_},
+                       {"dropped", 0}});
+    return out;
 }
 
 std::string Daemon::service_status() {
@@ -526,6 +575,7 @@ void Daemon::on_tick() {
     handle_ringbuf();
     tick_read_ns_ = 0;
     notifier_.tick();
+    feed_outputs();
     GuardCounters c = bpf_->counters();
     uint64_t lost = c.lost_total();
     if (lost > lost_reported_) {

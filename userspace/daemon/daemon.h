@@ -23,6 +23,7 @@ struct DaemonOptions {
     bool lsm = true;               // the LSM layer, where the kernel runs it
     bool fentry = true;            // else the fentry (fmod_ret) layer, where the kernel runs it
     std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints
+    std::vector<std::string> outputs;  // KIND=TARGET, beside the policy's outputs
     bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says
     // bpffs directory of the pinned programs and state (common/pins.h);
     // empty: nothing pinned, the programs go with the daemon.

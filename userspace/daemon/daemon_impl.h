@@ -61,6 +61,8 @@
 #include "file_guard/file_guard_bpf.h"
 #include "file_guard/protected_set.h"
 #include "hook_guard/hook_guard_bpf.h"
+#include "outputs/metrics.h"
+#include "outputs/outputs.h"
 #include "policy/compile.h"
 #include "policy/policy.h"
 #include "process_guard/enrich.h"
@@ -292,6 +294,13 @@ class Daemon {
     std::string host_id_;
     std::string run_id_ = new_run_id();
     ServiceNotifier notifier_;
+    // Outputs (outputs/): started at start, fed each tick.
+    void start_outputs();
+    void feed_outputs();
+    nlohmann::json outputs_json() const;
+    std::unique_ptr<outputs::MetricsServer> metrics_;
+    std::vector<std::string> metrics_files_;
+    uint64_t metrics_file_errors_ = 0;
     // "enforce, policy 1a2b3c4d5e6f, 2 sessions": the unit's status line.
     std::string service_status();
     Fd lock_fd_;

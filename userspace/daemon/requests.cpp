@@ -174,6 +174,7 @@ json Daemon::status_json() {
             {"run", run_id_},
             {"version", KS_VERSION},
             {"audit_log", policy().audit_log},
+            {"outputs", outputs_json()},
             {"cgroup_parent", sessions_->parent_path()},
             {"pinned", pins::enabled() ? pinned_json() : json(nullptr)},
             {"layers", layers_json()},

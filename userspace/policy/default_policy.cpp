@@ -271,6 +271,13 @@ sessions:
   # terminal gone): kill-session, or keep (the daemon keeps guarding it).
   wrapper_exit: kill-session
 
+# Where state and decisions go besides the audit trail, as KIND=TARGET:
+#   metrics=127.0.0.1:9464      Prometheus text at http://127.0.0.1:9464/metrics
+#   metrics-file=/var/lib/prometheus/node-exporter/killswitch.prom
+#                               the same, for node-exporter's textfile collector
+# (docs/operations.md). Read at start: a change needs a restart.
+outputs: []
+
 audit:
   # The audit trail: one JSON object per line, appended.
   log: /var/log/killswitch/audit.jsonl

@@ -21,6 +21,7 @@
 #include "abi/decode.h"
 #include "common/digest.h"
 #include "common/sysfs.h"
+#include "outputs/outputs.h"
 #include "policy/db_endpoints.h"
 
 namespace ks::policy {
@@ -28,8 +29,9 @@ namespace {
 
 constexpr std::string_view kBuiltinSource = "<built-in>";
 
-constexpr std::array<std::string_view, 9> kTopKeys = {
-    "version", "mode", "agents", "guard", "protect", "processes", "sessions", "audit", "databases"};
+constexpr std::array<std::string_view, 10> kTopKeys = {
+    "version",   "mode",     "agents", "guard",     "protect",
+    "processes", "sessions", "audit",  "databases", "outputs"};
 constexpr std::array<std::string_view, 3> kProcessesKeys = {"reachable", "deputies",
                                                             "multiplexers"};
 constexpr std::array<std::string_view, 8> kSessionsKeys = {
@@ -263,6 +265,7 @@ class Parser {
     void parse_protect_system(const Entry& e, Policy& p);
     std::optional<Action> action_value(const Entry& e, std::string_view name);
     void parse_audit(const Entry& e, Policy& p);
+    void parse_outputs(const Entry& e, Policy& p);
     void parse_audit_mode(const Entry& e, Policy& p);
     void parse_audit_group(const Entry& e, Policy& p);
     void parse_sessions(const Entry& e, Policy& p);
@@ -1083,6 +1086,22 @@ void Parser::parse_audit(const Entry& e, Policy& p) {
     }
 }
 
+void Parser::parse_outputs(const Entry& e, Policy& p) {
+    auto items = list(e, "outputs");
+    if (!items) return;
+    std::vector<std::string> specs;
+    for (const auto& item : *items) {
+        auto spec = item_string(item, "outputs");
+        if (!spec) continue;
+        if (auto o = outputs::parse_output(*spec); !o) {
+            error(item.pos, o.error().message);
+            continue;
+        }
+        specs.push_back(std::move(*spec));
+    }
+    set_list(p.outputs, std::move(specs));
+}
+
 // audit.mode: octal, e.g. 0640. Nobody but root may write the trail, and it
 // is not a program.
 void Parser::parse_audit_mode(const Entry& e, Policy& p) {
@@ -1200,6 +1219,8 @@ LoadResult Parser::run(Policy base) {
                 parse_audit(e, p);
             } else if (e.key == "databases") {
                 parse_databases(e, p);
+            } else if (e.key == "outputs") {
+                parse_outputs(e, p);
             }
         }
     }
@@ -1302,6 +1323,9 @@ std::vector<std::string> restart_required_changes(const Policy& running, const P
         changed("audit.log", quote(running.audit_log), quote(next.audit_log),
                 "the audit log is opened once, when the daemon starts (SIGHUP reopens the same "
                 "path)");
+    if (running.outputs != next.outputs)
+        changed("outputs", list(running.outputs), list(next.outputs),
+                "outputs are started with the daemon");
     if (running.hold_agents_at_exec != next.hold_agents_at_exec)
         changed("agents.hold_at_exec", yes_no(running.hold_agents_at_exec),
                 yes_no(next.hold_agents_at_exec),

@@ -187,6 +187,8 @@ struct Policy {
     int frozen_timeout_s = 900;
     FrozenEnd frozen_end = FrozenEnd::KillSession;
     WrapperExit wrapper_exit = WrapperExit::KillSession;
+    // outputs: "KIND=TARGET" (outputs/outputs.h), started with the daemon.
+    std::vector<std::string> outputs;
     std::string audit_log = "/var/log/killswitch/audit.jsonl";
     // audit.mode and audit.group: the audit file's permission bits (no
     // write or execute for group and others) and group (-1: the daemon's).
