@@ -35,6 +35,12 @@ int print_status(const GlobalOptions& g, bool as_json) {
     auto files = s.value("policy_files", nlohmann::json::array());
     std::printf("policy sha256: %s (%zu files)\n", s.value("policy_sha256", "").c_str(),
                 files.size());
+    for (const auto& f : files)
+        if (f.is_string()) std::printf("              %s\n", f.get<std::string>().c_str());
+    for (const auto& o : s.value("outputs", nlohmann::json::array()))
+        std::printf("output:       %s %s (%llu dropped)\n", o.value("name", "").c_str(),
+                    o.value("target", "").c_str(),
+                    static_cast<unsigned long long>(o.value("dropped", 0ull)));
     std::printf("host:         %s (machine id %s), run %s, killswitch %s\n",
                 s.value("hostname", "").c_str(), s.value("host", "").c_str(),
                 s.value("run", "").c_str(), s.value("version", "").c_str());
