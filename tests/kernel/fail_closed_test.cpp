@@ -159,6 +159,51 @@ TEST(FailClosed, SigkilledDaemonStillStopsTheAgentAndARestartedOneAdoptsTheSessi
     EXPECT_TRUE(exists(prot + "/by_rm"));
 }
 
+// An exec held while no daemon runs is recorded by the kernel then; the next
+// daemon reads that record under the session's own name (it keeps the
+// session's id). The uprobes are global here, so that the shell's child is
+// held at exec rather than at fork.
+TEST(FailClosed, WhatTheKernelRecordedWithNoDaemonNamesTheAdoptedSession) {
+    KS_REQUIRE_ROOT();
+    TempDir data;
+    std::string prot = data / "pgdata";
+    ASSERT_EQ(::mkdir(prot.c_str(), 0755), 0);
+    std::ofstream(prot + "/rows") << "rows\n";
+    std::string go = data / "go";
+    Daemon d({.extra_args = {"--protect", prot, "--global-uprobes"}});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    // Sessions before it, gone by the restart: its id is not the first one
+    // a new daemon would give out.
+    for (const char* s : {"earlier-1", "earlier-2"})
+        ASSERT_EQ(d.cli({"run", "--session", s, "--", "true"}).status, 0);
+    std::string script =
+        "while [ ! -e " + go + " ]; do sleep 0.05; done; rm -f " + prot + "/rows; echo rm=$?";
+    auto agent = std::async(std::launch::async, [&d, script] {
+        return d.cli({"run", "--session", "named", "--", "/bin/sh", "-c", script},
+                     std::chrono::seconds(120));
+    });
+    std::string dir = session_dir(d, "named");
+    ASSERT_TRUE(wait_until([&] {
+        auto procs = read_file(dir + "/cgroup.procs");
+        return procs && !procs->empty();
+    }));
+    d.kill_hard();
+    std::ofstream(go) << "";
+    ASSERT_TRUE(wait_until([&] { return stopped_member(dir, "rm"); }, std::chrono::seconds(20)))
+        << "rm was not held at exec with no daemon";
+    ASSERT_TRUE(d.restart()) << d.stderr_text();
+    json rec = first(d, [&](const json& r) {
+        return r.value("event", "") == "file" && r.value("layer", "") == "exec" &&
+               r.value("path", "") == prot + "/rows";
+    });
+    ASSERT_FALSE(rec.is_null()) << "the held rm was not decided by the new daemon";
+    EXPECT_EQ(rec.value("session", ""), "named") << rec.dump();
+    EXPECT_EQ(rec.value("verdict", ""), "block");
+    auto r = agent.get();
+    EXPECT_NE(r.out.find("rm=126"), std::string::npos) << r.out << r.err;
+    EXPECT_TRUE(exists(prot + "/rows"));
+}
+
 TEST(FailClosed, ACleanStopKeepsEnforcingUntilUninstall) {
     KS_REQUIRE_ROOT();
     TempDir data;

@@ -217,6 +217,10 @@ jq -c --arg p "$PG" 'select(.event == "file" and ((.path // "") | startswith($p)
        | with_entries(select(.key | IN("seq", "session", "comm", "op", "path", "layer", "verdict", "action",
                                       "prevented", "held")))' "$LOG" 2>/dev/null | tail -3 | sed 's/^/    /'
 info "${end:-the guarded shell still runs}; keep.rc: $(cat /tmp/keep.rc 2>/dev/null || echo absent)"
+# The kernel recorded the held exec while no daemon ran: the new daemon reads
+# it under the session's own name (it keeps the session's id on adoption).
+held_session=$(jq -r --arg p "$PG" 'select(.event == "file" and .layer == "exec" and (.path // "") == $p)
+                                    | .session' "$LOG" 2>/dev/null | tail -1)
 if ((src != 0)) || [[ "$active" != active ]]; then
   fail $name "systemctl start exit $src, unit $active"
 elif [[ -z "$end" ]]; then
@@ -225,8 +229,10 @@ elif [[ ! -f "$PG/PG_VERSION" ]]; then
   fail $name "PG_VERSION is gone after the restart ($end, keep.rc $(cat /tmp/keep.rc 2>/dev/null))"
 elif grep -qx 'rc=0' /tmp/keep.rc 2>/dev/null; then
   fail $name "the held rm -rf exited 0"
+elif [[ "$held_session" != vm-keep ]]; then
+  fail $name "the record of the held rm names session '$held_session', not vm-keep"
 else
-  ok $name "$end, keep.rc $(cat /tmp/keep.rc 2>/dev/null || echo absent), PG_VERSION kept"
+  ok $name "$end, keep.rc $(cat /tmp/keep.rc 2>/dev/null || echo absent), PG_VERSION kept, recorded in session $held_session"
 fi
 
 if ((failed)); then

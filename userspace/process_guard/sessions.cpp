@@ -123,7 +123,17 @@ Status SessionManager::start(const std::vector<std::string>& named_cgroups) {
                 ::rmdir(dir.c_str());
                 continue;
             }
-            auto s = make_cgroup_session(name, SessionOrigin::Adopted, next_user_id());
+            // The id the kernel still knows its processes by (state kept
+            // across daemons): what the kernel recorded while no daemon ran
+            // carries it, and is read as this session's.
+            uint32_t id = 0;
+            if (auto procs = read_file(dir + "/cgroup.procs"))
+                for (int pid : parse_pids(*procs))
+                    if (auto old = bpf_.session_of(pid); old && *old && !sessions_.count(*old)) {
+                        id = *old;
+                        break;
+                    }
+            auto s = make_cgroup_session(name, SessionOrigin::Adopted, id ? id : next_user_id());
             if (!s) {
                 spdlog::warn("adopt session {}: {}", name, s.error().str());
                 continue;
