@@ -8,7 +8,7 @@
 // process instead: the breakpoints are in that process's memory alone, and
 // the link stays with it across exec (the new image's libc is probed as it
 // is mapped). A new child of a guarded process is held at its return from
-// fork (bpf/file_guard.bpf.c, ks_child_*) until add() has attached its links;
+// fork (bpf/file_guard.bpf.c, ks_child_*) until add() has attached its link;
 // the daemon then lets it go.
 //
 // One link per process carries every entry point of every layer: its
