@@ -68,16 +68,19 @@ std::string proc_stat_after_comm(int tid) {
 
 }  // namespace
 
-Status exit_where_stopped(int pid, int status) {
+Status exit_where_stopped(int pid, int status, const std::string& frozen_cgroup) {
 #if defined(__x86_64__)
     std::string proc = "/proc/" + std::to_string(pid);
+    auto held = [&] {
+        return task_stopped(pid) || (!frozen_cgroup.empty() && cgroup_is_frozen(frozen_cgroup));
+    };
     // The kernel sent SIGSTOP with the record: the task may still be on its
     // way to the stop when the record is read. On a loaded 2-core host that
     // took more than 200 ms once (the tool was then killed instead of being
     // told); the common case returns within a millisecond.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    while (!task_stopped(pid) && std::chrono::steady_clock::now() < deadline) ::usleep(1000);
-    if (!task_stopped(pid)) return make_error(proc + " did not stop within 1 s");
+    while (!held() && std::chrono::steady_clock::now() < deadline) ::usleep(1000);
+    if (!held()) return make_error(proc + " did not stop within 1 s");
     // "NR ARGS... SP PC" in a system call, "-1 SP PC" between them.
     auto sc = read_file(proc + "/syscall");
     if (!sc) return sc.error();
@@ -112,6 +115,7 @@ Status exit_where_stopped(int pid, int status) {
 #else
     (void)pid;
     (void)status;
+    (void)frozen_cgroup;
     return make_error("exiting a stopped task is implemented for x86-64 only");
 #endif
 }

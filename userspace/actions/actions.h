@@ -68,7 +68,12 @@ class HoldRegistry {
 // (/proc/PID/syscall's pc), in its private copy of the page (/proc/PID/mem).
 // x86-64 only; an error elsewhere, for a task stopped inside another system
 // call, or when the kernel refuses the write: then kill it.
-Status exit_where_stopped(int pid, int status);
+// `frozen_cgroup`: the task's session cgroup when it was just frozen. The
+// freeze can land before the task has taken its SIGSTOP: it then waits in
+// the freezer, not stopped, and the exit is written all the same (it runs
+// once the session is thawed; the SIGCONT that follows clears the pending
+// stop).
+Status exit_where_stopped(int pid, int status, const std::string& frozen_cgroup = "");
 
 // The start time of a task (/proc/TID/stat field 22), 0 when it is gone; and
 // whether it is stopped (state T or t).

@@ -59,7 +59,11 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
     // killed, and told so.
     TaskStep step = d.task;
     if (step == TaskStep::Refuse) {
-        if (auto st = exit_where_stopped(s.pid, kRefusedExitStatus); st) {
+        bool frozen =
+            r.session_acted && r.session_error.empty() &&
+            (d.session != SessionAction::None ? d.session : d.follow_up) == SessionAction::Freeze;
+        if (auto st = exit_where_stopped(s.pid, kRefusedExitStatus, frozen ? s.cgroup_path : "");
+            st) {
             r.task_result = "exit " + std::to_string(kRefusedExitStatus);
         } else {
             r.task_result = "killed";
