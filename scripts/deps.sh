@@ -9,12 +9,12 @@ BUILD_PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev liburing-dev libpg-query-dev libbson-dev
-  libssl-dev libsystemd-dev libcpp-httplib-dev
+  libssl-dev libsystemd-dev libcpp-httplib-dev libcurl4-openssl-dev
 )
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
   redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr tmux
   python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis
-  dpkg-dev logrotate systemd libcap2-bin prometheus debootstrap wget)
+  dpkg-dev logrotate systemd libcap2-bin prometheus debootstrap wget rsyslog rsyslog-openssl)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -95,7 +95,8 @@ TEST(Metrics, AnUnknownOutputIsRefusedAtStartWithTheKindsThereAre) {
     auto r = run_command({binary(), "--runtime-dir", dir / "run", "daemon", "--pin-dir", "",
                           "--audit-log", dir / "audit.jsonl", "--output", "carrier-pigeon=x"});
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.err.find("unknown kind 'carrier-pigeon'; this build has metrics and metrics-file"),
+    EXPECT_NE(r.err.find("unknown kind 'carrier-pigeon'; there are metrics, metrics-file, syslog, "
+                         "webhook, ocsf and journald"),
               std::string::npos)
         << r.err;
 }

@@ -2,8 +2,8 @@
 # Runs inside the systemd guest of tests/vm/run_systemd_guest.sh, as the
 # oneshot unit ks-check.service (After=killswitch.service), on a Debian 12
 # system where the killswitch .deb was installed with dpkg -i. Checks the
-# packaged service: the notify unit, a guarded rm -rf of protected data,
-# systemctl reload with a good and a bad policy.d file, logrotate, and
+# packaged service: the notify unit, a guarded rm -rf of protected data
+# (and its journal entry, with fields), systemctl reload with a good and a bad policy.d file, logrotate, and
 # systemctl stop leaving the pinned enforcement, and a start deciding what
 # was held meanwhile. One line per check:
 # `check: NAME: ok` or `check: NAME: FAILED (why)`; exit 1 if any failed.
@@ -49,6 +49,27 @@ elif [[ ! -f "$PG/PG_VERSION" ]]; then
   fail $name "exit 126 but $PG/PG_VERSION is gone"
 else
   ok $name "exit 126, PG_VERSION kept"
+fi
+
+# 2b. The refusal is in the journal with structured fields (--output
+# journald in the packaged unit): journalctl finds it by its fields.
+name=journald-fields
+jrec=""
+for _ in $(seq 1 20); do
+  jrec=$(journalctl -t killswitch KILLSWITCH_EVENT=file KILLSWITCH_SESSION=vm-rm -o json --no-pager 2>/dev/null | head -1)
+  [[ -n "$jrec" ]] && break
+  sleep 0.5
+done
+jverdict=$(jq -r '.KILLSWITCH_VERDICT // empty' <<< "$jrec" 2>/dev/null)
+jprio=$(jq -r '.PRIORITY // empty' <<< "$jrec" 2>/dev/null)
+jseq=$(jq -r '.KILLSWITCH_SEQ // empty' <<< "$jrec" 2>/dev/null)
+jwhole=$(jq -r '.KILLSWITCH_RECORD // empty' <<< "$jrec" 2>/dev/null | jq -r '.seq // empty' 2>/dev/null)
+if [[ -z "$jrec" ]]; then
+  fail $name "journalctl -t killswitch KILLSWITCH_EVENT=file KILLSWITCH_SESSION=vm-rm: nothing"
+elif [[ "$jverdict" != block || "$jprio" != 4 || -z "$jseq" || "$jwhole" != "$jseq" ]]; then
+  fail $name "verdict '$jverdict', priority '$jprio', seq '$jseq', record seq '$jwhole'"
+else
+  ok $name "KILLSWITCH_VERDICT=block PRIORITY=4 KILLSWITCH_SEQ=$jseq"
 fi
 
 # 3. systemctl reload applies a new policy.d file.

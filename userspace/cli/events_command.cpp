@@ -3,7 +3,9 @@
 
 #include "audit/audit.h"
 #include "cli/commands.h"
+#include "common/identity.h"
 #include "control/control.h"
+#include "outputs/ocsf.h"
 
 namespace ks::cli {
 namespace {
@@ -11,22 +13,29 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 
 int print_events(const GlobalOptions& g, std::string log, const AuditFilter& filter, bool follow,
-                 bool as_json) {
+                 const std::string& format) {
     if (log.empty()) {
         // The running daemon knows where it writes; else the default place.
         auto reply = control_request(g.runtime_dir, {{"cmd", "status"}}, 1000);
         log = reply && reply->value("ok", false) ? reply->value("audit_log", "")
                                                  : "/var/log/killswitch/audit.jsonl";
     }
+    const std::string hostname = host_name();
     std::signal(SIGINT, [](int) { g_stop = 1; });
     std::signal(SIGTERM, [](int) { g_stop = 1; });
     auto st = read_audit(
         log, filter, follow,
         [&](const nlohmann::json& rec, const std::string& line) {
-            if (as_json)
+            if (format == "json") {
                 std::printf("%s\n", line.c_str());
-            else
+            } else if (format == "ocsf") {
+                for (const auto& ev : outputs::to_ocsf(rec, hostname))
+                    std::printf(
+                        "%s\n",
+                        ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            } else {
                 std::printf("%s\n", format_audit_human(rec).c_str());
+            }
             std::fflush(stdout);
         },
         [] { return g_stop != 0; });
@@ -45,6 +54,7 @@ void add_events_command(CLI::App& app, Registry& reg) {
         AuditFilter filter;
         bool follow = false;
         bool json = false;
+        std::string format = "text";
     };
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand(
@@ -57,10 +67,19 @@ void add_events_command(CLI::App& app, Registry& reg) {
     cmd->add_option("--event", o->filter.event,
                     "Only records of this kind (exec, fork, exit, ...)");
     cmd->add_option("--audit-log", o->log, "Read this file instead");
-    cmd->add_flag("--json", o->json, "Print the JSON lines as stored");
+    cmd->add_flag("--json", o->json, "Print the JSON lines as stored (--format json)");
+    cmd->add_option(
+           "--format", o->format,
+           "text (one line per record), json (the lines as stored), or ocsf: OCSF 1.8.0\n"
+           "events, one per line (Process Activity for exec, fork and exit; File System\n"
+           "Activity for file decisions; Datastore Activity for database requests; a\n"
+           "Detection Finding for each refusal, kill, freeze, hold and tamper; records of\n"
+           "the daemon's own life have none). docs/outputs.md says how records map")
+        ->check(CLI::IsMember({"text", "json", "ocsf"}));
     cmd->callback([&reg, o] {
         reg.action = [&reg, o] {
-            return print_events(reg.global, o->log, o->filter, o->follow, o->json);
+            return print_events(reg.global, o->log, o->filter, o->follow,
+                                o->json ? "json" : o->format);
         };
     });
 }

@@ -37,10 +37,16 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 files.size());
     for (const auto& f : files)
         if (f.is_string()) std::printf("              %s\n", f.get<std::string>().c_str());
-    for (const auto& o : s.value("outputs", nlohmann::json::array()))
-        std::printf("output:       %s %s (%llu dropped)\n", o.value("name", "").c_str(),
-                    o.value("target", "").c_str(),
-                    static_cast<unsigned long long>(o.value("dropped", 0ull)));
+    for (const auto& o : s.value("outputs", nlohmann::json::array())) {
+        std::string line = o.value("name", "") + " " + o.value("target", "") + " (";
+        if (o.contains("delivered"))
+            line += std::to_string(o.value("delivered", 0ull)) + " delivered, " +
+                    std::to_string(o.value("queued", 0ull)) + " queued, ";
+        line += std::to_string(o.value("dropped", 0ull)) + " dropped)";
+        if (!o.value("last_error", "").empty() && !o.value("connected", true))
+            line += ": " + o.value("last_error", "");
+        std::printf("output:       %s\n", line.c_str());
+    }
     std::printf("host:         %s (machine id %s), run %s, killswitch %s\n",
                 s.value("hostname", "").c_str(), s.value("host", "").c_str(),
                 s.value("run", "").c_str(), s.value("version", "").c_str());

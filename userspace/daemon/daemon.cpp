@@ -107,6 +107,8 @@ void Daemon::start() {
             "no machine id in /etc/machine-id or /var/lib/dbus/machine-id: records carry no "
             "\"host\" (systemd-machine-id-setup makes one)");
     audit_->set_identity(host_id_, run_id_);
+    // Every record from here on goes to the outputs too.
+    start_outputs();
 
     // Fail-closed: programs and state pinned in bpffs; what an earlier daemon
     // left is adopted (its links are removed once ours are attached).
@@ -200,8 +202,6 @@ void Daemon::start() {
             opts_.pin_dir, retired,
             pins::state_adopted() ? "kept (same build)" : "rebuilt (another build)");
 
-    start_outputs();
-
     // The socket comes last: once it accepts, the daemon is ready.
     auto srv = ControlServer::listen(control_socket_path(opts_.runtime_dir));
     if (!srv) throw StartupError{srv.error().str()};
@@ -285,6 +285,7 @@ void Daemon::run() {
                             spdlog::error("{}", st.error().str());
                         else
                             spdlog::info("audit log reopened");
+                        for (auto& s : sinks_) s->reopen();
                     } else {
                         spdlog::info("signal {} received: stopping", strsignal(si.ssi_signo));
                         stopping_ = true;
@@ -369,8 +370,22 @@ void Daemon::start_outputs() {
             spdlog::info("metrics at http://{}/metrics", metrics_->address());
         } else if (o->kind == outputs::Kind::MetricsFile) {
             metrics_files_.push_back(o->target);
+        } else {
+            if (o->kind == outputs::Kind::Journald &&
+                ::access("/run/systemd/journal/socket", F_OK) != 0)
+                spdlog::warn(
+                    "output journald: no journal on this host (/run/systemd/journal/socket): "
+                    "its records will be counted as dropped");
+            auto sink = outputs::make_record_sink(*o);
+            if (!sink) throw StartupError{"output " + spec + ": " + sink.error().str()};
+            spdlog::info("output {}", spec);
+            sinks_.push_back(std::move(sink.value()));
         }
     }
+    if (!sinks_.empty())
+        audit_->set_observer([this](const json& rec) {
+            for (auto& s : sinks_) s->offer(rec);
+        });
 }
 
 void Daemon::feed_outputs() {
@@ -395,6 +410,7 @@ nlohmann::json Daemon::outputs_json() const {
                        {"target", f},
                        {"write_errors", metrics_file_errors_},
                        {"dropped", 0}});
+    for (const auto& s : sinks_) out.push_back(s->stats_json());
     return out;
 }
 
@@ -410,6 +426,15 @@ void Daemon::shutdown() {
     handle_ringbuf();
     audit_->append(own_record("daemon_stop"));
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
+    // What the outputs still hold gets two seconds to go; the rest is
+    // counted as dropped (the audit file has it).
+    audit_->set_observer(nullptr);
+    for (auto& s : sinks_) s->begin_stop(std::chrono::milliseconds(2000));
+    for (auto& s : sinks_) s->stop(std::chrono::milliseconds(2000));
+    for (const auto& s : sinks_)
+        if (auto st = s->stats(); st.dropped)
+            spdlog::warn("output {}={}: {} records not delivered ({})", s->kind(), s->target(),
+                         st.dropped, st.last_error.empty() ? "queue full" : st.last_error);
     for (const auto& s : sessions_->sweep()) spdlog::debug("removed empty session {}", s.name);
     // Fails while sessions with processes remain; they are adopted next time.
     ::rmdir(sessions_->parent_path().c_str());

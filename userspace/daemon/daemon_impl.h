@@ -63,6 +63,7 @@
 #include "hook_guard/hook_guard_bpf.h"
 #include "outputs/metrics.h"
 #include "outputs/outputs.h"
+#include "outputs/sink.h"
 #include "policy/compile.h"
 #include "policy/policy.h"
 #include "process_guard/enrich.h"
@@ -299,6 +300,9 @@ class Daemon {
     void feed_outputs();
     nlohmann::json outputs_json() const;
     std::unique_ptr<outputs::MetricsServer> metrics_;
+    // Record outputs (syslog, webhook, ocsf, journald): offered every audit
+    // record as it is written; each delivers from its own thread.
+    std::vector<std::unique_ptr<outputs::RecordSink>> sinks_;
     std::vector<std::string> metrics_files_;
     uint64_t metrics_file_errors_ = 0;
     // "enforce, policy 1a2b3c4d5e6f, 2 sessions": the unit's status line.

@@ -134,9 +134,21 @@ std::string render_prometheus(const json& s) {
     w.family("killswitch_output_dropped_total", "counter",
              "records an output could not deliver (its queue was full or its receiver down)");
     const json outs = s.value("outputs", json::array());
+    auto labels = [](const json& o) {
+        return std::vector<std::pair<std::string, std::string>>{{"output", o.value("name", "")},
+                                                                {"target", o.value("target", "")}};
+    };
     for (const auto& o : outs)
-        w.sample("killswitch_output_dropped_total", number(o.value("dropped", json())),
-                 {{"output", o.value("name", "")}});
+        w.sample("killswitch_output_dropped_total", number(o.value("dropped", json())), labels(o));
+    w.family("killswitch_output_delivered_total", "counter",
+             "records a record output (syslog, webhook, ocsf, journald) delivered");
+    for (const auto& o : outs)
+        if (o.contains("delivered"))
+            w.sample("killswitch_output_delivered_total", number(o["delivered"]), labels(o));
+    w.family("killswitch_output_queued", "gauge", "records waiting in a record output's queue");
+    for (const auto& o : outs)
+        if (o.contains("queued"))
+            w.sample("killswitch_output_queued", number(o["queued"]), labels(o));
     return w.str();
 }
 

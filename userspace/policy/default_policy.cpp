@@ -275,7 +275,16 @@ sessions:
 #   metrics=127.0.0.1:9464      Prometheus text at http://127.0.0.1:9464/metrics
 #   metrics-file=/var/lib/prometheus/node-exporter/killswitch.prom
 #                               the same, for node-exporter's textfile collector
-# (docs/operations.md). Read at start: a change needs a restart.
+#   syslog=tls://logs.example.com:6514?ca=/etc/killswitch/logs-ca.pem
+#                               every record, RFC 5424 (also udp://, tcp://)
+#   webhook=https://hooks.example.com/killswitch
+#                               decisions, and each hold and frozen session
+#                               with the command a person runs
+#   ocsf=/var/log/killswitch/ocsf.jsonl
+#                               OCSF 1.8.0 events
+#   journald                    journal entries with fields
+# Each has a bounded queue and never holds enforcement up; what it could not
+# deliver is counted (docs/outputs.md). Read at start: a change needs a restart.
 outputs: []
 
 audit:
