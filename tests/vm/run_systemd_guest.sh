@@ -57,49 +57,9 @@ done
 deb=$(realpath "$deb")
 dpkg-deb -f "$deb" Package >/dev/null 2>&1 || { echo "run_systemd_guest: $deb is not a .deb" >&2; exit 2; }
 
-# What the guest needs: systemd and its friends, and what the package
-# depends on (names only; debootstrap takes the suite's versions).
-deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g' | grep -v '^$' || true)
-# A virtual name (libspdlog1.10-fmt9 is provided by libspdlog1.10) is given
-# to debootstrap as the package that provides it in this system's sources.
-real_deps=()
-for d in $deps; do
-  if [[ $(apt-cache show --no-all-versions "$d" 2>/dev/null) == *"Package: "* ]]; then
-    real_deps+=("$d")
-  else
-    p=$(apt-cache showpkg "$d" 2>/dev/null | sed -n '/^Reverse Provides:/{n;p;q}' | cut -d' ' -f1)
-    real_deps+=("${p:-$d}")
-  fi
-done
-deps="${real_deps[*]}"
-pkgs=$(printf '%s\n' systemd systemd-sysv dbus logrotate procps init-system-helpers jq $deps | sort -u | paste -sd,)
-key=$(printf '%s %s %s\n' "$suite" "$mirror" "$pkgs" | sha256sum | cut -c1-16)
-tarball="$cache/rootfs-$suite-$key.tar.gz"
-
-mkdir -p "$cache"
-exec 9> "$cache/.lock"
-flock 9
-if [[ ! -s "$tarball" ]]; then
-  command -v debootstrap >/dev/null || skip "debootstrap is missing (apt-get install debootstrap)"
-  command -v wget >/dev/null || skip "wget is missing (debootstrap downloads with it)"
-  wget -q -T 20 -t 2 -O /dev/null "$mirror/dists/$suite/Release" ||
-    skip "$mirror is not reachable (no network?): the root filesystem is built once with debootstrap"
-  echo "run_systemd_guest: building the $suite root filesystem (once): $pkgs"
-  build=$(mktemp -d "$cache/build.XXXXXX")
-  log="$cache/debootstrap-$key.log"
-  if ! debootstrap --variant=minbase --include="$pkgs" "$suite" "$build" "$mirror" > "$log" 2>&1; then
-    tail -5 "$log"
-    [[ -f "$build/debootstrap/debootstrap.log" ]] && tail -20 "$build/debootstrap/debootstrap.log"
-    rm -rf "$build"
-    echo "run_systemd_guest: debootstrap $suite failed, log in $log" >&2
-    exit 1
-  fi
-  # What a booted test system does not need.
-  rm -rf "$build"/usr/share/{doc,man,info,locale}/* "$build"/var/cache/apt/*.bin \
-         "$build"/var/lib/apt/lists/* "$build"/var/cache/debconf/*-old "$build"/var/log/*.log
-  tar -C "$build" --numeric-owner -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-  rm -rf "$build" "$log"
-fi
+# The root filesystem, built once (tests/vm/rootfs_cache.sh).
+source "$(dirname "$0")/rootfs_cache.sh"
+ks_rootfs "$deb" "$cache" "$suite" "$mirror"
 
 source "$(dirname "$0")/kernel_cache.sh"
 ks_vm_kernel "$kernel" "$cache"

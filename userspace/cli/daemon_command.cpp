@@ -20,18 +20,19 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
         "are still stopped, and tasks held for a decision stay stopped. A daemon that\n"
         "starts adopts what it finds there without a gap. `killswitch daemon --uninstall`\n"
         "is the way to remove them (with no daemon running).");
+    // Not checked here: with --host-root the files are the host's, seen once
+    // the daemon has joined its mount namespace (the policy loader says
+    // which file it could not read).
     cmd->add_option("--policy", opts->policy_file,
                     "Policy file (YAML); default: the built-in policy (`killswitch policy "
-                    "show-default`)")
-        ->check(CLI::ExistingFile);
+                    "show-default`)");
     cmd->add_option("--policy-dir", opts->policy_dir,
                     "Drop-in policy files: every DIR/*.yaml, read after --policy in the byte "
                     "order of their names (00-base.yaml before 50-postgres.yaml). A drop-in's "
                     "keys replace the ones before it, but its lists (protect.paths, "
                     "agents.names...) add to them. `killswitch policy reload` reads them again; "
                     "status shows the files and the SHA-256 of their texts (the packaged "
-                    "service uses /etc/killswitch/policy.d)")
-        ->check(CLI::ExistingDirectory);
+                    "service uses /etc/killswitch/policy.d)");
     cmd->add_option("--audit-log", opts->audit_log,
                     "Audit log, one JSON object per line (default: the policy's, "
                     "/var/log/killswitch/audit.jsonl)");
@@ -72,7 +73,18 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                     "policy's outputs). metrics=HOST:PORT serves Prometheus metrics at "
                     "http://HOST:PORT/metrics (every status counter, layers up, sessions, holds, "
                     "the policy's SHA-256); metrics-file=PATH writes the same text each second "
-                    "for node-exporter's textfile collector. See docs/operations.md");
+                    "for node-exporter's textfile collector; syslog=udp|tcp|tls://HOST:PORT "
+                    "sends every record as RFC 5424 (tls: ?ca=FILE&cert=FILE&key=FILE); "
+                    "webhook=http(s)://HOST/PATH POSTs decisions and a notification for each "
+                    "hold and frozen session with the command to run; ocsf=PATH appends OCSF "
+                    "1.8.0 events; journald writes journal entries with fields. Each has a "
+                    "bounded queue and never holds enforcement up. See docs/outputs.md");
+    cmd->add_option("--host-root", opts->host_root,
+                    "In a container that guards its host: where the host's / is mounted (/host). "
+                    "The daemon first joins the mount namespace of the host's PID 1 (the "
+                    "container needs hostPID and privileges), so every path it is given or "
+                    "finds (policy, audit log, runtime dir, protected data, libc, libpq) is the "
+                    "host's. See docs/operations.md (Kubernetes, podman)");
     cmd->add_flag("!--no-db-client-probes", opts->db_client_probes,
                   "Do not attach the libpq uprobes (they trap in every libpq client while a "
                   "session exists; without them libpq clients over unix sockets and TLS are not "

@@ -16,6 +16,7 @@
 
 #include "common/bpf_util.h"
 #include "common/fd.h"
+#include "common/host_root.h"
 #include "common/log.h"
 #include "common/pins.h"
 
@@ -91,8 +92,10 @@ UprobeMultiSupport probe_uprobe_multi(const std::string& binary) {
 
 }  // namespace
 
-std::string find_libc() {
-    std::ifstream in("/proc/self/maps");
+namespace {
+
+std::string libc_in_maps(const std::string& maps) {
+    std::ifstream in(maps);
     std::string line;
     while (std::getline(in, line)) {
         auto pos = line.find('/');
@@ -102,6 +105,18 @@ std::string find_libc() {
         if (base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0) return path;
     }
     return "";
+}
+
+}  // namespace
+
+std::string find_libc() {
+    // A daemon in a container (--host-root) maps the image's libc: the
+    // host's programs use the one the host's PID 1 maps, when it has one.
+    if (in_host_root()) {
+        std::string host = libc_in_maps("/proc/1/maps");
+        if (!host.empty() && ::access(host.c_str(), R_OK) == 0) return host;
+    }
+    return libc_in_maps("/proc/self/maps");
 }
 
 const UprobeMultiSupport& uprobe_multi_support(const std::string& binary) {

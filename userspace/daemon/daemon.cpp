@@ -788,6 +788,15 @@ int uninstall_daemon(const DaemonOptions& opts) {
 }
 
 int run_daemon(const DaemonOptions& opts) {
+    // Before anything reads a path or starts a thread.
+    if (!opts.host_root.empty()) {
+        if (auto st = enter_host_root(opts.host_root); !st) {
+            fmt::print(stderr, "killswitch daemon: {}\n", st.error().str());
+            return 1;
+        }
+        spdlog::info("in the host's mount namespace (--host-root {}): every path is the host's",
+                     opts.host_root);
+    }
     daemon_detail::Daemon d(opts);
     try {
         d.start();

@@ -29,6 +29,10 @@ struct DaemonOptions {
     // empty: nothing pinned, the programs go with the daemon.
     std::string pin_dir = "/sys/fs/bpf/killswitch";
     bool uninstall = false;  // remove the pinned programs instead of running
+    // In a container: the host's / as mounted there ("/host"); the daemon
+    // joins the host's mount namespace first (common/host_root.h), and
+    // every path it is given is the host's.
+    std::string host_root;
 };
 
 // Returns the process exit code. Start-up errors are printed as one line each.

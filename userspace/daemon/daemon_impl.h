@@ -41,6 +41,7 @@
 #include "audit/audit.h"
 #include "audit/render.h"
 #include "common/fd.h"
+#include "common/host_root.h"
 #include "common/identity.h"
 #include "common/layer.h"
 #include "common/log.h"
