@@ -339,6 +339,7 @@ TEST(Outputs, SyslogWebhookAndOcsfReceiveTheDecisionsAndTheWebhookSaysHowToDecid
     EXPECT_EQ(delete_ev["activity_name"], "Delete");
     EXPECT_EQ(delete_ev["file"]["path"], data + "/rows");
     EXPECT_EQ(delete_ev["actor"]["session"]["uid"], "wipe");
+    EXPECT_EQ(delete_ev["unmapped"]["ai_agent"]["name"], "wipe");
     ASSERT_FALSE(finding_ev.is_null());
     EXPECT_EQ(finding_ev["disposition"], "Blocked");
     ASSERT_FALSE(hold_finding.is_null());

@@ -107,6 +107,9 @@ TEST(Ocsf, EachKindOfRecordGivesTheClassAndActivityItIs) {
     EXPECT_EQ(exec[0]["process"]["cmd_line"], "rm -rf /srv/db");
     EXPECT_EQ(exec[0]["actor"]["process"]["pid"], 4000);  // the parent launched it
     EXPECT_EQ(exec[0]["actor"]["session"]["uid"], "fix-migrations");
+    // OCSF 1.8.0 has no ai_agent: the agent is in unmapped, in its later shape.
+    EXPECT_EQ(exec[0]["unmapped"]["ai_agent"]["name"], "fix-migrations");
+    EXPECT_FALSE(exec[0].contains("ai_agent"));
     EXPECT_EQ(exec[0]["device"]["uid"], "0123456789abcdef0123456789abcdef");
     EXPECT_EQ(exec[0]["device"]["hostname"], "db1");
     EXPECT_EQ(exec[0]["metadata"]["uid"], "0123456789abcdef0123456789abcdef:fedcba9876543210fedcba9876543210:1");

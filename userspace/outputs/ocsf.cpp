@@ -135,7 +135,21 @@ class Builder {
                 {"time", epoch_ms(str(r_, "ts"))},
                 {"metadata", metadata},
                 {"message", format_audit_human(r_)},
-                {"unmapped", {{"killswitch", r_}}}};
+                {"unmapped", unmapped()}};
+    }
+
+    // The record whole, and the agent: OCSF 1.8.0 has no ai_agent object
+    // (later versions do), so it goes where 1.8.0 puts what it does not
+    // define, in the shape the later object has.
+    json unmapped() const {
+        json u = {{"killswitch", r_}};
+        std::string session = str(r_, "session");
+        if (!session.empty()) {
+            json agent = {{"name", session}, {"uid", session}};
+            if (r_.contains("session_id")) agent["instance_uid"] = str(r_, "session_id");
+            u["ai_agent"] = agent;
+        }
+        return u;
     }
 
     json device() const {

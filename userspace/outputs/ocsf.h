@@ -17,9 +17,11 @@
 //
 // The agent: the guarded session names it (`actor.session.uid`,
 // `actor.app_name`). OCSF 1.8.0 has no `ai_agent` object (it came after
-// 1.8.0), so none is emitted. Every event carries the audit record whole
-// under `unmapped.killswitch`, and `metadata.uid` = HOST:RUN:SEQ (with
-// `-finding` for the finding of a decision) names it across a fleet.
+// 1.8.0): the agent is `unmapped.ai_agent` ({name, uid: the session,
+// instance_uid: its id}), the shape of the later object, where 1.8.0 puts
+// what it does not define. Every event carries the audit record whole under
+// `unmapped.killswitch`, and `metadata.uid` = HOST:RUN:SEQ (with `-finding`
+// for the finding of a decision) names it across a fleet.
 // Records of the daemon's own life (daemon_start, policy_reload, sessions,
 // windows, holds decided) have no event: the audit trail has them.
 #pragma once
