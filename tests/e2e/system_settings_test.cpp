@@ -62,15 +62,19 @@ TempDir* SystemSettingsE2E::dir_ = nullptr;
 Daemon* SystemSettingsE2E::daemon_ = nullptr;
 
 // A network namespace kept in a file (unshare --net=FILE), so that a value
-// written in it can be read afterwards; unmounted when the object goes.
+// written in it can be read afterwards; unmounted when the object goes. A
+// new namespace takes its IPv4 settings from the host's
+// (net.core.devconf_inherit_init_net 0): on a host that forwards, its
+// ip_forward starts at 1, so the test sets it to 0 there first, unguarded.
 class NetNamespace {
   public:
     explicit NetNamespace(const std::string& path) : path_(path) {
         std::ofstream(path_).close();
-        ok_ = run_command({"unshare", "--net=" + path_, "true"}).status == 0;
+        made_ = run_command({"unshare", "--net=" + path_, "true"}).status == 0;
+        ok_ = made_ && run_command(enter(std::string("echo 0 > ") + kSysctl)).status == 0;
     }
     ~NetNamespace() {
-        if (ok_) ::umount2(path_.c_str(), MNT_DETACH);
+        if (made_) ::umount2(path_.c_str(), MNT_DETACH);
     }
     [[nodiscard]] bool ok() const { return ok_; }
     [[nodiscard]] std::string read(const std::string& file) const {
@@ -83,7 +87,7 @@ class NetNamespace {
 
   private:
     std::string path_;
-    bool ok_ = false;
+    bool made_ = false, ok_ = false;
 };
 
 TEST_F(SystemSettingsE2E, ASysctlWriteIsRefusedAndTheValueStays) {
