@@ -99,6 +99,11 @@ void RecordSink::loop() {
     queue_.clear();
 }
 
+void RecordSink::count_connect() {
+    std::lock_guard lk(mu_);
+    ++stats_.connects;
+}
+
 SinkStats RecordSink::stats() const {
     std::lock_guard lk(mu_);
     SinkStats s = stats_;
@@ -108,9 +113,16 @@ SinkStats RecordSink::stats() const {
 
 nlohmann::json RecordSink::stats_json() const {
     SinkStats s = stats();
-    return {{"name", kind_},           {"target", target_},       {"delivered", s.delivered},
-            {"dropped", s.dropped},    {"queue_full", s.queue_full}, {"retries", s.retries},
-            {"queued", s.queued},      {"connected", s.connected}, {"last_error", s.last_error}};
+    return {{"name", kind_},
+            {"target", target_},
+            {"delivered", s.delivered},
+            {"dropped", s.dropped},
+            {"queue_full", s.queue_full},
+            {"retries", s.retries},
+            {"queued", s.queued},
+            {"connected", s.connected},
+            {"connects", s.connects},
+            {"last_error", s.last_error}};
 }
 
 }  // namespace ks::outputs

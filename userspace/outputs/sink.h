@@ -27,6 +27,7 @@ struct SinkStats {
     uint64_t queue_full = 0; // of dropped: refused because the queue was full
     uint64_t retries = 0;    // deliveries tried again after a failure
     uint64_t queued = 0;     // waiting now
+    uint64_t connects = 0;   // connections made (stream outputs): one while the receiver stays up
     bool connected = false;  // the last delivery worked
     std::string last_error;  // the last failure, "" when none
 };
@@ -81,6 +82,8 @@ class RecordSink {
     virtual Status deliver(const std::string& item) = 0;
     // On the delivery thread, after a failure: drop any connection.
     virtual void reset() {}
+    // A stream output made a new connection (counted in stats).
+    void count_connect();
 
   private:
     void loop();

@@ -95,6 +95,7 @@ class SyslogSink final : public RecordSink {
         if (!fd_.valid() || peer_gone()) {
             reset();
             if (auto st = connect_peer(); !st) return st;
+            count_connect();
         }
         if (ssl_) {
             size_t off = 0;
@@ -129,12 +130,33 @@ class SyslogSink final : public RecordSink {
   private:
     static constexpr size_t kMaxDatagram = 65000;
 
-    // A stream receiver that closed (or sent anything, which a syslog
-    // receiver never does) is gone: a send now would be lost on the RST.
+    // A stream receiver that closed is gone: a send now would be lost on
+    // the RST. A TLS 1.3 server sends session tickets after the handshake:
+    // those are read (and dropped) here, without waiting, so that what is
+    // left to see is the end of the stream or a close_notify.
     bool peer_gone() {
         if (t_.transport == SyslogTarget::Transport::Udp) return false;
         pollfd p{fd_.get(), POLLIN | POLLRDHUP, 0};
-        return ::poll(&p, 1, 0) > 0;
+        if (::poll(&p, 1, 0) <= 0) return false;
+        if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+        if (!ssl_) {
+            char c;
+            return ::recv(fd_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        }
+        int flags = ::fcntl(fd_.get(), F_GETFL);
+        ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK);
+        bool gone = false;
+        char buf[512];
+        for (;;) {
+            int n = SSL_read(ssl_, buf, sizeof(buf));
+            if (n > 0) continue;  // a syslog receiver has nothing to say
+            int e = SSL_get_error(ssl_, n);
+            gone = e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+            break;
+        }
+        ERR_clear_error();
+        ::fcntl(fd_.get(), F_SETFL, flags);
+        return gone;
     }
 
     Status connect_peer() {
