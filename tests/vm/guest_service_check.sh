@@ -3,9 +3,10 @@
 # oneshot unit ks-check.service (After=killswitch.service), on a Debian 12
 # system where the killswitch .deb was installed with dpkg -i. Checks the
 # packaged service: the notify unit, a guarded rm -rf of protected data
-# (and its journal entry, with fields), systemctl reload with a good and a bad policy.d file, logrotate, and
-# systemctl stop leaving the pinned enforcement, and a start deciding what
-# was held meanwhile. One line per check:
+# (and its journal entry, with fields), systemctl reload with a good and a
+# bad policy.d file, logrotate, systemctl stop leaving the pinned
+# enforcement, a start deciding what was held meanwhile, an upgrade (the
+# package installed again) and a removal. One line per check:
 # `check: NAME: ok` or `check: NAME: FAILED (why)`; exit 1 if any failed.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -254,6 +255,63 @@ elif [[ "$held_session" != vm-keep ]]; then
   fail $name "the record of the held rm names session '$held_session', not vm-keep"
 else
   ok $name "$end, keep.rc $(cat /tmp/keep.rc 2>/dev/null || echo absent), PG_VERSION kept, recorded in session $held_session"
+fi
+
+# 8. An upgrade (the same package installed again: postinst's restart
+# path) restarts the daemon, which adopts the pinned programs: enforcement
+# has no gap, and a guarded rm is still refused.
+name=upgrade-restarts-and-adopts
+DEB=/var/cache/ks-test/killswitch.deb
+pid0=$(systemctl show -p MainPID --value killswitch)
+starts0=$(jq -c 'select(.event == "daemon_start")' "$LOG" 2>/dev/null | wc -l)
+drc=0
+DEBIAN_FRONTEND=noninteractive dpkg -i "$DEB" > /tmp/upgrade.log 2>&1 || drc=$?
+for _ in $(seq 1 60); do
+  killswitch status > /dev/null 2>&1 && break
+  sleep 0.5
+done
+active=$(systemctl is-active killswitch)
+pid1=$(systemctl show -p MainPID --value killswitch)
+starts1=$(jq -c 'select(.event == "daemon_start")' "$LOG" 2>/dev/null | wc -l)
+adopted=$(jq -r 'select(.event == "daemon_start") | .pinned.adopted_links' "$LOG" 2>/dev/null | tail -1)
+urc=0
+killswitch run --session vm-upgrade -- rm -rf "$PG" > /tmp/rm4.out 2>&1 || urc=$?
+if ((drc != 0)); then
+  fail $name "dpkg -i again exited $drc: $(tail -3 /tmp/upgrade.log)"
+elif [[ "$active" != active || "$pid1" == "$pid0" || "$pid1" == 0 ]]; then
+  fail $name "unit $active, main pid $pid0 -> $pid1 (not restarted)"
+elif ((starts1 != starts0 + 1)); then
+  fail $name "$starts0 -> $starts1 daemon_start records"
+elif [[ -z "$adopted" || "$adopted" == null || "$adopted" == 0 ]]; then
+  fail $name "the new daemon adopted no pinned links ($adopted)"
+elif ((urc != 126)) || [[ ! -f "$PG/PG_VERSION" ]]; then
+  fail $name "guarded rm after the upgrade exited $urc, PG_VERSION $([[ -f $PG/PG_VERSION ]] && echo kept || echo gone)"
+else
+  ok $name "main pid $pid0 -> $pid1, $adopted links adopted, guarded rm refused (126)"
+fi
+
+# 9. Removal (not purge): the unit stops and the pinned programs go
+# (prerm: daemon --uninstall), the policy (a conffile) and the audit trail
+# stay, and the removal is in the trail.
+name=remove-uninstalls
+rrc=0
+DEBIAN_FRONTEND=noninteractive dpkg -r killswitch > /tmp/remove.log 2>&1 || rrc=$?
+active=$(systemctl is-active killswitch 2>/dev/null)
+last=$(tail -1 "$LOG" 2>/dev/null | jq -r '.event' 2>/dev/null)
+if ((rrc != 0)); then
+  fail $name "dpkg -r exited $rrc: $(tail -3 /tmp/remove.log)"
+elif [[ "$active" == active ]]; then
+  fail $name "the unit is still active after dpkg -r"
+elif [[ -e /sys/fs/bpf/killswitch ]]; then
+  fail $name "/sys/fs/bpf/killswitch is still there: $(ls /sys/fs/bpf/killswitch | head -3 | paste -sd' ')"
+elif [[ -e /usr/sbin/killswitch ]]; then
+  fail $name "/usr/sbin/killswitch is still there"
+elif [[ ! -f /etc/killswitch/policy.yaml ]]; then
+  fail $name "the policy (a conffile) went with dpkg -r"
+elif [[ "$last" != uninstall ]]; then
+  fail $name "the trail's last record is '$last', not uninstall"
+else
+  ok $name "unit $active, pins gone, binary gone, policy and trail kept, last record uninstall"
 fi
 
 if ((failed)); then

@@ -80,7 +80,9 @@ if ! chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FR
   echo "run_systemd_guest: dpkg -i $(basename "$deb") failed in the guest's tree" >&2
   exit 1
 fi
-rm -f "$root/tmp/killswitch.deb"
+# Kept for the checks of an upgrade (dpkg -i again) and a removal.
+mkdir -p "$root/var/cache/ks-test"
+mv "$root/tmp/killswitch.deb" "$root/var/cache/ks-test/killswitch.deb"
 [[ -L "$root/etc/systemd/system/multi-user.target.wants/killswitch.service" ]] || {
   cat "$root/tmp/dpkg.log"
   echo "run_systemd_guest: postinst did not enable killswitch.service" >&2
