@@ -27,7 +27,8 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
     // The session first, then the offender: a task killed before its
     // session froze would let its parent (a shell, the agent) run on and
     // even exit in between. A frozen task still dies of SIGKILL.
-    act_on_session(d.session != SessionAction::None ? d.session : d.follow_up, s, r);
+    const SessionAction on_session = d.session != SessionAction::None ? d.session : d.follow_up;
+    act_on_session(on_session, s, r);
     if (d.close_connection) {
         if (auto st = destroy_tcp_socket(*d.close_connection); !st)
             r.connection_error = st.error().str();
@@ -60,8 +61,7 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
     TaskStep step = d.task;
     if (step == TaskStep::Refuse) {
         bool frozen =
-            r.session_acted && r.session_error.empty() &&
-            (d.session != SessionAction::None ? d.session : d.follow_up) == SessionAction::Freeze;
+            r.session_acted && r.session_error.empty() && on_session == SessionAction::Freeze;
         if (auto st = exit_where_stopped(s.pid, kRefusedExitStatus, frozen ? s.cgroup_path : "");
             st) {
             r.task_result = "exit " + std::to_string(kRefusedExitStatus);

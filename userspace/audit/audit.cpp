@@ -121,20 +121,28 @@ bool audit_matches(const nlohmann::json& rec, const AuditFilter& f) {
     return true;
 }
 
+std::string record_text(const nlohmann::json& rec, const char* key) {
+    if (!rec.contains(key) || rec[key].is_null()) return "";
+    return rec[key].is_string() ? rec[key].get<std::string>() : rec[key].dump();
+}
+
+std::string record_command(const nlohmann::json& rec) {
+    std::string cmd;
+    if (rec.contains("argv") && rec["argv"].is_array())
+        for (const auto& a : rec["argv"])
+            cmd += (cmd.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
+    return cmd;
+}
+
 std::string format_audit_human(const nlohmann::json& rec) {
-    auto str = [&](const char* k) -> std::string {
-        if (!rec.contains(k) || rec[k].is_null()) return "";
-        return rec[k].is_string() ? rec[k].get<std::string>() : rec[k].dump();
-    };
+    auto str = [&](const char* k) { return record_text(rec, k); };
     std::string out = str("ts") + " " + str("event");
     if (rec.contains("session")) out += " session=" + str("session");
     if (rec.contains("pid")) out += " pid=" + str("pid");
     if (rec.contains("ppid")) out += " ppid=" + str("ppid");
     if (rec.contains("uid")) out += " uid=" + str("uid");
     if (rec.contains("argv") && rec["argv"].is_array()) {
-        out += " :";
-        for (const auto& a : rec["argv"])
-            out += " " + (a.is_string() ? a.get<std::string>() : a.dump());
+        out += " : " + record_command(rec);
     } else if (rec.contains("comm")) {
         out += " comm=" + str("comm");
     }

@@ -76,6 +76,11 @@ struct AuditFilter {
 bool audit_matches(const nlohmann::json& rec, const AuditFilter& f);
 // One line for people: time, event, session, pid, and what happened.
 std::string format_audit_human(const nlohmann::json& rec);
+// A field of a record as text: a string as it is, another value as JSON,
+// "" when absent or null.
+std::string record_text(const nlohmann::json& rec, const char* key);
+// The record's argv joined with spaces ("" when it has none).
+std::string record_command(const nlohmann::json& rec);
 
 // Calls on_record for every record of the file that matches; with follow,
 // keeps reading as the file grows (and after rotation) until stop() is true.

@@ -20,10 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string str(const json& r, const char* k) {
-    if (!r.contains(k) || r[k].is_null()) return "";
-    return r[k].is_string() ? r[k].get<std::string>() : r[k].dump();
-}
+std::string str(const json& r, const char* k) { return record_text(r, k); }
 
 // "2026-12-01T10:00:00.123456789Z" -> milliseconds since the epoch.
 int64_t epoch_ms(const std::string& ts) {
@@ -112,8 +109,8 @@ class Builder {
     }
 
     json base(int class_uid, const char* class_name, int category_uid, const char* category_name,
-              int activity_id, const char* activity_name, int severity,
-              std::vector<std::string> profiles, const std::string& uid_suffix) const {
+              int activity_id, const char* activity_name, int severity, bool decision,
+              const std::string& uid_suffix) const {
         json metadata = {{"version", kOcsfVersion},
                          {"product",
                           {{"name", "killswitch"}, {"vendor_name", "killswitch"}, {"version", KS_VERSION}}},
@@ -122,20 +119,30 @@ class Builder {
                          {"log_name", "audit"},
                          {"original_time", str(r_, "ts")}};
         if (r_.contains("seq") && r_["seq"].is_number_integer()) metadata["sequence"] = r_["seq"];
-        if (!profiles.empty()) metadata["profiles"] = profiles;
-        return {{"class_uid", class_uid},
-                {"class_name", class_name},
-                {"category_uid", category_uid},
-                {"category_name", category_name},
-                {"activity_id", activity_id},
-                {"activity_name", activity_name},
-                {"type_uid", class_uid * 100 + activity_id},
-                {"type_name", std::string(class_name) + ": " + activity_name},
-                {"severity_id", severity},
-                {"time", epoch_ms(str(r_, "ts"))},
-                {"metadata", metadata},
-                {"message", format_audit_human(r_)},
-                {"unmapped", unmapped()}};
+        json ev = {{"class_uid", class_uid},
+                   {"class_name", class_name},
+                   {"category_uid", category_uid},
+                   {"category_name", category_name},
+                   {"activity_id", activity_id},
+                   {"activity_name", activity_name},
+                   {"type_uid", class_uid * 100 + activity_id},
+                   {"type_name", std::string(class_name) + ": " + activity_name},
+                   {"severity_id", severity},
+                   {"time", epoch_ms(str(r_, "ts"))},
+                   {"metadata", metadata},
+                   {"message", format_audit_human(r_)},
+                   {"unmapped", unmapped()}};
+        // What was decided, with the profile that defines it.
+        if (auto d = decision ? disposition_of(r_) : std::nullopt) {
+            ev["disposition_id"] = d->disposition_id;
+            ev["disposition"] = d->disposition;
+            ev["action_id"] = d->action_id;
+            ev["action"] = d->action;
+            if (str(r_, "verdict") == "kill" && !r_.value("prevented", true))
+                ev["disposition"] = "Custom Action: killed as the call returned";
+            ev["metadata"]["profiles"] = json::array({"security_control"});
+        }
+        return ev;
     }
 
     // The record whole, and the agent: OCSF 1.8.0 has no ai_agent object
@@ -164,12 +171,7 @@ class Builder {
         if (!str(r_, "comm").empty()) p["name"] = str(r_, "comm");
         std::string exe = str(r_, "exe");
         if (!exe.empty()) p["file"] = {{"name", basename_of(exe)}, {"path", exe}, {"type_id", 1}};
-        if (r_.contains("argv") && r_["argv"].is_array() && str(r_, "event") == "exec") {
-            std::string cmd;
-            for (const auto& a : r_["argv"])
-                cmd += (cmd.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
-            p["cmd_line"] = cmd;
-        }
+        if (r_.contains("argv") && str(r_, "event") == "exec") p["cmd_line"] = record_command(r_);
         if (!str(r_, "cwd").empty()) p["working_directory"] = str(r_, "cwd");
         if (r_.contains("uid")) p["user"] = {{"uid", str(r_, "uid")}};
         if (r_.contains("ppid")) p["parent_process"] = {{"pid", r_.value("ppid", 0)}};
@@ -197,23 +199,11 @@ class Builder {
         return ev;
     }
 
-    void add_disposition(json& ev, std::vector<std::string>& profiles) const {
-        auto d = disposition_of(r_);
-        if (!d) return;
-        ev["disposition_id"] = d->disposition_id;
-        ev["disposition"] = d->disposition;
-        ev["action_id"] = d->action_id;
-        ev["action"] = d->action;
-        if (str(r_, "verdict") == "kill" && !r_.value("prevented", true))
-            ev["disposition"] = "Custom Action: killed as the call returned";
-        profiles.push_back("security_control");
-    }
-
     json process_activity() const {
         std::string e = str(r_, "event");
         bool exit = e == "exit";
         json ev = base(1007, "Process Activity", 1, "System Activity", exit ? 2 : 1,
-                       exit ? "Terminate" : "Launch", 1, {}, "");
+                       exit ? "Terminate" : "Launch", 1, false, "");
         ev["actor"] = actor(!exit);
         ev["device"] = device();
         ev["process"] = process();
@@ -236,15 +226,8 @@ class Builder {
         else if (op == "mount" || op == "mount-source") act = {12, "Mount"};
         else if (op == "umount") act = {13, "Unmount"};
         else if (op == "exec") act = exec_activity(str(r_, "judged_as"));
-        std::vector<std::string> profiles;
-        json ev;
-        {
-            json tmp = json::object();
-            add_disposition(tmp, profiles);
-            ev = base(1001, "File System Activity", 1, "System Activity", act.first, act.second,
-                      severity_id(r_), profiles, "");
-            ev.update(tmp);
-        }
+        json ev = base(1001, "File System Activity", 1, "System Activity", act.first, act.second,
+                       severity_id(r_), true, "");
         ev["actor"] = actor(false);
         ev["device"] = device();
         ev["file"] = file();
@@ -282,12 +265,8 @@ class Builder {
     }
 
     json datastore_activity() const {
-        std::vector<std::string> profiles;
-        json tmp = json::object();
-        add_disposition(tmp, profiles);
         json ev = base(6005, "Datastore Activity", 6, "Application Activity", 4, "Query",
-                       severity_id(r_), profiles, "");
-        ev.update(tmp);
+                       severity_id(r_), true, "");
         ev["actor"] = actor(false);
         ev["device"] = device();
         ev["src_endpoint"] = {{"hostname", hostname_}};
@@ -304,12 +283,9 @@ class Builder {
 
     json finding() const {
         std::string e = str(r_, "event"), v = str(r_, "verdict");
-        std::vector<std::string> profiles;
-        json tmp = json::object();
-        add_disposition(tmp, profiles);
         int sev = e == "tamper" ? 5 : v.rfind("would-", 0) == 0 ? 3 : 4;
-        json ev = base(2004, "Detection Finding", 2, "Findings", 1, "Create", sev, profiles, "-finding");
-        ev.update(tmp);
+        json ev =
+            base(2004, "Detection Finding", 2, "Findings", 1, "Create", sev, true, "-finding");
         std::string rule = str(r_, "rule");
         std::string title = str(r_, "reason");
         if (title.empty()) {

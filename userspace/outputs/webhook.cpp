@@ -11,21 +11,14 @@ namespace ks::outputs {
 
 namespace {
 
-std::string str(const nlohmann::json& r, const char* k) {
-    if (!r.contains(k) || r[k].is_null()) return "";
-    return r[k].is_string() ? r[k].get<std::string>() : r[k].dump();
-}
+std::string str(const nlohmann::json& r, const char* k) { return record_text(r, k); }
 
 // What the operation was, in a few words: "unlink /var/lib/pg/base" or
 // "DROP TABLE orders" or "exec rm -rf /srv/data".
 std::string what_of(const nlohmann::json& r) {
     if (r.contains("statement")) return str(r, "statement");
     std::string op = str(r, "op"), path = str(r, "path");
-    if (op == "exec" && r.contains("argv") && r["argv"].is_array()) {
-        std::string cmd;
-        for (const auto& a : r["argv"]) cmd += (cmd.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
-        return cmd;
-    }
+    if (op == "exec" && r.contains("argv")) return record_command(r);
     return op + (path.empty() ? "" : " " + path);
 }
 
