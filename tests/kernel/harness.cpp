@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -103,9 +104,13 @@ void remove_stale_test_pins() {
         if (name.rfind("ks-test-", 0) != 0) continue;
         int pid = std::atoi(name.c_str() + 8);
         if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0) continue;
+        // Its record goes to a file of its own (never /dev/null: a trail is
+        // a file the daemon owns).
+        std::string trail = "/tmp/ks-test-stale-" + std::to_string(pid) + ".audit.jsonl";
+        std::fprintf(stderr, "harness: removing the pins of test process %d, which is gone\n", pid);
         run_command({binary(), "daemon", "--uninstall", "--pin-dir", e.path().string(),
-                     "--cgroup-parent", "ks-test-" + std::to_string(pid), "--audit-log",
-                     "/dev/null"});
+                     "--cgroup-parent", "ks-test-" + std::to_string(pid), "--audit-log", trail});
+        std::filesystem::remove(trail, ec);
         for (const auto& m :
              {std::string("/sys/fs/cgroup/unified"), std::string("/sys/fs/cgroup")}) {
             std::string parent = m + "/ks-test-" + std::to_string(pid);

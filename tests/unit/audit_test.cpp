@@ -1,6 +1,8 @@
 #include "audit/audit.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -108,6 +110,38 @@ TEST(AuditWriter, RecordsNameTheirHostAndRunAndTheFileKeepsItsModeAndGroup) {
     EXPECT_EQ(rb["run"], ra["run"]);
     EXPECT_EQ(rb["seq"], 2);  // rotation does not restart the run's numbering
     std::filesystem::remove_all(dir);
+}
+
+// An audit log that is not a regular file (/dev/null, a FIFO a shipper
+// reads) is written to but never re-moded: a chmod of /dev/null to 0600
+// once broke every unprivileged user of it on a test host.
+TEST(AuditWriter, ATrailThatIsNotARegularFileKeepsItsModeAndGroup) {
+    char tmpl[] = "/tmp/ks-audit-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string fifo = dir + "/trail.fifo";
+    namespace fs = std::filesystem;
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+    ::chmod(fifo.c_str(), 0644);  // whatever the umask made of it
+    // A reader, as a shipper would be: the writer's open does not block.
+    int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    ASSERT_GE(reader, 0);
+    {
+        auto w = AuditWriter::open(fifo, {0600, static_cast<int64_t>(::getgid())});
+        ASSERT_TRUE(w.ok()) << w.error().str();
+        w->append({{"event", "exec"}});
+        ASSERT_TRUE(w->sync().ok());
+        ASSERT_TRUE(w->set_access({0600, -1}).ok());
+        EXPECT_EQ(fs::status(fifo).permissions() & fs::perms::all,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                      fs::perms::others_read);
+    }
+    char buf[512];
+    ssize_t n = ::read(reader, buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    EXPECT_NE(std::string(buf, static_cast<size_t>(n)).find("\"event\":\"exec\""),
+              std::string::npos);
+    ::close(reader);
+    fs::remove_all(dir);
 }
 
 TEST(Identity, MachineIdIsReadFromTheRootGivenAndRunIdsDiffer) {

@@ -49,6 +49,14 @@ Result<AuditWriter> AuditWriter::open(const std::string& path, AuditFileAccess a
 }
 
 Status AuditWriter::apply_access() {
+    // Only a regular file is the trail's own: an audit log given as
+    // /dev/null, a FIFO read by a shipper or another device keeps the owner
+    // and mode it has (a chmod of /dev/null to 0600 would break every other
+    // user of it on the host).
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) return sys_error("stat audit log " + path_);
+    regular_ = S_ISREG(st.st_mode);
+    if (!regular_) return {};
     // The group first: a reader of the group never sees the file readable
     // with the group it had before.
     if (access_.gid >= 0 &&
@@ -92,7 +100,8 @@ Status AuditWriter::flush() {
 
 Status AuditWriter::sync() {
     if (auto st = flush(); !st) return st;
-    if (dirty_ && ::fdatasync(fd_.get()) != 0) return sys_error("fdatasync audit log " + path_);
+    if (dirty_ && regular_ && ::fdatasync(fd_.get()) != 0)
+        return sys_error("fdatasync audit log " + path_);
     dirty_ = false;
     return {};
 }

@@ -65,6 +65,7 @@ class AuditWriter {
     std::string pending_;
     uint64_t seq_ = 0;
     bool dirty_ = false;
+    bool regular_ = true;  // a FIFO or a device is written, never synced or re-moded
     std::function<void(const nlohmann::json&)> observer_;
 };
 
