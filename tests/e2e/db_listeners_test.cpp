@@ -3,6 +3,12 @@
 // the same, found from the server's own process: one running when the daemon
 // starts, and one started after it. Real PostgreSQL and Redis servers of the
 // test's own (db_servers.h); the daemon with its built-in policy, no --db.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "db_servers.h"
 #include "harness.h"
 
@@ -76,6 +82,103 @@ TEST(DbListeners, AServerOnPortsThePolicyDoesNotNameIsWatchedFromItsOwnProcess) 
             for (const auto& e : r.value("discovered", json::array()))
                 recorded = recorded || e.value("endpoint", "") == "redis=127.0.0.1:" + redis.port();
     EXPECT_TRUE(recorded) << "no db_listeners record names the Redis server";
+}
+
+// A forwarder the test starts (socat, in a process group of its own): ended
+// with its children (one per connection) when the test is done.
+class Forwarder {
+  public:
+    Forwarder(const std::string& listen, const std::string& target) {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::setpgid(0, 0);
+            ::execlp("socat", "socat", listen.c_str(), target.c_str(), nullptr);
+            ::_exit(127);
+        }
+        ::setpgid(pid_, pid_);
+    }
+    ~Forwarder() {
+        if (pid_ <= 0) return;
+        ::kill(-pid_, SIGTERM);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    Forwarder(const Forwarder&) = delete;
+    Forwarder& operator=(const Forwarder&) = delete;
+
+  private:
+    pid_t pid_ = -1;
+};
+
+// psql through another port (a forwarder's) instead of the server's.
+std::vector<std::string> via_port(std::vector<std::string> argv, const std::string& port) {
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "-p") argv[i + 1] = port;
+    return argv;
+}
+
+// A local forwarder in front of the server (socat, as an agent might find
+// or start one outside its session): what a guarded client sends through it
+// is judged as at the server, over TCP and over a unix socket, whether the
+// forwarder ran before the daemon or started after it.
+TEST(DbListeners, AClientThroughALocalForwarderIsJudgedAsAtTheServer) {
+    KS_REQUIRE_ROOT();
+    if (run_command({"sh", "-c", "command -v socat"}).status != 0)
+        GTEST_SKIP() << "socat is missing (scripts/deps.sh --test installs it)";
+    PgServer pg;
+    if (!pg.ok()) GTEST_SKIP() << pg.why();
+    ASSERT_EQ(pg.query("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1), (2); "
+                       "CREATE TABLE gone (id int); INSERT INTO gone VALUES (1)"),
+              "");
+    std::string tport = private_port(40000), uport = private_port(45000);
+    Forwarder tcp("TCP-LISTEN:" + tport + ",bind=127.0.0.1,fork,reuseaddr",
+                  "TCP:127.0.0.1:" + pg.port());
+    ASSERT_TRUE(wait_until(
+        [&] { return run_command(via_port(pg.psql("127.0.0.1", "SELECT 1"), tport)).status == 0; },
+        std::chrono::seconds(10)))
+        << "the forwarder does not answer on " << tport;
+    // Unprotected, through the forwarder: the table is dropped.
+    auto plain = run_command(via_port(pg.psql("127.0.0.1", "DROP TABLE gone"), tport));
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    ASSERT_EQ(pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 'gone'"), "0");
+
+    Daemon d(Daemon::Options{});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string tcp_ep = "postgres=127.0.0.1:" + tport;
+    EXPECT_TRUE(has(discovered(d), tcp_ep)) << json(discovered(d)).dump();
+    auto dropped =
+        run_guarded(d, "forwarder-tcp", via_port(pg.psql("127.0.0.1", "DROP TABLE kept"), tport));
+    EXPECT_NE(dropped.status, 0);
+    EXPECT_NE(dropped.err.find("killswitch: refused DROP TABLE kept"), std::string::npos)
+        << dropped.err;
+    auto read = run_guarded(d, "forwarder-read",
+                            via_port(pg.psql("127.0.0.1", "SELECT count(*) FROM kept"), tport));
+    EXPECT_EQ(read.status, 0) << read.err;
+    EXPECT_EQ(read.out, "2\n") << "ordinary work through the forwarder";
+
+    // A second forwarder, on a unix socket, started after the daemon: found
+    // within the discovery's period.
+    std::string dir = pg.socket_dir() + "/fwd";
+    std::filesystem::create_directories(dir);
+    Forwarder unix_fwd("UNIX-LISTEN:" + dir + "/.s.PGSQL." + uport + ",fork,mode=777",
+                       "UNIX-CONNECT:" + pg.socket_dir() + "/.s.PGSQL." + pg.port());
+    std::string unix_ep = "postgres=" + dir + "/.s.PGSQL." + uport;
+    ASSERT_TRUE(wait_until([&] { return has(discovered(d), unix_ep); }, std::chrono::seconds(15)))
+        << json(discovered(d)).dump();
+    auto truncated =
+        run_guarded(d, "forwarder-unix", via_port(pg.psql(dir, "TRUNCATE kept"), uport));
+    EXPECT_NE(truncated.err.find("killswitch: refused TRUNCATE kept"), std::string::npos)
+        << truncated.err;
+    EXPECT_EQ(pg.query("SELECT count(*) FROM kept"), "2");
+
+    auto recs = db_records_of(d, "forwarder-tcp", 1);
+    ASSERT_FALSE(recs.empty());
+    EXPECT_EQ(recs[0].value("rule", ""), "db:drop") << recs[0].dump();
+    std::string via;
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "db_listeners")
+            for (const auto& e : r.value("discovered", json::array()))
+                if (e.value("endpoint", "") == tcp_ep) via = e.value("via", "");
+    EXPECT_EQ(via, "forwards to 127.0.0.1:" + pg.port());
 }
 
 // --db names exactly what to watch: nothing is discovered beside it.

@@ -37,6 +37,10 @@ class FakeProc {
                                dir + "/fd/" + std::to_string(fd++));
         fs::create_symlink("/dev/null", dir + "/fd/0");
     }
+    void cmdline(int pid, const std::vector<std::string>& argv) {
+        std::ofstream out(root_ + "/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+        for (const auto& a : argv) out << a << '\0';
+    }
     void file(const std::string& name, const std::string& text) {
         std::ofstream(root_ + "/self/net/" + name) << text;
     }
@@ -116,6 +120,70 @@ TEST(DbListeners, WhatTheEndpointsAlreadyWatchIsCovered) {
     EXPECT_FALSE(covered(ep("mysql=*:5432"), watched)) << "another kind";
     EXPECT_TRUE(covered(ep("postgres=/run/postgresql/.s.PGSQL.5433"), watched)) << "a pattern";
     EXPECT_FALSE(covered(ep("postgres=/tmp/pg/.s.PGSQL.5432"), watched));
+}
+
+TEST(DbListeners, AForwardersTargetIsReadFromItsCommandLine) {
+    using V = std::vector<std::string>;
+    EXPECT_EQ(forward_targets("socat", {"socat", "-d", "TCP-LISTEN:6000,fork,reuseaddr",
+                                        "TCP:127.0.0.1:5432,nodelay"}),
+              V{"127.0.0.1:5432"});
+    EXPECT_EQ(
+        forward_targets("socat", {"socat", "tcp4-listen:6000", "tcp4-connect:localhost:6379"}),
+        V{"localhost:6379"});
+    EXPECT_EQ(forward_targets("socat", {"socat", "UNIX-LISTEN:/tmp/x.sock,fork",
+                                        "UNIX-CONNECT:/run/postgresql/.s.PGSQL.5432"}),
+              V{"/run/postgresql/.s.PGSQL.5432"});
+    EXPECT_EQ(forward_targets("socat", {"socat", "-T", "10", "TCP-LISTEN:1", "EXEC:/bin/sh"}), V{})
+        << "a program, not a forward";
+    EXPECT_EQ(forward_targets("ssh", {"ssh", "-N", "-L", "6000:127.0.0.1:5432", "db.example"}),
+              V{"127.0.0.1:5432"});
+    EXPECT_EQ(forward_targets(
+                  "ssh", {"ssh", "-L127.0.0.1:6001:[::1]:3306", "-L", "7000:/run/x.sock", "db"}),
+              (V{"[::1]:3306", "/run/x.sock"}));
+    EXPECT_EQ(forward_targets("nc", {"nc", "-l", "TCP:127.0.0.1:5432"}), V{}) << "not a forwarder";
+}
+
+// pgbouncer by name; socat by what it forwards to (a server's listener, a
+// watched endpoint); never a process for merely holding a database
+// connection, nor a forwarder whose target is no database.
+TEST(DbListeners, LocalProxiesAndForwardersServeTheDatabaseBehindThem) {
+    FakeProc proc;
+    proc.process(100, "postgres", {11});
+    proc.process(200, "pgbouncer", {21});
+    proc.process(300, "socat", {31});
+    proc.cmdline(300, {"socat", "TCP-LISTEN:6000,fork,reuseaddr", "TCP:127.0.0.1:5432"});
+    proc.process(301, "socat", {32});  // to a port nothing watches
+    proc.cmdline(301, {"socat", "TCP-LISTEN:6001,fork", "TCP:127.0.0.1:9999"});
+    proc.process(302, "socat", {33});  // to the policy's redis
+    proc.cmdline(302, {"socat", "UNIX-LISTEN:/tmp/r.sock,fork", "TCP:localhost:6379"});
+    proc.process(400, "node", {41, 42});  // an application: HTTP on 8080, a connection to 5432
+    proc.cmdline(400, {"node", "server.js", "--db", "TCP:127.0.0.1:5432"});
+    auto line = [](int n, const std::string& local, const std::string& remote,
+                   const std::string& st, int ino) {
+        return "   " + std::to_string(n) + ": " + local + " " + remote + " " + st +
+               " 00000000:00000000 00:00000000 00000000   106        0 " + std::to_string(ino) +
+               " 1 0000000000000000 100 0 0 10 0\n";
+    };
+    proc.file("tcp", std::string(kTcpHeader) + line(0, "0100007F:1538", "00000000:0000", "0A", 11) +
+                         line(1, "0100007F:1920", "00000000:0000", "0A", 21) +
+                         line(2, "0100007F:1770", "00000000:0000", "0A", 31) +
+                         line(3, "0100007F:1771", "00000000:0000", "0A", 32) +
+                         line(4, "00000000:1F90", "00000000:0000", "0A", 41) +
+                         line(5, "0100007F:9C40", "0100007F:1538", "01", 42));
+    proc.file("tcp6", kTcpHeader);
+    proc.file("unix",
+              "Num       RefCount Protocol Flags    Type St Inode Path\n"
+              "0000000000000000: 00000002 00000000 00010000 0001 01 33 /tmp/r.sock\n");
+    auto found = discover_listeners(proc.root(), {parse_endpoint("redis=*:6379").value()});
+    EXPECT_EQ(names(found),
+              (std::vector<std::string>{"postgres=127.0.0.1:5432", "postgres=127.0.0.1:6432",
+                                        "postgres=127.0.0.1:6000", "redis=/tmp/r.sock"}));
+    ASSERT_EQ(found.size(), 4u);
+    EXPECT_EQ(found[1].server, "pgbouncer");
+    EXPECT_EQ(found[1].via, "a postgres proxy");
+    EXPECT_EQ(found[2].pid, 300);
+    EXPECT_EQ(found[2].via, "forwards to 127.0.0.1:5432");
+    EXPECT_EQ(found[3].via, "forwards to localhost:6379");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // databases.discover in the daemon: every port and unix socket that a
-// running database server listens on (db_guard/listeners.h) is watched with
+// running database server, or a local proxy or forwarder in front of one,
+// listens on (db_guard/listeners.h) is watched with
 // the policy's endpoints, found at start, at each policy load and every
 // kDiscoverEvery; a listener that appears or goes is said in the log and
 // in a db_listeners record. processes.multiplexers likewise: the sockets of
@@ -28,7 +29,7 @@ void Daemon::discover_db_listeners() {
     const policy::CompiledPolicy& c = state_.compiled;
     std::vector<db::Listener> found;
     if (dwbpf_ && (c.policy.db_discover || c.policy.deputy_multiplexers))
-        for (auto& l : db::discover_listeners()) {
+        for (auto& l : db::discover_listeners("/proc", c.db_endpoints)) {
             // A multiplexer started inside a session is the session's own.
             if (!wanted(l, c.policy) || db::covered(l.endpoint, c.db_endpoints) ||
                 (l.endpoint.kind == db::Kind::Deputy && bpf_->session_of(l.pid)))
@@ -45,12 +46,16 @@ void Daemon::discover_db_listeners() {
     json eps = json::array();
     for (const auto& l : found) {
         eps.push_back({{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
+        if (!l.via.empty()) eps.back()["via"] = l.via;
         if (std::find(before.begin(), before.end(), l.endpoint.str()) != before.end()) continue;
         if (l.endpoint.kind == db::Kind::Deputy)
             spdlog::info(
                 "refusing guarded connections to {}: {} (pid {}) listens there outside every "
                 "session (processes.multiplexers)",
                 l.endpoint.unix_path, l.server, l.pid);
+        else if (!l.via.empty())
+            spdlog::info("watching {}: {} (pid {}) listens there, {} (databases.discover)",
+                         l.endpoint.str(), l.server, l.pid, l.via);
         else
             spdlog::info("watching {}: {} (pid {}) listens there (databases.discover)",
                          l.endpoint.str(), l.server, l.pid);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -25,6 +26,48 @@ std::optional<Kind> server_kind(const std::string& comm) {
     if (comm == "mongod") return Kind::Mongodb;
     if (comm == "tmux: server" || comm == "screen" || comm == "SCREEN") return Kind::Deputy;
     return std::nullopt;
+}
+
+// Database proxies and routers: each speaks its database's protocol on
+// every socket it listens on.
+std::optional<Kind> proxy_kind(const std::string& comm) {
+    if (comm == "pgbouncer" || comm == "pgcat" || comm == "odyssey" || comm == "pgpool")
+        return Kind::Postgres;
+    if (comm == "proxysql" || comm == "mysqlrouter" || comm == "maxscale") return Kind::Mysql;
+    if (comm == "nutcracker") return Kind::Redis;
+    if (comm == "mongos") return Kind::Mongodb;
+    return std::nullopt;
+}
+
+std::vector<std::string> read_argv(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<std::string> out;
+    std::string arg;
+    while (std::getline(in, arg, '\0')) out.push_back(arg);
+    return out;
+}
+
+// The addresses a forwarder's target may name: as each kind's address.
+bool reaches(const std::string& target, const std::vector<Endpoint>& endpoints, Kind& kind) {
+    for (const auto& e : endpoints) {
+        auto t = parse_address(e.kind, target);
+        if (!t) continue;
+        bool hit = false;
+        if (e.is_unix() || t->is_unix())
+            hit = e.is_unix() && t->is_unix() &&
+                  ::fnmatch(e.unix_path.c_str(), t->unix_path.c_str(), FNM_PATHNAME) == 0;
+        else
+            hit = e.port == t->port &&
+                  (e.addrs.empty() || t->addrs.empty() ||
+                   std::any_of(t->addrs.begin(), t->addrs.end(), [&](const auto& a) {
+                       return std::find(e.addrs.begin(), e.addrs.end(), a) != e.addrs.end();
+                   }));
+        if (hit) {
+            kind = e.kind;
+            return true;
+        }
+    }
+    return false;
 }
 
 std::string read_line(const std::string& path) {
@@ -108,9 +151,71 @@ std::map<unsigned long, std::string> listening(const std::string& net) {
     return out;
 }
 
+// socat's address "TYPE:REST[,OPTIONS]": the target of a connecting type.
+std::optional<std::string> socat_target(const std::string& arg) {
+    auto colon = arg.find(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    std::string type = arg.substr(0, colon);
+    for (auto& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string rest = arg.substr(colon + 1);
+    rest = rest.substr(0, rest.find(','));
+    if (rest.empty()) return std::nullopt;
+    static const char* kTcp[] = {"TCP",          "TCP4",         "TCP6",    "TCP-CONNECT",
+                                 "TCP4-CONNECT", "TCP6-CONNECT", "OPENSSL", "OPENSSL-CONNECT",
+                                 "SSL"};
+    for (const char* t : kTcp)
+        if (type == t) return rest;
+    if (type == "UNIX-CONNECT" || type == "UNIX-CLIENT" || type == "UNIX") return rest;
+    return std::nullopt;
+}
+
+// ssh -L [BIND:]PORT:HOST:HOSTPORT, or ...:/REMOTE/SOCKET: HOST:HOSTPORT or
+// the socket.
+std::optional<std::string> ssh_target(const std::string& spec) {
+    auto last = spec.rfind(':');
+    if (last == std::string::npos) return std::nullopt;
+    std::string tail = spec.substr(last + 1);
+    if (!tail.empty() && tail[0] == '/') return tail;
+    // A remote socket path holds no colon; HOST:HOSTPORT's host may be [v6].
+    std::string head = spec.substr(0, last);
+    std::string host;
+    if (!head.empty() && head.back() == ']') {
+        auto open = head.rfind('[');
+        if (open == std::string::npos) return std::nullopt;
+        host = head.substr(open);
+    } else {
+        auto prev = head.rfind(':');
+        if (prev == std::string::npos) return std::nullopt;  // PORT:/path was handled above
+        host = head.substr(prev + 1);
+    }
+    if (host.empty() || tail.empty()) return std::nullopt;
+    return host + ":" + tail;
+}
+
 }  // namespace
 
-std::vector<Listener> discover_listeners(const std::string& proc_root) {
+std::vector<std::string> forward_targets(const std::string& comm,
+                                         const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    if (comm == "socat") {
+        for (size_t i = 1; i < argv.size(); ++i)
+            if (!argv[i].empty() && argv[i][0] != '-')
+                if (auto t = socat_target(argv[i])) out.push_back(*t);
+    } else if (comm == "ssh") {
+        for (size_t i = 1; i < argv.size(); ++i) {
+            std::string spec;
+            if (argv[i] == "-L" && i + 1 < argv.size())
+                spec = argv[++i];
+            else if (argv[i].rfind("-L", 0) == 0 && argv[i].size() > 2)
+                spec = argv[i].substr(2);
+            if (auto t = spec.empty() ? std::nullopt : ssh_target(spec)) out.push_back(*t);
+        }
+    }
+    return out;
+}
+
+std::vector<Listener> discover_listeners(const std::string& proc_root,
+                                         const std::vector<Endpoint>& watched) {
     std::vector<Listener> out;
     std::string own_net = link_of(proc_root + "/self/ns/net");
     DIR* d = ::opendir(proc_root.c_str());
@@ -118,42 +223,63 @@ std::vector<Listener> discover_listeners(const std::string& proc_root) {
     struct Server {
         int pid;
         std::string comm;
-        Kind kind;
+        std::optional<Kind> kind;          // unset: a forwarder, of its target's kind
+        std::vector<std::string> targets;  // a forwarder's
+        std::string via;                   // a proxy's
         std::set<unsigned long> sockets;
     };
-    std::vector<Server> servers;
+    std::vector<Server> servers, forwarders;
     while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
         std::string dir = proc_root + "/" + name;
         std::string comm = read_line(dir + "/comm");
-        auto kind = server_kind(comm);
-        if (!kind) continue;
+        Server s{std::atoi(name.c_str()), comm, server_kind(comm), {}, {}, {}};
+        if (!s.kind) {
+            if ((s.kind = proxy_kind(comm)))
+                s.via = "a " + std::string(kind_name(*s.kind)) + " proxy";
+            else if ((s.targets = forward_targets(comm, read_argv(dir + "/cmdline"))).empty())
+                continue;
+        }
         // In another network namespace its ports are not the ones guarded
         // clients here reach.
         if (own_net.empty() || link_of(dir + "/ns/net") != own_net) continue;
-        Server s{std::atoi(name.c_str()), comm, *kind, {}};
         if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
             while (dirent* f = ::readdir(fds))
                 if (auto ino = socket_inode(link_of(dir + "/fd/" + f->d_name)))
                     s.sockets.insert(*ino);
             ::closedir(fds);
         }
-        if (!s.sockets.empty()) servers.push_back(std::move(s));
+        if (s.sockets.empty()) continue;
+        (s.kind ? servers : forwarders).push_back(std::move(s));
     }
     ::closedir(d);
-    if (servers.empty()) return out;
+    if (servers.empty() && forwarders.empty()) return out;
     auto sockets = listening(proc_root + "/self/net");
     std::set<std::string> seen;
-    std::sort(servers.begin(), servers.end(),
-              [](const Server& a, const Server& b) { return a.pid < b.pid; });
-    for (const auto& s : servers)
+    auto by_pid = [](const Server& a, const Server& b) { return a.pid < b.pid; };
+    auto list = [&](const Server& s, Kind kind, const std::string& via) {
         for (unsigned long ino : s.sockets) {
             auto it = sockets.find(ino);
             if (it == sockets.end()) continue;
-            auto ep = parse_address(s.kind, it->second);
+            auto ep = parse_address(kind, it->second);
             if (!ep || !seen.insert(ep->str()).second) continue;
-            out.push_back({std::move(*ep), s.pid, s.comm});
+            out.push_back({std::move(*ep), s.pid, s.comm, via});
+        }
+    };
+    std::sort(servers.begin(), servers.end(), by_pid);
+    for (const auto& s : servers) list(s, *s.kind, s.via);
+    // A forwarder serves what its target is: a watched endpoint or one of the
+    // servers' (or proxies') listeners found above.
+    std::vector<Endpoint> targets = watched;
+    for (const auto& l : out) targets.push_back(l.endpoint);
+    std::sort(forwarders.begin(), forwarders.end(), by_pid);
+    for (const auto& f : forwarders)
+        for (const auto& t : f.targets) {
+            Kind kind{};
+            if (!reaches(t, targets, kind)) continue;
+            list(f, kind, "forwards to " + t);
+            break;
         }
     return out;
 }

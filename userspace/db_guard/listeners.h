@@ -7,6 +7,19 @@
 // mongod (or "tmux: server", screen, SCREEN) in the daemon's network namespace; what it listens on
 // is each of its sockets that /proc/net/{tcp,tcp6,unix} shows listening (abstract unix sockets left
 // out: nothing connects to them by path).
+//
+// A local proxy in front of a database serves that database on its own
+// listeners: a guarded client that reaches the server through it is judged
+// all the same. Two kinds are known:
+//   - database proxies and routers, by name, each speaking one protocol:
+//     pgbouncer, pgcat, odyssey, pgpool (PostgreSQL); proxysql, mysqlrouter,
+//     maxscale (MySQL); nutcracker (twemproxy: Redis); mongos (MongoDB);
+//   - port forwarders, by the address their command line forwards to, when
+//     that address is a watched endpoint or a server's listener: socat
+//     (TCP*, OPENSSL and UNIX-CONNECT/UNIX-CLIENT addresses) and ssh -L.
+// A process is never taken for a proxy because it merely holds connections
+// to a database (every application server does, and its own port speaks
+// HTTP, not the database's protocol).
 #pragma once
 
 #include <string>
@@ -22,10 +35,19 @@ struct Listener {
     Endpoint endpoint;   // "*:PORT" for a socket bound to every address
     int pid = 0;         // the server process that holds it
     std::string server;  // its name (comm)
+    std::string via;     // a proxy: "forwards to 127.0.0.1:5432", "a postgres proxy"
 };
 
-// proc_root: /proc, or a tree laid out like it (tests).
-std::vector<Listener> discover_listeners(const std::string& proc_root = "/proc");
+// proc_root: /proc, or a tree laid out like it (tests). watched: the
+// endpoints the policy names, which a forwarder's target may be (besides
+// the servers' own listeners).
+std::vector<Listener> discover_listeners(const std::string& proc_root = "/proc",
+                                         const std::vector<Endpoint>& watched = {});
+
+// A port forwarder's targets, from its name and command line (argv): "HOST:PORT"
+// or a unix socket path; none for any other program.
+std::vector<std::string> forward_targets(const std::string& comm,
+                                         const std::vector<std::string>& argv);
 
 // Whether one of the endpoints already watches what the listener serves (the
 // same unix path, or the same port on every address or on its address).
