@@ -15,7 +15,7 @@ TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-cli
   redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr tmux
   python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis
   dpkg-dev logrotate systemd libcap2-bin prometheus debootstrap wget rsyslog rsyslog-openssl
-  podman runc socat)
+  podman runc socat screen)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then

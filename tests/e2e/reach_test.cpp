@@ -8,9 +8,11 @@
 // On this kernel (no LSM, no fentry) the libc layer stops the caller before
 // the call; the vm tier's LSM guests refuse the call itself.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -318,6 +320,65 @@ TEST_F(ReachE2E, ATmuxServerOutsideTheSessionIsADeputyOneItStartsIsItsOwn) {
     EXPECT_EQ(::access((dir / "c").c_str(), F_OK), 0);
     EXPECT_FALSE(listed(in_sock));
     run_command(tmux("ks-out", {"kill-server"}));
+}
+
+// GNU screen likewise: a person's detached screen runs what `screen -X`
+// asks in a window nobody guards. Its socket (SCREENDIR/PID.NAME) is found
+// from the server's process; a guarded `screen -X` cannot reach it.
+TEST_F(ReachE2E, AScreenSessionOutsideTheSessionIsADeputy) {
+    auto st = run_command({binary(), "--runtime-dir", daemon_->runtime_dir(), "status", "--json"});
+    if (st.out.find("\"db_unix_connect_rule\": false") != std::string::npos)
+        GTEST_SKIP() << "no cgroup/connect_unix on this kernel (Linux 6.7+)";
+    ASSERT_EQ(::access("/usr/bin/screen", X_OK), 0)
+        << "screen is installed by scripts/deps.sh --test";
+    TempDir dir;
+    // screen wants its directory private to its user.
+    const std::filesystem::path screendir = dir / "screen";
+    std::filesystem::create_directory(screendir);
+    ::chmod(screendir.c_str(), 0700);
+    const std::string env = "SCREENDIR=" + screendir.string();
+    auto screen = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = {"env", env, "screen"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    };
+    for (const char* f : {"a", "b"}) std::ofstream(dir / f) << "rows\n";
+
+    // A person's screen, detached, outside every session. Unguarded, it runs
+    // what a client asks: the file is deleted.
+    ASSERT_EQ(run_command(screen({"-dmS", "ks-out", "sleep", "600"})).status, 0);
+    std::string sock;
+    ASSERT_TRUE(wait_until([&] {
+        for (const auto& e : std::filesystem::directory_iterator(screendir))
+            if (e.path().filename().string().ends_with(".ks-out")) sock = e.path().string();
+        return !sock.empty();
+    })) << "screen made no socket in "
+        << screendir;
+    auto r = run_command(screen({"-S", "ks-out", "-X", "screen", "rm", "-f", dir / "a"}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(wait_until([&] { return ::access((dir / "a").c_str(), F_OK) != 0; }))
+        << "the screen session did not act unguarded";
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto s = run_command(
+                {binary(), "--runtime-dir", daemon_->runtime_dir(), "status", "--json"});
+            return s.out.find("\"deputy=" + sock + "\"") != std::string::npos;
+        },
+        std::chrono::seconds(15)))
+        << "the screen server's socket was not found";
+
+    // Guarded, its client cannot reach the server: the file stays.
+    r = daemon_->cli({"run", "--session", "screen-out", "--", "env", env, "screen", "-S", "ks-out",
+                      "-X", "screen", "rm", "-f", dir / "b"});
+    ::usleep(500 * 1000);
+    EXPECT_EQ(::access((dir / "b").c_str(), F_OK), 0) << "the person's screen deleted b";
+    json rec = reach_record("screen-out");
+    ASSERT_FALSE(rec.is_null()) << "no reach record for the screen server: " << r.err;
+    EXPECT_EQ(rec["rule"], "process:deputy");
+    EXPECT_EQ(rec["socket"], sock);
+    EXPECT_EQ(rec.value("service", ""), "a screen session") << rec;
+    EXPECT_EQ(rec["prevented"], true);
+    run_command(screen({"-S", "ks-out", "-X", "quit"}));
 }
 
 }  // namespace
