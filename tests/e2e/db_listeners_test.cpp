@@ -181,6 +181,121 @@ TEST(DbListeners, AClientThroughALocalForwarderIsJudgedAsAtTheServer) {
     EXPECT_EQ(via, "forwards to 127.0.0.1:" + pg.port());
 }
 
+// A network namespace of the test's own, joined to this one by a veth pair
+// (10.213.N.1 here, 10.213.N.2 there), removed with everything in it.
+class TestNetns {
+  public:
+    TestNetns() {
+        int n = ::getpid() % 250;
+        name_ = "ks-fwd-" + std::to_string(::getpid());
+        here_ = "ksfa" + std::to_string(::getpid());
+        inside_ = "10.213." + std::to_string(n) + ".2";
+        std::string outside = "10.213." + std::to_string(n) + ".1";
+        std::string there = "ksfb" + std::to_string(::getpid());
+        for (const auto& argv : std::vector<std::vector<std::string>>{
+                 {"ip", "netns", "add", name_},
+                 {"ip", "link", "add", here_, "type", "veth", "peer", "name", there},
+                 {"ip", "link", "set", there, "netns", name_},
+                 {"ip", "addr", "add", outside + "/30", "dev", here_},
+                 {"ip", "link", "set", here_, "up"},
+                 {"ip", "-n", name_, "addr", "add", inside_ + "/30", "dev", there},
+                 {"ip", "-n", name_, "link", "set", there, "up"},
+                 {"ip", "-n", name_, "link", "set", "lo", "up"}}) {
+            auto r = run_command(argv);
+            if (r.status != 0) {
+                why_ = "network namespace set-up failed: " + r.err;
+                return;
+            }
+        }
+    }
+    ~TestNetns() {
+        run_command({"ip", "link", "del", here_});
+        run_command({"ip", "netns", "del", name_});
+    }
+    TestNetns(const TestNetns&) = delete;
+    TestNetns& operator=(const TestNetns&) = delete;
+    [[nodiscard]] const std::string& why() const { return why_; }
+    [[nodiscard]] const std::string& name() const { return name_; }
+    [[nodiscard]] const std::string& inside() const { return inside_; }
+
+  private:
+    std::string name_, here_, inside_, why_;
+};
+
+// A Redis server in another network namespace (a container's, in kind),
+// published here by a forwarder to its address (as docker-proxy does): the
+// forwarder's port is watched as Redis, and a guarded FLUSHALL through it is
+// refused while every key stays.
+TEST(DbListeners, AServerInAnotherNetworkNamespaceIsJudgedThroughItsForwarder) {
+    KS_REQUIRE_ROOT();
+    if (run_command({"sh", "-c", "command -v socat && command -v redis-server"}).status != 0)
+        GTEST_SKIP() << "socat or redis-server is missing (scripts/deps.sh --test installs them)";
+    TestNetns ns;
+    ASSERT_TRUE(ns.why().empty()) << ns.why();
+    TempDir dir;
+    std::string port = private_port(36000), fport = private_port(31000);
+    auto r = run_command({"ip",
+                          "netns",
+                          "exec",
+                          ns.name(),
+                          "redis-server",
+                          "--port",
+                          port,
+                          "--bind",
+                          ns.inside(),
+                          "--protected-mode",
+                          "no",
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--dir",
+                          dir.path(),
+                          "--daemonize",
+                          "yes",
+                          "--pidfile",
+                          dir.path() + "/redis.pid",
+                          "--logfile",
+                          dir.path() + "/redis.log"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    struct StopRedis {
+        std::string pidfile;
+        ~StopRedis() { stop_pid(read_pid_file(pidfile)); }
+    } stop{dir.path() + "/redis.pid"};
+    auto inside = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = {"redis-cli", "-h", ns.inside(), "-p", port};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto c = run_command(argv);
+        return c.out.substr(0, c.out.find('\n'));
+    };
+    ASSERT_TRUE(wait_until([&] { return inside({"PING"}) == "PONG"; }, std::chrono::seconds(20)));
+    Forwarder fwd("TCP-LISTEN:" + fport + ",bind=127.0.0.1,fork,reuseaddr",
+                  "TCP:" + ns.inside() + ":" + port);
+    auto through = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", fport};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    };
+    ASSERT_TRUE(wait_until([&] { return run_command(through({"PING"})).out == "PONG\n"; },
+                           std::chrono::seconds(10)));
+    // Unprotected, through the forwarder: every key is gone.
+    ASSERT_EQ(inside({"MSET", "k1", "v", "k2", "v"}), "OK");
+    ASSERT_EQ(run_command(through({"FLUSHALL"})).out, "OK\n");
+    ASSERT_EQ(inside({"DBSIZE"}), "0");
+    ASSERT_EQ(inside({"MSET", "k1", "v", "k2", "v"}), "OK");
+
+    Daemon d(Daemon::Options{});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string ep = "redis=127.0.0.1:" + fport;
+    EXPECT_TRUE(has(discovered(d), ep)) << json(discovered(d)).dump();
+    auto flush = run_guarded(d, "netns-fwd", through({"FLUSHALL"}));
+    EXPECT_NE(flush.out.find("ERR killswitch: refused FLUSHALL"), std::string::npos)
+        << flush.out << flush.err;
+    auto get = run_guarded(d, "netns-get", through({"GET", "k1"}));
+    EXPECT_EQ(get.out, "v\n") << "ordinary work through the forwarder: " << get.err;
+    EXPECT_EQ(inside({"DBSIZE"}), "2");
+}
+
 // --db names exactly what to watch: nothing is discovered beside it.
 TEST(DbListeners, AnExplicitListTurnsDiscoveryOff) {
     KS_REQUIRE_ROOT();

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "db_servers.h"
@@ -347,6 +348,11 @@ TEST_F(ReachE2E, AScreenSessionOutsideTheSessionIsADeputy) {
     // A person's screen, detached, outside every session. Unguarded, it runs
     // what a client asks: the file is deleted.
     ASSERT_EQ(run_command(screen({"-dmS", "ks-out", "sleep", "600"})).status, 0);
+    // Ended however the test ends.
+    struct Quit {
+        std::function<void()> f;
+        ~Quit() { f(); }
+    } quit{[&] { run_command(screen({"-S", "ks-out", "-X", "quit"})); }};
     std::string sock;
     ASSERT_TRUE(wait_until([&] {
         for (const auto& e : std::filesystem::directory_iterator(screendir))
@@ -378,7 +384,6 @@ TEST_F(ReachE2E, AScreenSessionOutsideTheSessionIsADeputy) {
     EXPECT_EQ(rec["socket"], sock);
     EXPECT_EQ(rec.value("service", ""), "a screen session") << rec;
     EXPECT_EQ(rec["prevented"], true);
-    run_command(screen({"-S", "ks-out", "-X", "quit"}));
 }
 
 }  // namespace

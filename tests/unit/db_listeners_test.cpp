@@ -41,6 +41,11 @@ class FakeProc {
         std::ofstream out(root_ + "/" + std::to_string(pid) + "/cmdline", std::ios::binary);
         for (const auto& a : argv) out << a << '\0';
     }
+    // What a process's own network namespace shows (/proc/PID/net/NAME).
+    void net_file(int pid, const std::string& name, const std::string& text) {
+        fs::create_directories(root_ + "/" + std::to_string(pid) + "/net");
+        std::ofstream(root_ + "/" + std::to_string(pid) + "/net/" + name) << text;
+    }
     void file(const std::string& name, const std::string& text) {
         std::ofstream(root_ + "/self/net/" + name) << text;
     }
@@ -184,6 +189,44 @@ TEST(DbListeners, LocalProxiesAndForwardersServeTheDatabaseBehindThem) {
     EXPECT_EQ(found[2].pid, 300);
     EXPECT_EQ(found[2].via, "forwards to 127.0.0.1:5432");
     EXPECT_EQ(found[3].via, "forwards to localhost:6379");
+}
+
+// A server in a container (another network namespace) published on the
+// host by a forwarder (docker-proxy, or socat to the container's address):
+// the forwarder's port is that server's. A forwarder to this namespace's
+// loopback is not taken for it: the container's loopback is not this one.
+TEST(DbListeners, AForwarderToAServerInAnotherNetworkNamespaceServesThatServer) {
+    FakeProc proc;
+    const std::string other = "net:[4026532999]";
+    proc.process(700, "postgres", {71}, other);
+    proc.net_file(700, "tcp",
+                  std::string(kTcpHeader) +
+                      "   0: 00000000:1538 00000000:0000 0A 00000000:00000000 00:00000000 "
+                      "00000000   106        0 71 1 0000000000000000 100 0 0 10 0\n");
+    proc.net_file(700, "tcp6", kTcpHeader);
+    proc.net_file(700, "unix", "Num       RefCount Protocol Flags    Type St Inode Path\n");
+    proc.process(800, "docker-proxy", {81});
+    proc.cmdline(800,
+                 {"/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port",
+                  "15432", "-container-ip", "172.17.0.2", "-container-port", "5432"});
+    proc.process(801, "socat", {82});
+    proc.cmdline(801, {"socat", "TCP-LISTEN:15433,fork", "TCP:127.0.0.1:5432"});
+    proc.file("tcp", std::string(kTcpHeader) +
+                         "   0: 00000000:3C48 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000     0        0 81 1 0000000000000000 100 0 0 10 0\n"
+                         "   1: 0100007F:3C49 00000000:0000 0A 00000000:00000000 00:00000000 "
+                         "00000000     0        0 82 1 0000000000000000 100 0 0 10 0\n");
+    proc.file("tcp6", kTcpHeader);
+    proc.file("unix", "Num       RefCount Protocol Flags    Type St Inode Path\n");
+    EXPECT_EQ(forward_targets("docker-proxy", {"docker-proxy", "-proto", "udp", "-container-ip",
+                                               "172.17.0.2", "-container-port", "53"}),
+              std::vector<std::string>{})
+        << "UDP carries no database session";
+    auto found = discover_listeners(proc.root());
+    EXPECT_EQ(names(found), std::vector<std::string>{"postgres=*:15432"});
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].pid, 800);
+    EXPECT_EQ(found[0].via, "forwards to 172.17.0.2:5432");
 }
 
 }  // namespace

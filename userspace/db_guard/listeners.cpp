@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -151,6 +152,19 @@ std::map<unsigned long, std::string> listening(const std::string& net) {
     return out;
 }
 
+// A TCP target that is not on loopback: it may be another network
+// namespace's address (a container's), which a server there listens on.
+bool remote_address(const std::string& target) {
+    auto ep = parse_address(Kind::Postgres, target);
+    if (!ep || ep->is_unix() || ep->addrs.empty()) return false;
+    // ::1, and 127.0.0.0/8 as IPv4-mapped.
+    const std::array<uint8_t, 16> v6lo = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const std::array<uint8_t, 13> v4lo = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127};
+    return std::none_of(ep->addrs.begin(), ep->addrs.end(), [&](const auto& a) {
+        return a == v6lo || std::equal(v4lo.begin(), v4lo.end(), a.begin());
+    });
+}
+
 // socat's address "TYPE:REST[,OPTIONS]": the target of a connecting type.
 std::optional<std::string> socat_target(const std::string& arg) {
     auto colon = arg.find(':');
@@ -201,6 +215,17 @@ std::vector<std::string> forward_targets(const std::string& comm,
         for (size_t i = 1; i < argv.size(); ++i)
             if (!argv[i].empty() && argv[i][0] != '-')
                 if (auto t = socat_target(argv[i])) out.push_back(*t);
+    } else if (comm == "docker-proxy") {
+        // -proto tcp -host-ip H -host-port P -container-ip C -container-port Q
+        std::string proto = "tcp", ip, port;
+        for (size_t i = 1; i + 1 < argv.size(); ++i) {
+            if (argv[i] == "-proto") proto = argv[i + 1];
+            if (argv[i] == "-container-ip") ip = argv[i + 1];
+            if (argv[i] == "-container-port") port = argv[i + 1];
+        }
+        if (proto == "tcp" && !ip.empty() && !port.empty())
+            out.push_back(ip.find(':') != std::string::npos ? "[" + ip + "]:" + port
+                                                            : ip + ":" + port);
     } else if (comm == "ssh") {
         for (size_t i = 1; i < argv.size(); ++i) {
             std::string spec;
@@ -229,6 +254,7 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         std::set<unsigned long> sockets;
     };
     std::vector<Server> servers, forwarders;
+    std::vector<Endpoint> elsewhere;  // TCP listeners of servers in other network namespaces
     while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
@@ -241,9 +267,12 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
             else if ((s.targets = forward_targets(comm, read_argv(dir + "/cmdline"))).empty())
                 continue;
         }
-        // In another network namespace its ports are not the ones guarded
-        // clients here reach.
-        if (own_net.empty() || link_of(dir + "/ns/net") != own_net) continue;
+        if (own_net.empty()) continue;
+        bool here = link_of(dir + "/ns/net") == own_net;
+        // A server in another network namespace (a container): its ports are
+        // not the ones guarded clients here reach, but a forwarder here
+        // (docker-proxy, socat) may lead to them.
+        if (!here && (!s.kind || *s.kind == Kind::Deputy || !s.via.empty())) continue;
         if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
             while (dirent* f = ::readdir(fds))
                 if (auto ino = socket_inode(link_of(dir + "/fd/" + f->d_name)))
@@ -251,6 +280,13 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
             ::closedir(fds);
         }
         if (s.sockets.empty()) continue;
+        if (!here) {
+            auto theirs = listening(dir + "/net");  // as its own namespace shows them
+            for (unsigned long ino : s.sockets)
+                if (auto it = theirs.find(ino); it != theirs.end() && it->second[0] != '/')
+                    if (auto ep = parse_address(*s.kind, it->second)) elsewhere.push_back(*ep);
+            continue;
+        }
         (s.kind ? servers : forwarders).push_back(std::move(s));
     }
     ::closedir(d);
@@ -277,7 +313,8 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
     for (const auto& f : forwarders)
         for (const auto& t : f.targets) {
             Kind kind{};
-            if (!reaches(t, targets, kind)) continue;
+            if (!reaches(t, targets, kind) && !(remote_address(t) && reaches(t, elsewhere, kind)))
+                continue;
             list(f, kind, "forwards to " + t);
             break;
         }

@@ -16,7 +16,10 @@
 //     maxscale (MySQL); nutcracker (twemproxy: Redis); mongos (MongoDB);
 //   - port forwarders, by the address their command line forwards to, when
 //     that address is a watched endpoint or a server's listener: socat
-//     (TCP*, OPENSSL and UNIX-CONNECT/UNIX-CLIENT addresses) and ssh -L.
+//     (TCP*, OPENSSL and UNIX-CONNECT/UNIX-CLIENT addresses), ssh -L and
+//     docker-proxy; a target off loopback may be a server in another network
+//     namespace (a container), whose listeners are read from its own
+//     /proc/PID/net.
 // A process is never taken for a proxy because it merely holds connections
 // to a database (every application server does, and its own port speaks
 // HTTP, not the database's protocol).
