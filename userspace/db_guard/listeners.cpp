@@ -152,6 +152,11 @@ std::map<unsigned long, std::string> listening(const std::string& net) {
     return out;
 }
 
+// The programs forward_targets() reads the command line of.
+bool is_forwarder(const std::string& comm) {
+    return comm == "socat" || comm == "ssh" || comm == "docker-proxy";
+}
+
 // A TCP target that is not on loopback: it may be another network
 // namespace's address (a container's), which a server there listens on.
 bool remote_address(const std::string& target) {
@@ -264,6 +269,8 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         if (!s.kind) {
             if ((s.kind = proxy_kind(comm)))
                 s.via = "a " + std::string(kind_name(*s.kind)) + " proxy";
+            else if (!is_forwarder(comm))
+                continue;  // most processes: their command line is not read
             else if ((s.targets = forward_targets(comm, read_argv(dir + "/cmdline"))).empty())
                 continue;
         }
