@@ -93,6 +93,17 @@ std::optional<unsigned long> socket_inode(const std::string& link) {
     return ino;
 }
 
+// The sockets a process holds, by inode.
+std::set<unsigned long> socket_inodes(const std::string& dir) {
+    std::set<unsigned long> out;
+    if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
+        while (dirent* f = ::readdir(fds))
+            if (auto ino = socket_inode(link_of(dir + "/fd/" + f->d_name))) out.insert(*ino);
+        ::closedir(fds);
+    }
+    return out;
+}
+
 // /proc/net/tcp{,6}'s local_address: the address as the kernel holds it,
 // 32-bit words in host order, then the port in hex. "" for every address.
 std::optional<std::string> tcp_address(const std::string& field, bool v6) {
@@ -248,6 +259,7 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
                                          const std::vector<Endpoint>& watched) {
     std::vector<Listener> out;
     std::string own_net = link_of(proc_root + "/self/ns/net");
+    if (own_net.empty()) return out;  // no namespace to tell ours from another
     DIR* d = ::opendir(proc_root.c_str());
     if (!d) return out;
     struct Server {
@@ -259,7 +271,13 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         std::set<unsigned long> sockets;
     };
     std::vector<Server> servers, forwarders;
-    std::vector<Endpoint> elsewhere;  // TCP listeners of servers in other network namespaces
+    // Database servers in other network namespaces: read only when a
+    // forwarder here has a target off loopback that nothing here serves.
+    struct Remote {
+        std::string dir, net;
+        Kind kind;
+    };
+    std::vector<Remote> remotes;
     while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
@@ -274,26 +292,17 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
             else if ((s.targets = forward_targets(comm, read_argv(dir + "/cmdline"))).empty())
                 continue;
         }
-        if (own_net.empty()) continue;
-        bool here = link_of(dir + "/ns/net") == own_net;
-        // A server in another network namespace (a container): its ports are
-        // not the ones guarded clients here reach, but a forwarder here
-        // (docker-proxy, socat) may lead to them.
-        if (!here && (!s.kind || *s.kind == Kind::Deputy || !s.via.empty())) continue;
-        if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
-            while (dirent* f = ::readdir(fds))
-                if (auto ino = socket_inode(link_of(dir + "/fd/" + f->d_name)))
-                    s.sockets.insert(*ino);
-            ::closedir(fds);
-        }
-        if (s.sockets.empty()) continue;
-        if (!here) {
-            auto theirs = listening(dir + "/net");  // as its own namespace shows them
-            for (unsigned long ino : s.sockets)
-                if (auto it = theirs.find(ino); it != theirs.end() && it->second[0] != '/')
-                    if (auto ep = parse_address(*s.kind, it->second)) elsewhere.push_back(*ep);
+        std::string net = link_of(dir + "/ns/net");
+        if (net != own_net) {
+            // A server in another network namespace (a container): its ports
+            // are not the ones guarded clients here reach, but a forwarder
+            // here (docker-proxy, socat) may lead to them.
+            if (s.kind && *s.kind != Kind::Deputy && s.via.empty())
+                remotes.push_back({dir, net, *s.kind});
             continue;
         }
+        s.sockets = socket_inodes(dir);
+        if (s.sockets.empty()) continue;
         (s.kind ? servers : forwarders).push_back(std::move(s));
     }
     ::closedir(d);
@@ -316,11 +325,28 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
     // servers' (or proxies') listeners found above.
     std::vector<Endpoint> targets = watched;
     for (const auto& l : out) targets.push_back(l.endpoint);
+    // Their TCP listeners, as their own namespace shows them (one read of
+    // its tables per namespace); at most once.
+    std::optional<std::vector<Endpoint>> elsewhere;
+    auto remote_listeners = [&]() -> const std::vector<Endpoint>& {
+        if (elsewhere) return *elsewhere;
+        elsewhere.emplace();
+        std::map<std::string, std::map<unsigned long, std::string>> tables;
+        for (const auto& r : remotes) {
+            auto t = tables.find(r.net);
+            if (t == tables.end()) t = tables.emplace(r.net, listening(r.dir + "/net")).first;
+            for (unsigned long ino : socket_inodes(r.dir))
+                if (auto it = t->second.find(ino); it != t->second.end() && it->second[0] != '/')
+                    if (auto ep = parse_address(r.kind, it->second)) elsewhere->push_back(*ep);
+        }
+        return *elsewhere;
+    };
     std::sort(forwarders.begin(), forwarders.end(), by_pid);
     for (const auto& f : forwarders)
         for (const auto& t : f.targets) {
             Kind kind{};
-            if (!reaches(t, targets, kind) && !(remote_address(t) && reaches(t, elsewhere, kind)))
+            if (!reaches(t, targets, kind) &&
+                !(remote_address(t) && reaches(t, remote_listeners(), kind)))
                 continue;
             list(f, kind, "forwards to " + t);
             break;

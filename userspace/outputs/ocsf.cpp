@@ -171,7 +171,8 @@ class Builder {
         if (!str(r_, "comm").empty()) p["name"] = str(r_, "comm");
         std::string exe = str(r_, "exe");
         if (!exe.empty()) p["file"] = {{"name", basename_of(exe)}, {"path", exe}, {"type_id", 1}};
-        if (r_.contains("argv") && str(r_, "event") == "exec") p["cmd_line"] = record_command(r_);
+        if (r_.contains("argv") && r_["argv"].is_array() && str(r_, "event") == "exec")
+            p["cmd_line"] = record_command(r_);
         if (!str(r_, "cwd").empty()) p["working_directory"] = str(r_, "cwd");
         if (r_.contains("uid")) p["user"] = {{"uid", str(r_, "uid")}};
         if (r_.contains("ppid")) p["parent_process"] = {{"pid", r_.value("ppid", 0)}};

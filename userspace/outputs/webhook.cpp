@@ -18,7 +18,7 @@ std::string str(const nlohmann::json& r, const char* k) { return record_text(r, 
 std::string what_of(const nlohmann::json& r) {
     if (r.contains("statement")) return str(r, "statement");
     std::string op = str(r, "op"), path = str(r, "path");
-    if (op == "exec" && r.contains("argv")) return record_command(r);
+    if (op == "exec" && r.contains("argv") && r["argv"].is_array()) return record_command(r);
     return op + (path.empty() ? "" : " " + path);
 }
 
