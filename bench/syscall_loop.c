@@ -3,7 +3,8 @@
  * and hook_layers.sh. With DIR "getppid", the loop is one getppid(2) per
  * iteration instead: a call no killswitch program watches, which pays only
  * for the syscall slow path an attached syscall tracepoint puts every task
- * on. */
+ * on. With DIR "write:FILE", one 4 KiB pwrite(2) at offset 0 of FILE per
+ * iteration: what the space budget's write tracepoint costs (bench/space_budget.sh). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,22 @@ int main(int argc, char **argv)
 	if (strcmp(dir, "getppid") == 0) {
 		for (long i = 0; i < n; i++)
 			syscall(SYS_getppid);
+		n = n > 0 ? n : 1;
+		goto done;
+	}
+	if (strncmp(dir, "write:", 6) == 0) {
+		static char block[4096];
+		int fd = open(dir + 6, O_CREAT | O_WRONLY, 0600);
+		if (fd < 0) {
+			perror("open");
+			return 1;
+		}
+		for (long i = 0; i < n; i++)
+			if (pwrite(fd, block, sizeof(block), 0) != (ssize_t)sizeof(block)) {
+				perror("pwrite");
+				return 1;
+			}
+		close(fd);
 		n = n > 0 ? n : 1;
 		goto done;
 	}

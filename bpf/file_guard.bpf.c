@@ -216,6 +216,7 @@ struct ks_hit {
 	struct ks_inode_key key;
 	struct path start;
 	__u32 flags; /* KS_FF_* the record carries whatever is done */
+	__u64 bytes; /* KS_OP_SPACE_WRITE */
 };
 
 /* Is the open file @fd a protected inode, or inside a protected tree? */
@@ -489,6 +490,7 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	if (trunc)
 		flags |= KS_FF_PATH_TRUNC;
 	ev->flags = flags | hit->flags;
+	ev->bytes = hit->bytes;
 	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
@@ -960,6 +962,235 @@ KS_TP(io_uring_register)
 	return 0;
 }
 
+/*
+ * The space budget (protect.min_free): what guarded processes write to a file
+ * system holding protected data is counted against the free space above the
+ * policy's floor (events.h: ks_space_written). A write that would pass it is
+ * refused here, at the entry of the call: the task is sent SIGKILL before the
+ * call copies anything, and the kernel's write loops (generic_perform_write,
+ * iomap's, shmem's) test for a fatal signal before each chunk, so the call
+ * ends with nothing written. Counted: write, pwrite64, writev, pwritev,
+ * pwritev2, fallocate (unless it punches or collapses), copy_file_range,
+ * sendfile and splice into a regular file. Not counted: stores through a
+ * shared mapping, AIO (io_uring is refused to guarded processes).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u64);
+} space_limit SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, struct ks_space_written);
+} space_written SEC(".maps");
+
+#define KS_S_IFREG 0100000
+#define KS_S_IFIFO 0010000
+#define KS_O_DIRECT 040000
+#define KS_FALLOC_FL_PUNCH_HOLE 0x02
+#define KS_FALLOC_FL_COLLAPSE_RANGE 0x08
+#define KS_IOV_MAX 1024
+
+/*
+ * layer: the tracepoint counts what the call asks to write; a libc uprobe
+ * (fallocate, which ext4 carries out in full after a kill at the syscall's
+ * entry) only looks, so that the call is not counted twice.
+ */
+static __always_inline void ks_on_space_write(__u32 layer, int fd, __u64 bytes, bool allocate)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+
+	if (!bytes || !cfg || cfg->space_rule >= KS_MAX_RULES)
+		return;
+	struct file *f = ks_file_of_fd(task, fd);
+	if (!f)
+		return;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & KS_S_IFMT) != KS_S_IFREG)
+		return;
+	__u64 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	__u64 *limit = bpf_map_lookup_elem(&space_limit, &dev);
+	struct ks_space_written *w = bpf_map_lookup_elem(&space_written, &dev);
+	if (!limit || !w)
+		return;
+	__u64 lim = *limit;
+	bool count = layer == KS_LAYER_TRACEPOINT;
+	__u64 after = count ? __sync_fetch_and_add(&w->bytes, bytes) + bytes : w->bytes + bytes;
+	if (after <= lim)
+		return;
+	__u32 flags = KS_FF_OBJECT;
+	/* Killed at the entry of the call, but the call runs to its end: a
+	 * direct write does not look for a pending kill before it writes, nor
+	 * does ext4's fallocate (tmpfs's does). */
+	if (count && (allocate || (BPF_CORE_READ(f, f_flags) & KS_O_DIRECT)))
+		flags |= KS_FF_CALL_COMPLETES;
+
+	__u32 rule_id = cfg->space_rule;
+	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
+	if (ks_exemption(rule, 0, ks_guard_of_current(), entry_ns)) {
+		/* Let through (monitor, window, approved): counted, and recorded
+		 * once per limit the daemon sets, not once per write. */
+		if (w->reported_limit == lim)
+			return;
+		w->reported_limit = lim;
+	} else if (count && !(flags & KS_FF_CALL_COMPLETES)) {
+		/* Refused: it writes nothing, so it spends nothing. */
+		__sync_fetch_and_sub(&w->bytes, bytes);
+	}
+	struct ks_scratch *s = ks_scratch_get();
+	if (!s)
+		return;
+	struct ks_hit hit = {
+		.match = KS_MATCH_LOW_SPACE,
+		.rule_id = rule_id,
+		.flags = flags,
+		.bytes = bytes,
+	};
+	hit.start = BPF_CORE_READ(f, f_path);
+	hit.key.dev = dev;
+	hit.key.ino = BPF_CORE_READ(inode, i_ino);
+	s->path[0] = 0;
+	ks_act(s, &hit, KS_OP_SPACE_WRITE, layer, fd, BPF_CORE_READ(f, f_flags), entry_ns);
+}
+
+struct ks_iov_sum {
+	const struct iovec *iov;
+	__u64 n;
+	__u64 bytes;
+};
+
+static long ks_iov_step(__u64 i, void *ctx)
+{
+	struct ks_iov_sum *sum = ctx;
+	struct iovec v = {};
+
+	if (i >= sum->n)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), &sum->iov[i]))
+		return 1;
+	sum->bytes += (__u64)v.iov_len;
+	return 0;
+}
+
+static __always_inline __u64 ks_iov_bytes(const struct iovec *iov, __u64 n)
+{
+	struct ks_iov_sum sum = {.iov = iov, .n = n < KS_IOV_MAX ? n : KS_IOV_MAX};
+
+	bpf_loop(KS_IOV_MAX, ks_iov_step, &sum, 0);
+	return sum.bytes;
+}
+
+#define KS_SPACE_TP(name)                                                                          \
+	SEC("tp/syscalls/sys_enter_" #name) int ks_space_##name(struct trace_event_raw_sys_enter *ctx)
+
+KS_SPACE_TP(write)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(2), false);
+	return 0;
+}
+
+KS_SPACE_TP(pwrite64)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(2), false);
+	return 0;
+}
+
+KS_SPACE_TP(writev)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
+			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	return 0;
+}
+
+KS_SPACE_TP(pwritev)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
+			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	return 0;
+}
+
+KS_SPACE_TP(pwritev2)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
+			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	return 0;
+}
+
+KS_SPACE_TP(fallocate)
+{
+	KS_GUARDED_OR_RETURN();
+	if (ARG(1) & (KS_FALLOC_FL_PUNCH_HOLE | KS_FALLOC_FL_COLLAPSE_RANGE))
+		return 0;
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(3), true);
+	return 0;
+}
+
+/*
+ * What a copy between descriptors can move: no more than the source has from
+ * where it reads (cp asks copy_file_range for the largest length there is and
+ * stops at the end of the file), or than a pipe holds.
+ */
+static __always_inline __u64 ks_source_bytes(int fd, const __s64 *uoff, __u64 len)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *f = ks_file_of_fd(task, fd);
+
+	if (!f)
+		return 0; /* EBADF: nothing is copied */
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	if ((mode & KS_S_IFMT) == KS_S_IFREG) {
+		__s64 size = BPF_CORE_READ(inode, i_size);
+		__s64 pos = BPF_CORE_READ(f, f_pos);
+		if (uoff && bpf_probe_read_user(&pos, sizeof(pos), uoff))
+			return len;
+		__u64 left = size > pos ? (__u64)(size - pos) : 0;
+		return len < left ? len : left;
+	}
+	if ((mode & KS_S_IFMT) == KS_S_IFIFO) {
+		struct pipe_inode_info *pipe = BPF_CORE_READ(f, private_data);
+		__u64 most = (__u64)BPF_CORE_READ(pipe, max_usage) * 4096;
+		if (most)
+			return len < most ? len : most;
+	}
+	return len;
+}
+
+KS_SPACE_TP(copy_file_range)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(2),
+			  ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
+	return 0;
+}
+
+KS_SPACE_TP(sendfile64)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
+			  ks_source_bytes((int)ARG(1), (const __s64 *)ARG(2), ARG(3)), false);
+	return 0;
+}
+
+KS_SPACE_TP(splice)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(2),
+			  ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
+	return 0;
+}
+
 /* ---- layer 1: exec of watched tools ---- */
 
 /*
@@ -1185,6 +1416,23 @@ KS_UPROBE(ftruncate), int fd)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_fd(KS_OP_TRUNCATE, KS_LAYER_UPROBE, fd);
+	return 0;
+}
+
+/* fallocate and posix_fallocate (and their 64 aliases): stopped before the
+ * call, which ext4 would carry out in full after a kill at its entry. */
+KS_UPROBE(fallocate), int fd, int mode, long offset, long len)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	if (!(mode & (KS_FALLOC_FL_PUNCH_HOLE | KS_FALLOC_FL_COLLAPSE_RANGE)))
+		ks_on_space_write(KS_LAYER_UPROBE, fd, (__u64)len, true);
+	return 0;
+}
+
+KS_UPROBE(posix_fallocate), int fd, long offset, long len)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_space_write(KS_LAYER_UPROBE, fd, (__u64)len, true);
 	return 0;
 }
 

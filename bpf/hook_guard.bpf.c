@@ -150,6 +150,7 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 	ev->ino = hit->key.ino;
 	ev->path[0] = 0;
 	ev->path_len = 0;
+	ev->bytes = 0;
 	/* The object's own path, leaf first, in the place of a start directory. */
 	ev->cwd_len = ks_path_components(&hit->obj, ev->cwd, &trunc);
 	flags |= KS_FF_OBJECT;

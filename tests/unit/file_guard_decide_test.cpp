@@ -77,6 +77,36 @@ TEST(FileGuardDecide, ABlockDeviceKilledAsItsOpenReturnsWasNeverWritten) {
     EXPECT_FALSE(decide_file(ev, p).prevented);
 }
 
+TEST(FileGuardDecide, AWriteOverTheSpaceBudgetIsRefusedBeforeItWritesUnlessTheCallRunsOn) {
+    auto p = compiled("version: 1\nprotect:\n  min_free: 10%\n");
+    FileEvent ev = unlink_event(KS_LAYER_TRACEPOINT, Action::Block, KS_FF_OBJECT | KS_FF_KILLED);
+    ev.op = KS_OP_SPACE_WRITE;
+    ev.match = KS_MATCH_LOW_SPACE;
+    ev.rule_id = policy::kRuleSpace;
+    ev.bytes = 1048576;
+    ev.path.clear();
+    ev.start_dir = "/srv/scratch/fill";
+    Decision d = decide_file(ev, p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_TRUE(d.prevented) << "a buffered write stops at the pending kill before it writes";
+    EXPECT_EQ(d.rule, "low-space");
+    EXPECT_EQ(d.what, "write /srv/scratch/fill");
+    EXPECT_NE(d.reason.find("writing 1048576 bytes"), std::string::npos) << d.reason;
+    EXPECT_NE(d.reason.find("protect.min_free (10%)"), std::string::npos) << d.reason;
+    EXPECT_NE(d.note.find("before it wrote"), std::string::npos) << d.note;
+    EXPECT_EQ(file_event_facts(ev)["bytes"], 1048576);
+    EXPECT_EQ(file_event_facts(ev)["match"], "low-space");
+    // A direct write, or ext4's fallocate, runs to its end after the kill.
+    ev.flags |= KS_FF_CALL_COMPLETES;
+    Decision late = decide_file(ev, p);
+    EXPECT_FALSE(late.prevented);
+    EXPECT_NE(late.note.find("syscall entry"), std::string::npos) << late.note;
+    // libc's fallocate, stopped before the call.
+    ev.layer = KS_LAYER_UPROBE;
+    ev.flags = KS_FF_OBJECT | KS_FF_KILLED;
+    EXPECT_TRUE(decide_file(ev, p).prevented);
+}
+
 TEST(FileGuardDecide, RefusedByTheFentryLayerIsPreventedAndAHoldWaits) {
     // The fentry layer's fmod_ret programs refuse the call, as the LSM's do.
     auto p = compiled();

@@ -104,6 +104,22 @@ TEST(Guarantees, BlockDeviceWritesArePreventedOnEveryKernel) {
     EXPECT_NE(none["block-device-write"].note.find("before it can write"), std::string::npos);
 }
 
+// No hook is given a write's size: the space budget is counted at the write
+// system calls' tracepoints, which a hook kernel does not attach. The row
+// says so there instead of claiming it.
+TEST(Guarantees, TheSpaceBudgetIsCountedAtTheWriteTracepointsWhereTheyAreAttached) {
+    auto row = rows_of(kernel_with(false, false))["space-budget"];
+    EXPECT_EQ(row.effect, Effect::kPrevents);
+    EXPECT_TRUE(row.available);
+    EXPECT_NE(row.mechanism.find("sys_enter_write"), std::string::npos);
+    EXPECT_NE(row.note.find("O_DIRECT"), std::string::npos) << "the exception is not said";
+    for (auto [lsm, fentry] : {std::pair{true, false}, std::pair{false, true}}) {
+        auto hook = rows_of(kernel_with(lsm, fentry))["space-budget"];
+        EXPECT_FALSE(hook.available);
+        EXPECT_NE(hook.note.find("Not on this kernel"), std::string::npos) << hook.note;
+    }
+}
+
 TEST(Guarantees, ExecAndLibcLayersPreventOnEveryKernel) {
     for (bool lsm : {false, true})
         for (bool fentry : {false, true}) {

@@ -145,6 +145,50 @@ TEST(PolicyCompile, BlockDevicesAreRefusedByDefaultAndAllowHasNoRule) {
         << bad.errors[0].str();
 }
 
+TEST(PolicyCompile, TheSpaceBudgetIsOnByDefaultAndOffHasNoRule) {
+    auto c = compile(with_paths({}), "", kEnv, nullptr);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->space_rule, kRuleSpace);
+    EXPECT_EQ(c->rule_name(kRuleSpace), "low-space");
+    EXPECT_EQ(c->rule(kRuleSpace).action, Action::Block);
+    EXPECT_EQ(c->policy.min_free, (MinFree{.percent = 5}));
+    auto parsed = parse_policy("version: 1\nprotect:\n  min_free: off\n", "t.yaml");
+    ASSERT_TRUE(parsed.policy);
+    auto off = compile(*parsed.policy, "", kEnv, nullptr);
+    ASSERT_TRUE(off);
+    EXPECT_EQ(off->space_rule, uint32_t{KS_MAX_RULES});
+}
+
+TEST(PolicyMinFree, ASharePercentOrASizeOrOff) {
+    EXPECT_EQ(parse_min_free("5%"), (MinFree{.percent = 5}));
+    EXPECT_EQ(parse_min_free("90%"), (MinFree{.percent = 90}));
+    EXPECT_EQ(parse_min_free("2GiB"), (MinFree{.bytes = 2ull << 30}));
+    EXPECT_EQ(parse_min_free("512M"), (MinFree{.bytes = 512ull << 20}));
+    EXPECT_EQ(parse_min_free("1048576"), (MinFree{.bytes = 1048576}));
+    EXPECT_EQ(parse_min_free("1T"), (MinFree{.bytes = 1ull << 40}));
+    EXPECT_TRUE(parse_min_free("off")->off());
+    for (const char* bad :
+         {"0%", "91%", "0", "5 %", "5GB", "-1G", "1.5G", "", "%", "lots", "99999999999999999G"})
+        EXPECT_FALSE(parse_min_free(bad)) << bad;
+    EXPECT_EQ(MinFree{.percent = 5}.floor(1000), 50u);
+    EXPECT_EQ(MinFree{.bytes = 300}.floor(1000), 300u);
+    EXPECT_EQ(MinFree{.bytes = 2ull << 30}.text(), "2GiB");
+    EXPECT_EQ(MinFree{.bytes = 1536}.text(), "1536");
+    EXPECT_EQ(MinFree{.percent = 7}.text(), "7%");
+    EXPECT_EQ(MinFree{}.text(), "off");
+    for (const char* t : {"5%", "2GiB", "512MiB", "off"})
+        EXPECT_EQ(parse_min_free(t)->text(), t) << t;
+}
+
+TEST(PolicyMinFree, ABadValueIsAnErrorWithItsLine) {
+    auto bad = parse_policy("version: 1\nprotect:\n  min_free: 95%\n", "p.yaml");
+    ASSERT_EQ(bad.errors.size(), 1u);
+    EXPECT_EQ(bad.errors[0].line, 3);
+    EXPECT_NE(bad.errors[0].str().find("protect.min_free must be"), std::string::npos)
+        << bad.errors[0].str();
+    EXPECT_NE(bad.errors[0].str().find("95%"), std::string::npos) << bad.errors[0].str();
+}
+
 TEST(PolicyCompile, IoUringAllowedHasNoRule) {
     Policy p = with_paths({});
     p.io_uring_allowed = true;

@@ -109,6 +109,7 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.dev = e->dev;
             ev.ino = e->ino;
             ev.stop_boot_ns = e->stop_ns;
+            ev.bytes = e->bytes;
             ev.path = bounded(e->path, std::min<size_t>(e->path_len, KS_FILE_PATH_MAX));
             ev.start_dir = join_path_components(e->cwd, std::min<size_t>(e->cwd_len, KS_PATH_BUF),
                                                 e->flags & KS_FF_PATH_TRUNC);
@@ -291,6 +292,8 @@ const char* op_name(uint32_t op) {
             return "device-write";
         case KS_OP_MOUNT_SOURCE:
             return "mount-source";
+        case KS_OP_SPACE_WRITE:
+            return "write";
         case KS_OP_IO_URING:
             return "io_uring";
         default:
@@ -407,6 +410,8 @@ const char* match_name(uint32_t match) {
             return "ancestor-of-protected";
         case KS_MATCH_BLOCK_DEVICE:
             return "block-device";
+        case KS_MATCH_LOW_SPACE:
+            return "low-space";
         default:
             return "none";
     }

@@ -58,6 +58,7 @@ struct FileEvent {
     uint32_t open_flags = 0;
     uint64_t dev = 0, ino = 0;
     uint64_t stop_boot_ns = 0;  // when the kernel sent its signal
+    uint64_t bytes = 0;         // KS_OP_SPACE_WRITE: what the call would have written
     std::string path;           // as the process passed it
     std::string start_dir;      // the directory it was resolved from
 };

@@ -89,6 +89,27 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 static_cast<size_t>(s.value("protected_roots", 0)),
                 static_cast<size_t>(s.value("protected_inodes", 0)),
                 static_cast<unsigned long long>(s.value("holds", 0ull)));
+    // protect.min_free: each file system's floor and what guarded processes
+    // may still write there.
+    const auto& space = s.value("space_budget", nlohmann::json::object());
+    auto mib = [](const nlohmann::json& f, const char* k) {
+        return static_cast<unsigned long long>(f.value(k, uint64_t{0}) >> 20);
+    };
+    if (space.value("min_free", "off") == "off")
+        std::printf("space:        no budget (protect.min_free: off)\n");
+    else if (!space.value("counted", false))
+        std::printf(
+            "space:        no budget: nothing counts guarded writes here (a hook layer "
+            "attaches no write tracepoint, or protect.min_free was off at start)\n");
+    for (const auto& f : space.value("filesystems", nlohmann::json::array()))
+        std::printf(
+            "space:        %s: %llu MiB free, floor %llu MiB (protect.min_free %s), "
+            "guarded processes may write %llu MiB more\n",
+            f.value("roots", nlohmann::json::array()).empty()
+                ? "?"
+                : f["roots"][0].get<std::string>().c_str(),
+            mib(f, "free_bytes"), mib(f, "floor_bytes"), space.value("min_free", "").c_str(),
+            mib(f, "headroom_bytes"));
     const auto& l = s["layers"];
     std::printf("databases:    %zu endpoints; socket send path %s; unix sockets %s; libpq "
                 "uprobes %s\n",

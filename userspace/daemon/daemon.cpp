@@ -133,6 +133,7 @@ void Daemon::start() {
     if (!state) throw StartupError{state.error().str()};
     if (auto st = publish_state(*state, nullptr); !st) throw StartupError{st.error().str()};
     state_ = std::move(state.value());
+    space_->set(state_.protected_set.roots(), policy().min_free);
 
     auto parent = session_parent_cgroup(opts_.cgroup_parent);
     if (!parent) throw StartupError{parent.error().str()};
@@ -641,6 +642,7 @@ void Daemon::on_tick() {
         audit_->append(session_record("session_end", s));
     }
     refresh_protected_set(mounts_dirty_);
+    space_->refresh();
     if (std::chrono::steady_clock::now() - discovered_at_ >= kDiscoverEvery)
         discover_db_listeners();
     update_file_layer();

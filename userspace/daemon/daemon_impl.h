@@ -61,6 +61,7 @@
 #include "decision/escalation.h"
 #include "file_guard/file_guard_bpf.h"
 #include "file_guard/protected_set.h"
+#include "file_guard/space_budget.h"
 #include "hook_guard/hook_guard_bpf.h"
 #include "outputs/metrics.h"
 #include "outputs/outputs.h"
@@ -315,6 +316,9 @@ class Daemon {
     std::vector<std::unique_ptr<Layer>> layers_;
     ProcessGuardBpf* bpf_ = nullptr;
     FileGuardBpf* fbpf_ = nullptr;
+    // protect.min_free: the kernel's limits, set from each file system's
+    // free space every tick.
+    std::unique_ptr<SpaceBudget> space_;
     HookGuardBpf* hbpf_ = nullptr;  // null: neither hook layer is used
     // The libc uprobes of guarded processes alone (null: for every process;
     // scope_reason_ says why).

@@ -20,9 +20,12 @@ void Daemon::start_layers() {
         scope_reason_ = "turned off (killswitch daemon --global-uprobes)";
     else if (multi = uprobe_multi_support(libc_path).attach_type; !multi)
         scope_reason_ = uprobe_multi_support(libc_path).reason;
-    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc, multi);
+    // protect.min_free off at start: no program on the write system calls
+    // (turning it on takes a restart).
+    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc, multi, !policy().min_free.off());
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = add_layer(std::move(fg.value()));
+    space_ = std::make_unique<SpaceBudget>(*fbpf_);
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
     start_hook_layer();
 

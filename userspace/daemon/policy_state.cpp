@@ -40,7 +40,8 @@ Status Daemon::publish_state(const PolicyState& next, const PolicyState* previou
     if (auto st = fbpf_->publish(next.protected_set, previous ? &previous->protected_set : nullptr);
         !st)
         return st;
-    if (auto st = fbpf_->set_config(policy::kRuleUnresolved, c.io_uring_rule, c.block_device_rule);
+    if (auto st = fbpf_->set_config(policy::kRuleUnresolved, c.io_uring_rule, c.block_device_rule,
+                                    c.space_rule);
         !st)
         return st;
     if (auto st = bpf_->set_agent_names(p.agent_names); !st) return st;
@@ -78,6 +79,7 @@ void Daemon::refresh_protected_set(bool mounts_changed) {
     if (next.truncated() && !state_.protected_set.truncated())
         for (const auto& w : warnings) spdlog::warn("{}", w);
     state_.protected_set = std::move(next);
+    space_->set(state_.protected_set.roots(), policy().min_free);
     const auto& c = state_.compiled;
     for (const auto& ch : changes) {
         auto kind = root_change_name(ch.kind);
@@ -159,6 +161,12 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     if (!next) return refuse("refused", next.error().str(), diagnostics);
     for (const auto& msg : policy::restart_required_changes(policy(), *next))
         diagnostics.push_back(policy::Diagnostic{new_source, 0, 0, msg}.str());
+    if (!fbpf_->space_writes() && !next->min_free.off())
+        diagnostics.push_back(
+            policy::Diagnostic{new_source, 0, 0,
+                               "protect.min_free: the daemon started with it off, so no program "
+                               "counts writes; turning it on needs a restart"}
+                .str());
     if (!diagnostics.empty())
         return refuse("refused", "the policy changes settings that need a restart", diagnostics);
 
@@ -176,6 +184,7 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
                       diagnostics);
     }
     state_ = std::move(state.value());
+    space_->set(state_.protected_set.roots(), policy().min_free);
     policy_loaded_ns_ = realtime_now_ns();
     if (auto st = audit_->set_access(audit_access(policy())); !st)
         spdlog::error("audit log: {}", st.error().str());

@@ -194,6 +194,7 @@ json Daemon::status_json() {
                  return eps;
              }()},
             {"protect", policy().protect_paths},
+            {"space_budget", space_->describe()},
             {"protected_roots", state_.protected_set.roots().size()},
             {"protected_inodes", state_.protected_set.inodes().size()},
             {"file_protection_enforced", policy().mode == policy::Mode::Enforce},

@@ -55,7 +55,15 @@ ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const j
 
 void Daemon::on_file(const FileEvent& ev) {
     Decision d = decide_file(ev, state_.compiled);
-    carry_out("file", subject_of(ev.hdr), file_event_facts(ev), d);
+    json facts = file_event_facts(ev);
+    if (ev.op == KS_OP_SPACE_WRITE)
+        if (const SpaceFs* f = space_->fs(ev.dev))
+            facts["filesystem"] = {{"roots", f->roots},
+                                   {"total_bytes", f->total},
+                                   {"free_bytes", f->avail},
+                                   {"floor_bytes", f->floor},
+                                   {"min_free", policy().min_free.text()}};
+    carry_out("file", subject_of(ev.hdr), facts, d);
 }
 
 void Daemon::on_exec_check(const ExecCheckEvent& ev) {

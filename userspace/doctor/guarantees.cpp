@@ -23,6 +23,7 @@ constexpr std::array kImplemented = {
     Implemented{"mount-over-data", true},
     Implemented{"metadata", true},
     Implemented{"block-device-write", true},
+    Implemented{"space-budget", true},
     Implemented{"io_uring-ops", true},
     Implemented{"db-statement-tcp", true},
     Implemented{"db-statement-unix-socket", true},
@@ -222,6 +223,34 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "table could use it in that instant); the exec layer refuses dd, shred and mkswap "
               "of a device, mkfs, wipefs and blkdiscard before they run." +
                   b.lsm_missing());
+    }
+
+    // protect.min_free: no hook is given a write's size, so the budget is
+    // counted at the write system calls' tracepoints, which a hook kernel
+    // does not attach (each puts every thread on the syscall slow path).
+    const std::string space_mechanism =
+        "syscall tracepoints sys_enter_write/pwrite64/writev/pwritev/pwritev2/fallocate/"
+        "copy_file_range/sendfile64/splice count the bytes guarded processes write on a file "
+        "system holding protected data, SIGKILL at the entry of the call that would pass the "
+        "budget; uprobes on libc fallocate/posix_fallocate";
+    if (b.refusing()) {
+        b.add("space-budget", space_mechanism, Effect::kPrevents, false,
+              "Not on this kernel: where the LSM or fentry layer refuses, no syscall tracepoint "
+              "is attached (each would put every thread of every process on the syscall slow "
+              "path) and no hook is given a write's size, so nothing counts what guarded "
+              "processes write: a guarded process can fill a file system that holds protected "
+              "data here. The budget runs on kernels whose file layer is the syscall "
+              "tracepoints.");
+    } else {
+        b.add("space-budget", space_mechanism, Effect::kPrevents, b.signal_at_syscall(),
+              "A guarded process is killed at the entry of the write that would bring such a "
+              "file system under protect.min_free; buffered writes test for the kill before "
+              "their first chunk, so nothing of that call is written (measured on ext4 and "
+              "tmpfs), and libc's fallocate never makes the call. A direct (O_DIRECT) write "
+              "and a raw fallocate system call run to their end first: that one call can go "
+              "under the floor. Not counted: stores through a shared mapping, AIO; writers "
+              "that are not guarded (the database itself) are seen at the next look at the "
+              "free space, each second.");
     }
 
     // protect.system: kernel settings and the schedulers' directories. A

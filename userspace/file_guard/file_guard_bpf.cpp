@@ -20,9 +20,11 @@ namespace ks {
 KS_SKELETON(file_guard);
 
 Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes,
-                                                         std::optional<int> uprobe_multi) {
+                                                         std::optional<int> uprobe_multi,
+                                                         bool space_writes) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
     g->want_uprobes_ = libc_uprobes;
+    g->space_writes_ = space_writes;
     if (auto st = g->skel_.open(); !st) return st.error();
 
     // One set of shared maps for every object.
@@ -36,6 +38,8 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
                 bpf_program__set_expected_attach_type(prog,
                                                       static_cast<bpf_attach_type>(*uprobe_multi));
         }
+        if (!space_writes && std::strncmp(bpf_program__name(prog), "ks_space_", 9) == 0)
+            bpf_program__set_autoload(prog, false);
     }
     // The hold of a new child until its uprobes are attached.
     for (bpf_program* p : {g->skel_->progs.ks_child_clone, g->skel_->progs.ks_child_clone3,
@@ -77,6 +81,9 @@ Status FileGuardBpf::leave_files_to_hooks() {
             bpf_program__set_autoattach(prog, false);
     }
     want_uprobes_ = false;
+    // The space budget too: no hook is given a write's size, and its write
+    // tracepoints would put every thread on the syscall slow path.
+    space_writes_ = false;
     return {};
 }
 
@@ -94,25 +101,44 @@ Status FileGuardBpf::set_active(bool active) {
         return st;
     active_ = true;
     if (!want_uprobes_ || libc_.empty()) return {};
-    // open64/truncate64 are aliases of open/truncate in 64-bit glibc (same
-    // address); renameat2 starts with renameat's arguments.
+    // open64/truncate64/fallocate64 are aliases of open/truncate/fallocate
+    // in 64-bit glibc (same address); renameat2 starts with renameat's
+    // arguments; posix_fallocate64 has a body of its own.
     const std::vector<UprobeSpec> specs = {
-        {"unlink", skel_->progs.ks_up_unlink},       {"unlinkat", skel_->progs.ks_up_unlinkat},
-        {"rmdir", skel_->progs.ks_up_rmdir},         {"rename", skel_->progs.ks_up_rename},
-        {"renameat", skel_->progs.ks_up_renameat},   {"renameat2", skel_->progs.ks_up_renameat},
-        {"truncate", skel_->progs.ks_up_truncate},   {"ftruncate", skel_->progs.ks_up_ftruncate},
-        {"open", skel_->progs.ks_up_open},           {"openat", skel_->progs.ks_up_openat},
-        {"creat", skel_->progs.ks_up_creat},         {"link", skel_->progs.ks_up_link},
-        {"linkat", skel_->progs.ks_up_linkat},       {"symlink", skel_->progs.ks_up_symlink},
-        {"symlinkat", skel_->progs.ks_up_symlinkat}, {"mount", skel_->progs.ks_up_mount},
-        {"umount", skel_->progs.ks_up_umount},       {"umount2", skel_->progs.ks_up_umount},
-        {"chmod", skel_->progs.ks_up_chmod},         {"fchmod", skel_->progs.ks_up_fchmod},
-        {"fchmodat", skel_->progs.ks_up_fchmodat},   {"chown", skel_->progs.ks_up_chown},
-        {"lchown", skel_->progs.ks_up_chown},        {"fchown", skel_->progs.ks_up_fchown},
-        {"fchownat", skel_->progs.ks_up_fchownat},   {"setxattr", skel_->progs.ks_up_xattr},
-        {"lsetxattr", skel_->progs.ks_up_xattr},     {"removexattr", skel_->progs.ks_up_xattr},
-        {"lremovexattr", skel_->progs.ks_up_xattr},  {"fsetxattr", skel_->progs.ks_up_fxattr},
-        {"fremovexattr", skel_->progs.ks_up_fxattr}};
+        {"unlink", skel_->progs.ks_up_unlink},
+        {"unlinkat", skel_->progs.ks_up_unlinkat},
+        {"rmdir", skel_->progs.ks_up_rmdir},
+        {"rename", skel_->progs.ks_up_rename},
+        {"renameat", skel_->progs.ks_up_renameat},
+        {"renameat2", skel_->progs.ks_up_renameat},
+        {"truncate", skel_->progs.ks_up_truncate},
+        {"ftruncate", skel_->progs.ks_up_ftruncate},
+        {"open", skel_->progs.ks_up_open},
+        {"openat", skel_->progs.ks_up_openat},
+        {"creat", skel_->progs.ks_up_creat},
+        {"link", skel_->progs.ks_up_link},
+        {"linkat", skel_->progs.ks_up_linkat},
+        {"symlink", skel_->progs.ks_up_symlink},
+        {"symlinkat", skel_->progs.ks_up_symlinkat},
+        {"mount", skel_->progs.ks_up_mount},
+        {"umount", skel_->progs.ks_up_umount},
+        {"umount2", skel_->progs.ks_up_umount},
+        {"chmod", skel_->progs.ks_up_chmod},
+        {"fchmod", skel_->progs.ks_up_fchmod},
+        {"fchmodat", skel_->progs.ks_up_fchmodat},
+        {"chown", skel_->progs.ks_up_chown},
+        {"lchown", skel_->progs.ks_up_chown},
+        {"fchown", skel_->progs.ks_up_fchown},
+        {"fchownat", skel_->progs.ks_up_fchownat},
+        {"setxattr", skel_->progs.ks_up_xattr},
+        {"lsetxattr", skel_->progs.ks_up_xattr},
+        {"removexattr", skel_->progs.ks_up_xattr},
+        {"lremovexattr", skel_->progs.ks_up_xattr},
+        {"fsetxattr", skel_->progs.ks_up_fxattr},
+        {"fremovexattr", skel_->progs.ks_up_fxattr},
+        {"fallocate", skel_->progs.ks_up_fallocate},
+        {"posix_fallocate", skel_->progs.ks_up_posix_fallocate},
+        {"posix_fallocate64", skel_->progs.ks_up_posix_fallocate}};
     if (scope_) return scope_->set_entries("file", specs, uprobe_names_);
     attach_uprobes(libc_, specs, links_, uprobe_names_);
     return {};
@@ -175,15 +201,38 @@ Status FileGuardBpf::set_rules(const std::vector<policy::CompiledRule>& rules, u
 }
 
 Status FileGuardBpf::set_config(uint32_t unresolved_rule, uint32_t io_uring_rule,
-                               uint32_t block_device_rule) {
+                                uint32_t block_device_rule, uint32_t space_rule) {
     uint32_t zero = 0;
     // The daemon's mount namespace: mounts above protected data count there.
     struct stat ns {};
     uint32_t mnt_ns = ::stat("/proc/self/ns/mnt", &ns) == 0 ? static_cast<uint32_t>(ns.st_ino) : 0;
-    ks_config c{unresolved_rule, io_uring_rule, mnt_ns, block_device_rule};
+    ks_config c{unresolved_rule, io_uring_rule, mnt_ns, block_device_rule, space_rule, 0};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.file_config), &zero, &c, BPF_ANY))
         return sys_error("set file_config");
     return {};
+}
+
+Status FileGuardBpf::set_space_limit(uint64_t dev, uint64_t limit) {
+    // The count first (the kernel adds to it in place; an existing one is
+    // kept), then the limit that makes the kernel look at it.
+    ks_space_written w{};
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.space_written), &dev, &w, BPF_NOEXIST) &&
+        errno != EEXIST)
+        return sys_error("add to space_written");
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.space_limit), &dev, &limit, BPF_ANY))
+        return sys_error("set space_limit");
+    return {};
+}
+
+uint64_t FileGuardBpf::space_written(uint64_t dev) const {
+    ks_space_written w{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.space_written), &dev, &w)) return 0;
+    return w.bytes;
+}
+
+void FileGuardBpf::remove_space(uint64_t dev) {
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.space_limit), &dev);
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.space_written), &dev);
 }
 
 Status FileGuardBpf::set_exec_watch(const std::vector<std::string>& tools) {

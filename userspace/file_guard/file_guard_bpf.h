@@ -33,8 +33,12 @@ class FileGuardBpf : public Layer {
     // uprobes may be scoped to guarded processes (common/uprobe_scope.h):
     // its programs load for uprobe_multi links, with the programs that hold
     // a new child at its return from fork.
+    // space_writes: the write system calls' tracepoints of the space budget
+    // (protect.min_free) load; off, a host whose policy turns the budget
+    // off has no program on them.
     static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes,
-                                                      std::optional<int> uprobe_multi = {});
+                                                      std::optional<int> uprobe_multi = {},
+                                                      bool space_writes = true);
     // From now on the libc uprobes are attached to the processes of scope
     // alone (load with uprobe_multi). Before the first set_active(true).
     void set_scope(UprobeScope* scope) { scope_ = scope; }
@@ -49,6 +53,8 @@ class FileGuardBpf : public Layer {
     // before the kernel can refuse the call, and cost every process that
     // opens a file a trap), and io_uring needs no rule of its own (its
     // requests meet the same hooks). Before the first set_active(true).
+    // Nor the space budget's write tracepoints (no hook is given a write's
+    // size): there is no space budget on such a kernel.
     Status leave_files_to_hooks();
 
     // Attached only while something can be guarded: a process that is not
@@ -70,7 +76,15 @@ class FileGuardBpf : public Layer {
     // Writes rules[first, end) (clamped to rules.size() and KS_MAX_RULES).
     Status set_rules(const std::vector<policy::CompiledRule>& rules, uint32_t first = 0,
                      uint32_t end = KS_MAX_RULES);
-    Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule, uint32_t block_device_rule);
+    Status set_config(uint32_t unresolved_rule, uint32_t io_uring_rule, uint32_t block_device_rule,
+                      uint32_t space_rule);
+    // The space budget of one file system (dev: the kernel's encoding): the
+    // count of bytes written by guarded processes at which it is spent
+    // (events.h, ks_space_written).
+    Status set_space_limit(uint64_t dev, uint64_t limit);
+    [[nodiscard]] uint64_t space_written(uint64_t dev) const;
+    void remove_space(uint64_t dev);
+    [[nodiscard]] bool space_writes() const { return space_writes_; }
     Status set_exec_watch(const std::vector<std::string>& tools);
     // Lets the matching calls of process pid through until deadline
     // (CLOCK_BOOTTIME ns): a person approved what it is doing.
@@ -94,6 +108,7 @@ class FileGuardBpf : public Layer {
     std::string libc_;
     UprobeScope* scope_ = nullptr;
     bool want_uprobes_ = true;
+    bool space_writes_ = true;
     bool active_ = false;
     std::thread detaching_;  // the last detach, finishing in the kernel
 };

@@ -38,8 +38,17 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     // A block device is judged as its open returns: killed then, before it
     // can write through the fd.
     bool at_open_exit = ev.op == KS_OP_DEVICE_WRITE && ev.layer == KS_LAYER_TRACEPOINT;
-    bool after = stops_after(ev.layer) && !at_open_exit;
+    // A write over the space budget is killed at the entry of the call, and
+    // the kernel's write loops stop at a pending SIGKILL before their first
+    // chunk: nothing is written (bpf/file_guard.bpf.c, ks_on_space_write).
+    bool space = ev.op == KS_OP_SPACE_WRITE && !(ev.flags & KS_FF_CALL_COMPLETES);
+    bool after = stops_after(ev.layer) && !at_open_exit && !space;
     d.prevented = !after;
+    if (ev.op == KS_OP_SPACE_WRITE)
+        d.reason = "writing " + std::to_string(ev.bytes) +
+                   " bytes there would bring the free space of a file system holding protected "
+                   "data under protect.min_free (" +
+                   policy.policy.min_free.text() + ")";
     if (ev.flags & KS_FF_PASSED) {
         d.verdict = Verdict::Allow;
         d.reason = "a person approved this operation while it was held";
@@ -81,6 +90,8 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
         d.note = "stopped at syscall entry: this one call completes before the signal lands";
     if (at_open_exit && carried_out != Action::Audit)
         d.note = "killed as its open of the device returned: opened, never written";
+    if (space && carried_out != Action::Audit)
+        d.note = "killed at the entry of the call, before it wrote (the space budget)";
     return d;
 }
 
@@ -99,6 +110,7 @@ nlohmann::json file_event_facts(const FileEvent& ev) {
     // The hook had the object but not its mount: the path runs from the
     // root of its file system.
     if (ev.flags & KS_FF_FS_PATH) f["path_from"] = "filesystem-root";
+    if (ev.op == KS_OP_SPACE_WRITE) f["bytes"] = ev.bytes;
     return f;
 }
 

@@ -165,6 +165,7 @@ ProtectedSet ProtectedSet::build(const std::vector<Entry>& entries, size_t max_i
         if (!key) continue;
         ProtectedRoot root{e.path, buf, e.rule_id, key->dev, key->ino, e.self};
         root.shallow = on_kernel_fs(buf);
+        root.system = e.system;
         set.roots_.push_back(std::move(root));
     }
     for (const auto& r : set.roots_) {

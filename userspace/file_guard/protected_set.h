@@ -28,7 +28,8 @@ struct ProtectedRoot {
     uint32_t rule_id = 0;
     uint64_t dev = 0;  // kernel encoding
     uint64_t ino = 0;
-    bool self = false;  // killswitch's own object (Entry::self)
+    bool self = false;    // killswitch's own object (Entry::self)
+    bool system = false;  // protect.system (Entry::system)
     // On procfs or sysfs: only the root is published, its tree is not walked
     // (thousands of entries, and procfs makes its inodes anew). Every layer
     // matches what lies below a protected directory by walking up to it.

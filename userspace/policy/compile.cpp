@@ -59,6 +59,7 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.rule_names[kRuleIoUring] = "io_uring";
     s.rule_names[kRuleExecCommand] = "exec-command";
     s.rule_names[kRuleBlockDevice] = "block-device";
+    s.rule_names[kRuleSpace] = "low-space";
     // An allow window covers neither: an unresolved path may be killswitch's
     // own, and io_uring would bypass the self-protection rules.
     SessionAction follow_up = p.violation_session_action;
@@ -67,6 +68,9 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.rules[kRuleExecCommand] = {p.protect_action, protect_monitor, false, follow_up};
     // Nor a block device: writing one bypasses every file rule.
     s.rules[kRuleBlockDevice] = {p.protect_action, protect_monitor, true, follow_up};
+    // A window may let a session write past the floor (a restore the
+    // operator watches over).
+    s.rules[kRuleSpace] = {p.protect_action, protect_monitor, false, follow_up};
 
     std::vector<std::string> self = self_paths(p, policy_file, env);
     size_t count = p.protect_paths.size() + p.protect_system.size() + self.size();
@@ -100,6 +104,7 @@ Result<CompiledPolicy> compile(Policy p, const std::string& policy_file, const E
     s.bank_end = id;
     s.io_uring_rule = p.io_uring_allowed ? KS_MAX_RULES : kRuleIoUring;
     s.block_device_rule = p.block_devices_allowed ? KS_MAX_RULES : kRuleBlockDevice;
+    s.space_rule = p.min_free.off() ? KS_MAX_RULES : kRuleSpace;
 
     for (const auto& spec : p.db_endpoints) {
         auto ep = db::parse_endpoint(spec);

@@ -24,7 +24,8 @@ inline constexpr uint32_t kRuleUnresolved = 0;
 inline constexpr uint32_t kRuleIoUring = 1;
 inline constexpr uint32_t kRuleExecCommand = 2;
 inline constexpr uint32_t kRuleBlockDevice = 3;
-inline constexpr uint32_t kRuleFirstPath = 4;
+inline constexpr uint32_t kRuleSpace = 4;  // protect.min_free
+inline constexpr uint32_t kRuleFirstPath = 5;
 
 // One entry of the kernel's rules map (struct ks_rule).
 struct CompiledRule {
@@ -85,6 +86,7 @@ struct CompiledPolicy {
     bool db_client_monitor = false;                 // the libpq layer records, never holds
     uint32_t io_uring_rule = kRuleIoUring;          // KS_MAX_RULES: io_uring allowed
     uint32_t block_device_rule = kRuleBlockDevice;  // KS_MAX_RULES: block devices allowed
+    uint32_t space_rule = kRuleSpace;               // KS_MAX_RULES: protect.min_free off
 
     // "protect:/srv/data", "self:...", "unresolved-path"; "rule-N" for an id
     // no rule has.

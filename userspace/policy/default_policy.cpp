@@ -75,6 +75,14 @@ protect:
   # device-mapper device, whatever node or symlink reaches it) bypasses every
   # rule above: refuse it to guarded processes (refuse), or allow it.
   block_devices: refuse
+  # The space budget: a guarded process may not bring a file system that
+  # holds protected paths under this much free space (a full disk stops the
+  # database as surely as a deletion). A share of the file system (5%), a size
+  # (2GiB, 512MiB) or off; compared with the space an unprivileged writer can
+  # use (df's Avail). The write that would pass it is refused; what is
+  # written within the budget, and on other file systems, is free. off at
+  # start attaches no program to the write system calls.
+  min_free: 5%
   # Seconds a held operation waits for `killswitch approve|deny ID`; then denied.
   hold_timeout: 120
   # The libc layer: uprobes on libc's unlink, rename, truncate, open... stop a

@@ -51,9 +51,9 @@ constexpr size_t kMaxBookkeepingTables = 200;  // the kernel's map holds KS_DB_B
 constexpr int kMaxStatementMax = KS_DB_WINDOW;
 constexpr std::array<std::string_view, 2> kAgentsKeys = {"names", "hold_at_exec"};
 constexpr std::array<std::string_view, 2> kGuardKeys = {"uids", "cgroups"};
-constexpr std::array<std::string_view, 10> kProtectKeys = {
-    "paths",         "action",       "session",      "unresolved", "io_uring",
-    "block_devices", "hold_timeout", "libc_uprobes", "mode",       "system"};
+constexpr std::array<std::string_view, 11> kProtectKeys = {
+    "paths",        "action",       "session", "unresolved", "io_uring", "block_devices",
+    "hold_timeout", "libc_uprobes", "mode",    "system",     "min_free"};
 constexpr std::array<std::string_view, 4> kProtectEntryKeys = {"path", "action", "mode", "session"};
 constexpr int kMaxHoldTimeout = 86400;
 constexpr std::array<std::string_view, 3> kAuditKeys = {"log", "mode", "group"};
@@ -707,6 +707,16 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
         } else if (sub.key == "block_devices") {
             if (auto r = refuse_or_allow(sub, "protect.block_devices"))
                 p.block_devices_allowed = !*r;
+        } else if (sub.key == "min_free") {
+            Kind k = kind_of(sub.value);
+            bool text = k == Kind::Plain || k == Kind::Quoted;
+            if (auto m = text ? parse_min_free(sub.value.Scalar()) : std::nullopt)
+                p.min_free = *m;
+            else
+                error(sub.value_pos,
+                      "protect.min_free must be a share of the file system from 1% to 90% "
+                      "(5%), a size (2GiB, 512MiB, a number of bytes) or off, got " +
+                          describe(sub.value));
         } else if (sub.key == "libc_uprobes") {
             if (auto b = boolean(sub, "protect.libc_uprobes")) p.libc_uprobes = *b;
         } else if (sub.key == "hold_timeout") {
@@ -1439,6 +1449,40 @@ LoadResult load_policy_file(const std::string& path) {
         return r;
     }
     return parse_policy(*text, path);
+}
+
+std::optional<MinFree> parse_min_free(std::string_view t) {
+    if (t == "off") return MinFree{};
+    size_t digits = 0;
+    while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 15) return std::nullopt;
+    uint64_t n = 0;
+    std::from_chars(t.data(), t.data() + digits, n);
+    std::string_view unit = t.substr(digits);
+    if (unit == "%") {
+        if (n < 1 || n > 90) return std::nullopt;
+        return MinFree{.percent = static_cast<uint32_t>(n)};
+    }
+    static constexpr std::pair<std::string_view, int> kUnits[] = {
+        {"", 0},     {"B", 0},  {"K", 10},   {"KiB", 10}, {"M", 20},
+        {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},   {"TiB", 40}};
+    for (const auto& [name, shift] : kUnits) {
+        if (unit != name) continue;
+        if (n == 0 || n > (UINT64_MAX >> shift)) return std::nullopt;
+        return MinFree{.bytes = n << shift};
+    }
+    return std::nullopt;
+}
+
+std::string MinFree::text() const {
+    if (percent) return std::to_string(percent) + "%";
+    if (!bytes) return "off";
+    static constexpr std::pair<std::string_view, int> kUnits[] = {
+        {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+    for (const auto& [name, shift] : kUnits)
+        if (bytes % (uint64_t{1} << shift) == 0)
+            return std::to_string(bytes >> shift) + std::string(name);
+    return std::to_string(bytes);
 }
 
 }  // namespace ks::policy

@@ -58,6 +58,24 @@ struct Diagnostic {
     [[nodiscard]] std::string warning_str() const;
 };
 
+// protect.min_free: a share of the file system's size, or a size; neither
+// is off. The floor is compared with the space unprivileged writers (the
+// database server) can still use: statvfs f_bavail.
+struct MinFree {
+    uint32_t percent = 0;  // 1..90
+    uint64_t bytes = 0;
+    [[nodiscard]] bool off() const { return percent == 0 && bytes == 0; }
+    // The floor on a file system of total bytes.
+    [[nodiscard]] uint64_t floor(uint64_t total) const {
+        return percent ? total / 100 * percent : bytes;
+    }
+    // "5%", "2GiB", "off": as the policy writes it.
+    [[nodiscard]] std::string text() const;
+    bool operator==(const MinFree&) const = default;
+};
+// "5%", "2GiB", "512MiB", "1073741824", "off"; nullopt for anything else.
+std::optional<MinFree> parse_min_free(std::string_view text);
+
 struct Policy {
     int version = 1;
     Mode mode = Mode::Enforce;
@@ -102,6 +120,9 @@ struct Policy {
     // Paths the kernel cannot resolve in full (too long...) are never treated
     // as unprotected: this action applies.
     Action unresolved_action = Action::Block;
+    // protect.min_free: guarded processes may not write a file system holding
+    // protect.paths under this much free space (the space budget).
+    MinFree min_free{.percent = 5};
     bool io_uring_allowed = false;       // io_uring bypasses the syscall hooks
     bool block_devices_allowed = false;  // a block device opened for writing bypasses them all
     // The libc layer: uprobes make the destructive calls of guarded processes

@@ -146,7 +146,10 @@ enum ks_file_op {
     KS_OP_DEVICE_WRITE = 17, /* a block device opened for writing */
     /* a bind mount or a move of protected data, or of a directory above it */
     KS_OP_MOUNT_SOURCE = 18,
-    KS_OP_MAX = 19,
+    /* a write that would bring the free space of a file system holding
+     * protected data under protect.min_free (ks_file_event.bytes) */
+    KS_OP_SPACE_WRITE = 19,
+    KS_OP_MAX = 20,
 };
 
 enum ks_layer {
@@ -169,6 +172,7 @@ enum ks_match {
     KS_MATCH_ALWAYS = 5,     /* the operation is refused whatever its object */
     KS_MATCH_ANCESTOR = 6,   /* the object is a directory above a protected root */
     KS_MATCH_BLOCK_DEVICE = 7, /* the object is a block device (protect.block_devices) */
+    KS_MATCH_LOW_SPACE = 8,    /* its file system would fall under protect.min_free */
 };
 
 enum ks_action {
@@ -193,6 +197,9 @@ enum ks_action {
 /* KS_FF_OBJECT's path runs from the root of the object's file system, not of
  * the mount namespace (a hook that is given no mount: xattrs, ACLs). */
 #define KS_FF_FS_PATH (1u << 9)
+/* Killed at the entry of the call, but the call runs to its end (a direct
+ * write, ext4's fallocate): it completes, the process dies as it returns. */
+#define KS_FF_CALL_COMPLETES (1u << 10)
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {
@@ -237,6 +244,19 @@ struct ks_config {
      * namespace of a process's own. */
     __u32 host_mnt_ns;
     __u32 block_device_rule; /* rule applied to block devices opened for writing; KS_MAX_RULES: allowed */
+    __u32 space_rule;        /* rule applied to writes over the space budget; KS_MAX_RULES: off */
+    __u32 _pad0;
+};
+
+/* The space budget (protect.min_free), per file system holding protected
+ * data; keys are the kernel's s_dev encoding. space_written counts the bytes
+ * guarded processes asked to write there (the kernel adds, never resets);
+ * space_limit is the count at which the budget is spent: user space sets it
+ * each second to the count it read before statvfs() plus the free space
+ * above the floor. A write that would pass it is refused and not counted. */
+struct ks_space_written {
+    __u64 bytes;
+    __u64 reported_limit; /* a record was sent at this limit (monitor, window) */
 };
 
 struct ks_file_event {
@@ -256,6 +276,7 @@ struct ks_file_event {
     __u64 stop_ns; /* when the signal was sent (CLOCK_BOOTTIME) */
     char path[KS_FILE_PATH_MAX];
     char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
+    __u64 bytes;           /* KS_OP_SPACE_WRITE: what the call would write */
 };
 
 struct ks_exec_check_event {

@@ -1,0 +1,73 @@
+#include "file_guard/space_budget.h"
+
+#include <sys/statvfs.h>
+
+#include "common/log.h"
+#include "file_guard/file_guard_bpf.h"
+#include "file_guard/protected_set.h"
+
+namespace ks {
+
+uint64_t space_limit(uint64_t written_before, uint64_t avail, uint64_t floor) {
+    return written_before + (avail > floor ? avail - floor : 0);
+}
+
+void SpaceBudget::set(const std::vector<ProtectedRoot>& roots, const policy::MinFree& min_free) {
+    min_free_ = min_free;
+    std::map<uint64_t, SpaceFs> next;
+    if (!min_free.off() && bpf_.space_writes()) {
+        for (const auto& r : roots) {
+            if (r.self || r.system || r.shallow) continue;
+            SpaceFs& f = next[r.dev];
+            f.dev = r.dev;
+            f.roots.push_back(r.real_path);
+        }
+    }
+    for (const auto& [dev, f] : fs_)
+        if (!next.count(dev)) bpf_.remove_space(dev);
+    fs_ = std::move(next);
+    refresh();
+}
+
+void SpaceBudget::refresh() {
+    for (auto& [dev, f] : fs_) {
+        uint64_t before = bpf_.space_written(dev);
+        struct statvfs sv {};
+        if (::statvfs(f.roots.front().c_str(), &sv) != 0 || sv.f_blocks == 0) {
+            // Gone, or a file system with no blocks to count: no budget
+            // until it is back (the protected set is built again then).
+            if (f.total) spdlog::warn("space budget: statvfs {} failed", f.roots.front());
+            f.total = 0;
+            bpf_.remove_space(dev);
+            continue;
+        }
+        f.total = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+        f.avail = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+        f.floor = min_free_.floor(f.total);
+        f.limit = space_limit(before, f.avail, f.floor);
+        if (auto st = bpf_.set_space_limit(dev, f.limit); !st)
+            spdlog::error("space budget of {}: {}", f.roots.front(), st.error().str());
+    }
+}
+
+const SpaceFs* SpaceBudget::fs(uint64_t dev) const {
+    auto it = fs_.find(dev);
+    return it == fs_.end() ? nullptr : &it->second;
+}
+
+nlohmann::json SpaceBudget::describe() const {
+    nlohmann::json out = {{"min_free", min_free_.text()},
+                          {"counted", bpf_.space_writes()},
+                          {"filesystems", nlohmann::json::array()}};
+    for (const auto& [dev, f] : fs_)
+        out["filesystems"].push_back(
+            {{"dev", dev},
+             {"roots", f.roots},
+             {"total_bytes", f.total},
+             {"free_bytes", f.avail},
+             {"floor_bytes", f.floor},
+             {"headroom_bytes", f.avail > f.floor ? f.avail - f.floor : 0}});
+    return out;
+}
+
+}  // namespace ks
