@@ -25,6 +25,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, boo
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
     g->want_uprobes_ = libc_uprobes;
     g->space_writes_ = space_writes;
+    g->space_loaded_ = space_writes;
     if (auto st = g->skel_.open(); !st) return st.error();
 
     // One set of shared maps for every object.

@@ -84,7 +84,11 @@ class FileGuardBpf : public Layer {
     Status set_space_limit(uint64_t dev, uint64_t limit);
     [[nodiscard]] uint64_t space_written(uint64_t dev) const;
     void remove_space(uint64_t dev);
+    // The space budget's programs count writes here (loaded, and no hook
+    // layer took the files over)...
     [[nodiscard]] bool space_writes() const { return space_writes_; }
+    // ...and were loaded at all (protect.min_free was on at the start).
+    [[nodiscard]] bool space_loaded() const { return space_loaded_; }
     Status set_exec_watch(const std::vector<std::string>& tools);
     // Lets the matching calls of process pid through until deadline
     // (CLOCK_BOOTTIME ns): a person approved what it is doing.
@@ -109,6 +113,7 @@ class FileGuardBpf : public Layer {
     UprobeScope* scope_ = nullptr;
     bool want_uprobes_ = true;
     bool space_writes_ = true;
+    bool space_loaded_ = true;
     bool active_ = false;
     std::thread detaching_;  // the last detach, finishing in the kernel
 };
