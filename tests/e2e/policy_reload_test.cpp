@@ -175,6 +175,26 @@ TEST_F(PolicyReload, SettingReadOnlyAtStartIsRefusedNamingTheKey) {
     EXPECT_EQ(reloads(*d).at(0)["result"], "refused");
 }
 
+// protect.min_free off at start loads no program on the write system calls:
+// a reload that turns the budget on would count nothing, so it is refused;
+// a reload that leaves it off, or turns it off, goes through.
+TEST_F(PolicyReload, TurningTheSpaceBudgetOnTakesARestartWhenItStartedOff) {
+    std::string file = write_policy("policy.yaml", protect_policy("a") + "  min_free: off\n");
+    auto d = start(file);
+    std::string on = write_policy("on.yaml", protect_policy("a") + "  min_free: 10%\n");
+    auto r = d->cli({"policy", "reload", on});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("protect.min_free: the daemon started with it off"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(reloads(*d).at(0)["result"], "refused");
+    auto status = json::parse(d->cli({"status", "--json"}).out, nullptr, false);
+    ASSERT_FALSE(status.is_discarded());
+    EXPECT_EQ(status["space_budget"]["min_free"], "off");
+    EXPECT_FALSE(status["space_budget"]["counted"].get<bool>());
+    std::string still_off = write_policy("off.yaml", protect_policy("b") + "  min_free: off\n");
+    EXPECT_EQ(d->cli({"policy", "reload", still_off}).status, 0);
+}
+
 TEST_F(PolicyReload, GuardedCallerCannotReload) {
     std::string file = write_policy("policy.yaml", protect_policy("a"));
     auto d = start(file);

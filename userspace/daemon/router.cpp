@@ -57,12 +57,10 @@ void Daemon::on_file(const FileEvent& ev) {
     Decision d = decide_file(ev, state_.compiled);
     json facts = file_event_facts(ev);
     if (ev.op == KS_OP_SPACE_WRITE)
-        if (const SpaceFs* f = space_->fs(ev.dev))
-            facts["filesystem"] = {{"roots", f->roots},
-                                   {"total_bytes", f->total},
-                                   {"free_bytes", f->avail},
-                                   {"floor_bytes", f->floor},
-                                   {"min_free", policy().min_free.text()}};
+        if (const SpaceFs* f = space_->fs(ev.dev)) {
+            facts["filesystem"] = f->to_json();
+            facts["filesystem"]["min_free"] = policy().min_free.text();
+        }
     carry_out("file", subject_of(ev.hdr), facts, d);
 }
 

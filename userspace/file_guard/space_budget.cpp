@@ -50,6 +50,14 @@ void SpaceBudget::refresh() {
     }
 }
 
+nlohmann::json SpaceFs::to_json() const {
+    return {{"roots", roots},
+            {"total_bytes", total},
+            {"free_bytes", avail},
+            {"floor_bytes", floor},
+            {"headroom_bytes", avail > floor ? avail - floor : 0}};
+}
+
 const SpaceFs* SpaceBudget::fs(uint64_t dev) const {
     auto it = fs_.find(dev);
     return it == fs_.end() ? nullptr : &it->second;
@@ -59,14 +67,11 @@ nlohmann::json SpaceBudget::describe() const {
     nlohmann::json out = {{"min_free", min_free_.text()},
                           {"counted", bpf_.space_writes()},
                           {"filesystems", nlohmann::json::array()}};
-    for (const auto& [dev, f] : fs_)
-        out["filesystems"].push_back(
-            {{"dev", dev},
-             {"roots", f.roots},
-             {"total_bytes", f.total},
-             {"free_bytes", f.avail},
-             {"floor_bytes", f.floor},
-             {"headroom_bytes", f.avail > f.floor ? f.avail - f.floor : 0}});
+    for (const auto& [dev, f] : fs_) {
+        nlohmann::json j = f.to_json();
+        j["dev"] = dev;
+        out["filesystems"].push_back(std::move(j));
+    }
     return out;
 }
 

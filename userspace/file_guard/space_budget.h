@@ -26,6 +26,9 @@ struct SpaceFs {
     uint64_t avail = 0;              // bytes an unprivileged writer can still use
     uint64_t floor = 0;              // protect.min_free, in bytes, on this file system
     uint64_t limit = 0;              // the kernel's count at which the budget is spent
+    // roots, total_bytes, free_bytes, floor_bytes, headroom_bytes: for
+    // status and the records.
+    [[nodiscard]] nlohmann::json to_json() const;
 };
 
 // The count of written bytes at which the budget is spent: the count read
