@@ -1000,25 +1000,38 @@ struct {
  * (fallocate, which ext4 carries out in full after a kill at the syscall's
  * entry) only looks, so that the call is not counted twice.
  */
-static __always_inline void ks_on_space_write(__u32 layer, int fd, __u64 bytes, bool allocate)
+/* The open file fd when what is written to it counts: a regular file on a
+ * file system with a budget (and the budget on). Asked first, so that the
+ * size of a write to anything else (a pipe, a socket, a terminal) is never
+ * worked out. */
+static __always_inline struct file *ks_space_file(int fd, __u64 *dev)
 {
-	__u64 entry_ns = bpf_ktime_get_boot_ns();
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 
-	if (!bytes || !cfg || cfg->space_rule >= KS_MAX_RULES)
-		return;
+	if (!cfg || cfg->space_rule >= KS_MAX_RULES)
+		return NULL;
 	struct file *f = ks_file_of_fd(task, fd);
 	if (!f)
-		return;
+		return NULL;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	if ((BPF_CORE_READ(inode, i_mode) & KS_S_IFMT) != KS_S_IFREG)
-		return;
-	__u64 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		return NULL;
+	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	return bpf_map_lookup_elem(&space_limit, dev) ? f : NULL;
+}
+
+static __always_inline void ks_on_space_write(__u32 layer, struct file *f, __u64 dev, int fd,
+					      __u64 bytes, bool allocate)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 	__u64 *limit = bpf_map_lookup_elem(&space_limit, &dev);
 	struct ks_space_written *w = bpf_map_lookup_elem(&space_written, &dev);
-	if (!limit || !w)
+
+	if (!bytes || !cfg || !limit || !w)
 		return;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	__u64 lim = *limit;
 	bool count = layer == KS_LAYER_TRACEPOINT;
 	__u64 after = count ? __sync_fetch_and_add(&w->bytes, bytes) + bytes : w->bytes + bytes;
@@ -1059,6 +1072,15 @@ static __always_inline void ks_on_space_write(__u32 layer, int fd, __u64 bytes, 
 	ks_act(s, &hit, KS_OP_SPACE_WRITE, layer, fd, BPF_CORE_READ(f, f_flags), entry_ns);
 }
 
+/* A write of BYTES (worked out only for a file that counts) to FD. */
+#define KS_SPACE(layer, fd, bytes, allocate)                                                      \
+	do {                                                                                       \
+		__u64 dev_ = 0;                                                                    \
+		struct file *f_ = ks_space_file((int)(fd), &dev_);                                 \
+		if (f_)                                                                            \
+			ks_on_space_write(layer, f_, dev_, (int)(fd), (bytes), allocate);          \
+	} while (0)
+
 struct ks_iov_sum {
 	const struct iovec *iov;
 	__u64 n;
@@ -1092,38 +1114,38 @@ static __always_inline __u64 ks_iov_bytes(const struct iovec *iov, __u64 n)
 KS_SPACE_TP(write)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(2), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ARG(2), false);
 	return 0;
 }
 
 KS_SPACE_TP(pwrite64)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(2), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ARG(2), false);
 	return 0;
 }
 
 KS_SPACE_TP(writev)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
-			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)),
+		 false);
 	return 0;
 }
 
 KS_SPACE_TP(pwritev)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
-			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)),
+		 false);
 	return 0;
 }
 
 KS_SPACE_TP(pwritev2)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
-			  ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ks_iov_bytes((const struct iovec *)ARG(1), ARG(2)),
+		 false);
 	return 0;
 }
 
@@ -1132,7 +1154,7 @@ KS_SPACE_TP(fallocate)
 	KS_GUARDED_OR_RETURN();
 	if (ARG(1) & (KS_FALLOC_FL_PUNCH_HOLE | KS_FALLOC_FL_COLLAPSE_RANGE))
 		return 0;
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0), ARG(3), true);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ARG(3), true);
 	return 0;
 }
 
@@ -1170,24 +1192,24 @@ static __always_inline __u64 ks_source_bytes(int fd, const __s64 *uoff, __u64 le
 KS_SPACE_TP(copy_file_range)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(2),
-			  ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(2),
+		 ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
 	return 0;
 }
 
 KS_SPACE_TP(sendfile64)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(0),
-			  ks_source_bytes((int)ARG(1), (const __s64 *)ARG(2), ARG(3)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0),
+		 ks_source_bytes((int)ARG(1), (const __s64 *)ARG(2), ARG(3)), false);
 	return 0;
 }
 
 KS_SPACE_TP(splice)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_TRACEPOINT, (int)ARG(2),
-			  ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
+	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(2),
+		 ks_source_bytes((int)ARG(0), (const __s64 *)ARG(1), ARG(4)), false);
 	return 0;
 }
 
@@ -1425,14 +1447,14 @@ KS_UPROBE(fallocate), int fd, int mode, long offset, long len)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	if (!(mode & (KS_FALLOC_FL_PUNCH_HOLE | KS_FALLOC_FL_COLLAPSE_RANGE)))
-		ks_on_space_write(KS_LAYER_UPROBE, fd, (__u64)len, true);
+		KS_SPACE(KS_LAYER_UPROBE, fd, (__u64)len, true);
 	return 0;
 }
 
 KS_UPROBE(posix_fallocate), int fd, long offset, long len)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_space_write(KS_LAYER_UPROBE, fd, (__u64)len, true);
+	KS_SPACE(KS_LAYER_UPROBE, fd, (__u64)len, true);
 	return 0;
 }
 

@@ -1451,6 +1451,10 @@ LoadResult load_policy_file(const std::string& path) {
     return parse_policy(*text, path);
 }
 
+// Binary units, largest first; a size may give the first letter alone (2G).
+constexpr std::pair<std::string_view, int> kSizeUnits[] = {
+    {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+
 std::optional<MinFree> parse_min_free(std::string_view t) {
     if (t == "off") return MinFree{};
     size_t digits = 0;
@@ -1463,12 +1467,11 @@ std::optional<MinFree> parse_min_free(std::string_view t) {
         if (n < 1 || n > 90) return std::nullopt;
         return MinFree{.percent = static_cast<uint32_t>(n)};
     }
-    static constexpr std::pair<std::string_view, int> kUnits[] = {
-        {"", 0},     {"B", 0},  {"K", 10},   {"KiB", 10}, {"M", 20},
-        {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},   {"TiB", 40}};
-    for (const auto& [name, shift] : kUnits) {
-        if (unit != name) continue;
-        if (n == 0 || n > (UINT64_MAX >> shift)) return std::nullopt;
+    if (n == 0) return std::nullopt;
+    if (unit.empty() || unit == "B") return MinFree{.bytes = n};
+    for (const auto& [name, shift] : kSizeUnits) {
+        if (unit != name && unit != name.substr(0, 1)) continue;
+        if (n > (UINT64_MAX >> shift)) return std::nullopt;
         return MinFree{.bytes = n << shift};
     }
     return std::nullopt;
@@ -1477,9 +1480,7 @@ std::optional<MinFree> parse_min_free(std::string_view t) {
 std::string MinFree::text() const {
     if (percent) return std::to_string(percent) + "%";
     if (!bytes) return "off";
-    static constexpr std::pair<std::string_view, int> kUnits[] = {
-        {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
-    for (const auto& [name, shift] : kUnits)
+    for (const auto& [name, shift] : kSizeUnits)
         if (bytes % (uint64_t{1} << shift) == 0)
             return std::to_string(bytes >> shift) + std::string(name);
     return std::to_string(bytes);
