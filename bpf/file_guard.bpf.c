@@ -1000,39 +1000,49 @@ struct {
  * (fallocate, which ext4 carries out in full after a kill at the syscall's
  * entry) only looks, so that the call is not counted twice.
  */
-/* The open file fd when what is written to it counts: a regular file on a
- * file system with a budget (and the budget on). Asked first, so that the
- * size of a write to anything else (a pipe, a socket, a terminal) is never
- * worked out. */
-static __always_inline struct file *ks_space_file(int fd, __u64 *dev)
+/* Where a write counts: a regular file on a file system with a budget (and
+ * the budget on). Looked up once, before the write's size is worked out, so
+ * that a write to anything else (a pipe, a socket, a terminal) costs no more. */
+struct ks_space_target {
+	struct file *f;
+	__u64 dev;
+	__u64 *limit;
+	struct ks_space_written *w;
+	__u32 rule_id;
+};
+
+static __always_inline bool ks_space_target(int fd, struct ks_space_target *t)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 
 	if (!cfg || cfg->space_rule >= KS_MAX_RULES)
-		return NULL;
+		return false;
+	t->rule_id = cfg->space_rule;
 	struct file *f = ks_file_of_fd(task, fd);
 	if (!f)
-		return NULL;
+		return false;
+	t->f = f;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	if ((BPF_CORE_READ(inode, i_mode) & KS_S_IFMT) != KS_S_IFREG)
-		return NULL;
-	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	return bpf_map_lookup_elem(&space_limit, dev) ? f : NULL;
+		return false;
+	t->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	t->limit = bpf_map_lookup_elem(&space_limit, &t->dev);
+	t->w = bpf_map_lookup_elem(&space_written, &t->dev);
+	return t->limit && t->w;
 }
 
-static __always_inline void ks_on_space_write(__u32 layer, struct file *f, __u64 dev, int fd,
+static __always_inline void ks_on_space_write(__u32 layer, struct ks_space_target *t, int fd,
 					      __u64 bytes, bool allocate)
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
-	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
-	__u64 *limit = bpf_map_lookup_elem(&space_limit, &dev);
-	struct ks_space_written *w = bpf_map_lookup_elem(&space_written, &dev);
+	struct file *f = t->f;
+	struct ks_space_written *w = t->w;
 
-	if (!bytes || !cfg || !limit || !w)
+	if (!bytes)
 		return;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	__u64 lim = *limit;
+	__u64 lim = *t->limit;
 	bool count = layer == KS_LAYER_TRACEPOINT;
 	__u64 after = count ? __sync_fetch_and_add(&w->bytes, bytes) + bytes : w->bytes + bytes;
 	if (after <= lim)
@@ -1044,7 +1054,7 @@ static __always_inline void ks_on_space_write(__u32 layer, struct file *f, __u64
 	if (count && (allocate || (BPF_CORE_READ(f, f_flags) & KS_O_DIRECT)))
 		flags |= KS_FF_CALL_COMPLETES;
 
-	__u32 rule_id = cfg->space_rule;
+	__u32 rule_id = t->rule_id;
 	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
 	if (ks_exemption(rule, 0, ks_guard_of_current(), entry_ns)) {
 		/* Let through (monitor, window, approved): counted, and recorded
@@ -1066,7 +1076,7 @@ static __always_inline void ks_on_space_write(__u32 layer, struct file *f, __u64
 		.bytes = bytes,
 	};
 	hit.start = BPF_CORE_READ(f, f_path);
-	hit.key.dev = dev;
+	hit.key.dev = t->dev;
 	hit.key.ino = BPF_CORE_READ(inode, i_ino);
 	s->path[0] = 0;
 	ks_act(s, &hit, KS_OP_SPACE_WRITE, layer, fd, BPF_CORE_READ(f, f_flags), entry_ns);
@@ -1075,10 +1085,9 @@ static __always_inline void ks_on_space_write(__u32 layer, struct file *f, __u64
 /* A write of BYTES (worked out only for a file that counts) to FD. */
 #define KS_SPACE(layer, fd, bytes, allocate)                                                      \
 	do {                                                                                       \
-		__u64 dev_ = 0;                                                                    \
-		struct file *f_ = ks_space_file((int)(fd), &dev_);                                 \
-		if (f_)                                                                            \
-			ks_on_space_write(layer, f_, dev_, (int)(fd), (bytes), allocate);          \
+		struct ks_space_target t_ = {};                                                    \
+		if (ks_space_target((int)(fd), &t_))                                               \
+			ks_on_space_write(layer, &t_, (int)(fd), (bytes), allocate);               \
 	} while (0)
 
 struct ks_iov_sum {

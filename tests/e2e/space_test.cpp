@@ -194,7 +194,8 @@ TEST_F(SpaceE2E, GuardedFillsStopAtTheFloorAndTheDatabaseStillWrites) {
         EXPECT_GE(space().avail, floor_bytes())
             << c.session << ": the free space fell under the floor";
         EXPECT_NE(r.err.find("killswitch: refused write " + scratch_), std::string::npos)
-            << c.session << ": " << r.err;
+            << c.session << ": " << r.err
+            << "\nrecord: " << session_record(*daemon_, "file", c.session).dump();
         EXPECT_NE(r.err.find("protect.min_free (40%) (rule low-space)"), std::string::npos)
             << c.session << ": " << r.err;
         json rec = session_record(*daemon_, "file", c.session);

@@ -117,10 +117,12 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
         }
     }
     if (int sig = g_pending) signal_session(procs, sig);  // came as the command ended
-    if (WIFSIGNALED(status)) {
-        // Killed, perhaps by killswitch in the kernel: the daemon tells why on
-        // the stderr of the process's parent when the process is gone, and
-        // that is ours. It has done so when it answers.
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        // Failed, perhaps because killswitch killed the command or one of its
+        // children in the kernel (a shell then exits 137 itself): the daemon
+        // tells why on the stderr of the process, or of its parent when it is
+        // gone, and that stderr is often ours. It has done so when it answers,
+        // before our caller reads what we leave.
         (void)control_request(g.runtime_dir, {{"cmd", "sync"}}, 2000);
     }
     if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -158,6 +158,12 @@ Kind kind_of(const YAML::Node& n) {
     return Kind::Plain;
 }
 
+// A scalar's text; empty for anything else (a list, a mapping, null).
+std::string text_of(const YAML::Node& n) {
+    Kind k = kind_of(n);
+    return k == Kind::Plain || k == Kind::Quoted ? n.Scalar() : std::string();
+}
+
 std::string describe(const YAML::Node& n) {
     switch (kind_of(n)) {
         case Kind::Null:
@@ -708,9 +714,7 @@ void Parser::parse_protect(const Entry& e, Policy& p) {
             if (auto r = refuse_or_allow(sub, "protect.block_devices"))
                 p.block_devices_allowed = !*r;
         } else if (sub.key == "min_free") {
-            Kind k = kind_of(sub.value);
-            bool text = k == Kind::Plain || k == Kind::Quoted;
-            if (auto m = text ? parse_min_free(sub.value.Scalar()) : std::nullopt)
+            if (auto m = parse_min_free(text_of(sub.value)))
                 p.min_free = *m;
             else
                 error(sub.value_pos,
@@ -1026,10 +1030,6 @@ void Parser::parse_protect_paths(const Entry& sub, Policy& p) {
 void Parser::parse_sessions(const Entry& e, Policy& p) {
     auto es = entries(e.value, e.value_pos, "sessions", kSessionsKeys);
     if (!es) return;
-    auto scalar = [](const Entry& sub) {
-        Kind k = kind_of(sub.value);
-        return k == Kind::Plain || k == Kind::Quoted ? sub.value.Scalar() : std::string();
-    };
     for (const auto& sub : *es) {
         if (sub.key == "escalate_after") {
             if (auto v =
@@ -1040,7 +1040,7 @@ void Parser::parse_sessions(const Entry& e, Policy& p) {
                     bounded_int(sub, "sessions.escalate_within", "seconds", 1, kMaxFrozenTimeout))
                 p.escalate_within_s = *v;
         } else if (sub.key == "escalate_to") {
-            auto a = parse_session_action(scalar(sub));
+            auto a = parse_session_action(text_of(sub.value));
             if (a && *a != SessionAction::None)
                 p.escalate_to = *a;
             else
@@ -1058,13 +1058,13 @@ void Parser::parse_sessions(const Entry& e, Policy& p) {
                     bounded_int(sub, "sessions.frozen_timeout", "seconds", 0, kMaxFrozenTimeout))
                 p.frozen_timeout_s = *v;
         } else if (sub.key == "frozen_end") {
-            if (auto v = parse_frozen_end(scalar(sub)))
+            if (auto v = parse_frozen_end(text_of(sub.value)))
                 p.frozen_end = *v;
             else
                 error(sub.value_pos, "sessions.frozen_end must be 'kill-session' or 'thaw', got " +
                                          describe(sub.value));
         } else if (sub.key == "wrapper_exit") {
-            if (auto v = parse_wrapper_exit(scalar(sub)))
+            if (auto v = parse_wrapper_exit(text_of(sub.value)))
                 p.wrapper_exit = *v;
             else
                 error(sub.value_pos,
