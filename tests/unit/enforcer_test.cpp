@@ -98,6 +98,61 @@ TEST(Enforcer, RefuseOfATaskStoppedInASystemCallKillsIt) {
     EXPECT_FALSE(r.task_error.empty());
 }
 
+// A process that has exited and been reaped: its pid names nobody.
+pid_t gone_pid() {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    ::waitpid(pid, nullptr, 0);
+    return pid;
+}
+
+// `killswitch run -- sh -c 'fallocate ...'`: the kernel killed fallocate,
+// sh exited on its status; the wrapper, still waiting for the daemon, holds
+// the pipe the agent reads and is told. A pid reused by another process
+// (another start time) is not.
+TEST(Enforcer, AKilledOffenderWhoseParentIsGoneIsExplainedThroughTheSessionsWrapper) {
+    HoldRegistry holds;
+    Enforcer e(holds);
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    pid_t wrapper = ::fork();
+    if (wrapper == 0) {
+        ::dup2(p[1], 2);
+        ::raise(SIGSTOP);
+        ::_exit(0);
+    }
+    int st = 0;
+    ASSERT_EQ(::waitpid(wrapper, &st, WUNTRACED), wrapper);
+    Subject s = subject(gone_pid());
+    s.ppid = gone_pid();
+    s.lineage = {{s.ppid, "sh", "/bin/sh"}};
+    s.wrapper_pid = wrapper;
+    s.wrapper_start_time = task_start_time(wrapper) + 1;  // another process
+    Decision d{.verdict = Verdict::Block,
+               .prevented = true,
+               .rule = "low-space",
+               .reason = "no room",
+               .task = TaskStep::Kill};
+    ActionResult other = e.apply(d, s, std::chrono::seconds(1));
+    EXPECT_TRUE(other.told.empty()) << other.told;
+    EXPECT_NE(other.tell_error.find("stat /proc/" + std::to_string(s.ppid)), std::string::npos)
+        << other.tell_error;
+
+    s.wrapper_start_time = task_start_time(wrapper);
+    ActionResult r = e.apply(d, s, std::chrono::seconds(1));
+    ::kill(wrapper, SIGKILL);
+    ::waitpid(wrapper, nullptr, 0);
+    ::close(p[1]);
+    EXPECT_EQ(r.told, "pid " + std::to_string(wrapper) + " stderr (pipe)") << r.tell_error;
+    char buf[4096];
+    ssize_t n = ::read(p[0], buf, sizeof(buf));
+    ::close(p[0]);
+    ASSERT_GT(n, 0);
+    std::string said(buf, static_cast<size_t>(n));
+    EXPECT_NE(said.find("killswitch: refused"), std::string::npos) << said;
+    EXPECT_NE(said.find("low-space"), std::string::npos) << said;
+}
+
 TEST(Enforcer, ReleaseLetsAHarmlessTaskGoOn) {
     HoldRegistry holds;
     Enforcer e(holds);

@@ -48,7 +48,7 @@ TEST(Tell, TheMessageReachesTheOffendersStderrPipe) {
     int p[2];
     ASSERT_EQ(::pipe(p), 0);
     pid_t child = stopped_child_with_stderr(p[1]);
-    auto r = tell_process(child, 0, "killswitch: refused rm -rf /srv/data\n");
+    auto r = tell_process({child}, "killswitch: refused rm -rf /srv/data\n");
     end(child);
     ::close(p[1]);
     ASSERT_TRUE(r) << r.error().str();
@@ -64,7 +64,7 @@ TEST(Tell, AGoneOffenderIsToldThroughItsParent) {
     pid_t gone = ::fork();
     if (gone == 0) ::_exit(0);
     ::waitpid(gone, nullptr, 0);
-    auto r = tell_process(gone, parent, "why\n");
+    auto r = tell_process({gone, parent}, "why\n");
     end(parent);
     ::close(p[1]);
     ASSERT_TRUE(r) << r.error().str();
@@ -84,7 +84,7 @@ TEST(Tell, TheOutputFileAnAgentCollectsGetsTheLineAtTheProcesssOffset) {
     ASSERT_EQ(::write(fd, "out so far\n", 11), 11);
     pid_t child = stopped_child_with_stderr(fd);
     std::string seen;
-    auto r = tell_process(child, 0, "killswitch: refused\n", [&](const std::string& p) {
+    auto r = tell_process({child}, "killswitch: refused\n", [&](const std::string& p) {
         seen = p;
         return true;
     });
@@ -102,16 +102,16 @@ TEST(Tell, AFileTheCheckRefusesOrOneNotOpenForWritingIsNeverWritten) {
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
     ASSERT_GE(fd, 0);
     pid_t child = stopped_child_with_stderr(fd);
-    auto none = tell_process(child, 0, "killswitch: refused\n");
+    auto none = tell_process({child}, "killswitch: refused\n");
     auto refused =
-        tell_process(child, 0, "killswitch: refused\n", [](const std::string&) { return false; });
+        tell_process({child}, "killswitch: refused\n", [](const std::string&) { return false; });
     end(child);
     ::close(fd);
     EXPECT_FALSE(none) << "no check: never a file";
     EXPECT_FALSE(refused);
     int ro = ::open(path.c_str(), O_RDONLY);
     pid_t reader = stopped_child_with_stderr(ro);
-    auto r = tell_process(reader, 0, "x\n", [](const std::string&) { return true; });
+    auto r = tell_process({reader}, "x\n", [](const std::string&) { return true; });
     end(reader);
     ::close(ro);
     EXPECT_FALSE(r) << "stderr open read-only";
@@ -123,7 +123,7 @@ TEST(Tell, ASocketStderrGetsTheMessage) {
     int sv[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     pid_t child = stopped_child_with_stderr(sv[1]);
-    auto r = tell_process(child, 0, "killswitch: refused DROP TABLE t\n");
+    auto r = tell_process({child}, "killswitch: refused DROP TABLE t\n");
     end(child);
     ::close(sv[1]);
     ASSERT_TRUE(r) << r.error().str();
@@ -140,7 +140,7 @@ TEST(Tell, AFullPipeDoesNotBlockTheDaemon) {
     while (::write(p[1], fill.data(), fill.size()) > 0) {
     }
     pid_t child = stopped_child_with_stderr(p[1]);
-    auto r = tell_process(child, 0, "killswitch: refused\n");
+    auto r = tell_process({child}, "killswitch: refused\n");
     end(child);
     EXPECT_FALSE(r) << "a full pipe must fail at once";
     ::close(p[0]);

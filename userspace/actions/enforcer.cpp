@@ -8,6 +8,22 @@
 
 namespace ks {
 
+namespace {
+
+// Who is told, in order: the offender, its parent, its other ancestors in
+// the session, then the session's wrapper while it is the same process
+// (`killswitch run -- sh -c CMD`: the kernel killed CMD, sh exited 137,
+// the wrapper still waits for the daemon).
+std::vector<int> listeners(const Subject& s) {
+    std::vector<int> pids{s.pid, s.ppid};
+    for (const auto& l : s.lineage) pids.push_back(l.pid);
+    if (s.wrapper_pid > 0 && task_start_time(s.wrapper_pid) == s.wrapper_start_time)
+        pids.push_back(s.wrapper_pid);
+    return pids;
+}
+
+}  // namespace
+
 void Enforcer::act_on_session(SessionAction what, const Subject& s, ActionResult& r) {
     if (what == SessionAction::None || s.cgroup_path.empty()) return;
     r.session_acted = true;
@@ -72,12 +88,12 @@ ActionResult Enforcer::apply(const Decision& d, const Subject& s,
         }
     }
     // Told while it still has its stderr (a task the kernel stopped), or
-    // through its parent's (one the kernel killed).
+    // through the nearest that still has one (one the kernel killed).
     if (tells_offender(d)) {
         Decision said = d;
         said.task = step;
         std::string msg = refusal_message(said, s, r.hold_id, r.hold_timeout_s);
-        auto told = d.told_by.empty() ? tell_process(s.pid, s.ppid, msg, file_ok_)
+        auto told = d.told_by.empty() ? tell_process(listeners(s), msg, file_ok_)
                                       : Result<std::string>(d.told_by);
         if (!d.told_by.empty()) r.message = std::move(msg);
         if (told)

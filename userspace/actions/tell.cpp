@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/fd.h"
@@ -85,14 +86,18 @@ Result<std::string> tell_one(int pid, std::string_view msg, const FileWriteCheck
 
 }  // namespace
 
-Result<std::string> tell_process(int pid, int fallback_pid, std::string_view msg,
+Result<std::string> tell_process(std::span<const int> pids, std::string_view msg,
                                  const FileWriteCheck& file_ok) {
-    auto r = tell_one(pid, msg, file_ok);
-    if (r || fallback_pid <= 0 || fallback_pid == pid) return r;
-    // Killed in the kernel before we got here: its fds are closed.
-    auto f = tell_one(fallback_pid, msg, file_ok);
-    if (f) return f;
-    return make_error(r.error().str() + "; " + f.error().str());
+    std::string errors;
+    for (size_t i = 0; i < pids.size(); ++i) {
+        int pid = pids[i];
+        if (pid <= 0 || std::find(pids.begin(), pids.begin() + i, pid) != pids.begin() + i)
+            continue;
+        auto r = tell_one(pid, msg, file_ok);
+        if (r) return r;
+        errors += (errors.empty() ? "" : "; ") + r.error().str();
+    }
+    return make_error(errors.empty() ? "no process to tell" : errors);
 }
 
 }  // namespace ks

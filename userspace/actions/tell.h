@@ -14,6 +14,8 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,12 +27,19 @@ namespace ks {
 // path): false for protected data and killswitch's own files.
 using FileWriteCheck = std::function<bool(const std::string& path)>;
 
-// Writes msg to pid's standard error; when pid is gone (killed in the
-// kernel), to that of fallback_pid (its parent: usually the same pipe or
-// terminal). Never blocks: a full pipe or socket, or a FIFO with no reader,
-// is an error. Regular files only with file_ok (none: never). Returns
-// where it went: "pid 42 stderr (pipe)".
-Result<std::string> tell_process(int pid, int fallback_pid, std::string_view msg,
+// Writes msg to the standard error of the first of pids that can still be
+// written: the offender first; when it is gone (killed in the kernel, its
+// fds closed), whoever is next: its parent, its other ancestors, the
+// session's `killswitch run` wrapper, usually holding the same pipe or
+// terminal. Pids <= 0 are skipped. Never blocks: a full pipe or socket,
+// or a FIFO with no reader, is an error. Regular files only with file_ok
+// (none: never). Returns where it went, "pid 42 stderr (pipe)", or each
+// pid's error.
+Result<std::string> tell_process(std::span<const int> pids, std::string_view msg,
                                  const FileWriteCheck& file_ok = nullptr);
+inline Result<std::string> tell_process(std::initializer_list<int> pids, std::string_view msg,
+                                        const FileWriteCheck& file_ok = nullptr) {
+    return tell_process(std::span<const int>(pids.begin(), pids.size()), msg, file_ok);
+}
 
 }  // namespace ks

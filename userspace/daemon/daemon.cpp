@@ -736,7 +736,7 @@ int uninstall_daemon(const DaemonOptions& opts) {
             std::string(deny ? "the held operation is denied, the process killed"
                              : "it goes on, no longer guarded") +
             ".\n";
-        (void)tell_process(pid, task_ppid(pid), msg);
+        (void)tell_process({pid, task_ppid(pid)}, msg);
         ::kill(pid, deny ? SIGKILL : SIGCONT);
         fmt::print("pid {} ({}) was stopped for the daemon: {}\n", pid, comm,
                    deny ? "killed (a held tool or operation)" : "let go");

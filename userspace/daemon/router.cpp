@@ -19,6 +19,10 @@ namespace ks::daemon_detail {
 Subject Daemon::subject_of(const EventHeader& h) const {
     Subject s = enrich(h, table_, *sessions_);
     s.window = window_of(h.session_id);
+    if (auto w = wrappers_.find(h.session_id); w != wrappers_.end()) {
+        s.wrapper_pid = w->second.pid;
+        s.wrapper_start_time = w->second.start_time;
+    }
     return s;
 }
 

@@ -44,7 +44,7 @@ std::string Daemon::announce(const Session& s, const std::string& msg, int alrea
     else
         to = s.root_pid;
     if (to <= 0 || to == already_told) return "";
-    auto told = tell_process(to, 0, msg, [this](const std::string& path) {
+    auto told = tell_process({to}, msg, [this](const std::string& path) {
         return !state_.protected_set.classify(path, true).inside;
     });
     return told ? *told : "";

@@ -177,6 +177,10 @@ struct Subject {
     uint64_t cgroup_id = 0;
     std::vector<LineageStep> lineage;
     nlohmann::json window;  // the session's maintenance window, or null
+    // The session's `killswitch run` wrapper (0 for none) and its start
+    // time: where the agent reads when the process and its parents are gone.
+    int wrapper_pid = 0;
+    uint64_t wrapper_start_time = 0;
 };
 
 // Whether d freezes the session (its own action or the follow-up).
