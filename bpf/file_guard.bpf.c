@@ -217,6 +217,8 @@ struct ks_hit {
 	struct path start;
 	__u32 flags; /* KS_FF_* the record carries whatever is done */
 	__u64 bytes; /* KS_OP_SPACE_WRITE */
+	struct ks_meta_args meta; /* KS_FF_ASK */
+	__u64 upath;              /* KS_FF_ASK */
 };
 
 /* Is the open file @fd a protected inode, or inside a protected tree? */
@@ -455,7 +457,8 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 	ks_count(KS_CTR_FILE_MATCH);
 	if (flags) {
 		/* passed, monitored or in a window: nothing to enforce */
-	} else if (action == KS_ACT_FREEZE || (action == KS_ACT_HOLD && layer != KS_LAYER_TRACEPOINT)) {
+	} else if (action == KS_ACT_FREEZE || (action == KS_ACT_HOLD && layer != KS_LAYER_TRACEPOINT) ||
+		   ((hit->flags & KS_FF_ASK) && action != KS_ACT_AUDIT)) {
 		bpf_send_signal(KS_SIGSTOP);
 		flags |= KS_FF_STOPPED;
 	} else if (action != KS_ACT_AUDIT) {
@@ -491,6 +494,8 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 		flags |= KS_FF_PATH_TRUNC;
 	ev->flags = flags | hit->flags;
 	ev->bytes = hit->bytes;
+	ev->meta = hit->meta;
+	ev->upath = hit->upath;
 	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
@@ -523,6 +528,108 @@ static __always_inline void ks_on_fd(__u32 op, __u32 layer, int fd)
 		ks_act(s, &hit, op, layer, fd, 0, entry_ns);
 	}
 }
+
+/* ---- chmod and chown: a change that changes nothing ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* thread id */
+	__type(value, struct ks_meta_ticket);
+} meta_tickets SEC(".maps");
+
+struct ks_hash_ctx {
+	const char *text;
+	__u64 hash;
+};
+
+static long ks_hash_step(__u32 i, void *data)
+{
+	struct ks_hash_ctx *h = data;
+	char c = h->text[i & (KS_FILE_PATH_MAX - 1)];
+
+	if (!c)
+		return 1;
+	h->hash = (h->hash ^ (__u8)c) * KS_FNV_PRIME;
+	return 0;
+}
+
+/*
+ * The syscall tracepoint's side of KS_FF_ASK: true when the daemon gave this
+ * thread a ticket for this very call (it found the change changes nothing).
+ * The thread's next chmod or chown takes the ticket whatever it is.
+ */
+static __always_inline bool ks_meta_ticket_taken(struct ks_scratch *s, __u32 op, int dfd,
+						 const char *upath, struct ks_meta_args *m)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ks_meta_ticket *t = bpf_map_lookup_elem(&meta_tickets, &tid);
+
+	if (!t)
+		return false;
+	struct ks_meta_ticket want = *t;
+	bpf_map_delete_elem(&meta_tickets, &tid);
+	if (want.deadline_ns < bpf_ktime_get_boot_ns() || want.op != op || want.dfd != dfd ||
+	    want.upath != (__u64)upath || want.args.mode != m->mode || want.args.uid != m->uid ||
+	    want.args.gid != m->gid || want.args.at_flags != m->at_flags)
+		return false;
+	if (!upath)
+		return true;
+	if (bpf_probe_read_user_str(s->path, sizeof(s->path), upath) <= 0)
+		return false;
+	struct ks_hash_ctx h = {.text = s->path, .hash = KS_FNV_OFFSET};
+	bpf_loop(KS_FILE_PATH_MAX, ks_hash_step, &h, 0);
+	return h.hash == want.path_hash;
+}
+
+/*
+ * chmod and chown of @upath (relative to @dfd), or of the open file @dfd
+ * when @upath is NULL; @m: what the call asks for. At the libc layer a
+ * matched call stops for the daemon (KS_FF_ASK), which lets a change that
+ * changes nothing go on (`chown -R postgres` over data postgres owns); at
+ * the syscall tracepoint only the ticket it then gives passes the call.
+ */
+static __always_inline void ks_on_meta(__u32 op, __u32 layer, int dfd, const char *upath,
+				       struct ks_meta_args *m)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_scratch *s = ks_scratch_get();
+	struct ks_hit hit = {};
+
+	if (!s)
+		return;
+	if (layer == KS_LAYER_TRACEPOINT && ks_meta_ticket_taken(s, op, dfd, upath, m))
+		return;
+	if (upath) {
+		if (ks_check_path(s, dfd, upath, &hit, op) == KS_MATCH_NONE)
+			return;
+	} else {
+		if (ks_check_fd(dfd, &hit) == KS_MATCH_NONE)
+			return;
+		s->path[0] = 0;
+	}
+	if (layer == KS_LAYER_UPROBE) {
+		hit.flags |= KS_FF_ASK;
+		hit.meta = *m;
+		hit.upath = (__u64)upath;
+	}
+	ks_act(s, &hit, op, layer, dfd, 0, entry_ns);
+}
+
+#define KS_AT_SYMLINK_NOFOLLOW 0x100
+#define KS_NO_ID 0xffffffffu
+#define KS_CHMOD(layer, dfd, path, mode_, at_)                                                     \
+	do {                                                                                       \
+		struct ks_meta_args m_ = {.mode = (__u32)(mode_), .uid = KS_NO_ID,                 \
+					  .gid = KS_NO_ID, .at_flags = (__u32)(at_)};              \
+		ks_on_meta(KS_OP_CHMOD, layer, (int)(dfd), (const char *)(path), &m_);             \
+	} while (0)
+#define KS_CHOWN(layer, dfd, path, uid_, gid_, at_)                                                \
+	do {                                                                                       \
+		struct ks_meta_args m_ = {.uid = (__u32)(uid_), .gid = (__u32)(gid_),              \
+					  .at_flags = (__u32)(at_)};                               \
+		ks_on_meta(KS_OP_CHOWN, layer, (int)(dfd), (const char *)(path), &m_);             \
+	} while (0)
 
 static __always_inline __u32 ks_open_op(__u64 flags)
 {
@@ -700,21 +807,21 @@ KS_TP(symlinkat)
 KS_TP(chmod)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	KS_CHMOD(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, ARG(0), ARG(1), 0);
 	return 0;
 }
 
 KS_TP(fchmod)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_fd(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	KS_CHMOD(KS_LAYER_TRACEPOINT, ARG(0), NULL, ARG(1), 0);
 	return 0;
 }
 
 KS_TP(fchmodat)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	KS_CHMOD(KS_LAYER_TRACEPOINT, ARG(0), ARG(1), ARG(2), 0);
 	return 0;
 }
 
@@ -722,35 +829,35 @@ KS_TP(fchmodat)
 KS_TP(fchmodat2)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHMOD, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	KS_CHMOD(KS_LAYER_TRACEPOINT, ARG(0), ARG(1), ARG(2), ARG(3));
 	return 0;
 }
 
 KS_TP(chown)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	KS_CHOWN(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, ARG(0), ARG(1), ARG(2), 0);
 	return 0;
 }
 
 KS_TP(lchown)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	KS_CHOWN(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, ARG(0), ARG(1), ARG(2), KS_AT_SYMLINK_NOFOLLOW);
 	return 0;
 }
 
 KS_TP(fchown)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_fd(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, (int)ARG(0));
+	KS_CHOWN(KS_LAYER_TRACEPOINT, ARG(0), NULL, ARG(1), ARG(2), 0);
 	return 0;
 }
 
 KS_TP(fchownat)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHOWN, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
+	KS_CHOWN(KS_LAYER_TRACEPOINT, ARG(0), ARG(1), ARG(2), ARG(3), ARG(4));
 	return 0;
 }
 
@@ -1537,46 +1644,52 @@ KS_UPROBE(symlinkat), const char *target, int newdfd, const char *linkp)
 	return 0;
 }
 
-KS_UPROBE(chmod), const char *path)
+KS_UPROBE(chmod), const char *path, __u32 mode)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHMOD, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	KS_CHMOD(KS_LAYER_UPROBE, KS_AT_FDCWD, path, mode, 0);
 	return 0;
 }
 
-KS_UPROBE(fchmod), int fd)
+KS_UPROBE(fchmod), int fd, __u32 mode)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_fd(KS_OP_CHMOD, KS_LAYER_UPROBE, fd);
+	KS_CHMOD(KS_LAYER_UPROBE, fd, NULL, mode, 0);
 	return 0;
 }
 
-KS_UPROBE(fchmodat), int dfd, const char *path)
+KS_UPROBE(fchmodat), int dfd, const char *path, __u32 mode, int at)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHMOD, KS_LAYER_UPROBE, dfd, path, 0);
+	KS_CHMOD(KS_LAYER_UPROBE, dfd, path, mode, at);
 	return 0;
 }
 
-/* chown and lchown */
-KS_UPROBE(chown), const char *path)
+KS_UPROBE(chown), const char *path, __u32 uid, __u32 gid)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHOWN, KS_LAYER_UPROBE, KS_AT_FDCWD, path, 0);
+	KS_CHOWN(KS_LAYER_UPROBE, KS_AT_FDCWD, path, uid, gid, 0);
 	return 0;
 }
 
-KS_UPROBE(fchown), int fd)
+KS_UPROBE(lchown), const char *path, __u32 uid, __u32 gid)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_fd(KS_OP_CHOWN, KS_LAYER_UPROBE, fd);
+	KS_CHOWN(KS_LAYER_UPROBE, KS_AT_FDCWD, path, uid, gid, KS_AT_SYMLINK_NOFOLLOW);
 	return 0;
 }
 
-KS_UPROBE(fchownat), int dfd, const char *path)
+KS_UPROBE(fchown), int fd, __u32 uid, __u32 gid)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CHOWN, KS_LAYER_UPROBE, dfd, path, 0);
+	KS_CHOWN(KS_LAYER_UPROBE, fd, NULL, uid, gid, 0);
+	return 0;
+}
+
+KS_UPROBE(fchownat), int dfd, const char *path, __u32 uid, __u32 gid, int at)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	KS_CHOWN(KS_LAYER_UPROBE, dfd, path, uid, gid, at);
 	return 0;
 }
 

@@ -154,6 +154,72 @@ TEST_F(MetadataE2E, ChattrIsStoppedAfterTheCallOnTheTracepointLayer) {
     expect_unharmed("after chattr -i");
 }
 
+// What an operator runs to repair permissions (`chown -R postgres:postgres`
+// over a data directory postgres owns, a chmod to the mode a file has)
+// changes nothing: it goes on, unrecorded. The libc layer stops each call,
+// the daemon looks at the object and lets it go with a ticket for that one
+// system call; a real change in the same session is refused as before.
+TEST_F(MetadataE2E, ChangesThatChangeNothingGoOn) {
+    const std::string data = server_->data_dir();
+    const std::string owner = std::to_string(before_.st_uid) + ":" + std::to_string(before_.st_gid);
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%o", before_.st_mode & 07777);
+    auto counted = [&] {
+        auto st = json::parse(daemon_->cli({"status", "--json"}).out, nullptr, false);
+        return st.is_object() ? st["counters"].value("metadata_unchanged", 0) : -1;
+    };
+    int before = counted();
+    struct Case {
+        std::string session, script;
+    };
+    const Case cases[] = {
+        {"chown-same", "chown -R " + owner + " " + data},
+        {"chmod-same", std::string("chmod ") + mode + " " + table_file_},
+        {"python-chown-same", "python3 -c 'import os, sys; os.chown(sys.argv[1], " +
+                                  std::to_string(before_.st_uid) + ", -1)' " + table_file_},
+    };
+    for (const auto& c : cases) {
+        auto r = guarded(c.session, c.script);
+        EXPECT_EQ(r.status, 0) << c.session << ": " << r.err;
+        EXPECT_EQ(r.err.find("killswitch"), std::string::npos) << c.session << ": " << r.err;
+        EXPECT_TRUE(file_record(c.session, std::chrono::seconds(2)).is_null())
+            << c.session << ": a change that changes nothing was recorded";
+        expect_unharmed(c.session);
+    }
+    size_t entries = 0;
+    for (auto it = fs::recursive_directory_iterator(data); it != fs::end(it); ++it) ++entries;
+    EXPECT_GT(counted() - before, static_cast<int>(entries))
+        << "the daemon did not look at each object (" << entries << " in the data directory)";
+
+    // After such calls, a real change is refused: no ticket carries over.
+    auto r = guarded("same-then-real", "chown -R " + owner + " " + data + " && chmod 000 " +
+                                           table_file_ + " && echo changed");
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(r.out.find("changed"), std::string::npos);
+    json rec = file_record("same-then-real");
+    ASSERT_FALSE(rec.is_null()) << "no record of the refused chmod";
+    EXPECT_EQ(rec["op"], "chmod");
+    EXPECT_EQ(rec["layer"], "uprobe");
+    EXPECT_EQ(rec["prevented"], true);
+    EXPECT_NE(r.err.find("killswitch: refused chmod"), std::string::npos) << r.err;
+    expect_unharmed("same-then-real");
+
+    // A static program has no libc layer: the syscall tracepoint cannot look
+    // at the object, so even a change that changes nothing stops the agent
+    // there (docs/guarantees.md says so), and its session freezes as after
+    // any call that ran (sessions.on_contained).
+    auto fut = std::async(std::launch::async, [&] {
+        return guarded("static-chown-same", "busybox chown " + owner + " " + table_file_);
+    });
+    json srec = file_record("static-chown-same");
+    daemon_->cli({"kill", "--session", "static-chown-same"});
+    EXPECT_NE(fut.get().status, 0);
+    ASSERT_FALSE(srec.is_null());
+    EXPECT_EQ(srec["op"], "chown");
+    EXPECT_EQ(srec["layer"], "tracepoint");
+    expect_unharmed("static-chown-same");
+}
+
 TEST_F(MetadataE2E, ReadingMetadataIsFree) {
     auto r = guarded("reads", "stat " + table_file_ + " && ls -l " + server_->data_dir() +
                                   " && getfacl -c " + table_file_ + " && lsattr " + table_file_ +

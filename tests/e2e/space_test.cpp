@@ -114,7 +114,7 @@ class SpaceE2E : public ::testing::Test {
     // last look at the free space came after it: the budget it returns is
     // the one guarded processes meet next.
     static json settled_budget() {
-        server_->query("CHECKPOINT");
+        (void)server_->query("CHECKPOINT");
         json f;
         wait_until(
             [&] {

@@ -107,6 +107,28 @@ TEST(FileGuardDecide, AWriteOverTheSpaceBudgetIsRefusedBeforeItWritesUnlessTheCa
     EXPECT_TRUE(decide_file(ev, p).prevented);
 }
 
+// chmod and chown at the libc layer: the kernel stopped the caller for the
+// daemon to look (KS_FF_ASK); one that changes something is refused there.
+TEST(FileGuardDecide, AChmodStoppedForALookIsRefusedWhereItStopped) {
+    auto p = compiled();
+    FileEvent ev = unlink_event(KS_LAYER_UPROBE, Action::Block, KS_FF_ASK | KS_FF_STOPPED);
+    ev.op = KS_OP_CHMOD;
+    Decision d = decide_file(ev, p);
+    EXPECT_EQ(d.verdict, Verdict::Block);
+    EXPECT_TRUE(d.prevented);
+    EXPECT_EQ(d.task, TaskStep::Refuse);
+    EXPECT_EQ(d.what, "chmod /srv/data/base/1/1259");
+    ev.action = to_abi(Action::Kill);
+    EXPECT_EQ(decide_file(ev, p).task, TaskStep::Kill);
+    // Held: it stays stopped for a person.
+    ev.action = to_abi(Action::Hold);
+    EXPECT_EQ(decide_file(ev, p).task, TaskStep::None);
+    // Monitor mode: the kernel did not stop it, nothing to end.
+    ev.action = to_abi(Action::Block);
+    ev.flags = KS_FF_ASK | KS_FF_MONITOR;
+    EXPECT_EQ(decide_file(ev, p).task, TaskStep::None);
+}
+
 TEST(FileGuardDecide, RefusedByTheFentryLayerIsPreventedAndAHoldWaits) {
     // The fentry layer's fmod_ret programs refuse the call, as the LSM's do.
     auto p = compiled();

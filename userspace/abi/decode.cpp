@@ -110,6 +110,8 @@ Result<Event> decode_event(const void* data, size_t size) {
             ev.ino = e->ino;
             ev.stop_boot_ns = e->stop_ns;
             ev.bytes = e->bytes;
+            ev.meta = {e->meta.mode, e->meta.uid, e->meta.gid, e->meta.at_flags};
+            ev.upath = e->upath;
             ev.path = bounded(e->path, std::min<size_t>(e->path_len, KS_FILE_PATH_MAX));
             ev.start_dir = join_path_components(e->cwd, std::min<size_t>(e->cwd_len, KS_PATH_BUF),
                                                 e->flags & KS_FF_PATH_TRUNC);

@@ -50,6 +50,13 @@ struct ExitEvent {
     uint32_t exit_code = 0;  // wait(2) status
 };
 
+// What a chmod or chown asks for (events.h, ks_meta_args).
+struct MetaArgs {
+    uint32_t mode = 0;
+    uint32_t uid = 0, gid = 0;  // (uint32_t)-1: unchanged
+    uint32_t at_flags = 0;
+};
+
 // A guarded process touched a protected object (file_guard.bpf.c).
 struct FileEvent {
     EventHeader hdr;  // hdr.ts_boot_ns: entry of the call
@@ -59,6 +66,8 @@ struct FileEvent {
     uint64_t dev = 0, ino = 0;
     uint64_t stop_boot_ns = 0;  // when the kernel sent its signal
     uint64_t bytes = 0;         // KS_OP_SPACE_WRITE: what the call would have written
+    MetaArgs meta;              // KS_FF_ASK: the mode or owner the call asks for
+    uint64_t upath = 0;         // KS_FF_ASK: the path argument's address (0: an fd)
     std::string path;           // as the process passed it
     std::string start_dir;      // the directory it was resolved from
 };

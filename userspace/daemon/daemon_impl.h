@@ -154,6 +154,9 @@ class Daemon {
 
     // router.cpp: one route per decision record
     void on_file(const FileEvent& ev);
+    // KS_FF_ASK: true when the chmod or chown changes nothing and was let
+    // go (file_guard/metadata_change.h).
+    bool pass_unchanged_metadata(const FileEvent& ev);
     void on_exec_check(const ExecCheckEvent& ev);
     void on_db_check(const DbCheckEvent& ev);
     void on_db_wire(const DbWireEvent& ev);
@@ -395,6 +398,7 @@ class Daemon {
     uint64_t lost_reported_ = 0;
     uint64_t guard_full_reported_ = 0;
     uint64_t decode_errors_ = 0;
+    uint64_t metadata_unchanged_ = 0;  // chmod/chown let go as changing nothing
     // Records found by the tick that should have woken the daemon at once
     // (wakes_daemon): a task waited for the tick. Zero unless the kernel's
     // wake-up is broken; status --json shows it as wakeups_missed.

@@ -219,6 +219,7 @@ json Daemon::status_json() {
               {"decisions", enforcer_.counters().to_json()},
               {"audit_records", audit_->written()},
               {"decode_errors", decode_errors_},
+              {"metadata_unchanged", metadata_unchanged_},
               {"wakeups_missed", wakeups_missed_}}}};
 }
 

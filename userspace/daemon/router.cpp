@@ -12,6 +12,7 @@
 #include "db_guard/db_wire_decide.h"
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_decide.h"
+#include "file_guard/metadata_change.h"
 #include "self_guard/self_guard_decide.h"
 
 namespace ks::daemon_detail {
@@ -58,6 +59,9 @@ ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const j
 }
 
 void Daemon::on_file(const FileEvent& ev) {
+    // chmod or chown at the libc layer: one that changes nothing goes on,
+    // unrecorded; its system call passes the tracepoint with a ticket.
+    if ((ev.flags & KS_FF_ASK) && pass_unchanged_metadata(ev)) return;
     Decision d = decide_file(ev, state_.compiled);
     json facts = file_event_facts(ev);
     if (ev.op == KS_OP_SPACE_WRITE)
@@ -66,6 +70,24 @@ void Daemon::on_file(const FileEvent& ev) {
             facts["filesystem"]["min_free"] = policy().min_free.text();
         }
     carry_out("file", subject_of(ev.hdr), facts, d);
+}
+
+bool Daemon::pass_unchanged_metadata(const FileEvent& ev) {
+    auto same = meta_unchanged(ev);
+    if (!same) spdlog::debug("{} by pid {}: {}", op_name(ev.op), ev.hdr.pid, same.error().str());
+    if (!same || !*same) return false;
+    if (ev.flags & KS_FF_STOPPED) {
+        constexpr uint64_t kTicketNs = 2'000'000'000ull;
+        if (auto st =
+                fbpf_->give_meta_ticket(ev.hdr.tid, meta_ticket(ev, boottime_ns() + kTicketNs));
+            !st) {
+            spdlog::error("{}", st.error().str());
+            return false;
+        }
+        ::kill(ev.hdr.pid, SIGCONT);
+    }
+    ++metadata_unchanged_;
+    return true;
 }
 
 void Daemon::on_exec_check(const ExecCheckEvent& ev) {

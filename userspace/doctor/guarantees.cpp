@@ -195,12 +195,16 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
     } else {
         b.add("metadata",
               "uprobes on libc chmod/fchmod/fchmodat/chown/lchown/fchown/fchownat/setxattr/"
-              "lsetxattr/fsetxattr/removexattr/lremovexattr/fremovexattr, syscall tracepoints "
+              "lsetxattr/fsetxattr/removexattr/lremovexattr/fremovexattr (SIGSTOP: the daemon "
+              "looks at the object), syscall tracepoints "
               "sys_enter_chmod*/chown*/*setxattr*/*removexattr*/ioctl + SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),
               "Through libc (chmod, chown, setfacl, setfattr, Python's os.chmod) the call never "
-              "happens. A raw system call, and chattr's ioctl (which libc does not wrap), is "
-              "stopped after it: the one change in flight stays." +
+              "happens; a chmod or chown to what the object already has goes on (the daemon "
+              "looks while the caller is stopped, and its system call passes the tracepoint "
+              "with a one-call ticket). A raw system call, and chattr's ioctl (which libc does "
+              "not wrap), is stopped after it: the one change in flight stays, and there even "
+              "a change that changes nothing stops the caller." +
                   b.lsm_missing());
     }
 

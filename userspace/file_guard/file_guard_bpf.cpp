@@ -128,7 +128,7 @@ Status FileGuardBpf::set_active(bool active) {
         {"fchmod", skel_->progs.ks_up_fchmod},
         {"fchmodat", skel_->progs.ks_up_fchmodat},
         {"chown", skel_->progs.ks_up_chown},
-        {"lchown", skel_->progs.ks_up_chown},
+        {"lchown", skel_->progs.ks_up_lchown},
         {"fchown", skel_->progs.ks_up_fchown},
         {"fchownat", skel_->progs.ks_up_fchownat},
         {"setxattr", skel_->progs.ks_up_xattr},
@@ -252,6 +252,13 @@ Status FileGuardBpf::add_pass(int pid, uint64_t deadline_boot_ns) {
     uint32_t key = static_cast<uint32_t>(pid);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.passes), &key, &deadline_boot_ns, BPF_ANY))
         return sys_error("add pass for pid " + std::to_string(pid));
+    return {};
+}
+
+Status FileGuardBpf::give_meta_ticket(int tid, const ks_meta_ticket& t) {
+    uint32_t key = static_cast<uint32_t>(tid);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.meta_tickets), &key, &t, BPF_ANY))
+        return sys_error("give a ticket to thread " + std::to_string(tid));
     return {};
 }
 

@@ -93,6 +93,9 @@ class FileGuardBpf : public Layer {
     // Lets the matching calls of process pid through until deadline
     // (CLOCK_BOOTTIME ns): a person approved what it is doing.
     Status add_pass(int pid, uint64_t deadline_boot_ns);
+    // KS_FF_ASK: thread tid's next chmod or chown system call passes the
+    // syscall tracepoint when it is the one t describes.
+    Status give_meta_ticket(int tid, const ks_meta_ticket& t);
     void remove_pass(int pid);
 
     [[nodiscard]] const std::vector<std::string>& uprobes() const { return uprobe_names_; }

@@ -83,6 +83,15 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
     }
     if (carried_out == Action::Audit) d.prevented = false;
     d.verdict = verdict_for(carried_out);
+    // chmod or chown at the libc layer: the kernel stopped the caller for
+    // the daemon to look (a change that changes nothing went on before
+    // this); a refusal ends it there.
+    if ((ev.flags & KS_FF_ASK) && (ev.flags & KS_FF_STOPPED)) {
+        if (carried_out == Action::Block)
+            d.task = TaskStep::Refuse;
+        else if (carried_out == Action::Kill || carried_out == Action::KillSession)
+            d.task = TaskStep::Kill;
+    }
     session_part(d, carried_out, policy.rule(ev.rule_id).session);
     if (carried_out == Action::Hold)
         d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};

@@ -200,6 +200,10 @@ enum ks_action {
 /* Killed at the entry of the call, but the call runs to its end (a direct
  * write, ext4's fallocate): it completes, the process dies as it returns. */
 #define KS_FF_CALL_COMPLETES (1u << 10)
+/* Stopped for the daemon to look at the object (chmod, chown at the libc
+ * layer): a change that changes nothing goes on, with a ks_meta_ticket for
+ * the system call that follows; any other is refused. */
+#define KS_FF_ASK (1u << 11)
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
 struct ks_inode_key {
@@ -259,6 +263,28 @@ struct ks_space_written {
     __u64 reported_limit; /* a record was sent at this limit (monitor, window) */
 };
 
+/* chmod and chown: what the call asks for. */
+struct ks_meta_args {
+    __u32 mode;     /* chmod: the new mode */
+    __u32 uid;      /* chown: the new owner, (__u32)-1 to keep it */
+    __u32 gid;      /* chown: the new group, (__u32)-1 to keep it */
+    __u32 at_flags; /* AT_SYMLINK_NOFOLLOW (lchown, fchownat), AT_EMPTY_PATH */
+};
+
+/* meta_tickets: thread id -> the one chmod or chown system call that the
+ * daemon found changes nothing (KS_FF_ASK), let through at the syscall
+ * tracepoint when it is that call: same op, fd, path (its address and the
+ * FNV-1a 64 hash of its text) and arguments, before the deadline. The
+ * thread's next chmod or chown system call takes the ticket, whatever it is. */
+struct ks_meta_ticket {
+    __u32 op; /* KS_OP_CHMOD or KS_OP_CHOWN */
+    __s32 dfd;
+    struct ks_meta_args args;
+    __u64 upath; /* the path argument's address; 0: the call names an fd */
+    __u64 path_hash;
+    __u64 deadline_ns; /* CLOCK_BOOTTIME */
+};
+
 struct ks_file_event {
     struct ks_event_header hdr; /* hdr.ts_ns: entry of the call */
     __u32 op;                   /* enum ks_file_op */
@@ -277,6 +303,8 @@ struct ks_file_event {
     char path[KS_FILE_PATH_MAX];
     char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
     __u64 bytes;           /* KS_OP_SPACE_WRITE: what the call would write */
+    struct ks_meta_args meta; /* KS_FF_ASK: what the call asks for */
+    __u64 upath;              /* KS_FF_ASK: the path argument's address */
 };
 
 struct ks_exec_check_event {
