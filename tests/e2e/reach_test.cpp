@@ -257,6 +257,13 @@ TEST_F(ReachE2E, ADeputyIsNotAskedToActForTheSession) {
     ::waitpid(deputy, nullptr, 0);
 }
 
+// Runs f however the test ends (a failed ASSERT returns early): the
+// multiplexer servers a test starts do not outlive it.
+struct AtExit {
+    std::function<void()> f;
+    ~AtExit() { f(); }
+};
+
 // A terminal multiplexer's server outside every session is a deputy too: a
 // person's tmux runs whatever a client asks in a shell nobody guards. Its
 // socket is found from the server's process (processes.multiplexers),
@@ -288,6 +295,10 @@ TEST_F(ReachE2E, ATmuxServerOutsideTheSessionIsADeputyOneItStartsIsItsOwn) {
     // A person's tmux, outside every session. Unguarded, it runs what a
     // client asks: the file is deleted.
     ASSERT_EQ(run_command(tmux("ks-out", {"new-session", "-d", "sleep 600"})).status, 0);
+    AtExit quit{[&] {
+        run_command(tmux("ks-out", {"kill-server"}));
+        run_command(tmux("ks-in", {"kill-server"}));  // if the test stopped before its script did
+    }};
     auto r = run_command(tmux("ks-out", {"new-window", "-d", "rm -f " + (dir / "a")}));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_TRUE(wait_until([&] { return ::access((dir / "a").c_str(), F_OK) != 0; }))
@@ -320,7 +331,6 @@ TEST_F(ReachE2E, ATmuxServerOutsideTheSessionIsADeputyOneItStartsIsItsOwn) {
         << "the session's own tmux was refused to it: " << r.err;
     EXPECT_EQ(::access((dir / "c").c_str(), F_OK), 0);
     EXPECT_FALSE(listed(in_sock));
-    run_command(tmux("ks-out", {"kill-server"}));
 }
 
 // GNU screen likewise: a person's detached screen runs what `screen -X`
@@ -348,11 +358,7 @@ TEST_F(ReachE2E, AScreenSessionOutsideTheSessionIsADeputy) {
     // A person's screen, detached, outside every session. Unguarded, it runs
     // what a client asks: the file is deleted.
     ASSERT_EQ(run_command(screen({"-dmS", "ks-out", "sleep", "600"})).status, 0);
-    // Ended however the test ends.
-    struct Quit {
-        std::function<void()> f;
-        ~Quit() { f(); }
-    } quit{[&] { run_command(screen({"-S", "ks-out", "-X", "quit"})); }};
+    AtExit quit{[&] { run_command(screen({"-S", "ks-out", "-X", "quit"})); }};
     std::string sock;
     ASSERT_TRUE(wait_until([&] {
         for (const auto& e : std::filesystem::directory_iterator(screendir))
