@@ -55,6 +55,10 @@ struct ks_scratch {
 	__s64 nums[KS_WALK_NAMES];
 	struct ks_inode_key dir;  /* keys for ks_magic_check's lookups */
 	struct ks_edge_key edge;
+	/* KS_FF_ASK: what the record carries besides the path (here, not in
+	 * struct ks_hit: Linux 6.1 counts the stack of the walk's callers). */
+	struct ks_meta_args meta;
+	__u64 upath;
 };
 
 struct {
@@ -217,8 +221,6 @@ struct ks_hit {
 	struct path start;
 	__u32 flags; /* KS_FF_* the record carries whatever is done */
 	__u64 bytes; /* KS_OP_SPACE_WRITE */
-	struct ks_meta_args meta; /* KS_FF_ASK */
-	__u64 upath;              /* KS_FF_ASK */
 };
 
 /* Is the open file @fd a protected inode, or inside a protected tree? */
@@ -494,8 +496,13 @@ static __always_inline void ks_act(struct ks_scratch *s, struct ks_hit *hit, __u
 		flags |= KS_FF_PATH_TRUNC;
 	ev->flags = flags | hit->flags;
 	ev->bytes = hit->bytes;
-	ev->meta = hit->meta;
-	ev->upath = hit->upath;
+	if (hit->flags & KS_FF_ASK) {
+		ev->meta = s->meta;
+		ev->upath = s->upath;
+	} else {
+		__builtin_memset(&ev->meta, 0, sizeof(ev->meta));
+		ev->upath = 0;
+	}
 	ks_submit_if(ev, KS_EVENT_FILE, flags & (KS_FF_STOPPED | KS_FF_KILLED));
 }
 
@@ -610,8 +617,8 @@ static __always_inline void ks_on_meta(__u32 op, __u32 layer, int dfd, const cha
 	}
 	if (layer == KS_LAYER_UPROBE) {
 		hit.flags |= KS_FF_ASK;
-		hit.meta = *m;
-		hit.upath = (__u64)upath;
+		s->meta = *m;
+		s->upath = (__u64)upath;
 	}
 	ks_act(s, &hit, op, layer, dfd, 0, entry_ns);
 }
@@ -630,6 +637,55 @@ static __always_inline void ks_on_meta(__u32 op, __u32 layer, int dfd, const cha
 					  .at_flags = (__u32)(at_)};                               \
 		ks_on_meta(KS_OP_CHOWN, layer, (int)(dfd), (const char *)(path), &m_);             \
 	} while (0)
+
+/* ---- symbolic links to protected data ---- */
+
+/*
+ * symlink(@target, @linkp) at the libc layer, @linkp relative to @dfd, not
+ * inside a protected tree: the caller stops (KS_FF_ASK) and the daemon
+ * works out where the link would lead, from the link's own directory. A
+ * link to protected data, into it or to a directory above it (op
+ * symlink-to) is a path to the data that the walk from / does not know:
+ * `ln -s /data /tmp/x; unlink("/tmp/x/f")` would pass. A function of its
+ * own: its frame is not added to the walk's.
+ */
+static __noinline void ks_symlink_ask(int dfd, const char *target, const char *linkp)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_scratch *s = ks_scratch_get();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct ks_hit hit = {
+		.match = KS_MATCH_UNRESOLVED,
+		.rule_id = cfg ? cfg->unresolved_rule : 0,
+		.flags = KS_FF_ASK,
+	};
+
+	if (!s || bpf_probe_read_user_str(s->path, sizeof(s->path), target) <= 0)
+		return;
+	__builtin_memset(&s->meta, 0, sizeof(s->meta));
+	s->upath = (__u64)linkp;
+	if (dfd == KS_AT_FDCWD) {
+		hit.start = BPF_CORE_READ(task, fs, pwd);
+	} else {
+		struct file *f = ks_file_of_fd(task, dfd);
+		if (!f)
+			return;
+		hit.start = BPF_CORE_READ(f, f_path);
+	}
+	ks_act(s, &hit, KS_OP_SYMLINK_TO, KS_LAYER_UPROBE, dfd, 0, entry_ns);
+}
+
+/* A new name inside a protected tree is create-in; at the libc layer, the
+ * daemon then judges where the link leads. */
+static __always_inline void ks_on_symlink(__u32 layer, int dfd, const char *target,
+					  const char *linkp)
+{
+	if (ks_on_path(KS_OP_CREATE_IN, layer, dfd, linkp, 0))
+		return;
+	if (layer == KS_LAYER_UPROBE)
+		ks_symlink_ask(dfd, target, linkp);
+}
 
 static __always_inline __u32 ks_open_op(__u64 flags)
 {
@@ -791,14 +847,14 @@ KS_TP(linkat)
 KS_TP(symlink)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	ks_on_symlink(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), (const char *)ARG(1));
 	return 0;
 }
 
 KS_TP(symlinkat)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, (int)ARG(1), (const char *)ARG(2), 0);
+	ks_on_symlink(KS_LAYER_TRACEPOINT, (int)ARG(1), (const char *)ARG(0), (const char *)ARG(2));
 	return 0;
 }
 
@@ -1633,14 +1689,14 @@ KS_UPROBE(umount), const char *target)
 KS_UPROBE(symlink), const char *target, const char *linkp)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, KS_AT_FDCWD, linkp, 0);
+	ks_on_symlink(KS_LAYER_UPROBE, KS_AT_FDCWD, target, linkp);
 	return 0;
 }
 
 KS_UPROBE(symlinkat), const char *target, int newdfd, const char *linkp)
 {
 	KS_UP_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_UPROBE, newdfd, linkp, 0);
+	ks_on_symlink(KS_LAYER_UPROBE, newdfd, target, linkp);
 	return 0;
 }
 

@@ -301,4 +301,43 @@ inline std::vector<nlohmann::json> db_records_of(const Daemon& d, const std::str
     return out;
 }
 
+// A suite's PostgreSQL server and a daemon protecting its data directory,
+// shared by the suite's tests (Suite: the suite's own class, so that each
+// suite has its own). policy_rest: YAML after protect.paths.
+template <class Suite>
+class PgProtectedSuite : public ::testing::Test {
+  protected:
+    static void start(const std::string& policy_rest = "") {
+        if (::geteuid() != 0) return;
+        server_ = new PgServer();
+        if (!server_->ok()) return;
+        dir_ = new TempDir();
+        std::string policy = *dir_ / "policy.yaml";
+        std::ofstream(policy) << "version: 1\nprotect:\n  paths: [" << server_->data_dir() << "]\n"
+                              << policy_rest;
+        daemon_ = new Daemon(Daemon::Options{.policy_file = policy});
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        delete dir_;
+        delete server_;
+        daemon_ = nullptr;
+        dir_ = nullptr;
+        server_ = nullptr;
+    }
+    // Root, a server and a ready daemon, or the test skips or fails saying why.
+    static void require_ready() {
+        KS_REQUIRE_ROOT();
+        if (!server_->ok()) GTEST_SKIP() << server_->why();
+        ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
+    }
+    static CommandResult guarded(const std::string& session, const std::string& script) {
+        return daemon_->cli({"run", "--session", session, "--", "sh", "-c", script});
+    }
+
+    static inline PgServer* server_ = nullptr;
+    static inline TempDir* dir_ = nullptr;
+    static inline Daemon* daemon_ = nullptr;
+};
+
 }  // namespace ks::test

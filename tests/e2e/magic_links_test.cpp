@@ -26,37 +26,16 @@ const std::string kReopen =
     "python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
     "f = open(\"/proc/self/fd/%d\" % fd, \"ab\"); f.write(b\"x\")' ";
 
-class MagicLinksE2E : public ::testing::Test {
+class MagicLinksE2E : public PgProtectedSuite<MagicLinksE2E> {
   protected:
-    static void SetUpTestSuite() {
-        if (::geteuid() != 0) return;
-        server_ = new PgServer();
-        if (!server_->ok()) return;
-        dir_ = new TempDir();
-        std::string policy = *dir_ / "policy.yaml";
-        // The static shell is stopped at a syscall tracepoint: its session
-        // is left running (not frozen) so that its wrapper returns.
-        std::ofstream(policy) << "version: 1\nprotect:\n  paths: [" << server_->data_dir()
-                              << "]\nsessions:\n  on_contained: none\n";
-        daemon_ = new Daemon(Daemon::Options{.policy_file = policy});
-    }
-    static void TearDownTestSuite() {
-        delete daemon_;
-        delete dir_;
-        delete server_;
-        daemon_ = nullptr;
-        dir_ = nullptr;
-        server_ = nullptr;
-    }
+    // The static shell is stopped at a syscall tracepoint: its session is
+    // left running (not frozen) so that its wrapper returns.
+    static void SetUpTestSuite() { start("sessions:\n  on_contained: none\n"); }
     void SetUp() override {
-        KS_REQUIRE_ROOT();
-        if (!server_->ok()) GTEST_SKIP() << server_->why();
-        ASSERT_TRUE(daemon_->ready()) << daemon_->stderr_text();
+        require_ready();
+        if (IsSkipped() || HasFatalFailure()) return;
         version_ = server_->data_dir() + "/PG_VERSION";
         before_ = fs::file_size(version_);
-    }
-    static CommandResult guarded(const std::string& session, const std::string& script) {
-        return daemon_->cli({"run", "--session", session, "--", "sh", "-c", script});
     }
     static std::string postmaster_pid() {
         return read_pid_file(server_->data_dir() + "/postmaster.pid");
@@ -76,15 +55,9 @@ class MagicLinksE2E : public ::testing::Test {
         return rec;
     }
 
-    static PgServer* server_;
-    static TempDir* dir_;
-    static Daemon* daemon_;
     std::string version_;
     uintmax_t before_ = 0;
 };
-PgServer* MagicLinksE2E::server_ = nullptr;
-TempDir* MagicLinksE2E::dir_ = nullptr;
-Daemon* MagicLinksE2E::daemon_ = nullptr;
 
 TEST_F(MagicLinksE2E, UnguardedTheyReachTheData) {
     std::string copy = *dir_ / "PG_VERSION.orig";

@@ -296,6 +296,8 @@ const char* op_name(uint32_t op) {
             return "mount-source";
         case KS_OP_SPACE_WRITE:
             return "write";
+        case KS_OP_SYMLINK_TO:
+            return "symlink-to";
         case KS_OP_IO_URING:
             return "io_uring";
         default:

@@ -157,6 +157,10 @@ class Daemon {
     // KS_FF_ASK: true when the chmod or chown changes nothing and was let
     // go (file_guard/metadata_change.h).
     bool pass_unchanged_metadata(const FileEvent& ev);
+    // KS_OP_SYMLINK_TO with KS_FF_ASK: true when the link would reach no
+    // protected data and its maker was let go; else ev is rewritten with
+    // the rule of what it reaches (link: the link's path, when read).
+    bool symlink_reaches_nothing(FileEvent& ev, std::string& link);
     void on_exec_check(const ExecCheckEvent& ev);
     void on_db_check(const DbCheckEvent& ev);
     void on_db_wire(const DbWireEvent& ev);

@@ -13,6 +13,7 @@
 #include "file_guard/exec_rules.h"
 #include "file_guard/file_guard_decide.h"
 #include "file_guard/metadata_change.h"
+#include "file_guard/symlink_target.h"
 #include "self_guard/self_guard_decide.h"
 
 namespace ks::daemon_detail {
@@ -58,18 +59,54 @@ ActionResult Daemon::carry_out(std::string_view event, const Subject& s, const j
     return r;
 }
 
-void Daemon::on_file(const FileEvent& ev) {
-    // chmod or chown at the libc layer: one that changes nothing goes on,
-    // unrecorded; its system call passes the tracepoint with a ticket.
-    if ((ev.flags & KS_FF_ASK) && pass_unchanged_metadata(ev)) return;
+void Daemon::on_file(const FileEvent& in) {
+    // The libc layer stopped the caller for the daemon to look: a chmod or
+    // chown that changes nothing goes on, unrecorded (its system call
+    // passes the tracepoint with a ticket); so does a symbolic link whose
+    // relative target reaches no protected data.
+    FileEvent ev = in;
+    std::string link;
+    if (ev.flags & KS_FF_ASK) {
+        bool goes_on = ev.op == KS_OP_SYMLINK_TO ? symlink_reaches_nothing(ev, link)
+                                                 : pass_unchanged_metadata(ev);
+        if (goes_on) return;
+    }
     Decision d = decide_file(ev, state_.compiled);
     json facts = file_event_facts(ev);
+    if (!link.empty()) facts["link"] = link;
     if (ev.op == KS_OP_SPACE_WRITE)
         if (const SpaceFs* f = space_->fs(ev.dev)) {
             facts["filesystem"] = f->to_json();
             facts["filesystem"]["min_free"] = policy().min_free.text();
         }
     carry_out("file", subject_of(ev.hdr), facts, d);
+}
+
+bool Daemon::symlink_reaches_nothing(FileEvent& ev, std::string& link) {
+    auto lp = read_link_path(ev);
+    if (!lp) {
+        // Judged as the kernel recorded it: unresolved-path.
+        spdlog::warn("symlink by pid {}: {}", ev.hdr.pid, lp.error().str());
+        return false;
+    }
+    link = *lp;
+    PathVerdict v = state_.protected_set.classify(symlink_target_path(ev, link), true);
+    if (!v.inside && !v.contains) {
+        if (ev.flags & KS_FF_STOPPED) ::kill(ev.hdr.pid, SIGCONT);
+        return true;
+    }
+    // It reaches the data: judged by the rule of what it reaches, recorded
+    // by where it leads.
+    const policy::CompiledRule rule = state_.compiled.rule(v.rule_id);
+    ev.path = v.resolved;
+    ev.match = v.inside ? KS_MATCH_PATH : KS_MATCH_ANCESTOR;
+    ev.rule_id = v.rule_id;
+    ev.action = to_abi(rule.action);
+    if (rule.monitor && (ev.flags & KS_FF_STOPPED)) {
+        ev.flags = (ev.flags & ~KS_FF_STOPPED) | KS_FF_MONITOR;
+        ::kill(ev.hdr.pid, SIGCONT);
+    }
+    return false;
 }
 
 bool Daemon::pass_unchanged_metadata(const FileEvent& ev) {

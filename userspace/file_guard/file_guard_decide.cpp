@@ -49,6 +49,11 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
                    " bytes there would bring the free space of a file system holding protected "
                    "data under protect.min_free (" +
                    policy.policy.min_free.text() + ")";
+    if (ev.op == KS_OP_SYMLINK_TO)
+        d.reason = std::string("a symbolic link ") +
+                   (ev.match == KS_MATCH_ANCESTOR ? "to a directory above protected data"
+                                                  : "into protected data") +
+                   " is a way to the data that this kernel's file layers cannot follow";
     if (ev.flags & KS_FF_PASSED) {
         d.verdict = Verdict::Allow;
         d.reason = "a person approved this operation while it was held";

@@ -221,7 +221,8 @@ class Builder {
         else if (op == "rename-from" || op == "rename-onto") act = {5, "Rename"};
         else if (op == "truncate" || op == "open-truncate" || op == "open-write" || op == "device-write")
             act = {3, "Update"};
-        else if (op == "link" || op == "create-in") act = {1, "Create"};
+        else if (op == "link" || op == "create-in" || op == "symlink-to")
+            act = {1, "Create"};
         else if (op == "file-flags") act = {6, "Set Attributes"};
         else if (op == "chmod" || op == "chown" || op == "xattr") act = {7, "Set Security"};
         else if (op == "mount" || op == "mount-source") act = {12, "Mount"};

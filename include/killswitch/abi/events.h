@@ -149,7 +149,11 @@ enum ks_file_op {
     /* a write that would bring the free space of a file system holding
      * protected data under protect.min_free (ks_file_event.bytes) */
     KS_OP_SPACE_WRITE = 19,
-    KS_OP_MAX = 20,
+    /* a symbolic link whose target is protected data, inside it, or a
+     * directory above it: a path to the data the walk from / does not know
+     * (libc layer, KS_FF_ASK) */
+    KS_OP_SYMLINK_TO = 20,
+    KS_OP_MAX = 21,
 };
 
 enum ks_layer {
@@ -202,7 +206,9 @@ enum ks_action {
 #define KS_FF_CALL_COMPLETES (1u << 10)
 /* Stopped for the daemon to look at the object (chmod, chown at the libc
  * layer): a change that changes nothing goes on, with a ks_meta_ticket for
- * the system call that follows; any other is refused. */
+ * the system call that follows; any other is refused. KS_OP_SYMLINK_TO: a
+ * link made outside the protected trees: the daemon resolves its target
+ * (path) from the link's directory; upath is the link's path argument. */
 #define KS_FF_ASK (1u << 11)
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
@@ -304,7 +310,7 @@ struct ks_file_event {
     char cwd[KS_PATH_BUF]; /* start directory components, leaf first */
     __u64 bytes;           /* KS_OP_SPACE_WRITE: what the call would write */
     struct ks_meta_args meta; /* KS_FF_ASK: what the call asks for */
-    __u64 upath;              /* KS_FF_ASK: the path argument's address */
+    __u64 upath;              /* KS_FF_ASK: the path argument's (a link's) address */
 };
 
 struct ks_exec_check_event {

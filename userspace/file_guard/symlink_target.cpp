@@ -1,0 +1,53 @@
+#include "file_guard/symlink_target.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <cstring>
+
+#include <killswitch/abi/events.h>
+
+namespace ks {
+
+Result<std::string> read_link_path(const FileEvent& ev) {
+    if (ev.upath == 0) return make_error("no link path");
+    std::string buf(KS_FILE_PATH_MAX, '\0');
+    iovec local{buf.data(), buf.size()};
+    // A read may stop at the end of a mapping: read up to the next page
+    // first, then on.
+    size_t got = 0;
+    uint64_t at = ev.upath;
+    while (got < buf.size()) {
+        size_t to_page = 4096 - (at % 4096);
+        size_t want = std::min(to_page, buf.size() - got);
+        local = {buf.data() + got, want};
+        iovec remote{reinterpret_cast<void*>(at), want};
+        ssize_t n = ::process_vm_readv(ev.hdr.pid, &local, 1, &remote, 1, 0);
+        if (n <= 0) {
+            if (got) break;
+            return sys_error("read the link path of pid " + std::to_string(ev.hdr.pid));
+        }
+        if (std::memchr(buf.data() + got, '\0', static_cast<size_t>(n)))
+            return std::string(buf.c_str());
+        got += static_cast<size_t>(n);
+        at += static_cast<uint64_t>(n);
+    }
+    return make_error("the link path of pid " + std::to_string(ev.hdr.pid) + " is too long");
+}
+
+std::string symlink_target_path(const FileEvent& ev, const std::string& link_path) {
+    if (ev.path.empty()) return "";
+    std::string proc = "/proc/" + std::to_string(ev.hdr.pid);
+    if (ev.path[0] == '/') return proc + "/root" + ev.path;
+    size_t slash = link_path.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : link_path.substr(0, slash + 1);
+    std::string base;
+    if (!dir.empty() && dir[0] == '/')
+        base = proc + "/root" + dir;
+    else
+        base = (ev.dfd == AT_FDCWD ? proc + "/cwd/" : proc + "/fd/" + std::to_string(ev.dfd) + "/") +
+               dir;
+    return base + ev.path;
+}
+
+}  // namespace ks

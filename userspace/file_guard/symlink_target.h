@@ -1,0 +1,26 @@
+// Symbolic links to protected data (op symlink-to). The libc layer stops a
+// guarded process that makes a symbolic link outside the protected trees
+// (KS_FF_ASK) and the daemon works out where the link would lead, as the
+// kernel will follow it: an absolute target from the caller's root, a
+// relative one from the link's own directory (`ln -s ../../data /tmp/a/x`),
+// through the caller's /proc.
+#pragma once
+
+#include <string>
+
+#include "abi/decode.h"
+#include "common/result.h"
+
+namespace ks {
+
+// The link's path argument, read from the stopped caller's memory at
+// ev.upath.
+Result<std::string> read_link_path(const FileEvent& ev);
+
+// Where a link made at link_path (relative to ev.dfd or the caller's
+// working directory) with target ev.path points, as a path the daemon can
+// resolve: through the caller's /proc root, cwd or fd. "" for an empty
+// target.
+std::string symlink_target_path(const FileEvent& ev, const std::string& link_path);
+
+}  // namespace ks
