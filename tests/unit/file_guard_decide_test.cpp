@@ -127,6 +127,12 @@ TEST(FileGuardDecide, AChmodStoppedForALookIsRefusedWhereItStopped) {
     ev.action = to_abi(Action::Block);
     ev.flags = KS_FF_ASK | KS_FF_MONITOR;
     EXPECT_EQ(decide_file(ev, p).task, TaskStep::None);
+    // Not stopped at all (the kernel's rule only audited it): the call went
+    // on, whatever rule the daemon then found.
+    ev.flags = KS_FF_ASK;
+    Decision late = decide_file(ev, p);
+    EXPECT_EQ(late.task, TaskStep::None);
+    EXPECT_FALSE(late.prevented);
 }
 
 TEST(FileGuardDecide, RefusedByTheFentryLayerIsPreventedAndAHoldWaits) {

@@ -63,7 +63,7 @@ void Daemon::on_file(const FileEvent& in) {
     // The libc layer stopped the caller for the daemon to look: a chmod or
     // chown that changes nothing goes on, unrecorded (its system call
     // passes the tracepoint with a ticket); so does a symbolic link whose
-    // relative target reaches no protected data.
+    // target reaches no protected data.
     FileEvent ev = in;
     std::string link;
     if (ev.flags & KS_FF_ASK) {
@@ -102,9 +102,17 @@ bool Daemon::symlink_reaches_nothing(FileEvent& ev, std::string& link) {
     ev.match = v.inside ? KS_MATCH_PATH : KS_MATCH_ANCESTOR;
     ev.rule_id = v.rule_id;
     ev.action = to_abi(rule.action);
-    if (rule.monitor && (ev.flags & KS_FF_STOPPED)) {
-        ev.flags = (ev.flags & ~KS_FF_STOPPED) | KS_FF_MONITOR;
-        ::kill(ev.hdr.pid, SIGCONT);
+    // The kernel stopped it under protect.unresolved; what that rule lets
+    // through (monitor mode, an allow window, audit) goes on.
+    uint32_t lets_through = rule.monitor ? KS_FF_MONITOR
+                            : !rule.no_window && !window_of(ev.hdr.session_id).is_null()
+                                ? KS_FF_WINDOW
+                                : 0;
+    if (ev.flags & KS_FF_STOPPED) {
+        if (lets_through || rule.action == Action::Audit) {
+            ev.flags = (ev.flags & ~KS_FF_STOPPED) | lets_through;
+            ::kill(ev.hdr.pid, SIGCONT);
+        }
     }
     return false;
 }

@@ -96,6 +96,9 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
             d.task = TaskStep::Refuse;
         else if (carried_out == Action::Kill || carried_out == Action::KillSession)
             d.task = TaskStep::Kill;
+    } else if (ev.flags & KS_FF_ASK) {
+        // Not stopped (the kernel's rule only audits): the call went on.
+        d.prevented = false;
     }
     session_part(d, carried_out, policy.rule(ev.rule_id).session);
     if (carried_out == Action::Hold)
