@@ -1,5 +1,7 @@
 #include "file_guard/file_guard_decide.h"
 
+#include <fcntl.h>
+
 namespace ks {
 
 std::string file_event_path(const FileEvent& ev) {
@@ -7,6 +9,13 @@ std::string file_event_path(const FileEvent& ev) {
     if (ev.flags & KS_FF_OBJECT) return ev.start_dir;
     if (ev.path.empty() || ev.path[0] == '/') return ev.path;
     return (ev.start_dir == "/" ? "" : ev.start_dir) + "/" + ev.path;
+}
+
+std::string caller_path(int pid, int dfd, const std::string& path) {
+    std::string proc = "/proc/" + std::to_string(pid);
+    if (!path.empty() && path[0] == '/') return proc + "/root" + path;
+    std::string base = dfd == AT_FDCWD ? proc + "/cwd" : proc + "/fd/" + std::to_string(dfd);
+    return path.empty() ? base : base + "/" + path;
 }
 
 namespace {

@@ -19,6 +19,10 @@ namespace ks {
 // The object of a file record: the path resolved against its start
 // directory (the LSM and fentry layers send the object's own path).
 std::string file_event_path(const FileEvent& ev);
+// A path argument of pid's call (relative to dfd, or to its working
+// directory for AT_FDCWD; "" for dfd itself) as the daemon reaches it,
+// through the caller's /proc: its root, cwd or fd.
+std::string caller_path(int pid, int dfd, const std::string& path);
 
 // The kernel already acted (refused with EPERM, killed or stopped the task):
 // this says what that was, and what the session gets on top of it.

@@ -4,6 +4,7 @@
 #include <sys/xattr.h>
 
 #include "common/fnv.h"
+#include "file_guard/file_guard_decide.h"
 
 namespace ks {
 
@@ -24,12 +25,10 @@ bool meta_change_is_noop(uint32_t op, const MetaArgs& m, const struct stat& st, 
 }
 
 std::string meta_object_path(const FileEvent& ev) {
-    std::string proc = "/proc/" + std::to_string(ev.hdr.pid);
-    std::string fd_dir = proc + "/fd/" + std::to_string(ev.dfd);
-    if (ev.upath == 0) return fd_dir;  // fchmod, fchown
-    if (ev.path.empty()) return (ev.meta.at_flags & AT_EMPTY_PATH) ? fd_dir : "";
-    if (ev.path[0] == '/') return proc + "/root" + ev.path;
-    return (ev.dfd == AT_FDCWD ? proc + "/cwd" : fd_dir) + "/" + ev.path;
+    // fchmod, fchown (no path), or AT_EMPTY_PATH: the fd itself.
+    if (ev.upath == 0 || (ev.path.empty() && (ev.meta.at_flags & AT_EMPTY_PATH)))
+        return caller_path(ev.hdr.pid, ev.dfd, "");
+    return ev.path.empty() ? "" : caller_path(ev.hdr.pid, ev.dfd, ev.path);
 }
 
 Result<bool> meta_unchanged(const FileEvent& ev) {

@@ -1,11 +1,11 @@
 #include "file_guard/symlink_target.h"
 
-#include <fcntl.h>
+#include <killswitch/abi/events.h>
 #include <sys/uio.h>
 
 #include <cstring>
 
-#include <killswitch/abi/events.h>
+#include "file_guard/file_guard_decide.h"
 
 namespace ks {
 
@@ -37,17 +37,13 @@ Result<std::string> read_link_path(const FileEvent& ev) {
 
 std::string symlink_target_path(const FileEvent& ev, const std::string& link_path) {
     if (ev.path.empty()) return "";
-    std::string proc = "/proc/" + std::to_string(ev.hdr.pid);
-    if (ev.path[0] == '/') return proc + "/root" + ev.path;
+    if (ev.path[0] == '/') return caller_path(ev.hdr.pid, ev.dfd, ev.path);
+    // A relative target is followed from the link's own directory.
     size_t slash = link_path.rfind('/');
-    std::string dir = slash == std::string::npos ? "" : link_path.substr(0, slash + 1);
-    std::string base;
-    if (!dir.empty() && dir[0] == '/')
-        base = proc + "/root" + dir;
-    else
-        base = (ev.dfd == AT_FDCWD ? proc + "/cwd/" : proc + "/fd/" + std::to_string(ev.dfd) + "/") +
-               dir;
-    return base + ev.path;
+    std::string dir = slash == std::string::npos ? ""
+                      : slash == 0               ? "/"
+                                                 : link_path.substr(0, slash);
+    return caller_path(ev.hdr.pid, ev.dfd, dir) + "/" + ev.path;
 }
 
 }  // namespace ks
