@@ -6,17 +6,19 @@
 //
 // The database holds a table t (id int primary key, note text).
 //
-//   harmless        --repeat times: SELECT count(*) FROM t, then INSERT one row
-//                   with placeholders (ids from 100001)
+//   harmless        --repeat times: SELECT count(*) FROM t, INSERT one row
+//                   with placeholders (ids from 100001), UPDATE one row by its key
 //   drop-database   DROP DATABASE <db>
 //   delete-all      DELETE FROM t
+//   delete-where    DELETE FROM t WHERE id > ? with 0 (the driver fills it in:
+//                   every row)
 //
 // After an error, SELECT 1 on the same connection says whether it is still
 // usable. Output and exit status: clientlib.js.
 const lib = require('./clientlib');
 
 async function main() {
-  const a = lib.parse(['harmless', 'drop-database', 'delete-all'], {
+  const a = lib.parse(['harmless', 'drop-database', 'delete-all', 'delete-where'], {
     port: '3306',
     user: 'root',
     db: 'shop',
@@ -40,9 +42,11 @@ async function main() {
     async () => {
       if (a.action === 'drop-database') return conn.query(`DROP DATABASE \`${a.db}\``);
       if (a.action === 'delete-all') return conn.query('DELETE FROM t');
+      if (a.action === 'delete-where') return conn.query('DELETE FROM t WHERE id > ?', [0]);
       for (let i = 0; i < a.repeat; i++) {
         await conn.query('SELECT count(*) FROM t');
         await conn.query('INSERT INTO t (id, note) VALUES (?, ?)', [100001 + i, `harmless ${i}`]);
+        await conn.query('UPDATE t SET note = ? WHERE id = ?', [`seen ${i}`, 1 + (i % 100)]);
       }
     },
     () => conn.query('SELECT 1'),

@@ -5,10 +5,12 @@
 
 The database holds a table t (id int primary key, note text).
 
-  harmless        --repeat times: SELECT count(*) FROM t, then INSERT one row
-                  (ids from 100001), committed
+  harmless        --repeat times: SELECT count(*) FROM t, INSERT one row
+                  (ids from 100001), UPDATE one row by its key; committed
   drop-database   DROP DATABASE <db>
   delete-all      DELETE FROM t; COMMIT
+  delete-where    DELETE FROM t WHERE id > %s with 0 (the driver fills it
+                  in: every row); COMMIT
 
 After an error, SELECT 1 on the same connection says whether it is still
 usable. Output and exit status: clientlib.py.
@@ -24,7 +26,8 @@ import pymysql  # noqa: E402
 
 
 def main():
-    a = clientlib.parse(__doc__.splitlines()[0], ["harmless", "drop-database", "delete-all"],
+    a = clientlib.parse(__doc__.splitlines()[0], ["harmless", "drop-database", "delete-all",
+                                        "delete-where"],
                         default_port="3306", default_user="root", default_db="shop")
     with clientlib.Timer() as t:
         try:
@@ -44,12 +47,17 @@ def main():
             elif a.action == "delete-all":
                 cur.execute("DELETE FROM t")
                 conn.commit()
+            elif a.action == "delete-where":
+                cur.execute("DELETE FROM t WHERE id > %s", (0,))
+                conn.commit()
             else:
                 for i in range(a.repeat):
                     cur.execute("SELECT count(*) FROM t")
                     cur.fetchone()
                     cur.execute("INSERT INTO t (id, note) VALUES (%s, %s)",
                                 (100001 + i, "harmless %d" % i))
+                    cur.execute("UPDATE t SET note = %s WHERE id = %s",
+                                ("seen %d" % i, 1 + i % 100))
                 conn.commit()
 
         failed = clientlib.attempt(work, lambda: conn.cursor().execute("SELECT 1"))

@@ -846,12 +846,14 @@ class DbClientsMysql : public ClientsTier {
                                          {"unix", {"--socket", my_->socket()}}}) {
             std::vector<std::string> c = where;
             c.insert(c.end(), {"--user", "root", "--db", "shop"});
-            harmless(direct(client, via, "SELECT + INSERT x100", script(name, "harmless", c), &seed,
-                            &state));
+            harmless(direct(client, via, "SELECT + INSERT + UPDATE x100",
+                            script(name, "harmless", c), &seed, &state));
             destructive(direct(client, via, "DROP DATABASE", script(name, "drop-database", c),
                                &seed, &state, {"db:drop"}));
             destructive(direct(client, via, "DELETE FROM t", script(name, "delete-all", c), &seed,
                                &state, {"db:delete-all"}));
+            destructive(direct(client, via, "DELETE ... WHERE id > 0",
+                               script(name, "delete-where", c), &seed, &state, {"db:delete-all"}));
         }
     }
     static inline MariaDbServer* my_ = nullptr;

@@ -389,6 +389,104 @@ TEST_F(DbRelayE2E, AKeyLearnedOnOneConnectionServesTheNextUntilANameMayMeanAnoth
     EXPECT_EQ(pg_->query("DROP SCHEMA shadow CASCADE; DROP TABLE effect_s"), "");
 }
 
+// databases.effect over MySQL/MariaDB: the server counts, on the client's
+// own connection once it owes the client nothing, the rows a DELETE's or an
+// UPDATE's WHERE reaches and the rows of its table.
+TEST_F(DbRelayE2E, MysqlAWhereThatReachesEveryRowIsJudgedByWhatTheServerCounts) {
+    KS_REQUIRE_SERVER(my_);
+    auto made = [&](const std::string& t) {
+        return my_->query("CREATE DATABASE IF NOT EXISTS eff; CREATE TABLE eff." + t +
+                          " (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL); USE eff; "
+                          "INSERT INTO " +
+                          t + " SELECT seq, concat('row ', seq), seq FROM seq_1_to_200");
+    };
+    // Unguarded, each of these destroys every row it reaches.
+    ASSERT_EQ(made("ctl"), "");
+    auto plain = run_command(
+        my_->mysql("UPDATE eff.ctl SET v = 'x' WHERE v IS NOT NULL; "
+                   "SELECT count(DISTINCT v) FROM eff.ctl; DELETE FROM eff.ctl WHERE id > 0; "
+                   "SELECT count(*) FROM eff.ctl"));
+    EXPECT_EQ(plain.out, "1\n0\n") << plain.err;
+    ASSERT_EQ(my_->query("DROP TABLE eff.ctl"), "");
+
+    ASSERT_EQ(made("t"), "");
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/effect.sql") << "DELETE FROM t WHERE id > 0;\n"
+                                                 "UPDATE t SET v = 'x' WHERE v IS NOT NULL;\n"
+                                                 "DELETE FROM t WHERE n >= 0;\n"
+                                                 "DELETE FROM t WHERE id = 7;\n"
+                                                 "UPDATE t SET v = 'changed' WHERE id = 8;\n"
+                                                 "DELETE FROM t WHERE n > 190;\n"
+                                                 "DELETE FROM t WHERE id > 0 ORDER BY id LIMIT 3;\n"
+                                                 "BEGIN;\n"
+                                                 "INSERT INTO t VALUES (1000, 'new', 1000);\n"
+                                                 "DELETE FROM t WHERE id >= 1;\n"
+                                                 "DELETE FROM t WHERE id = 1000;\n"
+                                                 "COMMIT;\n"
+                                                 "SELECT count(*) FROM t;\n";
+    std::vector<std::pair<std::string, std::string>> ways = {
+        {"relay-my-effect-tcp", "-h 127.0.0.1 -P " + my_->port()}};
+    if (unix_relayed()) ways.push_back({"relay-my-effect-unix", "-S " + my_->socket()});
+    for (const auto& [session, how] : ways) {
+        SCOPED_TRACE(session);
+        ASSERT_EQ(my_->query("USE eff; DELETE FROM t; INSERT INTO t SELECT seq, concat('row ', "
+                             "seq), seq FROM seq_1_to_200"),
+                  "");
+        auto r = guarded_sh(
+            session, "mysql --force -N -B -u root " + how + " eff < " + tmp.path() + "/effect.sql");
+        // 200 - id 7 - n 191..200 - 3 by the LIMIT; the transaction's row
+        // came and went.
+        EXPECT_EQ(r.out, "186\n") << r.err;
+        EXPECT_EQ(my_->query("SELECT count(*) FROM eff.t"), "186");
+        EXPECT_EQ(my_->query("SELECT v FROM eff.t WHERE id = 8"), "changed");
+        EXPECT_EQ(my_->query("SELECT count(*) FROM eff.t WHERE v LIKE 'row %'"), "185");
+        for (const char* refused :
+             {"killswitch: refused DELETE FROM t WHERE id > 0: DELETE whose WHERE reaches 200 of "
+              "200 rows of eff.t (counted by the server",
+              "killswitch: refused UPDATE t SET v = 'x' WHERE v IS NOT NULL",
+              "killswitch: refused DELETE FROM t WHERE n >= 0",
+              "killswitch: refused DELETE FROM t WHERE id >= 1: DELETE whose WHERE reaches 187 "
+              "of 187 rows"})
+            EXPECT_NE(r.err.find(refused), std::string::npos) << refused << "\n" << r.err;
+        EXPECT_NE(r.err.find("ERROR 1227 (42000)"), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("WHERE id = 7"), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("n > 190"), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("LIMIT 3"), std::string::npos) << r.err;
+
+        int deletes = 0, updates = 0;
+        for (const auto& rec : records_of(session, 4)) {
+            if (rec.value("verdict", "") != "refused" || !rec.contains("reached")) continue;
+            const json& n = rec["reached"][0];
+            EXPECT_EQ(n.value("table", ""), "eff.t") << rec;
+            EXPECT_GE(n.value("rows", 0.0), 187.0) << rec;
+            EXPECT_EQ(n.value("rows", 0.0), n.value("of", -1.0)) << rec;
+            EXPECT_EQ(rec["layer"], "relay");
+            EXPECT_EQ(rec["prevented"], true);
+            if (rec["rule"] == "db:delete-all") ++deletes;
+            if (rec["rule"] == "db:update-all") ++updates;
+        }
+        EXPECT_EQ(deletes, 3) << "id > 0, n >= 0, id >= 1 in the transaction";
+        EXPECT_EQ(updates, 1);
+    }
+    // A name that means another table after USE is asked about again: the
+    // key of eff.t pins nothing in eff2, whose t has none.
+    ASSERT_EQ(my_->query("CREATE DATABASE eff2; USE eff2; CREATE TABLE t (id int, v text); "
+                         "INSERT INTO t SELECT 1, 'same id' FROM seq_1_to_50"),
+              "");
+    auto use = guarded_sh("relay-my-effect-use",
+                          "printf 'UPDATE t SET v = \"seen\" WHERE id = 9;\\nUSE eff2;\\n"
+                          "DELETE FROM t WHERE id = 1;\\nSELECT count(*) FROM t;\\n' | "
+                          "mysql --force -N -B -u root -h 127.0.0.1 -P " +
+                              my_->port() + " eff");
+    EXPECT_EQ(use.out, "50\n") << use.err;
+    EXPECT_NE(use.err.find("killswitch: refused DELETE FROM t WHERE id = 1: DELETE whose WHERE "
+                           "reaches 50 of 50 rows of eff2.t"),
+              std::string::npos)
+        << use.err;
+    EXPECT_EQ(my_->query("SELECT v FROM eff.t WHERE id = 9"), "seen");
+    EXPECT_EQ(my_->query("DROP DATABASE eff; DROP DATABASE eff2"), "");
+}
+
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {
     KS_REQUIRE_SERVER(my_);
     std::vector<std::pair<std::string, std::string>> ways = {

@@ -9,6 +9,7 @@
 
 #include "db_guard/volume.h"
 #include "db_relay/wire.h"
+#include "mysql_relay_bytes.h"
 
 namespace ks::relay {
 namespace {
@@ -137,74 +138,50 @@ TEST(RelayWirePostgres, NonsenseLengthsCloseTheConnection) {
     EXPECT_NE(w->error().find("length 2"), std::string::npos);
 }
 
-std::string my_packet(uint8_t seq, const std::string& payload) {
-    auto n = static_cast<uint32_t>(payload.size());
-    std::string p;
-    p += static_cast<char>(n & 0xff);
-    p += static_cast<char>((n >> 8) & 0xff);
-    p += static_cast<char>((n >> 16) & 0xff);
-    p += static_cast<char>(seq);
-    return p + payload;
-}
-std::string my_greeting(uint32_t caps) {
-    std::string g;
-    g += '\x0a';
-    g += std::string("10.11.6-MariaDB") + '\0';
-    g += std::string(4, '\x01');  // connection id
-    g += std::string(8, 'a');     // scramble
-    g += '\0';
-    g += static_cast<char>(caps & 0xff);
-    g += static_cast<char>((caps >> 8) & 0xff);
-    g += '\x21';                // charset
-    g += std::string(2, '\0');  // status
-    g += static_cast<char>((caps >> 16) & 0xff);
-    g += static_cast<char>((caps >> 24) & 0xff);
-    g += std::string(20, 'b');
-    return my_packet(0, g);
-}
-
 TEST(RelayWireMysql, TlsAndCompressionAreStruckFromTheGreeting) {
     auto w = make_wire(Protocol::Mysql, "tok");
     uint32_t caps = 0xffffffff;
-    std::string in = my_greeting(caps), down;
+    std::string in = mysql_greeting(caps), down;
     ASSERT_TRUE(w->from_server(in, down));
-    std::string want = my_greeting(caps & ~(0x800u | 0x20u | (1u << 26) | (1u << 27)));
+    std::string want =
+        mysql_greeting(caps & ~(0x800u | 0x20u | (1u << 25) | (1u << 26) | (1u << 27)));
     EXPECT_EQ(down, want);
 }
 
 TEST(RelayWireMysql, ARefusedQueryIsAnsweredWithErr1227AndNeverSent) {
     auto w = make_wire(Protocol::Mysql, "tok");
-    std::string sin = my_greeting(0x000fa685), down;
+    std::string sin = mysql_greeting(0x000fa685), down;
     ASSERT_TRUE(w->from_server(sin, down));
     down.clear();
-    std::string response = my_packet(1, std::string("\x85\xa6\x0f\x00", 4) + std::string(28, 'r'));
-    std::string ok = my_packet(3, "\x03SELECT 1");
+    std::string response =
+        mysql_packet(1, std::string("\x85\xa6\x0f\x00", 4) + std::string(28, 'r'));
+    std::string ok = mysql_packet(3, "\x03SELECT 1");
     std::string in = response, up;
     ASSERT_TRUE(w->from_client(in, up, down, judge));
     EXPECT_EQ(up, response);
     up.clear();
-    in = my_packet(0,
-                   "\x03"
-                   "DROP DATABASE d");
+    in = mysql_packet(0,
+                      "\x03"
+                      "DROP DATABASE d");
     ASSERT_TRUE(w->from_client(in, up, down, judge));
     EXPECT_EQ(up, "");
     EXPECT_EQ(down, mysql_err_packet(1, "killswitch: refused DROP DATABASE d\nhint"));
     EXPECT_EQ(down.substr(4, 9), std::string("\xff\xcb\x04#42000", 9));
     down.clear();
-    in = my_packet(0,
-                   "\x03"
-                   "SELECT 1");
+    in = mysql_packet(0,
+                      "\x03"
+                      "SELECT 1");
     ASSERT_TRUE(w->from_client(in, up, down, judge));
-    EXPECT_EQ(up, my_packet(0,
-                            "\x03"
-                            "SELECT 1"));
+    EXPECT_EQ(up, mysql_packet(0,
+                               "\x03"
+                               "SELECT 1"));
 }
 
 TEST(RelayWireMysql, AClientThatAsksForTlsAnywayIsClosed) {
     auto w = make_wire(Protocol::Mysql, "tok");
-    std::string sin = my_greeting(0xffffffff), down, up;
+    std::string sin = mysql_greeting(0xffffffff), down, up;
     ASSERT_TRUE(w->from_server(sin, down));
-    std::string in = my_packet(1, std::string("\x00\x08\x00\x00", 4) + std::string(28, 'r'));
+    std::string in = mysql_packet(1, std::string("\x00\x08\x00\x00", 4) + std::string(28, 'r'));
     EXPECT_FALSE(w->from_client(in, up, down, judge));
     EXPECT_EQ(up, "");
 }
@@ -321,7 +298,7 @@ void expect_waits_in_order(Protocol p, const std::string& first, const std::stri
     auto w = make_wire(p, "tok");
     std::string up, down;
     if (p == Protocol::Mysql) {
-        std::string g = my_greeting(0x000fa685);
+        std::string g = mysql_greeting(0x000fa685);
         ASSERT_TRUE(w->from_server(g, down));
         down.clear();
     }
@@ -351,12 +328,13 @@ TEST(RelayWire, ARequestJudgedLaterWaitsWithWhatFollowsIt) {
     expect_waits_in_order(Protocol::Postgres, pg_query("SELECT 1"),
                           pg_query("DELETE FROM t WHERE id = 1"), pg_query("SELECT 2"),
                           pg_startup());
-    expect_waits_in_order(Protocol::Mysql, my_packet(0, "\x03SELECT 1"),
-                          my_packet(0,
-                                    "\x03"
-                                    "DELETE FROM t WHERE id = 1"),
-                          my_packet(0, "\x03SELECT 2"),
-                          my_packet(1, std::string("\x85\xa6\x0f\x00", 4) + std::string(28, 'r')));
+    expect_waits_in_order(
+        Protocol::Mysql, mysql_packet(0, "\x03SELECT 1"),
+        mysql_packet(0,
+                     "\x03"
+                     "DELETE FROM t WHERE id = 1"),
+        mysql_packet(0, "\x03SELECT 2"),
+        mysql_packet(1, std::string("\x85\xa6\x0f\x00", 4) + std::string(28, 'r')));
     expect_waits_in_order(Protocol::Redis, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n",
                           "*2\r\n$3\r\nDEL\r\n$1\r\na\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
 }

@@ -80,10 +80,11 @@ struct Statement {
     // everything else.
     std::vector<std::string> tables;
 
-    // A PostgreSQL DELETE or UPDATE (a writable CTE's too) whose WHERE may
-    // limit the rows it reaches, but which the text alone cannot show does:
-    // its tables (identifiers quoted as above; only: ONLY was written). The
-    // relay asks the server how many rows that is (databases.effect).
+    // A PostgreSQL DELETE or UPDATE (a writable CTE's too), or a MySQL
+    // single-table one, whose WHERE may limit the rows it reaches, but which
+    // the text alone cannot show does: its tables (identifiers quoted as
+    // above; only: ONLY was written). The relay asks the server how many
+    // rows that is (databases.effect).
     struct Target {
         std::string table;
         bool only = false;
@@ -91,6 +92,12 @@ struct Statement {
         // (id = 5, "email" = 'a' AND ...): a unique key among them pins the
         // statement to one row at most.
         std::vector<std::string> eq_columns;
+        // MySQL: the table as the probe names it (schema: "" for the
+        // connection's database; name as written), what the statement
+        // reads its rows from ("t [AS a] WHERE cond", the statement's own
+        // text) and the LIMIT it writes (-1: none). eq_columns in lower case.
+        std::string schema, name, from_where;
+        long long limit = -1;
     };
     std::vector<Target> reaches;
     // What the server said a statement of reaches would reach: the

@@ -16,6 +16,8 @@ namespace ks {
 
 namespace {
 
+constexpr uint8_t kMysqlComQuery = 0x03;
+
 bool monitoring(const policy::Policy& p) {
     return p.mode == policy::Mode::Monitor || p.db_mode == policy::Mode::Monitor;
 }
@@ -32,8 +34,14 @@ db::Classification classify_relayed(const RelayedRequest& r, const db::Options& 
     switch (r.kind) {
         case KS_DB_POSTGRES:
             return db::classify_postgres_sql(r.text, options);
-        case KS_DB_MYSQL:
-            return db::classify_mysql_sql(r.text, options);
+        case KS_DB_MYSQL: {
+            auto c = db::classify_mysql_sql(r.text, options);
+            // A prepared statement's WHERE holds placeholders: no probe can
+            // count its rows before its values are bound.
+            if (r.type != kMysqlComQuery)
+                for (auto& st : c.statements) st.reaches.clear();
+            return c;
+        }
         case KS_DB_REDIS:
             return db::classify_redis(std::span<const uint8_t>(
                 reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
@@ -62,7 +70,8 @@ std::string relay_told_by(uint32_t kind) {
 
 bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool& forget) {
     db::Classification c = classify_relayed(r, {});
-    forget = r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c);
+    forget = (r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c)) ||
+             (r.kind == KS_DB_MYSQL && !keeps_mysql_keys(c));
     if (c.verdict() != db::Class::Harmless || !db::volume_of(c, r.kind == KS_DB_REDIS).empty())
         return false;
     // A request that changes what names mean (SET search_path; DELETE ...)
@@ -225,11 +234,161 @@ bool pinned(const db::Statement::Target& t, const UniqueKeys& known) {
                        [&](const auto& key) { return covers(t.eq_columns, key); });
 }
 
+// The limits of databases.effect: a share of the table's rows (and at
+// least min_rows), or max_rows whatever the table.
+bool over_limits(const db::Statement::Reach& n, const policy::Policy& p) {
+    bool share = n.total > 0 && n.rows >= p.db_effect_min_rows &&
+                 n.rows * 100 >= n.total * p.db_effect_percent;
+    bool many = p.db_effect_max_rows > 0 && n.rows >= p.db_effect_max_rows;
+    return share || many;
+}
+
+// MySQL: the probe counts rows up to this many (a count that reaches it
+// says "at least": over max_rows by default)...
+constexpr long long kMysqlCountCap = 1000000;
+// ...and a table's rows, when the server's estimate is under this many;
+// a larger table is taken at the estimate, which InnoDB keeps row by row
+// (counting it would read it whole on every probe).
+constexpr long long kMysqlExactTotal = 10000;
+
+std::string mysql_literal(const std::string& s) {
+    std::string out = "'";
+    for (char ch : s) {
+        if (ch == '\\' || ch == '\'') out += ch;
+        out += ch;
+    }
+    return out + "'";
+}
+
+std::string mysql_ident(const std::string& s) {
+    std::string out = "`";
+    for (char ch : s) {
+        if (ch == '`') out += ch;
+        out += ch;
+    }
+    return out + "`";
+}
+
+// One query, one row, for a MySQL DELETE or UPDATE: the rows its WHERE
+// reaches (counted by the server, up to the cap), the rows of its table
+// (the server's estimate for a large table, else counted: a view or a
+// temporary table has no estimate), its unique keys ("a,b;id", key columns
+// in lower case; none of expressions), and the schema the name resolves
+// in. Reads only: the client's transaction and data are as they were (the
+// counts run in it and see what it sees).
+std::string mysql_reach_query(const db::Statement::Target& t) {
+    std::string schema = t.schema.empty() ? "DATABASE()" : mysql_literal(t.schema);
+    std::string where_table =
+        " WHERE TABLE_SCHEMA = " + schema + " AND TABLE_NAME = " + mysql_literal(t.name);
+    std::string cap = std::to_string(kMysqlCountCap);
+    std::string qualified =
+        (t.schema.empty() ? "" : mysql_ident(t.schema) + ".") + mysql_ident(t.name);
+    return "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM " + t.from_where + " LIMIT " + cap +
+           ") AS killswitch_reach), COALESCE((SELECT IF(TABLE_ROWS >= " +
+           std::to_string(kMysqlExactTotal) + ", TABLE_ROWS, NULL) FROM information_schema.TABLES" +
+           where_table + "), (SELECT COUNT(*) FROM (SELECT 1 FROM " + qualified + " LIMIT " + cap +
+           ") AS killswitch_all)), (SELECT GROUP_CONCAT(k SEPARATOR ';') FROM (SELECT "
+           "GROUP_CONCAT(LOWER(COLUMN_NAME) ORDER BY SEQ_IN_INDEX SEPARATOR ',') AS k FROM "
+           "information_schema.STATISTICS" +
+           where_table +
+           " AND NON_UNIQUE = 0 GROUP BY INDEX_NAME HAVING COUNT(COLUMN_NAME) = COUNT(*)) AS "
+           "killswitch_keys), " +
+           schema;
+}
+
+EffectProbe mysql_effect_probe(const db::Classification& c) {
+    EffectProbe out;
+    const db::Statement* st = nullptr;
+    for (const auto& s : c.statements)
+        if (!s.reaches.empty()) st = &s;
+    if (!st) return out;
+    if (c.statements.size() > 1) {
+        out.cannot =
+            "it comes with other statements in one request, which a probe cannot "
+            "stand for";
+        return out;
+    }
+    if (db::first_word(st->text) == "EXPLAIN") {
+        out.cannot = "EXPLAIN holds it: the server cannot be asked what it would reach";
+        return out;
+    }
+    out.sql = mysql_reach_query(st->reaches[0]);
+    return out;
+}
+
+int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
+                       UniqueKeys* learned) {
+    // The relay could not ask (it no longer follows the connection's
+    // answers): unknown, not harmless.
+    if (!a.not_asked.empty()) {
+        effect_unknown(c, a.not_asked);
+        return 0;
+    }
+    if (!a.code.empty()) {
+        if (!fails_alike(a.code))
+            effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");
+        return 0;
+    }
+    for (auto& st : c.statements) {
+        if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
+        const db::Statement::Target& t = st.reaches[0];
+        if (a.results.empty() || a.results[0].rows.empty() || a.results[0].rows[0].size() < 4) {
+            effect_unknown(c, "the server's count did not come back");
+            return 0;
+        }
+        const auto& row = a.results[0].rows[0];
+        auto number = [](const std::string& v) {
+            return !v.empty() && std::all_of(v.begin(), v.end(),
+                                             [](char ch) { return ch >= '0' && ch <= '9'; })
+                       ? std::stod(v)
+                       : -1.0;
+        };
+        double reach = number(row[0]), all = number(row[1]);
+        if (reach < 0 || all < 0) {
+            effect_unknown(c, "the server's count did not come back");
+            return 0;
+        }
+        std::vector<std::vector<std::string>> keys;
+        std::string rest = row[2];
+        while (!rest.empty()) {
+            size_t semi = rest.find(';');
+            std::string key = rest.substr(0, semi);
+            rest = semi == std::string::npos ? "" : rest.substr(semi + 1);
+            std::vector<std::string> cols;
+            for (size_t at = 0; at <= key.size();) {
+                size_t comma = std::min(key.find(',', at), key.size());
+                if (comma > at) cols.push_back(key.substr(at, comma - at));
+                at = comma + 1;
+            }
+            if (!cols.empty()) keys.push_back(std::move(cols));
+        }
+        if (learned) (*learned)[t.table] = keys;
+        UniqueKeys shown{{t.table, keys}};
+        if (pinned(t, shown)) {
+            st.reaches.clear();  // one row at most
+            continue;
+        }
+        if (t.limit >= 0) reach = std::min(reach, static_cast<double>(t.limit));
+        std::string op = db::first_word(st.text) == "UPDATE" ? "UPDATE" : "DELETE";
+        db::Statement::Reach n{row[3] + "." + t.name, op, reach, all};
+        st.reached = {n};
+        if (!over_limits(n, p)) continue;
+        st.cls = op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
+        st.detail = op + " whose WHERE reaches " +
+                    (reach >= kMysqlCountCap ? "at least " : std::string()) + rows_text(reach) +
+                    " of " + rows_text(all) + " rows of " + n.table +
+                    " (counted by the server; policy databases.effect)";
+    }
+    return 0;
+}
+
 }  // namespace
 
 EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
                          const policy::Policy& p, int round) {
-    if (r.kind != KS_DB_POSTGRES || r.type != 'Q' || !p.db_effect) return {};
+    if (!p.db_effect) return {};
+    if (r.kind == KS_DB_MYSQL && r.type == kMysqlComQuery) return mysql_effect_probe(c);
+    if (r.kind != KS_DB_POSTGRES || r.type != 'Q') return {};
     EffectProbe out;
     auto parts = probe_parts(c, round, out.cannot);
     for (const auto& part : parts) {
@@ -293,6 +452,20 @@ bool keeps_unique_keys(const db::Classification& c) {
     return true;
 }
 
+bool keeps_mysql_keys(const db::Classification& c) {
+    // USE (and COM_INIT_DB, which the relay reads as USE) makes a name
+    // another table; DDL may change a table's keys.
+    static const char* const kKeep[] = {"SELECT", "INSERT",   "UPDATE",    "DELETE",  "REPLACE",
+                                        "WITH",   "VALUES",   "TABLE",     "BEGIN",   "START",
+                                        "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SHOW",
+                                        "SET",    "EXPLAIN",  "DESCRIBE",  "DESC",    "DO"};
+    return std::all_of(c.statements.begin(), c.statements.end(), [](const db::Statement& st) {
+        std::string w = db::first_word(st.text);
+        return std::any_of(std::begin(kKeep), std::end(kKeep),
+                           [&](const char* k) { return w == k; });
+    });
+}
+
 void effect_unknown(db::Classification& c, const std::string& why) {
     for (auto& st : c.statements) {
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
@@ -303,6 +476,11 @@ void effect_unknown(db::Classification& c, const std::string& why) {
 
 int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
                        UniqueKeys* learned) {
+    // MySQL's probe counts (mysql_reach_query): one round.
+    if (std::any_of(c.statements.begin(), c.statements.end(), [](const db::Statement& st) {
+            return !st.reaches.empty() && !st.reaches[0].from_where.empty();
+        }))
+        return apply_mysql_effect(c, a, p, learned);
     if (!a.not_asked.empty()) return 0;  // a failed transaction: it fails too
     if (!a.code.empty()) {
         if (!fails_alike(a.code))
@@ -369,10 +547,7 @@ int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const
                 // One table written, another deleted from: a view over it
                 // (its rows are the table's, as far as the view shows them).
                 n.total = totals.begin()->second;
-            bool share = n.total > 0 && n.rows >= p.db_effect_min_rows &&
-                         n.rows * 100 >= n.total * p.db_effect_percent;
-            bool many = p.db_effect_max_rows > 0 && n.rows >= p.db_effect_max_rows;
-            if (!over && (share || many)) over = &n;
+            if (!over && over_limits(n, p)) over = &n;
         }
         st.reached = nodes;
         if (!over) {

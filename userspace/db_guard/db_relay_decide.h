@@ -92,6 +92,10 @@ void drop_pinned(db::Classification& c, const UniqueKeys& known);
 // and any statement that names search_path, set_config, a role or an
 // authorization): what every connection learned is forgotten.
 bool keeps_unique_keys(const db::Classification& c);
+// The same for MySQL, whose learned keys are the connection's own: false
+// for USE (COM_INIT_DB) and anything but reads, writes, SET and
+// transaction control.
+bool keeps_mysql_keys(const db::Classification& c);
 
 // The probe's answer applied (Statement::reached): a statement whose rows
 // reach the policy's limits becomes delete-all or update-all; one whose

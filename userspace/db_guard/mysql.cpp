@@ -13,6 +13,7 @@ namespace {
 struct Token {
     enum Kind { Word, Number, String, Ident, Punct } kind;
     std::string text;  // words upper-cased
+    size_t begin = 0, end = 0;  // where it is in its statement's text
 };
 
 struct Tokenized {
@@ -27,6 +28,7 @@ Tokenized tokenize(std::string_view s) {
     size_t stmt_start = 0;
     auto end_statement = [&](size_t at) {
         if (!cur.empty()) {
+            for (auto& t : cur) t.begin -= stmt_start, t.end -= stmt_start;
             out.statements.push_back(std::move(cur));
             out.texts.emplace_back(s.substr(stmt_start, at - stmt_start));
         }
@@ -90,7 +92,7 @@ Tokenized tokenize(std::string_view s) {
                 out.error = "quoted text not closed";
                 return out;
             }
-            cur.push_back({q == '`' ? Token::Ident : Token::String, val});
+            cur.push_back({q == '`' ? Token::Ident : Token::String, val, i, j});
             i = j;
         } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$') {
             size_t j = i;
@@ -103,13 +105,13 @@ Tokenized tokenize(std::string_view s) {
             });
             std::transform(w.begin(), w.end(), w.begin(),
                            [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
-            cur.push_back({num ? Token::Number : Token::Word, w});
+            cur.push_back({num ? Token::Number : Token::Word, w, i, j});
             i = j;
         } else if (c == ';') {
             end_statement(i);
             ++i;
         } else {
-            cur.push_back({Token::Punct, std::string(1, c)});
+            cur.push_back({Token::Punct, std::string(1, c), i, i + 1});
             ++i;
         }
     }
@@ -232,6 +234,125 @@ bool bookkeeping_target(const std::vector<Token>& t, size_t k, const Options& op
         ++j;  // the alias
     }
     return hit && confirms(j);
+}
+
+// The first of words at parenthesis depth 0 from `from` on (t.size(): none).
+size_t top_level(const std::vector<Token>& t, size_t from,
+                 std::initializer_list<const char*> words) {
+    int depth = 0;
+    for (size_t j = from; j < t.size(); ++j) {
+        if (is_punct(t, j, "("))
+            ++depth;
+        else if (is_punct(t, j, ")"))
+            --depth;
+        else if (depth == 0 && word_in(t, j, words))
+            return j;
+    }
+    return t.size();
+}
+
+// A name as written (a word keeps its case; a quoted name is unquoted).
+std::string written(const std::vector<Token>& t, const std::string& text, size_t k) {
+    return t[k].kind == Token::Ident ? t[k].text : text.substr(t[k].begin, t[k].end - t[k].begin);
+}
+
+// The text of tokens [from, to) as written.
+std::string span_text(const std::vector<Token>& t, const std::string& text, size_t from,
+                      size_t to) {
+    return text.substr(t[from].begin, t[to - 1].end - t[from].begin);
+}
+
+// The columns a WHERE (tokens [from, to)) holds equal to a constant in a
+// top-level AND: col = 5, t.col = 'a', ? = col. Nothing when an OR, XOR or
+// || is at the top level.
+std::vector<std::string> eq_columns(const std::vector<Token>& t, size_t from, size_t to) {
+    std::vector<std::string> out;
+    auto constant = [&](size_t k, size_t end) -> std::optional<size_t> {
+        if (k < end &&
+            (t[k].kind == Token::Number || t[k].kind == Token::String || is_punct(t, k, "?")))
+            return k + 1;
+        if (k + 1 < end && is_punct(t, k, "-") && t[k + 1].kind == Token::Number) return k + 2;
+        return std::nullopt;
+    };
+    auto column = [&](size_t k, size_t end, std::string& name) -> std::optional<size_t> {
+        if (k >= end || !is_name(t, k)) return std::nullopt;
+        while (k + 2 < end && is_punct(t, k + 1, ".") && is_name(t, k + 2)) k += 2;
+        name = ascii_lower(t[k].text);
+        return k + 1;
+    };
+    int depth = 0;
+    size_t start = from;
+    for (size_t j = from; j <= to; ++j) {
+        bool cut = j == to;
+        if (!cut && is_punct(t, j, "(")) ++depth;
+        if (!cut && is_punct(t, j, ")")) --depth;
+        if (!cut && depth == 0) {
+            if (word_in(t, j, {"OR", "XOR"}) || is_punct(t, j, "|")) return {};
+            cut = is_word(t[j], "AND") || (is_punct(t, j, "&") && is_punct(t, j + 1, "&"));
+        }
+        if (!cut) continue;
+        std::string name;
+        if (auto c = column(start, j, name); c && is_punct(t, *c, "=")) {
+            if (auto e = constant(*c + 1, j); e && *e == j) out.push_back(name);
+        } else if (auto k = constant(start, j); k && is_punct(t, *k, "=")) {
+            if (auto e = column(*k + 1, j, name); e && *e == j) out.push_back(name);
+        }
+        if (j < to && is_punct(t, j, "&")) ++j;
+        start = j + 1;
+    }
+    return out;
+}
+
+// A single-table DELETE or UPDATE (at k) with a WHERE: the table, and what
+// the relay's probe counts (databases.effect). Multi-table forms (DELETE t
+// FROM ..., USING, a join or a list of tables) are not read: nullopt.
+std::optional<Statement::Target> reach_target(const std::vector<Token>& t, size_t k,
+                                              const std::string& text) {
+    bool del = is_word(t[k], "DELETE");
+    size_t j = k + 1;
+    if (del) {
+        while (word_in(t, j, {"LOW_PRIORITY", "QUICK", "IGNORE"})) ++j;
+        if (j >= t.size() || !is_word(t[j], "FROM")) return std::nullopt;
+        ++j;
+    } else {
+        while (word_in(t, j, {"LOW_PRIORITY", "IGNORE"})) ++j;
+    }
+    Statement::Target tg;
+    size_t ref = j;
+    if (!is_name(t, j)) return std::nullopt;
+    tg.name = written(t, text, j);
+    if (is_punct(t, j + 1, ".") && is_name(t, j + 2)) {
+        tg.schema = tg.name;
+        tg.name = written(t, text, j + 2);
+        j += 2;
+    }
+    ++j;
+    if (del && is_word(t[std::min(j, t.size() - 1)], "PARTITION") && is_punct(t, j + 1, "(")) {
+        j += 2;
+        while (j < t.size() && !is_punct(t, j, ")")) ++j;
+        ++j;
+    }
+    const char* next = del ? "WHERE" : "SET";
+    if (j < t.size() && !is_word(t[j], next)) {
+        if (is_word(t[j], "AS")) ++j;
+        if (!is_name(t, j) || is_word(t[j], next)) return std::nullopt;
+        ++j;  // the alias
+    }
+    if (j >= t.size() || !is_word(t[j], next)) return std::nullopt;
+    size_t ref_end = j;
+    size_t where = del ? j : top_level(t, j + 1, {"WHERE"});
+    if (where + 1 >= t.size()) return std::nullopt;
+    size_t end = top_level(t, where + 1, {"ORDER", "LIMIT", "RETURNING"});
+    if (end == where + 1) return std::nullopt;
+    size_t limit = top_level(t, end, {"LIMIT"});
+    if (limit + 1 < t.size() && t[limit + 1].kind == Token::Number &&
+        !is_punct(t, limit + 2, ",") && t[limit + 1].text.size() < 18)
+        tg.limit = std::stoll(t[limit + 1].text);
+    tg.table = tg.schema.empty() ? tg.name : tg.schema + "." + tg.name;
+    tg.from_where =
+        span_text(t, text, ref, ref_end) + " WHERE " + span_text(t, text, where + 1, end);
+    tg.eq_columns = eq_columns(t, where + 1, end);
+    return tg;
 }
 
 // ALTER ...: each DROP, read as the kernel reads it (ks_alter_drop_reason):
@@ -398,6 +519,8 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
         } else if (!how.empty()) {
             st.cls = first == "DELETE" ? Class::DeleteAll : Class::UpdateAll;
             st.detail = first + how;
+        } else if (auto tg = reach_target(t, k, st.text)) {
+            st.reaches.push_back(std::move(*tg));
         }
     } else if (first == "ALTER") {
         alter_drops(t, k, st);

@@ -330,21 +330,19 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "sockets are NOT covered: this kernel has no cgroup/connect_unix (Linux 6.7+).");
 
     b.add("db-effect",
-          "the relay asks the server, on the client's own connection and in a block it rolls "
-          "back, what a DELETE or UPDATE would reach (EXPLAIN; ANALYZE first where the table has "
-          "no statistics) before it is sent",
+          "the relay asks the server, on the client's own connection, what a DELETE or UPDATE "
+          "would reach before it is sent (PostgreSQL: EXPLAIN in a block it rolls back, ANALYZE "
+          "first where the table has no statistics; MySQL/MariaDB: the rows counted, read only)",
           Effect::kPrevents, b.has(FeatureId::kSkMsg) && b.has(FeatureId::kSockops),
-          "A PostgreSQL DELETE or UPDATE whose WHERE reaches every row in a spelling the text "
-          "cannot show (id > 0, col IS NOT NULL) is refused by the rows the planner says it "
-          "reaches (databases.effect: 90% of the table and 2 rows, or 100000 rows, by "
-          "default); the client waits one or two round trips to the server (none for a WHERE "
-          "that holds a unique key equal to constants, once the connection knows the key). "
-          "Judged by their text "
-          "alone (a WHERE that is always true as written): statements in an extended-query "
-          "Parse (bound parameters: most drivers' prepared statements), MySQL/MariaDB (ANALYZE "
-          "TABLE would commit the client's transaction), connections the relay does not "
-          "carry (libpq over a unix socket before Linux 6.7, anything while the daemon is "
-          "down).");
+          "A DELETE or UPDATE whose WHERE reaches every row in a spelling the text cannot show "
+          "(id > 0, col IS NOT NULL) is refused by the rows the server says it reaches "
+          "(databases.effect: 90% of the table and 2 rows, or 100000 rows, by default); the "
+          "client waits one or two round trips to the server (none for a WHERE that holds a "
+          "unique key equal to constants, once the connection knows the key). Judged by their "
+          "text alone (a WHERE that is always true as written): prepared statements (a "
+          "PostgreSQL extended-query Parse, a MySQL COM_STMT_PREPARE: the values come later), "
+          "MySQL DELETEs and UPDATEs of several tables, connections the relay does not carry "
+          "(libpq over a unix socket before Linux 6.7, anything while the daemon is down).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
