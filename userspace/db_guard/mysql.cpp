@@ -494,11 +494,6 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
                 return st;
             }
     }
-    auto find_word = [&](const char* w, size_t from) -> std::optional<size_t> {
-        for (size_t j = from; j < t.size(); ++j)
-            if (is_word(t[j], w)) return j;
-        return std::nullopt;
-    };
     if (first == "DROP") {
         // DROP INDEX i ON t: an index holds no rows
         st.cls = word_in(t, k + 1, {"INDEX"}) ? Class::SchemaChange : Class::Drop;
@@ -507,7 +502,10 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
         st.cls = Class::Truncate;
         st.detail = "TRUNCATE";
     } else if (first == "DELETE" || first == "UPDATE") {
-        auto where = find_word("WHERE", k + 1);
+        // The statement's own WHERE, not a subquery's (UPDATE t SET a =
+        // (SELECT ... WHERE ...) reaches every row).
+        size_t top = top_level(t, k + 1, {"WHERE"});
+        auto where = top < t.size() ? std::optional<size_t>(top) : std::nullopt;
         std::string how;
         if (!where)
             how = " without WHERE";
