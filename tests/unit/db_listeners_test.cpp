@@ -113,6 +113,16 @@ TEST(DbListeners, EachServersListeningSocketsAndNothingElse) {
     EXPECT_EQ(found[0].server, "postgres");
 }
 
+// The names whose TCP listen() makes the daemon look at once
+// (listen_watch.h): what discover_listeners() would look at.
+TEST(DbListeners, ServersProxiesAndForwardersAreLookedAtWhenTheyListen) {
+    for (const char* comm : {"postgres", "mariadbd", "mysqld", "redis-server", "mongod",
+                             "pgbouncer", "proxysql", "socat", "ssh", "docker-proxy"})
+        EXPECT_TRUE(db::listens_for_databases(comm)) << comm;
+    for (const char* comm : {"nginx", "python3", "node", "sshd", "postgres2", ""})
+        EXPECT_FALSE(db::listens_for_databases(comm)) << comm;
+}
+
 TEST(DbListeners, WhatTheEndpointsAlreadyWatchIsCovered) {
     auto ep = [](const std::string& spec) { return parse_endpoint(spec).value(); };
     std::vector<Endpoint> watched = {ep("postgres=*:5432"), ep("redis=127.0.0.1:6379"),

@@ -23,9 +23,9 @@ TEST(SkeletonRegistry, EveryLoadedObjectIsInTheBuildId) {
                                                          4))
             << name;
     }
-    EXPECT_EQ(names,
-              (std::vector<std::string>{"db_guard", "db_wire", "file_guard", "hook_guard_fentry",
-                                        "hook_guard_lsm", "process_guard", "self_guard"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"db_guard", "db_listen", "db_wire", "file_guard",
+                                               "hook_guard_fentry", "hook_guard_lsm",
+                                               "process_guard", "self_guard"}));
     EXPECT_EQ(all_skeleton_bytes().size(), names.size());
 }
 

@@ -15,6 +15,7 @@ static_assert(offsetof(ks_exec_event, cwd) == 88 + KS_FILENAME_MAX + KS_ARGV_MAX
 static_assert(sizeof(ks_exec_event) == 88 + KS_FILENAME_MAX + KS_ARGV_MAX + 2 * KS_PATH_BUF);
 static_assert(sizeof(ks_fork_event) == 64);
 static_assert(sizeof(ks_exit_event) == 72);
+static_assert(sizeof(ks_listen_note) == 32);
 static_assert(sizeof(ks_task_guard) == 8);
 static_assert(sizeof(ks_cgroup_guard) == 8);
 static_assert((KS_PATH_MAX & (KS_PATH_MAX - 1)) == 0,

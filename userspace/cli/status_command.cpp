@@ -121,6 +121,10 @@ int print_status(const GlobalOptions& g, bool as_json) {
                 l.value("db_unix_connect_rule", false) ? "refused at connect (libpq excepted)"
                                                        : "not refused (kernel before 6.7)",
                 l.value("db_uprobes", nlohmann::json::array()).empty() ? "off" : "on");
+    std::printf("              new servers' listeners: %s\n",
+                s.value("databases_discover_on_listen", false)
+                    ? "looked for as they listen (TCP) and every 5 s (unix sockets)"
+                    : "looked for every 5 s");
     for (const auto& d : s.value("databases_discovered", nlohmann::json::array())) {
         std::string ep = d.value("endpoint", "");
         if (ep.rfind("deputy=", 0) == 0)

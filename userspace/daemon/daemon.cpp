@@ -210,6 +210,17 @@ void Daemon::start() {
 
     std::vector<int> fds = {rb_->epoll_fd(), signal_fd_.get(), timer_fd_.get(), control_->fd()};
     if (relay_) fds.push_back(relay_->notify_fd());
+    if (dwbpf_) {
+        // New TCP listeners are looked at as they begin to listen; without
+        // this, the periodic scan finds them.
+        if (auto w = ListenWatch::start(); w) {
+            listen_watch_ = std::move(w.value());
+            fds.push_back(listen_watch_->fd());
+        } else {
+            spdlog::warn("databases.discover: {}: new listeners are found every {} s",
+                         w.error().str(), kDiscoverEvery.count());
+        }
+    }
     for (int fd : fds) {
         epoll_event e{};
         e.events = EPOLLIN;
@@ -308,6 +319,8 @@ void Daemon::run() {
                     refresh_protected_set(true);
             } else if (relay_ && fd == relay_->notify_fd()) {
                 service_relay();
+            } else if (listen_watch_ && fd == listen_watch_->fd()) {
+                on_listen_notes();
             } else if (fd == control_->fd()) {
                 for (;;) {
                     Fd c = control_->accept_client();
@@ -643,6 +656,9 @@ void Daemon::on_tick() {
     }
     refresh_protected_set(mounts_dirty_);
     space_->refresh();
+    // A listen the kernel noted is looked at first: the periodic scan then
+    // never finds a listener before its note does.
+    if (listen_watch_) on_listen_notes();
     if (std::chrono::steady_clock::now() - discovered_at_ >= kDiscoverEvery)
         discover_db_listeners();
     update_file_layer();

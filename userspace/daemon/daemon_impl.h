@@ -54,6 +54,7 @@
 #include "db_guard/db_guard_bpf.h"
 #include "db_guard/db_relay_decide.h"
 #include "db_guard/db_wire_bpf.h"
+#include "db_guard/listen_watch.h"
 #include "db_guard/listeners.h"
 #include "db_guard/volume.h"
 #include "db_relay/relay.h"
@@ -269,8 +270,11 @@ class Daemon {
     void refresh_protected_set(bool mounts_changed);
     // databases.discover: what running servers listen on beyond the
     // policy's endpoints (db_guard/listeners.h), looked for at each policy
-    // load and every kDiscoverEvery; watched_endpoints() is both.
-    void discover_db_listeners();
+    // load, every kDiscoverEvery, and as a server, proxy or forwarder begins
+    // to listen on TCP (listen: that note; db_guard/listen_watch.h);
+    // watched_endpoints() is both.
+    void discover_db_listeners(const ks_listen_note* listen = nullptr);
+    void on_listen_notes();
     [[nodiscard]] std::vector<db::Endpoint> watched_endpoints(
         const policy::CompiledPolicy& c) const;
     [[nodiscard]] const policy::Policy& policy() const { return state_.compiled.policy; }
@@ -359,6 +363,7 @@ class Daemon {
     db::VolumeBudget volume_;
     std::vector<db::Listener> discovered_;
     std::chrono::steady_clock::time_point discovered_at_{};
+    std::unique_ptr<ListenWatch> listen_watch_;  // null: the kernel refused it
     static constexpr std::chrono::seconds kDiscoverEvery{5};
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;

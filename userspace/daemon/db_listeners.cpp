@@ -24,7 +24,16 @@ std::vector<db::Endpoint> Daemon::watched_endpoints(const policy::CompiledPolicy
     return out;
 }
 
-void Daemon::discover_db_listeners() {
+void Daemon::on_listen_notes() {
+    for (const auto& n : listen_watch_->take()) {
+        std::string comm(n.comm, strnlen(n.comm, sizeof(n.comm)));
+        if (!db::listens_for_databases(comm)) continue;
+        discover_db_listeners(&n);
+        return;  // one look finds every listener there is
+    }
+}
+
+void Daemon::discover_db_listeners(const ks_listen_note* listen) {
     discovered_at_ = std::chrono::steady_clock::now();
     const policy::CompiledPolicy& c = state_.compiled;
     std::vector<db::Listener> found;
@@ -43,6 +52,17 @@ void Daemon::discover_db_listeners() {
     };
     auto now = names(found), before = names(discovered_);
     if (now == before) return;
+    // What made the daemon look: a listen it saw (and how long ago that
+    // was, now that the endpoints are found), else its periodic scan.
+    std::string seen;
+    json trigger = "scan";
+    if (listen) {
+        std::string comm(listen->comm, strnlen(listen->comm, sizeof(listen->comm)));
+        seen = fmt::format(", seen as {} (pid {}) began to listen on port {}", comm, listen->pid,
+                           listen->port);
+        trigger = {{"listen", {{"pid", listen->pid}, {"comm", comm}, {"port", listen->port}}},
+                   {"after_ns", boottime_ns() - listen->ts_ns}};
+    }
     json eps = json::array();
     for (const auto& l : found) {
         eps.push_back({{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
@@ -54,11 +74,11 @@ void Daemon::discover_db_listeners() {
                 "session (processes.multiplexers)",
                 l.endpoint.unix_path, l.server, l.pid);
         else if (!l.via.empty())
-            spdlog::info("watching {}: {} (pid {}) listens there, {} (databases.discover)",
-                         l.endpoint.str(), l.server, l.pid, l.via);
+            spdlog::info("watching {}: {} (pid {}) listens there, {} (databases.discover{})",
+                         l.endpoint.str(), l.server, l.pid, l.via, seen);
         else
-            spdlog::info("watching {}: {} (pid {}) listens there (databases.discover)",
-                         l.endpoint.str(), l.server, l.pid);
+            spdlog::info("watching {}: {} (pid {}) listens there (databases.discover{})",
+                         l.endpoint.str(), l.server, l.pid, seen);
     }
     for (const auto& b : before)
         if (std::find(now.begin(), now.end(), b) == now.end())
@@ -69,6 +89,7 @@ void Daemon::discover_db_listeners() {
     sync_relay();
     json rec = own_record("db_listeners");
     rec["discovered"] = std::move(eps);
+    rec["trigger"] = std::move(trigger);
     audit_->append(std::move(rec));
 }
 

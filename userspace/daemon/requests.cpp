@@ -193,6 +193,9 @@ json Daemon::status_json() {
                          {{"endpoint", l.endpoint.str()}, {"pid", l.pid}, {"server", l.server}});
                  return eps;
              }()},
+            // New TCP listeners are looked at as they begin to listen (else
+            // at the periodic scan alone).
+            {"databases_discover_on_listen", listen_watch_ != nullptr},
             {"protect", policy().protect_paths},
             {"space_budget", space_->describe()},
             {"protected_roots", state_.protected_set.roots().size()},

@@ -369,4 +369,8 @@ bool covered(const Endpoint& listener, const std::vector<Endpoint>& watched) {
     });
 }
 
+bool listens_for_databases(const std::string& comm) {
+    return server_kind(comm) || proxy_kind(comm) || is_forwarder(comm);
+}
+
 }  // namespace ks::db

@@ -52,6 +52,11 @@ std::vector<Listener> discover_listeners(const std::string& proc_root = "/proc",
 std::vector<std::string> forward_targets(const std::string& comm,
                                          const std::vector<std::string>& argv);
 
+// A process of this name may listen for a database: a server, a proxy or a
+// forwarder that discover_listeners() looks at (a new TCP listener of one
+// is looked for at once: listen_watch.h).
+bool listens_for_databases(const std::string& comm);
+
 // Whether one of the endpoints already watches what the listener serves (the
 // same unix path, or the same port on every address or on its address).
 bool covered(const Endpoint& listener, const std::vector<Endpoint>& watched);

@@ -517,6 +517,20 @@ struct ks_db_wire_event {
     char text[KS_DB_WINDOW]; /* the statement / command as sent (not NUL-terminated) */
 };
 
+/* ---- databases.discover: a TCP socket began to listen ---- */
+
+/* One per listen() of any process on the host (tracepoint
+ * sock/inet_sock_set_state, new state LISTEN), on a ring buffer of its own
+ * (db_listen.bpf.c): the daemon looks for new database listeners at once
+ * instead of at its next periodic scan. Not a policy event. */
+struct ks_listen_note {
+    __u64 ts_ns; /* CLOCK_BOOTTIME */
+    __u32 pid;   /* thread-group id of the listener */
+    __u16 family;
+    __u16 port; /* host order */
+    char comm[KS_COMM_LEN];
+};
+
 /* ---- maintenance windows (killswitch allow) ---- */
 
 /* allow_windows: key = session id. Until until_boot_ns (CLOCK_BOOTTIME, as
