@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "db_servers.h"
 #include "harness.h"
@@ -93,6 +94,43 @@ TEST(DbListeners, AServerOnPortsThePolicyDoesNotNameIsWatchedFromItsOwnProcess) 
             for (const auto& e : r.value("discovered", json::array()))
                 recorded = recorded || e.value("endpoint", "") == "redis=127.0.0.1:" + redis.port();
     EXPECT_TRUE(recorded) << "no db_listeners record names the Redis server";
+}
+
+// A server started under another name (through a link, as a wrapper or an
+// init script may): its process is not named redis-server, its executable is.
+TEST(DbListeners, AServerUnderAnotherNameIsWatchedByItsExecutable) {
+    KS_REQUIRE_ROOT();
+    TempDir bin;
+    std::string link = bin.path() + "/cachesrv";
+    ASSERT_EQ(::symlink("/usr/bin/redis-server", link.c_str()), 0);
+    RedisServer redis(link);
+    if (!redis.ok()) GTEST_SKIP() << redis.why();
+    std::string dir = redis.socket().substr(0, redis.socket().rfind('/'));
+    std::ifstream comm_of("/proc/" + read_pid_file(dir + "/redis.pid") + "/comm");
+    std::string comm;
+    std::getline(comm_of, comm);
+    EXPECT_EQ(comm, "cachesrv") << "the server runs under the link's name";
+    // Unprotected: FLUSHALL loses every key.
+    ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
+    ASSERT_EQ(redis.command({"FLUSHALL"}), "OK");
+    ASSERT_EQ(redis.command({"GET", "k1"}), "");
+    ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
+
+    Daemon d(Daemon::Options{});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    ASSERT_TRUE(wait_until([&] { return has(discovered(d), "redis=127.0.0.1:" + redis.port()); },
+                           std::chrono::seconds(15)))
+        << json(discovered(d)).dump();
+    auto flush = run_guarded(d, "listeners-renamed", redis.cli({"FLUSHALL"}));
+    EXPECT_NE(flush.out.find("ERR killswitch: refused FLUSHALL"), std::string::npos)
+        << flush.out << flush.err;
+    EXPECT_EQ(redis.command({"GET", "k1"}), "v");
+    bool named = false;
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "db_listeners")
+            for (const auto& e : r.value("discovered", json::array()))
+                named = named || e.value("server", "") == "cachesrv (redis-server)";
+    EXPECT_TRUE(named) << "the record names the process and its executable";
 }
 
 // A forwarder the test starts (socat, in a process group of its own): ended

@@ -182,14 +182,15 @@ class MariaDbServer {
 
 class RedisServer {
   public:
-    RedisServer() {
+    // binary: the server's executable, or a link to it of another name.
+    explicit RedisServer(const std::string& binary = "redis-server") {
         if (::access("/usr/bin/redis-server", X_OK) != 0 ||
             ::access("/usr/bin/redis-cli", X_OK) != 0) {
             why_ = "no Redis server installed (Debian packages redis-server, redis-tools)";
             return;
         }
         port_ = private_port(40000);
-        auto r = run_command({"redis-server",
+        auto r = run_command({binary,
                               "--port",
                               port_,
                               "--bind",

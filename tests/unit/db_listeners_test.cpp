@@ -37,6 +37,9 @@ class FakeProc {
                                dir + "/fd/" + std::to_string(fd++));
         fs::create_symlink("/dev/null", dir + "/fd/0");
     }
+    void exe(int pid, const std::string& path) {
+        fs::create_symlink(path, root_ + "/" + std::to_string(pid) + "/exe");
+    }
     void cmdline(int pid, const std::vector<std::string>& argv) {
         std::ofstream out(root_ + "/" + std::to_string(pid) + "/cmdline", std::ios::binary);
         for (const auto& a : argv) out << a << '\0';
@@ -111,6 +114,37 @@ TEST(DbListeners, EachServersListeningSocketsAndNothingElse) {
     ASSERT_FALSE(found.empty());
     EXPECT_EQ(found[0].pid, 100);
     EXPECT_EQ(found[0].server, "postgres");
+}
+
+// A server or proxy whose process has another name (started through a link
+// of another name, or renamed by a wrapper) is known by its executable.
+TEST(DbListeners, AServerUnderAnotherNameIsKnownByItsExecutable) {
+    FakeProc proc;
+    proc.process(100, "appdb", {11});
+    proc.exe(100, "/usr/lib/postgresql/15/bin/postgres");
+    proc.process(200, "cache", {21});
+    // Debian's redis-server links to redis-check-rdb; its package was
+    // upgraded under it.
+    proc.exe(200, "/usr/bin/redis-check-rdb (deleted)");
+    proc.process(300, "router", {31});
+    proc.exe(300, "/usr/sbin/pgbouncer");
+    proc.process(400, "tmuxish", {41});
+    proc.exe(400, "/usr/bin/tmux");  // not a database: its name is no deputy's either
+    proc.process(500, "myapp", {51});
+    proc.exe(500, "/usr/bin/python3.11");
+    std::string tcp = kTcpHeader;
+    for (int i = 1; i <= 5; ++i)
+        tcp += "   " + std::to_string(i) + ": 0100007F:" + std::to_string(7000 + i) +
+               " 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 " +
+               std::to_string(i * 10 + 1) + " 1 0000000000000000 100 0 0 10 0\n";
+    proc.file("tcp", tcp);
+    auto found = discover_listeners(proc.root());
+    EXPECT_EQ(names(found),
+              (std::vector<std::string>{"postgres=127.0.0.1:28673", "redis=127.0.0.1:28674",
+                                        "postgres=127.0.0.1:28675"}));
+    ASSERT_EQ(found.size(), 3u);
+    EXPECT_EQ(found[0].server, "appdb (postgres)");
+    EXPECT_EQ(found[2].via, "a postgres proxy");
 }
 
 // The names whose TCP listen() makes the daemon look at once

@@ -27,7 +27,9 @@ std::vector<db::Endpoint> Daemon::watched_endpoints(const policy::CompiledPolicy
 void Daemon::on_listen_notes() {
     for (const auto& n : listen_watch_->take()) {
         std::string comm(n.comm, strnlen(n.comm, sizeof(n.comm)));
-        if (!db::listens_for_databases(comm)) continue;
+        if (!db::listens_for_databases(comm) &&
+            !db::listens_for_databases(db::executable_name("/proc/" + std::to_string(n.pid))))
+            continue;
         discover_db_listeners(&n);
         return;  // one look finds every listener there is
     }

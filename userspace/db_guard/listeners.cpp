@@ -284,6 +284,19 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         std::string dir = proc_root + "/" + name;
         std::string comm = read_line(dir + "/comm");
         Server s{std::atoi(name.c_str()), comm, server_kind(comm), {}, {}, {}};
+        if (!s.kind && !proxy_kind(comm) && !is_forwarder(comm)) {
+            // A server or proxy under another name (started through a link
+            // of another name, or renamed by a wrapper): its executable
+            // says what it is. A copy of it under another name does not.
+            std::string exe = executable_name(dir);
+            auto k = server_kind(exe);
+            if (!k || *k == Kind::Deputy) k = proxy_kind(exe);
+            if (k) {
+                s.comm = comm + " (" + exe + ")";
+                comm = exe;
+                s.kind = server_kind(exe);
+            }
+        }
         if (!s.kind) {
             if ((s.kind = proxy_kind(comm)))
                 s.via = "a " + std::string(kind_name(*s.kind)) + " proxy";
@@ -367,6 +380,15 @@ bool covered(const Endpoint& listener, const std::vector<Endpoint>& watched) {
                    return std::find(w.addrs.begin(), w.addrs.end(), a) != w.addrs.end();
                });
     });
+}
+
+std::string executable_name(const std::string& proc_dir) {
+    std::string exe = link_of(proc_dir + "/exe");
+    if (exe.size() > 10 && exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+    exe = exe.substr(exe.rfind('/') + 1);
+    // Debian's redis-server is a link to redis-check-rdb (one program that
+    // reads its argv[0]).
+    return exe == "redis-check-rdb" ? "redis-server" : exe;
 }
 
 bool listens_for_databases(const std::string& comm) {

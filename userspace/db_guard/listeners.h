@@ -56,6 +56,10 @@ std::vector<std::string> forward_targets(const std::string& comm,
 // forwarder that discover_listeners() looks at (a new TCP listener of one
 // is looked for at once: listen_watch.h).
 bool listens_for_databases(const std::string& comm);
+// The name of a process's executable (proc_dir: /proc/PID), as the server it
+// is: a server started under another name (through a link of another name,
+// or renamed by a wrapper) is known by it.
+std::string executable_name(const std::string& proc_dir);
 
 // Whether one of the endpoints already watches what the listener serves (the
 // same unix path, or the same port on every address or on its address).
