@@ -210,6 +210,7 @@ void Daemon::start() {
 
     std::vector<int> fds = {rb_->epoll_fd(), signal_fd_.get(), timer_fd_.get(), control_->fd()};
     if (relay_) fds.push_back(relay_->notify_fd());
+    if (scan_.done.valid()) fds.push_back(scan_.done.get());
     if (dwbpf_) {
         // New TCP listeners are looked at as they begin to listen; without
         // this, the periodic scan finds them.
@@ -321,6 +322,8 @@ void Daemon::run() {
                 service_relay();
             } else if (listen_watch_ && fd == listen_watch_->fd()) {
                 on_listen_notes();
+            } else if (fd == scan_.done.get()) {
+                on_db_listeners_found();
             } else if (fd == control_->fd()) {
                 for (;;) {
                     Fd c = control_->accept_client();
@@ -660,7 +663,7 @@ void Daemon::on_tick() {
     // never finds a listener before its note does.
     if (listen_watch_) on_listen_notes();
     if (std::chrono::steady_clock::now() - discovered_at_ >= kDiscoverEvery)
-        discover_db_listeners();
+        look_for_db_listeners();
     update_file_layer();
     if (auto st = audit_->sync(); !st) spdlog::error("{}", st.error().str());
 }

@@ -18,6 +18,7 @@
 #include <killswitch/abi/events.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -31,7 +32,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "abi/decode.h"
 #include "actions/actions.h"
@@ -273,7 +276,15 @@ class Daemon {
     // load, every kDiscoverEvery, and as a server, proxy or forwarder begins
     // to listen on TCP (listen: that note; db_guard/listen_watch.h);
     // watched_endpoints() is both.
-    void discover_db_listeners(const ks_listen_note* listen = nullptr);
+    // discover_db_listeners() looks at once (at start, at a policy load);
+    // look_for_db_listeners() on a thread of its own (periodic, a listen),
+    // on_db_listeners_found() applying what it found.
+    void discover_db_listeners();
+    void look_for_db_listeners(const ks_listen_note* listen = nullptr);
+    void on_db_listeners_found();
+    void apply_db_listeners(std::vector<db::Listener> all,
+                            const std::optional<ks_listen_note>& listen);
+    [[nodiscard]] bool discovering() const;
     void on_listen_notes();
     [[nodiscard]] std::vector<db::Endpoint> watched_endpoints(
         const policy::CompiledPolicy& c) const;
@@ -364,6 +375,19 @@ class Daemon {
     std::vector<db::Listener> discovered_;
     std::chrono::steady_clock::time_point discovered_at_{};
     std::unique_ptr<ListenWatch> listen_watch_;  // null: the kernel refused it
+    // A look for listeners under way on its thread (look_for_db_listeners).
+    struct ListenerScan {
+        std::thread thread;
+        Fd done{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};  // written when it has found
+        std::mutex mu;
+        std::vector<db::Listener> found;     // under mu
+        std::optional<ks_listen_note> note;  // the listen that asked for it
+        bool again = false;                  // asked for again meanwhile
+        std::optional<ks_listen_note> again_note;
+        ~ListenerScan() {
+            if (thread.joinable()) thread.join();
+        }
+    } scan_;
     static constexpr std::chrono::seconds kDiscoverEvery{5};
     SelfGuardBpf* sgbpf_ = nullptr;
     HoldRegistry holds_;

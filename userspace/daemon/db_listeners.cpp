@@ -30,23 +30,79 @@ void Daemon::on_listen_notes() {
         if (!db::listens_for_databases(comm) &&
             !db::listens_for_databases(db::executable_name("/proc/" + std::to_string(n.pid))))
             continue;
-        discover_db_listeners(&n);
+        look_for_db_listeners(&n);
         return;  // one look finds every listener there is
     }
 }
 
-void Daemon::discover_db_listeners(const ks_listen_note* listen) {
+bool Daemon::discovering() const {
+    const policy::CompiledPolicy& c = state_.compiled;
+    return dwbpf_ && (c.policy.db_discover || c.policy.deputy_multiplexers);
+}
+
+void Daemon::discover_db_listeners() {
     discovered_at_ = std::chrono::steady_clock::now();
+    apply_db_listeners(discovering() ? db::discover_listeners("/proc", state_.compiled.db_endpoints)
+                                     : std::vector<db::Listener>{},
+                       std::nullopt);
+}
+
+// Reading /proc takes a while on a host of many processes: the periodic
+// look and the one a listen asks for run on a thread of their own, and
+// the main loop goes on meanwhile (holds, records, the relay's questions).
+void Daemon::look_for_db_listeners(const ks_listen_note* listen) {
+    discovered_at_ = std::chrono::steady_clock::now();
+    if (!discovering()) {
+        apply_db_listeners({}, std::nullopt);
+        return;
+    }
+    if (scan_.thread.joinable()) {
+        // One runs: another follows it (it may have read /proc before
+        // this listen).
+        scan_.again = true;
+        if (listen && !scan_.again_note) scan_.again_note = *listen;
+        return;
+    }
+    scan_.note = listen ? std::optional<ks_listen_note>(*listen) : std::nullopt;
+    scan_.thread = std::thread([this, watched = state_.compiled.db_endpoints] {
+        auto found = db::discover_listeners("/proc", watched);
+        {
+            std::lock_guard lock(scan_.mu);
+            scan_.found = std::move(found);
+        }
+        uint64_t one = 1;
+        (void)!::write(scan_.done.get(), &one, sizeof(one));
+    });
+}
+
+void Daemon::on_db_listeners_found() {
+    uint64_t n;
+    (void)!::read(scan_.done.get(), &n, sizeof(n));
+    if (!scan_.thread.joinable()) return;
+    scan_.thread.join();
+    std::vector<db::Listener> found;
+    {
+        std::lock_guard lock(scan_.mu);
+        found = std::move(scan_.found);
+    }
+    apply_db_listeners(discovering() ? std::move(found) : std::vector<db::Listener>{}, scan_.note);
+    if (std::exchange(scan_.again, false)) {
+        auto note = std::exchange(scan_.again_note, std::nullopt);
+        look_for_db_listeners(note ? &*note : nullptr);
+    }
+}
+
+void Daemon::apply_db_listeners(std::vector<db::Listener> all,
+                                const std::optional<ks_listen_note>& listen) {
     const policy::CompiledPolicy& c = state_.compiled;
     std::vector<db::Listener> found;
-    if (dwbpf_ && (c.policy.db_discover || c.policy.deputy_multiplexers))
-        for (auto& l : db::discover_listeners("/proc", c.db_endpoints)) {
-            // A multiplexer started inside a session is the session's own.
-            if (!wanted(l, c.policy) || db::covered(l.endpoint, c.db_endpoints) ||
-                (l.endpoint.kind == db::Kind::Deputy && bpf_->session_of(l.pid)))
-                continue;
-            found.push_back(std::move(l));
-        }
+    for (auto& l : all) {
+        // A multiplexer started inside a session is the session's own.
+        if (!wanted(l, c.policy) || db::covered(l.endpoint, c.db_endpoints) ||
+            (l.endpoint.kind == db::Kind::Deputy && bpf_->session_of(l.pid)))
+            continue;
+        found.push_back(std::move(l));
+    }
     auto names = [](const std::vector<db::Listener>& v) {
         std::vector<std::string> out;
         for (const auto& l : v) out.push_back(l.endpoint.str());
