@@ -795,8 +795,13 @@ TEST_F(DbClientsPostgres, NodePgQueriesDropTableLosesNothingAndTheClientGoesOn) 
     auto np = [](const std::string& action) {
         return script("nodepg_shop.js", action, conn("nodepg"));
     };
-    harmless(
-        destroying("node-pg", "SELECT + INSERT x100", "nodepg", "nodepg_seed", np("harmless"), {}));
+    harmless(destroying("node-pg", "SELECT + INSERT + UPDATE x100", "nodepg", "nodepg_seed",
+                        np("harmless"), {}));
+    // The extended protocol: the WHERE's value comes in the Bind.
+    Case where = destroying("node-pg", "DELETE ... WHERE id > $1 [0]", "nodepg", "nodepg_seed",
+                            np("delete-where"), {"db:delete-all"});
+    where.usable_after = true;
+    destructive(where);
     for (const auto& [action, what] :
          {std::pair<std::string, std::string>{"drop-with-listener", "DROP TABLE (error listener)"},
           {"drop-no-listener", "DROP TABLE (no listener)"}}) {

@@ -439,5 +439,120 @@ TEST(EffectWire, CopyFromStdinInAProbeIsFailedNotWaitedFor) {
     EXPECT_EQ(up[0], 'f') << "CopyFail";
 }
 
+// ---------------------------------------------------------------- the
+// extended protocol: a Parse judged with the values its Bind gives it
+
+TEST(EffectExtended, TheBindsValuesTakeThePlaceOfTheParameters) {
+    using V = std::vector<std::optional<std::string>>;
+    EXPECT_EQ(db::bind_postgres_params("DELETE FROM t WHERE id > $1", V{"0"}),
+              "DELETE FROM t WHERE id > E'0'");
+    // Every $n where the parser has one, not in a string or a comment; a
+    // quote and a backslash escaped; NULL as NULL.
+    EXPECT_EQ(db::bind_postgres_params(
+                  "UPDATE t SET v = $2 /* $1 */ WHERE a = '$1' AND b = $1 AND c = $10 OR d = $3",
+                  V{"it's", "a\\b", std::nullopt, "", "", "", "", "", "", "ten"}),
+              "UPDATE t SET v = E'a\\\\b' /* $1 */ WHERE a = '$1' AND b = E'it''s' AND c = "
+              "E'ten' OR d = NULL");
+    EXPECT_EQ(db::bind_postgres_params("DELETE FROM t WHERE id > $2", V{"0"}), std::nullopt)
+        << "a parameter without a value";
+    EXPECT_EQ(db::bind_postgres_params("DELETE FROM", V{}), std::nullopt);
+}
+
+TEST(EffectExtended, AParseWithItsBindIsAskedAboutWithItsValues) {
+    auto p = compiled();
+    auto parse = [&](std::string_view sql, bool bound,
+                     std::vector<std::optional<std::string>> params) {
+        RelayedRequest r = pg(sql, 'P');
+        r.bound = bound;
+        r.params = std::move(params);
+        return effect_probe(r, classify_relayed(r, {}), p.policy);
+    };
+    auto e = parse("DELETE FROM t WHERE id > $1", true, {"0"});
+    EXPECT_TRUE(e.cannot.empty());
+    EXPECT_EQ(e.sql.rfind("EXPLAIN (VERBOSE, FORMAT JSON) DELETE FROM t WHERE id > E'0'\n;\n", 0),
+              0u)
+        << e.sql;
+    EXPECT_TRUE(parse("DELETE FROM t WHERE id > $1", false, {}).sql.empty())
+        << "no Bind with it (or one in binary format): judged by its text";
+    EXPECT_FALSE(parse("DELETE FROM t WHERE id > $1", true, {}).cannot.empty())
+        << "a Bind without the value";
+    // What the server says is applied as for a simple query.
+    auto c = classify_relayed(pg("DELETE FROM t WHERE id > $1", 'P'), {});
+    apply_effect_probe(c, answer("Delete", 1000, 1000), p.policy);
+    auto ruling = rule_relayed(c, "", p);
+    EXPECT_TRUE(ruling.refuse);
+    EXPECT_EQ(ruling.rule, "db:delete-all");
+}
+
+TEST(EffectExtended, TheWireReadsTheBindThatCameWithTheParse) {
+    auto w = connected('I');
+    std::vector<relay::Request> seen;
+    relay::Judge judge = [&](const relay::Request& r) {
+        seen.push_back({r.type, {}, r.bound, r.params});
+        return relay::Verdict{};
+    };
+    auto parse = [](const std::string& name, const std::string& sql) {
+        return msg('P',
+                   name + std::string(1, '\0') + sql + std::string(1, '\0') + std::string(2, '\0'));
+    };
+    // Bind: portal, statement, formats, values (one text "0", one NULL), result formats.
+    auto bind = [](const std::string& stmt, uint16_t format) {
+        std::string b = std::string(1, '\0') + stmt + std::string(1, '\0');
+        b += std::string("\0\1", 2) + static_cast<char>(0) + static_cast<char>(format);
+        b += std::string("\0\2", 2) + be32(1) + "0" + be32(0xffffffffu);
+        b += std::string(2, '\0');
+        return msg('B', b);
+    };
+    std::string up, down;
+    std::string in = parse("", "DELETE FROM t WHERE id > $1 OR v = $2") + bind("", 0) +
+                     msg('E', std::string(5, '\0')) + msg('S', "");
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_TRUE(seen[0].bound);
+    EXPECT_EQ(seen[0].params, (std::vector<std::optional<std::string>>{"0", std::nullopt}));
+    EXPECT_EQ(in, "") << "all of it went on";
+
+    // A Bind on its way is waited for; one in binary format, or for another
+    // statement, gives no values.
+    seen.clear();
+    std::string b = bind("s1", 0);
+    in = parse("s1", "DELETE FROM t WHERE id > $1") + b.substr(0, 7);
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    EXPECT_TRUE(seen.empty()) << "the Parse waits for its Bind";
+    in += b.substr(7);
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_TRUE(seen[0].bound);
+    in = parse("s2", "DELETE FROM t WHERE id > $1") + bind("s2", 1);
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    EXPECT_FALSE(seen.back().bound) << "binary format";
+    in = parse("s3", "DELETE FROM t WHERE id > $1") + bind("other", 0);
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    EXPECT_FALSE(seen.back().bound) << "another statement's Bind";
+    in = parse("s4", "DELETE FROM t WHERE id > $1") + msg('S', "");
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    EXPECT_FALSE(seen.back().bound) << "no Bind with it";
+}
+
+TEST(EffectExtended, AParseInTheMiddleOfABatchIsNotAskedAbout) {
+    // Parse, Bind, Execute of one statement, then the DELETE's Parse before
+    // their Sync: the server owes nothing only after that Sync, which waits
+    // behind the DELETE. No probe then (judged by its text), and no wait.
+    auto w = connected('I');
+    std::string up, down, why;
+    relay::Judge pass = [](const relay::Request&) { return relay::Verdict{}; };
+    std::string in = msg('P', std::string(1, '\0') + "SELECT 1" + std::string(3, '\0')) +
+                     msg('B', std::string(8, '\0')) + msg('E', std::string(5, '\0'));
+    ASSERT_TRUE(w->from_client(in, up, down, pass));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Never);
+    EXPECT_NE(why.find("extended-query batch"), std::string::npos) << why;
+    in = msg('S', "");
+    ASSERT_TRUE(w->from_client(in, up, down, pass));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::NotYet) << "its answers are owed";
+    std::string answers = msg('1', "") + msg('2', "") + kRowDesc + kRow + kDone + ready('I');
+    ASSERT_TRUE(w->from_server(answers, down));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now);
+}
+
 }  // namespace
 }  // namespace ks

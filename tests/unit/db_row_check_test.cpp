@@ -109,11 +109,13 @@ TEST(RowCheckWire, AskedOnlyOnceTheServerOwesTheClientNothing) {
     ASSERT_TRUE(w->from_server(answer, down));
     EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Never) << "a failed transaction";
     EXPECT_NE(why.find("already failed"), std::string::npos);
-    // An extended-query batch open (a Bind without its Sync).
+    // An extended-query batch open (a Bind without its Sync): the request
+    // the check is for waits unread before that Sync, so the server will
+    // not owe nothing before it; not asked (rather than waited for).
     w = connected('I');
     in = msg('B', std::string(8, '\0'));
     ASSERT_TRUE(w->from_client(in, up, down, pass));
-    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::NotYet);
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Never);
     in = msg('S', "");
     ASSERT_TRUE(w->from_client(in, up, down, pass));
     std::string z = ready('I');

@@ -54,8 +54,9 @@ void Daemon::service_relay() {
     std::vector<relay::Closing> closings;
     relay_->take(questions, closings);
     for (auto& q : questions)
-        relay_->answer(q.conn, judge_relayed(q.conn, std::move(q.origin), {q.type, q.text},
-                                             q.checks, q.probe, q.known, q.asked_boot_ns));
+        relay_->answer(
+            q.conn, judge_relayed(q.conn, std::move(q.origin), {q.type, q.text, q.bound, q.params},
+                                  q.checks, q.probe, q.known, q.asked_boot_ns));
     for (const auto& c : closings) relay_closed(c.origin, c.why);
 }
 
@@ -69,7 +70,8 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
         const ProcessInfo* pi = table_.find(o.pid);
         o.session_id = pi ? pi->session_id : 0;
     }
-    RelayedRequest r{o.kind, o.address, o.connection, o.unix_socket, req.type, req.text};
+    RelayedRequest r{o.kind,   o.address, o.connection, o.unix_socket,
+                     req.type, req.text,  req.bound,    req.params};
     db::Classification c = classify_relayed(r, classify_options(state_.compiled));
     if (c.statements.empty()) return {};
     if (!checks.empty()) apply_row_checks(c, checks);

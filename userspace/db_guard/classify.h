@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -132,6 +133,13 @@ struct Classification {
 
 // SQL text, possibly several statements.
 Classification classify_postgres_sql(std::string_view sql, const Options& options = {});
+
+// A statement of the extended protocol with the values of its Bind (text
+// format; nullopt: NULL) in place of its $n, as escape string constants,
+// untyped like the parameters: what the server would run, for EXPLAIN.
+// nullopt: it does not parse, or a $n has no value.
+std::optional<std::string> bind_postgres_params(
+    std::string_view sql, const std::vector<std::optional<std::string>>& values);
 
 // Frontend protocol messages after startup: the simple Query ('Q') and the
 // extended protocol's Parse ('P') carry SQL; other messages carry none. A

@@ -388,9 +388,24 @@ EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
                          const policy::Policy& p, int round) {
     if (!p.db_effect) return {};
     if (r.kind == KS_DB_MYSQL && r.type == kMysqlComQuery) return mysql_effect_probe(c);
-    if (r.kind != KS_DB_POSTGRES || r.type != 'Q') return {};
+    if (r.kind != KS_DB_POSTGRES || !(r.type == 'Q' || (r.type == 'P' && r.bound))) return {};
     EffectProbe out;
-    auto parts = probe_parts(c, round, out.cannot);
+    // An extended-query Parse: asked with its Bind's values in place of its
+    // $n (PostgreSQL 15 cannot EXPLAIN a statement without them).
+    db::Classification with_values;
+    if (r.type == 'P') {
+        with_values = c;
+        for (auto& st : with_values.statements) {
+            if (st.reaches.empty()) continue;
+            auto text = db::bind_postgres_params(st.text, r.params);
+            if (!text) {
+                out.cannot = "the values of its Bind could not be put in place of its parameters";
+                return out;
+            }
+            st.text = std::move(*text);
+        }
+    }
+    auto parts = probe_parts(r.type == 'P' ? with_values : c, round, out.cannot);
     for (const auto& part : parts) {
         if (!out.sql.empty()) out.sql += "\n;\n";
         out.sql += part.sql;

@@ -29,6 +29,10 @@ struct RelayedRequest {
     bool unix_socket = false;
     uint8_t type = 0;       // 'Q', 'P'; the MySQL command; 0 (Redis)
     std::string_view text;  // SQL text, or the Redis command as sent
+    // A PostgreSQL Parse with the values its Bind gives its $n (text format;
+    // nullopt: NULL): what it reaches can be asked (relay::Request::bound).
+    bool bound = false;
+    std::vector<std::optional<std::string>> params;
 };
 
 db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options);

@@ -637,4 +637,55 @@ Classification classify_postgres_messages(std::span<const uint8_t> bytes, const 
     return out;
 }
 
+std::optional<std::string> bind_postgres_params(
+    std::string_view sql, const std::vector<std::optional<std::string>>& values) {
+    std::string text(sql);
+    PgQueryParseResult r = pg_query_parse(text.c_str());
+    if (r.error) {
+        pg_query_free_parse_result(r);
+        return std::nullopt;
+    }
+    auto tree = nlohmann::json::parse(r.parse_tree, nullptr, false);
+    pg_query_free_parse_result(r);
+    if (tree.is_discarded()) return std::nullopt;
+    // Every $n of the statement, where it is.
+    std::vector<std::pair<size_t, int>> refs;
+    std::vector<const nlohmann::json*> todo{&tree};
+    while (!todo.empty()) {
+        const nlohmann::json* n = todo.back();
+        todo.pop_back();
+        if (n->is_object()) {
+            if (auto it = n->find("ParamRef"); it != n->end() && it->is_object())
+                refs.emplace_back(it->value("location", size_t{0}), it->value("number", 0));
+            for (const auto& [k, v] : n->items()) todo.push_back(&v);
+        } else if (n->is_array()) {
+            for (const auto& v : *n) todo.push_back(&v);
+        }
+    }
+    std::sort(refs.begin(), refs.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [at, number] : refs) {
+        if (number < 1 || static_cast<size_t>(number) > values.size() || at >= text.size() ||
+            text[at] != '$')
+            return std::nullopt;
+        size_t end = at + 1;
+        while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+        if (text.substr(at + 1, end - at - 1) != std::to_string(number)) return std::nullopt;
+        const auto& v = values[static_cast<size_t>(number) - 1];
+        std::string literal = "NULL";
+        if (v) {
+            // An escape string constant: the same whatever
+            // standard_conforming_strings says; untyped like the parameter.
+            literal = "E'";
+            for (char ch : *v) {
+                if (ch == '\\' || ch == '\'') literal += ch;
+                literal += ch;
+            }
+            literal += "'";
+        }
+        text.replace(at, end - at, literal);
+    }
+    return text;
+}
+
 }  // namespace ks::db

@@ -205,6 +205,8 @@ struct Relay::Conn {
     // before it answers.
     uint8_t asked_type = 0;
     std::string asked_text;
+    bool asked_bound = false;  // Request::bound, params
+    std::vector<std::optional<std::string>> asked_params;
     std::vector<std::string> check_tables;
     std::string probe_sql;  // the probe the daemon wants run first
     int probe_round = 0;
@@ -298,7 +300,8 @@ void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> c
     {
         std::lock_guard lock(q_mu_);
         questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks),
-                              std::move(probe), known_keys(c), boottime_ns()});
+                              std::move(probe), known_keys(c), boottime_ns(), c.asked_bound,
+                              c.asked_params});
     }
     uint64_t one = 1;
     (void)!::write(notify_.get(), &one, sizeof(one));
@@ -578,6 +581,8 @@ void Relay::pump(Conn& c, bool read_client, bool read_server) {
         bool passes = hooks_.passes && hooks_.passes(o, r, known_keys(c), forget);
         if (forget) ++keys_gen_;
         if (passes) return {};
+        c.asked_bound = r.bound;
+        c.asked_params = r.params;
         ask(c, r.type, std::string(r.text));
         return {.later = true};
     };

@@ -43,6 +43,11 @@ namespace ks::relay {
 struct Request {
     uint8_t type = 0;       // 'Q' or 'P' (PostgreSQL), the MySQL command byte; 0 for Redis
     std::string_view text;  // SQL text, or the Redis command as sent (RESP or inline)
+    // A PostgreSQL Parse whose Bind came with it: the values of its $n
+    // (text format; nullopt: NULL). bound false: no Bind came with it, or
+    // one with a value in binary format.
+    bool bound = false;
+    std::vector<std::optional<std::string>> params;
 };
 
 // What the judge says of a request. refuse: it never reaches the server and

@@ -14,6 +14,8 @@ constexpr uint32_t kGssEncRequest = 80877104;
 constexpr uint32_t kCancelRequest = 80877102;
 constexpr uint32_t kMaxStartup = 10000;
 constexpr size_t kProbeRowsKept = 8;  // per result of a probe
+// The largest Bind a Parse waits for, to be judged with its values.
+constexpr uint32_t kBindRead = 64 * 1024;
 
 std::string message(char type, const std::string& body) {
     std::string m(1, type);
@@ -91,7 +93,23 @@ class PgWire : public Wire {
                 sql = body.substr(nul + 1);
             }
             if (auto nul = sql.find('\0'); nul != std::string_view::npos) sql = sql.substr(0, nul);
-            Verdict v = judge(Request{static_cast<uint8_t>(type), sql});
+            Request req{static_cast<uint8_t>(type), sql};
+            if (type == 'P') {
+                // The Bind that came with it, if one did (drivers send Parse,
+                // Bind, Describe, Execute and Sync at once): the values, for
+                // a probe of what the statement would reach.
+                // A large Bind (bulk data) is not waited for.
+                size_t b = at + total;
+                if (in.size() - b >= 5 && in[b] == 'B') {
+                    uint32_t blen = get_be32(in, b + 1);
+                    bool small = blen >= 4 && blen < kBindRead;
+                    if (small && in.size() - b < size_t{blen} + 1) break;  // on its way
+                    if (small)
+                        req.bound = bind_values(std::string_view(in.data() + b + 5, blen - 4), name,
+                                                req.params);
+                }
+            }
+            Verdict v = judge(req);
             if (v.later) break;
             note_sent(type);
             if (!v.refuse) {
@@ -173,7 +191,13 @@ class PgWire : public Wire {
             why = "the client's transaction has already failed";
             return CheckReady::Never;
         }
-        if (startup_ || owed_ > 0 || batch_open_ || pass_down_ > 0) return CheckReady::NotYet;
+        if (batch_open_) {
+            // A Parse behind extended-query messages already sent: the
+            // server owes nothing before their Sync, which waits behind it.
+            why = "it comes in the middle of an extended-query batch, before its Sync";
+            return CheckReady::Never;
+        }
+        if (startup_ || owed_ > 0 || pass_down_ > 0) return CheckReady::NotYet;
         return CheckReady::Now;
     }
 
@@ -215,6 +239,49 @@ class PgWire : public Wire {
     }
 
   private:
+    // A Bind's body (after type and length) for statement `name`: its
+    // values when they are all in text format.
+    static bool bind_values(std::string_view body, const std::string& name,
+                            std::vector<std::optional<std::string>>& values) {
+        auto portal_end = body.find('\0');
+        if (portal_end == std::string_view::npos) return false;
+        auto stmt_end = body.find('\0', portal_end + 1);
+        if (stmt_end == std::string_view::npos ||
+            body.substr(portal_end + 1, stmt_end - portal_end - 1) != name)
+            return false;
+        size_t i = stmt_end + 1;
+        auto u16 = [&](size_t at) -> std::optional<uint16_t> {
+            if (at + 2 > body.size()) return std::nullopt;
+            return static_cast<uint16_t>(static_cast<uint8_t>(body[at]) << 8 |
+                                         static_cast<uint8_t>(body[at + 1]));
+        };
+        auto nfmt = u16(i);
+        if (!nfmt) return false;
+        i += 2;
+        for (uint16_t k = 0; k < *nfmt; ++k, i += 2) {
+            auto f = u16(i);
+            if (!f || *f != 0) return false;  // binary: not read here
+        }
+        auto n = u16(i);
+        if (!n) return false;
+        i += 2;
+        values.clear();
+        for (uint16_t k = 0; k < *n; ++k) {
+            if (i + 4 > body.size()) return false;
+            std::string four(body.substr(i, 4));
+            uint32_t len = get_be32(four, 0);
+            i += 4;
+            if (len == 0xffffffffu) {
+                values.emplace_back(std::nullopt);
+                continue;
+            }
+            if (i + len > body.size()) return false;
+            values.emplace_back(std::string(body.substr(i, len)));
+            i += len;
+        }
+        return true;
+    }
+
     void note_sent(char type) {
         switch (type) {
             case 'Q':
