@@ -12,13 +12,21 @@
 //   delete-all      DELETE FROM t
 //   delete-where    DELETE FROM t WHERE id > ? with 0 (the driver fills it in:
 //                   every row)
+//   execute-where   the same as a prepared statement (execute: the server
+//                   gets the statement, then the value in COM_STMT_EXECUTE)
 //
 // After an error, SELECT 1 on the same connection says whether it is still
 // usable. Output and exit status: clientlib.js.
 const lib = require('./clientlib');
 
 async function main() {
-  const a = lib.parse(['harmless', 'drop-database', 'delete-all', 'delete-where'], {
+  const a = lib.parse([
+    'harmless',
+    'drop-database',
+    'delete-all',
+    'delete-where',
+    'execute-where',
+  ], {
     port: '3306',
     user: 'root',
     db: 'shop',
@@ -43,6 +51,7 @@ async function main() {
       if (a.action === 'drop-database') return conn.query(`DROP DATABASE \`${a.db}\``);
       if (a.action === 'delete-all') return conn.query('DELETE FROM t');
       if (a.action === 'delete-where') return conn.query('DELETE FROM t WHERE id > ?', [0]);
+      if (a.action === 'execute-where') return conn.execute('DELETE FROM t WHERE id > ?', [0]);
       for (let i = 0; i < a.repeat; i++) {
         await conn.query('SELECT count(*) FROM t');
         await conn.query('INSERT INTO t (id, note) VALUES (?, ?)', [100001 + i, `harmless ${i}`]);

@@ -859,6 +859,10 @@ class DbClientsMysql : public ClientsTier {
                                &state, {"db:delete-all"}));
             destructive(direct(client, via, "DELETE ... WHERE id > 0",
                                script(name, "delete-where", c), &seed, &state, {"db:delete-all"}));
+            if (client == "mysql2")  // a server-side prepared statement
+                destructive(direct(client, via, "execute(DELETE ... id > ?, [0])",
+                                   script(name, "execute-where", c), &seed, &state,
+                                   {"db:delete-all"}));
         }
     }
     static inline MariaDbServer* my_ = nullptr;

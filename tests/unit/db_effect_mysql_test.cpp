@@ -357,6 +357,22 @@ TEST(MysqlEffectWire, APreparedStatementsDefinitionsAndMoreResultsAreFollowed) {
     server = mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7));
     ASSERT_TRUE(w->from_server(server, down));
     EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now);
+    // An execute that opens a cursor: its column definitions end the
+    // answer; a fetch brings rows and an EOF.
+    in = mysql_packet(0, std::string("\x17\x01\x00\x00\x00\x01\x01\x00\x00\x00", 10));
+    ASSERT_TRUE(w->from_client(in, up, down, pass));
+    server = mysql_packet(1, "\x01") + mysql_packet(2, "col") +
+             mysql_packet(3, std::string("\xfe\x00\x00\x42\x00", 5));
+    ASSERT_TRUE(w->from_server(server, down));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now) << "no rows follow";
+    in = mysql_packet(0, std::string("\x1c\x01\x00\x00\x00\x0a\x00\x00\x00", 9));
+    ASSERT_TRUE(w->from_client(in, up, down, pass));
+    server = mysql_packet(1,
+                          "\x01"
+                          "a") +
+             mysql_packet(2, std::string("\xfe\x00\x00\x82\x00", 5));
+    ASSERT_TRUE(w->from_server(server, down));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now);
     // A replication stream cannot be followed: no probe on it.
     in = mysql_packet(0, "\x12" + std::string(10, '\0'));
     ASSERT_TRUE(w->from_client(in, up, down, pass));
@@ -422,6 +438,117 @@ TEST(MysqlEffectWire, UseOfADatabaseIsJudgedAsTheStatementItStandsFor) {
     ASSERT_TRUE(w->from_client(in, up, down, judge));
     EXPECT_EQ(seen, "USE `shop``x`");
     EXPECT_EQ(up, mysql_packet(0, "\x02shop`x")) << "sent as it came";
+}
+
+// ---------------------------------------------------------------- prepared
+// statements: an execute judged with its values
+
+TEST(MysqlEffectPrepared, TheExecutesValuesTakeThePlaceOfTheMarks) {
+    EXPECT_EQ(db::bind_mysql_params("DELETE FROM t WHERE id > ? AND v = ? /* ? */ OR w = '?'",
+                                    {"0", "'it''s'"}),
+              "DELETE FROM t WHERE id > 0 AND v = 'it''s' /* ? */ OR w = '?'");
+    EXPECT_EQ(db::bind_mysql_params("DELETE FROM t WHERE id > ?", {}), std::nullopt);
+    EXPECT_EQ(db::bind_mysql_params("DELETE FROM t WHERE id > ?; SELECT 1", {"0"}), std::nullopt);
+    RelayedRequest r = my("DELETE FROM t WHERE id > ?", 0x17);
+    r.bound = true;
+    r.params = {"0"};
+    auto c = classify_relayed(r, {});
+    ASSERT_NE(target_of(c), nullptr);
+    EXPECT_EQ(target_of(c)->from_where, "t WHERE id > 0");
+    auto p = compiled();
+    EXPECT_FALSE(effect_probe(r, c, p.policy).sql.empty());
+    r.bound = false;
+    EXPECT_EQ(target_of(classify_relayed(r, {})), nullptr) << "no values: judged by its text";
+}
+
+TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTheirValues) {
+    auto w = authed(0x000fa685);
+    std::vector<relay::Request> seen;
+    std::vector<std::string> texts;
+    relay::Judge judge = [&](const relay::Request& r) {
+        seen.push_back({r.type, {}, r.bound, r.params});
+        texts.emplace_back(r.text);
+        return relay::Verdict{};
+    };
+    std::string up, down;
+    auto prepare = [&](uint32_t id, const std::string& sql, uint16_t params) {
+        std::string in = mysql_packet(0, "\x16" + sql);
+        EXPECT_TRUE(w->from_client(in, up, down, judge));
+        std::string ok("\x00", 1);
+        for (int s = 0; s < 32; s += 8) ok += static_cast<char>((id >> s) & 0xff);
+        ok += std::string("\x00\x00", 2);  // columns
+        ok += static_cast<char>(params & 0xff);
+        ok += static_cast<char>(params >> 8);
+        ok += std::string(3, '\0');
+        std::string server = mysql_packet(1, ok);
+        uint8_t seq = 2;
+        for (uint16_t k = 0; k < params; ++k) server += mysql_packet(seq++, "param");
+        if (params) server += mysql_packet(seq++, std::string("\xfe\x00\x00\x02\x00", 5));
+        EXPECT_TRUE(w->from_server(server, down));
+    };
+    // An execute: statement id, flags, iteration count, NULL bitmap, types
+    // bound anew, values.
+    auto execute = [&](uint32_t id, const std::string& nulls, const std::string& types,
+                       const std::string& values) {
+        std::string p = "\x17";
+        for (int s = 0; s < 32; s += 8) p += static_cast<char>((id >> s) & 0xff);
+        p += std::string("\x00\x01\x00\x00\x00", 5) + nulls + "\x01" + types + values;
+        std::string in = mysql_packet(0, p);
+        EXPECT_TRUE(w->from_client(in, up, down, judge));
+        std::string ok = mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7));
+        EXPECT_TRUE(w->from_server(ok, down));
+    };
+    prepare(7, "DELETE FROM t WHERE id > ? AND v = ? OR w = ?", 3);
+    prepare(8, "SELECT * FROM t WHERE id = ?", 1);
+    seen.clear();
+    texts.clear();
+    // LONG 0, VAR_STRING "x'y", NULL.
+    execute(7, "\x04", std::string("\x03\x00\xfd\x00\x06\x00", 6),
+            std::string("\x00\x00\x00\x00", 4) + "\x03x'y");
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].type, 0x17);
+    EXPECT_EQ(texts[0], "DELETE FROM t WHERE id > ? AND v = ? OR w = ?");
+    EXPECT_TRUE(seen[0].bound);
+    EXPECT_EQ(seen[0].params, (std::vector<std::optional<std::string>>{"0", "'x''y'", "NULL"}));
+    // A negative TINY; a string with a backslash is not read (its meaning
+    // depends on the server's sql_mode).
+    execute(7, std::string(1, '\0'), std::string("\x01\x00\xfd\x00\xfd\x00", 6),
+            "\xff" +
+                std::string("\x01"
+                            "a",
+                            2) +
+                std::string("\x02"
+                            "\\n",
+                            3));
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_FALSE(seen[1].bound);
+    // The types of the last execute hold when none are bound anew.
+    std::string p = "\x17";
+    p += std::string("\x07\x00\x00\x00", 4) + std::string("\x00\x01\x00\x00\x00", 5) +
+         std::string(1, '\0') + std::string(1, '\0') + "\xfe" +
+         std::string(
+             "\x01"
+             "b",
+             2) +
+         std::string(
+             "\x01"
+             "c",
+             2);
+    std::string in = mysql_packet(0, p);
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_TRUE(seen[2].bound);
+    EXPECT_EQ(seen[2].params, (std::vector<std::optional<std::string>>{"-2", "'b'", "'c'"}));
+    std::string ok = mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7));
+    ASSERT_TRUE(w->from_server(ok, down));
+    // A SELECT's execute is not judged; a closed statement is forgotten.
+    execute(8, std::string(1, '\0'), std::string("\x03\x00", 2), std::string(4, '\0'));
+    EXPECT_EQ(seen.size(), 3u);
+    in = mysql_packet(0, std::string("\x19\x07\x00\x00\x00", 5));
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    execute(7, "\x04", std::string("\x03\x00\xfd\x00\x06\x00", 6),
+            std::string("\x00\x00\x00\x00", 4) + "\x01z");
+    EXPECT_EQ(seen.size(), 3u) << "statement 7 was closed";
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ void Daemon::start_relay() {
     relay::Hooks hooks;
     hooks.passes = [](const relay::Origin& o, const relay::Request& r,
                       const relay::UniqueKeys& known, bool& forget) {
-        return relay_passes_unasked({o.kind, "", 0, o.unix_socket, r.type, r.text}, known, forget);
+        return relay_passes_unasked(
+            {o.kind, "", 0, o.unix_socket, r.type, r.text, r.bound, r.params}, known, forget);
     };
     auto r = relay::Relay::start(dwbpf_->relay_conns_fd(), std::move(hooks));
     if (!r) {

@@ -151,6 +151,13 @@ Classification classify_postgres_messages(std::span<const uint8_t> bytes,
 // (/*! ... */, /*!50000 ... */, MariaDB's /*M! ... */) are read as the code they are.
 Classification classify_mysql_sql(std::string_view sql, const Options& options = {});
 
+// A prepared statement with the values of its COM_STMT_EXECUTE (each an SQL
+// literal: 5, 'text', NULL) in place of its ? marks, in order: what the
+// server runs, for the relay's probe. nullopt: not one statement, or not as
+// many values as marks.
+std::optional<std::string> bind_mysql_params(std::string_view sql,
+                                             const std::vector<std::string>& literals);
+
 // Client packets: COM_QUERY and COM_STMT_PREPARE carry SQL; others none.
 Classification classify_mysql_packets(std::span<const uint8_t> bytes, const Options& options = {});
 

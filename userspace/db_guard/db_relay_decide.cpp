@@ -17,6 +17,7 @@ namespace ks {
 namespace {
 
 constexpr uint8_t kMysqlComQuery = 0x03;
+constexpr uint8_t kMysqlComStmtExecute = 0x17;
 
 bool monitoring(const policy::Policy& p) {
     return p.mode == policy::Mode::Monitor || p.db_mode == policy::Mode::Monitor;
@@ -35,6 +36,14 @@ db::Classification classify_relayed(const RelayedRequest& r, const db::Options& 
         case KS_DB_POSTGRES:
             return db::classify_postgres_sql(r.text, options);
         case KS_DB_MYSQL: {
+            // An execute of a prepared statement: with its values in place
+            // of its ? marks, it reads as the statement the server runs.
+            if (r.type == kMysqlComStmtExecute && r.bound) {
+                std::vector<std::string> literals;
+                for (const auto& v : r.params) literals.push_back(v.value_or("NULL"));
+                if (auto text = db::bind_mysql_params(r.text, literals))
+                    return db::classify_mysql_sql(*text, options);
+            }
             auto c = db::classify_mysql_sql(r.text, options);
             // A prepared statement's WHERE holds placeholders: no probe can
             // count its rows before its values are bound.
@@ -387,7 +396,9 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
 EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
                          const policy::Policy& p, int round) {
     if (!p.db_effect) return {};
-    if (r.kind == KS_DB_MYSQL && r.type == kMysqlComQuery) return mysql_effect_probe(c);
+    if (r.kind == KS_DB_MYSQL &&
+        (r.type == kMysqlComQuery || (r.type == kMysqlComStmtExecute && r.bound)))
+        return mysql_effect_probe(c);
     if (r.kind != KS_DB_POSTGRES || !(r.type == 'Q' || (r.type == 'P' && r.bound))) return {};
     EffectProbe out;
     // An extended-query Parse: asked with its Bind's values in place of its

@@ -542,6 +542,20 @@ Classification classify_mysql_sql_depth(std::string_view sql, int depth, const O
 
 }  // namespace
 
+std::optional<std::string> bind_mysql_params(std::string_view sql,
+                                             const std::vector<std::string>& literals) {
+    Tokenized tk = tokenize(sql);
+    if (!tk.error.empty() || tk.statements.size() != 1) return std::nullopt;
+    std::vector<size_t> marks;
+    for (const auto& t : tk.statements[0])
+        if (t.kind == Token::Punct && t.text == "?") marks.push_back(t.begin);
+    if (marks.size() != literals.size()) return std::nullopt;
+    // Offsets are the statement's own, which starts where the text does.
+    std::string text(tk.texts[0]);
+    for (size_t i = marks.size(); i-- > 0;) text.replace(marks[i], 1, literals[i]);
+    return text;
+}
+
 Classification classify_mysql_sql(std::string_view sql, const Options& options) {
     return classify_mysql_sql_depth(sql, 0, options);
 }

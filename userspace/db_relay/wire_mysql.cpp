@@ -5,7 +5,12 @@
 // definitions) so that it knows when the server owes the client nothing:
 // then it may ask the server something itself (a probe, databases.effect)
 // on the client's connection, and keep the answer from the client.
+#include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <deque>
+#include <map>
+#include <optional>
 
 #include "db_relay/wire.h"
 
@@ -21,9 +26,11 @@ constexpr uint8_t kComStatistics = 0x09;
 constexpr uint8_t kComChangeUser = 0x11;
 constexpr uint8_t kComBinlogDump = 0x12;
 constexpr uint8_t kComStmtPrepare = 0x16;
+constexpr uint8_t kComStmtExecute = 0x17;
 constexpr uint8_t kComStmtSendLongData = 0x18;
 constexpr uint8_t kComStmtClose = 0x19;
 constexpr uint8_t kComStmtFetch = 0x1c;
+constexpr uint8_t kComResetConnection = 0x1f;
 constexpr uint8_t kComBinlogDumpGtid = 0x1e;
 constexpr uint32_t kMaxPayload = 0xffffff;
 // Capabilities the relay cannot read through, struck from the greeting.
@@ -38,7 +45,8 @@ constexpr uint32_t kClientOptionalMetadata = 1u << 25;
 constexpr uint32_t kClientDeprecateEof = 1u << 24;
 constexpr uint32_t kClientMysql = 1u;  // clear in a MariaDB greeting: extended capabilities
 constexpr uint8_t kMariadbCacheMetadata = 1u << 4;
-constexpr uint16_t kMoreResults = 0x0008;  // SERVER_MORE_RESULTS_EXISTS
+constexpr uint16_t kMoreResults = 0x0008;   // SERVER_MORE_RESULTS_EXISTS
+constexpr uint16_t kCursorExists = 0x0040;  // SERVER_STATUS_CURSOR_EXISTS
 // A packet larger than this is a row: only its first byte is read, the rest
 // passes on as it comes.
 constexpr uint32_t kInspect = 1u << 16;
@@ -58,6 +66,106 @@ std::optional<uint64_t> lenenc(const std::string& s, size_t& at, size_t end) {
     for (int i = n; i >= 1; --i) v = v << 8 | static_cast<uint8_t>(s[at + i]);
     at += 1 + n;
     return v;
+}
+
+// The values of a COM_STMT_EXECUTE (payload after the command byte) as SQL
+// literals, for a statement of n parameters; types: those of the last
+// execute of the statement, replaced when the packet binds new ones.
+// nullopt: a value the relay does not read here (sent apart as long data,
+// an unknown type, a string with a backslash, whose reading depends on the
+// server's sql_mode).
+std::optional<std::vector<std::string>> execute_literals(const std::string& p, size_t n,
+                                                         std::string& types) {
+    size_t i = 4 + 1 + 4;  // statement id, flags, iteration count
+    std::vector<std::string> out;
+    if (n == 0) return out;
+    size_t bitmap = i;
+    i += (n + 7) / 8;
+    if (i >= p.size()) return std::nullopt;
+    bool fresh = p[i++] != 0;
+    if (fresh) {
+        if (i + 2 * n > p.size()) return std::nullopt;
+        types = p.substr(i, 2 * n);
+        i += 2 * n;
+    }
+    if (types.size() != 2 * n) return std::nullopt;
+    auto le = [&](size_t at, int bytes) {
+        uint64_t v = 0;
+        for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<uint8_t>(p[at + k]);
+        return v;
+    };
+    for (size_t k = 0; k < n; ++k) {
+        if (static_cast<uint8_t>(p[bitmap + k / 8]) & (1u << (k % 8))) {
+            out.emplace_back("NULL");
+            continue;
+        }
+        auto type = static_cast<uint8_t>(types[2 * k]);
+        bool is_unsigned = static_cast<uint8_t>(types[2 * k + 1]) & 0x80;
+        int width = type == 0x01                   ? 1
+                    : type == 0x02 || type == 0x0d ? 2
+                    : type == 0x03 || type == 0x09 ? 4
+                    : type == 0x08                 ? 8
+                                                   : 0;
+        if (width) {
+            if (i + width > p.size()) return std::nullopt;
+            uint64_t v = le(i, width);
+            i += width;
+            if (is_unsigned || width == 8) {
+                out.push_back(is_unsigned ? std::to_string(v)
+                                          : std::to_string(static_cast<int64_t>(v)));
+            } else {
+                int shift = 64 - 8 * width;
+                out.push_back(std::to_string(static_cast<int64_t>(v << shift) >> shift));
+            }
+        } else if (type == 0x04 || type == 0x05) {
+            size_t w = type == 0x04 ? 4 : 8;
+            if (i + w > p.size()) return std::nullopt;
+            char buf[40];
+            if (w == 4) {
+                float f;
+                std::memcpy(&f, p.data() + i, 4);
+                std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(f));
+            } else {
+                double d;
+                std::memcpy(&d, p.data() + i, 8);
+                std::snprintf(buf, sizeof(buf), "%.17g", d);
+            }
+            i += w;
+            out.emplace_back(buf);
+        } else if (type == 0x06) {
+            out.emplace_back("NULL");
+        } else if (type == 0x07 || type == 0x0a || type == 0x0c) {
+            // TIMESTAMP, DATE, DATETIME: a length, then the fields it has.
+            if (i >= p.size()) return std::nullopt;
+            size_t len = static_cast<uint8_t>(p[i++]);
+            if (i + len > p.size()) return std::nullopt;
+            unsigned y = len >= 4 ? le(i, 2) : 0, mo = len >= 4 ? le(i + 2, 1) : 0,
+                     d = len >= 4 ? le(i + 3, 1) : 0, h = len >= 7 ? le(i + 4, 1) : 0,
+                     mi = len >= 7 ? le(i + 5, 1) : 0, sec = len >= 7 ? le(i + 6, 1) : 0;
+            unsigned long us = len >= 11 ? le(i + 7, 4) : 0;
+            i += len;
+            char buf[48];
+            std::snprintf(buf, sizeof(buf), "'%04u-%02u-%02u %02u:%02u:%02u.%06lu'", y, mo, d, h,
+                          mi, sec, us);
+            out.emplace_back(buf);
+        } else if (type == 0x0f || type == 0xfd || type == 0xfe || type == 0xf6 || type == 0x00 ||
+                   (type >= 0xf9 && type <= 0xfc) || type == 0xf5 || type == 0xf7 || type == 0xf8) {
+            auto len = lenenc(p, i, p.size());
+            if (!len || i + *len > p.size()) return std::nullopt;
+            std::string v = p.substr(i, *len);
+            i += *len;
+            if (v.find('\\') != std::string::npos) return std::nullopt;
+            std::string lit = "'";
+            for (char ch : v) {
+                if (ch == '\'') lit += ch;
+                lit += ch;
+            }
+            out.push_back(lit + "'");
+        } else {
+            return std::nullopt;  // TIME, BIT, GEOMETRY...
+        }
+    }
+    return out;
 }
 
 std::string com_query(const std::string& sql) {
@@ -115,8 +223,15 @@ class MysqlWire : public Wire {
                 handshake_answered_ = true;  // what follows until a command is authentication
             }
             bool command = seq == 0 && handshake_answered_ && len > 0;
-            bool judged =
-                command && (cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComInitDb);
+            // An execute of a prepared DELETE or UPDATE: judged with its
+            // values (what it reaches); any other execute passes.
+            const Prepared* exec = nullptr;
+            if (command && cmd == kComStmtExecute && in.size() - at >= 9 && len <= kInspect) {
+                auto it = prepared_.find(static_cast<uint32_t>(get_le(in, at + 5, 4)));
+                if (it != prepared_.end() && it->second.dml) exec = &it->second;
+            }
+            bool judged = command &&
+                          (cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComInitDb || exec);
             size_t total = size_t{len} + 4;
             if (!judged || len == kMaxPayload) {
                 if (judged) {
@@ -124,12 +239,29 @@ class MysqlWire : public Wire {
                     ok = fail("a statement of 16 MiB or more, over the packet the relay reads");
                     break;
                 }
-                if (command) sent(cmd);
+                if (command) {
+                    if (cmd == kComStmtClose && in.size() - at >= 9)
+                        prepared_.erase(get_le(in, at + 5, 4));
+                    if (cmd == kComResetConnection || cmd == kComChangeUser) prepared_.clear();
+                    sent(cmd, false, {}, cursor_asked(in, at, cmd));
+                }
                 pass_up_ = total;
                 continue;
             }
             if (in.size() - at < total) break;
             std::string_view sql(in.data() + at + 5, len - 1);
+            Request req{cmd, sql};
+            if (exec) {
+                // The prepared statement's text, with the execute's values.
+                sql = exec->text;
+                req.text = sql;
+                std::string types = exec->types;
+                if (auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, types)) {
+                    req.bound = true;
+                    for (auto& l : *v) req.params.emplace_back(std::move(l));
+                }
+                prepared_[get_le(in, at + 5, 4)].types = types;
+            }
             if (cmd == kComInitDb) {
                 // Judged as the statement it stands for: what the
                 // connection learned of its tables' keys is forgotten.
@@ -137,12 +269,14 @@ class MysqlWire : public Wire {
                 for (char ch : sql) use_ += ch == '`' ? std::string("``") : std::string(1, ch);
                 use_ += '`';
                 sql = use_;
+                req.text = sql;
             }
-            Verdict v = judge(Request{cmd, sql});
+            Verdict v = judge(req);
             if (v.later) break;
             if (!v.refuse) {
                 up.append(in, at, total);
-                sent(cmd);
+                sent(cmd, false, cmd == kComStmtPrepare ? std::string(sql) : std::string(),
+                     cursor_asked(in, at, cmd));
             } else {
                 down += mysql_err_packet(1, v.message);
             }
@@ -233,7 +367,18 @@ class MysqlWire : public Wire {
         Phase phase = First;
         uint64_t left = 0;          // definitions still to come in this phase
         uint64_t prep_columns = 0;  // a prepare's column definitions, after its parameters
+        std::string prepare;        // COM_STMT_PREPARE: its statement
+        bool cursor = false;        // COM_STMT_EXECUTE opening a cursor: no rows follow
     };
+    // Statements the server prepared, by id: a DELETE's or UPDATE's
+    // executes are judged with their values.
+    struct Prepared {
+        std::string text;
+        size_t params = 0;
+        bool dml = false;   // a DELETE or UPDATE
+        std::string types;  // the parameter types its last execute bound
+    };
+    std::map<uint32_t, Prepared> prepared_;
 
     void lose(std::string why) {
         if (lost_.empty()) lost_ = std::move(why);
@@ -242,11 +387,20 @@ class MysqlWire : public Wire {
     bool deprecate_eof() const { return caps_ & kClientDeprecateEof; }
 
     // A command went up to the server: what it answers is followed.
-    void sent(uint8_t cmd, bool probe = false) {
-        if (cmd == kComQuit || cmd == kComStmtClose || cmd == kComStmtSendLongData) return;
+    // An execute that opens a cursor (its flags byte): the server answers
+    // with the column definitions alone; COM_STMT_FETCH brings the rows.
+    static bool cursor_asked(const std::string& in, size_t at, uint8_t cmd) {
+        return cmd == kComStmtExecute && in.size() - at >= 10 && in[at + 9] != 0;
+    }
+
+    void sent(uint8_t cmd, bool probe = false, std::string prepare = {}, bool cursor = false) {
+        if (cmd == kComQuit || cmd == kComStmtSendLongData) return;
+        if (cmd == kComStmtClose) return;  // prepared_ forgets it (from_client)
         if (cmd == kComBinlogDump || cmd == kComBinlogDumpGtid)
             lose("the connection became a replication stream");
         Owed o{cmd, probe};
+        o.prepare = std::move(prepare);
+        o.cursor = cursor;
         if (cmd == kComChangeUser) o.phase = Owed::Auth;
         if (cmd == kComStmtFetch) o.phase = Owed::Rows;
         if (cmd == kComFieldList) o.phase = Owed::Fields;
@@ -303,6 +457,16 @@ class MysqlWire : public Wire {
                 if (o.probe) answer_.results.emplace_back();
                 if (first == 0x00 && o.cmd == kComStmtPrepare) {
                     uint64_t params = len >= 9 ? get_le(in, at + 4 + 7, 2) : 0;
+                    if (len >= 9) {
+                        // Any statement that names DELETE or UPDATE (past
+                        // a comment, in a CTE...): the judge reads it.
+                        std::string w;
+                        for (char ch : o.prepare)
+                            w += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+                        bool dml = w.find("DELETE") != std::string::npos ||
+                                   w.find("UPDATE") != std::string::npos;
+                        prepared_[get_le(in, at + 5, 4)] = {o.prepare, params, dml, {}};
+                    }
                     o.prep_columns = len >= 7 ? get_le(in, at + 4 + 5, 2) : 0;
                     o.phase = params ? Owed::Params : Owed::PrepColumns;
                     o.left = params ? params : o.prep_columns;
@@ -345,11 +509,20 @@ class MysqlWire : public Wire {
                 if (first == 0xff) {
                     done = true;
                 } else if (--o.left == 0) {
-                    o.phase = deprecate_eof() ? Owed::Rows : Owed::ColumnsEof;
+                    if (!deprecate_eof())
+                        o.phase = Owed::ColumnsEof;
+                    else if (o.cursor)
+                        done = true;
+                    else
+                        o.phase = Owed::Rows;
                 }
                 break;
             case Owed::ColumnsEof:
-                o.phase = Owed::Rows;
+                // SERVER_STATUS_CURSOR_EXISTS: the rows come with fetches.
+                if (o.cursor || (status_of(in, at, len) & kCursorExists))
+                    done = true;
+                else
+                    o.phase = Owed::Rows;
                 break;
             case Owed::Rows:
                 if (first == 0xff) {

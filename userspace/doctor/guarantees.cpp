@@ -340,10 +340,10 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "client waits one or two round trips to the server (none for a WHERE that holds a "
           "unique key equal to constants, once the connection knows the key). Judged by their "
           "text alone (a WHERE that is always true as written): a PostgreSQL Parse without its "
-          "Bind, with values in binary format or in a pipeline, a MySQL COM_STMT_PREPARE (the "
-          "values come later), MySQL DELETEs and UPDATEs of several tables, connections the "
-          "relay does not carry (libpq over a unix socket before Linux 6.7, anything while the "
-          "daemon is down).");
+          "Bind, with values in binary format or in a pipeline, a MySQL execute whose values "
+          "it cannot read (long data, a string with a backslash...), MySQL DELETEs and UPDATEs "
+          "of several tables, connections the relay does not carry (libpq over a unix socket "
+          "before Linux 6.7, anything while the daemon is down).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
