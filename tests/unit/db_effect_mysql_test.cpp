@@ -541,14 +541,22 @@ TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTh
     EXPECT_EQ(seen[2].params, (std::vector<std::optional<std::string>>{"-2", "'b'", "'c'"}));
     std::string ok = mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7));
     ASSERT_TRUE(w->from_server(ok, down));
+    // A value sent apart (long data) is not in the execute, whose bytes
+    // would then be read against the wrong parameters: not read.
+    in = mysql_packet(0, std::string("\x18\x07\x00\x00\x00\x01\x00", 7) + "zz");
+    ASSERT_TRUE(w->from_client(in, up, down, judge));
+    execute(7, "\x04", std::string("\x03\x00\xfd\x00\x06\x00", 6),
+            std::string("\x00\x00\x00\x00", 4) + "\x01z");
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_FALSE(seen[3].bound);
     // A SELECT's execute is not judged; a closed statement is forgotten.
     execute(8, std::string(1, '\0'), std::string("\x03\x00", 2), std::string(4, '\0'));
-    EXPECT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen.size(), 4u);
     in = mysql_packet(0, std::string("\x19\x07\x00\x00\x00", 5));
     ASSERT_TRUE(w->from_client(in, up, down, judge));
     execute(7, "\x04", std::string("\x03\x00\xfd\x00\x06\x00", 6),
             std::string("\x00\x00\x00\x00", 4) + "\x01z");
-    EXPECT_EQ(seen.size(), 3u) << "statement 7 was closed";
+    EXPECT_EQ(seen.size(), 4u) << "statement 7 was closed";
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ constexpr uint8_t kComStmtPrepare = 0x16;
 constexpr uint8_t kComStmtExecute = 0x17;
 constexpr uint8_t kComStmtSendLongData = 0x18;
 constexpr uint8_t kComStmtClose = 0x19;
+constexpr uint8_t kComStmtReset = 0x1a;
 constexpr uint8_t kComStmtFetch = 0x1c;
 constexpr uint8_t kComResetConnection = 0x1f;
 constexpr uint8_t kComBinlogDumpGtid = 0x1e;
@@ -242,6 +243,11 @@ class MysqlWire : public Wire {
                 if (command) {
                     if (cmd == kComStmtClose && in.size() - at >= 9)
                         prepared_.erase(get_le(in, at + 5, 4));
+                    // A value sent apart is not in the execute that follows.
+                    if ((cmd == kComStmtSendLongData || cmd == kComStmtReset) &&
+                        in.size() - at >= 9)
+                        if (auto it = prepared_.find(get_le(in, at + 5, 4)); it != prepared_.end())
+                            it->second.long_data = cmd == kComStmtSendLongData;
                     if (cmd == kComResetConnection || cmd == kComChangeUser) prepared_.clear();
                     sent(cmd, false, {}, cursor_asked(in, at, cmd));
                 }
@@ -251,16 +257,17 @@ class MysqlWire : public Wire {
             if (in.size() - at < total) break;
             std::string_view sql(in.data() + at + 5, len - 1);
             Request req{cmd, sql};
+            std::string exec_types;
             if (exec) {
                 // The prepared statement's text, with the execute's values.
                 sql = exec->text;
                 req.text = sql;
-                std::string types = exec->types;
-                if (auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, types)) {
+                exec_types = exec->types;
+                auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, exec_types);
+                if (v && !exec->long_data) {
                     req.bound = true;
                     for (auto& l : *v) req.params.emplace_back(std::move(l));
                 }
-                prepared_[get_le(in, at + 5, 4)].types = types;
             }
             if (cmd == kComInitDb) {
                 // Judged as the statement it stands for: what the
@@ -277,6 +284,12 @@ class MysqlWire : public Wire {
                 up.append(in, at, total);
                 sent(cmd, false, cmd == kComStmtPrepare ? std::string(sql) : std::string(),
                      cursor_asked(in, at, cmd));
+                if (exec) {
+                    // What the server now holds for the statement's next execute.
+                    auto& p = prepared_[static_cast<uint32_t>(get_le(in, at + 5, 4))];
+                    p.types = exec_types;
+                    p.long_data = false;
+                }
             } else {
                 down += mysql_err_packet(1, v.message);
             }
@@ -375,8 +388,9 @@ class MysqlWire : public Wire {
     struct Prepared {
         std::string text;
         size_t params = 0;
-        bool dml = false;   // a DELETE or UPDATE
-        std::string types;  // the parameter types its last execute bound
+        bool dml = false;        // a DELETE or UPDATE
+        std::string types;       // the parameter types its last execute bound
+        bool long_data = false;  // a value was sent apart for its next execute
     };
     std::map<uint32_t, Prepared> prepared_;
 
