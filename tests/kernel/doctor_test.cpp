@@ -50,11 +50,12 @@ TEST_F(DoctorTest, JsonHasEveryFeatureAndRow) {
                              "cgroup_freeze", "cgroup_kill", "tracepoint",   "raw_tracepoint",
                              "uprobe",        "sk_msg",      "cgroup_skb",   "sockops",
                              "lsm",           "fentry",      "ring_buffer",  "bpf_send_signal",
-                             "bpf_loop",      "io_uring",    "connect_unix", "uprobe_multi"}) {
+                             "bpf_loop",      "io_uring",    "connect_unix", "uprobe_multi",
+                             "seccomp_notify"}) {
         EXPECT_TRUE(j.at("features").contains(name)) << name;
         EXPECT_TRUE(j.at("details").contains(name)) << name;
     }
-    EXPECT_EQ(j.at("guarantees").size(), 25u);
+    EXPECT_EQ(j.at("guarantees").size(), 26u);
     EXPECT_TRUE(j.at("deputies").is_array());
 }
 
@@ -68,7 +69,7 @@ TEST_F(DoctorTest, FeaturesMatchThisMachine) {
     EXPECT_FALSE(f.at("fentry").get<bool>()) << d.at("fentry");
     for (const char* name : {"btf", "cgroup_v2", "tracepoint", "raw_tracepoint", "uprobe", "sk_msg",
                              "cgroup_skb", "cgroup_freeze", "cgroup_kill", "ring_buffer",
-                             "bpf_send_signal", "connect_unix", "uprobe_multi"})
+                             "bpf_send_signal", "connect_unix", "uprobe_multi", "seccomp_notify"})
         EXPECT_TRUE(f.at(name).get<bool>()) << name << ": " << d.at(name);
     EXPECT_NE(d.at("lsm").get<std::string>().find("active LSMs"), std::string::npos) << d.at("lsm");
     // Linux 6.18: guarded connections to watched unix sockets go to the relay.

@@ -321,6 +321,8 @@ const char* layer_name(uint32_t layer) {
             return "connect";
         case KS_LAYER_FENTRY:
             return "fentry";
+        case KS_LAYER_SECCOMP:
+            return "seccomp";
         default:
             return "unknown";
     }
@@ -396,7 +398,9 @@ const char* db_reason_text(uint32_t reason) {
     return "";
 }
 
-bool layer_refuses(uint32_t layer) { return layer == KS_LAYER_LSM || layer == KS_LAYER_FENTRY; }
+bool layer_refuses(uint32_t layer) {
+    return layer == KS_LAYER_LSM || layer == KS_LAYER_FENTRY || layer == KS_LAYER_SECCOMP;
+}
 
 const char* match_name(uint32_t match) {
     switch (match) {

@@ -146,8 +146,9 @@ const char* event_type_name(uint32_t type);
 const char* tamper_name(uint32_t what);  // "signal", "ptrace", "bpf"...
 const char* op_name(uint32_t op);
 const char* layer_name(uint32_t layer);
-// The layers whose programs refuse a call in the kernel (EPERM): the LSM
-// hooks and the fmod_ret programs on security_* functions.
+// The layers that refuse a call before it runs (EPERM): the LSM hooks, the
+// fmod_ret programs on security_* functions, and a run session's seccomp
+// filter (the daemon answers for the kernel).
 bool layer_refuses(uint32_t layer);
 const char* match_name(uint32_t match);
 const char* seed_name(uint32_t seed);

@@ -61,6 +61,15 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                   "refuse the call with EPERM, like the LSM layer); use the libc uprobes and "
                   "syscall tracepoints instead, which stop a raw system call only right after "
                   "it and send every system call of every process down the slow path");
+    cmd->add_flag("--seccomp-sessions", opts->seccomp_sessions,
+                  "Where neither the LSM nor the fentry layer runs, put `killswitch run` "
+                  "sessions under a seccomp filter: the daemon answers each destructive system "
+                  "call of such a session before it runs (refused with EPERM, raw calls and "
+                  "static binaries included), and while every session is one of these and "
+                  "protect.min_free is off, no syscall tracepoint is attached: other processes "
+                  "pay nothing. The price: the filter's listener lives in this daemon, so while "
+                  "it is down (a restart, an upgrade) those calls of running sessions fail with "
+                  "ENOSYS, and a held call fails. See docs/guarantees.md");
     cmd->add_option("--db", opts->db,
                     "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "

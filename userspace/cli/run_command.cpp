@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/sysfs.h"
 #include "control/control.h"
+#include "seccomp_guard/filter.h"
 
 namespace ks::cli {
 namespace {
@@ -47,9 +48,31 @@ void signal_session(const std::string& procs, int sig) {
     _exit(err == ENOENT ? 127 : 126);
 }
 
+// The session's first process, before its exec: the filter, whose
+// listener goes to the daemon. When the filter cannot be installed, the
+// daemon covers the session with its syscall tracepoints instead (attached
+// before it answers); when the daemon cannot take the listener, the command
+// is not run (its destructive calls would have no one to answer them).
+void under_seccomp_filter(const GlobalOptions& g, const std::string& name) {
+    nlohmann::json req = {{"cmd", "session.seccomp"}, {"session", name}};
+    auto listener = seccomp::install_session_filter();
+    if (!listener) req["error"] = listener.error().str();
+    auto reply = control_request(g.runtime_dir, req, 30000, listener ? listener->get() : -1);
+    if (!reply || !reply->value("ok", false)) {
+        fprintf(stderr, "killswitch run: session %s: %s. Refusing to run the command.\n",
+                name.c_str(),
+                !reply ? reply.error().str().c_str()
+                       : reply->value("error", "the daemon refused the seccomp listener").c_str());
+        _exit(125);
+    }
+}
+
 int run_guarded(const GlobalOptions& g, const std::string& session,
                 const std::vector<std::string>& command) {
-    nlohmann::json req = {{"cmd", "session.create"}, {"name", session}, {"command", command}};
+    // seccomp: this process can put the session under a seccomp filter,
+    // which the daemon asks for where the kernel has no hook layer.
+    nlohmann::json req = {
+        {"cmd", "session.create"}, {"name", session}, {"command", command}, {"seccomp", true}};
     // The daemon attaches its file layers for the first session: seconds on a
     // loaded host.
     auto reply = control_request(g.runtime_dir, req, 30000);
@@ -87,10 +110,14 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
             _exit(125);
         }
         ::setenv("KILLSWITCH_SESSION", name.c_str(), 1);
-        // The libc layer for this process before the exec, where the daemon
-        // attaches it per process (an older daemon does not know the request:
-        // it attaches it when it sees the exec).
-        (void)control_request(g.runtime_dir, {{"cmd", "session.enter"}}, 30000);
+        if (reply->value("seccomp", false)) {
+            under_seccomp_filter(g, name);
+        } else {
+            // The libc layer for this process before the exec, where the
+            // daemon attaches it per process (an older daemon does not know
+            // the request: it attaches it when it sees the exec).
+            (void)control_request(g.runtime_dir, {{"cmd", "session.enter"}}, 30000);
+        }
         exec_command(command);
     }
     g_child = child;

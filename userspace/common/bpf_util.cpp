@@ -132,6 +132,42 @@ void detach_layer(bpf_object_skeleton* s, std::vector<bpf_link*>& uprobes,
     });
 }
 
+bool is_syscall_tracepoint(const char* section) {
+    return std::strncmp(section, "tp/syscalls/", 12) == 0;
+}
+
+Status attach_programs(bpf_object_skeleton* s, bool (*part)(const char* section), const char* what,
+                       std::thread& pending) {
+    if (pending.joinable()) pending.join();
+    for (int i = 0; i < s->prog_cnt; ++i) {
+        bpf_program* prog = *s->progs[i].prog;
+        bpf_link** link = s->progs[i].link;
+        if (*link || !bpf_program__autoattach(prog) || !part(bpf_program__section_name(prog)))
+            continue;
+        bpf_link* l = bpf_program__attach(prog);
+        if (!l) return sys_error(std::string("attach ") + what + " " + s->progs[i].name, errno);
+        *link = l;
+        pins::pin_link(l, std::string(s->name) + "." + s->progs[i].name);
+    }
+    return {};
+}
+
+void detach_programs(bpf_object_skeleton* s, bool (*part)(const char* section),
+                     std::thread& pending) {
+    if (pending.joinable()) pending.join();
+    std::vector<bpf_link*> links;
+    for (int i = 0; i < s->prog_cnt; ++i) {
+        bpf_link** link = s->progs[i].link;
+        if (!*link || !part(bpf_program__section_name(*s->progs[i].prog))) continue;
+        pins::unpin_link(*link);
+        links.push_back(*link);
+        *link = nullptr;
+    }
+    pending = std::thread([links = std::move(links)] {
+        for (auto* l : links) bpf_link__destroy(l);
+    });
+}
+
 Status replace_u32_set(int fd, const std::vector<uint32_t>& keys, const std::string& what) {
     uint32_t key = 0, next = 0;
     std::vector<uint32_t> old;

@@ -50,6 +50,15 @@ void detach_links(std::vector<bpf_link*>& links);
 // whole layer (RCU grace periods), so it runs on the thread `pending`, which
 // the next attach or detach waits for.
 Status attach_layer(bpf_object_skeleton* s, const char* what, std::thread& pending);
+// Part of a layer: the programs for which part(section) is true, attached
+// (and pinned) one by one where not yet attached, or detached on `pending`.
+// The syscall tracepoints of a layer come and go this way while the rest
+// stays (a run session's seccomp filter covers what they would).
+Status attach_programs(bpf_object_skeleton* s, bool (*part)(const char* section), const char* what,
+                       std::thread& pending);
+void detach_programs(bpf_object_skeleton* s, bool (*part)(const char* section),
+                     std::thread& pending);
+bool is_syscall_tracepoint(const char* section);
 // Every syscall tracepoint a layer's programs need exists (checked at load,
 // instead of a trial attach and its slow detach).
 Status check_tracepoints(bpf_object* obj);

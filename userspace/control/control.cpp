@@ -104,7 +104,7 @@ Status write_message(int fd, const nlohmann::json& msg) {
 }
 
 Result<nlohmann::json> control_request(const std::string& runtime_dir, const nlohmann::json& req,
-                                       int timeout_ms) {
+                                       int timeout_ms, int pass_fd) {
     std::string path = control_socket_path(runtime_dir);
     auto addr = make_addr(path);
     if (!addr) return addr.error();
@@ -112,8 +112,67 @@ Result<nlohmann::json> control_request(const std::string& runtime_dir, const nlo
     if (!fd.valid()) return sys_error("socket");
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0)
         return sys_error("connect " + path);
-    if (auto st = write_message(fd.get(), req); !st) return st.error();
+    if (pass_fd >= 0) {
+        std::string line =
+            req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        if (auto st = send_with_fd(fd.get(), line, pass_fd); !st) return st.error();
+    } else if (auto st = write_message(fd.get(), req); !st) {
+        return st.error();
+    }
     return read_message(fd.get(), timeout_ms);
+}
+
+Status send_with_fd(int sock, const std::string& bytes, int fd) {
+    // The descriptor rides with the first byte; the rest follows as usual.
+    iovec iov{const_cast<char*>(bytes.data()), 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do {
+        n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) return sys_error("sendmsg");
+    size_t off = 1;
+    while (off < bytes.size()) {
+        ssize_t m = ::send(sock, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (m < 0 && errno == EINTR) continue;
+        if (m < 0) return sys_error("send");
+        off += static_cast<size_t>(m);
+    }
+    return {};
+}
+
+ssize_t receive_with_fd(int sock, char* buf, size_t len, Fd& passed) {
+    iovec iov{buf, len};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (!passed.valid())
+                passed.reset(fd);
+            else
+                ::close(fd);
+        }
+    }
+    return n;
 }
 
 }  // namespace ks

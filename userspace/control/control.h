@@ -49,8 +49,15 @@ Result<PeerCred> peer_credentials(int fd);
 Result<nlohmann::json> read_message(int fd, int timeout_ms);
 Status write_message(int fd, const nlohmann::json& msg);
 
-// Client side: one request, one reply.
+// Client side: one request, one reply. With pass_fd, the descriptor goes
+// along with the request (SCM_RIGHTS): a session's seccomp listener.
 Result<nlohmann::json> control_request(const std::string& runtime_dir, const nlohmann::json& req,
-                                       int timeout_ms = 5000);
+                                       int timeout_ms = 5000, int pass_fd = -1);
+
+// Sends bytes with one descriptor attached (SCM_RIGHTS).
+Status send_with_fd(int sock, const std::string& bytes, int fd);
+// Receives what is there (non-blocking); a descriptor that came with it is
+// put in passed (a second one is closed). 0: the peer closed.
+ssize_t receive_with_fd(int sock, char* buf, size_t len, Fd& passed);
 
 }  // namespace ks

@@ -324,6 +324,8 @@ void Daemon::run() {
                 on_listen_notes();
             } else if (fd == scan_.done.get()) {
                 on_db_listeners_found();
+            } else if (seccomp_.count(fd)) {
+                on_seccomp(fd, evs[i].events);
             } else if (fd == control_->fd()) {
                 for (;;) {
                     Fd c = control_->accept_client();
@@ -526,7 +528,8 @@ void Daemon::on_exec(const ExecEvent& ev) {
     const auto& h = ev.hdr;
     // A process guarded from this exec on: its uprobes (a held agent's
     // before it is let go; the others' as soon as we read this).
-    if (scope_) scope_uprobes(h.pid);
+    // Not under a seccomp filter: it asks about every call the uprobes see.
+    if (scope_ && !seccomp_covers(h.session_id)) scope_uprobes(h.pid);
     if (h.flags & KS_EVF_NEW_SESSION) {
         auto origin = ev.seed == KS_SEED_UID ? SessionOrigin::Uid : SessionOrigin::Agent;
         // A held agent is let go only once the layers are attached. One with
@@ -582,7 +585,9 @@ void Daemon::on_fork(const ForkEvent& ev) {
         fork_holds_.add(boottime_ns() - ev.hdr.ts_boot_ns);
         return;
     }
-    if (scope_) {
+    if (scope_ && seccomp_covers(ev.hdr.session_id)) {
+        (void)bpf_->clear_uprobe_pending(ev.hdr.pid);
+    } else if (scope_) {
         // A parent in a guarded cgroup is marked at its first fork.
         scope_uprobes(ev.hdr.ppid);
         // The child's link now: when this comes before its return from fork,
@@ -673,7 +678,7 @@ void Daemon::on_client_readable(int fd) {
     if (it == clients_.end()) return;
     Client& c = it->second;
     char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t n = receive_with_fd(fd, buf, sizeof(buf), c.passed);
     if (n > 0) c.buf.append(buf, static_cast<size_t>(n));
     auto nl = c.buf.find('\n');
     if (nl == std::string::npos) {
@@ -690,7 +695,7 @@ void Daemon::on_client_readable(int fd) {
     else if (req.is_discarded() || !req.is_object())
         reply = {{"ok", false}, {"error", "malformed request"}};
     else
-        reply = handle_request(req, *peer);
+        reply = handle_request(req, *peer, std::move(c.passed));
     (void)write_message(fd, reply);
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     clients_.erase(it);

@@ -22,6 +22,10 @@ struct DaemonOptions {
     bool scoped_uprobes = true;
     bool lsm = true;               // the LSM layer, where the kernel runs it
     bool fentry = true;            // else the fentry (fmod_ret) layer, where the kernel runs it
+    // Where neither runs: `killswitch run` sessions under a seccomp filter
+    // that asks the daemon (no syscall tracepoint for them). Off by default:
+    // the filter's listener goes with the daemon (docs/guarantees.md).
+    bool seccomp_sessions = false;
     std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints
     std::vector<std::string> outputs;  // KIND=TARGET, beside the policy's outputs
     bool db_client_probes = true;  // false: no libpq uprobes, whatever the policy says

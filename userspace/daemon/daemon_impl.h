@@ -29,11 +29,13 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "abi/decode.h"
@@ -76,6 +78,8 @@
 #include "process_guard/process_guard_bpf.h"
 #include "process_guard/process_table.h"
 #include "process_guard/sessions.h"
+#include "seccomp_guard/filter.h"
+#include "seccomp_guard/notice.h"
 #include "self_guard/reach.h"
 #include "self_guard/self_guard_bpf.h"
 
@@ -103,6 +107,19 @@ inline std::string comm_of(int pid) {
     std::string c = comm ? *comm : "";
     while (!c.empty() && c.back() == '\n') c.pop_back();
     return c;
+}
+
+// The parent of a process (/proc/PID/stat), 0 when it is gone.
+inline int ppid_of(int pid) {
+    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return 0;
+    // pid (comm) state ppid: comm may hold spaces and parentheses.
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos) return 0;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) != 2) return 0;
+    return ppid;
 }
 
 // The policy in force: the compiled value, and the protected set built from
@@ -253,6 +270,7 @@ class Daemon {
     bool update_file_layer(bool force_on = false);
     static constexpr std::chrono::seconds kDetachGrace{10};
     std::optional<std::chrono::steady_clock::time_point> detach_due_;
+    std::optional<std::chrono::steady_clock::time_point> syscalls_detach_due_;
     [[nodiscard]] json layers_json() const;
 
     // policy_state.cpp
@@ -301,7 +319,8 @@ class Daemon {
     [[nodiscard]] json open_windows() const;
 
     // requests.cpp
-    json handle_request(const json& req, const PeerCred& peer);
+    // passed: a descriptor that came with the request (SCM_RIGHTS).
+    json handle_request(const json& req, const PeerCred& peer, Fd passed = {});
     // Attaches the libc uprobes to a guarded process (scope_); a failure is
     // logged and recorded (false).
     bool scope_uprobes(int tgid);
@@ -371,6 +390,51 @@ class Daemon {
         uint32_t kind = 0;
     };
     std::map<uint64_t, RelayHold> relay_holds_;
+
+    // seccomp_sessions.cpp: `killswitch run` sessions under a seccomp filter
+    // (seccomp_guard/) where no hook layer runs. The daemon answers each call
+    // the filter names before it runs; while every session is so covered,
+    // no syscall tracepoint is attached and no other process pays for them.
+    struct SeccompListener {
+        Fd fd;
+        uint32_t session_id = 0;
+    };
+    std::map<int, SeccompListener> seccomp_;  // by listener fd
+    // Sessions whose first process is installing the filter: covered (it
+    // runs only killswitch until its exec, which waits for the handoff).
+    std::map<uint32_t, std::chrono::steady_clock::time_point> seccomp_pending_;
+    // Long enough for a loaded host to start that process and load the
+    // filter; after it the tracepoints cover the session.
+    static constexpr std::chrono::seconds kSeccompHandoff{30};
+    static constexpr std::chrono::microseconds kSeccompLinger{50};
+    struct SeccompHold {
+        int fd = -1;
+        uint64_t id = 0;
+    };
+    std::map<uint64_t, SeccompHold> seccomp_holds_;  // by hold id
+    std::string seccomp_reason_;                     // why run sessions get no filter ("": they do)
+    struct {
+        uint64_t asked = 0, refused = 0, passed = 0, unreadable = 0, judge_ns = 0;
+    } seccomp_counts_;
+    void start_seccomp();
+    [[nodiscard]] bool seccomp_covers(uint32_t session_id) const;
+    // No guarded process can exist outside a covered session.
+    [[nodiscard]] bool syscall_tracepoints_needed() const;
+    json accept_seccomp(const json& req, const PeerCred& peer, Fd passed);
+    void on_seccomp(int fd, uint32_t events);
+    void judge_seccomp(int fd, const seccomp::Notice& n);
+    // What the call's paths reach: the first protected object, as a record
+    // of the file guard's (layer seccomp); none: the call goes on.
+    std::optional<FileEvent> seccomp_file_event(const EventHeader& h, const seccomp::Call& c);
+    // fallocate: within the space budget's headroom (protect.min_free).
+    [[nodiscard]] bool space_allows(int tid, const seccomp::Call& c) const;
+    std::optional<FileEvent> seccomp_space_event(const EventHeader& h, const seccomp::Call& c);
+    // ev with its rule's action, and what lets it through (monitor mode, the
+    // session's allow window where the rule allows one).
+    [[nodiscard]] FileEvent under_rule(FileEvent ev) const;
+    void answer_seccomp_hold(const Hold& h, bool approve);
+    void forget_seccomp(uint32_t session_id);
+    [[nodiscard]] json seccomp_json() const;
     db::VolumeBudget volume_;
     std::vector<db::Listener> discovered_;
     std::chrono::steady_clock::time_point discovered_at_{};
@@ -423,6 +487,7 @@ class Daemon {
     struct Client {
         Fd fd;
         std::string buf;
+        Fd passed;  // a descriptor that came with the request
     };
     std::map<int, Client> clients_;
     bool stopping_ = false;

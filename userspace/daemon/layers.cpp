@@ -76,6 +76,7 @@ void Daemon::start_layers() {
     sgbpf_ = add_layer(std::move(sg.value()));
     if (auto st = sgbpf_->set_protected_pids({::getpid()}); !st)
         throw StartupError{st.error().str()};
+    start_seccomp();
     if (scope_) {
         if (auto st = bpf_->set_uprobe_scope(true); !st) throw StartupError{st.error().str()};
         // Guarded before we started (an earlier daemon's sessions): their
@@ -157,6 +158,7 @@ json Daemon::layers_json() const {
                                          : !dwbpf_             ? "no socket path on this kernel"
                                                                : "off (databases.relay: false)"}};
     layers["uprobe_scope"] = scope_json();
+    layers["seccomp_sessions"] = seccomp_json();
     return layers;
 }
 
@@ -180,24 +182,49 @@ bool Daemon::update_file_layer(bool force_on) {
     const policy::Policy& p = policy();
     bool need = force_on || sessions_->count() > 0 || !p.guard_uids.empty() ||
                 !p.guard_cgroups.empty() || (!p.hold_agents_at_exec && !p.agent_names.empty());
+    auto now = std::chrono::steady_clock::now();
+    // A run session's filter that never came: the tracepoints cover it.
+    std::erase_if(seccomp_pending_, [&](const auto& pending) { return pending.second < now; });
+    // The syscall tracepoints (file and self guards) only while a guarded
+    // process can exist outside every seccomp-covered run session; gone
+    // kDetachGrace after the last such need, like the layers.
+    bool syscalls = force_on || syscall_tracepoints_needed();
+    if (syscalls) syscalls_detach_due_.reset();
     if (need) detach_due_.reset();
+    if (need && fbpf_->active() && syscalls != fbpf_->syscalls()) {
+        if (!syscalls) {
+            if (!syscalls_detach_due_) syscalls_detach_due_ = now + kDetachGrace;
+            if (now < *syscalls_detach_due_) return true;
+            syscalls_detach_due_.reset();
+        }
+        if (auto st = fbpf_->set_syscalls(syscalls); !st) {
+            spdlog::error("file_guard: {}", st.error().str());
+            if (syscalls) return false;
+        }
+        if (auto st = sgbpf_->set_active(syscalls); !st)
+            spdlog::error("{}: {}", sgbpf_->name(), st.error().str());
+        spdlog::info("syscall tracepoints {} ({} sessions, {} under a seccomp filter)",
+                     syscalls ? "attached" : "detached", sessions_->count(), seccomp_.size());
+    }
     if (need == fbpf_->active()) return true;
     if (!need) {
-        auto now = std::chrono::steady_clock::now();
         if (!detach_due_) detach_due_ = now + kDetachGrace;
         if (now < *detach_due_) return true;
         detach_due_.reset();
     }
+    // Before it attaches: with its syscall tracepoints or without.
+    if (need) (void)fbpf_->set_syscalls(syscalls);
     for (const auto& l : layers_) {
         if (l->always_on()) continue;
-        if (auto st = l->set_active(need); !st) {
+        bool on = l.get() == sgbpf_ ? need && syscalls : need;
+        if (auto st = l->set_active(on); !st) {
             spdlog::error("{}: {}", l->name(), st.error().str());
             if (l.get() == fbpf_) return false;
         }
     }
     sync_relay();  // the unix sockets found as the programs attached
-    spdlog::info("file protection programs {} ({} sessions)", need ? "attached" : "detached",
-                 sessions_->count());
+    spdlog::info("file protection programs {} ({} sessions{})", need ? "attached" : "detached",
+                 sessions_->count(), need && !syscalls ? ", no syscall tracepoint" : "");
     return true;
 }
 

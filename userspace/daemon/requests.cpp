@@ -13,7 +13,7 @@ json Daemon::session_record(const char* event, const Session& s) {
             {"cgroup", s.cgroup}, {"command", s.command}};
 }
 
-json Daemon::handle_request(const json& req, const PeerCred& peer) {
+json Daemon::handle_request(const json& req, const PeerCred& peer, Fd passed) {
     std::string cmd = req.value("cmd", "");
     if (peer.uid != 0) return {{"ok", false}, {"error", "only root may use the control socket"}};
     if (cmd == "ping") return {{"ok", true}};
@@ -44,12 +44,22 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
         if (req.contains("command") && req["command"].is_array())
             for (const auto& a : req["command"])
                 if (a.is_string()) command.push_back(a);
-        if (!update_file_layer(true))
+        // Under a seccomp filter (seccomp_sessions.cpp) where this kernel
+        // has no hook layer: the syscall tracepoints need not attach for it.
+        bool seccomp = seccomp_reason_.empty() && req.value("seccomp", false);
+        if (!seccomp && !update_file_layer(true))
             return {{"ok", false}, {"error", "cannot attach the file protection programs"}};
         auto s = sessions_->create(name, command);
         if (!s) {
             update_file_layer();
             return {{"ok", false}, {"error", s.error().str()}};
+        }
+        if (seccomp) {
+            seccomp_pending_[s->id] = std::chrono::steady_clock::now() + kSeccompHandoff;
+            if (!update_file_layer()) {
+                seccomp_pending_.erase(s->id);
+                return {{"ok", false}, {"error", "cannot attach the file protection programs"}};
+            }
         }
         // The wrapper is the session's handle: its death ends the session
         // by policy (sessions.wrapper_exit).
@@ -64,8 +74,10 @@ json Daemon::handle_request(const json& req, const PeerCred& peer) {
                 {"session", s->name},
                 {"session_id", s->id},
                 {"cgroup", s->cgroup},
-                {"cgroup_procs", s->cgroup_path + "/cgroup.procs"}};
+                {"cgroup_procs", s->cgroup_path + "/cgroup.procs"},
+                {"seccomp", seccomp}};
     }
+    if (cmd == "session.seccomp") return accept_seccomp(req, peer, std::move(passed));
     if (cmd == "emergency") {
         // A guarded process may not thaw (or freeze, or kill) sessions.
         if (auto sid = bpf_->session_of(peer.pid))

@@ -97,6 +97,7 @@ void Daemon::forget_session(uint32_t session_id) {
     escalation_.forget(session_id);
     frozen_.forget(session_id);
     volume_.forget(session_id);
+    forget_seccomp(session_id);
     if (wrappers_.erase(session_id)) save_wrappers();
 }
 

@@ -31,6 +31,7 @@
 #include "common/sysfs.h"
 #include "common/uprobe_scope.h"
 #include "probe.skel.h"
+#include "seccomp_guard/filter.h"
 
 // The uprobe probe attaches here. It must be a real call the compiler cannot
 // inline or drop, at an address we can turn into a file offset.
@@ -42,11 +43,27 @@ namespace ks {
 namespace {
 
 constexpr std::array<std::string_view, kFeatureCount> kNames = {
-    "btf",           "tracefs",     "bpffs",        "cgroup_v2",
-    "cgroup_freeze", "cgroup_kill", "tracepoint",   "raw_tracepoint",
-    "uprobe",        "sk_msg",      "cgroup_skb",   "sockops",
-    "lsm",           "fentry",      "ring_buffer",  "bpf_send_signal",
-    "bpf_loop",      "io_uring",    "connect_unix", "uprobe_multi",
+    "btf",
+    "tracefs",
+    "bpffs",
+    "cgroup_v2",
+    "cgroup_freeze",
+    "cgroup_kill",
+    "tracepoint",
+    "raw_tracepoint",
+    "uprobe",
+    "sk_msg",
+    "cgroup_skb",
+    "sockops",
+    "lsm",
+    "fentry",
+    "ring_buffer",
+    "bpf_send_signal",
+    "bpf_loop",
+    "io_uring",
+    "connect_unix",
+    "uprobe_multi",
+    "seccomp_notify",
 };
 
 constexpr const char* kTracefsPath = "/sys/kernel/tracing";
@@ -218,6 +235,7 @@ class Prober {
         probe_io_uring();
         probe_connect_unix();
         probe_uprobe_multi();
+        probe_seccomp_notify();
         return std::move(f_);
     }
 
@@ -555,6 +573,15 @@ class Prober {
         const auto& s = uprobe_multi_support(find_libc());
         f_.set(FeatureId::kUprobeMulti, s.attach_type.has_value(),
                s.attach_type ? "a uprobe_multi link on libc for one process attached" : s.reason);
+    }
+
+    // What `killswitch run` does under --seccomp-sessions, with a child of
+    // our own: its unlinkat of a scratch file answered EPERM, the file kept.
+    void probe_seccomp_notify() {
+        std::string why = seccomp::trial("/tmp");
+        f_.set(
+            FeatureId::kSeccompNotify, why.empty(),
+            why.empty() ? "a filtered unlinkat was refused by its supervisor, the file kept" : why);
     }
 
     Features f_;

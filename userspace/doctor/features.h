@@ -34,8 +34,9 @@ enum class FeatureId {
     kBpfSendSignal,
     kBpfLoop,
     kIoUring,
-    kConnectUnix,  // cgroup/connect_unix and bpf_sock_addr_set_sun_path (Linux 6.7+)
-    kUprobeMulti,  // uprobe_multi links for one process (Linux 6.6+)
+    kConnectUnix,    // cgroup/connect_unix and bpf_sock_addr_set_sun_path (Linux 6.7+)
+    kUprobeMulti,    // uprobe_multi links for one process (Linux 6.6+)
+    kSeccompNotify,  // a seccomp filter's call answered by a supervisor (5.5+)
     kCount,
 };
 

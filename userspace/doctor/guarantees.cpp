@@ -38,6 +38,7 @@ constexpr std::array kImplemented = {
     Implemented{"deputy-connect", true},
     Implemented{"fail-closed", true},
     Implemented{"uprobes-in-guarded-only", true},
+    Implemented{"run-session-seccomp", true},
 };
 
 bool is_implemented(std::string_view operation) {
@@ -172,6 +173,24 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
                   std::string(b.detail(FeatureId::kUprobeMulti)) +
                   "): the libc uprobes are in every process that maps libc, and each call of "
                   "unlink, open, kill... traps, guarded or not (see docs/performance.md).");
+
+    b.add("run-session-seccomp",
+          "seccomp filter in each `killswitch run` session (SECCOMP_RET_USER_NOTIF): the daemon "
+          "answers the destructive calls before they run",
+          Effect::kPrevents, !b.refusing() && b.has(FeatureId::kSeccompNotify),
+          b.refusing() ? "Not needed: the hook layer refuses the calls itself."
+          : b.has(FeatureId::kSeccompNotify)
+              ? "Opt-in (killswitch daemon --seccomp-sessions). The file operations, signals and "
+                "traces aimed at other processes, bpf(), module and kexec calls of a run "
+                "session are refused with EPERM before they run, raw calls and static binaries "
+                "included, and a held call waits in the kernel. While every session is a run "
+                "session and protect.min_free is off, no syscall tracepoint is attached: other "
+                "processes pay nothing. Limits: while the daemon is down (restart, upgrade) "
+                "those calls of running sessions fail with ENOSYS; a thread that rewrites a path "
+                "between the daemon's look and the call gets past it (the tracepoints, where "
+                "attached, still stop it after); agents found at exec and guard_uids or "
+                "guard_cgroups sessions are covered by the other layers."
+              : "NOT available: " + std::string(b.detail(FeatureId::kSeccompNotify)) + ".");
 
     b.add_file_op("unlink-raw-syscall", "path_unlink/path_rmdir",
                   "sys_enter_unlink/unlinkat/rmdir");

@@ -96,10 +96,18 @@ Status FileGuardBpf::set_active(bool active) {
         active_ = false;
         return {};
     }
-    if (auto st = attach_layer(skel_->skeleton,
-                               "file_guard syscall tracepoints (is tracefs mounted?)", detaching_);
-        !st)
+    if (syscalls_) {
+        if (auto st =
+                attach_layer(skel_->skeleton,
+                             "file_guard syscall tracepoints (is tracefs mounted?)", detaching_);
+            !st)
+            return st;
+    } else if (auto st = attach_programs(
+                   skel_->skeleton, [](const char* sec) { return !is_syscall_tracepoint(sec); },
+                   "file_guard", detaching_);
+               !st) {
         return st;
+    }
     active_ = true;
     if (!want_uprobes_ || libc_.empty()) return {};
     // open64/truncate64/fallocate64 are aliases of open/truncate/fallocate
@@ -145,6 +153,18 @@ Status FileGuardBpf::set_active(bool active) {
     return {};
 }
 
+Status FileGuardBpf::set_syscalls(bool on) {
+    if (on == syscalls_) return {};
+    syscalls_ = on;
+    if (!active_) return {};
+    if (!on) {
+        detach_programs(skel_->skeleton, is_syscall_tracepoint, detaching_);
+        return {};
+    }
+    return attach_programs(skel_->skeleton, is_syscall_tracepoint,
+                           "file_guard syscall tracepoints (is tracefs mounted?)", detaching_);
+}
+
 FileGuardBpf::~FileGuardBpf() {
     if (detaching_.joinable()) detaching_.detach();  // the process is going
     destroy_links(links_);
@@ -153,6 +173,7 @@ FileGuardBpf::~FileGuardBpf() {
 void FileGuardBpf::describe(nlohmann::json& layers) const {
     layers["file_guard"] = program_names();
     layers["file_tracepoints"] = tracepoints();
+    layers["file_tracepoints_attached"] = active_ && syscalls_;
     layers["uprobes"] = uprobes();
     layers["libc"] = libc_path();
     layers["exec_rules"] = watched_tools();

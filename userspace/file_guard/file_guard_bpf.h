@@ -62,6 +62,12 @@ class FileGuardBpf : public Layer {
     // a uprobe trap.
     Status set_active(bool active) override;
     [[nodiscard]] bool active() const override { return active_; }
+    // Whether the syscall tracepoints are part of it while active. Off while
+    // every guarded process runs under a run session's seccomp filter
+    // (seccomp_guard/): the exec layer stays, and no other process on the
+    // host is put on the syscall slow path.
+    Status set_syscalls(bool on);
+    [[nodiscard]] bool syscalls() const { return syscalls_; }
     [[nodiscard]] std::string_view name() const override { return "file_guard"; }
     [[nodiscard]] std::vector<std::string> programs() const override { return program_names(); }
     void describe(nlohmann::json& layers) const override;
@@ -118,6 +124,7 @@ class FileGuardBpf : public Layer {
     bool space_writes_ = true;
     bool space_loaded_ = true;
     bool active_ = false;
+    bool syscalls_ = true;
     std::thread detaching_;  // the last detach, finishing in the kernel
 };
 

@@ -109,6 +109,9 @@ Decision decide_file(const FileEvent& ev, const policy::CompiledPolicy& policy) 
         // Not stopped (the kernel's rule only audits): the call went on.
         d.prevented = false;
     }
+    // The seccomp layer refuses the call from the daemon, which kills too
+    // where the rule says so (the other hook layers kill from the kernel).
+    if (ev.layer == KS_LAYER_SECCOMP && carried_out == Action::Kill) d.task = TaskStep::Kill;
     session_part(d, carried_out, policy.rule(ev.rule_id).session);
     if (carried_out == Action::Hold)
         d.hold = HoldSpec{layer_name(ev.layer), op_name(ev.op), file_event_path(ev), "", d.rule};

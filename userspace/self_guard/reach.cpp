@@ -33,7 +33,8 @@ long pgrp_of(int pid) {
     return pgrp;
 }
 
-// The thread group of a thread id; 0 when gone.
+}  // namespace
+
 int tgid_of(int tid) {
     std::ifstream f("/proc/" + std::to_string(tid) + "/status");
     std::string line;
@@ -41,8 +42,6 @@ int tgid_of(int tid) {
         if (line.rfind("Tgid:", 0) == 0) return std::atoi(line.c_str() + 5);
     return 0;
 }
-
-}  // namespace
 
 std::vector<int> reached_processes(int caller, int64_t target) {
     if (target > 0) {

@@ -17,6 +17,9 @@ namespace ks {
 // fails with ESRCH and reaches nobody.
 std::vector<int> reached_processes(int caller, int64_t target);
 
+// The process a thread belongs to (/proc/TID/status Tgid); 0 when gone.
+int tgid_of(int tid);
+
 // A process reached outside the caller's session.
 struct ReachedProcess {
     int pid = 0;

@@ -60,6 +60,9 @@ Decision decide_tamper(const TamperEvent& ev, int daemon_pid, const policy::Poli
     d.prevented = tamper_prevented(ev);
     d.no_window = true;
     d.follow_up = policy.self_protection_session;
+    // Refused by the daemon's answer to a seccomp notification: the kill is
+    // the daemon's too.
+    if (ev.layer == KS_LAYER_SECCOMP) d.task = TaskStep::Kill;
     return d;
 }
 

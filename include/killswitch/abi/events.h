@@ -164,6 +164,7 @@ enum ks_layer {
     KS_LAYER_SK_MSG = 5,     /* socket send path: the bytes never leave */
     KS_LAYER_CONNECT = 6,    /* connect() refused with EPERM */
     KS_LAYER_FENTRY = 7,     /* fmod_ret on a security_* function: refused with EPERM */
+    KS_LAYER_SECCOMP = 8,    /* a run session's seccomp filter asked the daemon: refused with EPERM */
 };
 
 /* How the object was found to be protected. */

@@ -1,0 +1,244 @@
+// `killswitch daemon --seccomp-sessions` on a kernel with no hook layer (this
+// one): `killswitch run` sessions are put under a seccomp filter and the
+// daemon answers each destructive call before it runs. What must hold:
+// a static binary's raw unlinkat, which the syscall tracepoints only stop
+// after it has run, is refused (EPERM) and the file stays; ordinary work in
+// the session goes on unrecorded; a signal at a process outside the session
+// is refused and the process lives, one at the daemon kills its sender; a held call waits in the
+// kernel until a person approves it; an allocation past the space budget is refused before it
+// allocates; while only such sessions exist (and protect.min_free is off) no syscall tracepoint is
+// attached; and with the daemon gone, the calls it would have answered fail instead of running.
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "harness.h"
+#include "seccomp_guard/filter.h"
+
+namespace ks::test {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class SeccompSessions : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        KS_REQUIRE_ROOT();
+        if (auto why = seccomp::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+        data_ = dir_ / "pgdata";
+        held_ = dir_ / "exports";
+        fs::create_directories(data_);
+        fs::create_directories(held_);
+        for (const char* f : {"f1", "f2", "f3"}) std::ofstream(data_ + "/" + f) << "rows\n";
+        std::ofstream(held_ + "/report") << "rows\n";
+        policy_ = dir_ / "policy.yaml";
+        std::ofstream(policy_) << "version: 1\nprotect:\n  paths:\n    - " << data_
+                               << "\n    - {path: " << held_
+                               << ", action: hold}\n  min_free: off\n  hold_timeout: 60\n";
+    }
+    void start(std::vector<std::string> extra = {"--seccomp-sessions"}) {
+        d_ = std::make_unique<Daemon>(Daemon::Options{.policy_file = policy_, .extra_args = extra});
+        ASSERT_TRUE(d_->ready()) << d_->stderr_text();
+    }
+    json status() const { return json::parse(d_->cli({"status", "--json"}).out); }
+
+    TempDir dir_;
+    std::string data_, held_, policy_;
+    std::unique_ptr<Daemon> d_;
+};
+
+TEST_F(SeccompSessions, ARawSystemCallIsRefusedBeforeItRuns) {
+    // Unguarded, the static helper deletes protected data.
+    std::ofstream(data_ + "/scratch") << "rows\n";
+    auto free = run_command({helper("raw_unlinkat"), data_ + "/scratch"});
+    EXPECT_EQ(free.out, "deleted 1\n") << free.err;
+    EXPECT_FALSE(fs::exists(data_ + "/scratch"));
+
+    start();
+    auto r = d_->cli(
+        {"run", "--session", "raw", "--", helper("raw_unlinkat"), data_ + "/f1", data_ + "/f2"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "deleted 0\n") << r.err;
+    EXPECT_NE(r.err.find("unlinkat " + data_ + "/f1: Operation not permitted"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("killswitch: refused unlink " + data_ + "/f1"), std::string::npos)
+        << r.err;
+    EXPECT_TRUE(fs::exists(data_ + "/f1"));
+    EXPECT_TRUE(fs::exists(data_ + "/f2"));
+    json rec = session_record(*d_, "file", "raw");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
+    EXPECT_EQ(rec.value("op", ""), "unlink");
+    EXPECT_EQ(rec.value("path", ""), data_ + "/f1");
+    EXPECT_EQ(rec.value("refused", ""), "EPERM");
+    EXPECT_TRUE(rec.value("prevented", false));
+}
+
+TEST_F(SeccompSessions, OnlyRunSessionsAliveNoSyscallTracepointIsAttached) {
+    start();
+    std::string go = dir_ / "go";
+    auto agent = std::async(std::launch::async, [&] {
+        return d_->cli({"run", "--session", "idle", "--", "sh", "-c",
+                        "while [ ! -e " + go + " ]; do sleep 0.05; done"},
+                       std::chrono::seconds(60));
+    });
+    ASSERT_TRUE(wait_until([&] {
+        json s = status()["layers"];
+        return s["seccomp_sessions"]["sessions"] == json::array({"idle"});
+    })) << status()["layers"].dump();
+    json layers = status()["layers"];
+    EXPECT_EQ(layers["seccomp_sessions"]["active"], true);
+    EXPECT_EQ(layers["file_tracepoints_attached"], false) << layers.dump();
+    // The exec layer stays: a destructive tool is still judged by its argv.
+    auto rm = d_->cli({"run", "--session", "rm", "--", "rm", "-rf", data_});
+    EXPECT_NE(rm.status, 0);
+    EXPECT_TRUE(fs::exists(data_ + "/f3"));
+    std::ofstream(go) << "";
+    EXPECT_EQ(agent.get().status, 0);
+}
+
+TEST_F(SeccompSessions, OrdinaryWorkInTheSessionGoesOnUnrecorded) {
+    start();
+    std::string work = dir_ / "work";
+    fs::create_directories(work);
+    std::string script = "set -e; cd " + work +
+                         "; echo x > a; echo y >> a; mv a b; chmod 600 b; ln -s b c; ln b e;"
+                         " : > b; rm b c e; mkdir d; rmdir d; cat " +
+                         data_ +
+                         "/f1 > /dev/null; python3 -c 'import os; os.kill(os.getpid(), 0)';"
+                         " echo ok";
+    auto r = d_->cli({"run", "--session", "work", "--", "sh", "-c", script});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "ok\n") << r.err;
+    for (const auto& rec : d_->records()) EXPECT_NE(rec.value("event", ""), "file") << rec.dump();
+    EXPECT_GT(status()["layers"]["seccomp_sessions"]["passed"].get<uint64_t>(), 5u);
+}
+
+TEST_F(SeccompSessions, ASignalOutsideTheSessionIsRefusedAndTheTargetLives) {
+    start();
+    pid_t target = ::fork();
+    if (target == 0) {
+        ::execlp("sleep", "sleep", "60", nullptr);
+        _exit(127);
+    }
+    auto r = d_->cli({"run", "--session", "sig", "--", "sh", "-c",
+                      "kill -9 " + std::to_string(target) + "; echo kill=$?"});
+    EXPECT_NE(r.out.find("kill=1"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(::waitpid(target, nullptr, WNOHANG), 0) << "the unguarded process died";
+    json rec = session_record(*d_, "reach", "sig");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
+    EXPECT_EQ(rec.value("refused", ""), "EPERM");
+    EXPECT_EQ(rec.value("target", 0), target);
+    ::kill(target, SIGKILL);
+    ::waitpid(target, nullptr, 0);
+}
+
+TEST_F(SeccompSessions, ASignalAtTheDaemonIsRefusedAndTheSenderDies) {
+    start();
+    auto r = d_->cli({"run", "--session", "tamper", "--", "sh", "-c",
+                      "kill -9 " + std::to_string(d_->pid()) + "; echo survived"});
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_EQ(r.out.find("survived"), std::string::npos) << r.out;
+    EXPECT_EQ(::kill(d_->pid(), 0), 0) << "the daemon is gone";
+    json rec = session_record(*d_, "tamper", "tamper");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
+    EXPECT_EQ(rec.value("what", ""), "signal");
+    EXPECT_EQ(rec.value("refused", ""), "EPERM");
+    EXPECT_TRUE(rec.value("prevented", false));
+}
+
+TEST_F(SeccompSessions, AHeldCallWaitsInTheKernelUntilAPersonApproves) {
+    start();
+    std::string file = held_ + "/report";
+    auto agent = std::async(std::launch::async, [&] {
+        return d_->cli({"run", "--session", "held", "--", "python3", "-c",
+                        "import os; os.unlink('" + file + "'); print('deleted')"},
+                       std::chrono::seconds(60));
+    });
+    json holds;
+    ASSERT_TRUE(wait_until([&] {
+        holds = json::parse(d_->cli({"holds", "--json"}).out);
+        return holds.size() == 1;
+    })) << holds.dump();
+    EXPECT_EQ(holds[0].value("layer", ""), "seccomp") << holds.dump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(fs::exists(file)) << "the held call ran";
+    uint64_t id = holds[0]["id"];
+    EXPECT_EQ(d_->cli({"approve", std::to_string(id)}).status, 0);
+    auto r = agent.get();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "deleted\n");
+    EXPECT_FALSE(fs::exists(file));
+    json approved = first_record(*d_, [&](const json& x) {
+        return x.value("event", "") == "hold_approved" && x.value("hold_id", 0u) == id;
+    });
+    EXPECT_FALSE(approved.is_null());
+}
+
+TEST_F(SeccompSessions, WithTheDaemonGoneTheCallsItWouldAnswerFail) {
+    start();
+    std::string go = dir_ / "go";
+    std::string script = "while [ ! -e " + go +
+                         " ]; do sleep 0.05; done; python3 -c 'import os; "
+                         "os.unlink(\"" +
+                         data_ + "/f3\")'; echo python=$?";
+    auto agent = std::async(std::launch::async, [&] {
+        return d_->cli({"run", "--session", "calm", "--", "sh", "-c", script},
+                       std::chrono::seconds(60));
+    });
+    ASSERT_TRUE(wait_until([&] {
+        return status()["layers"]["seccomp_sessions"]["sessions"] == json::array({"calm"});
+    }));
+    ASSERT_EQ(d_->stop_keep_sessions(), 0);
+    std::ofstream(go) << "";
+    auto r = agent.get();
+    EXPECT_NE(r.err.find("Function not implemented"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("python=1"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(data_ + "/f3"));
+}
+
+// An allocation says its size: past the space budget's headroom it is
+// refused before the file system gives anything (a 64 MiB tmpfs of the
+// test's own, floor 50%).
+TEST_F(SeccompSessions, AnAllocationPastTheSpaceBudgetIsRefusedBeforeItAllocates) {
+    std::string mnt = dir_ / "fs";
+    fs::create_directories(mnt);
+    if (::mount("ks-test-seccomp", mnt.c_str(), "tmpfs", 0, "size=64m,mode=0755") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    fs::create_directories(mnt + "/data");
+    std::ofstream(policy_) << "version: 1\nprotect:\n  paths: [" << mnt
+                           << "/data]\n  min_free: 50%\n";
+    start();
+    auto big = d_->cli({"run", "--session", "fill", "--", "fallocate", "-l", "48M", mnt + "/big"});
+    EXPECT_NE(big.status, 0) << big.out << big.err;
+    struct stat st {};
+    if (::stat((mnt + "/big").c_str(), &st) == 0) {
+        EXPECT_EQ(st.st_blocks, 0) << "allocated";
+    }
+    json rec = session_record(*d_, "file", "fill");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
+    EXPECT_EQ(rec.value("op", ""), "write");
+    EXPECT_EQ(rec.value("match", ""), "low-space");
+    EXPECT_TRUE(rec.value("prevented", false));
+    auto small = d_->cli({"run", "--session", "small", "--", "fallocate", "-l", "1M", mnt + "/s"});
+    EXPECT_EQ(small.status, 0) << small.err;
+}
+
+}  // namespace
+}  // namespace ks::test
