@@ -48,6 +48,13 @@ const Hold& HoldRegistry::add(Hold h, std::chrono::seconds timeout) {
     return added;
 }
 
+void HoldRegistry::set_cookie(uint64_t id, uint64_t cookie) {
+    auto it = holds_.find(id);
+    if (it == holds_.end()) return;
+    it->second.cookie = cookie;
+    save();
+}
+
 std::optional<Hold> HoldRegistry::take(uint64_t id) {
     auto it = holds_.find(id);
     if (it == holds_.end()) return std::nullopt;
@@ -166,6 +173,7 @@ void HoldRegistry::save() const {
                        {"command", h.command},
                        {"created_realtime_ns", h.created_realtime_ns},
                        {"start_time", h.start_time},
+                       {"cookie", h.cookie},
                        {"deadline_realtime_ns", real + left}});
     }
     if (auto st = write_file_atomic(path_, arr.dump() + "\n", 0600); !st)
@@ -187,12 +195,14 @@ std::vector<Hold> HoldRegistry::persist_to(const std::string& path) {
             h.pid = j.value("pid", 0);
             h.tid = j.value("tid", 0);
             h.start_time = j.value("start_time", uint64_t{0});
-            // The same task, still stopped: anything else is not our hold.
-            if (!h.id || !h.tid || task_start_time(h.tid) != h.start_time || !task_stopped(h.tid))
-                continue;
+            h.layer = j.value("layer", "");
+            h.cookie = j.value("cookie", uint64_t{0});
+            // The same task, still stopped (a seccomp hold waits in its call
+            // instead): anything else is not our hold.
+            bool waits = h.layer == "seccomp" ? h.cookie != 0 : task_stopped(h.tid);
+            if (!h.id || !h.tid || task_start_time(h.tid) != h.start_time || !waits) continue;
             h.session_id = j.value("session_id", 0u);
             h.session = j.value("session", "");
-            h.layer = j.value("layer", "");
             h.op = j.value("op", "");
             h.path = j.value("path", "");
             h.rule = j.value("rule", "");

@@ -34,6 +34,9 @@ struct Hold {
     std::string command;  // what it runs (exec holds: the argv)
     uint64_t created_realtime_ns = 0;
     uint64_t start_time = 0;  // the task's start (/proc/TID/stat field 22): pid reuse check
+    // Layer seccomp: the kernel's id of the held call, which the answer names
+    // (a later daemon answers it through the listener the wrapper kept).
+    uint64_t cookie = 0;
     std::chrono::steady_clock::time_point deadline;
 
     [[nodiscard]] nlohmann::json to_json() const;
@@ -48,10 +51,12 @@ class HoldRegistry {
     std::vector<Hold> expired(std::chrono::steady_clock::time_point now);
     [[nodiscard]] std::vector<Hold> list() const;
     [[nodiscard]] const Hold* find_by_tid(int tid) const;
+    void set_cookie(uint64_t id, uint64_t cookie);
 
     // Held tasks outlive the daemon (they stay stopped): the registry is
     // written to path after every change, and a daemon that starts takes
-    // back the holds whose task is still there and still stopped, with the
+    // back the holds whose task is still there and still stopped (or, layer
+    // seccomp, still waiting in its call: the task is not stopped), with the
     // time they had left (at least a second). Returns those holds.
     std::vector<Hold> persist_to(const std::string& path);
 

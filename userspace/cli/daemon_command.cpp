@@ -67,9 +67,11 @@ void add_daemon_command(CLI::App& app, Registry& reg) {
                   "call of such a session before it runs (refused with EPERM, raw calls and "
                   "static binaries included), and while every session is one of these and "
                   "protect.min_free is off, no syscall tracepoint is attached: other processes "
-                  "pay nothing. The price: the filter's listener lives in this daemon, so while "
-                  "it is down (a restart, an upgrade) those calls of running sessions fail with "
-                  "ENOSYS, and a held call fails. See docs/guarantees.md");
+                  "pay nothing. The price: each such call waits for the daemon's answer (about "
+                  "35 us on a 2-vCPU guest), and while the daemon is down (a restart, an "
+                  "upgrade) those calls wait for the next one, which `killswitch run` hands the "
+                  "session (after 60 s with no daemon they fail with ENOSYS). See "
+                  "docs/guarantees.md and docs/performance.md");
     cmd->add_option("--db", opts->db,
                     "Watch this database, as KIND=ADDRESS (repeatable; replaces the policy's "
                     "databases.endpoints). KIND: postgres, mysql, redis, mongodb. ADDRESS: "

@@ -1,10 +1,15 @@
 // `killswitch run`: start a command inside a fresh guarded session.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "cli/commands.h"
 #include "common/sysfs.h"
@@ -49,14 +54,22 @@ void signal_session(const std::string& procs, int sig) {
 }
 
 // The session's first process, before its exec: the filter, whose
-// listener goes to the daemon. When the filter cannot be installed, the
-// daemon covers the session with its syscall tracepoints instead (attached
-// before it answers); when the daemon cannot take the listener, the command
-// is not run (its destructive calls would have no one to answer them).
-void under_seccomp_filter(const GlobalOptions& g, const std::string& name) {
+// listener goes to the daemon, and a copy to the wrapper (keep), which
+// hands it to the next daemon when this one restarts. When the filter
+// cannot be installed, the daemon covers the session with its syscall
+// tracepoints instead (attached before it answers); when the daemon cannot
+// take the listener, the command is not run (its destructive calls would
+// have no one to answer them).
+void under_seccomp_filter(const GlobalOptions& g, const std::string& name, int keep) {
     nlohmann::json req = {{"cmd", "session.seccomp"}, {"session", name}};
     auto listener = seccomp::install_session_filter();
     if (!listener) req["error"] = listener.error().str();
+    if (listener && !send_with_fd(keep, "k", listener->get())) {
+        fprintf(stderr, "killswitch run: session %s: cannot keep the seccomp listener\n",
+                name.c_str());
+        _exit(125);
+    }
+    ::close(keep);
     auto reply = control_request(g.runtime_dir, req, 30000, listener ? listener->get() : -1);
     if (!reply || !reply->value("ok", false)) {
         fprintf(stderr, "killswitch run: session %s: %s. Refusing to run the command.\n",
@@ -66,6 +79,62 @@ void under_seccomp_filter(const GlobalOptions& g, const std::string& name) {
         _exit(125);
     }
 }
+
+// The wrapper's copy of a session's seccomp listener: while the daemon that
+// holds the other is down, the session's filtered calls wait (instead of
+// failing); a daemon that comes back (another run) gets it. A daemon gone
+// for longer than kOrphanWait is taken for gone for good (uninstalled): the
+// copy is closed, and the calls fail with ENOSYS from then on.
+class KeptListener {
+  public:
+    KeptListener(const GlobalOptions& g, std::string session, std::string run, Fd fd)
+        : g_(g), session_(std::move(session)), run_(std::move(run)), fd_(std::move(fd)) {}
+    [[nodiscard]] bool held() const { return fd_.valid(); }
+    // Once a second while the command runs.
+    void check() {
+        if (!fd_.valid()) return;
+        auto now = std::chrono::steady_clock::now();
+        auto ping = control_request(g_.runtime_dir, {{"cmd", "ping"}}, 2000);
+        if (!ping || !ping->value("ok", false)) {
+            if (!down_since_) down_since_ = now;
+            if (!told_ && now - *down_since_ > std::chrono::seconds(5)) {
+                fprintf(stderr,
+                        "killswitch run: the killswitch daemon is not answering; session %s's "
+                        "file changes and signals wait for it\n",
+                        session_.c_str());
+                told_ = true;
+            }
+            if (now - *down_since_ > kOrphanWait) {
+                fprintf(stderr,
+                        "killswitch run: no killswitch daemon for %lld s: session %s's file "
+                        "changes and signals now fail (ENOSYS)\n",
+                        static_cast<long long>(kOrphanWait.count()), session_.c_str());
+                fd_.reset();
+            }
+            return;
+        }
+        down_since_.reset();
+        std::string run = ping->value("run", "");
+        if (run.empty() || run == run_) return;
+        auto r = control_request(
+            g_.runtime_dir, {{"cmd", "session.seccomp"}, {"session", session_}, {"adopt", true}},
+            5000, fd_.get());
+        if (r && r->value("ok", false)) {
+            run_ = run;
+            if (told_)
+                fprintf(stderr, "killswitch run: session %s is answered again\n", session_.c_str());
+            told_ = false;
+        }
+    }
+
+  private:
+    static constexpr std::chrono::seconds kOrphanWait{60};
+    const GlobalOptions& g_;
+    std::string session_, run_;
+    Fd fd_;
+    std::optional<std::chrono::steady_clock::time_point> down_since_;
+    bool told_ = false;
+};
 
 int run_guarded(const GlobalOptions& g, const std::string& session,
                 const std::vector<std::string>& command) {
@@ -95,6 +164,12 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
     }
     std::string procs = reply->value("cgroup_procs", "");
     std::string name = reply->value("session", "");
+    bool seccomp = reply->value("seccomp", false);
+    int keep[2] = {-1, -1};
+    if (seccomp && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, keep) != 0) {
+        perror("killswitch run: socketpair");
+        return 125;
+    }
 
     pid_t child = ::fork();
     if (child < 0) {
@@ -110,8 +185,9 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
             _exit(125);
         }
         ::setenv("KILLSWITCH_SESSION", name.c_str(), 1);
-        if (reply->value("seccomp", false)) {
-            under_seccomp_filter(g, name);
+        if (seccomp) {
+            ::close(keep[0]);
+            under_seccomp_filter(g, name, keep[1]);
         } else {
             // The libc layer for this process before the exec, where the
             // daemon attaches it per process (an older daemon does not know
@@ -121,6 +197,16 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
         exec_command(command);
     }
     g_child = child;
+    // The copy of the listener (none when the child could not install it).
+    Fd listener;
+    if (seccomp) {
+        ::close(keep[1]);
+        Fd from_child(keep[0]);
+        pollfd p{from_child.get(), POLLIN, 0};
+        char byte;
+        if (::poll(&p, 1, 30000) == 1) (void)receive_with_fd(from_child.get(), &byte, 1, listener);
+    }
+    KeptListener kept(g, name, reply->value("run", ""), std::move(listener));
     // Terminal signals reach the whole foreground group, the command included;
     // the ones sent to us alone are passed on to the whole session.
     struct sigaction ign {
@@ -133,7 +219,25 @@ int run_guarded(const GlobalOptions& g, const std::string& session,
     for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(sig, &fwd, nullptr);
 
     int status = 0;
-    while (::waitpid(child, &status, 0) < 0) {
+    // With a listener kept, the daemon is looked at once a second meanwhile.
+    Fd pidfd(kept.held() ? static_cast<int>(::syscall(SYS_pidfd_open, child, 0)) : -1);
+    for (;;) {
+        if (pidfd.valid()) {
+            pollfd p{pidfd.get(), POLLIN, 0};
+            int rc = ::poll(&p, 1, 1000);
+            if (rc == 0) {
+                kept.check();
+                continue;
+            }
+            if (rc < 0 && errno == EINTR) {
+                if (int sig = g_pending) {
+                    g_pending = 0;
+                    signal_session(procs, sig);
+                }
+                continue;
+            }
+        }
+        if (::waitpid(child, &status, 0) >= 0) break;
         if (errno != EINTR) {
             perror("killswitch run: waitpid");
             return 125;

@@ -23,8 +23,9 @@ struct DaemonOptions {
     bool lsm = true;               // the LSM layer, where the kernel runs it
     bool fentry = true;            // else the fentry (fmod_ret) layer, where the kernel runs it
     // Where neither runs: `killswitch run` sessions under a seccomp filter
-    // that asks the daemon (no syscall tracepoint for them). Off by default:
-    // the filter's listener goes with the daemon (docs/guarantees.md).
+    // that asks the daemon (no syscall tracepoint for them). Off by default
+    // (docs/guarantees.md, docs/performance.md: each filtered call of a
+    // session waits for the daemon).
     bool seccomp_sessions = false;
     std::vector<std::string> db;   // KIND=ADDRESS; non-empty: replaces the policy's endpoints
     std::vector<std::string> outputs;  // KIND=TARGET, beside the policy's outputs

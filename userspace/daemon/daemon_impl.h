@@ -412,6 +412,12 @@ class Daemon {
         uint64_t id = 0;
     };
     std::map<uint64_t, SeccompHold> seccomp_holds_;  // by hold id
+    struct SeccompUnsent {
+        std::string session;
+        uint64_t cookie = 0;
+        int error = 0;
+    };
+    std::vector<SeccompUnsent> seccomp_unsent_;      // decided before the listener came back
     std::string seccomp_reason_;                     // why run sessions get no filter ("": they do)
     struct {
         uint64_t asked = 0, refused = 0, passed = 0, unreadable = 0, judge_ns = 0;

@@ -16,7 +16,9 @@ json Daemon::session_record(const char* event, const Session& s) {
 json Daemon::handle_request(const json& req, const PeerCred& peer, Fd passed) {
     std::string cmd = req.value("cmd", "");
     if (peer.uid != 0) return {{"ok", false}, {"error", "only root may use the control socket"}};
-    if (cmd == "ping") return {{"ok", true}};
+    // run: this daemon's run id (a wrapper that keeps a seccomp listener
+    // hands it to a daemon of another run).
+    if (cmd == "ping") return {{"ok", true}, {"run", run_id_}};
     if (cmd == "sync") {
         // What the kernel has reported so far is decided, carried out and
         // told before the answer (killswitch run waits for it when its
@@ -75,7 +77,8 @@ json Daemon::handle_request(const json& req, const PeerCred& peer, Fd passed) {
                 {"session_id", s->id},
                 {"cgroup", s->cgroup},
                 {"cgroup_procs", s->cgroup_path + "/cgroup.procs"},
-                {"seccomp", seccomp}};
+                {"seccomp", seccomp},
+                {"run", run_id_}};
     }
     if (cmd == "session.seccomp") return accept_seccomp(req, peer, std::move(passed));
     if (cmd == "emergency") {

@@ -86,12 +86,24 @@ bool Daemon::syscall_tracepoints_needed() const {
 }
 
 json Daemon::accept_seccomp(const json& req, const PeerCred& peer, Fd passed) {
-    const Session* s = sessions_->find_by_name(req.value("session", ""));
-    auto w = s ? wrappers_.find(s->id) : wrappers_.end();
-    // Only the first process of a session this daemon made for a wrapper,
-    // before its exec: a child of that wrapper.
-    if (!s || w == wrappers_.end() || ppid_of(peer.pid) != w->second.pid)
-        return {{"ok", false}, {"error", "not the first process of a run session"}};
+    const Session* s = nullptr;
+    if (req.value("adopt", false)) {
+        // A session of an earlier daemon: its wrapper (same process, by its
+        // start time) hands over the listener it kept.
+        for (const auto& [id, w] : wrappers_)
+            if (w.pid == peer.pid && w.start_time == task_start_time(peer.pid))
+                s = sessions_->find(id);
+        if (!s || !passed.valid())
+            return {{"ok", false}, {"error", "not the wrapper of a session of this host"}};
+        if (seccomp_covers(s->id)) return {{"ok", true}, {"seccomp", true}};
+    } else {
+        s = sessions_->find_by_name(req.value("session", ""));
+        auto w = s ? wrappers_.find(s->id) : wrappers_.end();
+        // Only the first process of a session this daemon made for a
+        // wrapper, before its exec: a child of that wrapper.
+        if (!s || w == wrappers_.end() || ppid_of(peer.pid) != w->second.pid)
+            return {{"ok", false}, {"error", "not the first process of a run session"}};
+    }
     seccomp_pending_.erase(s->id);
     if (!passed.valid()) {
         // The filter could not be installed: the tracepoints cover it,
@@ -114,7 +126,20 @@ json Daemon::accept_seccomp(const json& req, const PeerCred& peer, Fd passed) {
         return {{"ok", false}, {"error", std::string("epoll: ") + std::strerror(errno)}};
     }
     seccomp_[fd] = SeccompListener{std::move(passed), s->id};
-    spdlog::info("session {}: under a seccomp filter (listener {})", s->name, fd);
+    // Calls an earlier daemon held in this session are answered through it.
+    for (const Hold& h : holds_.list())
+        if (h.layer == "seccomp" && h.cookie && h.session == s->name)
+            seccomp_holds_[h.id] = SeccompHold{fd, h.cookie};
+    for (auto it = seccomp_unsent_.begin(); it != seccomp_unsent_.end();) {
+        if (it->session != s->name) {
+            ++it;
+            continue;
+        }
+        (void)seccomp::answer(fd, it->cookie, it->error);
+        it = seccomp_unsent_.erase(it);
+    }
+    spdlog::info("session {}: under a seccomp filter (listener {}{})", s->name, fd,
+                 req.value("adopt", false) ? ", handed over by its wrapper" : "");
     update_file_layer();
     return {{"ok", true}, {"seccomp", true}};
 }
@@ -240,8 +265,10 @@ void Daemon::judge_seccomp(int fd, const seccomp::Notice& n) {
     latency["decision_latency_ns"] = boottime_ns() - now;
     ActionResult r = carry_out("file", subject_of(h), file_event_facts(*ev), d, latency);
     if (holds && r.hold_id) {
-        // It waits in the kernel until a person decides (answer_seccomp_hold).
+        // It waits in the kernel until a person decides (answer_seccomp_hold),
+        // across a restart of the daemon too (the wrapper keeps the listener).
         seccomp_holds_[r.hold_id] = SeccompHold{fd, n.id};
+        holds_.set_cookie(r.hold_id, n.id);
         return;
     }
     answer(lets_through ? 0 : EPERM);
@@ -337,7 +364,12 @@ std::optional<FileEvent> Daemon::seccomp_space_event(const EventHeader& h, const
 
 void Daemon::answer_seccomp_hold(const Hold& h, bool approve) {
     auto it = seccomp_holds_.find(h.id);
-    if (it == seccomp_holds_.end()) return;
+    if (it == seccomp_holds_.end()) {
+        // Held by an earlier daemon, whose session's listener has not come
+        // back yet: answered when it does.
+        if (h.cookie) seccomp_unsent_.push_back({h.session, h.cookie, approve ? 0 : EPERM});
+        return;
+    }
     // Denied: killed before (resolve_hold), so the call never returns.
     if (auto st = seccomp::answer(it->second.fd, it->second.id, approve ? 0 : EPERM); !st)
         spdlog::error("seccomp answer to hold {}: {}", h.id, st.error().str());
