@@ -53,6 +53,14 @@ class SeccompSessions : public ::testing::Test {
         ASSERT_TRUE(d_->ready()) << d_->stderr_text();
     }
     json status() const { return json::parse(d_->cli({"status", "--json"}).out); }
+    // A run session whose python unlinks file (a held path) and says so.
+    std::future<CommandResult> start_held_unlink(const std::string& file) {
+        return std::async(std::launch::async, [this, file] {
+            return d_->cli({"run", "--session", "held", "--", "python3", "-c",
+                            "import os; os.unlink('" + file + "'); print('deleted')"},
+                           std::chrono::seconds(60));
+        });
+    }
 
     TempDir dir_;
     std::string data_, held_, policy_;
@@ -164,11 +172,7 @@ TEST_F(SeccompSessions, ASignalAtTheDaemonIsRefusedAndTheSenderDies) {
 TEST_F(SeccompSessions, AHeldCallWaitsInTheKernelUntilAPersonApproves) {
     start();
     std::string file = held_ + "/report";
-    auto agent = std::async(std::launch::async, [&] {
-        return d_->cli({"run", "--session", "held", "--", "python3", "-c",
-                        "import os; os.unlink('" + file + "'); print('deleted')"},
-                       std::chrono::seconds(60));
-    });
+    auto agent = start_held_unlink(file);
     json holds;
     ASSERT_TRUE(wait_until([&] {
         holds = json::parse(d_->cli({"holds", "--json"}).out);
@@ -232,11 +236,7 @@ TEST_F(SeccompSessions, ARestartedDaemonIsHandedTheSessionByItsWrapper) {
 TEST_F(SeccompSessions, AHeldCallOutlivesTheDaemonThatHeldIt) {
     start();
     std::string file = held_ + "/report";
-    auto agent = std::async(std::launch::async, [&] {
-        return d_->cli({"run", "--session", "held", "--", "python3", "-c",
-                        "import os; os.unlink('" + file + "'); print('deleted')"},
-                       std::chrono::seconds(60));
-    });
+    auto agent = start_held_unlink(file);
     json holds;
     ASSERT_TRUE(wait_until([&] {
         holds = json::parse(d_->cli({"holds", "--json"}).out);
@@ -251,8 +251,42 @@ TEST_F(SeccompSessions, AHeldCallOutlivesTheDaemonThatHeldIt) {
     EXPECT_TRUE(fs::exists(file));
     EXPECT_EQ(d_->cli({"approve", std::to_string(id)}).status, 0);
     auto r = agent.get();
-    EXPECT_EQ(r.out, "deleted\n") << r.err;
+    EXPECT_EQ(r.out, "deleted\n") << r.status << " " << r.err << d_->stderr_text();
     EXPECT_FALSE(fs::exists(file));
+}
+
+// With the space budget on (the default) the syscall tracepoints stay
+// attached beside the filter, and a call the filter lets through meets them
+// next: an approved hold, and a chown that changes nothing (here a static
+// binary's raw one, which the tracepoints alone would stop), go on; a real
+// change is refused by the filter before the tracepoints see it.
+TEST_F(SeccompSessions, WithTheTracepointsAttachedTooWhatTheFilterLetsThroughGoesOn) {
+    std::ofstream(policy_) << "version: 1\nprotect:\n  paths:\n    - " << data_
+                           << "\n    - {path: " << held_ << ", action: hold}\n  hold_timeout: 60\n";
+    start();
+    std::string file = held_ + "/report";
+    auto agent = start_held_unlink(file);
+    json holds;
+    ASSERT_TRUE(wait_until([&] {
+        holds = json::parse(d_->cli({"holds", "--json"}).out);
+        return holds.size() == 1;
+    })) << holds.dump();
+    EXPECT_EQ(status()["layers"]["file_tracepoints_attached"], true);
+    EXPECT_EQ(d_->cli({"approve", std::to_string(holds[0]["id"].get<uint64_t>())}).status, 0);
+    auto r = agent.get();
+    EXPECT_EQ(r.out, "deleted\n") << r.status << " " << r.err;
+    EXPECT_FALSE(fs::exists(file));
+
+    std::string f1 = data_ + "/f1";
+    auto mode = fs::status(f1).permissions();
+    auto meta =
+        d_->cli({"run", "--session", "meta", "--", helper("raw_metadata"), "same-owner", f1});
+    EXPECT_EQ(meta.status, 0) << meta.err;
+    EXPECT_EQ(meta.out, f1 + ": changed\n") << meta.err;
+    auto change =
+        d_->cli({"run", "--session", "meta2", "--", helper("raw_metadata"), "mode000", f1});
+    EXPECT_EQ(change.out, f1 + ": EPERM\n") << change.err;
+    EXPECT_EQ(fs::status(f1).permissions(), mode);
 }
 
 // An allocation says its size: past the space budget's headroom it is

@@ -3,6 +3,8 @@
  * it did. Usage:
  *   raw_metadata xattr FILE...   setxattr(2) trusted.killswitch-test
  *   raw_metadata flags FILE...   ioctl FS_IOC_SETFLAGS: FS_IMMUTABLE_FL (chattr +i)
+ *   raw_metadata same-owner FILE...  fchownat(2) to the owner and group it has
+ *   raw_metadata mode000 FILE... fchmodat(2) to mode 000
  *   raw_metadata probe FILE...   prints how many FILEs carry either change
  * Each change prints the file and the call's result (errno name on failure). */
 #define _GNU_SOURCE
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,6 +43,19 @@ static int set_immutable(const char *file)
 	return ret;
 }
 
+static int same_owner(const char *file)
+{
+	struct stat st;
+	if (stat(file, &st) != 0)
+		return -1;
+	return (int)syscall(SYS_fchownat, AT_FDCWD, file, st.st_uid, st.st_gid, 0);
+}
+
+static int mode000(const char *file)
+{
+	return (int)syscall(SYS_fchmodat, AT_FDCWD, file, 0);
+}
+
 static int changed(const char *file)
 {
 	char v[8];
@@ -59,7 +75,7 @@ static int changed(const char *file)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: raw_metadata xattr|flags|probe FILE...\n");
+		fprintf(stderr, "usage: raw_metadata xattr|flags|same-owner|mode000|probe FILE...\n");
 		return 2;
 	}
 	int n = 0;
@@ -68,7 +84,10 @@ int main(int argc, char **argv)
 			n += changed(argv[i]);
 			continue;
 		}
-		int r = strcmp(argv[1], "xattr") == 0 ? set_xattr(argv[i]) : set_immutable(argv[i]);
+		int r = strcmp(argv[1], "xattr") == 0        ? set_xattr(argv[i])
+			: strcmp(argv[1], "same-owner") == 0 ? same_owner(argv[i])
+			: strcmp(argv[1], "mode000") == 0    ? mode000(argv[i])
+							     : set_immutable(argv[i]);
 		printf("%s: %s\n", argv[i], r == 0 ? "changed" : strerrorname_np(errno));
 	}
 	if (strcmp(argv[1], "probe") == 0)

@@ -281,7 +281,7 @@ void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
     d.what = h.op + " " + h.path;
     d.task = approve ? TaskStep::Release : TaskStep::Kill;
     json facts = {{"hold_id", h.id}, {"layer", h.layer}, {"op", h.op}, {"path", h.path}};
-    if (approve && h.layer != "seccomp") {
+    if (approve) {
         // The later layers let through what was approved: the held call
         // (a short window), or everything the approved program does.
         uint64_t deadline = h.layer == "exec" ? UINT64_MAX : boottime_ns() + 2'000'000'000ull;
@@ -291,8 +291,9 @@ void Daemon::resolve_hold(const Hold& h, bool approve, const std::string& why) {
     }
     if (h.layer == "seccomp") {
         // It waits in the kernel, not stopped: the answer lets it go (or,
-        // killed above, ends the call it never returns from).
-        facts.erase("pass");
+        // killed above, ends the call it never returns from). Let go, it
+        // meets the syscall tracepoints where they are attached: the pass
+        // above lets it through them.
         carry_out(approve ? "hold_approved" : "hold_denied", s, facts, d);
         answer_seccomp_hold(h, approve);
         return;

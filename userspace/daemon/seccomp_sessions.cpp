@@ -313,6 +313,15 @@ std::optional<FileEvent> Daemon::seccomp_file_event(const EventHeader& h, const 
             look.path = p.address ? p.path : "";
             auto same = meta_unchanged(look);
             if (same && *same) {
+                // Where the syscall tracepoints are attached too, the call
+                // meets them next: a ticket lets that one call through.
+                look.upath = p.address;
+                constexpr uint64_t kTicketNs = 2'000'000'000ull;
+                if (fbpf_->active() && fbpf_->syscalls())
+                    if (auto st = fbpf_->give_meta_ticket(
+                            h.tid, meta_ticket(look, boottime_ns() + kTicketNs));
+                        !st)
+                        spdlog::error("{}", st.error().str());
                 ++metadata_unchanged_;
                 continue;
             }

@@ -25,6 +25,8 @@ constexpr uint64_t kAtSymlinkNofollow = AT_SYMLINK_NOFOLLOW;
 // mount(2): flags that only change propagation, and the bind and move ones.
 constexpr uint64_t kMsPropagation = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
 constexpr long kPtraceAttach = 16, kPtraceSeize = 0x4206;
+// chmod's owner and group: unchanged (as the file guard's records say).
+constexpr uint32_t kNoId = UINT32_MAX;
 
 PathArg at(uint32_t op, uint64_t dfd, uint64_t address, bool follow = true) {
     return PathArg{op, static_cast<int>(dfd), address, follow, 0, {}};
@@ -126,15 +128,15 @@ Call decode_call(int nr, const uint64_t a[6]) {
         case __NR_symlinkat:
             return files("symlinkat", {at(KS_OP_CREATE_IN, a[1], a[2], false)});
         case __NR_chmod:
-            return meta(files("chmod", {cwd(KS_OP_CHMOD, a[0])}), a[1], 0, 0, 0);
+            return meta(files("chmod", {cwd(KS_OP_CHMOD, a[0])}), a[1], kNoId, kNoId, 0);
         case __NR_fchmod:
-            return meta(files("fchmod", {fd(KS_OP_CHMOD, a[0])}), a[1], 0, 0, 0);
+            return meta(files("fchmod", {fd(KS_OP_CHMOD, a[0])}), a[1], kNoId, kNoId, 0);
         case __NR_fchmodat:
-            return meta(files("fchmodat", {at(KS_OP_CHMOD, a[0], a[1])}), a[2], 0, 0, 0);
+            return meta(files("fchmodat", {at(KS_OP_CHMOD, a[0], a[1])}), a[2], kNoId, kNoId, 0);
         case __NR_fchmodat2:
             return meta(
                 files("fchmodat2", {at(KS_OP_CHMOD, a[0], a[1], !(a[3] & kAtSymlinkNofollow))}),
-                a[2], 0, 0, a[3]);
+                a[2], kNoId, kNoId, a[3]);
         case __NR_chown:
             return meta(files("chown", {cwd(KS_OP_CHOWN, a[0])}), 0, a[1], a[2], 0);
         case __NR_lchown:
