@@ -154,6 +154,58 @@ TEST_F(SeccompSessions, ASignalOutsideTheSessionIsRefusedAndTheTargetLives) {
     ::waitpid(target, nullptr, 0);
 }
 
+TEST_F(SeccompSessions, AnotherProcessMemoryIsNotOpenedForWriting) {
+    start();
+    pid_t target = ::fork();
+    if (target == 0) {
+        ::execlp("sleep", "sleep", "60", nullptr);
+        _exit(127);
+    }
+    std::string py =
+        "import os\n"
+        "def tryopen(p):\n"
+        "    try:\n"
+        "        os.close(os.open(p, os.O_RDWR)); return 'opened'\n"
+        "    except OSError as e: return e.strerror\n"
+        "print(tryopen('/proc/" +
+        std::to_string(target) + "/mem'), tryopen('/proc/self/mem'))\n";
+    // Unguarded, root opens it (and could write into the process).
+    auto free = run_command({"python3", "-c", py});
+    EXPECT_EQ(free.out, "opened opened\n") << free.err;
+    auto r = d_->cli({"run", "--session", "mem", "--", "python3", "-c", py});
+    EXPECT_EQ(r.out, "Operation not permitted opened\n") << r.err;
+    EXPECT_EQ(::waitpid(target, nullptr, WNOHANG), 0);
+    json rec = session_record(*d_, "reach", "mem");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("what", ""), "ptrace") << rec.dump();
+    EXPECT_EQ(rec.value("layer", ""), "seccomp");
+    EXPECT_EQ(rec.value("target", 0), target);
+    ::kill(target, SIGKILL);
+    ::waitpid(target, nullptr, 0);
+}
+
+// The wrapper keeps a copy of the session's listener: a process of the
+// session that took it could answer its own calls.
+TEST_F(SeccompSessions, TheWrappersDescriptorsAreOutOfReach) {
+    start();
+    // One try (a loop of refusals would freeze the session: escalation).
+    std::string py =
+        "import os, ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "pfd = os.pidfd_open(os.getppid())\n"
+        "r = libc.syscall(438, pfd, 2, 0)\n"
+        "print('took' if r >= 0 else os.strerror(ctypes.get_errno()))\n";
+    // Unguarded, root takes its parent's (this test's) descriptor.
+    auto free = run_command({"python3", "-c", py});
+    EXPECT_EQ(free.out, "took\n") << free.err;
+    auto r = d_->cli({"run", "--session", "steal", "--", "python3", "-c", py});
+    EXPECT_EQ(r.out, "Operation not permitted\n") << r.err;
+    json rec = session_record(*d_, "reach", "steal");
+    ASSERT_FALSE(rec.is_null());
+    EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
+    EXPECT_EQ(rec.value("target", 0), wrapper_pid(*d_, "steal"));
+}
+
 TEST_F(SeccompSessions, ASignalAtTheDaemonIsRefusedAndTheSenderDies) {
     start();
     auto r = d_->cli({"run", "--session", "tamper", "--", "sh", "-c",

@@ -113,4 +113,18 @@ TEST(SeccompFilterProgram, EveryWatchedCallIsDecodedAndTheProgramFitsItsJumps) {
     EXPECT_EQ(prog.back().code, BPF_RET | BPF_K);
 }
 
+TEST(SeccompProcMem, AnotherProcessMemoryIsNamedByItsPid) {
+    EXPECT_EQ(proc_mem_target("/proc/123/mem"), 123);
+    EXPECT_EQ(proc_mem_target("/proc/123/task/124/mem"), 123);
+    EXPECT_FALSE(proc_mem_target("/proc/123/maps"));
+    EXPECT_FALSE(proc_mem_target("/proc/123/task/124/memx"));
+    EXPECT_FALSE(proc_mem_target("/proc/sys/vm/mem"));
+    EXPECT_FALSE(proc_mem_target("/srv/proc/123/mem"));
+    // The caller's own names: resolved for it, not for the daemon.
+    EXPECT_EQ(caller_proc_path("/proc/self/mem", 40, 41), "/proc/40/mem");
+    EXPECT_EQ(caller_proc_path("/proc/thread-self/mem", 40, 41), "/proc/40/task/41/mem");
+    EXPECT_EQ(caller_proc_path("/proc/self/../7/mem", 40, 41), "/proc/40/../7/mem");
+    EXPECT_EQ(caller_proc_path("/proc/selfish", 40, 41), "/proc/selfish");
+}
+
 }  // namespace

@@ -438,6 +438,9 @@ class Daemon {
     // ev with its rule's action, and what lets it through (monitor mode, the
     // session's allow window where the rule allows one).
     [[nodiscard]] FileEvent under_rule(FileEvent ev) const;
+    // An open for writing of another process's /proc/PID/mem: c becomes
+    // that process's reach (ptrace).
+    void into_other_memory(const EventHeader& h, seccomp::Call& c) const;
     void answer_seccomp_hold(const Hold& h, bool approve);
     void forget_seccomp(uint32_t session_id);
     [[nodiscard]] json seccomp_json() const;

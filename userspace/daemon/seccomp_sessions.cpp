@@ -42,6 +42,14 @@ uint32_t self_tamper(uint32_t reach) {
     }
 }
 
+// The process of a pidfd of tid's (/proc/TID/fdinfo/FD "Pid:"); 0 unknown.
+int pidfd_process(int tid, int fd) {
+    auto info = read_file("/proc/" + std::to_string(tid) + "/fdinfo/" + std::to_string(fd));
+    if (!info) return 0;
+    size_t at = info->find("\nPid:");
+    return at == std::string::npos ? 0 : std::atoi(info->c_str() + at + 5);
+}
+
 bool removes(uint32_t op) {
     return op == KS_OP_UNLINK || op == KS_OP_RMDIR || op == KS_OP_RENAME_FROM ||
            op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT || op == KS_OP_UMOUNT;
@@ -220,6 +228,7 @@ void Daemon::judge_seccomp(int fd, const seccomp::Notice& n) {
         h.ppid = ppid_of(h.pid);
     }
     json latency = {{"decision_latency_ns", 0}};
+    if (c.kind == seccomp::Call::Kind::kFiles) into_other_memory(h, c);
 
     if (c.kind == seccomp::Call::Kind::kProcess || c.kind == seccomp::Call::Kind::kKernel) {
         TamperEvent ev;
@@ -229,8 +238,28 @@ void Daemon::judge_seccomp(int fd, const seccomp::Notice& n) {
         ev.arg = c.arg;
         ev.syscall_nr = static_cast<uint32_t>(n.nr);
         ev.what = c.tamper;
+        auto refuse_reach = [&](const ReachedProcess& target) {
+            ev.flags = KS_TF_REFUSED;
+            Decision d = decide_reach(ev, target);
+            ++enforcer_.counters().tamper;
+            latency["decision_latency_ns"] = boottime_ns() - now;
+            carry_out("reach", subject_of(h), reach_facts(ev, target), d, latency);
+            answer(EPERM);
+        };
         if (c.kind == seccomp::Call::Kind::kProcess) {
             if (c.tamper == KS_TAMPER_REACH_SIGNAL && c.arg == 0) return answer(0);  // alive?
+            if (c.fd >= 0) {
+                ev.target = c.target = pidfd_process(n.tid, c.fd);
+                if (!c.target) return answer(EBADF);  // not a pidfd: as the kernel says
+            }
+            // The session's wrapper may be signalled (kill 0 reaches it),
+            // not traced: it keeps a copy of the session's listener.
+            auto w = wrappers_.find(h.session_id);
+            if (c.tamper != KS_TAMPER_REACH_SIGNAL && c.tamper != KS_TAMPER_REACH_PIDFD &&
+                w != wrappers_.end() && c.target > 0 &&
+                tgid_of(static_cast<int>(c.target)) == w->second.pid) {
+                return refuse_reach({w->second.pid, comm_of(w->second.pid), ""});
+            }
             int64_t who = c.target < 0 ? -c.target : c.target;
             bool at_daemon = c.target == -1 || who == ::getpid();
             if (at_daemon) {
@@ -238,12 +267,7 @@ void Daemon::judge_seccomp(int fd, const seccomp::Notice& n) {
             } else {
                 auto out = outside_of_session(ev);
                 if (!out) return answer(0);
-                ev.flags = KS_TF_REFUSED;
-                Decision d = decide_reach(ev, *out);
-                ++enforcer_.counters().tamper;
-                latency["decision_latency_ns"] = boottime_ns() - now;
-                carry_out("reach", subject_of(h), reach_facts(ev, *out), d, latency);
-                return answer(EPERM);
+                return refuse_reach(*out);
             }
         }
         Decision d = decide_tamper(ev, ::getpid(), policy());
@@ -333,6 +357,25 @@ std::optional<FileEvent> Daemon::seccomp_file_event(const EventHeader& h, const 
             seccomp_event(h, KS_OP_IO_URING, KS_MATCH_ALWAYS, compiled.io_uring_rule));
     }
     return std::nullopt;
+}
+
+void Daemon::into_other_memory(const EventHeader& h, seccomp::Call& c) const {
+    for (const auto& p : c.paths) {
+        if (!writes(p.op) || !p.address) continue;
+        std::string where =
+            caller_path(h.pid, p.dfd, seccomp::caller_proc_path(p.path, h.pid, h.tid));
+        char buf[PATH_MAX];
+        if (!::realpath(where.c_str(), buf)) continue;
+        auto target = seccomp::proc_mem_target(buf);
+        if (!target || *target == h.pid) continue;
+        // Writing another process's memory is tracing it (the self guard's
+        // ptrace, as at the LSM layer).
+        c.kind = seccomp::Call::Kind::kProcess;
+        c.tamper = KS_TAMPER_REACH_PTRACE;
+        c.target = *target;
+        c.arg = 0;
+        return;
+    }
 }
 
 FileEvent Daemon::under_rule(FileEvent ev) const {

@@ -137,6 +137,7 @@ const std::vector<WatchedCall>& watched_calls() {
         {__NR_rt_sigqueueinfo, "rt_sigqueueinfo"},
         {__NR_rt_tgsigqueueinfo, "rt_tgsigqueueinfo"},
         {__NR_pidfd_open, "pidfd_open"},
+        {__NR_pidfd_getfd, "pidfd_getfd"},
         {__NR_ptrace, "ptrace"},
         {__NR_process_vm_writev, "process_vm_writev"},
         // the kernel itself

@@ -204,6 +204,14 @@ Call decode_call(int nr, const uint64_t a[6]) {
             return process("rt_tgsigqueueinfo", KS_TAMPER_REACH_SIGNAL, a[0], a[2]);
         case __NR_pidfd_open:
             return process("pidfd_open", KS_TAMPER_REACH_PIDFD, a[0], 0);
+        case __NR_pidfd_getfd: {
+            // Another process's descriptor (the wrapper's copy of the
+            // session's listener...): as ptrace (the kernel asks the same
+            // access). Its process is the pidfd's, read by the daemon.
+            Call c = process("pidfd_getfd", KS_TAMPER_REACH_PTRACE, 0, 0);
+            c.fd = static_cast<int>(a[0]);
+            return c;
+        }
         case __NR_ptrace:
             if (a[0] != kPtraceAttach && a[0] != kPtraceSeize) return Call{};
             return process("ptrace", KS_TAMPER_REACH_PTRACE, a[1], a[0]);
@@ -231,6 +239,38 @@ bool wake_on_one_cpu(int listener) {
 #endif
     constexpr uint64_t kSyncWakeUp = 1;  // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
     return ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, kSyncWakeUp) == 0;
+}
+
+std::optional<int> proc_mem_target(const std::string& resolved) {
+    // "/proc/" N ("/mem" | "/task/" T "/mem")
+    auto digits = [](const std::string& s, size_t& i) {
+        size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        return i > start && i - start < 10;
+    };
+    if (resolved.rfind("/proc/", 0) != 0) return std::nullopt;
+    size_t i = 6;
+    if (!digits(resolved, i)) return std::nullopt;
+    int pid = std::atoi(resolved.c_str() + 6);
+    std::string rest = resolved.substr(i);
+    if (rest == "/mem") return pid;
+    size_t j = 6;
+    if (rest.rfind("/task/", 0) == 0 && digits(rest, j) && rest.substr(j) == "/mem") return pid;
+    return std::nullopt;
+}
+
+std::string caller_proc_path(const std::string& path, int tgid, int tid) {
+    auto swap = [&](const std::string& prefix,
+                    const std::string& as) -> std::optional<std::string> {
+        if (path == prefix) return as;
+        if (path.rfind(prefix + "/", 0) == 0) return as + path.substr(prefix.size());
+        return std::nullopt;
+    };
+    if (auto p = swap("/proc/self", "/proc/" + std::to_string(tgid))) return *p;
+    if (auto p = swap("/proc/thread-self",
+                      "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid)))
+        return *p;
+    return path;
 }
 
 Result<Notice> receive(int listener) {

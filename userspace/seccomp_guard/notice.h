@@ -6,6 +6,7 @@
 #include <killswitch/abi/events.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,12 +62,19 @@ struct Call {
     int64_t target = 0;        // the process (pid, -pgid, -1)
     uint64_t arg = 0;          // signal, ptrace request, bpf command, reboot command
     uint64_t openat2_how = 0;  // openat2: its open_how, read with the paths
-    int fd = -1;               // kSpace: the file
+    int fd = -1;               // kSpace: the file; pidfd_getfd: the pidfd
     uint64_t bytes = 0;        // kSpace: what it would allocate
 };
 
 // The call as the filter sent it (x86-64 numbers).
 Call decode_call(int nr, const uint64_t args[6]);
+
+// The process whose memory a resolved path names (/proc/N/mem,
+// /proc/N/task/T/mem: N), for an open for writing; nullopt for any other.
+std::optional<int> proc_mem_target(const std::string& resolved);
+// A path as the daemon can resolve it for the caller tgid (thread tid):
+// /proc/self and /proc/thread-self name the caller, not the daemon.
+std::string caller_proc_path(const std::string& path, int tgid, int tid);
 
 // Reads the paths of c (and openat2's flags) from the caller's memory
 // through /proc/TID/mem (up to PATH_MAX each).
