@@ -32,6 +32,22 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// An unguarded process of the test's own (the one a session reaches for),
+// ended however the test ends.
+struct Sleeper {
+    pid_t pid = ::fork();
+    Sleeper() {
+        if (pid == 0) {
+            ::execlp("sleep", "sleep", "60", nullptr);
+            _exit(127);
+        }
+    }
+    ~Sleeper() {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+};
+
 class SeccompSessions : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -136,11 +152,8 @@ TEST_F(SeccompSessions, OrdinaryWorkInTheSessionGoesOnUnrecorded) {
 
 TEST_F(SeccompSessions, ASignalOutsideTheSessionIsRefusedAndTheTargetLives) {
     start();
-    pid_t target = ::fork();
-    if (target == 0) {
-        ::execlp("sleep", "sleep", "60", nullptr);
-        _exit(127);
-    }
+    Sleeper sleeper;
+    pid_t target = sleeper.pid;
     auto r = d_->cli({"run", "--session", "sig", "--", "sh", "-c",
                       "kill -9 " + std::to_string(target) + "; echo kill=$?"});
     EXPECT_NE(r.out.find("kill=1"), std::string::npos) << r.out << r.err;
@@ -150,17 +163,12 @@ TEST_F(SeccompSessions, ASignalOutsideTheSessionIsRefusedAndTheTargetLives) {
     EXPECT_EQ(rec.value("layer", ""), "seccomp") << rec.dump();
     EXPECT_EQ(rec.value("refused", ""), "EPERM");
     EXPECT_EQ(rec.value("target", 0), target);
-    ::kill(target, SIGKILL);
-    ::waitpid(target, nullptr, 0);
 }
 
 TEST_F(SeccompSessions, AnotherProcessMemoryIsNotOpenedForWriting) {
     start();
-    pid_t target = ::fork();
-    if (target == 0) {
-        ::execlp("sleep", "sleep", "60", nullptr);
-        _exit(127);
-    }
+    Sleeper sleeper;
+    pid_t target = sleeper.pid;
     std::string py =
         "import os\n"
         "def tryopen(p):\n"
@@ -180,8 +188,6 @@ TEST_F(SeccompSessions, AnotherProcessMemoryIsNotOpenedForWriting) {
     EXPECT_EQ(rec.value("what", ""), "ptrace") << rec.dump();
     EXPECT_EQ(rec.value("layer", ""), "seccomp");
     EXPECT_EQ(rec.value("target", 0), target);
-    ::kill(target, SIGKILL);
-    ::waitpid(target, nullptr, 0);
 }
 
 // The wrapper keeps a copy of the session's listener: a process of the
