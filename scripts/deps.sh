@@ -14,6 +14,7 @@ BUILD_PKGS=(
 TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-client
   redis-server redis-tools qemu-system-x86 busybox-static cpio acl attr tmux
   python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis
+  python3-asyncpg python3-psycopg
   dpkg-dev logrotate systemd libcap2-bin prometheus debootstrap wget rsyslog rsyslog-openssl
   podman runc socat screen)
 

@@ -4,7 +4,8 @@
 #
 #   Debian packages (apt-get, only those not installed): python3-django,
 #     python3-sqlalchemy, python3-alembic, python3-pymysql, python3-redis,
-#     python3-psycopg2, python3-pymongo, for /usr/bin/python3;
+#     python3-psycopg2, python3-psycopg (3), python3-asyncpg, python3-pymongo,
+#     for /usr/bin/python3;
 #   npm packages at pinned versions into one prefix, KS_CLIENTS_CACHE
 #     (default /var/cache/killswitch-tests/clients): $KS_CLIENTS_CACHE/node_modules,
 #     reused as it is when .ks-installed there lists the same versions.
@@ -28,7 +29,7 @@ NPM_PKGS=(
   ioredis@5.9.3
 )
 DEB_PKGS=(python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis
-  python3-psycopg2 python3-pymongo)
+  python3-psycopg2 python3-psycopg python3-asyncpg python3-pymongo)
 
 CACHE=${KS_CLIENTS_CACHE:-/var/cache/killswitch-tests/clients}
 skip() { echo "install_clients: $*"; exit 77; }

@@ -344,7 +344,15 @@ TEST(EffectDecide, AnAnswerThatCannotBeHadIsRefusedUnlessTheStatementWouldFailTo
     EXPECT_NE(r.reason.find("could not be learned"), std::string::npos) << r.reason;
     relay::ProbeAnswer failed_tx;
     failed_tx.not_asked = "the client's transaction has already failed";
+    failed_tx.fails_anyway = true;
     EXPECT_FALSE(judged(failed_tx).refuse);
+    // Not asked because it comes in the middle of an extended-query batch:
+    // what it reaches is unknown, and it would run.
+    relay::ProbeAnswer mid_batch;
+    mid_batch.not_asked = "it comes in the middle of an extended-query batch, before its Sync";
+    r = judged(mid_batch);
+    EXPECT_TRUE(r.refuse);
+    EXPECT_NE(r.reason.find("extended-query batch"), std::string::npos) << r.reason;
     // A plan that did not come back is no answer.
     EXPECT_TRUE(judged(relay::ProbeAnswer{}).refuse);
 }
@@ -472,12 +480,16 @@ TEST(EffectExtended, AParseWithItsBindIsAskedAboutWithItsValues) {
     EXPECT_EQ(e.sql.rfind("EXPLAIN (VERBOSE, FORMAT JSON) DELETE FROM t WHERE id > E'0'\n;\n", 0),
               0u)
         << e.sql;
-    EXPECT_TRUE(parse("DELETE FROM t WHERE id > $1", false, {}).sql.empty())
-        << "no Bind with it (or one in binary format): judged by its text";
+    auto alone = parse("DELETE FROM t WHERE id > $1", false, {});
+    EXPECT_TRUE(alone.sql.empty() && alone.cannot.empty())
+        << "no Bind with it: nothing asked of the Parse, each of its Binds is";
     EXPECT_FALSE(parse("DELETE FROM t WHERE id > $1", true, {}).cannot.empty())
         << "a Bind without the value";
     // What the server says is applied as for a simple query.
-    auto c = classify_relayed(pg("DELETE FROM t WHERE id > $1", 'P'), {});
+    RelayedRequest b = pg("DELETE FROM t WHERE id > $1", 'B');
+    b.bound = true;
+    b.params = {"0"};
+    auto c = classify_relayed(b, {});
     apply_effect_probe(c, answer("Delete", 1000, 1000), p.policy);
     auto ruling = rule_relayed(c, "", p);
     EXPECT_TRUE(ruling.refuse);
@@ -552,6 +564,267 @@ TEST(EffectExtended, AParseInTheMiddleOfABatchIsNotAskedAbout) {
     std::string answers = msg('1', "") + msg('2', "") + kRowDesc + kRow + kDone + ready('I');
     ASSERT_TRUE(w->from_server(answers, down));
     EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now);
+}
+
+// ---------------------------------------------------------------- every
+// Bind of a prepared statement that can DELETE or UPDATE, in text or binary
+
+TEST(PgBinaryValues, TheCommonTypesReadBackAsTheirText) {
+    auto b = [](std::initializer_list<int> bytes) {
+        std::string s;
+        for (int x : bytes) s += static_cast<char>(x);
+        return s;
+    };
+    using relay::pg_binary_text;
+    EXPECT_EQ(pg_binary_text(23, be32(0)), "0");
+    EXPECT_EQ(pg_binary_text(23, be32(0xfffffffeu)), "-2");
+    EXPECT_EQ(pg_binary_text(21, b({0x80, 0x00})), "-32768");
+    EXPECT_EQ(pg_binary_text(20, be32(1) + be32(0)), "4294967296");
+    EXPECT_EQ(pg_binary_text(26, be32(4000000000u)), "4000000000");
+    EXPECT_EQ(pg_binary_text(16, b({1})), "t");
+    EXPECT_EQ(pg_binary_text(701, b({0x3f, 0xf8, 0, 0, 0, 0, 0, 0})), "1.5");
+    EXPECT_EQ(pg_binary_text(700, b({0xc0, 0x20, 0, 0})), "-2.5");
+    EXPECT_EQ(pg_binary_text(701, b({0x7f, 0xf0, 0, 0, 0, 0, 0, 0})), "Infinity");
+    // numeric 12345.678: 3 digits (1, 2345, 6780), weight 1, positive, dscale 3.
+    EXPECT_EQ(pg_binary_text(1700, b({0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c})),
+              "12345.678");
+    // -0.05: one digit 500 at weight -1, negative, dscale 2.
+    EXPECT_EQ(pg_binary_text(1700, b({0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4})), "-0.05");
+    EXPECT_EQ(pg_binary_text(1700, b({0, 0, 0, 0, 0, 0, 0, 0})), "0");
+    EXPECT_EQ(pg_binary_text(25, "it's"), "it's");
+    EXPECT_EQ(pg_binary_text(3802, "\1{\"a\": 1}"), "{\"a\": 1}");
+    EXPECT_EQ(pg_binary_text(17, b({0, 0xff})), "\\x00ff");
+    EXPECT_EQ(pg_binary_text(2950, b({0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23,
+                                      0x45, 0x67, 0x89, 0xab, 0xcd, 0xef})),
+              "12345678-9abc-def0-0123-456789abcdef");
+    EXPECT_EQ(pg_binary_text(1082, be32(0)), "2000-01-01");
+    EXPECT_EQ(pg_binary_text(1082, be32(8840)), "2024-03-15");
+    EXPECT_EQ(pg_binary_text(1082, be32(0xffffffffu)), "1999-12-31");
+    // 2024-03-15 12:30:45.000001 = 8840 days and 45045.000001 s after 2000-01-01.
+    uint64_t us = 8840ull * 86400000000ull + 45045000001ull;
+    std::string ts = be32(static_cast<uint32_t>(us >> 32)) + be32(static_cast<uint32_t>(us));
+    EXPECT_EQ(pg_binary_text(1114, ts), "2024-03-15 12:30:45.000001");
+    EXPECT_EQ(pg_binary_text(1184, ts), "2024-03-15 12:30:45.000001+00");
+    EXPECT_EQ(pg_binary_text(600, std::string(16, '\0')), std::nullopt) << "point: not read";
+    EXPECT_EQ(pg_binary_text(23, b({0, 0})), std::nullopt) << "not an int4";
+    EXPECT_EQ(pg_binary_text(25, b({'a', 0})), std::nullopt) << "a NUL in text";
+}
+
+// The extended protocol as asyncpg, pgjdbc or psycopg speak it: a statement
+// parsed once, bound many times, values in binary.
+class BindsJudged : public ::testing::Test {
+  protected:
+    static std::string parse(const std::string& name, const std::string& sql,
+                             std::vector<uint32_t> types = {}) {
+        std::string b = name + std::string(1, '\0') + sql + std::string(1, '\0');
+        b += static_cast<char>(types.size() >> 8);
+        b += static_cast<char>(types.size() & 0xff);
+        for (uint32_t t : types) b += be32(t);
+        return msg('P', b);
+    }
+    // One int4 value in binary (format 1), or in text (format 0).
+    static std::string bind(const std::string& stmt, int32_t v, bool binary = true,
+                            const std::string& portal = "") {
+        std::string b = portal + std::string(1, '\0') + stmt + std::string(1, '\0');
+        b += std::string("\0\1\0", 3) + static_cast<char>(binary ? 1 : 0);
+        std::string value = binary ? be32(static_cast<uint32_t>(v)) : std::to_string(v);
+        b += std::string("\0\1", 2) + be32(static_cast<uint32_t>(value.size())) + value;
+        b += std::string(2, '\0');
+        return msg('B', b);
+    }
+    static std::string describe(const std::string& stmt) {
+        return msg('D', "S" + stmt + std::string(1, '\0'));
+    }
+    static std::string close(const std::string& stmt) {
+        return msg('C', "S" + stmt + std::string(1, '\0'));
+    }
+    static std::string execute() { return msg('E', std::string(5, '\0')); }
+    static std::string sync() { return msg('S', ""); }
+    static std::string param_types(std::vector<uint32_t> types) {
+        std::string b;
+        b += static_cast<char>(types.size() >> 8);
+        b += static_cast<char>(types.size() & 0xff);
+        for (uint32_t t : types) b += be32(t);
+        return msg('t', b);
+    }
+
+    void SetUp() override { w = connected('I'); }
+
+    // The client's bytes through the wire; what the judge saw.
+    void client(std::string in) {
+        ASSERT_TRUE(w->from_client(in, up, down, judge)) << w->error();
+        EXPECT_EQ(in, "") << "all of it went on";
+    }
+    void server(std::string in) { ASSERT_TRUE(w->from_server(in, down)) << w->error(); }
+    // The server's answers to a prepare (Parse, Describe, Sync) of one int4 parameter.
+    void prepared() { server(msg('1', "") + param_types({23}) + msg('n', "") + ready('I')); }
+
+    std::unique_ptr<relay::Wire> w;
+    std::string up, down;
+    std::vector<relay::Request> seen;
+    std::vector<std::string> texts;
+    std::vector<relay::Wire::CheckReady> could_ask;  // when each was judged
+    bool refuse_binds = false;
+    relay::Judge judge = [this](const relay::Request& r) {
+        seen.push_back({r.type, {}, r.bound, r.params, r.unread});
+        texts.emplace_back(r.text);
+        std::string why;
+        could_ask.push_back(w->can_check(why));
+        relay::Verdict v;
+        if (r.type == 'B' && refuse_binds) {
+            v.refuse = true;
+            v.message = "killswitch: refused DELETE whose WHERE reaches 100 of 100 rows.\n";
+        }
+        return v;
+    };
+};
+
+TEST_F(BindsJudged, EachBindOfAPreparedDeleteIsJudgedWithItsBinaryValues) {
+    client(parse("s1", "DELETE FROM t WHERE id > $1") + describe("s1") + sync());
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].type, 'P');
+    EXPECT_FALSE(seen[0].bound) << "no Bind with it: its Binds are judged";
+    prepared();
+    // Bound twice later, the second time reaching every row.
+    for (int32_t v : {1000, 0}) {
+        client(bind("s1", v) + execute() + sync());
+        ASSERT_EQ(seen.back().type, 'B');
+        EXPECT_EQ(texts.back(), "DELETE FROM t WHERE id > $1");
+        EXPECT_TRUE(seen.back().bound) << seen.back().unread;
+        EXPECT_EQ(seen.back().params, (std::vector<std::optional<std::string>>{std::to_string(v)}));
+        server(msg('2', "") + msg('C', std::string("DELETE 0") + '\0') + ready('I'));
+    }
+    EXPECT_EQ(seen.size(), 3u);
+    // Statements that cannot delete or update are not followed: their Binds
+    // pass unjudged.
+    client(parse("s2", "SELECT * FROM t WHERE id = $1") + describe("s2") + sync());
+    prepared();
+    size_t before = seen.size();
+    client(bind("s2", 5) + execute() + sync());
+    EXPECT_EQ(seen.size(), before);
+    // Closed (the server said CloseComplete): s1 is a name for nothing.
+    client(close("s1") + sync());
+    server(msg('3', "") + ready('I'));
+    client(bind("s1", 0) + execute() + sync());
+    EXPECT_EQ(seen.size(), before) << "a Bind of a closed statement: the server refuses it";
+}
+
+TEST_F(BindsJudged, ARefusedBindNeverReachesTheServerAndTheClientReadsWhy) {
+    client(parse("s1", "DELETE FROM t WHERE id > $1") + describe("s1") + sync());
+    prepared();
+    refuse_binds = true;
+    up.clear();
+    std::string b = bind("s1", 0);
+    client(b + execute() + sync());
+    EXPECT_EQ(up.find(b), std::string::npos) << "the client's Bind went on";
+    EXPECT_NE(up.find("killswitch_refused_tok"), std::string::npos) << "no stand-in";
+    EXPECT_EQ(up.substr(up.size() - 15), execute() + sync()) << "the rest of the batch goes on";
+    down.clear();
+    server(error("26000", "prepared statement \"killswitch_refused_tok\" does not exist") +
+           ready('I'));
+    EXPECT_NE(down.find("42501"), std::string::npos);
+    EXPECT_NE(down.find("reaches 100 of 100 rows"), std::string::npos) << down;
+    EXPECT_EQ(down.find("killswitch_refused_tok"), std::string::npos);
+    EXPECT_EQ(w->pending(), 0u);
+}
+
+TEST_F(BindsJudged, ValuesThatCannotBeReadAreSaidSo) {
+    client(parse("s1", "UPDATE t SET p = $1 WHERE id > $2") + describe("s1") + sync());
+    server(msg('1', "") + param_types({600, 23}) + msg('n', "") + ready('I'));
+    std::string body = std::string(1, '\0') + "s1" + std::string(1, '\0');
+    body += std::string("\0\1\0\1", 4);  // every value binary
+    body += std::string("\0\2", 2) + be32(16) + std::string(16, '\0') + be32(4) + be32(0);
+    body += std::string(2, '\0');
+    client(msg('B', body) + execute() + sync());
+    ASSERT_EQ(seen.back().type, 'B');
+    EXPECT_FALSE(seen.back().bound);
+    EXPECT_NE(seen.back().unread.find("$1 is in binary format of a type (OID 600)"),
+              std::string::npos)
+        << seen.back().unread;
+    // The daemon's side: such a Bind of a statement that may reach every row
+    // is refused, not guessed.
+    auto p = compiled();
+    RelayedRequest r = pg("UPDATE t SET p = $1 WHERE id > $2", 'B');
+    r.unread = seen.back().unread;
+    auto c = classify_relayed(r, {});
+    auto e = effect_probe(r, c, p.policy);
+    EXPECT_TRUE(e.sql.empty());
+    EXPECT_NE(e.cannot.find("OID 600"), std::string::npos) << e.cannot;
+}
+
+TEST_F(BindsJudged, TheBindThatCameWithItsParseIsNotJudgedAgainALaterOneIs) {
+    client(parse("", "DELETE FROM t WHERE id = $1", {23}) + bind("", 7) + execute() + bind("", 0) +
+           execute() + sync());
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].type, 'P');
+    EXPECT_TRUE(seen[0].bound) << "its declared type reads the binary value";
+    EXPECT_EQ(seen[0].params, (std::vector<std::optional<std::string>>{"7"}));
+    EXPECT_EQ(seen[1].type, 'B');
+    EXPECT_EQ(seen[1].params, (std::vector<std::optional<std::string>>{"0"}));
+    EXPECT_EQ(could_ask[0], relay::Wire::CheckReady::Now);
+    EXPECT_EQ(could_ask[1], relay::Wire::CheckReady::Never)
+        << "the second Bind comes in the middle of the batch: not asked about";
+}
+
+TEST_F(BindsJudged, AParseTheServerRefusedDoesNotTakeTheNameOfTheOneItHas) {
+    client(parse("s1", "DELETE FROM t WHERE id > $1") + describe("s1") + sync());
+    prepared();
+    // Parsed again under the same name: the server says 42P05 and keeps the DELETE.
+    client(parse("s1", "SELECT $1::int") + sync());
+    server(error("42P05", "prepared statement \"s1\" already exists") + ready('I'));
+    client(bind("s1", 0) + execute() + sync());
+    EXPECT_EQ(seen.back().type, 'B');
+    EXPECT_EQ(texts.back(), "DELETE FROM t WHERE id > $1");
+    // A Close the server skipped (after an error in its batch) closes nothing.
+    server(msg('2', "") + msg('C', std::string("DELETE 0") + '\0') + ready('I'));
+    client(msg('Q', std::string("SELECT 1/0") + '\0'));
+    size_t before = seen.size();
+    client(parse("", "SELECT 1/0") + msg('B', std::string(8, '\0')) + execute() + close("s1") +
+           sync());
+    server(msg('1', "") + error("22012", "division by zero") + ready('I'));
+    client(bind("s1", 0) + execute() + sync());
+    EXPECT_GT(seen.size(), before + 1);
+    EXPECT_EQ(seen.back().type, 'B') << "s1 is still the DELETE";
+}
+
+TEST_F(BindsJudged, APrepareWithoutItsSyncIsEndedByTheRelaysOwnWhoseAnswerTheClientNeverSees) {
+    // asyncpg prepares with Parse, Describe and Flush, and binds after: the
+    // batch is open, but nothing ran in it.
+    client(parse("s1", "DELETE FROM t WHERE id > $1") + describe("s1") + msg('H', ""));
+    down.clear();
+    server(msg('1', "") + param_types({23}) + msg('n', ""));
+    EXPECT_EQ(down, msg('1', "") + param_types({23}) + msg('n', ""));
+    std::string why, more;
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::NotYet);
+    w->more_up(more);
+    EXPECT_EQ(more, sync()) << "the relay ends the batch itself";
+    down.clear();
+    server(ready('I'));
+    EXPECT_EQ(down, "") << "the ReadyForQuery of the relay's Sync reached the client";
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Now);
+    // Once a Bind or Execute is in the batch, never.
+    client(bind("s1", 1000) + execute() + msg('H', ""));
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Never);
+}
+
+TEST_F(BindsJudged, TheRelaysOwnQueryEndsTheUnnamedStatementWhichIsParsedAgain) {
+    client(parse("", "DELETE FROM t WHERE id > $1") + describe("") + sync());
+    prepared();
+    std::string probe_up;
+    w->start_probe("EXPLAIN (FORMAT JSON) DELETE FROM t WHERE id > E'0'", probe_up);
+    server(msg('C', std::string("BEGIN") + '\0') + msg('T', std::string(2, '\0')) + row("[]") +
+           msg('C', std::string("EXPLAIN") + '\0') + msg('C', std::string("ROLLBACK") + '\0') +
+           ready('I'));
+    ASSERT_TRUE(w->take_probe());
+    up.clear();
+    std::string b = bind("", 5);
+    client(b + execute() + sync());
+    ASSERT_EQ(up.rfind(parse("", "DELETE FROM t WHERE id > $1", {23}), 0), 0u)
+        << "parsed again first, with the types the server described";
+    EXPECT_NE(up.find(b), std::string::npos);
+    down.clear();
+    server(msg('1', "") + msg('2', "") + msg('C', std::string("DELETE 1") + '\0') + ready('I'));
+    EXPECT_EQ(down.rfind(msg('2', ""), 0), 0u) << "the relay's ParseComplete reached the client";
 }
 
 }  // namespace

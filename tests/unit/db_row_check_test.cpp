@@ -107,7 +107,8 @@ TEST(RowCheckWire, AskedOnlyOnceTheServerOwesTheClientNothing) {
     EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::NotYet);
     std::string answer = kRowDesc + kRow + kDone + ready('E');
     ASSERT_TRUE(w->from_server(answer, down));
-    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Never) << "a failed transaction";
+    EXPECT_EQ(w->can_check(why), relay::Wire::CheckReady::Failing)
+        << "a failed transaction: not asked, and the request fails at the server anyway";
     EXPECT_NE(why.find("already failed"), std::string::npos);
     // An extended-query batch open (a Bind without its Sync): the request
     // the check is for waits unread before that Sync, so the server will

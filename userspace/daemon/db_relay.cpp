@@ -16,7 +16,8 @@ void Daemon::start_relay() {
     hooks.passes = [](const relay::Origin& o, const relay::Request& r,
                       const relay::UniqueKeys& known, bool& forget) {
         return relay_passes_unasked(
-            {o.kind, "", 0, o.unix_socket, r.type, r.text, r.bound, r.params}, known, forget);
+            {o.kind, "", 0, o.unix_socket, r.type, r.text, r.bound, r.params, r.unread}, known,
+            forget);
     };
     auto r = relay::Relay::start(dwbpf_->relay_conns_fd(), std::move(hooks));
     if (!r) {
@@ -55,9 +56,9 @@ void Daemon::service_relay() {
     std::vector<relay::Closing> closings;
     relay_->take(questions, closings);
     for (auto& q : questions)
-        relay_->answer(
-            q.conn, judge_relayed(q.conn, std::move(q.origin), {q.type, q.text, q.bound, q.params},
-                                  q.checks, q.probe, q.known, q.asked_boot_ns));
+        relay_->answer(q.conn, judge_relayed(q.conn, std::move(q.origin),
+                                             {q.type, q.text, q.bound, q.params, q.unread},
+                                             q.checks, q.probe, q.known, q.asked_boot_ns));
     for (const auto& c : closings) relay_closed(c.origin, c.why);
 }
 
@@ -71,8 +72,8 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
         const ProcessInfo* pi = table_.find(o.pid);
         o.session_id = pi ? pi->session_id : 0;
     }
-    RelayedRequest r{o.kind,   o.address, o.connection, o.unix_socket,
-                     req.type, req.text,  req.bound,    req.params};
+    RelayedRequest r{o.kind,   o.address, o.connection, o.unix_socket, req.type,
+                     req.text, req.bound, req.params,   req.unread};
     db::Classification c = classify_relayed(r, classify_options(state_.compiled));
     if (c.statements.empty()) return {};
     if (!checks.empty()) apply_row_checks(c, checks);
@@ -104,8 +105,7 @@ relay::Verdict Daemon::judge_relayed(uint64_t conn, relay::Origin o, const relay
                             static_cast<uint64_t>(p.db_volume_within_s) * 1'000'000'000ull};
     RelayRuling ruling = rule_relayed(c, "", state_.compiled);
     if (!ruling.refuse) {
-        std::string over =
-            volume_.charge(o.session_id, db::volume_of(c, o.kind == KS_DB_REDIS), now, limits);
+        std::string over = volume_.charge(o.session_id, relayed_volume(r, c), now, limits);
         if (!over.empty()) {
             ruling = rule_relayed(c, over, state_.compiled);
         } else if (c.verdict() == db::Class::Harmless) {

@@ -31,10 +31,19 @@ std::string told_by_hold(uint32_t kind) {
 
 }  // namespace
 
+bool RelayedRequest::waits_for_binds() const {
+    return kind == KS_DB_POSTGRES && type == 'P' && !bound;
+}
+
 db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options) {
     switch (r.kind) {
-        case KS_DB_POSTGRES:
-            return db::classify_postgres_sql(r.text, options);
+        case KS_DB_POSTGRES: {
+            auto c = db::classify_postgres_sql(r.text, options);
+            // What a Parse's statement reaches is asked at each of its Binds.
+            if (r.waits_for_binds())
+                for (auto& st : c.statements) st.reaches.clear();
+            return c;
+        }
         case KS_DB_MYSQL: {
             // An execute of a prepared statement: with its values in place
             // of its ? marks, it reads as the statement the server runs.
@@ -77,12 +86,17 @@ std::string relay_told_by(uint32_t kind) {
     }
 }
 
+db::Volume relayed_volume(const RelayedRequest& r, const db::Classification& c) {
+    // A Parse without its Bind deletes nothing yet: its Binds count.
+    if (r.waits_for_binds()) return {};
+    return db::volume_of(c, r.kind == KS_DB_REDIS);
+}
+
 bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool& forget) {
     db::Classification c = classify_relayed(r, {});
     forget = (r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c)) ||
              (r.kind == KS_DB_MYSQL && !keeps_mysql_keys(c));
-    if (c.verdict() != db::Class::Harmless || !db::volume_of(c, r.kind == KS_DB_REDIS).empty())
-        return false;
+    if (c.verdict() != db::Class::Harmless || !relayed_volume(r, c).empty()) return false;
     // A request that changes what names mean (SET search_path; DELETE ...)
     // is pinned by nothing learned before it.
     if (!forget) drop_pinned(c, known);
@@ -399,12 +413,21 @@ EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
     if (r.kind == KS_DB_MYSQL &&
         (r.type == kMysqlComQuery || (r.type == kMysqlComStmtExecute && r.bound)))
         return mysql_effect_probe(c);
-    if (r.kind != KS_DB_POSTGRES || !(r.type == 'Q' || (r.type == 'P' && r.bound))) return {};
+    if (r.kind != KS_DB_POSTGRES || r.waits_for_binds()) return {};
     EffectProbe out;
-    // An extended-query Parse: asked with its Bind's values in place of its
-    // $n (PostgreSQL 15 cannot EXPLAIN a statement without them).
+    if (r.type == 'B' && !r.bound) {
+        if (std::any_of(c.statements.begin(), c.statements.end(),
+                        [](const db::Statement& st) { return !st.reaches.empty(); }))
+            out.cannot = "the values of its Bind could not be read: " +
+                         (r.unread.empty() ? std::string("no values") : r.unread);
+        return out;
+    }
+    // An extended-query Parse with its Bind, or a Bind: asked with the
+    // Bind's values in place of its $n (PostgreSQL 15 cannot EXPLAIN a
+    // statement without them).
+    bool extended = r.type == 'P' || r.type == 'B';
     db::Classification with_values;
-    if (r.type == 'P') {
+    if (extended) {
         with_values = c;
         for (auto& st : with_values.statements) {
             if (st.reaches.empty()) continue;
@@ -416,7 +439,7 @@ EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
             st.text = std::move(*text);
         }
     }
-    auto parts = probe_parts(r.type == 'P' ? with_values : c, round, out.cannot);
+    auto parts = probe_parts(extended ? with_values : c, round, out.cannot);
     for (const auto& part : parts) {
         if (!out.sql.empty()) out.sql += "\n;\n";
         out.sql += part.sql;
@@ -507,7 +530,12 @@ int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const
             return !st.reaches.empty() && !st.reaches[0].from_where.empty();
         }))
         return apply_mysql_effect(c, a, p, learned);
-    if (!a.not_asked.empty()) return 0;  // a failed transaction: it fails too
+    if (!a.not_asked.empty()) {
+        // A failed transaction: the request fails too. Otherwise (in the
+        // middle of an extended-query batch) what it reaches is unknown.
+        if (!a.fails_anyway) effect_unknown(c, a.not_asked);
+        return 0;
+    }
     if (!a.code.empty()) {
         if (!fails_alike(a.code))
             effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");

@@ -27,15 +27,24 @@ struct RelayedRequest {
     std::string address;
     uint64_t connection = 0;
     bool unix_socket = false;
-    uint8_t type = 0;       // 'Q', 'P'; the MySQL command; 0 (Redis)
-    std::string_view text;  // SQL text, or the Redis command as sent
-    // A PostgreSQL Parse with the values its Bind gives its $n (text format;
-    // nullopt: NULL): what it reaches can be asked (relay::Request::bound).
+    uint8_t type = 0;       // 'Q', 'P', 'B'; the MySQL command; 0 (Redis)
+    std::string_view text;  // SQL text (a Bind's statement), or the Redis command as sent
+    // A PostgreSQL Parse or Bind with the values the Bind gives its $n (as
+    // text; nullopt: NULL): what it reaches can be asked. Not bound: a
+    // Parse whose Binds are judged each (nothing is asked of the Parse), or
+    // a Bind whose values could not be read (unread says why).
     bool bound = false;
     std::vector<std::optional<std::string>> params;
+    std::string unread;
+
+    // A Parse without its Bind: nothing runs yet; each Bind is judged.
+    [[nodiscard]] bool waits_for_binds() const;
 };
 
 db::Classification classify_relayed(const RelayedRequest& r, const db::Options& options);
+
+// What the request counts against the session's volume budget.
+db::Volume relayed_volume(const RelayedRequest& r, const db::Classification& c);
 
 // True when the request can go on without the daemon: every statement in it
 // harmless, nothing in it that counts against the destructive volume and no

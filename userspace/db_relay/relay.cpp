@@ -205,8 +205,9 @@ struct Relay::Conn {
     // before it answers.
     uint8_t asked_type = 0;
     std::string asked_text;
-    bool asked_bound = false;  // Request::bound, params
+    bool asked_bound = false;  // Request::bound, params, unread
     std::vector<std::optional<std::string>> asked_params;
+    std::string asked_unread;
     std::vector<std::string> check_tables;
     std::string probe_sql;  // the probe the daemon wants run first
     int probe_round = 0;
@@ -301,7 +302,7 @@ void Relay::ask(Conn& c, uint8_t type, std::string text, std::vector<RowCheck> c
         std::lock_guard lock(q_mu_);
         questions_.push_back({c.id, c.origin, type, std::move(text), std::move(checks),
                               std::move(probe), known_keys(c), boottime_ns(), c.asked_bound,
-                              c.asked_params});
+                              c.asked_params, c.asked_unread});
     }
     uint64_t one = 1;
     (void)!::write(notify_.get(), &one, sizeof(one));
@@ -583,6 +584,7 @@ void Relay::pump(Conn& c, bool read_client, bool read_server) {
         if (passes) return {};
         c.asked_bound = r.bound;
         c.asked_params = r.params;
+        c.asked_unread = r.unread;
         ask(c, r.type, std::string(r.text));
         return {.later = true};
     };
@@ -629,12 +631,14 @@ void Relay::check_rows(Conn& c) {
     std::string why;
     switch (c.wire->can_check(why)) {
         case Wire::CheckReady::NotYet:
-            return;  // again when the server's answers have come
+            c.wire->more_up(c.to_server);  // what the wire sends to get there
+            return;                        // again when the server's answers have come
         case Wire::CheckReady::Now:
             c.wire->start_check(c.check_tables, c.to_server);
             c.check_tables.clear();
             return;
-        case Wire::CheckReady::Never: {
+        case Wire::CheckReady::Never:
+        case Wire::CheckReady::Failing: {
             std::vector<RowCheck> none;
             for (auto& t : c.check_tables) none.push_back({t, RowCheck::Outcome::Failed, why});
             c.check_tables.clear();
@@ -648,17 +652,21 @@ void Relay::check_rows(Conn& c) {
 // asked like the row checks, in a block or savepoint that is rolled back.
 void Relay::probe(Conn& c) {
     std::string why;
-    switch (c.wire->can_check(why)) {
+    Wire::CheckReady ready = c.wire->can_check(why);
+    switch (ready) {
         case Wire::CheckReady::NotYet:
+            c.wire->more_up(c.to_server);
             return;
         case Wire::CheckReady::Now:
             c.wire->start_probe(c.probe_sql, c.to_server);
             c.probe_sql.clear();
             return;
-        case Wire::CheckReady::Never: {
+        case Wire::CheckReady::Never:
+        case Wire::CheckReady::Failing: {
             c.probe_sql.clear();
             ProbeAnswer none;
             none.not_asked = why;
+            none.fails_anyway = ready == Wire::CheckReady::Failing;
             none.round = c.probe_round;
             ask(c, c.asked_type, c.asked_text, {}, std::move(none));
             return;

@@ -81,9 +81,11 @@ struct Question {
     std::optional<ProbeAnswer> probe;
     UniqueKeys known;            // the connection's unique keys (Hooks::passes)
     uint64_t asked_boot_ns = 0;  // when the relay asked (CLOCK_BOOTTIME)
-    // A PostgreSQL Parse asked with the values of its Bind (Request::bound).
+    // A PostgreSQL Parse or Bind asked with the values of its Bind
+    // (Request::bound, params, unread).
     bool bound = false;
     std::vector<std::optional<std::string>> params;
+    std::string unread;
 };
 
 // A connection the relay closed because it could not carry it on (a stream

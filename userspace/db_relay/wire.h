@@ -41,13 +41,18 @@ namespace ks::relay {
 
 // One request that carries something to judge.
 struct Request {
-    uint8_t type = 0;       // 'Q' or 'P' (PostgreSQL), the MySQL command byte; 0 for Redis
-    std::string_view text;  // SQL text, or the Redis command as sent (RESP or inline)
-    // A PostgreSQL Parse whose Bind came with it: the values of its $n
-    // (text format; nullopt: NULL). bound false: no Bind came with it, or
-    // one with a value in binary format.
+    // 'Q', 'P' or 'B' (PostgreSQL), the MySQL command byte; 0 for Redis.
+    uint8_t type = 0;
+    // SQL text, or the Redis command as sent (RESP or inline). For a
+    // PostgreSQL Bind: the text of the statement it binds.
+    std::string_view text;
+    // A PostgreSQL Parse whose Bind came with it, or a Bind: the values of
+    // its $n as text (binary values read back by their type; nullopt:
+    // NULL). bound false: a Parse without its Bind (each of its Binds is
+    // judged), or a Bind whose values could not be read (unread says why).
     bool bound = false;
     std::vector<std::optional<std::string>> params;
+    std::string unread;
 };
 
 // What the judge says of a request. refuse: it never reaches the server and
@@ -94,6 +99,9 @@ struct ProbeAnswer {
     std::vector<Result> results;
     std::string code, message;
     std::string not_asked;
+    // With not_asked: the server would refuse the request anyway (the
+    // client's transaction has failed), so not knowing costs nothing.
+    bool fails_anyway = false;
     int round = 0;  // Verdict::probe_round
 };
 
@@ -151,8 +159,11 @@ class Wire {
     virtual bool from_server(std::string& in, std::string& down) = 0;
     // Row checks (PostgreSQL; other protocols: Never). Now: the server owes
     // the client nothing and no batch is open, so a check's answers are the
-    // relay's alone; NotYet: answers are on their way; Never: why says why.
-    enum class CheckReady { Now, NotYet, Never };
+    // relay's alone; NotYet: answers are on their way (the wire may have
+    // put in more_up what gets it there: PostgreSQL ends a batch in which
+    // nothing ran with a Sync of its own); Never: why says why.
+    // Failing: never, and the request would fail at the server anyway.
+    enum class CheckReady { Now, NotYet, Never, Failing };
     virtual CheckReady can_check(std::string& why) {
         why = "the protocol has no way to ask";
         return CheckReady::Never;
@@ -227,6 +238,12 @@ std::unique_ptr<Wire> make_wire(Protocol p, std::string token);
 // statement (COPY data, bound parameters, MySQL long data) are streamed and
 // never count.
 inline constexpr size_t kMaxRequest = 256u << 20;
+
+// A PostgreSQL value in binary format (a Bind's), in its text form, for the
+// common types by their OID (integers, floats, numeric, bool, text kinds,
+// json/jsonb, bytea, uuid, date, time, timestamp[tz]); nullopt for other
+// types or bytes that are not such a value.
+std::optional<std::string> pg_binary_text(uint32_t oid, std::string_view bytes);
 
 // The protocols' error answers, built from killswitch's message.
 std::string pg_error_response(std::string_view message);

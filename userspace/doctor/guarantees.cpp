@@ -358,10 +358,13 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "(id > 0, col IS NOT NULL) is refused by the rows the server says it reaches "
           "(databases.effect: 90% of the table and 2 rows, or 100000 rows, by default); the "
           "client waits one or two round trips to the server (none for a WHERE that holds a "
-          "unique key equal to constants, once the connection knows the key). Judged by their "
-          "text alone (a WHERE that is always true as written): a PostgreSQL Parse without its "
-          "Bind, with values in binary format or in a pipeline, a MySQL execute whose values "
-          "it cannot read (long data, a string with a backslash...), MySQL DELETEs and UPDATEs "
+          "unique key equal to constants, once the connection knows the key). PostgreSQL: each "
+          "Bind of a prepared DELETE or UPDATE is judged with its own values (text, or binary "
+          "of the common types); one whose values cannot be read, or that comes after a "
+          "statement bound or run before the same Sync (a pipeline), is refused unless a known "
+          "key pins it. Judged by their text alone (a WHERE that is always true as written): a "
+          "MySQL execute whose values it cannot read (long data, a string with a "
+          "backslash...), MySQL DELETEs and UPDATEs "
           "of several tables, connections the relay does not carry (libpq over a unix socket "
           "before Linux 6.7, anything while the daemon is down).");
 
