@@ -16,7 +16,7 @@ TEST_PKGS=(python3 procps postgresql python3-psycopg2 mariadb-server mariadb-cli
   python3-django python3-sqlalchemy python3-alembic python3-pymysql python3-redis
   python3-asyncpg python3-psycopg
   dpkg-dev logrotate systemd libcap2-bin prometheus debootstrap wget rsyslog rsyslog-openssl
-  podman runc socat screen)
+  podman runc socat screen haproxy nginx libnginx-mod-stream)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "db_servers.h"
 #include "harness.h"
@@ -27,6 +28,15 @@ std::vector<std::string> discovered(const Daemon& d) {
     for (const auto& e : j.value("databases_discovered", json::array()))
         out.push_back(e.value("endpoint", ""));
     return out;
+}
+
+// The first db_listeners record that names an endpoint (null: none).
+json first_naming(const Daemon& d, const std::string& endpoint) {
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "db_listeners")
+            for (const auto& e : r.value("discovered", json::array()))
+                if (e.value("endpoint", "") == endpoint) return r;
+    return nullptr;
 }
 
 bool has(const std::vector<std::string>& v, const std::string& s) {
@@ -74,11 +84,7 @@ TEST(DbListeners, AServerOnPortsThePolicyDoesNotNameIsWatchedFromItsOwnProcess) 
     ASSERT_TRUE(wait_until([&] { return has(discovered(d), "redis=127.0.0.1:" + redis.port()); },
                            std::chrono::seconds(15)))
         << json(discovered(d)).dump();
-    json first;  // the first record that names it
-    for (const auto& r : d.records())
-        if (r.value("event", "") == "db_listeners" && first.is_null())
-            for (const auto& e : r.value("discovered", json::array()))
-                if (e.value("endpoint", "") == "redis=127.0.0.1:" + redis.port()) first = r;
+    json first = first_naming(d, "redis=127.0.0.1:" + redis.port());
     ASSERT_FALSE(first.is_null());
     ASSERT_TRUE(first["trigger"].is_object()) << "found by the periodic scan: " << first.dump();
     EXPECT_EQ(first["trigger"]["listen"].value("comm", ""), "redis-server") << first.dump();
@@ -133,15 +139,64 @@ TEST(DbListeners, AServerUnderAnotherNameIsWatchedByItsExecutable) {
     EXPECT_TRUE(named) << "the record names the process and its executable";
 }
 
+// A copy of the server's executable under another name and path, started
+// after the daemon: neither its name nor its executable's says Redis, its
+// build ID does; watched as it listens.
+TEST(DbListeners, ACopyOfAServersExecutableIsWatchedByItsBuildId) {
+    KS_REQUIRE_ROOT();
+    TempDir bin;
+    std::string copy = bin.path() + "/kvstore";
+    std::error_code ec;
+    std::filesystem::copy_file("/usr/bin/redis-server", copy, ec);  // the link's target
+    ASSERT_FALSE(ec) << ec.message();
+    Daemon d(Daemon::Options{});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    RedisServer redis(copy);
+    if (!redis.ok()) GTEST_SKIP() << redis.why();
+    std::string dir = redis.socket().substr(0, redis.socket().rfind('/'));
+    std::string pid = read_pid_file(dir + "/redis.pid");
+    std::ifstream comm_of("/proc/" + pid + "/comm");
+    std::string comm;
+    std::getline(comm_of, comm);
+    EXPECT_EQ(comm, "kvstore");
+    EXPECT_EQ(std::filesystem::read_symlink("/proc/" + pid + "/exe").string(), copy);
+    ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
+    ASSERT_TRUE(wait_until([&] { return has(discovered(d), "redis=127.0.0.1:" + redis.port()); },
+                           std::chrono::seconds(15)))
+        << json(discovered(d)).dump();
+    json first = first_naming(d, "redis=127.0.0.1:" + redis.port());
+    ASSERT_FALSE(first.is_null());
+    EXPECT_TRUE(first["trigger"].is_object()) << "found by the periodic scan: " << first.dump();
+    bool named = false;
+    for (const auto& e : first.value("discovered", json::array()))
+        named = named || e.value("server", "") == "kvstore (a copy of redis-server)";
+    EXPECT_TRUE(named) << first.dump();
+    // Unguarded the copy is a Redis like any other: FLUSHALL empties it.
+    ASSERT_EQ(redis.command({"SET", "k0", "v"}), "OK");
+    ASSERT_EQ(redis.command({"FLUSHALL"}), "OK");
+    ASSERT_EQ(redis.command({"GET", "k0"}), "");
+    ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
+    auto flush = run_guarded(d, "listeners-copy", redis.cli({"FLUSHALL"}));
+    EXPECT_NE(flush.out.find("ERR killswitch: refused FLUSHALL"), std::string::npos)
+        << flush.out << flush.err;
+    EXPECT_EQ(redis.command({"GET", "k1"}), "v");
+}
+
 // A forwarder the test starts (socat, in a process group of its own): ended
 // with its children (one per connection) when the test is done.
 class Forwarder {
   public:
-    Forwarder(const std::string& listen, const std::string& target) {
+    Forwarder(const std::string& listen, const std::string& target)
+        : Forwarder({"socat", listen, target}) {}
+    // Any forwarder's command line (haproxy, nginx in the foreground).
+    explicit Forwarder(const std::vector<std::string>& argv) {
         pid_ = ::fork();
         if (pid_ == 0) {
             ::setpgid(0, 0);
-            ::execlp("socat", "socat", listen.c_str(), target.c_str(), nullptr);
+            std::vector<char*> args;
+            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execvp(args[0], args.data());
             ::_exit(127);
         }
         ::setpgid(pid_, pid_);
@@ -228,6 +283,89 @@ TEST(DbListeners, AClientThroughALocalForwarderIsJudgedAsAtTheServer) {
             for (const auto& e : r.value("discovered", json::array()))
                 if (e.value("endpoint", "") == tcp_ep) via = e.value("via", "");
     EXPECT_EQ(via, "forwards to 127.0.0.1:" + pg.port());
+}
+
+// haproxy and nginx (stream) in front of the server, each from its own
+// configuration file: the listener whose backend is the database is judged
+// as the database; another of the same haproxy is not.
+TEST(DbListeners, HaproxyAndNginxInFrontOfTheServerAreFoundFromTheirConfiguration) {
+    KS_REQUIRE_ROOT();
+    for (const char* tool : {"haproxy", "nginx"})
+        if (run_command({"sh", "-c", std::string("command -v ") + tool}).status != 0)
+            GTEST_SKIP() << tool << " is missing (scripts/deps.sh --test installs it)";
+    const std::string stream_module = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if (!std::filesystem::exists(stream_module))
+        GTEST_SKIP() << "nginx's stream module is missing (libnginx-mod-stream)";
+    PgServer pg;
+    if (!pg.ok()) GTEST_SKIP() << pg.why();
+    ASSERT_EQ(pg.query("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1), (2); "
+                       "CREATE TABLE gone (id int); INSERT INTO gone VALUES (1)"),
+              "");
+    TempDir conf;
+    std::string hport = private_port(30000), other = private_port(35000),
+                nport = private_port(50000);
+    std::ofstream(conf.path() + "/haproxy.cfg")
+        << "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n"
+           "  timeout server 60s\nfrontend pg_front\n  bind 127.0.0.1:"
+        << hport << "\n  default_backend pg\nbackend pg\n  server db 127.0.0.1:" << pg.port()
+        << "\nlisten other\n  bind 127.0.0.1:" << other << "\n  server x 127.0.0.1:9\n";
+    std::filesystem::create_directories(conf.path() + "/streams");
+    std::ofstream(conf.path() + "/nginx.conf")
+        << "load_module " << stream_module << ";\npid " << conf.path()
+        << "/nginx.pid;\nworker_processes 1;\nevents { worker_connections 64; }\n"
+           "stream { include streams/*.conf; }\n";
+    std::ofstream(conf.path() + "/streams/pg.conf")
+        << "upstream pg { server 127.0.0.1:" << pg.port()
+        << "; }\nserver { listen 127.0.0.1:" << nport << "; proxy_pass pg; }\n";
+    auto answers = [&](const std::string& port) {
+        return wait_until(
+            [&] {
+                return run_command(via_port(pg.psql("127.0.0.1", "SELECT 1"), port)).status == 0;
+            },
+            std::chrono::seconds(10));
+    };
+    Forwarder haproxy({"haproxy", "-db", "-f", conf.path() + "/haproxy.cfg"});
+    ASSERT_TRUE(answers(hport)) << "haproxy does not answer on " << hport;
+    // Unprotected, through haproxy: the table is dropped.
+    auto plain = run_command(via_port(pg.psql("127.0.0.1", "DROP TABLE gone"), hport));
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    ASSERT_EQ(pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 'gone'"), "0");
+
+    Daemon d(Daemon::Options{});
+    ASSERT_TRUE(d.ready()) << d.stderr_text();
+    std::string h_ep = "postgres=127.0.0.1:" + hport, n_ep = "postgres=127.0.0.1:" + nport;
+    EXPECT_TRUE(has(discovered(d), h_ep)) << json(discovered(d)).dump();
+    for (const auto& l : discovered(d))
+        EXPECT_EQ(l.find(":" + other), std::string::npos)
+            << "haproxy's other listener forwards to no database: " << l;
+    // nginx, started after the daemon: found once it listens.
+    Forwarder nginx({"nginx", "-e", conf.path() + "/error.log", "-c", conf.path() + "/nginx.conf",
+                     "-g", "daemon off;"});
+    ASSERT_TRUE(answers(nport)) << "nginx does not answer on " << nport;
+    ASSERT_TRUE(wait_until([&] { return has(discovered(d), n_ep); }, std::chrono::seconds(15)))
+        << json(discovered(d)).dump();
+
+    auto dropped =
+        run_guarded(d, "haproxy-drop", via_port(pg.psql("127.0.0.1", "DROP TABLE kept"), hport));
+    EXPECT_NE(dropped.status, 0);
+    EXPECT_NE(dropped.err.find("killswitch: refused DROP TABLE kept"), std::string::npos)
+        << dropped.err;
+    auto truncated =
+        run_guarded(d, "nginx-truncate", via_port(pg.psql("127.0.0.1", "TRUNCATE kept"), nport));
+    EXPECT_NE(truncated.err.find("killswitch: refused TRUNCATE kept"), std::string::npos)
+        << truncated.err;
+    auto read = run_guarded(d, "nginx-read",
+                            via_port(pg.psql("127.0.0.1", "SELECT count(*) FROM kept"), nport));
+    EXPECT_EQ(read.status, 0) << read.err;
+    EXPECT_EQ(read.out, "2\n") << "ordinary work through nginx";
+    EXPECT_EQ(pg.query("SELECT count(*) FROM kept"), "2");
+    std::map<std::string, std::string> via;
+    for (const auto& r : d.records())
+        if (r.value("event", "") == "db_listeners")
+            for (const auto& e : r.value("discovered", json::array()))
+                via[e.value("endpoint", "")] = e.value("server", "") + " " + e.value("via", "");
+    EXPECT_EQ(via[h_ep], "haproxy forwards to 127.0.0.1:" + pg.port());
+    EXPECT_EQ(via[n_ep], "nginx forwards to 127.0.0.1:" + pg.port());
 }
 
 // A network namespace of the test's own, joined to this one by a veth pair

@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "db_guard/listeners.h"
+#include "db_guard/server_builds.h"
 
 namespace ks::db {
 namespace {
@@ -147,13 +149,169 @@ TEST(DbListeners, AServerUnderAnotherNameIsKnownByItsExecutable) {
     EXPECT_EQ(found[2].via, "a postgres proxy");
 }
 
+// A copy of a server's executable under another name and path: the same
+// program, known by its ELF build ID. The test's own binary stands for the
+// server (any ELF file with a build ID does).
+TEST(DbListeners, ACopyOfAServersExecutableUnderAnotherNameIsKnownByItsBuildId) {
+    char tmpl[] = "/tmp/ks-builds-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string self = fs::read_symlink("/proc/self/exe");
+    fs::create_directories(dir + "/usr/lib/postgresql/15/bin");
+    fs::copy_file(self, dir + "/usr/lib/postgresql/15/bin/postgres");
+    fs::copy_file(self, dir + "/appsrv");
+    std::ofstream(dir + "/notes.txt") << "not an executable\n";
+    std::string id = elf_build_id(self);
+    EXPECT_EQ(id.size(), 40u) << "no build ID in " << self;
+    EXPECT_EQ(elf_build_id(dir + "/appsrv"), id);
+    EXPECT_EQ(elf_build_id(dir + "/notes.txt"), "");
+    EXPECT_EQ(elf_build_id(dir + "/missing"), "");
+
+    ServerBuilds builds({dir + "/usr/lib/postgresql/*/bin/postgres"});
+    EXPECT_EQ(builds.program_of(dir + "/appsrv"), "postgres");
+    EXPECT_EQ(builds.program_of("/bin/sh"), "") << "another program";
+    // Learned from a server that runs under its own name.
+    ServerBuilds none(std::vector<std::string>{});
+    EXPECT_EQ(none.program_of(dir + "/appsrv"), "");
+    none.learn(dir + "/usr/lib/postgresql/15/bin/postgres", "postgres");
+    EXPECT_EQ(none.program_of(dir + "/appsrv"), "postgres");
+
+    FakeProc proc;
+    proc.process(100, "appsrv", {11});
+    proc.exe(100, dir + "/appsrv");
+    proc.process(200, "myapp", {21});
+    proc.exe(200, "/bin/sh");
+    std::string tcp = kTcpHeader;
+    for (int i = 1; i <= 2; ++i)
+        tcp += "   " + std::to_string(i) + ": 0100007F:" + std::to_string(7000 + i) +
+               " 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 " +
+               std::to_string(i * 10 + 1) + " 1 0000000000000000 100 0 0 10 0\n";
+    proc.file("tcp", tcp);
+    EXPECT_TRUE(discover_listeners(proc.root()).empty()) << "by names alone: not found";
+    auto found = discover_listeners(proc.root(), {}, &builds);
+    EXPECT_EQ(names(found), (std::vector<std::string>{"postgres=127.0.0.1:28673"}));
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].server, "appsrv (a copy of postgres)");
+    fs::remove_all(dir);
+}
+
+std::vector<std::string> routes_text(const std::vector<ForwardRoute>& routes) {
+    std::vector<std::string> out;
+    for (const auto& r : routes) {
+        std::string line = r.listen + " ->";
+        for (const auto& t : r.targets) line += " " + t;
+        out.push_back(line);
+    }
+    return out;
+}
+
+TEST(DbListeners, HaproxysTcpFrontendsForwardToTheirBackendsServers) {
+    auto routes = haproxy_routes({R"(
+global
+    daemon
+defaults
+    mode tcp   # every section below in TCP unless it says
+frontend pg_front
+    bind 127.0.0.1:6432,ipv6@[::1]:6432
+    default_backend pg
+frontend web
+    mode http
+    bind :8080
+    default_backend pg
+backend pg
+    server primary 127.0.0.1:5432 check
+    server local unix@/var/run/postgresql/.s.PGSQL.5432
+)",
+                                  R"(
+listen redis
+    bind :7000
+    bind unix@/run/redis-fwd.sock
+    bind abns@hidden
+    server r1 127.0.0.1:6379
+listen empty
+    bind :7001
+)"});
+    EXPECT_EQ(routes_text(routes),
+              (std::vector<std::string>{
+                  "127.0.0.1:6432 -> 127.0.0.1:5432 /var/run/postgresql/.s.PGSQL.5432",
+                  "[::1]:6432 -> 127.0.0.1:5432 /var/run/postgresql/.s.PGSQL.5432",
+                  ":7000 -> 127.0.0.1:6379", "/run/redis-fwd.sock -> 127.0.0.1:6379"}))
+        << "an HTTP frontend and a section with no server forward no database";
+}
+
+TEST(DbListeners, NginxStreamServersForwardToTheirProxyPass) {
+    std::map<std::string, std::string> files = {{"/etc/nginx/streams/pg.conf", R"(
+upstream pg { server 127.0.0.1:5432 max_fails=3; server unix:/run/pg.sock; }
+server { listen 6433; proxy_pass pg; }
+)"}};
+    std::vector<std::string> asked;
+    auto routes = nginx_stream_routes(R"(
+user www-data;
+events { worker_connections 768; }
+http {
+    server { listen 80; location / { proxy_pass http://127.0.0.1:5432; } }
+}
+stream {
+    # a comment; { not a block }
+    server {
+        listen 127.0.0.1:6380;
+        listen 6381 udp;
+        proxy_pass "127.0.0.1:6379";
+    }
+    server { listen unix:/run/fwd.sock; proxy_pass unix:/run/redis.sock; }
+    server { listen 6000; proxy_pass $upstream_by_map; }
+    include /etc/nginx/streams/*.conf;
+}
+)",
+                                      [&](const std::string& pattern) {
+                                          asked.push_back(pattern);
+                                          std::vector<std::string> out;
+                                          for (const auto& [path, text] : files)
+                                              if (path.rfind("/etc/nginx/streams/", 0) == 0)
+                                                  out.push_back(text);
+                                          return out;
+                                      });
+    EXPECT_EQ(asked, (std::vector<std::string>{"/etc/nginx/streams/*.conf"}));
+    EXPECT_EQ(routes_text(routes),
+              (std::vector<std::string>{"127.0.0.1:6380 -> 127.0.0.1:6379",
+                                        "/run/fwd.sock -> /run/redis.sock",
+                                        ":6433 -> 127.0.0.1:5432 /run/pg.sock"}))
+        << "http's proxy_pass, a UDP listen and a variable's target are no database route";
+}
+
+// haproxy's configuration read where its command line says, under the
+// process's root: only the listener whose backend is the database is its.
+TEST(DbListeners, AHaproxyListenerIsTheDatabasesOnlyWhereItsBackendIsTheDatabase) {
+    FakeProc proc;
+    proc.process(100, "postgres", {11});
+    proc.process(200, "haproxy", {21, 22});
+    proc.cmdline(200, {"/usr/sbin/haproxy", "-Ws", "-f", "/etc/haproxy/haproxy.cfg"});
+    fs::create_directories(proc.root() + "/200/root/etc/haproxy");
+    std::ofstream(proc.root() + "/200/root/etc/haproxy/haproxy.cfg")
+        << "defaults\n  mode tcp\nlisten db\n  bind 127.0.0.1:6432\n  server a "
+           "127.0.0.1:5432\nlisten other\n  bind :9000\n  server b 127.0.0.1:9999\n";
+    std::string tcp = kTcpHeader;
+    auto line = [](int sl, const std::string& hex_port, int ino) {
+        return "   " + std::to_string(sl) + ": 0100007F:" + hex_port +
+               " 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 " +
+               std::to_string(ino) + " 1 0000000000000000 100 0 0 10 0\n";
+    };
+    tcp += line(1, "1538", 11) + line(2, "1920", 21) + line(3, "2328", 22);  // 5432 6432 9000
+    proc.file("tcp", tcp);
+    auto found = discover_listeners(proc.root());
+    EXPECT_EQ(names(found),
+              (std::vector<std::string>{"postgres=127.0.0.1:5432", "postgres=127.0.0.1:6432"}));
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[1].via, "forwards to 127.0.0.1:5432");
+}
+
 // The names whose TCP listen() makes the daemon look at once
 // (listen_watch.h): what discover_listeners() would look at.
 TEST(DbListeners, ServersProxiesAndForwardersAreLookedAtWhenTheyListen) {
-    for (const char* comm : {"postgres", "mariadbd", "mysqld", "redis-server", "mongod",
-                             "pgbouncer", "proxysql", "socat", "ssh", "docker-proxy"})
+    for (const char* comm :
+         {"postgres", "mariadbd", "mysqld", "redis-server", "mongod", "pgbouncer", "proxysql",
+          "socat", "ssh", "docker-proxy", "haproxy", "nginx"})
         EXPECT_TRUE(db::listens_for_databases(comm)) << comm;
-    for (const char* comm : {"nginx", "python3", "node", "sshd", "postgres2", ""})
+    for (const char* comm : {"apache2", "python3", "node", "sshd", "postgres2", ""})
         EXPECT_FALSE(db::listens_for_databases(comm)) << comm;
 }
 

@@ -61,6 +61,7 @@
 #include "db_guard/db_wire_bpf.h"
 #include "db_guard/listen_watch.h"
 #include "db_guard/listeners.h"
+#include "db_guard/server_builds.h"
 #include "db_guard/volume.h"
 #include "db_relay/relay.h"
 #include "decision/decision.h"
@@ -445,6 +446,9 @@ class Daemon {
     void forget_seccomp(uint32_t session_id);
     [[nodiscard]] json seccomp_json() const;
     db::VolumeBudget volume_;
+    // Servers' executables by build ID (a copy under another name is one);
+    // used by the listener scan's thread and the main loop (it locks).
+    db::ServerBuilds server_builds_;
     std::vector<db::Listener> discovered_;
     std::chrono::steady_clock::time_point discovered_at_{};
     std::unique_ptr<ListenWatch> listen_watch_;  // null: the kernel refused it

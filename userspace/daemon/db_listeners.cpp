@@ -27,8 +27,10 @@ std::vector<db::Endpoint> Daemon::watched_endpoints(const policy::CompiledPolicy
 void Daemon::on_listen_notes() {
     for (const auto& n : listen_watch_->take()) {
         std::string comm(n.comm, strnlen(n.comm, sizeof(n.comm)));
+        std::string proc = "/proc/" + std::to_string(n.pid);
         if (!db::listens_for_databases(comm) &&
-            !db::listens_for_databases(db::executable_name("/proc/" + std::to_string(n.pid))))
+            !db::listens_for_databases(db::executable_name(proc)) &&
+            server_builds_.program_of(proc + "/exe").empty())
             continue;
         look_for_db_listeners(&n);
         return;  // one look finds every listener there is
@@ -42,7 +44,8 @@ bool Daemon::discovering() const {
 
 void Daemon::discover_db_listeners() {
     discovered_at_ = std::chrono::steady_clock::now();
-    apply_db_listeners(discovering() ? db::discover_listeners("/proc", state_.compiled.db_endpoints)
+    apply_db_listeners(discovering() ? db::discover_listeners("/proc", state_.compiled.db_endpoints,
+                                                              &server_builds_)
                                      : std::vector<db::Listener>{},
                        std::nullopt);
 }
@@ -65,7 +68,7 @@ void Daemon::look_for_db_listeners(const ks_listen_note* listen) {
     }
     scan_.note = listen ? std::optional<ks_listen_note>(*listen) : std::nullopt;
     scan_.thread = std::thread([this, watched = state_.compiled.db_endpoints] {
-        auto found = db::discover_listeners("/proc", watched);
+        auto found = db::discover_listeners("/proc", watched, &server_builds_);
         {
             std::lock_guard lock(scan_.mu);
             scan_.found = std::move(found);

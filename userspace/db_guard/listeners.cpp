@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fnmatch.h>
+#include <glob.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,8 @@
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include "db_guard/server_builds.h"
 
 namespace ks::db {
 
@@ -165,7 +169,96 @@ std::map<unsigned long, std::string> listening(const std::string& net) {
 
 // The programs forward_targets() reads the command line of.
 bool is_forwarder(const std::string& comm) {
-    return comm == "socat" || comm == "ssh" || comm == "docker-proxy";
+    return comm == "socat" || comm == "ssh" || comm == "docker-proxy" || comm == "haproxy" ||
+           comm == "nginx";
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+// The files a pattern names (a directory: its *.cfg files, as haproxy
+// reads one), under root (the process's /proc/PID/root), in glob order.
+std::vector<std::string> config_texts(const std::string& root, const std::string& pattern,
+                                      const char* in_directory = nullptr) {
+    std::vector<std::string> out;
+    glob_t g{};
+    std::string full = root + pattern;
+    struct stat st {};
+    if (in_directory && ::stat(full.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        full += std::string("/") + in_directory;
+    if (::glob(full.c_str(), 0, nullptr, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc && out.size() < 256; ++i)
+            out.push_back(read_file(g.gl_pathv[i]));
+    ::globfree(&g);
+    return out;
+}
+
+// Words of a command line as nginx rewrites it ("nginx: master process
+// /usr/sbin/nginx -c FILE", one string) or as given.
+std::vector<std::string> words_of(const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (const auto& a : argv) {
+        std::istringstream in(a);
+        for (std::string w; in >> w;) out.push_back(w);
+    }
+    return out;
+}
+
+// Where haproxy and nginx forward, from the configuration their command
+// line names (proc_dir: /proc/PID; its root is where the paths are).
+std::vector<ForwardRoute> configured_routes(const std::string& comm,
+                                            const std::vector<std::string>& argv,
+                                            const std::string& proc_dir) {
+    std::string root = proc_dir + "/root";
+    if (comm == "haproxy") {
+        std::vector<std::string> files;
+        for (size_t i = 1; i + 1 < argv.size(); ++i)
+            if (argv[i] == "-f")
+                for (auto& t : config_texts(root, argv[++i], "*.cfg"))
+                    files.push_back(std::move(t));
+        return haproxy_routes(files);
+    }
+    // nginx: -c FILE, else the Debian default; a worker's line has no -c,
+    // its master's (the parent) has.
+    auto conf_of = [](const std::vector<std::string>& w) -> std::string {
+        for (size_t i = 0; i + 1 < w.size(); ++i)
+            if (w[i] == "-c") return w[i + 1];
+        return {};
+    };
+    std::vector<std::string> w = words_of(argv);
+    std::string conf = conf_of(w);
+    if (conf.empty() && std::find(w.begin(), w.end(), "worker") != w.end()) {
+        std::string stat_line = read_line(proc_dir + "/stat");
+        auto close = stat_line.rfind(')');  // after the name: state, ppid
+        if (close != std::string::npos) {
+            std::istringstream rest(stat_line.substr(close + 1));
+            std::string state, ppid;
+            rest >> state >> ppid;
+            std::string parent = proc_dir.substr(0, proc_dir.rfind('/') + 1) + ppid;
+            conf = conf_of(words_of(read_argv(parent + "/cmdline")));
+        }
+    }
+    if (conf.empty()) conf = "/etc/nginx/nginx.conf";
+    std::string conf_dir = conf.substr(0, conf.rfind('/') + 1);
+    auto main = config_texts(root, conf);
+    if (main.empty()) return {};
+    return nginx_stream_routes(main[0], [&](const std::string& pattern) {
+        return config_texts(root, pattern[0] == '/' ? pattern : conf_dir + pattern);
+    });
+}
+
+// Whether a listener is the one a route names: the same unix path, or the
+// same port (the route's address, when it names one, is not compared).
+bool routed(const Endpoint& ep, const std::string& listen) {
+    if (listen.empty()) return true;
+    if (listen[0] == '/') return ep.is_unix() && ep.unix_path == listen;
+    auto colon = listen.rfind(':');
+    std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+    return !ep.is_unix() && !port.empty() && port == std::to_string(ep.port);
 }
 
 // A TCP target that is not on loopback: it may be another network
@@ -224,6 +317,15 @@ std::optional<std::string> ssh_target(const std::string& spec) {
 
 }  // namespace
 
+std::vector<ForwardRoute> forward_routes(const std::string& comm,
+                                         const std::vector<std::string>& argv,
+                                         const std::string& proc_dir) {
+    if (comm == "haproxy" || comm == "nginx") return configured_routes(comm, argv, proc_dir);
+    auto targets = forward_targets(comm, argv);
+    if (targets.empty()) return {};
+    return {ForwardRoute{"", std::move(targets)}};
+}
+
 std::vector<std::string> forward_targets(const std::string& comm,
                                          const std::vector<std::string>& argv) {
     std::vector<std::string> out;
@@ -256,8 +358,10 @@ std::vector<std::string> forward_targets(const std::string& comm,
 }
 
 std::vector<Listener> discover_listeners(const std::string& proc_root,
-                                         const std::vector<Endpoint>& watched) {
+                                         const std::vector<Endpoint>& watched,
+                                         ServerBuilds* builds) {
     std::vector<Listener> out;
+    if (builds) builds->refresh();
     std::string own_net = link_of(proc_root + "/self/ns/net");
     if (own_net.empty()) return out;  // no namespace to tell ours from another
     DIR* d = ::opendir(proc_root.c_str());
@@ -266,7 +370,7 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         int pid;
         std::string comm;
         std::optional<Kind> kind;          // unset: a forwarder, of its target's kind
-        std::vector<std::string> targets;  // a forwarder's
+        std::vector<ForwardRoute> routes;  // a forwarder's
         std::string via;                   // a proxy's
         std::set<unsigned long> sockets;
     };
@@ -284,15 +388,26 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
         std::string dir = proc_root + "/" + name;
         std::string comm = read_line(dir + "/comm");
         Server s{std::atoi(name.c_str()), comm, server_kind(comm), {}, {}, {}};
-        if (!s.kind && !proxy_kind(comm) && !is_forwarder(comm)) {
+        bool by_name = s.kind || proxy_kind(comm);
+        if (by_name && builds && (!s.kind || *s.kind != Kind::Deputy) &&
+            executable_name(dir) == comm)
+            builds->learn(dir + "/exe", comm);  // a server's own executable
+        if (!by_name && !is_forwarder(comm)) {
             // A server or proxy under another name (started through a link
             // of another name, or renamed by a wrapper): its executable
-            // says what it is. A copy of it under another name does not.
-            std::string exe = executable_name(dir);
+            // says what it is; a copy of it under another name, its build ID.
+            std::string exe = executable_name(dir), what = exe;
             auto k = server_kind(exe);
             if (!k || *k == Kind::Deputy) k = proxy_kind(exe);
+            if (!k && builds) {
+                if (std::string copy = builds->program_of(dir + "/exe"); !copy.empty()) {
+                    k = server_kind(copy) ? server_kind(copy) : proxy_kind(copy);
+                    exe = copy;
+                    what = "a copy of " + copy;
+                }
+            }
             if (k) {
-                s.comm = comm + " (" + exe + ")";
+                s.comm = comm + " (" + what + ")";
                 comm = exe;
                 s.kind = server_kind(exe);
             }
@@ -302,7 +417,7 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
                 s.via = "a " + std::string(kind_name(*s.kind)) + " proxy";
             else if (!is_forwarder(comm))
                 continue;  // most processes: their command line is not read
-            else if ((s.targets = forward_targets(comm, read_argv(dir + "/cmdline"))).empty())
+            else if ((s.routes = forward_routes(comm, read_argv(dir + "/cmdline"), dir)).empty())
                 continue;
         }
         std::string net = link_of(dir + "/ns/net");
@@ -323,12 +438,14 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
     auto sockets = listening(proc_root + "/self/net");
     std::set<std::string> seen;
     auto by_pid = [](const Server& a, const Server& b) { return a.pid < b.pid; };
-    auto list = [&](const Server& s, Kind kind, const std::string& via) {
+    // listen: only that listener of the process (a route's; empty: all).
+    auto list = [&](const Server& s, Kind kind, const std::string& via,
+                    const std::string& listen = "") {
         for (unsigned long ino : s.sockets) {
             auto it = sockets.find(ino);
             if (it == sockets.end()) continue;
             auto ep = parse_address(kind, it->second);
-            if (!ep || !seen.insert(ep->str()).second) continue;
+            if (!ep || !routed(*ep, listen) || !seen.insert(ep->str()).second) continue;
             out.push_back({std::move(*ep), s.pid, s.comm, via});
         }
     };
@@ -356,14 +473,15 @@ std::vector<Listener> discover_listeners(const std::string& proc_root,
     };
     std::sort(forwarders.begin(), forwarders.end(), by_pid);
     for (const auto& f : forwarders)
-        for (const auto& t : f.targets) {
-            Kind kind{};
-            if (!reaches(t, targets, kind) &&
-                !(remote_address(t) && reaches(t, remote_listeners(), kind)))
-                continue;
-            list(f, kind, "forwards to " + t);
-            break;
-        }
+        for (const auto& route : f.routes)
+            for (const auto& t : route.targets) {
+                Kind kind{};
+                if (!reaches(t, targets, kind) &&
+                    !(remote_address(t) && reaches(t, remote_listeners(), kind)))
+                    continue;
+                list(f, kind, "forwards to " + t, route.listen);
+                break;
+            }
     return out;
 }
 

@@ -4,7 +4,9 @@
 // the port the policy names.
 //
 // A server is a process named postgres, mysqld, mariadbd, redis-server or
-// mongod (or "tmux: server", screen, SCREEN) in the daemon's network namespace; what it listens on
+// mongod (or "tmux: server", screen, SCREEN) in the daemon's network
+// namespace, or one whose executable is named so or is a copy of such a
+// server's executable (the same ELF build ID); what it listens on
 // is each of its sockets that /proc/net/{tcp,tcp6,unix} shows listening (abstract unix sockets left
 // out: nothing connects to them by path).
 //
@@ -17,14 +19,15 @@
 //   - port forwarders, by the address their command line forwards to, when
 //     that address is a watched endpoint or a server's listener: socat
 //     (TCP*, OPENSSL and UNIX-CONNECT/UNIX-CLIENT addresses), ssh -L and
-//     docker-proxy; a target off loopback may be a server in another network
-//     namespace (a container), whose listeners are read from its own
-//     /proc/PID/net.
+//     docker-proxy; haproxy and nginx (stream) by their configuration
+//     (forwarder_configs.cpp), listener by listener; a target off loopback may be a server in
+//     another network namespace (a container), whose listeners are read from its own /proc/PID/net.
 // A process is never taken for a proxy because it merely holds connections
 // to a database (every application server does, and its own port speaks
 // HTTP, not the database's protocol).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,16 +44,39 @@ struct Listener {
     std::string via;     // a proxy: "forwards to 127.0.0.1:5432", "a postgres proxy"
 };
 
+class ServerBuilds;
+
 // proc_root: /proc, or a tree laid out like it (tests). watched: the
 // endpoints the policy names, which a forwarder's target may be (besides
-// the servers' own listeners).
+// the servers' own listeners). builds: the servers' executables by build
+// ID (server_builds.h), so that a copy of one under another name is found;
+// none: by names alone.
 std::vector<Listener> discover_listeners(const std::string& proc_root = "/proc",
-                                         const std::vector<Endpoint>& watched = {});
+                                         const std::vector<Endpoint>& watched = {},
+                                         ServerBuilds* builds = nullptr);
 
 // A port forwarder's targets, from its name and command line (argv): "HOST:PORT"
 // or a unix socket path; none for any other program.
 std::vector<std::string> forward_targets(const std::string& comm,
                                          const std::vector<std::string>& argv);
+
+// A forwarder's route: a listener ("[HOST]:PORT", ":PORT" for every
+// address, or a unix path; empty: every listener of the process) and the
+// addresses it forwards to ("HOST:PORT" or a unix path).
+struct ForwardRoute {
+    std::string listen;
+    std::vector<std::string> targets;
+};
+// haproxy's configuration files (their text, in the order -f gives them):
+// each bind of a frontend or listen section in TCP mode, to the servers of
+// the section and of its backends (default_backend, use_backend).
+std::vector<ForwardRoute> haproxy_routes(const std::vector<std::string>& files);
+// nginx's configuration (the main file's text; include(PATTERN) gives the
+// text of each file an include names): each listen of a server in the
+// stream block, to its proxy_pass (an address, or an upstream's servers).
+std::vector<ForwardRoute> nginx_stream_routes(
+    const std::string& main,
+    const std::function<std::vector<std::string>(const std::string&)>& include);
 
 // A process of this name may listen for a database: a server, a proxy or a
 // forwarder that discover_listeners() looks at (a new TCP listener of one
