@@ -487,6 +487,53 @@ TEST_F(DbRelayE2E, MysqlAWhereThatReachesEveryRowIsJudgedByWhatTheServerCounts) 
     EXPECT_EQ(my_->query("DROP DATABASE eff; DROP DATABASE eff2"), "");
 }
 
+// DELETE and UPDATE of several tables (a join, USING, the multi-table
+// form with one table): each table they delete from or update is counted.
+TEST_F(DbRelayE2E, MysqlADeleteOrUpdateOfSeveralTablesIsCountedTableByTable) {
+    KS_REQUIRE_SERVER(my_);
+    auto seed = [&] {
+        return my_->query(
+            "DROP DATABASE IF EXISTS multi; CREATE DATABASE multi; USE multi; "
+            "CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL); "
+            "CREATE TABLE u (id int PRIMARY KEY, n int NOT NULL); "
+            "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_1_to_200; "
+            "INSERT INTO u SELECT seq, seq FROM seq_1_to_200");
+    };
+    // Unguarded, the multi-table form of a single table loses every row.
+    ASSERT_EQ(seed(), "");
+    auto plain =
+        run_command(my_->mysql("USE multi; DELETE t FROM t WHERE id > 0; SELECT count(*) FROM t"));
+    EXPECT_EQ(plain.out, "0\n") << plain.err;
+
+    ASSERT_EQ(seed(), "");
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/multi.sql")
+        << "DELETE t FROM t WHERE id > 0;\n"
+           "DELETE a FROM t AS a JOIN u ON u.id = a.id WHERE u.n > 0;\n"
+           "DELETE FROM t USING t JOIN u ON u.id = t.id WHERE u.n >= 0;\n"
+           "UPDATE t JOIN u ON u.id = t.id SET t.v = 'x' WHERE u.n > 0;\n"
+           "DELETE t FROM t JOIN u ON u.id = t.id WHERE u.n > 195;\n"
+           "UPDATE t JOIN u ON u.id = t.id SET t.v = 'changed' WHERE u.id = 8;\n"
+           "SELECT count(*) FROM t;\n";
+    auto r =
+        guarded_sh("relay-my-multi", "mysql --force -N -B -u root -h 127.0.0.1 -P " + my_->port() +
+                                         " multi < " + tmp.path() + "/multi.sql");
+    EXPECT_EQ(r.out, "195\n") << r.err;
+    EXPECT_EQ(my_->query("SELECT count(*) FROM multi.t WHERE v LIKE 'row %'"), "194");
+    EXPECT_EQ(my_->query("SELECT v FROM multi.t WHERE id = 8"), "changed");
+    EXPECT_EQ(my_->query("SELECT count(*) FROM multi.u"), "200");
+    for (const char* refused :
+         {"killswitch: refused DELETE t FROM t WHERE id > 0: DELETE whose WHERE reaches 200 of "
+          "200 rows of multi.t",
+          "killswitch: refused DELETE a FROM t AS a JOIN u",
+          "killswitch: refused DELETE FROM t USING t JOIN u",
+          "killswitch: refused UPDATE t JOIN u ON u.id = t.id SET t.v = 'x'"})
+        EXPECT_NE(r.err.find(refused), std::string::npos) << refused << "\n" << r.err;
+    EXPECT_EQ(r.err.find("u.n > 195"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("'changed'"), std::string::npos) << r.err;
+    EXPECT_EQ(my_->query("DROP DATABASE multi"), "");
+}
+
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {
     KS_REQUIRE_SERVER(my_);
     std::vector<std::pair<std::string, std::string>> ways = {

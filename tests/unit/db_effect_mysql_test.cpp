@@ -76,21 +76,48 @@ TEST(MysqlEffectStatements, ColumnsHeldEqualToAConstantAreNamedInLowerCase) {
 }
 
 TEST(MysqlEffectStatements, WhatTheTextAlreadyDecidesOrCannotTellIsNotAsked) {
-    for (const char* sql :
-         {"DELETE FROM t", "DELETE FROM t WHERE 1 = 1", "UPDATE t SET a = 1",
-          "DELETE FROM t WHERE TRUE", "SELECT * FROM t WHERE id > 0",
-          "DELETE FROM django_migrations", "INSERT INTO t VALUES (1)",
-          // several tables: not read (left as they were)
-          "DELETE t FROM t JOIN u ON t.id = u.id WHERE u.v > 0",
-          "DELETE FROM t USING t, u WHERE t.id = u.id", "UPDATE t, u SET t.a = u.a WHERE t.id > 0",
-          "UPDATE t JOIN u ON t.id = u.id SET t.a = 1 WHERE u.v > 0",
-          // no WHERE of its own: the subquery's does not limit the rows
-          "UPDATE t SET a = (SELECT max(b) FROM u WHERE u.id = 1)"})
+    for (const char* sql : {"DELETE FROM t", "DELETE FROM t WHERE 1 = 1", "UPDATE t SET a = 1",
+                            "DELETE FROM t WHERE TRUE", "SELECT * FROM t WHERE id > 0",
+                            "DELETE FROM django_migrations", "INSERT INTO t VALUES (1)",
+                            // no WHERE of its own: the subquery's does not limit the rows
+                            "UPDATE t SET a = (SELECT max(b) FROM u WHERE u.id = 1)"})
         EXPECT_EQ(target_of(db::classify_mysql_sql(sql)), nullptr) << sql;
     // A prepared statement's WHERE holds placeholders: nothing to count.
     auto r = my("DELETE FROM t WHERE id > ?", kComStmtPrepare);
     EXPECT_EQ(target_of(classify_relayed(r, {})), nullptr);
     EXPECT_NE(target_of(classify_relayed(my("DELETE FROM t WHERE id > 0"), {})), nullptr);
+}
+
+// DELETE and UPDATE of several tables: each table it deletes from or
+// updates, counted against the rows of the join the WHERE holds.
+TEST(MysqlEffectStatements, SeveralTablesAreReadTableByTable) {
+    auto tables = [](const std::string& sql) {
+        auto c = db::classify_mysql_sql(sql);
+        std::vector<std::string> out;
+        if (c.statements.empty()) return out;
+        for (const auto& t : c.statements[0].reaches) {
+            out.push_back(t.table + " <- " + t.from_where);
+            EXPECT_TRUE(t.eq_columns.empty()) << "no key pins a join: " << sql;
+        }
+        return out;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(tables("DELETE t FROM t WHERE id > 0"), (V{"t <- t WHERE id > 0"}));
+    EXPECT_EQ(tables("DELETE a FROM shop.t AS a JOIN u ON a.id = u.id WHERE u.v > 0"),
+              (V{"shop.t <- shop.t AS a JOIN u ON a.id = u.id WHERE u.v > 0"}));
+    EXPECT_EQ(tables("DELETE FROM a.* USING t a, u WHERE a.id = u.id"),
+              (V{"t <- t a, u WHERE a.id = u.id"}));
+    EXPECT_EQ(tables("DELETE t1, t2 FROM t1 INNER JOIN t2 ON t1.id = t2.id WHERE t1.n > 3"),
+              (V{"t1 <- t1 INNER JOIN t2 ON t1.id = t2.id WHERE t1.n > 3",
+                 "t2 <- t1 INNER JOIN t2 ON t1.id = t2.id WHERE t1.n > 3"}));
+    EXPECT_EQ(tables("UPDATE t, u SET t.a = u.a WHERE t.id > 0"), (V{"t <- t, u WHERE t.id > 0"}));
+    EXPECT_EQ(tables("UPDATE t JOIN u ON t.id = u.id SET a = 1 WHERE u.v > 0"),
+              (V{"t <- t JOIN u ON t.id = u.id WHERE u.v > 0",
+                 "u <- t JOIN u ON t.id = u.id WHERE u.v > 0"}))
+        << "a column set without its table's name may be either table's";
+    // A target refs does not name: not read, and not passed for its WHERE.
+    auto c = db::classify_mysql_sql("DELETE x FROM t WHERE id > 0");
+    EXPECT_EQ(c.verdict(), db::Class::Unparseable);
 }
 
 TEST(MysqlEffectProbe, OneQueryCountsTheRowsItReachesAndTheTable) {
@@ -132,6 +159,31 @@ relay::ProbeAnswer counted(const std::string& reach, const std::string& all,
     a.round = kProbeFirst;
     a.results.push_back({"", {{reach, all, keys, "shop"}}});
     return a;
+}
+
+TEST(MysqlEffectDecide, EachTableOfSeveralIsCountedAndAnyOverTheLimitsRefuses) {
+    auto p = compiled();
+    auto r = my("DELETE t1, t2 FROM t1 JOIN t2 ON t1.id = t2.id WHERE t1.n > 3");
+    auto c = classify_relayed(r, {});
+    auto e = effect_probe(r, c, p.policy);
+    EXPECT_NE(e.sql.find(" UNION ALL SELECT"), std::string::npos) << e.sql;
+    relay::ProbeAnswer a = counted("5", "1000");
+    a.results[0].rows.push_back({"200", "200", "", "shop"});
+    apply_effect_probe(c, a, p.policy);
+    auto ruling = rule_relayed(c, "", p);
+    EXPECT_TRUE(ruling.refuse);
+    EXPECT_EQ(ruling.rule, "db:delete-all");
+    EXPECT_NE(ruling.reason.find("200 of 200 rows of shop.t2"), std::string::npos) << ruling.reason;
+    ASSERT_EQ(c.statements[0].reached.size(), 2u);
+    // Both under the limits: it goes on.
+    c = classify_relayed(r, {});
+    a.results[0].rows[1] = {"5", "200", "", "shop"};
+    apply_effect_probe(c, a, p.policy);
+    EXPECT_FALSE(rule_relayed(c, "", p).refuse);
+    // One row missing from the answer: unknown.
+    c = classify_relayed(r, {});
+    apply_effect_probe(c, counted("5", "1000"), p.policy);
+    EXPECT_TRUE(rule_relayed(c, "", p).refuse);
 }
 
 TEST(MysqlEffectDecide, TheServersCountDecides) {

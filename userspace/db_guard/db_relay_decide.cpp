@@ -335,9 +335,15 @@ EffectProbe mysql_effect_probe(const db::Classification& c) {
         out.cannot = "EXPLAIN holds it: the server cannot be asked what it would reach";
         return out;
     }
-    out.sql = mysql_reach_query(st->reaches[0]);
+    // One row per table it reaches (a DELETE or UPDATE of several tables).
+    for (const auto& t : st->reaches)
+        out.sql += (out.sql.empty() ? "" : " UNION ALL ") + mysql_reach_query(t);
     return out;
 }
+
+int apply_mysql_count(db::Statement& st, const db::Statement::Target& t,
+                      const std::vector<std::string>& row, const policy::Policy& p,
+                      UniqueKeys* learned);
 
 int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const policy::Policy& p,
                        UniqueKeys* learned) {
@@ -354,12 +360,33 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
     }
     for (auto& st : c.statements) {
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
-        const db::Statement::Target& t = st.reaches[0];
-        if (a.results.empty() || a.results[0].rows.empty() || a.results[0].rows[0].size() < 4) {
+        if (a.results.empty() || a.results[0].rows.size() < st.reaches.size()) {
             effect_unknown(c, "the server's count did not come back");
             return 0;
         }
-        const auto& row = a.results[0].rows[0];
+        std::vector<db::Statement::Target> targets = std::move(st.reaches);
+        st.reaches.clear();
+        for (size_t i = 0; i < targets.size(); ++i) {
+            int counted = apply_mysql_count(st, targets[i], a.results[0].rows[i], p, learned);
+            if (counted < 0) {
+                st.reaches = std::move(targets);
+                effect_unknown(c, "the server's count did not come back");
+                return 0;
+            }
+            if (counted > 0) st.reaches.push_back(targets[i]);  // not pinned to one row
+        }
+    }
+    return 0;
+}
+
+// One table's row of the MySQL probe (mysql_reach_query): -1 when it is
+// not a count, 0 when a unique key pins the statement to one row, 1 when
+// counted (the statement refused when over the limits).
+int apply_mysql_count(db::Statement& st, const db::Statement::Target& t,
+                      const std::vector<std::string>& row, const policy::Policy& p,
+                      UniqueKeys* learned) {
+    if (row.size() < 4) return -1;
+    {
         auto number = [](const std::string& v) {
             return !v.empty() && std::all_of(v.begin(), v.end(),
                                              [](char ch) { return ch >= '0' && ch <= '9'; })
@@ -367,10 +394,7 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
                        : -1.0;
         };
         double reach = number(row[0]), all = number(row[1]);
-        if (reach < 0 || all < 0) {
-            effect_unknown(c, "the server's count did not come back");
-            return 0;
-        }
+        if (reach < 0 || all < 0) return -1;
         std::vector<std::vector<std::string>> keys;
         std::string rest = row[2];
         while (!rest.empty()) {
@@ -387,22 +411,19 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
         }
         if (learned) (*learned)[t.table] = keys;
         UniqueKeys shown{{t.table, keys}};
-        if (pinned(t, shown)) {
-            st.reaches.clear();  // one row at most
-            continue;
-        }
+        if (pinned(t, shown)) return 0;  // one row at most
         if (t.limit >= 0) reach = std::min(reach, static_cast<double>(t.limit));
         std::string op = db::first_word(st.text) == "UPDATE" ? "UPDATE" : "DELETE";
         db::Statement::Reach n{row[3] + "." + t.name, op, reach, all};
-        st.reached = {n};
-        if (!over_limits(n, p)) continue;
+        st.reached.push_back(n);
+        if (!over_limits(n, p) || st.cls != db::Class::Harmless) return 1;
         st.cls = op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
         st.detail = op + " whose WHERE reaches " +
                     (reach >= kMysqlCountCap ? "at least " : std::string()) + rows_text(reach) +
                     " of " + rows_text(all) + " rows of " + n.table +
                     " (counted by the server; policy databases.effect)";
     }
-    return 0;
+    return 1;
 }
 
 }  // namespace

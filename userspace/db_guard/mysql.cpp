@@ -3,7 +3,9 @@
 // classified from their tokens, erring towards "destructive".
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "db_guard/classify.h"
 
@@ -355,6 +357,130 @@ std::optional<Statement::Target> reach_target(const std::vector<Token>& t, size_
     return tg;
 }
 
+// A DELETE or UPDATE of several tables (DELETE t1[, t2] FROM refs WHERE,
+// DELETE FROM t1 USING refs WHERE, UPDATE refs SET ... WHERE): each table
+// it deletes from or updates, read from refs by its name or alias, with
+// what the probe counts: the rows of refs the WHERE holds, at least as
+// many as any one table loses (a row joined twice is counted twice). No
+// key pins such a statement. nullopt: a form not read here.
+std::optional<std::vector<Statement::Target>> multi_table_targets(const std::vector<Token>& t,
+                                                                  size_t k,
+                                                                  const std::string& text) {
+    bool del = is_word(t[k], "DELETE");
+    size_t j = k + 1;
+    while (word_in(t, j, {"LOW_PRIORITY", "QUICK", "IGNORE"})) ++j;
+    size_t refs_from = 0, refs_to = 0;
+    std::vector<std::string> names;  // the targets as written, lower case
+    auto name_list = [&](size_t from, size_t to) {
+        for (size_t x = from; x < to; ++x) {
+            if (is_punct(t, x, ",") || is_punct(t, x, "*")) continue;
+            if (is_punct(t, x, ".")) {
+                if (is_punct(t, x + 1, "*")) continue;  // t.*: t
+                if (!names.empty()) names.pop_back();   // db.t: the table's own name after
+                continue;
+            }
+            if (!is_name(t, x)) return false;
+            names.push_back(ascii_lower(written(t, text, x)));
+        }
+        return !names.empty();
+    };
+    size_t where = top_level(t, j, {"WHERE"});
+    if (where + 1 >= t.size()) return std::nullopt;
+    if (del) {
+        if (is_word(t[std::min(j, t.size() - 1)], "FROM")) {
+            size_t using_at = top_level(t, j + 1, {"USING"});
+            if (using_at >= where || !name_list(j + 1, using_at)) return std::nullopt;
+            refs_from = using_at + 1;
+        } else {
+            size_t from_at = top_level(t, j, {"FROM"});
+            if (from_at >= where || !name_list(j, from_at)) return std::nullopt;
+            refs_from = from_at + 1;
+        }
+        refs_to = where;
+    } else {
+        size_t set = top_level(t, j, {"SET"});
+        if (set >= where) return std::nullopt;
+        refs_from = j;
+        refs_to = set;
+        // The tables whose columns are set: t.col = ..., db.t.col = ...; an
+        // unqualified column may be any table's.
+        int depth = 0;
+        bool unqualified = false;
+        for (size_t x = set + 1; x < where; ++x) {
+            if (is_punct(t, x, "(")) ++depth;
+            if (is_punct(t, x, ")")) --depth;
+            bool starts = x == set + 1 || (depth == 0 && is_punct(t, x - 1, ","));
+            if (!starts || !is_name(t, x)) continue;
+            if (is_punct(t, x + 1, ".") && is_name(t, x + 2) && is_punct(t, x + 3, "."))
+                names.push_back(ascii_lower(written(t, text, x + 2)));
+            else if (is_punct(t, x + 1, ".") && is_name(t, x + 2))
+                names.push_back(ascii_lower(written(t, text, x)));
+            else
+                unqualified = true;
+        }
+        if (unqualified) names.push_back("*");
+    }
+    if (refs_from >= refs_to) return std::nullopt;
+    // The tables of refs and their aliases: after its start, a comma or a
+    // JOIN, at the top level: name[.name] [AS] [alias].
+    static const std::initializer_list<const char*> kNotAlias = {
+        "JOIN",  "INNER", "LEFT", "RIGHT", "CROSS",  "NATURAL",   "STRAIGHT_JOIN", "ON",  "USING",
+        "WHERE", "SET",   "USE",  "FORCE", "IGNORE", "PARTITION", "OUTER",         "FULL"};
+    struct Table {
+        std::string schema, name;
+    };
+    std::map<std::string, Table> by_name;
+    std::vector<Table> all;
+    int depth = 0;
+    for (size_t x = refs_from; x < refs_to; ++x) {
+        if (is_punct(t, x, "(")) ++depth;
+        if (is_punct(t, x, ")")) --depth;
+        if (depth != 0) continue;
+        bool starts = x == refs_from || is_punct(t, x - 1, ",") ||
+                      word_in(t, x - 1, {"JOIN", "STRAIGHT_JOIN"});
+        if (!starts || !is_name(t, x) || word_in(t, x, kNotAlias)) continue;
+        Table tb{"", written(t, text, x)};
+        size_t y = x + 1;
+        if (is_punct(t, y, ".") && is_name(t, y + 1)) {
+            tb.schema = tb.name;
+            tb.name = written(t, text, y + 1);
+            y += 2;
+        }
+        if (is_word(t[std::min(y, t.size() - 1)], "AS")) ++y;
+        std::string alias;
+        if (y < refs_to && is_name(t, y) && !word_in(t, y, kNotAlias))
+            alias = ascii_lower(written(t, text, y));
+        by_name[alias.empty() ? ascii_lower(tb.name) : alias] = tb;
+        all.push_back(tb);
+    }
+    if (all.empty()) return std::nullopt;
+    std::vector<Statement::Target> out;
+    std::string from_where = span_text(t, text, refs_from, refs_to) + " WHERE " +
+                             span_text(t, text, where + 1, t.size());
+    std::set<std::string> seen;
+    auto add = [&](const Table& tb) {
+        std::string table = tb.schema.empty() ? tb.name : tb.schema + "." + tb.name;
+        if (!seen.insert(ascii_lower(table)).second) return;
+        Statement::Target tg;
+        tg.schema = tb.schema;
+        tg.name = tb.name;
+        tg.table = table;
+        tg.from_where = from_where;
+        out.push_back(std::move(tg));
+    };
+    for (const auto& n : names) {
+        if (n == "*") {
+            for (const auto& tb : all) add(tb);
+            continue;
+        }
+        auto it = by_name.find(n);
+        if (it == by_name.end()) return std::nullopt;  // a name refs does not hold
+        add(it->second);
+    }
+    if (out.empty() || out.size() > 8) return std::nullopt;
+    return out;
+}
+
 // ALTER ...: each DROP, read as the kernel reads it (ks_alter_drop_reason):
 // a constraint, an index or key, or a column's DEFAULT right after ALTER
 // [COLUMN] name loses no row; anything else (a column, a partition) does.
@@ -519,6 +645,13 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
             st.detail = first + how;
         } else if (auto tg = reach_target(t, k, st.text)) {
             st.reaches.push_back(std::move(*tg));
+        } else if (auto several = multi_table_targets(t, k, st.text)) {
+            st.reaches = std::move(*several);
+        } else {
+            // A form neither read can say what it reaches: not passed
+            // for its WHERE.
+            st.cls = Class::Unparseable;
+            st.detail = first + " of a form whose tables cannot be read";
         }
     } else if (first == "ALTER") {
         alter_drops(t, k, st);

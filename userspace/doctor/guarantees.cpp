@@ -362,10 +362,11 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "Bind of a prepared DELETE or UPDATE is judged with its own values (text, or binary "
           "of the common types); one whose values cannot be read, or that comes after a "
           "statement bound or run before the same Sync (a pipeline), is refused unless a known "
-          "key pins it. Judged by their text alone (a WHERE that is always true as written): a "
+          "key pins it. MySQL DELETEs and UPDATEs of several tables are counted table by table "
+          "against the rows of their join. Judged by their text alone (a WHERE that is always true "
+          "as written): a "
           "MySQL execute whose values it cannot read (long data, a string with a "
-          "backslash...), MySQL DELETEs and UPDATEs "
-          "of several tables, connections the relay does not carry (libpq over a unix socket "
+          "backslash...), connections the relay does not carry (libpq over a unix socket "
           "before Linux 6.7, anything while the daemon is down).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
