@@ -13,6 +13,11 @@
 #   ks session, global uprobes  the same with --global-uprobes: the libc
 #                            uprobes in every process, as before Linux 6.6
 #   ks session, no uprobes   the same with --no-libc-uprobes --no-db-client-probes
+#   ks seccomp session       the session under a seccomp filter whose listener
+#                            is the daemon (--seccomp-sessions, a policy of the
+#                            built-in one with protect.min_free off): no
+#                            syscall tracepoint attached while only such
+#                            sessions live (docs/guarantees.md)
 #   auditd                   auditd with one watch rule (-w DIR -p wa) on a
 #                            directory the loop does not touch
 #   bpftrace                 six syscall tracepoints (openat, unlinkat, renameat2,
@@ -73,7 +78,7 @@ stop_pid() {  # stop_pid PID: TERM, then wait
 }
 # Whether the kernel's audit was on before (auditd turns it on; left on with
 # no rules it would weigh on the rows measured after it).
-audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
+audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}' || true)  # none yet: not installed
 stop_all() {
   stop_pid "$agent_pid"; agent_pid=""
   if [[ -n "$daemon_pid" ]]; then stop_pid "$daemon_pid"; daemon_pid=""; uninstall; fi
@@ -101,7 +106,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     >"$work/apt.log" 2>&1 || echo "apt-get failed: $(tail -1 "$work/apt.log")" >&2
 fi
-audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
+audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}' || true)
 why_no_auditd="" why_no_bpftrace=""
 if ! command -v auditd >/dev/null; then why_no_auditd="not installed (apt-get failed)";
 elif pgrep -x auditd >/dev/null; then why_no_auditd="an auditd already runs on this host: not touched"; fi
@@ -184,7 +189,7 @@ measure() {  # measure ROW [guarded]: appends one sample per column
 
 declare -A R
 ROWS=("none" "killswitch idle" "killswitch session" "ks session, global uprobes"
-  "ks session, no uprobes" "auditd" "bpftrace")
+  "ks session, no uprobes" "ks seccomp session" "auditd" "bpftrace")
 run_row() {  # run_row ROW: sets the row's configuration up, measures, tears it down
   case $1 in
     "none") measure "none" ;;
@@ -193,6 +198,17 @@ run_row() {  # run_row ROW: sets the row's configuration up, measures, tears it 
     "ks session, global uprobes") start_daemon --global-uprobes; start_agent; measure "$1" guarded ;;
     "ks session, no uprobes")
       start_daemon --no-libc-uprobes --no-db-client-probes; start_agent; measure "$1" guarded ;;
+    "ks seccomp session")
+      printf 'version: 1\nprotect:\n  min_free: off\n' >"$work/seccomp-policy.yaml"
+      start_daemon --seccomp-sessions --policy "$work/seccomp-policy.yaml"; start_agent
+      for _ in $(seq 30); do
+        "$KS" --runtime-dir "$work/run" status --json | grep -q '"file_tracepoints_attached": false' &&
+          break
+        sleep 0.1
+      done
+      "$KS" --runtime-dir "$work/run" status --json | grep -q '"file_tracepoints_attached": false' ||
+        echo "note: the syscall tracepoints stayed attached in the seccomp row" >&2
+      measure "$1" guarded ;;
     "auditd") if [[ -z "$why_no_auditd" ]] && start_auditd; then measure "$1"; fi ;;
     "bpftrace") if [[ -z "$why_no_bpftrace" ]] && start_bpftrace; then measure "$1"; fi ;;
   esac

@@ -133,6 +133,35 @@ TEST_F(SeccompSessions, OnlyRunSessionsAliveNoSyscallTracepointIsAttached) {
     EXPECT_EQ(agent.get().status, 0);
 }
 
+// Run sessions one after another while another lives under its filter:
+// each starts. (The second once could not: as the first ended, its session
+// needed the tracepoints for a moment, and attaching them failed on a
+// program of the space budget that min_free off had left unloaded.)
+TEST_F(SeccompSessions, RunSessionsOneAfterAnotherEachStart) {
+    start();
+    std::string go = dir_ / "go";
+    auto idle = std::async(std::launch::async, [&] {
+        return d_->cli({"run", "--session", "idle", "--", "sh", "-c",
+                        "while [ ! -e " + go + " ]; do sleep 0.05; done"},
+                       std::chrono::seconds(60));
+    });
+    ASSERT_TRUE(wait_until([&] {
+        return status()["layers"]["file_tracepoints_attached"] == false;
+    })) << status()["layers"].dump();
+    for (int i = 0; i < 4; ++i) {
+        auto r = d_->cli({"run", "--session", "next-" + std::to_string(i), "--", "sh", "-c",
+                          "echo ran > " + std::string(dir_ / "out")});
+        EXPECT_EQ(r.status, 0) << "run " << i << ": " << r.err << d_->stderr_text();
+    }
+    // Protection holds in the last: a raw unlinkat refused before it runs.
+    auto raw =
+        d_->cli({"run", "--session", "raw-last", "--", helper("raw_unlinkat"), data_ + "/f1"});
+    EXPECT_EQ(raw.out, "deleted 0\n") << raw.err;
+    EXPECT_TRUE(fs::exists(data_ + "/f1"));
+    std::ofstream(go) << "";
+    EXPECT_EQ(idle.get().status, 0);
+}
+
 TEST_F(SeccompSessions, OrdinaryWorkInTheSessionGoesOnUnrecorded) {
     start();
     std::string work = dir_ / "work";

@@ -142,7 +142,10 @@ Status attach_programs(bpf_object_skeleton* s, bool (*part)(const char* section)
     for (int i = 0; i < s->prog_cnt; ++i) {
         bpf_program* prog = *s->progs[i].prog;
         bpf_link** link = s->progs[i].link;
-        if (*link || !bpf_program__autoattach(prog) || !part(bpf_program__section_name(prog)))
+        // Not loaded (autoload off: a part the policy does not use, such as
+        // the space budget's with min_free off): nothing to attach.
+        if (*link || !bpf_program__autoload(prog) || !bpf_program__autoattach(prog) ||
+            !part(bpf_program__section_name(prog)))
             continue;
         bpf_link* l = bpf_program__attach(prog);
         if (!l) return sys_error(std::string("attach ") + what + " " + s->progs[i].name, errno);
