@@ -181,10 +181,9 @@ class PgWire : public Wire {
                     if (small && bind_names(std::string_view(in.data() + b + 5, blen - 4))
                                          .value_or(BindNames{.statement = "\1"})
                                          .statement == name) {
-                        with_bind = true;
                         req.bound = bind_values(std::string_view(in.data() + b + 5, blen - 4),
                                                 parsed.types, req.params, req.unread);
-                        // Not read: the Bind is judged on its own, after.
+                        // Values not read: the Bind is judged on its own, after.
                         with_bind = req.bound;
                     }
                 }
