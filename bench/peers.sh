@@ -81,7 +81,15 @@ stop_pid() {  # stop_pid PID: TERM, then wait
 audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}' || true)  # none yet: not installed
 stop_all() {
   stop_pid "$agent_pid"; agent_pid=""
-  if [[ -n "$daemon_pid" ]]; then stop_pid "$daemon_pid"; daemon_pid=""; uninstall; fi
+  if [[ -n "$daemon_pid" ]]; then
+    stop_pid "$daemon_pid"; daemon_pid=""; uninstall
+    # The kernel lets go of a stopped daemon's programs (and unregisters its
+    # uprobes) a while after: the next row waits until none is left.
+    for _ in $(seq 100); do
+      bpftool prog show 2>/dev/null | grep -q ' name ks_' || break
+      sleep 0.1
+    done
+  fi
   if [[ -n "$auditd_pid" ]]; then
     auditctl -D >/dev/null 2>&1 || true
     stop_pid "$auditd_pid"; auditd_pid=""
