@@ -167,6 +167,15 @@ TEST_F(DbRelayE2E, ALargeHarmlessStatementIsJudgedWholeAndRuns) {
     auto r = guarded("relay-pg-big", argv);
     EXPECT_EQ(r.status, 0) << r.err.substr(0, 500);
     EXPECT_EQ(r.out, "200000\n");
+    // One statement larger than what the relay buffers ahead of the server
+    // (4 MiB): read whole all the same, judged, run.
+    std::string huge(6'000'000, 'y');
+    std::ofstream(tmp.path() + "/huge.sql")
+        << "INSERT INTO big VALUES ('" + huge + "'); SELECT max(length(note)) FROM big;\n";
+    argv.back() = tmp.path() + "/huge.sql";
+    auto h = guarded("relay-pg-huge", argv);
+    EXPECT_EQ(h.status, 0) << h.err.substr(0, 500);
+    EXPECT_EQ(h.out, "6000000\n");
     EXPECT_EQ(pg_->query("DROP TABLE big"), "");
 }
 

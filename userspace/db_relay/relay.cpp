@@ -200,6 +200,10 @@ struct Relay::Conn {
     // The request at the front of from_client is with the daemon; its
     // verdict, once it came back.
     bool asking = false;
+    // The request at the front is larger than the relay reads ahead
+    // (kHighWater) and not all there: the client's side is read on, up to
+    // the longest request the wire reads whole (kMaxRequest).
+    bool reads_on = false;
     std::optional<Verdict> answer;
     // The request asked about, and the tables the daemon wants checked
     // before it answers.
@@ -589,13 +593,17 @@ void Relay::pump(Conn& c, bool read_client, bool read_server) {
         return {.later = true};
     };
     if (read_client && !c.client_eof && c.to_server.size() < kHighWater &&
-        !drain(c.client.get(), c.from_client, kHighWater))
+        !drain(c.client.get(), c.from_client, c.reads_on ? kMaxRequest + kChunk : kHighWater))
         c.client_eof = true;
+    size_t unread = c.from_client.size();
     if (!c.wire->from_client(c.from_client, c.to_server, c.to_client, judge)) {
         flush(c.client.get(), c.to_client);
         close_conn(c.id, "the client's stream cannot be read: " + c.wire->error());
         return;
     }
+    // Nothing taken from a full buffer, and no verdict awaited: the wire
+    // waits for the rest of one request.
+    c.reads_on = !c.asking && unread >= kHighWater && c.from_client.size() == unread;
     if (!c.connecting) {
         if (read_server && !c.server_eof && c.to_client.size() < kHighWater &&
             !drain(c.server.get(), c.from_server, kHighWater))
