@@ -43,6 +43,14 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// Once the daemon says it watches an endpoint (within 15 s), the first
+// db_listeners record that names it; null if it never did.
+json watched_record(const Daemon& d, const std::string& endpoint) {
+    if (!wait_until([&] { return has(discovered(d), endpoint); }, std::chrono::seconds(15)))
+        return nullptr;
+    return first_naming(d, endpoint);
+}
+
 TEST(DbListeners, AServerOnPortsThePolicyDoesNotNameIsWatchedFromItsOwnProcess) {
     KS_REQUIRE_ROOT();
     PgServer pg;
@@ -81,11 +89,8 @@ TEST(DbListeners, AServerOnPortsThePolicyDoesNotNameIsWatchedFromItsOwnProcess) 
     RedisServer redis;
     if (!redis.ok()) GTEST_SKIP() << redis.why();
     ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
-    ASSERT_TRUE(wait_until([&] { return has(discovered(d), "redis=127.0.0.1:" + redis.port()); },
-                           std::chrono::seconds(15)))
-        << json(discovered(d)).dump();
-    json first = first_naming(d, "redis=127.0.0.1:" + redis.port());
-    ASSERT_FALSE(first.is_null());
+    json first = watched_record(d, "redis=127.0.0.1:" + redis.port());
+    ASSERT_FALSE(first.is_null()) << json(discovered(d)).dump();
     ASSERT_TRUE(first["trigger"].is_object()) << "found by the periodic scan: " << first.dump();
     EXPECT_EQ(first["trigger"]["listen"].value("comm", ""), "redis-server") << first.dump();
     EXPECT_EQ(std::to_string(first["trigger"]["listen"].value("port", 0)), redis.port());
@@ -161,11 +166,8 @@ TEST(DbListeners, ACopyOfAServersExecutableIsWatchedByItsBuildId) {
     EXPECT_EQ(comm, "kvstore");
     EXPECT_EQ(std::filesystem::read_symlink("/proc/" + pid + "/exe").string(), copy);
     ASSERT_EQ(redis.command({"SET", "k1", "v"}), "OK");
-    ASSERT_TRUE(wait_until([&] { return has(discovered(d), "redis=127.0.0.1:" + redis.port()); },
-                           std::chrono::seconds(15)))
-        << json(discovered(d)).dump();
-    json first = first_naming(d, "redis=127.0.0.1:" + redis.port());
-    ASSERT_FALSE(first.is_null());
+    json first = watched_record(d, "redis=127.0.0.1:" + redis.port());
+    ASSERT_FALSE(first.is_null()) << json(discovered(d)).dump();
     EXPECT_TRUE(first["trigger"].is_object()) << "found by the periodic scan: " << first.dump();
     bool named = false;
     for (const auto& e : first.value("discovered", json::array()))

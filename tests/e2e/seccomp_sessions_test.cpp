@@ -69,6 +69,14 @@ class SeccompSessions : public ::testing::Test {
         ASSERT_TRUE(d_->ready()) << d_->stderr_text();
     }
     json status() const { return json::parse(d_->cli({"status", "--json"}).out); }
+    // A run session named idle that waits until the file go exists.
+    std::future<CommandResult> idle_session(const std::string& go) {
+        return std::async(std::launch::async, [this, go] {
+            return d_->cli({"run", "--session", "idle", "--", "sh", "-c",
+                            "while [ ! -e " + go + " ]; do sleep 0.05; done"},
+                           std::chrono::seconds(60));
+        });
+    }
     // A run session whose python unlinks file (a held path) and says so.
     std::future<CommandResult> start_held_unlink(const std::string& file) {
         return std::async(std::launch::async, [this, file] {
@@ -113,11 +121,7 @@ TEST_F(SeccompSessions, ARawSystemCallIsRefusedBeforeItRuns) {
 TEST_F(SeccompSessions, OnlyRunSessionsAliveNoSyscallTracepointIsAttached) {
     start();
     std::string go = dir_ / "go";
-    auto agent = std::async(std::launch::async, [&] {
-        return d_->cli({"run", "--session", "idle", "--", "sh", "-c",
-                        "while [ ! -e " + go + " ]; do sleep 0.05; done"},
-                       std::chrono::seconds(60));
-    });
+    auto agent = idle_session(go);
     ASSERT_TRUE(wait_until([&] {
         json s = status()["layers"];
         return s["seccomp_sessions"]["sessions"] == json::array({"idle"});
@@ -140,11 +144,7 @@ TEST_F(SeccompSessions, OnlyRunSessionsAliveNoSyscallTracepointIsAttached) {
 TEST_F(SeccompSessions, RunSessionsOneAfterAnotherEachStart) {
     start();
     std::string go = dir_ / "go";
-    auto idle = std::async(std::launch::async, [&] {
-        return d_->cli({"run", "--session", "idle", "--", "sh", "-c",
-                        "while [ ! -e " + go + " ]; do sleep 0.05; done"},
-                       std::chrono::seconds(60));
-    });
+    auto idle = idle_session(go);
     ASSERT_TRUE(wait_until([&] {
         return status()["layers"]["file_tracepoints_attached"] == false;
     })) << status()["layers"].dump();
