@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 
 #include "db_servers.h"
 
@@ -91,6 +92,15 @@ class DbRelayE2E : public RelayFixture {
     }
     CommandResult guarded(const std::string& session, const std::vector<std::string>& argv) {
         return run_guarded(*daemon_, session, argv);
+    }
+    // A PostgreSQL table of rows 'row 1' to 'row N', keyed by a serial id,
+    // each made now; "" when made.
+    static std::string rows_table(const std::string& name, int rows) {
+        return pg_->query("CREATE TABLE " + name +
+                          " (id serial PRIMARY KEY, v text NOT NULL, made timestamptz NOT NULL "
+                          "DEFAULT now()); INSERT INTO " +
+                          name + " (v) SELECT 'row ' || g FROM generate_series(1, " +
+                          std::to_string(rows) + ") g");
     }
     CommandResult guarded_sh(const std::string& session, const std::string& script) {
         return guarded(session, {"/bin/sh", "-c", script});
@@ -244,14 +254,7 @@ TEST_F(DbRelayE2E, ADropThatLosesNoRowPassesAfterTheServerIsAskedOneWithRowsIsRe
 // constant is the column's destruction.
 TEST_F(DbRelayE2E, AWhereThatReachesEveryRowIsJudgedByWhatTheServerSaysItReaches) {
     KS_REQUIRE_SERVER(pg_);
-    const std::string make =
-        "CREATE TABLE %s (id serial PRIMARY KEY, v text NOT NULL); "
-        "INSERT INTO %s (v) SELECT 'row ' || g FROM generate_series(1, 200) g";
-    auto made = [&](const std::string& t) {
-        std::string sql = make;
-        for (size_t at; (at = sql.find("%s")) != std::string::npos;) sql.replace(at, 2, t);
-        return pg_->query(sql);
-    };
+    auto made = [&](const std::string& t) { return rows_table(t, 200); };
     // Unguarded, each statement destroys what it reaches.
     ASSERT_EQ(made("effect_ctl"), "");
     auto plain = run_command(pg_->psql("127.0.0.1",
@@ -663,6 +666,93 @@ TEST_F(DbRelayE2E, AFunctionWhoseBodyDropsATableIsRefusedWhenCreated) {
                                 "$$BEGIN NEW.note := NEW.note; RETURN NEW; END$$; SELECT 'made'"));
     EXPECT_EQ(ok.status, 0) << ok.err;
     EXPECT_EQ(ok.out, "made\n") << ok.err;
+}
+
+// A DELETE or UPDATE in a function's body is judged when the function is
+// created, by what it would reach now (the server's planner), or, when its
+// WHERE reads a value each call gives, by a unique key held equal to it.
+TEST_F(DbRelayE2E, ABodyThatWouldReachEveryRowIsRefusedWhenCreatedOneByKeyIsNot) {
+    KS_REQUIRE_SERVER(pg_);
+    auto made = [&](const std::string& t) { return rows_table(t, 100); };
+    // Unguarded, a body created in one request empties the table in the
+    // next, whether its WHERE is written out or comes with the call.
+    ASSERT_EQ(made("body_ctl"), "");
+    auto plain = run_command(
+        pg_->psql("127.0.0.1",
+                  "CREATE FUNCTION body_ctl_wipe() RETURNS void LANGUAGE plpgsql AS "
+                  "$$BEGIN DELETE FROM body_ctl WHERE id > 50; END$$; SELECT body_ctl_wipe(); "
+                  "CREATE FUNCTION body_ctl_purge(cutoff timestamptz) RETURNS void LANGUAGE sql AS "
+                  "'DELETE FROM body_ctl WHERE made < cutoff'; SELECT body_ctl_purge('infinity'); "
+                  "SELECT count(*) FROM body_ctl"));
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    EXPECT_NE(plain.out.find("\n0\n"), std::string::npos) << plain.out << plain.err;
+    ASSERT_EQ(pg_->query("DROP TABLE body_ctl CASCADE; DROP FUNCTION body_ctl_wipe(); "
+                         "DROP FUNCTION body_ctl_purge(timestamptz)"),
+              "");
+
+    ASSERT_EQ(made("body_t"), "");
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/bodies.sql")
+        << "CREATE FUNCTION body_wipe() RETURNS void LANGUAGE plpgsql AS "
+           "$$BEGIN DELETE FROM body_t WHERE id > 0; END$$;\n"
+           "SELECT body_wipe();\n"
+           "CREATE FUNCTION body_blank() RETURNS void LANGUAGE sql AS "
+           "'UPDATE body_t SET v = ''x'' WHERE v IS NOT NULL';\n"
+           "CREATE PROCEDURE body_purge(cutoff timestamptz) LANGUAGE plpgsql AS "
+           "$$BEGIN DELETE FROM body_t WHERE made < cutoff; END$$;\n"
+           "CREATE TABLE body_log (id int);\n"
+           "CREATE RULE body_rule AS ON INSERT TO body_log DO ALSO "
+           "DELETE FROM body_t WHERE id > 0;\n"
+           "INSERT INTO body_log VALUES (1);\n"
+           // What migrations make every day: one row a call, a few rows.
+           "CREATE FUNCTION body_drop_one(p_id int) RETURNS void LANGUAGE plpgsql AS "
+           "$$BEGIN DELETE FROM body_t WHERE id = p_id; END$$;\n"
+           "SELECT body_drop_one(5);\n"
+           "CREATE FUNCTION body_touch() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$BEGIN UPDATE body_t SET v = 'seen' WHERE id = NEW.id; RETURN NEW; END$$;\n"
+           "CREATE TRIGGER body_touch AFTER INSERT ON body_log FOR EACH ROW "
+           "EXECUTE FUNCTION body_touch();\n"
+           "INSERT INTO body_log VALUES (7);\n"
+           "CREATE FUNCTION body_tail() RETURNS void LANGUAGE sql AS "
+           "'DELETE FROM body_t WHERE id > 95';\n"
+           "SELECT body_tail();\n"
+           "SELECT 'left ' || count(*) FROM body_t;\n";
+    auto r = guarded("relay-pg-bodies", psql_file(tmp.path() + "/bodies.sql"));
+    // 100 rows less the one by key and the five of the tail; one touched.
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM body_t"), "94") << r.out << r.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM body_t WHERE v LIKE 'row %'"), "93");
+    EXPECT_EQ(pg_->query("SELECT v FROM body_t WHERE id = 7"), "seen");
+    EXPECT_NE(r.out.find("left 94"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(pg_->query("SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc WHERE "
+                         "proname LIKE 'body\\_%'"),
+              "body_drop_one,body_tail,body_touch");
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM pg_rewrite WHERE rulename = 'body_rule'"), "0");
+    // The client reads why, statement by statement.
+    for (const char* what :
+         {"refused CREATE FUNCTION body_wipe()", "refused CREATE FUNCTION body_blank()",
+          "refused CREATE PROCEDURE body_purge(", "refused CREATE RULE body_rule"})
+        EXPECT_NE(r.err.find(std::string("killswitch: ") + what), std::string::npos) << what << "\n"
+                                                                                     << r.err;
+    EXPECT_NE(r.err.find("CREATE FUNCTION whose body runs DELETE whose WHERE reaches about 100 of "
+                         "100 rows of public.body_t"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("its WHERE reads values each call gives (cutoff)"), std::string::npos)
+        << r.err;
+
+    std::map<std::string, std::string> rules;  // the statement's first 30 bytes -> rule
+    for (const auto& rec : records_of("relay-pg-bodies", 4))
+        if (rec.value("verdict", "") == "refused")
+            rules[rec.value("statement", "").substr(0, 30)] = rec.value("rule", "");
+    EXPECT_EQ(rules["CREATE FUNCTION body_wipe() RE"], "db:delete-all");
+    EXPECT_EQ(rules["CREATE FUNCTION body_blank() R"], "db:update-all");
+    EXPECT_EQ(rules["CREATE PROCEDURE body_purge(cu"], "db:unparseable");
+    EXPECT_EQ(rules["CREATE RULE body_rule AS ON IN"], "db:unparseable");
+    EXPECT_EQ(rules.size(), 4u);
+    EXPECT_EQ(
+        pg_->query("DROP TABLE body_log; DROP TABLE body_t CASCADE; DROP FUNCTION "
+                   "body_drop_one(int); DROP FUNCTION body_touch(); DROP FUNCTION body_tail()"),
+        "");
 }
 
 TEST_F(DbRelayE2E, MysqlLoadFileAndRedisModuleLoadAreRefusedAndTheConnectionGoesOn) {

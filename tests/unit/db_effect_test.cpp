@@ -59,13 +59,80 @@ TEST(EffectStatements, ColumnsHeldEqualToAConstantAreNamed) {
 }
 
 TEST(EffectStatements, WhatTheTextAlreadyDecidesIsNot) {
-    for (const char* sql :
-         {"DELETE FROM t", "DELETE FROM t WHERE 1 = 1", "UPDATE t SET a = 1",
-          "DELETE FROM django_migrations WHERE app = 'x'", "DELETE FROM t WHERE CURRENT OF c",
-          "SELECT * FROM t WHERE id > 0", "INSERT INTO t VALUES (1)",
-          "EXPLAIN DELETE FROM t WHERE id > 0",
-          "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DELETE FROM t WHERE id > 0'"})
+    for (const char* sql : {"DELETE FROM t", "DELETE FROM t WHERE 1 = 1", "UPDATE t SET a = 1",
+                            "DELETE FROM django_migrations WHERE app = 'x'",
+                            "DELETE FROM t WHERE CURRENT OF c", "SELECT * FROM t WHERE id > 0",
+                            "INSERT INTO t VALUES (1)", "EXPLAIN DELETE FROM t WHERE id > 0",
+                            "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DELETE FROM t'",
+                            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'"})
         EXPECT_TRUE(db::classify_postgres_sql(sql).statements.at(0).reaches.empty()) << sql;
+}
+
+// A DELETE or UPDATE in the body of a function, procedure or rule is asked
+// about when it is created: as it would run now when its WHERE reads no
+// value a call gives; else only a unique key can pin it.
+TEST(EffectStatements, ABodysDeletesAndUpdatesAreAskedAboutWhenItIsCreated) {
+    auto targets = [](const std::string& sql) {
+        return db::classify_postgres_sql(sql).statements.at(0).reaches;
+    };
+    auto t = targets(
+        "CREATE FUNCTION f(p_id int, cutoff timestamptz) RETURNS void LANGUAGE plpgsql AS $$ "
+        "DECLARE n int := 3; r record; BEGIN "
+        "DELETE FROM t WHERE id > 0; "
+        "DELETE FROM t WHERE id = p_id; "
+        "DELETE FROM t WHERE created < cutoff AND k = n; "
+        "FOR r IN SELECT * FROM u LOOP UPDATE t SET x = 1 WHERE t.id = r.id; END LOOP; "
+        "UPDATE t SET x = n, y = f.cutoff WHERE id > 0 RETURNING n; "
+        "DELETE FROM t USING u WHERE t.id = u.id AND u.k = p_id; END $$");
+    ASSERT_EQ(t.size(), 6u);
+    for (const auto& x : t) EXPECT_EQ(x.body_of, "CREATE FUNCTION");
+    EXPECT_EQ(t[0].body, "DELETE FROM t WHERE id > 0");
+    EXPECT_TRUE(t[0].unaskable.empty());
+    EXPECT_EQ(t[1].eq_variables,
+              (std::vector<std::pair<std::string, std::string>>{{"id", "p_id"}}));
+    EXPECT_NE(t[1].unaskable.find("reads values each call gives (p_id)"), std::string::npos)
+        << t[1].unaskable;
+    EXPECT_NE(t[2].unaskable.find("(cutoff, n)"), std::string::npos) << t[2].unaskable;
+    EXPECT_EQ(t[3].eq_variables, (std::vector<std::pair<std::string, std::string>>{{"id", "r"}}));
+    // Variables outside the WHERE change no row it reaches: NULL in the probe.
+    EXPECT_EQ(t[4].body, "UPDATE t SET x = NULL, y = NULL WHERE id > 0 RETURNING NULL");
+    EXPECT_TRUE(t[4].unaskable.empty());
+    EXPECT_TRUE(t[5].eq_variables.empty()) << "a join: u.k = p_id pins no row of t";
+    EXPECT_FALSE(t[5].unaskable.empty());
+
+    auto sql = targets(
+        "CREATE OR REPLACE PROCEDURE p(a int) LANGUAGE sql AS "
+        "'DELETE FROM t WHERE id > a; UPDATE t SET v = $1 WHERE id = 5'");
+    ASSERT_EQ(sql.size(), 2u);
+    EXPECT_EQ(sql[0].body_of, "CREATE PROCEDURE");
+    EXPECT_NE(sql[0].unaskable.find("(a)"), std::string::npos) << sql[0].unaskable;
+    EXPECT_EQ(sql[1].body, "UPDATE t SET v = NULL WHERE id = 5");
+    EXPECT_EQ(sql[1].eq_columns, (std::vector<std::string>{"id"}));
+    // A quoted variable is not rewritten by guess.
+    EXPECT_FALSE(targets("CREATE FUNCTION f(\"V\" int) RETURNS void LANGUAGE sql AS "
+                         "'UPDATE t SET x = \"V\" WHERE id > 0'")
+                     .at(0)
+                     .unaskable.empty());
+    // No text of their own: asked about by nothing but their keys.
+    auto atomic = targets(
+        "CREATE FUNCTION f(a int) RETURNS void LANGUAGE sql BEGIN ATOMIC "
+        "DELETE FROM t WHERE id > 0; END");
+    ASSERT_EQ(atomic.size(), 1u);
+    EXPECT_TRUE(atomic[0].body.empty());
+    EXPECT_NE(atomic[0].unaskable.find("BEGIN ATOMIC"), std::string::npos);
+    auto rule =
+        targets("CREATE RULE r AS ON DELETE TO v DO INSTEAD DELETE FROM t WHERE id = OLD.id");
+    ASSERT_EQ(rule.size(), 1u);
+    EXPECT_EQ(rule[0].body_of, "CREATE RULE");
+    EXPECT_EQ(rule[0].eq_variables,
+              (std::vector<std::pair<std::string, std::string>>{{"id", "old"}}));
+    // A statement after others: its text is its own.
+    auto later = db::classify_postgres_sql(
+        "SELECT 1;   CREATE FUNCTION g() RETURNS void LANGUAGE sql AS $b$UPDATE t SET x = 2 WHERE "
+        "k > 3$b$");
+    ASSERT_EQ(later.statements.size(), 2u);
+    ASSERT_EQ(later.statements[1].reaches.size(), 1u);
+    EXPECT_EQ(later.statements[1].reaches[0].body, "UPDATE t SET x = 2 WHERE k > 3");
 }
 
 TEST(EffectStatements, AColumnRewrittenToAConstantIsDestroyed) {
@@ -239,6 +306,81 @@ TEST(EffectDecide, AUniqueKeyHeldEqualPinsOneRowAndNeedsNoProbe) {
           "SET default_tablespace = x", "RESET TIME ZONE", "SELECT 1; SET SCHEMA 'evil'",
           "SELECT 1; IMPORT FOREIGN SCHEMA s FROM SERVER f INTO public"})
         EXPECT_FALSE(keeps_unique_keys(classify_relayed(pg(sql), {}))) << sql;
+}
+
+// The answers for a body's one target of public.t that cannot be asked
+// about: its name row (keys; the table's columns) and its size, no EXPLAIN.
+relay::ProbeAnswer unasked_answer(const std::string& keys, const std::string& columns) {
+    relay::ProbeAnswer a;
+    a.round = kProbeFirst;
+    a.results.push_back({"SELECT 1", {{"public", "t", keys, "u", columns}}});
+    a.results.push_back(
+        {"EXPLAIN", {{R"([{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 1000}}])"}}});
+    a.results.push_back({"ROLLBACK", {}});
+    return a;
+}
+
+TEST(EffectDecide, ABodyIsJudgedWhenCreatedByWhatItWouldReachNowOrByItsKey) {
+    auto p = compiled();
+    auto judged = [&](const std::string& sql, const relay::ProbeAnswer& a) {
+        auto c = classify_relayed(pg(sql), {});
+        apply_effect_probe(c, a, p.policy);
+        return rule_relayed(c, "", p);
+    };
+    auto fn = [](const std::string& params, const std::string& body) {
+        return "CREATE FUNCTION wipe(" + params + ") RETURNS void LANGUAGE plpgsql AS $$BEGIN " +
+               body + "; END$$";
+    };
+    // The probe asks about the body's statement; nothing of the CREATE runs.
+    const std::string wipe = fn("", "DELETE FROM t WHERE id > 0");  // pg() keeps a view of it
+    auto r = pg(wipe);
+    auto e = effect_probe(r, classify_relayed(r, {}), p.policy);
+    EXPECT_NE(e.sql.find("EXPLAIN (VERBOSE, FORMAT JSON) DELETE FROM t WHERE id > 0\n"),
+              std::string::npos)
+        << e.sql;
+    EXPECT_EQ(e.sql.find("CREATE"), std::string::npos) << e.sql;
+    auto all = judged(fn("", "DELETE FROM t WHERE id > 0"), answer("Delete", 1000, 1000));
+    EXPECT_TRUE(all.refuse);
+    EXPECT_EQ(all.rule, "db:delete-all");
+    EXPECT_NE(all.reason.find("CREATE FUNCTION whose body runs DELETE whose WHERE reaches about "
+                              "1000 of 1000 rows of public.t"),
+              std::string::npos)
+        << all.reason;
+    EXPECT_FALSE(judged(fn("", "DELETE FROM t WHERE id < 10"), answer("Delete", 9, 1000)).refuse);
+
+    // A key held equal to a call's value: one row a call.
+    const std::string by_key = fn("p_id int", "DELETE FROM t WHERE id = p_id");
+    auto asked = effect_probe(pg(by_key), classify_relayed(pg(by_key), {}), p.policy);
+    EXPECT_EQ(asked.sql.find("EXPLAIN (VERBOSE"), std::string::npos) << asked.sql;
+    EXPECT_NE(asked.sql.find("pg_attribute"), std::string::npos) << asked.sql;
+    EXPECT_FALSE(judged(by_key, unasked_answer(R"([["id"]])", R"(["id", "v"])")).refuse);
+    // ... unless a column has the variable's name (with #variable_conflict
+    // use_column, id = p_id compares two columns of each row)...
+    auto same_name = judged(by_key, unasked_answer(R"([["id"]])", R"(["id", "p_id"])"));
+    EXPECT_TRUE(same_name.refuse);
+    EXPECT_EQ(same_name.rule, "db:unparseable");
+    EXPECT_NE(same_name.reason.find("CREATE FUNCTION whose body runs DELETE of \"t\" whose reach "
+                                    "could not be learned: its WHERE reads values each call "
+                                    "gives (p_id)"),
+              std::string::npos)
+        << same_name.reason;
+    // ... or no key: every row may share the value.
+    EXPECT_TRUE(judged(by_key, unasked_answer("[]", R"(["id"])")).refuse);
+    // A range over a call's value: any call may reach every row.
+    auto range = judged(fn("cutoff timestamptz", "DELETE FROM t WHERE created < cutoff"),
+                        unasked_answer(R"([["id"]])", "[]"));
+    EXPECT_TRUE(range.refuse);
+    EXPECT_NE(range.reason.find("(cutoff)"), std::string::npos) << range.reason;
+    // A table the server cannot plan now: the CREATE would not fail.
+    relay::ProbeAnswer missing;
+    missing.code = "42P01";
+    missing.message = "relation \"later\" does not exist";
+    auto later = judged(fn("", "DELETE FROM later WHERE id > 0"), missing);
+    EXPECT_TRUE(later.refuse);
+    EXPECT_NE(later.reason.find("CREATE FUNCTION whose body runs a DELETE or UPDATE whose reach "
+                                "could not be learned: the server said relation"),
+              std::string::npos)
+        << later.reason;
 }
 
 TEST(EffectDecide, ADeleteThroughAViewIsMeasuredAgainstTheView) {

@@ -99,6 +99,18 @@ struct Statement {
         // text) and the LIMIT it writes (-1: none). eq_columns in lower case.
         std::string schema, name, from_where;
         long long limit = -1;
+        // PostgreSQL: a DELETE or UPDATE in the body of a function,
+        // procedure or rule the statement creates ("CREATE FUNCTION", ...;
+        // empty: the statement's own), judged when it is created. body:
+        // that statement, as the probe may EXPLAIN it now (the function's
+        // variables outside its WHERE read as NULL) unless unaskable says
+        // why it cannot be asked (its WHERE reads a value each call gives;
+        // its text is no statement of its own, BEGIN ATOMIC or a rule's
+        // action: body empty). eq_variables: columns its WHERE holds equal to a
+        // variable (one value per call), with the variable's name, which
+        // pins it only when no column of the table has that name.
+        std::string body_of, body, unaskable;
+        std::vector<std::pair<std::string, std::string>> eq_variables;
     };
     std::vector<Target> reaches;
     // What the server said a statement of reaches would reach: the

@@ -119,6 +119,37 @@ std::string sql_literal(const std::string& s) {
     return out + "'";
 }
 
+// A statement that creates a function, procedure or rule: its targets are
+// its body's DELETEs and UPDATEs (Statement::Target::body_of).
+bool creates_body(const db::Statement& st) {
+    return !st.reaches.empty() && !st.reaches[0].body_of.empty();
+}
+
+// The targets one EXPLAIN answers, [first, end): all of a statement's own;
+// of a body, each statement's (a writable CTE's several), or one target
+// that cannot be asked.
+std::vector<std::pair<size_t, size_t>> plan_units(const db::Statement& st) {
+    if (!creates_body(st)) return {{0, st.reaches.size()}};
+    std::vector<std::pair<size_t, size_t>> out;
+    for (size_t j = 0; j < st.reaches.size(); ++j) {
+        const auto& t = st.reaches[j];
+        if (j > 0 && t.unaskable.empty() && st.reaches[j - 1].unaskable.empty() &&
+            st.reaches[j - 1].body == t.body)
+            out.back().second = j + 1;
+        else
+            out.emplace_back(j, j + 1);
+    }
+    return out;
+}
+
+// What a statement's reach is said of: the statement, or a body's one.
+std::string reach_subject(const db::Statement& st, size_t target = 0) {
+    if (!creates_body(st)) return db::first_word(st.text);
+    const auto& t = st.reaches[target];
+    std::string what = t.body.empty() ? std::string("a DELETE or UPDATE") : db::first_word(t.body);
+    return t.body_of + " whose body runs " + what + " of " + t.table;
+}
+
 // The probe's statements, or why there can be none.
 std::vector<ProbePart> probe_parts(const db::Classification& c, int round, std::string& cannot) {
     std::vector<ProbePart> parts;
@@ -140,7 +171,8 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, int round, std::
             continue;
         }
         std::string w = db::first_word(st.text);
-        if (w == "EXPLAIN" || w == "PREPARE") {
+        bool body = creates_body(st);
+        if (!body && (w == "EXPLAIN" || w == "PREPARE")) {
             cannot = w + " holds it: the server cannot be asked what it would reach";
             return {};
         }
@@ -150,17 +182,33 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, int round, std::
         // under the limits; asking costs a cold connection more than the
         // rest of the probe (the pg_stats view), so a statement that a
         // unique key may pin to one row asks in the first round without it.
-        bool pinnable = std::all_of(st.reaches.begin(), st.reaches.end(),
-                                    [](const auto& t) { return !t.eq_columns.empty(); });
+        bool pinnable = std::all_of(st.reaches.begin(), st.reaches.end(), [](const auto& t) {
+            return !t.eq_columns.empty() || !t.eq_variables.empty();
+        });
         std::string statistics =
             round == kProbeFirst && pinnable
                 ? std::string("'u'")
                 : std::string(
                       "EXISTS (SELECT FROM pg_catalog.pg_stats s WHERE s.schemaname = "
                       "n.nspname AND s.tablename = c.relname)");
-        parts.push_back({ProbePart::Explain, "EXPLAIN (VERBOSE, FORMAT JSON) " + st.text, i, 0});
+        // A body's statements, each as it would run now: nothing of the
+        // CREATE runs before them.
+        for (const auto& [first, end] : plan_units(st))
+            if (st.reaches[first].unaskable.empty())
+                parts.push_back(
+                    {ProbePart::Explain,
+                     "EXPLAIN (VERBOSE, FORMAT JSON) " + (body ? st.reaches[first].body : st.text),
+                     i, first});
         for (size_t j = 0; j < st.reaches.size(); ++j) {
             const auto& t = st.reaches[j];
+            // A column held equal to a variable pins nothing when the
+            // variable's name is a column's: the table's columns, then.
+            std::string columns =
+                t.eq_variables.empty()
+                    ? std::string()
+                    : std::string(
+                          ", (SELECT json_agg(a.attname) FROM pg_catalog.pg_attribute a WHERE "
+                          "a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text");
             // Its schema and name, its unique keys (not partial, not of
             // expressions; key columns only) as JSON: [["id"], ["a", "b"]],
             // and whether the planner has statistics of it.
@@ -172,7 +220,7 @@ std::vector<ProbePart> probe_parts(const db::Classification& c, int round, std::
                  "i.indrelid AND a.attnum = k.attnum WHERE k.o <= i.indnkeyatts)) FROM "
                  "pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND "
                  "i.indpred IS NULL AND i.indexprs IS NULL), '[]')::text, " +
-                     statistics +
+                     statistics + columns +
                      " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
                      "c.relnamespace WHERE c.oid = " +
                      sql_literal(t.table) + "::regclass",
@@ -248,6 +296,18 @@ bool covers(const std::vector<std::string>& eq, const std::vector<std::string>& 
     return !key.empty() && std::all_of(key.begin(), key.end(), [&](const std::string& col) {
         return std::find(eq.begin(), eq.end(), col) != eq.end();
     });
+}
+
+// A body's target: its variables count as constants (one value per call)
+// where the server said no column has their name.
+bool pinned_in_body(const db::Statement::Target& t,
+                    const std::vector<std::vector<std::string>>& keys,
+                    const std::optional<std::vector<std::string>>& columns) {
+    std::vector<std::string> eq = t.eq_columns;
+    for (const auto& [col, var] : t.eq_variables)
+        if (columns && std::find(columns->begin(), columns->end(), var) == columns->end())
+            eq.push_back(col);
+    return std::any_of(keys.begin(), keys.end(), [&](const auto& key) { return covers(eq, key); });
 }
 
 bool pinned(const db::Statement::Target& t, const UniqueKeys& known) {
@@ -540,7 +600,10 @@ void effect_unknown(db::Classification& c, const std::string& why) {
     for (auto& st : c.statements) {
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
         st.cls = db::Class::Unparseable;
-        st.detail = db::first_word(st.text) + " whose reach could not be learned: " + why;
+        st.detail =
+            (creates_body(st) ? st.reaches[0].body_of + " whose body runs a DELETE or UPDATE"
+                              : db::first_word(st.text)) +
+            " whose reach could not be learned: " + why;
     }
 }
 
@@ -558,7 +621,10 @@ int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const
         return 0;
     }
     if (!a.code.empty()) {
-        if (!fails_alike(a.code))
+        // A body's statement the server cannot plan now (its table is
+        // made later) does not make the CREATE fail.
+        if (!fails_alike(a.code) ||
+            std::any_of(c.statements.begin(), c.statements.end(), creates_body))
             effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");
         return 0;
     }
@@ -578,20 +644,19 @@ int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const
     for (size_t i = 0; i < c.statements.size(); ++i) {
         db::Statement& st = c.statements[i];
         if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
-        std::vector<db::Statement::Reach> nodes;
+        // Each EXPLAIN's ModifyTable nodes, by the first target it answers.
+        std::map<size_t, std::vector<db::Statement::Reach>> planned;
         std::map<std::string, double> totals;  // schema.table -> rows
         std::vector<std::string> names(st.reaches.size());
-        bool explained = false, without_statistics = false, statistics_unknown = false;
+        std::vector<std::optional<std::vector<std::string>>> columns(st.reaches.size());
+        bool without_statistics = false, statistics_unknown = false;
         for (size_t k = 0; k < parts.size() && k < a.results.size(); ++k) {
             const ProbePart& part = parts[k];
             if (part.statement != i) continue;
             const auto& res = a.results[k];
             const auto* row = res.rows.empty() ? nullptr : &res.rows[0];
             if (part.role == ProbePart::Explain) {
-                if (auto plan = top_plan(res)) {
-                    modify_nodes(*plan, nodes);
-                    explained = true;
-                }
+                if (auto plan = top_plan(res)) modify_nodes(*plan, planned[part.target]);
             } else if (part.role == ProbePart::Name && row && row->size() >= 4) {
                 names[part.target] = (*row)[0] + "." + (*row)[1];
                 keys[st.reaches[part.target].table] = unique_keys((*row)[2]);
@@ -599,52 +664,78 @@ int apply_effect_probe(db::Classification& c, const relay::ProbeAnswer& a, const
                     temporary.insert(st.reaches[part.target].table);
                 statistics_unknown = statistics_unknown || (*row)[3] == "u";
                 without_statistics = without_statistics || ((*row)[3] != "t" && (*row)[3] != "u");
+                if (row->size() >= 5) {
+                    auto cols = nlohmann::json::parse((*row)[4], nullptr, false);
+                    columns[part.target].emplace();
+                    for (const auto& col : cols.is_array() ? cols : nlohmann::json::array())
+                        if (col.is_string())
+                            columns[part.target]->push_back(col.get<std::string>());
+                }
             } else if (part.role == ProbePart::Total) {
                 if (auto plan = top_plan(res); plan && !names[part.target].empty())
                     totals[names[part.target]] = plan_rows(*plan);
             }
         }
-        if (!explained) {
-            effect_unknown(c, "the server's plan did not come back");
+        bool body = creates_body(st), all_pinned = true;
+        std::vector<db::Statement::Reach> reached;
+        for (const auto& [first, end] : plan_units(st)) {
+            bool unit_pinned = true;
+            for (size_t j = first; j < end; ++j) {
+                const auto& t = st.reaches[j];
+                auto shown = keys.find(t.table);
+                unit_pinned =
+                    unit_pinned &&
+                    (body ? shown != keys.end() && pinned_in_body(t, shown->second, columns[j])
+                          : pinned(t, keys));
+            }
+            if (unit_pinned) continue;  // one row at most, whatever the planner guessed
+            all_pinned = false;
+            const std::string& unaskable = st.reaches[first].unaskable;
+            auto plan = planned.find(first);
+            if (!unaskable.empty() || plan == planned.end()) {
+                st.cls = db::Class::Unparseable;
+                st.detail = reach_subject(st, first) + " whose reach could not be learned: " +
+                            (unaskable.empty() ? "the server's plan did not come back" : unaskable);
+                refused = true;
+                break;
+            }
+            std::vector<db::Statement::Reach> nodes = plan->second;
+            const db::Statement::Reach* over = nullptr;
+            for (auto& n : nodes) {
+                if (auto t = totals.find(n.table); t != totals.end())
+                    n.total = t->second;
+                else if (nodes.size() == 1 && totals.size() == 1)
+                    // One table written, another deleted from: a view over it
+                    // (its rows are the table's, as far as the view shows them).
+                    n.total = totals.begin()->second;
+                if (!over && over_limits(n, p)) over = &n;
+            }
+            reached.insert(reached.end(), nodes.begin(), nodes.end());
+            if (!over) {
+                // Under the limits: a guess of the planner's without statistics
+                // (a third of the rows for any range) is asked again after
+                // ANALYZE; whether it has any, first, when not asked yet.
+                if (!analyzed && without_statistics)
+                    again = kProbeAnalyze;
+                else if (!analyzed && statistics_unknown)
+                    again = std::max(again, int{kProbeStatistics});
+                continue;
+            }
             refused = true;
-            continue;
+            st.cls = over->op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
+            st.detail = (body ? st.reaches[first].body_of + " whose body runs " : std::string()) +
+                        over->op + " whose WHERE reaches about " + rows_text(over->rows) +
+                        (over->total >= 0 ? " of " + rows_text(over->total) : std::string()) +
+                        " rows of " + over->table + " (the server's planner" +
+                        (analyzed             ? ", after ANALYZE in a block rolled back"
+                         : without_statistics ? ", from the table's size: it has no statistics yet"
+                         : statistics_unknown ? ""
+                                              : ", from the table's statistics") +
+                        "; policy databases.effect)";
+            break;
         }
-        if (std::all_of(st.reaches.begin(), st.reaches.end(),
-                        [&](const auto& t) { return pinned(t, keys); })) {
-            st.reaches.clear();  // one row at most, whatever the planner guessed
-            continue;
-        }
-        const db::Statement::Reach* over = nullptr;
-        for (auto& n : nodes) {
-            if (auto t = totals.find(n.table); t != totals.end())
-                n.total = t->second;
-            else if (nodes.size() == 1 && totals.size() == 1)
-                // One table written, another deleted from: a view over it
-                // (its rows are the table's, as far as the view shows them).
-                n.total = totals.begin()->second;
-            if (!over && over_limits(n, p)) over = &n;
-        }
-        st.reached = nodes;
-        if (!over) {
-            // Under the limits: a guess of the planner's without statistics
-            // (a third of the rows for any range) is asked again after
-            // ANALYZE; whether it has any, first, when not asked yet.
-            if (!analyzed && without_statistics)
-                again = kProbeAnalyze;
-            else if (!analyzed && statistics_unknown)
-                again = std::max(again, int{kProbeStatistics});
-            continue;
-        }
-        refused = true;
-        st.cls = over->op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
-        st.detail = over->op + " whose WHERE reaches about " + rows_text(over->rows) +
-                    (over->total >= 0 ? " of " + rows_text(over->total) : std::string()) +
-                    " rows of " + over->table + " (the server's planner" +
-                    (analyzed             ? ", after ANALYZE in a block rolled back"
-                     : without_statistics ? ", from the table's size: it has no statistics yet"
-                     : statistics_unknown ? ""
-                                          : ", from the table's statistics") +
-                    "; policy databases.effect)";
+        st.reached = std::move(reached);
+        if (all_pinned) st.reaches.clear();
     }
     if (learned)
         for (auto& [table, k] : keys)

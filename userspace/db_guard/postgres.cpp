@@ -10,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "db_guard/classify.h"
 
@@ -110,6 +111,7 @@ struct Finding {
     Class cls = Class::Harmless;
     std::string detail;
     std::string text;  // the statement's own text (a PL/pgSQL body is parsed from it)
+    size_t at = 0;     // where text starts in what was parsed (the tree's locations)
     // DELETEs and UPDATEs with a WHERE that may limit them (Statement::reaches).
     std::vector<Statement::Target> reaches;
 
@@ -134,6 +136,97 @@ std::string relation_name(const json& rel) {
     if (rel.contains("catalogname")) name = quote_ident(rel.value("catalogname", "")) + '.';
     if (rel.contains("schemaname")) name += quote_ident(rel.value("schemaname", "")) + '.';
     return name + quote_ident(rel.value("relname", ""));
+}
+
+// Inside the body of a function, procedure or rule being created (judged
+// now, run later): the names that are its variables, not columns (its
+// parameters, what it DECLAREs, NEW and OLD, the function's own name, which
+// may qualify its parameters), and what creates it. own_text: each body
+// statement is a text of its own (an AS body), not only a part of the
+// CREATE's (BEGIN ATOMIC, a rule's actions).
+struct BodyScope {
+    std::string of;  // "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE RULE"
+    std::set<std::string> variables;
+    bool own_text = true;
+};
+thread_local const BodyScope* body_scope = nullptr;
+
+class InBody {
+  public:
+    explicit InBody(const BodyScope& s) : outer_(body_scope) { body_scope = &s; }
+    ~InBody() { body_scope = outer_; }
+    InBody(const InBody&) = delete;
+    InBody& operator=(const InBody&) = delete;
+
+  private:
+    const BodyScope* outer_;
+};
+
+// The variable (or $n) an operand names in a body: a ColumnRef whose first
+// name is one of the body's variables and not the table's alias.
+std::optional<std::string> variable_ref(const json& n, const std::string& alias) {
+    if (!body_scope) return std::nullopt;
+    if (n.contains("TypeCast")) return variable_ref(n["TypeCast"].value("arg", json()), alias);
+    if (n.contains("ParamRef")) return "$" + std::to_string(n["ParamRef"].value("number", 0));
+    if (!n.contains("ColumnRef")) return std::nullopt;
+    const json& fields = n["ColumnRef"].value("fields", json::array());
+    if (fields.empty() || !fields[0].contains("String")) return std::nullopt;
+    std::string first = fields[0]["String"].value("sval", "");
+    if ((fields.size() > 1 && first == alias) || !body_scope->variables.count(first))
+        return std::nullopt;
+    return first;
+}
+
+// Every variable (or $n) an expression of a body reads, by name, and where
+// each reference is written (its location and the text it should have).
+void variables_read(const json& node, std::set<std::string>& names,
+                    std::vector<std::pair<size_t, std::string>>* refs = nullptr) {
+    if (node.is_array()) {
+        for (const auto& n : node) variables_read(n, names, refs);
+        return;
+    }
+    if (!node.is_object() || !body_scope) return;
+    if (auto v = variable_ref(node, "")) {
+        names.insert(*v);
+        if (refs) {
+            const json& ref = node.contains("ParamRef") ? node["ParamRef"] : node["ColumnRef"];
+            std::string written = *v;
+            if (node.contains("ColumnRef"))
+                for (size_t i = 1; i < ref["fields"].size(); ++i)
+                    written += "." + (ref["fields"][i].contains("String")
+                                          ? ref["fields"][i]["String"].value("sval", "")
+                                          : std::string("*"));
+            if (!node.contains("TypeCast")) refs->emplace_back(ref.value("location", 0), written);
+        }
+        if (!node.contains("TypeCast")) return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) variables_read(it.value(), names, refs);
+}
+
+std::string names_text(const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+// A body's DELETE or UPDATE as the probe may EXPLAIN it now: the variables
+// it reads outside its WHERE (in SET, RETURNING) as NULL, which changes no
+// row it reaches. nullopt: one is written otherwise than the tree names it
+// (quoted): the text is not rewritten by guess.
+std::optional<std::string> with_variables_null(const Finding& f, const json& stmt) {
+    std::set<std::string> names;
+    std::vector<std::pair<size_t, std::string>> refs;
+    variables_read(stmt, names, &refs);
+    std::sort(refs.begin(), refs.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string text = f.text;
+    for (const auto& [loc, written] : refs) {
+        if (loc < f.at || loc - f.at + written.size() > text.size()) return std::nullopt;
+        size_t at = loc - f.at;
+        if (ascii_lower(text.substr(at, written.size())) != written) return std::nullopt;
+        text.replace(at, written.size(), "NULL");
+    }
+    return text;
 }
 
 // True when an expression reads no column of its row: a constant, a
@@ -176,12 +269,14 @@ std::optional<std::string> own_column(const json& n, const std::string& alias) {
     return fields.back()["String"].value("sval", "");
 }
 
-// The columns a WHERE holds equal to a constant, in its top-level AND.
-void equal_columns(const json& where, const std::string& alias, std::vector<std::string>& out) {
+// The columns a WHERE holds equal to a constant, in its top-level AND; in
+// a body (vars), and those held equal to a variable, with its name.
+void equal_columns(const json& where, const std::string& alias, std::vector<std::string>& out,
+                   std::vector<std::pair<std::string, std::string>>* vars = nullptr) {
     if (where.contains("BoolExpr")) {
         const json& b = where["BoolExpr"];
         if (b.value("boolop", "") != "AND_EXPR") return;
-        for (const auto& a : b.value("args", json::array())) equal_columns(a, alias, out);
+        for (const auto& a : b.value("args", json::array())) equal_columns(a, alias, out, vars);
         return;
     }
     if (!where.contains("A_Expr")) return;
@@ -193,7 +288,40 @@ void equal_columns(const json& where, const std::string& alias, std::vector<std:
     const json l = e.value("lexpr", json()), r = e.value("rexpr", json());
     auto col = constant_operand(r) ? own_column(l, alias)
                                    : (constant_operand(l) ? own_column(r, alias) : std::nullopt);
-    if (col) out.push_back(*col);
+    if (col) {
+        out.push_back(*col);
+        return;
+    }
+    if (!vars) return;
+    auto lv = variable_ref(l, alias), rv = variable_ref(r, alias);
+    if (rv && !lv) col = own_column(l, alias);
+    if (lv && !rv) col = own_column(r, alias);
+    if (col) vars->emplace_back(*col, rv ? *rv : *lv);
+}
+
+// A DELETE or UPDATE in a body (t its target): judged now by what it would
+// reach now, where its WHERE reads no value of a call's; else only a key
+// held equal to constants or variables can pin it.
+void body_target(const json& v, const std::string& alias, const Finding& f, Statement::Target& t) {
+    t.body_of = body_scope->of;
+    const char* joined = v.contains("usingClause") ? "usingClause" : "fromClause";
+    if (!v.contains(joined)) equal_columns(v["whereClause"], alias, t.eq_columns, &t.eq_variables);
+    std::set<std::string> names;
+    variables_read(v["whereClause"], names);
+    if (v.contains(joined)) variables_read(v[joined], names);
+    if (!body_scope->own_text) {
+        t.unaskable = "its text is a part of the " + body_scope->of +
+                      "'s (BEGIN ATOMIC, a rule's action), not a statement the server can be "
+                      "asked about";
+    } else if (!names.empty()) {
+        t.body = f.text;
+        t.unaskable = "its WHERE reads values each call gives (" + names_text(names) +
+                      "): what a call reaches cannot be asked before it";
+    } else if (auto text = with_variables_null(f, v)) {
+        t.body = std::move(*text);
+    } else {
+        t.unaskable = "it reads a variable written in a way the probe does not rewrite";
+    }
 }
 
 // A DELETE or UPDATE with no WHERE, or an always-true one: every row of its
@@ -215,7 +343,10 @@ void every_row(const json& v, Class all, const std::string& verb, const Options&
         // libpg_query writes inh only when true (no ONLY).
         Statement::Target t{relation_name(rel), !rel.value("inh", false), {}};
         std::string alias = rel.contains("alias") ? rel["alias"].value("aliasname", "") : table;
-        equal_columns(v["whereClause"], alias, t.eq_columns);
+        if (body_scope)
+            body_target(v, alias, f, t);
+        else
+            equal_columns(v["whereClause"], alias, t.eq_columns);
         f.reaches.push_back(std::move(t));
         return;
     }
@@ -351,9 +482,13 @@ void judge_body_statement(const std::string& sql, const Options& opt, Finding& f
             "SELECT " + (assign == std::string::npos ? sql : sql.substr(assign + 2)), opt);
     }
     --body_depth;
-    for (const auto& st : c.statements)
+    for (auto& st : c.statements) {
         if (st.cls != Class::Harmless && st.cls != Class::Unparseable)
             f.note(st.cls, "CREATE FUNCTION whose body runs " + st.detail);
+        // What its DELETEs and UPDATEs would reach: asked when it is created.
+        if (st.cls == Class::Harmless)
+            for (auto& t : st.reaches) f.reaches.push_back(std::move(t));
+    }
 }
 
 // PL/pgSQL's tree (pg_query_parse_plpgsql): every SQL it runs is a
@@ -376,15 +511,46 @@ void search_plpgsql(const json& node, const Options& opt, Finding& f) {
     }
 }
 
+void search(const json& node, const Options& opt, Finding& f);
+
+// Every variable PL/pgSQL's tree declares (parameters, DECLAREs, loop
+// variables, NEW and OLD): its datums' names.
+void plpgsql_variables(const json& node, std::set<std::string>& out) {
+    if (node.is_array()) {
+        for (const auto& n : node) plpgsql_variables(n, out);
+        return;
+    }
+    if (!node.is_object()) return;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        if (it.key() == "datums" && it.value().is_array())
+            for (const auto& d : it.value())
+                for (auto di = d.begin(); d.is_object() && di != d.end(); ++di)
+                    if (std::string name = di.value().value("refname", "");
+                        !name.empty() && name[0] != '(')
+                        out.insert(name);
+        plpgsql_variables(it.value(), out);
+    }
+}
+
 // CREATE FUNCTION / PROCEDURE: an untrusted language runs on the host;
-// SQL and PL/pgSQL bodies are judged statement by statement (BEGIN ATOMIC
-// bodies are in the tree, searched with the rest).
+// SQL and PL/pgSQL bodies are judged statement by statement, their DELETEs
+// and UPDATEs by what they would reach (BEGIN ATOMIC bodies are in the
+// tree, searched with the rest).
 void create_function(const json& v, const Options& opt, Finding& f) {
     auto [lang, body] = function_language_and_body(v);
+    BodyScope scope{
+        v.value("is_procedure", false) ? "CREATE PROCEDURE" : "CREATE FUNCTION", {}, true};
+    const json& name = v.value("funcname", json::array());
+    if (!name.empty() && name.back().contains("String"))
+        scope.variables.insert(name.back()["String"].value("sval", ""));
+    for (const auto& p : v.value("parameters", json::array()))
+        if (p.contains("FunctionParameter") && p["FunctionParameter"].contains("name"))
+            scope.variables.insert(p["FunctionParameter"].value("name", ""));
     if (untrusted_language(lang)) {
         f.note(Class::HostAccess,
                "CREATE FUNCTION ... LANGUAGE " + lang + ": code run on the server's host");
     } else if (lang == "sql" && !body.empty()) {
+        InBody in(scope);
         judge_body_statement(body, opt, f);
     } else if (lang == "plpgsql") {
         PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(f.text.c_str());
@@ -393,13 +559,27 @@ void create_function(const json& v, const Options& opt, Finding& f) {
                    std::string("PL/pgSQL body not readable: ") + r.error->message);
         } else {
             json funcs = json::parse(r.plpgsql_funcs, nullptr, false);
-            if (funcs.is_discarded())
+            if (funcs.is_discarded()) {
                 f.note(Class::Unparseable, "PL/pgSQL body not readable");
-            else
+            } else {
+                plpgsql_variables(funcs, scope.variables);
+                InBody in(scope);
                 search_plpgsql(funcs, opt, f);
+            }
         }
         pg_query_free_plpgsql_parse_result(r);
     }
+    scope.own_text = false;
+    InBody in(scope);
+    search(v, opt, f);
+}
+
+// CREATE RULE: its actions run with each row the event touches, NEW and
+// OLD standing for it.
+void create_rule(const json& v, const Options& opt, Finding& f) {
+    BodyScope scope{"CREATE RULE", {"new", "old"}, false};
+    InBody in(scope);
+    search(v, opt, f);
 }
 
 std::string drop_what(const json& v) {
@@ -444,7 +624,11 @@ void search(const json& node, const Options& opt, Finding& f) {
         } else if (k == "DoStmt") {
             f.note(Class::OpaqueCode, "DO block: its statements cannot be checked");
         } else if (k == "CreateFunctionStmt") {
-            create_function(v, opt, f);
+            create_function(v, opt, f);  // its tree searched in its body's scope
+            continue;
+        } else if (k == "RuleStmt") {
+            create_rule(v, opt, f);
+            continue;
         } else {
             host_access(k, v, f);
         }
@@ -554,6 +738,8 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
         // What follows the previous statement's semicolon, spaces included.
         stmt_text.erase(0, std::min(stmt_text.size(), stmt_text.find_first_not_of(" \t\r\n")));
         Finding f;
+        size_t lead = text.find_first_not_of(" \t\r\n", std::min(loc, text.size()));
+        f.at = lead == std::string::npos ? text.size() : lead;
         f.text = stmt_text;
         if (s.contains("stmt")) search(s["stmt"], options, f);
         std::vector<std::string> tables;
@@ -569,7 +755,11 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
                         stmt.contains("SelectStmt") || stmt.contains("InsertStmt") ||
                         stmt.contains("PrepareStmt") ||
                         (stmt.contains("ExplainStmt") && explain_analyze(stmt["ExplainStmt"]));
-            if (f.cls == Class::Harmless && runs) st.reaches = std::move(f.reaches);
+            // What a function, procedure or rule created now would reach
+            // when it runs: asked now, as nothing else will be.
+            bool creates_body = stmt.contains("CreateFunctionStmt") || stmt.contains("RuleStmt");
+            if (f.cls == Class::Harmless && (runs || creates_body))
+                st.reaches = std::move(f.reaches);
             if (stmt.contains("TransactionStmt")) {
                 std::string kind = stmt["TransactionStmt"].value("kind", "");
                 st.tx = kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START"
