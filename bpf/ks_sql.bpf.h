@@ -152,6 +152,14 @@ struct {
 #define KW_ROW KS_KW(3, KS_K3('R', 'O', 'W'))
 #define KW_THEN KS_KW(4, KS_K4('T', 'H', 'E', 'N'))
 #define KW_ELSE KS_KW(4, KS_K4('E', 'L', 'S', 'E'))
+/* ... or, in a CREATE, after a routine's parameters or characteristics
+ * (COMMENT 'x', [NOT] DETERMINISTIC, MODIFIES SQL DATA, SQL SECURITY
+ * DEFINER): ')', a string, or one of these words */
+#define KW_SQL KS_KW(3, KS_K3('S', 'Q', 'L'))
+#define KW_DATA KS_KW(4, KS_K4('D', 'A', 'T', 'A'))
+#define KW_DEFINER KS_KW(7, KS_K7('D', 'E', 'F', 'I', 'N', 'E', 'R'))
+#define KW_INVOKER KS_KW(7, KS_K7('I', 'N', 'V', 'O', 'K', 'E', 'R'))
+#define KW_DETERMINISTIC KS_KW(13, KS_K8('D', 'E', 'T', 'E', 'R', 'M', 'I', 'N'))
 /* plpython3u and plpython2u: one key (10 bytes, PLPYTHON) */
 #define KW_PLPYTHON3U KS_KW(10, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
 #define KW_PLPYTHONU KS_KW(9, KS_K8('P', 'L', 'P', 'Y', 'T', 'H', 'O', 'N'))
@@ -595,10 +603,19 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 		ks_sql_alter_col(s, t, kw, first);
 	/* MySQL: a statement of a stored program's body (CREATE PROCEDURE ...
 	 * BEGIN, CREATE TRIGGER ... FOR EACH ROW, CREATE EVENT ... DO, IF ...
-	 * THEN, ELSE) starts after these words */
-	bool body = s->dialect == KS_SQL_MYSQL && word && s->prev_tok == KS_T_WORD &&
-		    (s->prev_kw == KW_BEGIN || s->prev_kw == KW_ROW || s->prev_kw == KW_DO ||
-		     s->prev_kw == KW_THEN || s->prev_kw == KW_ELSE);
+	 * THEN, ELSE) starts after these words; a routine's one-statement body
+	 * (CREATE PROCEDURE p() [characteristics] DROP TABLE t) after its ')'
+	 * or a characteristic's last word or string */
+	bool prev_word = s->prev_tok == KS_T_WORD;
+	bool body = s->dialect == KS_SQL_MYSQL && word &&
+		    ((prev_word && (s->prev_kw == KW_BEGIN || s->prev_kw == KW_ROW ||
+				    s->prev_kw == KW_DO || s->prev_kw == KW_THEN ||
+				    s->prev_kw == KW_ELSE)) ||
+		     (s->first_kw == KW_CREATE &&
+		      (s->prev_tok == KS_T_RPAREN || s->prev_tok == KS_T_STR ||
+		       (prev_word && (s->prev_kw == KW_SQL || s->prev_kw == KW_DATA ||
+				      s->prev_kw == KW_DEFINER || s->prev_kw == KW_INVOKER ||
+				      s->prev_kw == KW_DETERMINISTIC)))));
 	if (body && kw == KW_DROP)
 		s->drop_pending = 1;
 	else if (body && kw == KW_TRUNCATE)

@@ -105,6 +105,13 @@ class DbRelayE2E : public RelayFixture {
     CommandResult guarded_sh(const std::string& session, const std::string& script) {
         return guarded(session, {"/bin/sh", "-c", script});
     }
+    // The mysql client over TCP reading a file into database db, each
+    // statement in turn, going on after an error; rows tab-separated.
+    CommandResult guarded_mysql_file(const std::string& session, const std::string& db,
+                                     const std::string& file) {
+        return guarded_sh(session, "mysql --force -N -B -u root -h 127.0.0.1 -P " + my_->port() +
+                                       " " + db + " < " + file);
+    }
     std::vector<json> records_of(const std::string& session, size_t n = 1) {
         return db_records_of(*daemon_, session, n);
     }
@@ -527,9 +534,7 @@ TEST_F(DbRelayE2E, MysqlADeleteOrUpdateOfSeveralTablesIsCountedTableByTable) {
            "DELETE t FROM t JOIN u ON u.id = t.id WHERE u.n > 195;\n"
            "UPDATE t JOIN u ON u.id = t.id SET t.v = 'changed' WHERE u.id = 8;\n"
            "SELECT count(*) FROM t;\n";
-    auto r =
-        guarded_sh("relay-my-multi", "mysql --force -N -B -u root -h 127.0.0.1 -P " + my_->port() +
-                                         " multi < " + tmp.path() + "/multi.sql");
+    auto r = guarded_mysql_file("relay-my-multi", "multi", tmp.path() + "/multi.sql");
     EXPECT_EQ(r.out, "195\n") << r.err;
     EXPECT_EQ(my_->query("SELECT count(*) FROM multi.t WHERE v LIKE 'row %'"), "194");
     EXPECT_EQ(my_->query("SELECT v FROM multi.t WHERE id = 8"), "changed");
@@ -544,6 +549,72 @@ TEST_F(DbRelayE2E, MysqlADeleteOrUpdateOfSeveralTablesIsCountedTableByTable) {
     EXPECT_EQ(r.err.find("u.n > 195"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("'changed'"), std::string::npos) << r.err;
     EXPECT_EQ(my_->query("DROP DATABASE multi"), "");
+}
+
+// MySQL's stored programs alike: a procedure's or trigger's DELETE or
+// UPDATE is counted when it is created, or pinned by a key held equal to
+// a parameter or NEW's column.
+TEST_F(DbRelayE2E, MysqlAStoredProgramThatWouldReachEveryRowIsRefusedWhenCreated) {
+    KS_REQUIRE_SERVER(my_);
+    auto seed = [&] {
+        return my_->query(
+            "DROP DATABASE IF EXISTS progs; CREATE DATABASE progs; USE progs; "
+            "CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL); CREATE TABLE log (id int); "
+            "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_1_to_200");
+    };
+    // Unguarded, a procedure created in one request empties the table in
+    // the next.
+    ASSERT_EQ(seed(), "");
+    auto plain = run_command(my_->mysql(
+        "USE progs; CREATE PROCEDURE wipe_ctl() DELETE FROM t WHERE id > 0; CALL wipe_ctl(); "
+        "SELECT count(*) FROM t"));
+    EXPECT_EQ(plain.out, "0\n") << plain.err;
+
+    ASSERT_EQ(seed(), "");
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/progs.sql")
+        << "CREATE PROCEDURE wipe() DELETE FROM t WHERE id > 0;\n"
+           "CALL wipe();\n"
+           "DELIMITER //\n"
+           "CREATE PROCEDURE purge(IN cutoff INT) BEGIN DELETE FROM t WHERE id > cutoff; END//\n"
+           "DELIMITER ;\n"
+           "CREATE TRIGGER blank AFTER INSERT ON log FOR EACH ROW "
+           "UPDATE t SET v = 'x' WHERE v IS NOT NULL;\n"
+           // What applications make every day: one row a call, a few rows.
+           "CREATE PROCEDURE drop_one(IN p_id INT) DELETE FROM t WHERE id = p_id;\n"
+           "CALL drop_one(5);\n"
+           "CREATE TRIGGER touch AFTER INSERT ON log FOR EACH ROW "
+           "UPDATE t SET v = 'seen' WHERE id = NEW.id;\n"
+           "INSERT INTO log VALUES (7);\n"
+           "DELIMITER //\n"
+           "CREATE PROCEDURE tail() BEGIN DECLARE n INT DEFAULT 0; "
+           "DELETE FROM t WHERE id > 195; END//\n"
+           "DELIMITER ;\n"
+           "CALL tail();\n"
+           "SELECT count(*) FROM t;\n";
+    auto r = guarded_mysql_file("relay-my-progs", "progs", tmp.path() + "/progs.sql");
+    EXPECT_EQ(r.out, "194\n") << r.err;
+    EXPECT_EQ(my_->query("SELECT count(*) FROM progs.t WHERE v LIKE 'row %'"), "193");
+    EXPECT_EQ(my_->query("SELECT v FROM progs.t WHERE id = 7"), "seen");
+    EXPECT_EQ(my_->query("SELECT group_concat(ROUTINE_NAME ORDER BY ROUTINE_NAME) FROM "
+                         "information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'progs'"),
+              "drop_one,tail");
+    EXPECT_EQ(my_->query("SELECT group_concat(TRIGGER_NAME) FROM information_schema.TRIGGERS "
+                         "WHERE TRIGGER_SCHEMA = 'progs'"),
+              "touch");
+    for (const char* refused :
+         {"killswitch: refused CREATE PROCEDURE wipe() DELETE FROM t WHERE id > 0: CREATE "
+          "PROCEDURE whose body runs DELETE whose WHERE reaches 200 of 200 rows of progs.t",
+          "whose reach could not be learned: its WHERE reads values each call gives (cutoff)",
+          "killswitch: refused CREATE TRIGGER blank"})
+        EXPECT_NE(r.err.find(refused), std::string::npos) << refused << "\n" << r.err;
+    std::map<std::string, int> rules;
+    for (const auto& rec : records_of("relay-my-progs", 3))
+        if (rec.value("verdict", "") == "refused") ++rules[rec.value("rule", "")];
+    EXPECT_EQ(rules["db:delete-all"], 1);
+    EXPECT_EQ(rules["db:unparseable"], 1);
+    EXPECT_EQ(rules["db:update-all"], 1);
+    EXPECT_EQ(my_->query("DROP DATABASE progs"), "");
 }
 
 TEST_F(DbRelayE2E, MysqlClientReadsAnErr1227AndGoesOn) {

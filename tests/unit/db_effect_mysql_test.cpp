@@ -283,6 +283,118 @@ TEST(MysqlEffectDecide, AnAnswerThatCannotBeHadIsRefusedUnlessTheStatementWouldF
     EXPECT_TRUE(judged(counted("", "200")).refuse) << "a NULL count";
 }
 
+// A stored program's DELETEs and UPDATEs are asked about when it is
+// created: counted now where the WHERE reads no value a call gives; else
+// only a unique key held equal to constants or variables pins them.
+TEST(MysqlEffectStatements, AStoredProgramsDeletesAndUpdatesAreAskedAboutWhenItIsCreated) {
+    // A BEGIN ... END body comes split at its ';': each statement after the
+    // CREATE is its body's.
+    auto c = db::classify_mysql_sql(
+        "CREATE DEFINER=`root`@`localhost` PROCEDURE shop.p(IN cutoff INT, p_id INT) BEGIN "
+        "DECLARE n, m INT DEFAULT 0; DELETE FROM t WHERE id > 0; "
+        "UPDATE t SET v = 'x' WHERE id > cutoff; DELETE FROM t WHERE id = p_id; "
+        "DELETE FROM t WHERE k = @x AND n = m; END");
+    ASSERT_EQ(c.statements.size(), 6u);
+    EXPECT_FALSE(c.statements[0].body_part);
+    for (size_t i = 1; i < 6; ++i) EXPECT_TRUE(c.statements[i].body_part) << i;
+    const auto& wipe = c.statements[1].reaches.at(0);
+    EXPECT_EQ(wipe.body_of, "CREATE PROCEDURE");
+    EXPECT_EQ(wipe.from_where, "t WHERE id > 0");
+    EXPECT_TRUE(wipe.unaskable.empty());
+    EXPECT_NE(c.statements[2].reaches.at(0).unaskable.find("reads values each call gives (cutoff)"),
+              std::string::npos);
+    const auto& by_key = c.statements[3].reaches.at(0);
+    EXPECT_EQ(by_key.eq_variables,
+              (std::vector<std::pair<std::string, std::string>>{{"id", "p_id"}}));
+    EXPECT_NE(c.statements[4].reaches.at(0).unaskable.find("(@x, m, n)"), std::string::npos)
+        << c.statements[4].reaches.at(0).unaskable;
+    // One statement: after BEGIN, ROW, DO, or a routine's ')' and
+    // characteristics.
+    auto one = [](const std::string& sql) { return target_of(db::classify_mysql_sql(sql)); };
+    const auto* trig =
+        one("CREATE TRIGGER tr AFTER INSERT ON a FOR EACH ROW DELETE FROM t WHERE id = NEW.id");
+    ASSERT_NE(trig, nullptr);
+    EXPECT_EQ(trig->body_of, "CREATE TRIGGER");
+    EXPECT_EQ(trig->eq_variables,
+              (std::vector<std::pair<std::string, std::string>>{{"id", "new"}}));
+    for (const char* sql :
+         {"CREATE PROCEDURE p() DELETE FROM t WHERE id > 0",
+          "CREATE PROCEDURE p() COMMENT 'x' MODIFIES SQL DATA DELETE FROM t "
+          "WHERE id > 0",
+          "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t WHERE id > 0"}) {
+        const auto* tg = one(sql);
+        ASSERT_NE(tg, nullptr) << sql;
+        EXPECT_FALSE(tg->body_of.empty()) << sql;
+        EXPECT_TRUE(tg->unaskable.empty()) << sql;
+    }
+    // Whatever the header holds before PROCEDURE.
+    const auto* definer = one(
+        "CREATE OR REPLACE DEFINER = CURRENT_USER() PROCEDURE p(cutoff INT) DELETE FROM t WHERE "
+        "id > cutoff");
+    ASSERT_NE(definer, nullptr);
+    EXPECT_NE(definer->unaskable.find("(cutoff)"), std::string::npos) << definer->unaskable;
+    // Outside a stored program a name is a column's.
+    const auto* plain = one("DELETE FROM t WHERE id = p_id");
+    ASSERT_NE(plain, nullptr);
+    EXPECT_TRUE(plain->body_of.empty());
+    EXPECT_TRUE(plain->eq_variables.empty());
+}
+
+TEST(MysqlEffectDecide, AStoredProgramIsJudgedWhenCreatedByWhatItWouldReachNowOrByItsKey) {
+    auto p = compiled();
+    const std::string create =
+        "CREATE PROCEDURE p(p_id INT, cutoff INT) BEGIN DELETE FROM t WHERE id > 0; "
+        "DELETE FROM t WHERE id = p_id; END";
+    auto r = my(create);
+    auto c = classify_relayed(r, {});
+    // One probe for the body's statements: the CREATE runs nothing now.
+    auto e = effect_probe(r, c, p.policy);
+    EXPECT_TRUE(e.cannot.empty()) << e.cannot;
+    EXPECT_NE(e.sql.find("FROM t WHERE id > 0 LIMIT"), std::string::npos) << e.sql;
+    EXPECT_NE(e.sql.find("SELECT NULL, NULL, "), std::string::npos) << "id = p_id is not counted";
+    EXPECT_NE(e.sql.find("information_schema.COLUMNS"), std::string::npos) << e.sql;
+    relay::ProbeAnswer a;
+    a.results.push_back(
+        {"", {{"200", "200", "id", "shop", "id,v"}, {"", "", "id", "shop", "id,v"}}});
+    apply_effect_probe(c, a, p.policy);
+    auto ruling = rule_relayed(c, "", p);
+    EXPECT_TRUE(ruling.refuse);
+    EXPECT_EQ(ruling.rule, "db:delete-all");
+    EXPECT_NE(ruling.reason.find("CREATE PROCEDURE whose body runs DELETE whose WHERE reaches 200 "
+                                 "of 200 rows of shop.t"),
+              std::string::npos)
+        << ruling.reason;
+    // Only the key held equal to a variable: one row a call...
+    const std::string keyed = "CREATE PROCEDURE q(p_id INT) DELETE FROM t WHERE id = p_id";
+    auto judged = [&](const std::string& columns, const std::string& keys) {
+        auto cl = classify_relayed(my(keyed), {});
+        relay::ProbeAnswer k;
+        k.results.push_back({"", {{"", "", keys, "shop", columns}}});
+        apply_effect_probe(cl, k, p.policy);
+        return rule_relayed(cl, "", p);
+    };
+    EXPECT_FALSE(judged("id,v", "id").refuse);
+    // ... unless p_id is a column of t too, or id is no key.
+    auto shadow = judged("id,p_id", "id");
+    EXPECT_TRUE(shadow.refuse);
+    EXPECT_EQ(shadow.rule, "db:unparseable");
+    EXPECT_NE(shadow.reason.find("CREATE PROCEDURE whose body runs DELETE of t whose reach could "
+                                 "not be learned: its WHERE reads values each call gives (p_id)"),
+              std::string::npos)
+        << shadow.reason;
+    EXPECT_TRUE(judged("id,v", "").refuse);
+    // A table the server cannot count now: the CREATE would not fail.
+    auto cl = classify_relayed(my("CREATE PROCEDURE w() DELETE FROM later WHERE id > 0"), {});
+    relay::ProbeAnswer missing;
+    missing.code = "42S02";
+    missing.message = "Table 'shop.later' doesn't exist";
+    apply_effect_probe(cl, missing, p.policy);
+    EXPECT_TRUE(rule_relayed(cl, "", p).refuse);
+    // Other statements before the CREATE: no probe stands for them.
+    auto before = my("USE other; CREATE PROCEDURE w() DELETE FROM t WHERE id > 0");
+    EXPECT_FALSE(effect_probe(before, classify_relayed(before, {}), p.policy).cannot.empty());
+}
+
 // ---------------------------------------------------------------- the wire
 
 std::string lenstr(const std::string& s) { return static_cast<char>(s.size()) + s; }

@@ -365,6 +365,11 @@ TEST(VolumeBudget, WhatARequestDeletes) {
     auto sql = db::classify_postgres_sql(
         "DELETE FROM t WHERE id = 1; /* c */ delete from t where id = 2; SELECT 1");
     EXPECT_EQ(db::volume_of(sql, false).deletes, 2u);
+    // A stored program's body deletes nothing when it is created.
+    auto body = db::classify_mysql_sql(
+        "CREATE PROCEDURE p(i INT) BEGIN DELETE FROM t WHERE id = i; DELETE FROM u WHERE id = i; "
+        "END");
+    EXPECT_EQ(db::volume_of(body, false).deletes, 0u);
 }
 
 }  // namespace

@@ -99,14 +99,16 @@ struct Statement {
         // text) and the LIMIT it writes (-1: none). eq_columns in lower case.
         std::string schema, name, from_where;
         long long limit = -1;
-        // PostgreSQL: a DELETE or UPDATE in the body of a function,
-        // procedure or rule the statement creates ("CREATE FUNCTION", ...;
+        // A DELETE or UPDATE in the body of a function, procedure, rule
+        // (PostgreSQL), trigger or event (MySQL) the statement creates
+        // ("CREATE FUNCTION", ...;
         // empty: the statement's own), judged when it is created. body:
         // that statement, as the probe may EXPLAIN it now (the function's
         // variables outside its WHERE read as NULL) unless unaskable says
         // why it cannot be asked (its WHERE reads a value each call gives;
         // its text is no statement of its own, BEGIN ATOMIC or a rule's
-        // action: body empty). eq_variables: columns its WHERE holds equal to a
+        // action: body empty; MySQL's body is its text, what the probe counts
+        // is from_where). eq_variables: columns its WHERE holds equal to a
         // variable (one value per call), with the variable's name, which
         // pins it only when no column of the table has that name.
         std::string body_of, body, unaskable;
@@ -126,6 +128,10 @@ struct Statement {
     // that ends a transaction or a savepoint (COMMIT, ROLLBACK, SAVEPOINT...).
     enum class Tx : uint8_t { None, Begin, Other };
     Tx tx = Tx::None;
+    // MySQL: a statement of the body of a stored program that an earlier
+    // statement of the request creates (the text is split at every ';',
+    // a BEGIN ... END body's too).
+    bool body_part = false;
     // A PostgreSQL SET (or RESET): the setting, lowercase, as the parser
     // names it ("timezone" for SET TIME ZONE, "constraints" for SET
     // CONSTRAINTS, "" for RESET ALL).

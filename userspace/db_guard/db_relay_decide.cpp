@@ -358,46 +358,65 @@ std::string mysql_ident(const std::string& s) {
 // temporary table has no estimate), its unique keys ("a,b;id", key columns
 // in lower case; none of expressions), and the schema the name resolves
 // in. Reads only: the client's transaction and data are as they were (the
-// counts run in it and see what it sees).
-std::string mysql_reach_query(const db::Statement::Target& t) {
+// counts run in it and see what it sees). A body's statement whose WHERE
+// reads a call's values is not counted (NULL, NULL); with_columns: the
+// table's columns last ("id,v", lower case), for a body's variables.
+std::string mysql_reach_query(const db::Statement::Target& t, bool with_columns) {
     std::string schema = t.schema.empty() ? "DATABASE()" : mysql_literal(t.schema);
     std::string where_table =
         " WHERE TABLE_SCHEMA = " + schema + " AND TABLE_NAME = " + mysql_literal(t.name);
     std::string cap = std::to_string(kMysqlCountCap);
     std::string qualified =
         (t.schema.empty() ? "" : mysql_ident(t.schema) + ".") + mysql_ident(t.name);
-    return "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM " + t.from_where + " LIMIT " + cap +
-           ") AS killswitch_reach), COALESCE((SELECT IF(TABLE_ROWS >= " +
-           std::to_string(kMysqlExactTotal) + ", TABLE_ROWS, NULL) FROM information_schema.TABLES" +
-           where_table + "), (SELECT COUNT(*) FROM (SELECT 1 FROM " + qualified + " LIMIT " + cap +
-           ") AS killswitch_all)), (SELECT GROUP_CONCAT(k SEPARATOR ';') FROM (SELECT "
+    std::string counts = !t.unaskable.empty()
+                             ? std::string("NULL, NULL")
+                             : "(SELECT COUNT(*) FROM (SELECT 1 FROM " + t.from_where + " LIMIT " +
+                                   cap +
+                                   ") AS killswitch_reach), COALESCE((SELECT IF(TABLE_ROWS >= " +
+                                   std::to_string(kMysqlExactTotal) +
+                                   ", TABLE_ROWS, NULL) FROM information_schema.TABLES" +
+                                   where_table + "), (SELECT COUNT(*) FROM (SELECT 1 FROM " +
+                                   qualified + " LIMIT " + cap + ") AS killswitch_all))";
+    return "SELECT " + counts +
+           ", (SELECT GROUP_CONCAT(k SEPARATOR ';') FROM (SELECT "
            "GROUP_CONCAT(LOWER(COLUMN_NAME) ORDER BY SEQ_IN_INDEX SEPARATOR ',') AS k FROM "
            "information_schema.STATISTICS" +
            where_table +
            " AND NON_UNIQUE = 0 GROUP BY INDEX_NAME HAVING COUNT(COLUMN_NAME) = COUNT(*)) AS "
            "killswitch_keys), " +
-           schema;
+           schema +
+           (with_columns ? ", (SELECT GROUP_CONCAT(LOWER(COLUMN_NAME) SEPARATOR ',') FROM "
+                           "information_schema.COLUMNS" +
+                               where_table + ")"
+                         : std::string());
 }
 
 EffectProbe mysql_effect_probe(const db::Classification& c) {
     EffectProbe out;
-    const db::Statement* st = nullptr;
-    for (const auto& s : c.statements)
-        if (!s.reaches.empty()) st = &s;
-    if (!st) return out;
-    if (c.statements.size() > 1) {
+    std::vector<const db::Statement::Target*> targets;
+    for (const auto& s : c.statements) {
+        for (const auto& t : s.reaches) targets.push_back(&t);
+        if (!s.reaches.empty() && db::first_word(s.text) == "EXPLAIN") {
+            out.cannot = "EXPLAIN holds it: the server cannot be asked what it would reach";
+            return out;
+        }
+    }
+    if (targets.empty()) return out;
+    // Several statements: only a stored program's body (split at its ';'),
+    // which runs nothing now; otherwise what comes before one could change
+    // what it reaches.
+    if (std::any_of(c.statements.begin() + 1, c.statements.end(),
+                    [](const db::Statement& s) { return !s.body_part; })) {
         out.cannot =
             "it comes with other statements in one request, which a probe cannot "
             "stand for";
         return out;
     }
-    if (db::first_word(st->text) == "EXPLAIN") {
-        out.cannot = "EXPLAIN holds it: the server cannot be asked what it would reach";
-        return out;
-    }
+    bool with_columns = std::any_of(targets.begin(), targets.end(),
+                                    [](const auto* t) { return !t->eq_variables.empty(); });
     // One row per table it reaches (a DELETE or UPDATE of several tables).
-    for (const auto& t : st->reaches)
-        out.sql += (out.sql.empty() ? "" : " UNION ALL ") + mysql_reach_query(t);
+    for (const auto* t : targets)
+        out.sql += (out.sql.empty() ? "" : " UNION ALL ") + mysql_reach_query(*t, with_columns);
     return out;
 }
 
@@ -414,20 +433,29 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
         return 0;
     }
     if (!a.code.empty()) {
-        if (!fails_alike(a.code))
+        // A body's statement the server cannot count now (its table is made
+        // later) does not make the CREATE fail.
+        if (!fails_alike(a.code) ||
+            std::any_of(c.statements.begin(), c.statements.end(), creates_body))
             effect_unknown(c, "the server said " + a.message + " (" + a.code + ")");
         return 0;
     }
+    size_t at = 0;  // the probe's row of the statement's first table
     for (auto& st : c.statements) {
-        if (st.reaches.empty() || st.cls != db::Class::Harmless) continue;
-        if (a.results.empty() || a.results[0].rows.size() < st.reaches.size()) {
+        if (st.reaches.empty()) continue;
+        size_t n = st.reaches.size();
+        if (a.results.empty() || a.results[0].rows.size() < at + n) {
             effect_unknown(c, "the server's count did not come back");
             return 0;
         }
+        if (st.cls != db::Class::Harmless) {
+            at += n;
+            continue;
+        }
         std::vector<db::Statement::Target> targets = std::move(st.reaches);
         st.reaches.clear();
-        for (size_t i = 0; i < targets.size(); ++i) {
-            int counted = apply_mysql_count(st, targets[i], a.results[0].rows[i], p, learned);
+        for (size_t i = 0; i < n; ++i) {
+            int counted = apply_mysql_count(st, targets[i], a.results[0].rows[at + i], p, learned);
             if (counted < 0) {
                 st.reaches = std::move(targets);
                 effect_unknown(c, "the server's count did not come back");
@@ -435,54 +463,70 @@ int apply_mysql_effect(db::Classification& c, const relay::ProbeAnswer& a, const
             }
             if (counted > 0) st.reaches.push_back(targets[i]);  // not pinned to one row
         }
+        at += n;
     }
     return 0;
 }
 
+// The names of a list "a,b" (MySQL's GROUP_CONCAT), in order.
+std::vector<std::string> comma_list(const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t at = 0; at <= text.size();) {
+        size_t comma = std::min(text.find(',', at), text.size());
+        if (comma > at) out.push_back(text.substr(at, comma - at));
+        at = comma + 1;
+    }
+    return out;
+}
+
 // One table's row of the MySQL probe (mysql_reach_query): -1 when it is
 // not a count, 0 when a unique key pins the statement to one row, 1 when
-// counted (the statement refused when over the limits).
+// counted (the statement refused when over the limits) or when it cannot
+// be (a body's, refused).
 int apply_mysql_count(db::Statement& st, const db::Statement::Target& t,
                       const std::vector<std::string>& row, const policy::Policy& p,
                       UniqueKeys* learned) {
     if (row.size() < 4) return -1;
-    {
-        auto number = [](const std::string& v) {
-            return !v.empty() && std::all_of(v.begin(), v.end(),
-                                             [](char ch) { return ch >= '0' && ch <= '9'; })
-                       ? std::stod(v)
-                       : -1.0;
-        };
-        double reach = number(row[0]), all = number(row[1]);
-        if (reach < 0 || all < 0) return -1;
-        std::vector<std::vector<std::string>> keys;
-        std::string rest = row[2];
-        while (!rest.empty()) {
-            size_t semi = rest.find(';');
-            std::string key = rest.substr(0, semi);
-            rest = semi == std::string::npos ? "" : rest.substr(semi + 1);
-            std::vector<std::string> cols;
-            for (size_t at = 0; at <= key.size();) {
-                size_t comma = std::min(key.find(',', at), key.size());
-                if (comma > at) cols.push_back(key.substr(at, comma - at));
-                at = comma + 1;
-            }
-            if (!cols.empty()) keys.push_back(std::move(cols));
-        }
-        if (learned) (*learned)[t.table] = keys;
-        UniqueKeys shown{{t.table, keys}};
-        if (pinned(t, shown)) return 0;  // one row at most
-        if (t.limit >= 0) reach = std::min(reach, static_cast<double>(t.limit));
-        std::string op = db::first_word(st.text) == "UPDATE" ? "UPDATE" : "DELETE";
-        db::Statement::Reach n{row[3] + "." + t.name, op, reach, all};
-        st.reached.push_back(n);
-        if (!over_limits(n, p) || st.cls != db::Class::Harmless) return 1;
-        st.cls = op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
-        st.detail = op + " whose WHERE reaches " +
-                    (reach >= kMysqlCountCap ? "at least " : std::string()) + rows_text(reach) +
-                    " of " + rows_text(all) + " rows of " + n.table +
-                    " (counted by the server; policy databases.effect)";
+    std::vector<std::vector<std::string>> keys;
+    std::string rest = row[2];
+    while (!rest.empty()) {
+        size_t semi = rest.find(';');
+        std::vector<std::string> cols = comma_list(rest.substr(0, semi));
+        rest = semi == std::string::npos ? "" : rest.substr(semi + 1);
+        if (!cols.empty()) keys.push_back(std::move(cols));
     }
+    if (learned) (*learned)[t.table] = keys;
+    UniqueKeys shown{{t.table, keys}};
+    if (pinned(t, shown)) return 0;  // one row at most
+    if (!t.eq_variables.empty() && row.size() >= 5 && pinned_in_body(t, keys, comma_list(row[4])))
+        return 0;  // one row a call
+    if (!t.unaskable.empty()) {
+        if (st.cls == db::Class::Harmless) {
+            st.cls = db::Class::Unparseable;
+            st.detail = t.body_of + " whose body runs " + db::first_word(t.body) + " of " +
+                        t.table + " whose reach could not be learned: " + t.unaskable;
+        }
+        return 1;
+    }
+    auto number = [](const std::string& v) {
+        return !v.empty() && std::all_of(v.begin(), v.end(),
+                                         [](char ch) { return ch >= '0' && ch <= '9'; })
+                   ? std::stod(v)
+                   : -1.0;
+    };
+    double reach = number(row[0]), all = number(row[1]);
+    if (reach < 0 || all < 0) return -1;
+    if (t.limit >= 0) reach = std::min(reach, static_cast<double>(t.limit));
+    std::string op =
+        db::first_word(t.body_of.empty() ? st.text : t.body) == "UPDATE" ? "UPDATE" : "DELETE";
+    db::Statement::Reach n{row[3] + "." + t.name, op, reach, all};
+    st.reached.push_back(n);
+    if (!over_limits(n, p) || st.cls != db::Class::Harmless) return 1;
+    st.cls = op == "DELETE" ? db::Class::DeleteAll : db::Class::UpdateAll;
+    st.detail = (t.body_of.empty() ? std::string() : t.body_of + " whose body runs ") + op +
+                " whose WHERE reaches " + (reach >= kMysqlCountCap ? "at least " : std::string()) +
+                rows_text(reach) + " of " + rows_text(all) + " rows of " + n.table +
+                " (counted by the server; policy databases.effect)";
     return 1;
 }
 

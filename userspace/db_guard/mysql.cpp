@@ -264,10 +264,35 @@ std::string span_text(const std::vector<Token>& t, const std::string& text, size
     return text.substr(t[from].begin, t[to - 1].end - t[from].begin);
 }
 
+// Inside a stored program the request creates (CREATE PROCEDURE, FUNCTION,
+// TRIGGER, EVENT): what creates it, and the names of its variables in lower
+// case (parameters, DECLAREs, NEW and OLD), which MySQL reads before a
+// column of the same name.
+struct BodyScope {
+    std::string of;
+    std::set<std::string> variables;
+};
+thread_local const BodyScope* body_scope = nullptr;
+
+// A variable at t[k] of a body: a name of its variables, unqualified and
+// not a function's (NEW.col and OLD.col whole; another name before a '.'
+// is a table's). The token after it.
+std::optional<size_t> variable_at(const std::vector<Token>& t, size_t k, size_t end) {
+    if (!body_scope || k >= end || !is_name(t, k) || (k > 0 && is_punct(t, k - 1, ".")) ||
+        is_punct(t, k + 1, "(") || !body_scope->variables.count(ascii_lower(t[k].text)))
+        return std::nullopt;
+    if (!is_punct(t, k + 1, ".")) return k + 1;
+    if (word_in(t, k, {"NEW", "OLD"}) && is_name(t, k + 2) && k + 2 < end) return k + 3;
+    return std::nullopt;
+}
+
 // The columns a WHERE (tokens [from, to)) holds equal to a constant in a
 // top-level AND: col = 5, t.col = 'a', ? = col. Nothing when an OR, XOR or
-// || is at the top level.
-std::vector<std::string> eq_columns(const std::vector<Token>& t, size_t from, size_t to) {
+// || is at the top level. In a body (vars), those held equal to a variable
+// too (col = p_id, col = NEW.id), with its name.
+std::vector<std::string> eq_columns(
+    const std::vector<Token>& t, size_t from, size_t to,
+    std::vector<std::pair<std::string, std::string>>* vars = nullptr) {
     std::vector<std::string> out;
     auto constant = [&](size_t k, size_t end) -> std::optional<size_t> {
         if (k < end &&
@@ -277,7 +302,7 @@ std::vector<std::string> eq_columns(const std::vector<Token>& t, size_t from, si
         return std::nullopt;
     };
     auto column = [&](size_t k, size_t end, std::string& name) -> std::optional<size_t> {
-        if (k >= end || !is_name(t, k)) return std::nullopt;
+        if (k >= end || !is_name(t, k) || variable_at(t, k, end)) return std::nullopt;
         while (k + 2 < end && is_punct(t, k + 1, ".") && is_name(t, k + 2)) k += 2;
         name = ascii_lower(t[k].text);
         return k + 1;
@@ -296,13 +321,43 @@ std::vector<std::string> eq_columns(const std::vector<Token>& t, size_t from, si
         std::string name;
         if (auto c = column(start, j, name); c && is_punct(t, *c, "=")) {
             if (auto e = constant(*c + 1, j); e && *e == j) out.push_back(name);
+            if (auto v = variable_at(t, *c + 1, j); vars && v && *v == j)
+                vars->emplace_back(name, ascii_lower(t[*c + 1].text));
         } else if (auto k = constant(start, j); k && is_punct(t, *k, "=")) {
             if (auto e = column(*k + 1, j, name); e && *e == j) out.push_back(name);
+        } else if (auto v = variable_at(t, start, j); vars && v && is_punct(t, *v, "=")) {
+            if (auto e = column(*v + 1, j, name); e && *e == j)
+                vars->emplace_back(name, ascii_lower(t[start].text));
         }
         if (j < to && is_punct(t, j, "&")) ++j;
         start = j + 1;
     }
     return out;
+}
+
+// A DELETE or UPDATE (at k) of a body, whose WHERE is tokens [from, to):
+// judged when the body is created, by what the probe counts now where the
+// WHERE reads no value a call gives (a variable, a user variable @v); else
+// only a unique key held equal to constants or variables can pin it.
+void body_target(const std::vector<Token>& t, size_t k, size_t from, size_t to,
+                 const std::string& text, Statement::Target& tg) {
+    tg.body_of = body_scope->of;
+    tg.body = span_text(t, text, k, t.size());
+    std::set<std::string> names;
+    for (size_t x = from; x < to; ++x) {
+        if (is_punct(t, x, "@")) {
+            while (is_punct(t, x + 1, "@")) ++x;
+            names.insert("@" + (x + 1 < to ? ascii_lower(t[x + 1].text) : std::string()));
+        } else if (variable_at(t, x, to)) {
+            names.insert(ascii_lower(t[x].text));
+        }
+    }
+    if (names.empty()) return;
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    tg.unaskable = "its WHERE reads values each call gives (" + list +
+                   "): what a call reaches cannot be "
+                   "counted before it";
 }
 
 // A single-table DELETE or UPDATE (at k) with a WHERE: the table, and what
@@ -353,7 +408,12 @@ std::optional<Statement::Target> reach_target(const std::vector<Token>& t, size_
     tg.table = tg.schema.empty() ? tg.name : tg.schema + "." + tg.name;
     tg.from_where =
         span_text(t, text, ref, ref_end) + " WHERE " + span_text(t, text, where + 1, end);
-    tg.eq_columns = eq_columns(t, where + 1, end);
+    if (body_scope) {
+        tg.eq_columns = eq_columns(t, where + 1, end, &tg.eq_variables);
+        body_target(t, k, where + 1, end, text, tg);
+    } else {
+        tg.eq_columns = eq_columns(t, where + 1, end);
+    }
     return tg;
 }
 
@@ -466,6 +526,7 @@ std::optional<std::vector<Statement::Target>> multi_table_targets(const std::vec
         tg.name = tb.name;
         tg.table = table;
         tg.from_where = from_where;
+        if (body_scope) body_target(t, k, where + 1, t.size(), text, tg);
         out.push_back(std::move(tg));
     };
     for (const auto& n : names) {
@@ -551,24 +612,92 @@ void host_access(const std::vector<Token>& t, size_t k, Statement& st) {
                 return found("SET " + t[j].text + ": the server's configuration");
 }
 
+// Statement i of a request, when it creates a stored program: what it
+// creates and the names of its variables: its parameters, NEW and OLD of a
+// trigger, and every name DECLAREd (or a FOR loop's) in the statements from
+// it on.
+std::optional<BodyScope> stored_program(const std::vector<std::vector<Token>>& statements,
+                                        size_t i) {
+    const auto& t = statements[i];
+    if (t.empty() || !is_word(t[0], "CREATE")) return std::nullopt;
+    // CREATE [OR REPLACE] [DEFINER = user | CURRENT_USER()] [AGGREGATE] ...
+    size_t k = 1;
+    for (int level = 0; k < t.size() && k < 24; ++k) {
+        if (is_punct(t, k, "(")) ++level;
+        if (is_punct(t, k, ")")) --level;
+        if (level == 0 &&
+            word_in(t, k,
+                    {"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "TABLE", "VIEW", "INDEX",
+                     "DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "SEQUENCE"}))
+            break;
+    }
+    if (!word_in(t, k, {"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"})) return std::nullopt;
+    BodyScope scope{"CREATE " + t[k].text, {}};
+    if (is_word(t[k], "TRIGGER")) scope.variables = {"new", "old"};
+    size_t j = k + 1;
+    while (is_name(t, j) && is_punct(t, j + 1, ".")) j += 2;  // db.name
+    if (is_word(t[k], "PROCEDURE") || is_word(t[k], "FUNCTION")) {
+        if (!is_punct(t, j + 1, "(")) return scope;
+        int level = 0;
+        for (size_t x = j + 1; x < t.size(); ++x) {
+            if (is_punct(t, x, "(")) ++level;
+            if (is_punct(t, x, ")") && --level == 0) break;
+            bool starts = level == 1 && (is_punct(t, x, "(") || is_punct(t, x, ","));
+            if (!starts) continue;
+            size_t n = x + 1;
+            if (word_in(t, n, {"IN", "OUT", "INOUT"}) && is_name(t, n + 1)) ++n;
+            if (is_name(t, n)) scope.variables.insert(ascii_lower(t[n].text));
+        }
+    }
+    for (size_t s = i; s < statements.size(); ++s) {
+        const auto& b = statements[s];
+        for (size_t x = 0; x + 1 < b.size(); ++x) {
+            bool declare =
+                is_word(b[x], "DECLARE") && !word_in(b, x + 1, {"CONTINUE", "EXIT", "UNDO"});
+            bool loop = is_word(b[x], "FOR") && is_word(b[std::min(x + 2, b.size() - 1)], "IN");
+            if (!declare && !loop) continue;
+            for (size_t n = x + 1; is_name(b, n); n += 2) {
+                scope.variables.insert(ascii_lower(b[n].text));
+                if (!declare || !is_punct(b, n + 1, ",")) break;
+            }
+        }
+    }
+    return scope;
+}
+
 Classification classify_mysql_sql_depth(std::string_view sql, int depth, const Options& opt);
 Statement classify_statement(const std::vector<Token>& t, std::string text, int depth,
                              const Options& opt);
 
 // A stored program's body (CREATE PROCEDURE ... BEGIN, CREATE TRIGGER ... FOR
-// EACH ROW, CREATE EVENT ... DO, IF ... THEN, ELSE): a statement starts
-// after these words, as the kernel reads it; what it does is the whole
-// statement's finding, so a body that drops a table is refused when it is
-// created, not when it runs (maybe by a trigger nobody guards).
+// EACH ROW, CREATE EVENT ... DO, IF ... THEN, ELSE; in a CREATE, a routine's
+// one statement after its ')' or its characteristics: COMMENT 'x',
+// [NOT] DETERMINISTIC, MODIFIES SQL DATA, SQL SECURITY DEFINER): a
+// statement starts after these, as the kernel reads it; what it does is the
+// whole statement's finding, so a body that drops a table is refused when
+// it is created, not when it runs (maybe by a trigger nobody guards).
 void stored_program_body(const std::vector<Token>& t, size_t k, const std::string& text, int depth,
                          const Options& opt, Statement& st) {
     if (depth > 4) return;
+    bool create = is_word(t[k], "CREATE");
     for (size_t j = k + 1; j < t.size(); ++j) {
-        if (!word_in(t, j, {"DROP", "TRUNCATE", "DELETE", "UPDATE"}) ||
-            !word_in(t, j - 1, {"BEGIN", "ROW", "DO", "THEN", "ELSE"}))
-            continue;
+        bool starts =
+            word_in(t, j - 1, {"BEGIN", "ROW", "DO", "THEN", "ELSE"}) ||
+            (create && (is_punct(t, j - 1, ")") || t[j - 1].kind == Token::String ||
+                        word_in(t, j - 1, {"SQL", "DATA", "DEFINER", "INVOKER", "DETERMINISTIC"})));
+        if (!starts || !word_in(t, j, {"DROP", "TRUNCATE", "DELETE", "UPDATE"})) continue;
         std::vector<Token> inner(t.begin() + static_cast<long>(j), t.end());
         Statement in = classify_statement(inner, text, depth + 1, opt);
+        // What its DELETE or UPDATE would reach: asked when it is created
+        // (a body's, whatever the CREATE's header hid from stored_program).
+        if (in.cls == Class::Harmless)
+            for (auto& tg : in.reaches) {
+                if (tg.body_of.empty()) {
+                    tg.body_of = "CREATE";
+                    tg.body = span_text(t, text, j, t.size());
+                }
+                st.reaches.push_back(std::move(tg));
+            }
         if (is_destructive(in.cls) || in.cls == Class::SchemaChange ||
             in.cls == Class::Bookkeeping) {
             st.cls = in.cls;
@@ -668,8 +797,22 @@ Classification classify_mysql_sql_depth(std::string_view sql, int depth, const O
         out.statements.push_back({std::string(sql), Class::Unparseable, tk.error});
         return out;
     }
-    for (size_t i = 0; i < tk.statements.size(); ++i)
+    // A stored program's body, split at its ';': every statement from the
+    // CREATE on is read in its scope (one after its END too: judged as a
+    // body's, it is asked about the same way or refused).
+    std::optional<BodyScope> scope;
+    size_t created = 0;
+    const BodyScope* outer = body_scope;
+    for (size_t i = 0; i < tk.statements.size(); ++i) {
+        if (!scope && depth == 0) {
+            scope = stored_program(tk.statements, i);
+            created = i;
+            if (scope) body_scope = &*scope;
+        }
         out.statements.push_back(classify_statement(tk.statements[i], tk.texts[i], depth, opt));
+        out.statements.back().body_part = scope && i > created;
+    }
+    body_scope = outer;
     return out;
 }
 

@@ -63,7 +63,7 @@ Volume volume_of(const Classification& c, bool redis) {
     for (const auto& st : c.statements) {
         if (redis)
             v.keys += redis_keys(st.text);
-        else if (first_word(st.text) == "DELETE")
+        else if (first_word(st.text) == "DELETE" && !st.body_part)  // a body's runs later
             ++v.deletes;
     }
     return v;

@@ -363,13 +363,13 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "of the common types); one whose values cannot be read, or that comes after a "
           "statement bound or run before the same Sync (a pipeline), is refused unless a known "
           "key pins it. MySQL DELETEs and UPDATEs of several tables are counted table by table "
-          "against the rows of their join. A PostgreSQL function, procedure or rule whose body "
-          "DELETEs or UPDATEs is judged when created: by what that statement would reach now, "
-          "or, when its WHERE reads a call's values, refused unless a unique key pins it to a "
-          "row a call. Judged by their text alone (a WHERE that is always true as written): a "
-          "MySQL execute whose values it cannot read (long data, a string with a "
-          "backslash...), MySQL stored programs' bodies, connections the relay does not carry "
-          "(libpq over a unix socket before Linux 6.7, anything while the daemon is down).");
+          "against the rows of their join. A function, procedure, rule, trigger or event whose "
+          "body DELETEs or UPDATEs is judged when created: by what that statement would reach "
+          "now, or, when its WHERE reads a call's values, refused unless a unique key pins it "
+          "to a row a call (calls are not counted). Judged by their text alone (a WHERE that "
+          "is always true as written): a MySQL execute whose values it cannot read (long "
+          "data, a string with a backslash...), connections the relay does not carry (libpq "
+          "over a unix socket before Linux 6.7, anything while the daemon is down).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
