@@ -626,9 +626,13 @@ __noinline int ks_sql_token(struct ks_sql *s, __u32 t, __u64 kw, __u64 h, __u64 
 			s->drop_pending = 1;
 		else if (kw == KW_TRUNCATE)
 			ks_sql_set_reason(s, KS_DBR_TRUNCATE);
-		else if (kw == KW_DO && s->dialect == KS_SQL_PG)
+		else if (kw == KW_DO && s->dialect == KS_SQL_PG) {
+			/* a block the parser reads (PL/pgSQL's grammar), the
+			 * kernel does not: code of every class, as a function's
+			 * body below */
 			ks_sql_set_reason(s, KS_DBR_OPAQUE_CODE);
-		else if (kw == KW_PREPARE && s->dialect == KS_SQL_MYSQL)
+			s->found |= KS_DB_CLASSES_ALL;
+		} else if (kw == KW_PREPARE && s->dialect == KS_SQL_MYSQL)
 			s->scan_strings = 1;
 	}
 

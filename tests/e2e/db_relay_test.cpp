@@ -562,20 +562,36 @@ TEST_F(DbRelayE2E, MysqlAStoredProgramThatWouldReachEveryRowIsRefusedWhenCreated
             "CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL); CREATE TABLE log (id int); "
             "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_1_to_200");
     };
+    // A cursor loop deleting one row a round by its key.
+    const std::string sweep =
+        "DELIMITER //\n"
+        "CREATE PROCEDURE sweep() BEGIN DECLARE done INT DEFAULT 0; DECLARE v INT; "
+        "DECLARE c CURSOR FOR SELECT id FROM t; DECLARE CONTINUE HANDLER FOR NOT FOUND SET "
+        "done = 1; OPEN c; l: LOOP FETCH c INTO v; IF done THEN LEAVE l; END IF; "
+        "DELETE FROM t WHERE id = v; END LOOP; CLOSE c; END//\n"
+        "DELIMITER ;\n"
+        "CALL sweep();\n";
     // Unguarded, a procedure created in one request empties the table in
-    // the next.
+    // the next, and so does the loop.
     ASSERT_EQ(seed(), "");
     auto plain = run_command(my_->mysql(
         "USE progs; CREATE PROCEDURE wipe_ctl() DELETE FROM t WHERE id > 0; CALL wipe_ctl(); "
         "SELECT count(*) FROM t"));
     EXPECT_EQ(plain.out, "0\n") << plain.err;
-
     ASSERT_EQ(seed(), "");
     TempDir tmp;
+    std::ofstream(tmp.path() + "/sweep.sql") << sweep << "SELECT count(*) FROM t;\n";
+    auto swept = run_command({"/bin/sh", "-c",
+                              "mysql -N -B -u root -h 127.0.0.1 -P " + my_->port() + " progs < " +
+                                  tmp.path() + "/sweep.sql"});
+    EXPECT_EQ(swept.out, "0\n") << swept.err;
+
+    ASSERT_EQ(seed(), "");
     std::ofstream(tmp.path() + "/progs.sql")
         << "CREATE PROCEDURE wipe() DELETE FROM t WHERE id > 0;\n"
            "CALL wipe();\n"
-           "DELIMITER //\n"
+        << sweep
+        << "DELIMITER //\n"
            "CREATE PROCEDURE purge(IN cutoff INT) BEGIN DELETE FROM t WHERE id > cutoff; END//\n"
            "DELIMITER ;\n"
            "CREATE TRIGGER blank AFTER INSERT ON log FOR EACH ROW "
@@ -608,11 +624,14 @@ TEST_F(DbRelayE2E, MysqlAStoredProgramThatWouldReachEveryRowIsRefusedWhenCreated
           "whose reach could not be learned: its WHERE reads values each call gives (cutoff)",
           "killswitch: refused CREATE TRIGGER blank"})
         EXPECT_NE(r.err.find(refused), std::string::npos) << refused << "\n" << r.err;
+    EXPECT_NE(r.err.find("killswitch: refused CREATE PROCEDURE sweep()"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("the program has a loop it may run in"), std::string::npos) << r.err;
     std::map<std::string, int> rules;
-    for (const auto& rec : records_of("relay-my-progs", 3))
+    for (const auto& rec : records_of("relay-my-progs", 4))
         if (rec.value("verdict", "") == "refused") ++rules[rec.value("rule", "")];
     EXPECT_EQ(rules["db:delete-all"], 1);
-    EXPECT_EQ(rules["db:unparseable"], 1);
+    EXPECT_EQ(rules["db:unparseable"], 2) << "purge's call value, sweep's loop";
     EXPECT_EQ(rules["db:update-all"], 1);
     EXPECT_EQ(my_->query("DROP DATABASE progs"), "");
 }
@@ -824,6 +843,66 @@ TEST_F(DbRelayE2E, ABodyThatWouldReachEveryRowIsRefusedWhenCreatedOneByKeyIsNot)
         pg_->query("DROP TABLE body_log; DROP TABLE body_t CASCADE; DROP FUNCTION "
                    "body_drop_one(int); DROP FUNCTION body_touch(); DROP FUNCTION body_tail()"),
         "");
+}
+
+// A DO block runs what PL/pgSQL's parser reads in it: migrations' idempotent
+// DDL passes; what destroys is refused; a DELETE in a loop is pinned by no
+// variable (each round may name another row), in a block or in a body.
+TEST_F(DbRelayE2E, ADoBlockIsJudgedByWhatItRunsAndADeleteInALoopByNoRound) {
+    KS_REQUIRE_SERVER(pg_);
+    const std::string loop =
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT id FROM %s LOOP DELETE FROM %s WHERE id "
+        "= r.id; END LOOP; END $$";
+    auto looping = [&](const std::string& t) {
+        std::string sql = loop;
+        for (size_t at; (at = sql.find("%s")) != std::string::npos;) sql.replace(at, 2, t);
+        return sql;
+    };
+    // Unguarded, a loop deleting one row a round by its key empties the table.
+    ASSERT_EQ(rows_table("do_ctl", 100), "");
+    auto plain =
+        run_command(pg_->psql("127.0.0.1", looping("do_ctl") + "; SELECT count(*) FROM do_ctl"));
+    EXPECT_EQ(plain.out, "0\n") << plain.err;
+    ASSERT_EQ(pg_->query("DROP TABLE do_ctl"), "");
+
+    ASSERT_EQ(rows_table("do_t", 100), "");
+    ASSERT_EQ(pg_->query("CREATE TABLE do_child (id int, parent_id int)"), "");
+    // drizzle-kit writes each foreign key so, to run again harmlessly.
+    const std::string fk =
+        "DO $$ BEGIN ALTER TABLE \"do_child\" ADD CONSTRAINT \"do_child_parent_fk\" FOREIGN KEY "
+        "(\"parent_id\") REFERENCES \"public\".\"do_t\"(\"id\") ON DELETE cascade ON UPDATE no "
+        "action; EXCEPTION WHEN duplicate_object THEN null; END $$;\n";
+    TempDir tmp;
+    std::ofstream(tmp.path() + "/blocks.sql")
+        << fk << fk << looping("do_t") << ";\n"
+        << "DO $$ BEGIN DELETE FROM do_t WHERE id > 0; END $$;\n"
+           "DO $$ BEGIN DROP TABLE do_t CASCADE; END $$;\n"
+           "CREATE FUNCTION do_wipe() RETURNS void LANGUAGE plpgsql AS $$DECLARE r record; BEGIN "
+           "FOR r IN SELECT id FROM do_t LOOP DELETE FROM do_t WHERE id = r.id; END LOOP; END$$;\n"
+           "DO $$ BEGIN DELETE FROM do_t WHERE id = 3; END $$;\n"
+           "SELECT 'left ' || count(*) FROM do_t;\n";
+    auto r = guarded("relay-pg-do", psql_file(tmp.path() + "/blocks.sql"));
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM do_t"), "99") << r.out << r.err;
+    EXPECT_NE(r.out.find("left 99"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM pg_constraint WHERE conname = 'do_child_parent_fk'"),
+              "1");
+    EXPECT_EQ(pg_->query("SELECT count(*) FROM pg_proc WHERE proname = 'do_wipe'"), "0");
+    EXPECT_NE(r.err.find("DO block whose body runs DELETE of \"do_t\" whose reach could not be "
+                         "learned: it runs in a loop"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("DO block whose body runs DELETE whose WHERE reaches about 100 of 100 "
+                         "rows of public.do_t"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("DO block whose body runs DROP TABLE"), std::string::npos) << r.err;
+    std::map<std::string, int> rules;
+    for (const auto& rec : records_of("relay-pg-do", 4))
+        if (rec.value("verdict", "") == "refused") ++rules[rec.value("rule", "")];
+    EXPECT_EQ(rules["db:unparseable"], 2) << "the loops, in a block and in a function";
+    EXPECT_EQ(rules["db:delete-all"], 1);
+    EXPECT_EQ(rules["db:drop"], 1);
+    EXPECT_EQ(pg_->query("DROP TABLE do_child; DROP TABLE do_t"), "");
 }
 
 TEST_F(DbRelayE2E, MysqlLoadFileAndRedisModuleLoadAreRefusedAndTheConnectionGoesOn) {

@@ -297,17 +297,24 @@ TEST(MysqlEffectStatements, AStoredProgramsDeletesAndUpdatesAreAskedAboutWhenItI
     ASSERT_EQ(c.statements.size(), 6u);
     EXPECT_FALSE(c.statements[0].body_part);
     for (size_t i = 1; i < 6; ++i) EXPECT_TRUE(c.statements[i].body_part) << i;
-    const auto& wipe = c.statements[1].reaches.at(0);
+    // What they reach is the CREATE's: the statement the client wrote.
+    const auto& reaches = c.statements[0].reaches;
+    ASSERT_EQ(reaches.size(), 4u);
+    for (size_t i = 1; i < 6; ++i) EXPECT_TRUE(c.statements[i].reaches.empty()) << i;
+    const auto& wipe = reaches[0];
     EXPECT_EQ(wipe.body_of, "CREATE PROCEDURE");
     EXPECT_EQ(wipe.from_where, "t WHERE id > 0");
     EXPECT_TRUE(wipe.unaskable.empty());
-    EXPECT_NE(c.statements[2].reaches.at(0).unaskable.find("reads values each call gives (cutoff)"),
+    EXPECT_NE(reaches[1].unaskable.find("reads values each call gives (cutoff)"),
               std::string::npos);
-    const auto& by_key = c.statements[3].reaches.at(0);
-    EXPECT_EQ(by_key.eq_variables,
+    EXPECT_EQ(reaches[2].eq_variables,
               (std::vector<std::pair<std::string, std::string>>{{"id", "p_id"}}));
-    EXPECT_NE(c.statements[4].reaches.at(0).unaskable.find("(@x, m, n)"), std::string::npos)
-        << c.statements[4].reaches.at(0).unaskable;
+    EXPECT_NE(reaches[3].unaskable.find("(@x, m, n)"), std::string::npos) << reaches[3].unaskable;
+    // So is what they destroy.
+    auto drops = db::classify_mysql_sql("CREATE PROCEDURE p() BEGIN SELECT 1; DROP TABLE t; END");
+    EXPECT_EQ(drops.statements[0].cls, db::Class::Drop);
+    EXPECT_NE(drops.statements[0].detail.find("a stored program whose body runs DROP"),
+              std::string::npos);
     // One statement: after BEGIN, ROW, DO, or a routine's ')' and
     // characteristics.
     auto one = [](const std::string& sql) { return target_of(db::classify_mysql_sql(sql)); };
@@ -327,6 +334,17 @@ TEST(MysqlEffectStatements, AStoredProgramsDeletesAndUpdatesAreAskedAboutWhenItI
         EXPECT_FALSE(tg->body_of.empty()) << sql;
         EXPECT_TRUE(tg->unaskable.empty()) << sql;
     }
+    // A program with a loop: any statement may run in it, nothing but
+    // constants pins one.
+    auto looped = db::classify_mysql_sql(
+        "CREATE PROCEDURE p() BEGIN DECLARE v INT; DECLARE c CURSOR FOR SELECT id FROM t; "
+        "OPEN c; l: LOOP FETCH c INTO v; DELETE FROM t WHERE id = v; END LOOP; END");
+    const db::Statement::Target* in_loop = nullptr;
+    for (const auto& st : looped.statements)
+        if (!st.reaches.empty()) in_loop = &st.reaches[0];
+    ASSERT_NE(in_loop, nullptr);
+    EXPECT_TRUE(in_loop->eq_variables.empty());
+    EXPECT_NE(in_loop->unaskable.find("has a loop"), std::string::npos) << in_loop->unaskable;
     // Whatever the header holds before PROCEDURE.
     const auto* definer = one(
         "CREATE OR REPLACE DEFINER = CURRENT_USER() PROCEDURE p(cutoff INT) DELETE FROM t WHERE "

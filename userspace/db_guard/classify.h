@@ -23,7 +23,7 @@ enum class Class {
     DeleteAll,   // DELETE with no WHERE, or one that is always true
     UpdateAll,   // UPDATE likewise
     AlterDrop,   // ALTER TABLE ... DROP COLUMN (or a MySQL partition)
-    OpaqueCode,  // DO blocks, EVALSHA...: code whose statements cannot be seen
+    OpaqueCode,  // EXECUTE of a string, EVALSHA...: code whose statements cannot be seen
     FlushAll,    // Redis FLUSHALL / FLUSHDB
     ShutdownNoSave,
     SwapDb,

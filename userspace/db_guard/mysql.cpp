@@ -185,7 +185,7 @@ bool known_statement(const std::string& w) {
         "BINLOG", "SHUTDOWN", "CLONE", "IMPORT", "BACKUP",
         // the statements of a stored program's body, split at its ';'
         "END", "IF", "ELSE", "ELSEIF", "WHILE", "REPEAT", "LOOP", "DECLARE", "RETURN", "LEAVE",
-        "ITERATE", "OPEN", "FETCH", "CLOSE", "UNTIL", "CASE", "WHEN"};
+        "ITERATE", "OPEN", "FETCH", "CLOSE", "UNTIL", "CASE", "WHEN", "FOR"};
     for (const char* k : kWords)
         if (w == k) return true;
     return false;
@@ -271,6 +271,10 @@ std::string span_text(const std::vector<Token>& t, const std::string& text, size
 struct BodyScope {
     std::string of;
     std::set<std::string> variables;
+    // It has a loop (LOOP, WHILE, REPEAT, FOR): its statements come split at
+    // each ';', so any of them may run in it, a variable naming another row
+    // each round.
+    bool loops = false;
 };
 thread_local const BodyScope* body_scope = nullptr;
 
@@ -343,6 +347,13 @@ void body_target(const std::vector<Token>& t, size_t k, size_t from, size_t to,
                  const std::string& text, Statement::Target& tg) {
     tg.body_of = body_scope->of;
     tg.body = span_text(t, text, k, t.size());
+    if (body_scope->loops) {
+        tg.eq_variables.clear();
+        tg.unaskable =
+            "the program has a loop it may run in: what all its rounds reach cannot be counted "
+            "before they run";
+        return;
+    }
     std::set<std::string> names;
     for (size_t x = from; x < to; ++x) {
         if (is_punct(t, x, "@")) {
@@ -655,6 +666,7 @@ std::optional<BodyScope> stored_program(const std::vector<std::vector<Token>>& s
             bool declare =
                 is_word(b[x], "DECLARE") && !word_in(b, x + 1, {"CONTINUE", "EXIT", "UNDO"});
             bool loop = is_word(b[x], "FOR") && is_word(b[std::min(x + 2, b.size() - 1)], "IN");
+            if (loop || word_in(b, x, {"LOOP", "WHILE", "REPEAT"})) scope.loops = true;
             if (!declare && !loop) continue;
             for (size_t n = x + 1; is_name(b, n); n += 2) {
                 scope.variables.insert(ascii_lower(b[n].text));
@@ -712,6 +724,10 @@ Statement classify_statement(const std::vector<Token>& t, std::string text, int 
     Statement st{std::move(text), Class::Harmless, ""};
     size_t k = 0;
     while (k < t.size() && t[k].kind == Token::Punct && t[k].text == "(") ++k;
+    // A stored program's label: name: BEGIN | LOOP | WHILE | REPEAT | FOR.
+    if (is_name(t, k) && is_punct(t, k + 1, ":") &&
+        word_in(t, k + 2, {"BEGIN", "LOOP", "WHILE", "REPEAT", "FOR"}))
+        k += 2;
     if (k >= t.size()) return st;
     if (t[k].kind != Token::Word || !known_statement(t[k].text)) {
         st.cls = Class::Unparseable;
@@ -813,6 +829,22 @@ Classification classify_mysql_sql_depth(std::string_view sql, int depth, const O
         out.statements.back().body_part = scope && i > created;
     }
     body_scope = outer;
+    // What the body's statements do is the CREATE's: the statement refused,
+    // and named, is the one the client wrote.
+    for (size_t i = created + 1; scope && i < out.statements.size(); ++i) {
+        Statement& part = out.statements[i];
+        Statement& create = out.statements[created];
+        for (auto& tg : part.reaches) create.reaches.push_back(std::move(tg));
+        part.reaches.clear();
+        if (part.cls != Class::Harmless &&
+            (create.cls == Class::Harmless ||
+             (is_destructive(part.cls) && !is_destructive(create.cls)))) {
+            create.cls = part.cls;
+            create.detail = "a stored program whose body runs " + part.detail;
+        }
+        part.cls = Class::Harmless;
+        part.detail.clear();
+    }
     return out;
 }
 

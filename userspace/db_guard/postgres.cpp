@@ -145,11 +145,14 @@ std::string relation_name(const json& rel) {
 // statement is a text of its own (an AS body), not only a part of the
 // CREATE's (BEGIN ATOMIC, a rule's actions).
 struct BodyScope {
-    std::string of;  // "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE RULE"
+    std::string of;  // "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE RULE", "DO block"
     std::set<std::string> variables;
     bool own_text = true;
 };
 thread_local const BodyScope* body_scope = nullptr;
+// PL/pgSQL loops (LOOP, WHILE, FOR, FOREACH) around the statement judged:
+// what one round reaches says nothing of all of them.
+thread_local int body_loops = 0;
 
 class InBody {
   public:
@@ -305,18 +308,30 @@ void equal_columns(const json& where, const std::string& alias, std::vector<std:
 void body_target(const json& v, const std::string& alias, const Finding& f, Statement::Target& t) {
     t.body_of = body_scope->of;
     const char* joined = v.contains("usingClause") ? "usingClause" : "fromClause";
-    if (!v.contains(joined)) equal_columns(v["whereClause"], alias, t.eq_columns, &t.eq_variables);
+    // In a loop, only constants pin it: a variable may name another row
+    // each round.
+    if (!v.contains(joined))
+        equal_columns(v["whereClause"], alias, t.eq_columns,
+                      body_loops > 0 ? nullptr : &t.eq_variables);
     std::set<std::string> names;
     variables_read(v["whereClause"], names);
     if (v.contains(joined)) variables_read(v[joined], names);
-    if (!body_scope->own_text) {
+    if (body_loops > 0) {
+        t.body = f.text;
+        t.unaskable =
+            "it runs in a loop: what all its rounds reach cannot be asked before they run";
+    } else if (!body_scope->own_text) {
         t.unaskable = "its text is a part of the " + body_scope->of +
                       "'s (BEGIN ATOMIC, a rule's action), not a statement the server can be "
                       "asked about";
     } else if (!names.empty()) {
         t.body = f.text;
-        t.unaskable = "its WHERE reads values each call gives (" + names_text(names) +
-                      "): what a call reaches cannot be asked before it";
+        t.unaskable = body_scope->of == "DO block"
+                          ? "its WHERE reads variables (" + names_text(names) +
+                                "), known only as the block runs: what it reaches cannot be "
+                                "asked before"
+                          : "its WHERE reads values each call gives (" + names_text(names) +
+                                "): what a call reaches cannot be asked before it";
     } else if (auto text = with_variables_null(f, v)) {
         t.body = std::move(*text);
     } else {
@@ -484,7 +499,7 @@ void judge_body_statement(const std::string& sql, const Options& opt, Finding& f
     --body_depth;
     for (auto& st : c.statements) {
         if (st.cls != Class::Harmless && st.cls != Class::Unparseable)
-            f.note(st.cls, "CREATE FUNCTION whose body runs " + st.detail);
+            f.note(st.cls, body_scope->of + " whose body runs " + st.detail);
         // What its DELETEs and UPDATEs would reach: asked when it is created.
         if (st.cls == Class::Harmless)
             for (auto& t : st.reaches) f.reaches.push_back(std::move(t));
@@ -499,15 +514,22 @@ void search_plpgsql(const json& node, const Options& opt, Finding& f) {
         return;
     }
     if (!node.is_object()) return;
+    static const char* const kLoops[] = {
+        "PLpgSQL_stmt_loop", "PLpgSQL_stmt_while",     "PLpgSQL_stmt_fori",   "PLpgSQL_stmt_fors",
+        "PLpgSQL_stmt_forc", "PLpgSQL_stmt_foreach_a", "PLpgSQL_stmt_dynfors"};
     for (auto it = node.begin(); it != node.end(); ++it) {
         const std::string& k = it.key();
         if (k == "PLpgSQL_stmt_dynexecute" || k == "PLpgSQL_stmt_dynfors" || k == "dynquery")
-            f.note(Class::OpaqueCode,
-                   "CREATE FUNCTION whose body runs EXECUTE of a string: its statements cannot "
-                   "be checked");
+            f.note(Class::OpaqueCode, body_scope->of +
+                                          " whose body runs EXECUTE of a string: its statements "
+                                          "cannot be checked");
         if (k == "PLpgSQL_expr" && it.value().contains("query"))
             judge_body_statement(it.value().value("query", ""), opt, f);
+        bool loop = std::any_of(std::begin(kLoops), std::end(kLoops),
+                                [&](const char* l) { return k == l; });
+        body_loops += loop;
         search_plpgsql(it.value(), opt, f);
+        body_loops -= loop;
     }
 }
 
@@ -532,6 +554,27 @@ void plpgsql_variables(const json& node, std::set<std::string>& out) {
     }
 }
 
+// A PL/pgSQL body, read by PL/pgSQL's own parser from the text of a
+// CREATE FUNCTION: its variables join the scope's, and each statement it
+// runs is judged in it.
+void plpgsql_body(const std::string& create_text, BodyScope& scope, const Options& opt,
+                  Finding& f) {
+    PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(create_text.c_str());
+    if (r.error) {
+        f.note(Class::Unparseable, std::string("PL/pgSQL body not readable: ") + r.error->message);
+    } else {
+        json funcs = json::parse(r.plpgsql_funcs, nullptr, false);
+        if (funcs.is_discarded()) {
+            f.note(Class::Unparseable, "PL/pgSQL body not readable");
+        } else {
+            plpgsql_variables(funcs, scope.variables);
+            InBody in(scope);
+            search_plpgsql(funcs, opt, f);
+        }
+    }
+    pg_query_free_plpgsql_parse_result(r);
+}
+
 // CREATE FUNCTION / PROCEDURE: an untrusted language runs on the host;
 // SQL and PL/pgSQL bodies are judged statement by statement, their DELETEs
 // and UPDATEs by what they would reach (BEGIN ATOMIC bodies are in the
@@ -553,25 +596,42 @@ void create_function(const json& v, const Options& opt, Finding& f) {
         InBody in(scope);
         judge_body_statement(body, opt, f);
     } else if (lang == "plpgsql") {
-        PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(f.text.c_str());
-        if (r.error) {
-            f.note(Class::Unparseable,
-                   std::string("PL/pgSQL body not readable: ") + r.error->message);
-        } else {
-            json funcs = json::parse(r.plpgsql_funcs, nullptr, false);
-            if (funcs.is_discarded()) {
-                f.note(Class::Unparseable, "PL/pgSQL body not readable");
-            } else {
-                plpgsql_variables(funcs, scope.variables);
-                InBody in(scope);
-                search_plpgsql(funcs, opt, f);
-            }
-        }
-        pg_query_free_plpgsql_parse_result(r);
+        plpgsql_body(f.text, scope, opt, f);
     }
     scope.own_text = false;
     InBody in(scope);
     search(v, opt, f);
+}
+
+// DO: a PL/pgSQL block that runs now, judged as a function's body would be
+// (migrations make their DDL idempotent with DO ... EXCEPTION WHEN
+// duplicate_object); code in another language cannot be seen.
+void do_block(const json& v, const Options& opt, Finding& f) {
+    std::string lang = "plpgsql", body;
+    for (const auto& a : v.value("args", json::array())) {
+        const json& d = a.contains("DefElem") ? a["DefElem"] : json::object();
+        if (!d.contains("arg") || !d["arg"].contains("String")) continue;
+        std::string value = d["arg"]["String"].value("sval", "");
+        if (d.value("defname", "") == "as") body = value;
+        if (d.value("defname", "") == "language") lang = ascii_lower(value);
+    }
+    if (untrusted_language(lang)) {
+        f.note(Class::HostAccess, "DO ... LANGUAGE " + lang + ": code run on the server's host");
+        return;
+    }
+    if (lang != "plpgsql") {
+        f.note(Class::OpaqueCode, "DO block in " + lang + ": its statements cannot be checked");
+        return;
+    }
+    // PL/pgSQL's parser reads a function: the block as one's body, quoted
+    // with a tag it does not hold.
+    std::string tag = "$killswitch$";
+    for (int n = 0; body.find(tag) != std::string::npos; ++n)
+        tag = "$killswitch" + std::to_string(n) + "$";
+    BodyScope scope{"DO block", {}, true};
+    plpgsql_body(
+        "CREATE FUNCTION killswitch_do() RETURNS void LANGUAGE plpgsql AS " + tag + body + tag,
+        scope, opt, f);
 }
 
 // CREATE RULE: its actions run with each row the event touches, NEW and
@@ -622,7 +682,7 @@ void search(const json& node, const Options& opt, Finding& f) {
         } else if (k == "AlterDomainStmt") {
             alter_domain(v, f);
         } else if (k == "DoStmt") {
-            f.note(Class::OpaqueCode, "DO block: its statements cannot be checked");
+            do_block(v, opt, f);
         } else if (k == "CreateFunctionStmt") {
             create_function(v, opt, f);  // its tree searched in its body's scope
             continue;
@@ -757,7 +817,8 @@ Classification classify_postgres_sql(std::string_view sql, const Options& option
                         (stmt.contains("ExplainStmt") && explain_analyze(stmt["ExplainStmt"]));
             // What a function, procedure or rule created now would reach
             // when it runs: asked now, as nothing else will be.
-            bool creates_body = stmt.contains("CreateFunctionStmt") || stmt.contains("RuleStmt");
+            bool creates_body = stmt.contains("CreateFunctionStmt") || stmt.contains("RuleStmt") ||
+                                stmt.contains("DoStmt");
             if (f.cls == Class::Harmless && (runs || creates_body))
                 st.reaches = std::move(f.reaches);
             if (stmt.contains("TransactionStmt")) {

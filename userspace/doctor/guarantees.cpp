@@ -366,7 +366,8 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "against the rows of their join. A function, procedure, rule, trigger or event whose "
           "body DELETEs or UPDATEs is judged when created: by what that statement would reach "
           "now, or, when its WHERE reads a call's values, refused unless a unique key pins it "
-          "to a row a call (calls are not counted). Judged by their text alone (a WHERE that "
+          "to a row a call (in a loop, only constants pin it; calls are not counted); a DO "
+          "block likewise, as it runs. Judged by their text alone (a WHERE that "
           "is always true as written): a MySQL execute whose values it cannot read (long "
           "data, a string with a backslash...), connections the relay does not carry (libpq "
           "over a unix socket before Linux 6.7, anything while the daemon is down).");

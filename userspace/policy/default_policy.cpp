@@ -204,9 +204,10 @@ databases:
   # sent (the top-level mode: monitor wins over this).
   mode: enforce
   # The classes of request refused: drop, truncate, delete-all, update-all,
-  # alter-drop (a column), opaque-code (DO, EVALSHA...), flush, shutdown-nosave,
-  # swapdb, config-set-path (where or whether Redis keeps data), host-access
-  # (the server reads, writes or runs something on its host, or loads code:
+  # alter-drop (a column), opaque-code (EXECUTE of a string, EVALSHA...),
+  # flush, shutdown-nosave, swapdb, config-set-path (where or whether Redis
+  # keeps data), host-access (the server reads, writes or runs something on
+  # its host, or loads code:
   # COPY ... PROGRAM, lo_export, ALTER SYSTEM, INTO OUTFILE, LOAD_FILE,
   # INSTALL PLUGIN, SET GLOBAL, MODULE LOAD, DEBUG, MIGRATE...). Two more
   # lose no row and pass unless listed:
