@@ -14,6 +14,8 @@
 //                   every row)
 //   execute-where   the same as a prepared statement (execute: the server
 //                   gets the statement, then the value in COM_STMT_EXECUTE)
+//   execute-backslash  execute of DELETE FROM t WHERE note <> ? with 'a\\b'
+//                   (a value with a backslash: every row)
 //
 // After an error, SELECT 1 on the same connection says whether it is still
 // usable. Output and exit status: clientlib.js.
@@ -26,6 +28,7 @@ async function main() {
     'delete-all',
     'delete-where',
     'execute-where',
+    'execute-backslash',
   ], {
     port: '3306',
     user: 'root',
@@ -52,6 +55,9 @@ async function main() {
       if (a.action === 'delete-all') return conn.query('DELETE FROM t');
       if (a.action === 'delete-where') return conn.query('DELETE FROM t WHERE id > ?', [0]);
       if (a.action === 'execute-where') return conn.execute('DELETE FROM t WHERE id > ?', [0]);
+      if (a.action === 'execute-backslash') {
+        return conn.execute('DELETE FROM t WHERE note <> ?', ['a\\b']);
+      }
       for (let i = 0; i < a.repeat; i++) {
         await conn.query('SELECT count(*) FROM t');
         await conn.query('INSERT INTO t (id, note) VALUES (?, ?)', [100001 + i, `harmless ${i}`]);

@@ -908,10 +908,16 @@ class DbClientsMysql : public ClientsTier {
                                &state, {"db:delete-all"}));
             destructive(direct(client, via, "DELETE ... WHERE id > 0",
                                script(name, "delete-where", c), &seed, &state, {"db:delete-all"}));
-            if (client == "mysql2")  // a server-side prepared statement
+            if (client == "mysql2") {  // a server-side prepared statement
                 destructive(direct(client, via, "execute(DELETE ... id > ?, [0])",
                                    script(name, "execute-where", c), &seed, &state,
                                    {"db:delete-all"}));
+                // A value with a backslash, whose reading as a quoted
+                // literal would depend on the server's sql_mode.
+                destructive(direct(client, via, "execute(DELETE ... note <> ?, ['a\\b'])",
+                                   script(name, "execute-backslash", c), &seed, &state,
+                                   {"db:delete-all"}));
+            }
         }
     }
     static inline MariaDbServer* my_ = nullptr;

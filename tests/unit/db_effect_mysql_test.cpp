@@ -639,17 +639,37 @@ TEST(MysqlEffectPrepared, TheExecutesValuesTakeThePlaceOfTheMarks) {
     EXPECT_EQ(target_of(c)->from_where, "t WHERE id > 0");
     auto p = compiled();
     EXPECT_FALSE(effect_probe(r, c, p.policy).sql.empty());
+    // Values it could not read: not passed for its marks, refused unless a
+    // key the connection knows pins it.
     r.bound = false;
-    EXPECT_EQ(target_of(classify_relayed(r, {})), nullptr) << "no values: judged by its text";
+    r.params.clear();
+    r.unread = "a value of its execute was sent apart, as long data";
+    auto unbound = classify_relayed(r, {});
+    ASSERT_NE(target_of(unbound), nullptr);
+    auto e = effect_probe(r, unbound, p.policy);
+    EXPECT_TRUE(e.sql.empty());
+    EXPECT_NE(e.cannot.find("could not be read: a value of its execute was sent apart"),
+              std::string::npos)
+        << e.cannot;
+    effect_unknown(unbound, e.cannot);
+    EXPECT_TRUE(rule_relayed(unbound, "", p).refuse);
+    RelayedRequest by_key = my("DELETE FROM t WHERE id = ?", 0x17);
+    auto keyed = classify_relayed(by_key, {});
+    drop_pinned(keyed, {{"t", {{"id"}}}});
+    EXPECT_TRUE(effect_probe(by_key, keyed, p.policy).cannot.empty());
+    // A prepare is asked about at its executes.
+    EXPECT_EQ(target_of(classify_relayed(my("DELETE FROM t WHERE id > ?", kComStmtPrepare), {})),
+              nullptr);
 }
 
 TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTheirValues) {
     auto w = authed(0x000fa685);
     std::vector<relay::Request> seen;
-    std::vector<std::string> texts;
+    std::vector<std::string> texts, unread;
     relay::Judge judge = [&](const relay::Request& r) {
         seen.push_back({r.type, {}, r.bound, r.params});
         texts.emplace_back(r.text);
+        unread.push_back(r.unread);
         return relay::Verdict{};
     };
     std::string up, down;
@@ -684,6 +704,7 @@ TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTh
     prepare(8, "SELECT * FROM t WHERE id = ?", 1);
     seen.clear();
     texts.clear();
+    unread.clear();
     // LONG 0, VAR_STRING "x'y", NULL.
     execute(7, "\x04", std::string("\x03\x00\xfd\x00\x06\x00", 6),
             std::string("\x00\x00\x00\x00", 4) + "\x03x'y");
@@ -692,8 +713,8 @@ TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTh
     EXPECT_EQ(texts[0], "DELETE FROM t WHERE id > ? AND v = ? OR w = ?");
     EXPECT_TRUE(seen[0].bound);
     EXPECT_EQ(seen[0].params, (std::vector<std::optional<std::string>>{"0", "'x''y'", "NULL"}));
-    // A negative TINY; a string with a backslash is not read (its meaning
-    // depends on the server's sql_mode).
+    // A negative TINY; a string with a backslash, whose meaning as a quoted
+    // literal would depend on the server's sql_mode, as hexadecimal text.
     execute(7, std::string(1, '\0'), std::string("\x01\x00\xfd\x00\xfd\x00", 6),
             "\xff" +
                 std::string("\x01"
@@ -703,7 +724,9 @@ TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTh
                             "\\n",
                             3));
     ASSERT_EQ(seen.size(), 2u);
-    EXPECT_FALSE(seen[1].bound);
+    EXPECT_TRUE(seen[1].bound);
+    EXPECT_EQ(seen[1].params,
+              (std::vector<std::optional<std::string>>{"-1", "'a'", "_utf8mb4 X'5C6E'"}));
     // The types of the last execute hold when none are bound anew.
     std::string p = "\x17";
     p += std::string("\x07\x00\x00\x00", 4) + std::string("\x00\x01\x00\x00\x00", 5) +
@@ -731,6 +754,17 @@ TEST(MysqlEffectPrepared, TheWireJudgesExecutesOfPreparedDeletesAndUpdatesWithTh
             std::string("\x00\x00\x00\x00", 4) + "\x01z");
     ASSERT_EQ(seen.size(), 4u);
     EXPECT_FALSE(seen[3].bound);
+    EXPECT_NE(unread[3].find("long data"), std::string::npos) << unread[3];
+    // An execute over 64 KiB is read whole and judged as well.
+    prepare(9, "DELETE FROM t WHERE note <> ?", 1);
+    std::string big(70000, 'x');
+    execute(9, std::string(1, '\0'), std::string("\xfd\x00", 2),
+            std::string("\xfd\x70\x11\x01", 4) + big);
+    ASSERT_EQ(seen.size(), 6u) << "the prepare, then the execute";
+    EXPECT_TRUE(seen[5].bound);
+    ASSERT_EQ(seen[5].params.size(), 1u);
+    EXPECT_EQ(seen[5].params[0]->size(), big.size() + 2);
+    seen.resize(4);  // the two above, for the count below
     // A SELECT's execute is not judged; a closed statement is forgotten.
     execute(8, std::string(1, '\0'), std::string("\x03\x00", 2), std::string(4, '\0'));
     EXPECT_EQ(seen.size(), 4u);

@@ -17,6 +17,7 @@ namespace ks {
 namespace {
 
 constexpr uint8_t kMysqlComQuery = 0x03;
+constexpr uint8_t kMysqlComStmtPrepare = 0x16;
 constexpr uint8_t kMysqlComStmtExecute = 0x17;
 
 bool monitoring(const policy::Policy& p) {
@@ -54,9 +55,10 @@ db::Classification classify_relayed(const RelayedRequest& r, const db::Options& 
                     return db::classify_mysql_sql(*text, options);
             }
             auto c = db::classify_mysql_sql(r.text, options);
-            // A prepared statement's WHERE holds placeholders: no probe can
-            // count its rows before its values are bound.
-            if (r.type != kMysqlComQuery)
+            // A prepared statement's WHERE holds placeholders: what it
+            // reaches is asked at each execute, with its values (one whose
+            // values cannot be read cannot be asked: effect_probe).
+            if (r.type == kMysqlComStmtPrepare)
                 for (auto& st : c.statements) st.reaches.clear();
             return c;
         }
@@ -538,6 +540,14 @@ EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
     if (r.kind == KS_DB_MYSQL &&
         (r.type == kMysqlComQuery || (r.type == kMysqlComStmtExecute && r.bound)))
         return mysql_effect_probe(c);
+    if (r.kind == KS_DB_MYSQL && r.type == kMysqlComStmtExecute) {
+        EffectProbe out;
+        if (std::any_of(c.statements.begin(), c.statements.end(),
+                        [](const db::Statement& st) { return !st.reaches.empty(); }))
+            out.cannot = "the values of its execute could not be read: " +
+                         (r.unread.empty() ? std::string("no values") : r.unread);
+        return out;
+    }
     if (r.kind != KS_DB_POSTGRES || r.waits_for_binds()) return {};
     EffectProbe out;
     if (r.type == 'B' && !r.bound) {

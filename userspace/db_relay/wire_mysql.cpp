@@ -72,11 +72,11 @@ std::optional<uint64_t> lenenc(const std::string& s, size_t& at, size_t end) {
 // The values of a COM_STMT_EXECUTE (payload after the command byte) as SQL
 // literals, for a statement of n parameters; types: those of the last
 // execute of the statement, replaced when the packet binds new ones.
-// nullopt: a value the relay does not read here (sent apart as long data,
-// an unknown type, a string with a backslash, whose reading depends on the
-// server's sql_mode).
+// nullopt: a value the relay does not read here (a type it does not know:
+// TIME, BIT, GEOMETRY...; unread says so).
 std::optional<std::vector<std::string>> execute_literals(const std::string& p, size_t n,
-                                                         std::string& types) {
+                                                         std::string& types, std::string& unread) {
+    unread = "its execute's values are cut short or of a type the relay does not read";
     size_t i = 4 + 1 + 4;  // statement id, flags, iteration count
     std::vector<std::string> out;
     if (n == 0) return out;
@@ -155,7 +155,20 @@ std::optional<std::vector<std::string>> execute_literals(const std::string& p, s
             if (!len || i + *len > p.size()) return std::nullopt;
             std::string v = p.substr(i, *len);
             i += *len;
-            if (v.find('\\') != std::string::npos) return std::nullopt;
+            if (v.find('\\') != std::string::npos) {
+                // Whether a backslash escapes depends on the server's
+                // sql_mode: the bytes as a hexadecimal literal of text
+                // (utf8mb4, which the clients speak; its collation yields
+                // to the column's) mean the same under either.
+                static const char* const kHex = "0123456789ABCDEF";
+                std::string hex = "_utf8mb4 X'";
+                for (unsigned char ch : v) {
+                    hex += kHex[ch >> 4];
+                    hex += kHex[ch & 15];
+                }
+                out.push_back(hex + "'");
+                continue;
+            }
             std::string lit = "'";
             for (char ch : v) {
                 if (ch == '\'') lit += ch;
@@ -225,9 +238,10 @@ class MysqlWire : public Wire {
             }
             bool command = seq == 0 && handshake_answered_ && len > 0;
             // An execute of a prepared DELETE or UPDATE: judged with its
-            // values (what it reaches); any other execute passes.
+            // values (what it reaches), read whole as a COM_QUERY is; any
+            // other execute passes.
             const Prepared* exec = nullptr;
-            if (command && cmd == kComStmtExecute && in.size() - at >= 9 && len <= kInspect) {
+            if (command && cmd == kComStmtExecute && in.size() - at >= 9) {
                 auto it = prepared_.find(static_cast<uint32_t>(get_le(in, at + 5, 4)));
                 if (it != prepared_.end() && it->second.dml) exec = &it->second;
             }
@@ -263,9 +277,13 @@ class MysqlWire : public Wire {
                 sql = exec->text;
                 req.text = sql;
                 exec_types = exec->types;
-                auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, exec_types);
-                if (v && !exec->long_data) {
+                auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, exec_types,
+                                          req.unread);
+                if (exec->long_data) {
+                    req.unread = "a value of its execute was sent apart, as long data";
+                } else if (v) {
                     req.bound = true;
+                    req.unread.clear();
                     for (auto& l : *v) req.params.emplace_back(std::move(l));
                 }
             }

@@ -362,15 +362,15 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
           "Bind of a prepared DELETE or UPDATE is judged with its own values (text, or binary "
           "of the common types); one whose values cannot be read, or that comes after a "
           "statement bound or run before the same Sync (a pipeline), is refused unless a known "
-          "key pins it. MySQL DELETEs and UPDATEs of several tables are counted table by table "
+          "key pins it; so is a MySQL execute whose values cannot be read (long data). MySQL "
+          "DELETEs and UPDATEs of several tables are counted table by table "
           "against the rows of their join. A function, procedure, rule, trigger or event whose "
           "body DELETEs or UPDATEs is judged when created: by what that statement would reach "
           "now, or, when its WHERE reads a call's values, refused unless a unique key pins it "
           "to a row a call (in a loop, only constants pin it; calls are not counted); a DO "
-          "block likewise, as it runs. Judged by their text alone (a WHERE that "
-          "is always true as written): a MySQL execute whose values it cannot read (long "
-          "data, a string with a backslash...), connections the relay does not carry (libpq "
-          "over a unix socket before Linux 6.7, anything while the daemon is down).");
+          "block likewise, as it runs. Judged by their text alone (a WHERE that is always "
+          "true as written): connections the relay does not carry (libpq over a unix socket "
+          "before Linux 6.7, anything while the daemon is down).");
 
     b.add("session-freeze", "cgroup.freeze on the agent's session cgroup", Effect::kContains,
           f.has(FeatureId::kCgroupFreeze),
