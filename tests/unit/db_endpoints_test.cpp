@@ -90,6 +90,7 @@ TEST(PolicyDatabases, DefaultsRefuseWhatCannotBeRead) {
     EXPECT_TRUE(p.db_refuse_encrypted);
     EXPECT_EQ(p.db_statement_max, 1024);
     EXPECT_TRUE(p.db_client_probes);
+    EXPECT_EQ(p.db_relay_poll_us, 100);
 }
 
 TEST(PolicyDatabases, EveryKeyIsRead) {
@@ -101,7 +102,8 @@ TEST(PolicyDatabases, EveryKeyIsRead) {
         "  unparseable: allow\n"
         "  encrypted: allow\n"
         "  statement_max: 200\n"
-        "  client_probes: false\n",
+        "  client_probes: false\n"
+        "  relay_poll_us: 0\n",
         "p.yaml");
     ASSERT_TRUE(r.policy) << (r.errors.empty() ? "" : r.errors[0].str());
     const auto& p = *r.policy;
@@ -113,6 +115,7 @@ TEST(PolicyDatabases, EveryKeyIsRead) {
     EXPECT_FALSE(p.db_refuse_encrypted);
     EXPECT_EQ(p.db_statement_max, 200);
     EXPECT_FALSE(p.db_client_probes);
+    EXPECT_EQ(p.db_relay_poll_us, 0);
 }
 
 TEST(PolicyDatabases, BadValuesAreReportedWhereTheyAre) {
@@ -130,6 +133,8 @@ TEST(PolicyDatabases, BadValuesAreReportedWhereTheyAre) {
     EXPECT_NE(err("databases:\n  unparseable: maybe\n").find("p.yaml:2:16"), std::string::npos);
     EXPECT_NE(err("databases:\n  statement_max: 99999\n").find("from 16 to 4096"),
               std::string::npos);
+    EXPECT_NE(err("databases:\n  relay_poll_us: 20000\n").find("p.yaml:2:18"), std::string::npos);
+    EXPECT_NE(err("databases:\n  relay_poll_us: -1\n").find("from 0 to 10000"), std::string::npos);
     EXPECT_NE(err("databases:\n  colour: red\n").find("unknown key 'colour'"), std::string::npos);
 }
 

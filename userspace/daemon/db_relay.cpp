@@ -37,6 +37,7 @@ void Daemon::start_relay() {
 // guarded connections there.
 void Daemon::sync_relay() {
     if (!relay_ || !dwbpf_) return;
+    relay_->set_poll(static_cast<uint64_t>(policy().db_relay_poll_us) * 1000);
     if (dwbpf_->unix_watched() != relay_unix_) {
         std::vector<relay::UnixEndpoint> eps;
         for (const auto& u : dwbpf_->unix_watched())

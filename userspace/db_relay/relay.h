@@ -113,6 +113,9 @@ class Relay {
     // Listens for each path (and stops for paths no longer listed).
     Status set_unix_endpoints(const std::vector<UnixEndpoint>& eps);
     [[nodiscard]] bool has_unix() const;
+    // How long the thread looks for more after traffic before it sleeps
+    // (policy databases.relay_poll_us); 0: it sleeps at once.
+    void set_poll(uint64_t ns) { poll_ns_ = ns; }
 
     // Readable while questions or closings wait for the daemon.
     [[nodiscard]] int notify_fd() const { return notify_.get(); }
@@ -158,6 +161,9 @@ class Relay {
     Hooks hooks_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> poll_ns_{0};
+    // Waits that found traffic by looking again, and sleeps.
+    std::atomic<uint64_t> polled_{0}, slept_{0};
 
     // The relay's own state: its thread, and the daemon's calls above.
     mutable std::mutex mu_;

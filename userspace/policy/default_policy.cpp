@@ -232,6 +232,13 @@ databases:
   # ErrorResponse 42501, MySQL ERR 1227, Redis -ERR); the connection stays
   # usable. false: the kernel alone judges them on the socket send path.
   relay: true
+  # After traffic on a guarded connection the relay's thread looks for the
+  # next bytes for this many microseconds before it sleeps: the answer and
+  # the next request usually come within it, and waking the thread is most of
+  # what the relay's hop costs on small machines. It spins only while guarded
+  # connections talk (a busy guarded client keeps one CPU busy); 0: never
+  # (docs/performance.md).
+  relay_poll_us: 100
   # A PostgreSQL DELETE or UPDATE whose WHERE may or may not limit it (WHERE
   # id > 0, WHERE col IS NOT NULL...), sent over the relay as a simple query,
   # is judged by what it would reach: the relay asks the server on the

@@ -39,10 +39,11 @@ constexpr std::array<std::string_view, 8> kSessionsKeys = {
     "self_protection", "frozen_timeout",  "frozen_end",  "wrapper_exit"};
 constexpr int kMaxEscalateAfter = 1000;
 constexpr int kMaxFrozenTimeout = 7 * 86400;
-constexpr std::array<std::string_view, 15> kDatabasesKeys = {
-    "endpoints",     "action", "session", "unparseable", "encrypted", "statement_max",
-    "client_probes", "mode",   "relay",   "volume",      "refuse",    "bookkeeping_tables",
-    "check_rows",    "effect", "discover"};
+constexpr std::array<std::string_view, 16> kDatabasesKeys = {
+    "endpoints",     "action", "session",  "unparseable",  "encrypted", "statement_max",
+    "client_probes", "mode",   "relay",    "volume",       "refuse",    "bookkeeping_tables",
+    "check_rows",    "effect", "discover", "relay_poll_us"};
+constexpr int kMaxRelayPollUs = 10'000;
 constexpr std::array<std::string_view, 3> kVolumeKeys = {"keys", "deletes", "within"};
 constexpr std::array<std::string_view, 4> kEffectKeys = {"check", "percent", "min_rows",
                                                          "max_rows"};
@@ -804,6 +805,10 @@ void Parser::parse_databases(const Entry& e, Policy& p) {
             if (auto b = boolean(sub, "databases.client_probes")) p.db_client_probes = *b;
         } else if (sub.key == "relay") {
             if (auto b = boolean(sub, "databases.relay")) p.db_relay = *b;
+        } else if (sub.key == "relay_poll_us") {
+            if (auto n =
+                    bounded_int(sub, "databases.relay_poll_us", "microseconds", 0, kMaxRelayPollUs))
+                p.db_relay_poll_us = *n;
         } else if (sub.key == "discover") {
             if (auto b = boolean(sub, "databases.discover")) p.db_discover = *b;
         } else if (sub.key == "check_rows") {
