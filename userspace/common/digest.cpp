@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "common/hex.h"
+
 namespace ks {
 
 std::string sha256_hex(std::string_view data) {
@@ -11,14 +13,7 @@ std::string sha256_hex(std::string_view data) {
     unsigned int len = 0;
     if (EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
         return {};
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned int i = 0; i < len; ++i) {
-        out += kHex[md[i] >> 4];
-        out += kHex[md[i] & 0xf];
-    }
-    return out;
+    return hex_digits(std::string_view(reinterpret_cast<const char*>(md.data()), len));
 }
 
 }  // namespace ks

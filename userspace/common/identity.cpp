@@ -4,23 +4,14 @@
 #include <sys/utsname.h>
 
 #include <array>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <fstream>
+
+#include "common/hex.h"
 
 namespace ks {
 namespace {
-
-std::string hex(const unsigned char* p, size_t n) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i) {
-        out += kHex[p[i] >> 4];
-        out += kHex[p[i] & 0xf];
-    }
-    return out;
-}
 
 // A machine id is 32 lower-case hex digits ("uninitialized" and empty files
 // exist on images that have not booted yet).
@@ -62,7 +53,7 @@ std::string new_run_id() {
         }
         got += static_cast<size_t>(n);
     }
-    return hex(b.data(), b.size());
+    return hex_digits(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
 }  // namespace ks

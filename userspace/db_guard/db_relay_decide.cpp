@@ -94,6 +94,16 @@ db::Volume relayed_volume(const RelayedRequest& r, const db::Classification& c) 
     return db::volume_of(c, r.kind == KS_DB_REDIS);
 }
 
+namespace {
+
+// A statement of c has rows to ask the server about.
+bool reaches_any(const db::Classification& c) {
+    return std::any_of(c.statements.begin(), c.statements.end(),
+                       [](const db::Statement& st) { return !st.reaches.empty(); });
+}
+
+}  // namespace
+
 bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool& forget) {
     db::Classification c = classify_relayed(r, {});
     forget = (r.kind == KS_DB_POSTGRES && !keeps_unique_keys(c)) ||
@@ -102,8 +112,7 @@ bool relay_passes_unasked(const RelayedRequest& r, const UniqueKeys& known, bool
     // A request that changes what names mean (SET search_path; DELETE ...)
     // is pinned by nothing learned before it.
     if (!forget) drop_pinned(c, known);
-    return std::none_of(c.statements.begin(), c.statements.end(),
-                        [](const db::Statement& st) { return !st.reaches.empty(); });
+    return !reaches_any(c);
 }
 
 namespace {
@@ -537,26 +546,20 @@ int apply_mysql_count(db::Statement& st, const db::Statement::Target& t,
 EffectProbe effect_probe(const RelayedRequest& r, const db::Classification& c,
                          const policy::Policy& p, int round) {
     if (!p.db_effect) return {};
-    if (r.kind == KS_DB_MYSQL &&
-        (r.type == kMysqlComQuery || (r.type == kMysqlComStmtExecute && r.bound)))
-        return mysql_effect_probe(c);
-    if (r.kind == KS_DB_MYSQL && r.type == kMysqlComStmtExecute) {
+    // A PostgreSQL Bind or a MySQL execute whose values could not be read:
+    // what it reaches cannot be asked.
+    bool mysql_execute = r.kind == KS_DB_MYSQL && r.type == kMysqlComStmtExecute;
+    if (!r.bound && (mysql_execute || (r.kind == KS_DB_POSTGRES && r.type == 'B'))) {
         EffectProbe out;
-        if (std::any_of(c.statements.begin(), c.statements.end(),
-                        [](const db::Statement& st) { return !st.reaches.empty(); }))
-            out.cannot = "the values of its execute could not be read: " +
-                         (r.unread.empty() ? std::string("no values") : r.unread);
+        if (reaches_any(c))
+            out.cannot = std::string("the values of its ") + (mysql_execute ? "execute" : "Bind") +
+                         " could not be read: " + (r.unread.empty() ? "no values" : r.unread);
         return out;
     }
+    if (r.kind == KS_DB_MYSQL && (r.type == kMysqlComQuery || mysql_execute))
+        return mysql_effect_probe(c);
     if (r.kind != KS_DB_POSTGRES || r.waits_for_binds()) return {};
     EffectProbe out;
-    if (r.type == 'B' && !r.bound) {
-        if (std::any_of(c.statements.begin(), c.statements.end(),
-                        [](const db::Statement& st) { return !st.reaches.empty(); }))
-            out.cannot = "the values of its Bind could not be read: " +
-                         (r.unread.empty() ? std::string("no values") : r.unread);
-        return out;
-    }
     // An extended-query Parse with its Bind, or a Bind: asked with the
     // Bind's values in place of its $n (PostgreSQL 15 cannot EXPLAIN a
     // statement without them).

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/fd.h"
+#include "common/hex.h"
 
 namespace ks::db {
 
@@ -54,14 +55,7 @@ std::string elf_build_id(const std::string& path) {
             if (next > notes.size() || next <= at) break;
             if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
                 std::memcmp(notes.data() + name_at, "GNU", 4) == 0 && nh.n_descsz > 0) {
-                static const char* const kHex = "0123456789abcdef";
-                std::string id;
-                for (size_t k = 0; k < nh.n_descsz; ++k) {
-                    auto b = static_cast<uint8_t>(notes[desc_at + k]);
-                    id += kHex[b >> 4];
-                    id += kHex[b & 15];
-                }
-                return id;
+                return hex_digits(std::string_view(notes).substr(desc_at, nh.n_descsz));
             }
             at = next;
         }

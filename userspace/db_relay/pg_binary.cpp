@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/hex.h"
 #include "db_relay/wire.h"
 
 namespace ks::relay {
@@ -146,15 +147,8 @@ std::optional<std::string> pg_binary_text(uint32_t oid, std::string_view b) {
             if (b.empty() || b[0] != 1 || b.find('\0') != std::string_view::npos)
                 return std::nullopt;
             return std::string(b.substr(1));
-        case kBytea: {
-            static const char* const kHex = "0123456789abcdef";
-            std::string out = "\\x";
-            for (char ch : b) {
-                out += kHex[static_cast<uint8_t>(ch) >> 4];
-                out += kHex[static_cast<uint8_t>(ch) & 15];
-            }
-            return out;
-        }
+        case kBytea:
+            return "\\x" + hex_digits(b);
         case kUuid: {
             if (b.size() != 16) return std::nullopt;
             std::string out;

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "common/hex.h"
 #include "db_relay/wire.h"
 
 namespace ks::relay {
@@ -72,11 +73,10 @@ std::optional<uint64_t> lenenc(const std::string& s, size_t& at, size_t end) {
 // The values of a COM_STMT_EXECUTE (payload after the command byte) as SQL
 // literals, for a statement of n parameters; types: those of the last
 // execute of the statement, replaced when the packet binds new ones.
-// nullopt: a value the relay does not read here (a type it does not know:
-// TIME, BIT, GEOMETRY...; unread says so).
+// nullopt: values cut short, or a value of a type the relay does not read
+// (TIME, BIT, GEOMETRY...).
 std::optional<std::vector<std::string>> execute_literals(const std::string& p, size_t n,
-                                                         std::string& types, std::string& unread) {
-    unread = "its execute's values are cut short or of a type the relay does not read";
+                                                         std::string& types) {
     size_t i = 4 + 1 + 4;  // statement id, flags, iteration count
     std::vector<std::string> out;
     if (n == 0) return out;
@@ -160,13 +160,7 @@ std::optional<std::vector<std::string>> execute_literals(const std::string& p, s
                 // sql_mode: the bytes as a hexadecimal literal of text
                 // (utf8mb4, which the clients speak; its collation yields
                 // to the column's) mean the same under either.
-                static const char* const kHex = "0123456789ABCDEF";
-                std::string hex = "_utf8mb4 X'";
-                for (unsigned char ch : v) {
-                    hex += kHex[ch >> 4];
-                    hex += kHex[ch & 15];
-                }
-                out.push_back(hex + "'");
+                out.push_back("_utf8mb4 X'" + hex_digits(v, true) + "'");
                 continue;
             }
             std::string lit = "'";
@@ -277,13 +271,14 @@ class MysqlWire : public Wire {
                 sql = exec->text;
                 req.text = sql;
                 exec_types = exec->types;
-                auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, exec_types,
-                                          req.unread);
+                auto v = execute_literals(in.substr(at + 5, len - 1), exec->params, exec_types);
                 if (exec->long_data) {
                     req.unread = "a value of its execute was sent apart, as long data";
-                } else if (v) {
+                } else if (!v) {
+                    req.unread =
+                        "its execute's values are cut short or of a type the relay does not read";
+                } else {
                     req.bound = true;
-                    req.unread.clear();
                     for (auto& l : *v) req.params.emplace_back(std::move(l));
                 }
             }
