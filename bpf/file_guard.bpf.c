@@ -1071,16 +1071,87 @@ KS_TP_EXIT(creat)
 #define KS_MS_BIND 4096
 #define KS_MS_MOVE 8192
 
-/* The source of a bind mount or a move, judged unless it is "/" itself: a
- * sandbox (bwrap) binds the whole tree into its own namespace, where paths
- * from its root walk the same edges. */
-static __always_inline void ks_on_mount_source(__u32 layer, const char *source)
+/* A mount source given by an fd (the new mount API's empty path): the
+ * object it is open on, protected, inside protected data or above it; not
+ * "/" itself (below). */
+static __always_inline void ks_on_mount_fd(__u32 layer, int fd)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_scratch *s = ks_scratch_get();
+	struct file *f = ks_file_of_fd(task, fd);
+	struct ks_hit hit = {};
+
+	if (!s || !f || BPF_CORE_READ(f, f_path.dentry) == BPF_CORE_READ(task, fs, root.dentry))
+		return;
+	if (ks_check_fd(fd, &hit) == KS_MATCH_NONE) {
+		ks_key_of(BPF_CORE_READ(f, f_path.dentry), &s->dir);
+		if (!ks_ancestor_rule(&s->dir, KS_OP_MOUNT_SOURCE, &hit.rule_id))
+			return;
+		hit.match = KS_MATCH_ANCESTOR;
+		hit.key = s->dir;
+		hit.start = BPF_CORE_READ(f, f_path);
+	}
+	s->path[0] = 0;
+	ks_act(s, &hit, KS_OP_MOUNT_SOURCE, layer, fd, 0, entry_ns);
+}
+
+/* The source of a bind mount or a move (@source relative to @dfd; an empty
+ * one is @dfd's own object, as the new mount API takes it), judged unless it
+ * is "/" itself: a sandbox (bwrap) binds the whole tree into its own
+ * namespace, where paths from its root walk the same edges. */
+static __always_inline void ks_on_mount_source(__u32 layer, int dfd, const char *source)
 {
 	char c[2] = {};
 
-	if (bpf_probe_read_user(c, sizeof(c), source) == 0 && c[0] == '/' && c[1] == 0)
+	if (bpf_probe_read_user(c, sizeof(c), source) == 0) {
+		if (c[0] == '/' && c[1] == 0)
+			return;
+		if (c[0] == 0) {
+			ks_on_mount_fd(layer, dfd);
+			return;
+		}
+	}
+	ks_on_path(KS_OP_MOUNT_SOURCE, layer, dfd, source, 0);
+}
+
+/* The new mount API (Linux 5.2+, glibc 2.36+) makes the same mounts as
+ * mount(2) in steps: open_tree(OPEN_TREE_CLONE) copies a tree (a bind
+ * mount's source) and move_mount() puts a mount (that copy, one fsmount()
+ * made, or an existing one, moved) over a path; mount_setattr() changes a
+ * mount's flags (read-only, no-exec, idmapped), as a remount does. Judged as
+ * the bind source, the mount target and the remount of mount(2). An
+ * open_tree without OPEN_TREE_CLONE only names an existing mount: moving it
+ * is judged at move_mount. */
+#define KS_OPEN_TREE_CLONE 1
+
+static __always_inline void ks_on_open_tree(__u32 layer, int dfd, const char *path, __u32 flags)
+{
+	if (flags & KS_OPEN_TREE_CLONE)
+		ks_on_mount_source(layer, dfd, path);
+}
+
+static __always_inline void ks_on_move_mount(__u32 layer, int from_dfd, const char *from,
+					     int to_dfd, const char *to)
+{
+	if (ks_on_path(KS_OP_MOUNT, layer, to_dfd, to, 0))
 		return;
-	ks_on_path(KS_OP_MOUNT_SOURCE, layer, KS_AT_FDCWD, source, 0);
+	/* Where the mount comes from: a path, or (F_EMPTY_PATH) the fd itself,
+	 * an existing mount moved away or a copy open_tree made. */
+	ks_on_mount_source(layer, from_dfd, from);
+}
+
+/* struct mount_attr: attr_set, attr_clr, propagation, userns_fd. A change of
+ * propagation alone moves nothing (as for mount(2)). */
+static __always_inline void ks_on_mount_setattr(__u32 layer, int dfd, const char *path,
+						const void *uattr)
+{
+	__u64 set_clr[2] = {};
+
+	if (bpf_probe_read_user(set_clr, sizeof(set_clr), uattr) == 0 && !set_clr[0] &&
+	    !set_clr[1])
+		return;
+	ks_on_path(KS_OP_MOUNT, layer, dfd, path, 0);
 }
 
 KS_TP(mount)
@@ -1091,7 +1162,7 @@ KS_TP(mount)
 		return 0;
 	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0) &&
 	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
-		ks_on_mount_source(KS_LAYER_TRACEPOINT, (const char *)ARG(0));
+		ks_on_mount_source(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0));
 	return 0;
 }
 
@@ -1099,6 +1170,29 @@ KS_TP(umount)
 {
 	KS_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_UMOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
+	return 0;
+}
+
+KS_TP(open_tree)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_open_tree(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), (__u32)ARG(2));
+	return 0;
+}
+
+KS_TP(move_mount)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_move_mount(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), (int)ARG(2),
+			 (const char *)ARG(3));
+	return 0;
+}
+
+KS_TP(mount_setattr)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_mount_setattr(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1),
+			    (const void *)ARG(3));
 	return 0;
 }
 
@@ -1674,7 +1768,7 @@ KS_UPROBE(mount), const char *source, const char *target, const char *type, unsi
 		return 0;
 	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0) &&
 	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
-		ks_on_mount_source(KS_LAYER_UPROBE, source);
+		ks_on_mount_source(KS_LAYER_UPROBE, KS_AT_FDCWD, source);
 	return 0;
 }
 
@@ -1683,6 +1777,27 @@ KS_UPROBE(umount), const char *target)
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_path(KS_OP_UMOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0);
+	return 0;
+}
+
+KS_UPROBE(open_tree), int dfd, const char *path, unsigned int flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_open_tree(KS_LAYER_UPROBE, dfd, path, flags);
+	return 0;
+}
+
+KS_UPROBE(move_mount), int from_dfd, const char *from, int to_dfd, const char *to)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_move_mount(KS_LAYER_UPROBE, from_dfd, from, to_dfd, to);
+	return 0;
+}
+
+KS_UPROBE(mount_setattr), int dfd, const char *path, unsigned int flags, const void *attr)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_mount_setattr(KS_LAYER_UPROBE, dfd, path, attr);
 	return 0;
 }
 

@@ -397,6 +397,32 @@ KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
  * elsewhere). */
 /* Propagation changes (mount --make-private...) move nothing. */
 #define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
+#define KS_MS_MOVE 8192
+
+/* mount(2) with MS_MOVE: the hook has the target, and the mount to move only
+ * as the text of a path (resolved after the hook). Moving the file system
+ * that holds protected data, or one above it, away leaves the data's path
+ * empty; the source cannot be judged here, so in the daemon's mount
+ * namespace every move by a guarded process is refused as unresolved
+ * (protect.unresolved). In a namespace of the process's own it moves
+ * nothing the database server sees. (move_mount(2) has a hook with both
+ * paths: below.) */
+static __always_inline int ks_check_old_move(struct ks_task_guard *g, struct vfsmount *mnt,
+					     struct dentry *dentry)
+{
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_hook_hit hit = {};
+
+	if (!cfg || cfg->unresolved_rule >= KS_MAX_RULES || !cfg->host_mnt_ns ||
+	    BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != cfg->host_mnt_ns)
+		return 0;
+	hit.rule_id = cfg->unresolved_rule;
+	hit.obj.mnt = mnt;
+	hit.obj.dentry = dentry;
+	ks_key_of(dentry, &hit.key);
+	return ks_hook_act(g, &hit, KS_OP_MOUNT_SOURCE, 0, KS_MATCH_UNRESOLVED);
+}
 
 KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
 	unsigned long flags, void *data)
@@ -407,14 +433,22 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	int v = ks_check(g, mnt, dentry, KS_OP_MOUNT, 0);
 	if (!v && !(flags & KS_MS_PROPAGATION))
 		v = ks_check_ancestor(g, mnt, dentry, KS_OP_MOUNT);
+	if (!v && (flags & KS_MS_MOVE))
+		v = ks_check_old_move(g, mnt, dentry);
 	return v;
 }
 
+/* The mount moved (from_path) leaves where it was, as if unmounted there:
+ * protected data, or a file system above it (in the daemon's mount
+ * namespace); then where it lands. */
 KS_HOOK(move_mount, const struct path *from_path, const struct path *to_path)
 {
 	KS_ENTRY(g);
-	int v = ks_check(g, BPF_CORE_READ(from_path, mnt), BPF_CORE_READ(from_path, dentry),
-			 KS_OP_UMOUNT, 0);
+	struct vfsmount *from_mnt = BPF_CORE_READ(from_path, mnt);
+	struct dentry *from = BPF_CORE_READ(from_path, dentry);
+	int v = ks_check(g, from_mnt, from, KS_OP_UMOUNT, 0);
+	if (!v)
+		v = ks_check_ancestor(g, from_mnt, from, KS_OP_UMOUNT);
 	if (v)
 		return v;
 	struct vfsmount *mnt = BPF_CORE_READ(to_path, mnt);

@@ -376,6 +376,63 @@ TEST_F(SeccompSessions, WithTheTracepointsAttachedTooWhatTheFilterLetsThroughGoe
     EXPECT_EQ(fs::status(f1).permissions(), mode);
 }
 
+// The new mount API with raw calls: the syscall tracepoints would stop each
+// only as it returns (the file system moved away, or read-only, by then);
+// the session's filter refuses it before it runs. A copy of the data is
+// refused too, and another file system moves freely.
+TEST_F(SeccompSessions, TheDatasFileSystemIsNotMovedCopiedOrMadeReadOnlyByRawCalls) {
+    std::string arena = dir_ / "arena";
+    fs::create_directories(arena);
+    if (::mount("ks-test-seccomp", arena.c_str(), "tmpfs", 0, "size=16m") != 0 ||
+        ::mount(nullptr, arena.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
+        GTEST_SKIP() << "cannot mount a private tmpfs: " << std::strerror(errno);
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{arena};
+    for (const char* m : {"srv", "scratch"}) {
+        std::string at = arena + "/" + m;
+        fs::create_directories(at);
+        ASSERT_EQ(::mount("ks-test-seccomp", at.c_str(), "tmpfs", 0, "size=4m"), 0)
+            << std::strerror(errno);
+        fs::create_directories(at + "/db");
+        std::ofstream(at + "/db/PG_VERSION") << "15\n";
+    }
+    fs::create_directories(arena + "/moved");
+    fs::create_directories(arena + "/view");
+    std::string mount_api = helper("raw_mount_api");
+    // Unguarded, the move leaves the path empty (moved back after).
+    auto shown = run_command({mount_api, "move", arena + "/scratch", arena + "/moved"});
+    EXPECT_EQ(shown.status, 0) << shown.out;
+    EXPECT_FALSE(fs::exists(arena + "/scratch/db"));
+    ASSERT_EQ(run_command({mount_api, "move", arena + "/moved", arena + "/scratch"}).status, 0);
+
+    std::ofstream(policy_) << "version: 1\nprotect:\n  paths: [" << arena << "/srv/db]\n";
+    start();
+    for (const auto& [session, args] :
+         {std::pair<std::string, std::vector<std::string>>{
+              "move", {"move", arena + "/srv", arena + "/moved"}},
+          {"copy", {"bind", arena + "/srv/db", arena + "/view", "PG_VERSION"}},
+          {"readonly", {"readonly", arena + "/srv"}}}) {
+        std::vector<std::string> argv = {"run", "--session", session, "--", mount_api};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = d_->cli(argv);
+        EXPECT_NE(r.status, 0) << session << ": " << r.out;
+        EXPECT_NE(r.out.find("EPERM"), std::string::npos) << session << ": " << r.out << r.err;
+        EXPECT_TRUE(fs::exists(arena + "/srv/db/PG_VERSION")) << session;
+        json rec = session_record(*d_, "file", session);
+        ASSERT_FALSE(rec.is_null()) << session << ": no record";
+        EXPECT_EQ(rec.value("layer", ""), "seccomp") << session;
+        EXPECT_TRUE(rec.value("prevented", false)) << session;
+    }
+    std::ofstream(arena + "/srv/db/written") << "x\n";
+    EXPECT_TRUE(fs::exists(arena + "/srv/db/written")) << "the data's file system is read-only";
+    auto free = d_->cli({"run", "--session", "free", "--", mount_api, "move", arena + "/scratch",
+                         arena + "/moved"});
+    EXPECT_EQ(free.status, 0) << free.out << free.err;
+    EXPECT_TRUE(fs::exists(arena + "/moved/db/PG_VERSION"));
+}
+
 // An allocation says its size: past the space budget's headroom it is
 // refused before the file system gives anything (a 64 MiB tmpfs of the
 // test's own, floor 50%).

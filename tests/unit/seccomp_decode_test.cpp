@@ -83,6 +83,30 @@ TEST(SeccompDecode, MountsThatOnlyChangePropagationNeedNoLook) {
     EXPECT_EQ(decode(SYS_move_mount, {3, 0x10, kCwd, 0x20, 0}).paths.at(0).address, 0x20u);
 }
 
+TEST(SeccompDecode, TheNewMountApiIsJudgedAsTheMountsItMakes) {
+    // move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): where it
+    // lands, and what it brings (the descriptor's object).
+    Call move = decode(SYS_move_mount, {3, 0x10, kCwd, 0x20, 0x04});
+    ASSERT_EQ(move.paths.size(), 2u);
+    EXPECT_EQ(move.paths[0].op, KS_OP_MOUNT);
+    EXPECT_EQ(move.paths[0].dfd, AT_FDCWD);
+    EXPECT_EQ(move.paths[1].op, KS_OP_MOUNT_SOURCE);
+    EXPECT_EQ(move.paths[1].dfd, 3);
+    EXPECT_EQ(move.paths[1].address, 0x10u);
+    // open_tree(dfd, path, OPEN_TREE_CLONE): a bind mount's source; without
+    // the flag it only names a mount (judged if it is moved).
+    Call clone = decode(SYS_open_tree, {kCwd, 0x30, 1 /* OPEN_TREE_CLONE */});
+    ASSERT_EQ(clone.paths.size(), 1u);
+    EXPECT_EQ(clone.paths[0].op, KS_OP_MOUNT_SOURCE);
+    EXPECT_EQ(clone.paths[0].address, 0x30u);
+    EXPECT_EQ(decode(SYS_open_tree, {kCwd, 0x30, 0}).kind, Call::Kind::kNone);
+    // mount_setattr(dfd, path, flags, attr, size): as a remount there.
+    Call attr = decode(SYS_mount_setattr, {5, 0x40, 0, 0x50, 32});
+    ASSERT_EQ(attr.paths.size(), 1u);
+    EXPECT_EQ(attr.paths[0].op, KS_OP_MOUNT);
+    EXPECT_EQ(attr.paths[0].dfd, 5);
+}
+
 TEST(SeccompDecode, SignalsAndTracingNameTheirTarget) {
     Call k = decode(SYS_kill, {static_cast<uint64_t>(-42), 9});
     EXPECT_EQ(k.kind, Call::Kind::kProcess);

@@ -1,5 +1,5 @@
 # Guest script (tests/vm/run_guest.sh --add raw_unlinkat --add uring_unlink --add libc_kill
-# --add raw_metadata):
+# --add raw_metadata --add raw_mount_api):
 # the on-disk attack suite against the hook layer of this kernel: the LSM
 # layer where bpf is in the active LSM list, else (run_guest.sh --lsm with a
 # list without bpf) the fentry layer, whose fmod_ret programs on the
@@ -43,12 +43,18 @@ mkdir -p /data/db/base /data/db/global /data/db/pg_wal /data/other /etc/killswit
 for f in PG_VERSION base/1 base/2 base/3 global/pg_control pg_wal/000000010000000000000001; do
   echo "rows of $f" > /data/db/$f
 done
+# A second tree on a file system of its own (/srv), whose mount a guarded
+# process must not move away (move_mount).
+mkdir -p /srv
+mount -t tmpfs ks-srv /srv && mount --make-private /srv
+mkdir -p /srv/db /tmp/view /tmp/moved
+echo "rows of srv" > /srv/db/PG_VERSION
 cat > /etc/killswitch/policy.yaml <<'EOF'
 version: 1
 agents:
   names: []
 protect:
-  paths: [/data/db]
+  paths: [/data/db, /srv/db]
   action: block
   session: none
 sessions:
@@ -168,6 +174,16 @@ attack $hook "mount a tmpfs over /data/db" mount -t tmpfs none /data/db
 attack $hook "busybox.lsm mv /data /data.old (a directory above the data)" \
   busybox.lsm mv /data /data.old
 attack $hook "mount a tmpfs over /data (above the data)" mount -t tmpfs none /data
+# The new mount API, raw calls: a copy of the tree (open_tree) put at another
+# name, then an unlink through it; the file system above /srv/db moved away.
+attack $hook "static binary: open_tree copy of /data/db, unlink through it" \
+  raw_mount_api bind /data/db /tmp/view PG_VERSION
+attack $hook "static binary: move_mount the file system above /srv/db away" \
+  raw_mount_api move /srv /tmp/moved
+[ -f /srv/db/PG_VERSION ] || { echo "  FAIL: /srv/db is no longer where it was"; fail=1; }
+attack $hook "busybox.lsm mount --move the file system above /srv/db away" \
+  busybox.lsm mount --move /srv /tmp/moved
+[ -f /srv/db/PG_VERSION ] || { echo "  FAIL: /srv/db is no longer where it was"; fail=1; }
 # Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
 # programs, so the hooks alone refuse them (path_chmod, path_chown,
 # inode_setxattr, file_ioctl).

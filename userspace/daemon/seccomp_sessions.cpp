@@ -324,7 +324,10 @@ std::optional<FileEvent> Daemon::seccomp_file_event(const EventHeader& h, const 
                 continue;
             ev.match = KS_MATCH_PATH;
             ev.rule_id = v.rule_id;
-        } else if (v.contains && removes(p.op)) {
+        } else if (v.contains &&
+                   (removes(p.op) || (p.op == KS_OP_MOUNT_SOURCE && v.resolved != "/"))) {
+            // Above a protected root: moved away, mounted over or copied
+            // (a bind's source; "/" itself is a sandbox's whole view).
             ev.match = KS_MATCH_ANCESTOR;
             ev.rule_id = v.rule_id;
         } else {

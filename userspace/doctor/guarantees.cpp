@@ -427,7 +427,11 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               Effect::kPrevents, true,
               "A guarded process cannot mount over, move or unmount protected data, or a "
               "directory above it (in the daemon's mount namespace; one of the process's own "
-              "hides nothing from the database server).");
+              "hides nothing from the database server), with mount(2) or the new mount API "
+              "(open_tree copies and move_mount meet the move_mount hook; mount --move, whose "
+              "source the hook sees only as text, is refused in the daemon's namespace as "
+              "unresolved). Not covered here: mount_setattr (read-only, idmapped), which has "
+              "no hook.");
         b.add("self-signal-raw-syscall",
               b.hook_mechanism("task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, "
                                "capable") +
@@ -452,13 +456,14 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "write to /proc/<pid>/mem: that needs the LSM or fentry (fmod_ret) layer." +
                   b.lsm_missing());
         b.add("mount-over-data",
-              "uprobes on libc mount/umount/umount2, syscall tracepoint sys_enter_mount/umount + "
-              "SIGKILL",
+              "uprobes on libc mount/umount/umount2/open_tree/move_mount/mount_setattr, syscall "
+              "tracepoints sys_enter_mount/umount/open_tree/move_mount/mount_setattr + SIGKILL",
               Effect::kStopsAfter, b.signal_at_syscall(),
-              "Through libc (the mount and umount commands) the call never happens. A raw "
-              "system call is not preventive: the mount completes and the agent dies as it "
-              "returns (the data underneath is untouched, but hidden until it is "
-              "unmounted)." +
+              "Through libc (the mount and umount commands, glibc's open_tree, move_mount and "
+              "mount_setattr) the call never happens. A raw system call is not preventive: the "
+              "mount, move or read-only change completes and the agent dies as it returns (the "
+              "data underneath is untouched, but hidden or read-only until it is undone); a "
+              "copy made by a raw open_tree goes with the dying process." +
                   b.lsm_missing());
         b.add("self-signal-raw-syscall",
               "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"

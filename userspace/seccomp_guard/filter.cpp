@@ -125,6 +125,8 @@ const std::vector<WatchedCall>& watched_calls() {
         {__NR_mount, "mount"},
         {__NR_umount2, "umount2"},
         {__NR_move_mount, "move_mount"},
+        {__NR_open_tree, "open_tree"},
+        {__NR_mount_setattr, "mount_setattr"},
         // space: an allocation says its size (protect.min_free)
         {__NR_fallocate, "fallocate"},
         {__NR_io_uring_setup, "io_uring_setup"},

@@ -24,6 +24,7 @@ constexpr uint64_t kAtRemoveDir = AT_REMOVEDIR;
 constexpr uint64_t kAtSymlinkNofollow = AT_SYMLINK_NOFOLLOW;
 // mount(2): flags that only change propagation, and the bind and move ones.
 constexpr uint64_t kMsPropagation = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+constexpr uint64_t kOpenTreeClone = 1;  // OPEN_TREE_CLONE
 constexpr long kPtraceAttach = 16, kPtraceSeize = 0x4206;
 // chmod's owner and group: unchanged (as the file guard's records say).
 constexpr uint32_t kNoId = UINT32_MAX;
@@ -171,8 +172,20 @@ Call decode_call(int nr, const uint64_t a[6]) {
         case __NR_umount2:
             return files("umount2", {cwd(KS_OP_UMOUNT, a[0])});
         case __NR_move_mount:
-            // (from_dfd, from_path, to_dfd, to_path, flags): where it lands.
-            return files("move_mount", {at(KS_OP_MOUNT, a[2], a[3])});
+            // (from_dfd, from_path, to_dfd, to_path, flags): where it lands,
+            // and what it brings (an empty path: the fd's own object).
+            return files("move_mount",
+                         {at(KS_OP_MOUNT, a[2], a[3]), at(KS_OP_MOUNT_SOURCE, a[0], a[1])});
+        case __NR_open_tree:
+            // (dfd, path, flags): a copy of the tree there, a bind mount's
+            // source; without OPEN_TREE_CLONE it only names a mount.
+            if (!(a[2] & kOpenTreeClone)) return Call{};
+            return files("open_tree", {at(KS_OP_MOUNT_SOURCE, a[0], a[1])});
+        case __NR_mount_setattr:
+            // (dfd, path, flags, attr, size): read-only, no-exec, idmapped,
+            // as a remount. The attributes are not read: a change of
+            // propagation alone is judged too.
+            return files("mount_setattr", {at(KS_OP_MOUNT, a[0], a[1])});
         case __NR_fallocate: {
             // Punching a hole or collapsing a range frees space.
             constexpr uint64_t kFrees = 0x02 | 0x08;  // FALLOC_FL_PUNCH_HOLE, COLLAPSE_RANGE
