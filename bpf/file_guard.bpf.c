@@ -641,15 +641,18 @@ static __always_inline void ks_on_meta(__u32 op, __u32 layer, int dfd, const cha
 /* ---- symbolic links to protected data ---- */
 
 /*
- * symlink(@target, @linkp) at the libc layer, @linkp relative to @dfd, not
- * inside a protected tree: the caller stops (KS_FF_ASK) and the daemon
- * works out where the link would lead, from the link's own directory. A
- * link to protected data, into it or to a directory above it (op
- * symlink-to) is a path to the data that the walk from / does not know:
- * `ln -s /data /tmp/x; unlink("/tmp/x/f")` would pass. A function of its
- * own: its frame is not added to the walk's.
+ * symlink(@target, @linkp), @linkp relative to @dfd, not inside a protected
+ * tree: the caller stops (KS_FF_ASK) and the daemon works out where the link
+ * would lead, from the link's own directory. A link to protected data, into
+ * it or to a directory above it (op symlink-to) is a path to the data that
+ * the walk from / does not know: `ln -s /data /tmp/x; unlink("/tmp/x/f")`
+ * would pass. At the libc layer the caller stops before the call; at the
+ * syscall tracepoint (a static program, a raw call) it stops as the call
+ * returns, the link made: the daemon removes it before the caller runs
+ * again. A function of its own: its frame is not added to the walk's.
  */
-static __noinline void ks_symlink_ask(int dfd, const char *target, const char *linkp)
+static __noinline void ks_symlink_ask(__u32 layer, int dfd, const char *target,
+				      const char *linkp)
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
 	struct ks_scratch *s = ks_scratch_get();
@@ -673,18 +676,26 @@ static __noinline void ks_symlink_ask(int dfd, const char *target, const char *l
 			return;
 		hit.start = BPF_CORE_READ(f, f_path);
 	}
-	ks_act(s, &hit, KS_OP_SYMLINK_TO, KS_LAYER_UPROBE, dfd, 0, entry_ns);
+	ks_act(s, &hit, KS_OP_SYMLINK_TO, layer, dfd, 0, entry_ns);
 }
 
-/* A new name inside a protected tree is create-in; at the libc layer, the
- * daemon then judges where the link leads. */
+/* A new name inside a protected tree is create-in; elsewhere the daemon
+ * judges where the link leads. A call the libc layer already let through
+ * carries the daemon's ticket past the tracepoint. */
 static __always_inline void ks_on_symlink(__u32 layer, int dfd, const char *target,
 					  const char *linkp)
 {
+	struct ks_meta_args none = {};
+	struct ks_scratch *s;
+
 	if (ks_on_path(KS_OP_CREATE_IN, layer, dfd, linkp, 0))
 		return;
-	if (layer == KS_LAYER_UPROBE)
-		ks_symlink_ask(dfd, target, linkp);
+	if (layer == KS_LAYER_TRACEPOINT) {
+		s = ks_scratch_get();
+		if (!s || ks_meta_ticket_taken(s, KS_OP_SYMLINK_TO, dfd, linkp, &none))
+			return;
+	}
+	ks_symlink_ask(layer, dfd, target, linkp);
 }
 
 static __always_inline __u32 ks_open_op(__u64 flags)

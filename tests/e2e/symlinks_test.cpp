@@ -5,9 +5,11 @@
 // walk does not know, and `unlink("/tmp/x/f")` through it passed. Now the
 // link itself is judged (op symlink-to) by where its target leads: the data,
 // inside it, or a directory above it. The libc layer holds the caller while
-// the daemon resolves the target from the link's directory. Ordinary links
-// (a tool's .bin, an interpreter) stay free. Against a real PostgreSQL 15:
-// first shown to reach the data unguarded.
+// the daemon resolves the target from the link's directory; the syscall
+// tracepoint stops a static program as its call returns, and the daemon
+// removes the link it made. Ordinary links (a tool's .bin, an interpreter)
+// stay free. Against a real PostgreSQL 15: first shown to reach the data
+// unguarded.
 #include <unistd.h>
 
 #include <filesystem>
@@ -117,33 +119,57 @@ TEST_F(SymlinksE2E, OrdinaryLinksAreFree) {
         "ln -s ../pkg/bin/tool " + links_ + "/node_modules/.bin/tool && ln -s /usr/bin/python3 " +
         links_ + "/python && cd " + links_ + " && ln -s node_modules nm && ln -s " + links_ +
         "/a " + links_ + "/a-link";
+    auto matches = [] {
+        auto st = json::parse(daemon_->cli({"status", "--json"}).out, nullptr, false);
+        return st.is_object() ? st["counters"].value("file_matches", uint64_t{0}) : 0;
+    };
+    uint64_t before = matches();
     auto r = guarded("ordinary", script);
     EXPECT_EQ(r.status, 0) << r.err;
+    // Each link stopped its maker once, at the libc layer: the daemon's
+    // ticket took its system call past the tracepoint.
+    EXPECT_EQ(matches() - before, 4u) << "links asked about more than once each";
     for (const char* l : {"/node_modules/.bin/tool", "/python", "/nm", "/a-link"})
         EXPECT_TRUE(fs::is_symlink(links_ + l)) << l << " was not made";
     EXPECT_TRUE(session_record(*daemon_, "file", "ordinary", std::chrono::seconds(2)).is_null())
         << "an ordinary link was recorded";
 }
 
-// A static program has no libc layer, and the syscall tracepoint does not
-// judge a link's target: the link is made (docs/guarantees.md says so).
-// `rm` through it is still refused at exec, where its operands are
-// resolved.
-TEST_F(SymlinksE2E, AStaticProgramsLinkIsMadeButRmThroughItIsRefused) {
+// A static program has no libc layer: its symlink(2) is seen at the syscall
+// tracepoint, which stops it only as the call returns, the link made. The
+// daemon removes a link that reaches the data before its maker runs again
+// (and kills the maker); the next static program finds no way through.
+// Shown first without protection: a static unlink through the link
+// deletes the file.
+TEST_F(SymlinksE2E, AStaticProgramsLinkToTheDataIsRemovedBeforeItIsUsed) {
     std::string link = links_ + "/s";
-    auto r = guarded("static", "busybox ln -s " + server_->data_dir() + " " + link);
-    EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_TRUE(fs::is_symlink(link))
-        << "the static link was not made: if the tracepoint layer now judges a link's target, "
-           "say so here and in docs/guarantees.md";
-    r = guarded("rm-through", "rm " + link + "/canary");
-    EXPECT_NE(r.status, 0);
-    json rec = session_record(*daemon_, "file", "rm-through");
-    ASSERT_FALSE(rec.is_null()) << "no record";
-    EXPECT_EQ(rec["op"], "exec");
-    EXPECT_EQ(rec["prevented"], true);
-    expect_unharmed("rm-through");
+    std::string script = "busybox ln -s " + server_->data_dir() + " " + link + "; " +
+                         helper("raw_unlinkat") + " " + link + "/canary";
+    auto shown = run_command({"sh", "-c", script});
+    EXPECT_EQ(shown.status, 0) << shown.out << shown.err;
+    EXPECT_FALSE(fs::exists(canary_)) << "unguarded, the static unlink through the link failed";
+    std::ofstream(canary_) << "rows\n";
     fs::remove(link);
+
+    auto r = guarded("static", script);
+    EXPECT_FALSE(fs::is_symlink(link)) << "the static link to the data is still there";
+    expect_unharmed("static");
+    json rec = session_record(*daemon_, "file", "static");
+    ASSERT_FALSE(rec.is_null()) << "no record";
+    EXPECT_EQ(rec["op"], "symlink-to");
+    EXPECT_EQ(rec["layer"], "tracepoint");
+    EXPECT_EQ(rec["rule"], "protect:" + server_->data_dir());
+    EXPECT_EQ(rec["prevented"], false) << "the link was made before its maker stopped";
+    EXPECT_EQ(rec.value("link_removed", false), true) << rec;
+
+    // A static program's other links are made, and say nothing.
+    std::string other = links_ + "/static-python";
+    r = guarded("static-ordinary", "busybox ln -s /usr/bin/python3 " + other);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(fs::is_symlink(other));
+    EXPECT_TRUE(
+        session_record(*daemon_, "file", "static-ordinary", std::chrono::seconds(2)).is_null())
+        << "an ordinary static link was recorded";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "common/fnv.h"
 #include "daemon/daemon_impl.h"
 #include "db_guard/db_guard_decide.h"
 #include "db_guard/db_wire_decide.h"
@@ -74,6 +75,14 @@ void Daemon::on_file(const FileEvent& in) {
     Decision d = decide_file(ev, state_.compiled);
     json facts = file_event_facts(ev);
     if (!link.empty()) facts["link"] = link;
+    // At the syscall tracepoint the link was made before its maker stopped:
+    // it goes before the maker could use it (in.path: the target as given).
+    if (ev.op == KS_OP_SYMLINK_TO && ev.layer == KS_LAYER_TRACEPOINT &&
+        (ev.flags & KS_FF_STOPPED) && !link.empty()) {
+        auto removed = remove_made_link(ev, link, in.path);
+        if (!removed) spdlog::warn("symlink by pid {}: {}", ev.hdr.pid, removed.error().str());
+        facts["link_removed"] = removed && *removed;
+    }
     if (ev.op == KS_OP_SPACE_WRITE)
         if (const SpaceFs* f = space_->fs(ev.dev)) {
             facts["filesystem"] = f->to_json();
@@ -92,7 +101,18 @@ bool Daemon::symlink_reaches_nothing(FileEvent& ev, std::string& link) {
     link = *lp;
     PathVerdict v = state_.protected_set.classify(symlink_target_path(ev, link), true);
     if (!v.inside && !v.contains) {
-        if (ev.flags & KS_FF_STOPPED) ::kill(ev.hdr.pid, SIGCONT);
+        if (ev.flags & KS_FF_STOPPED) {
+            // The libc layer's caller goes on to the system call: where the
+            // tracepoints are attached too, a ticket lets that call through.
+            if (ev.layer == KS_LAYER_UPROBE && fbpf_->active() && fbpf_->syscalls()) {
+                constexpr uint64_t kTicketNs = 2'000'000'000ull;
+                ks_meta_ticket t = meta_ticket(ev, boottime_ns() + kTicketNs);
+                t.path_hash = fnv1a(link);
+                if (auto st = fbpf_->give_meta_ticket(ev.hdr.tid, t); !st)
+                    spdlog::error("{}", st.error().str());
+            }
+            ::kill(ev.hdr.pid, SIGCONT);
+        }
         return true;
     }
     // It reaches the data: judged by the rule of what it reaches, recorded

@@ -1,10 +1,15 @@
 #include "file_guard/symlink_target.h"
 
 #include <killswitch/abi/events.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
+#include "actions/actions.h"
 #include "file_guard/file_guard_decide.h"
 
 namespace ks {
@@ -44,6 +49,29 @@ std::string symlink_target_path(const FileEvent& ev, const std::string& link_pat
                       : slash == 0               ? "/"
                                                  : link_path.substr(0, slash);
     return caller_path(ev.hdr.pid, ev.dfd, dir) + "/" + ev.path;
+}
+
+Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
+                              const std::string& target) {
+    using namespace std::chrono;
+    auto until = steady_clock::now() + seconds(1);
+    while (!task_stopped(ev.hdr.tid)) {
+        if (task_state(ev.hdr.tid) == '\0') return make_error("it is gone");
+        if (steady_clock::now() > until) return make_error("it did not stop within a second");
+        std::this_thread::sleep_for(microseconds(200));
+    }
+    // Through the caller's root, working directory or fd, the last name
+    // not followed.
+    std::string at = caller_path(ev.hdr.pid, ev.dfd, link_path);
+    struct stat st {};
+    if (::lstat(at.c_str(), &st) != 0) return false;  // the call failed: nothing made
+    if (!S_ISLNK(st.st_mode)) return false;
+    std::string buf(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = ::readlink(at.c_str(), buf.data(), buf.size());
+    if (n < 0 || static_cast<size_t>(n) != target.size() || buf.compare(0, target.size(), target))
+        return false;  // another link by now: not the daemon's to remove
+    if (::unlink(at.c_str()) != 0) return sys_error("remove " + at);
+    return true;
 }
 
 }  // namespace ks

@@ -23,4 +23,11 @@ Result<std::string> read_link_path(const FileEvent& ev);
 // target.
 std::string symlink_target_path(const FileEvent& ev, const std::string& link_path);
 
+// At the syscall tracepoint the caller stops only as the call returns, the
+// link made: once the thread has stopped (it is waited for, up to a
+// second), the link at link_path is removed if it is still a symbolic link
+// with that target. True when it was removed.
+Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
+                              const std::string& target);
+
 }  // namespace ks

@@ -284,7 +284,7 @@ struct ks_meta_args {
  * FNV-1a 64 hash of its text) and arguments, before the deadline. The
  * thread's next chmod or chown system call takes the ticket, whatever it is. */
 struct ks_meta_ticket {
-    __u32 op; /* KS_OP_CHMOD or KS_OP_CHOWN */
+    __u32 op; /* KS_OP_CHMOD, KS_OP_CHOWN or KS_OP_SYMLINK_TO (path_hash: the link's) */
     __s32 dfd;
     struct ks_meta_args args;
     __u64 upath; /* the path argument's address; 0: the call names an fd */
