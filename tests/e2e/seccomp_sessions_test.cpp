@@ -22,6 +22,7 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <tuple>
 
 #include "harness.h"
 #include "seccomp_guard/filter.h"
@@ -374,6 +375,40 @@ TEST_F(SeccompSessions, WithTheTracepointsAttachedTooWhatTheFilterLetsThroughGoe
         d_->cli({"run", "--session", "meta2", "--", helper("raw_metadata"), "mode000", f1});
     EXPECT_EQ(change.out, f1 + ": EPERM\n") << change.err;
     EXPECT_EQ(fs::status(f1).permissions(), mode);
+}
+
+// A static program's symbolic link to the data: at the syscall tracepoint
+// it is made before its maker stops; the session's filter refuses it before
+// it is made, judged by where its target leads from the link's directory.
+// Other links are made.
+TEST_F(SeccompSessions, AStaticProgramsLinkToTheDataIsNotMade) {
+    // The data one level down, so that the directory above it holds nothing
+    // else protected (the test's directory holds the policy: a link to it
+    // falls under self-protection's rule, which freezes the session).
+    std::string data = dir_ / "srv/db";
+    fs::create_directories(data);
+    std::ofstream(data + "/PG_VERSION") << "15\n";
+    std::ofstream(policy_) << "version: 1\nprotect:\n  paths: [" << data << "]\n  min_free: off\n";
+    start();
+    std::string links = dir_ / "links";
+    fs::create_directories(links + "/a");
+    for (const auto& [session, target, link] :
+         {std::tuple<std::string, std::string, std::string>{"absolute", data, links + "/x"},
+          {"relative", fs::relative(data, links + "/a").string(), links + "/a/y"},
+          {"above", dir_ / "srv", links + "/z"}}) {
+        auto r = d_->cli({"run", "--session", session, "--", "busybox", "ln", "-s", target, link});
+        EXPECT_NE(r.status, 0) << session;
+        EXPECT_FALSE(fs::is_symlink(link)) << session << ": the link was made";
+        json rec = session_record(*d_, "file", session);
+        ASSERT_FALSE(rec.is_null()) << session << ": no record";
+        EXPECT_EQ(rec.value("op", ""), "symlink-to") << session;
+        EXPECT_EQ(rec.value("layer", ""), "seccomp") << session;
+        EXPECT_TRUE(rec.value("prevented", false)) << session;
+    }
+    auto free = d_->cli({"run", "--session", "free", "--", "busybox", "ln", "-s",
+                         "/usr/bin/python3", links + "/p"});
+    EXPECT_EQ(free.status, 0) << free.err;
+    EXPECT_TRUE(fs::is_symlink(links + "/p"));
 }
 
 // The new mount API with raw calls: the syscall tracepoints would stop each

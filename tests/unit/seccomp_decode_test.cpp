@@ -83,6 +83,23 @@ TEST(SeccompDecode, MountsThatOnlyChangePropagationNeedNoLook) {
     EXPECT_EQ(decode(SYS_move_mount, {3, 0x10, kCwd, 0x20, 0}).paths.at(0).address, 0x20u);
 }
 
+TEST(SeccompDecode, ASymbolicLinkIsItsNewNameThenWhereItLeads) {
+    // symlinkat(target, newdfd, linkpath): the name first (the daemon reads
+    // the target from the link's own directory), relative to newdfd both.
+    Call c = decode(SYS_symlinkat, {0x10, 6, 0x20});
+    ASSERT_EQ(c.paths.size(), 2u);
+    EXPECT_EQ(c.paths[0].op, KS_OP_CREATE_IN);
+    EXPECT_EQ(c.paths[0].address, 0x20u);
+    EXPECT_FALSE(c.paths[0].follow);
+    EXPECT_EQ(c.paths[1].op, KS_OP_SYMLINK_TO);
+    EXPECT_EQ(c.paths[1].address, 0x10u);
+    EXPECT_EQ(c.paths[1].dfd, 6);
+    Call old = decode(SYS_symlink, {0x10, 0x20});
+    ASSERT_EQ(old.paths.size(), 2u);
+    EXPECT_EQ(old.paths[1].op, KS_OP_SYMLINK_TO);
+    EXPECT_EQ(old.paths[1].dfd, AT_FDCWD);
+}
+
 TEST(SeccompDecode, TheNewMountApiIsJudgedAsTheMountsItMakes) {
     // move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): where it
     // lands, and what it brings (the descriptor's object).

@@ -11,6 +11,7 @@
 #include "daemon/daemon_impl.h"
 #include "file_guard/file_guard_decide.h"
 #include "file_guard/metadata_change.h"
+#include "file_guard/symlink_target.h"
 #include "self_guard/self_guard_decide.h"
 
 namespace ks::daemon_detail {
@@ -302,17 +303,32 @@ std::optional<FileEvent> Daemon::seccomp_file_event(const EventHeader& h, const 
     const ProtectedSet& protect = state_.protected_set;
     const policy::CompiledPolicy& compiled = state_.compiled;
     for (const auto& p : c.paths) {
-        // The object as the caller reaches it: through its root, working
-        // directory or descriptor in /proc.
-        std::string where = caller_path(h.pid, p.dfd, p.address ? p.path : "");
-        PathVerdict v = protect.classify(where, p.follow);
         FileEvent ev = seccomp_event(h, p.op, KS_MATCH_NONE, 0);
         ev.dfd = p.dfd;
+        // The object as the caller reaches it: through its root, working
+        // directory or descriptor in /proc. A symbolic link's target: as
+        // the kernel will follow it, from the link's own directory (the
+        // call's first path).
+        std::string where;
+        if (p.op == KS_OP_SYMLINK_TO) {
+            ev.path = p.path;
+            where = symlink_target_path(ev, c.paths.front().path);
+            if (where.empty()) continue;
+        } else {
+            where = caller_path(h.pid, p.dfd, p.address ? p.path : "");
+        }
+        PathVerdict v = protect.classify(where, p.follow);
         ev.open_flags = p.open_flags;
         ev.path = v.resolved;
         ev.meta = c.meta;
-        if (v.block_device && writes(p.op) && (p.open_flags & O_ACCMODE) &&
-            compiled.block_device_rule < KS_MAX_RULES) {
+        if (p.op == KS_OP_SYMLINK_TO && (v.inside || v.contains)) {
+            // Judged by the rule of what it reaches, as at the libc layer.
+            ev.match = v.inside ? KS_MATCH_PATH : KS_MATCH_ANCESTOR;
+            ev.rule_id = v.rule_id;
+        } else if (p.op == KS_OP_SYMLINK_TO) {
+            continue;
+        } else if (v.block_device && writes(p.op) && (p.open_flags & O_ACCMODE) &&
+                   compiled.block_device_rule < KS_MAX_RULES) {
             ev.op = KS_OP_DEVICE_WRITE;
             ev.match = KS_MATCH_BLOCK_DEVICE;
             ev.rule_id = compiled.block_device_rule;

@@ -124,10 +124,15 @@ Call decode_call(int nr, const uint64_t a[6]) {
         case __NR_linkat:
             return files("linkat", {at(KS_OP_LINK, a[0], a[1], a[4] & AT_SYMLINK_FOLLOW),
                                     at(KS_OP_CREATE_IN, a[2], a[3], false)});
+        // The new name (inside a protected tree: create-in), then where the
+        // link leads (symlink-to: its target, read from the link's own
+        // directory; the daemon needs the name first).
         case __NR_symlink:
-            return files("symlink", {cwd(KS_OP_CREATE_IN, a[1], false)});
+            return files("symlink",
+                         {cwd(KS_OP_CREATE_IN, a[1], false), cwd(KS_OP_SYMLINK_TO, a[0])});
         case __NR_symlinkat:
-            return files("symlinkat", {at(KS_OP_CREATE_IN, a[1], a[2], false)});
+            return files("symlinkat", {at(KS_OP_CREATE_IN, a[1], a[2], false),
+                                       at(KS_OP_SYMLINK_TO, a[1], a[0])});
         case __NR_chmod:
             return meta(files("chmod", {cwd(KS_OP_CHMOD, a[0])}), a[1], kNoId, kNoId, 0);
         case __NR_fchmod:
