@@ -184,6 +184,10 @@ attack $hook "static binary: move_mount the file system above /srv/db away" \
 attack $hook "busybox.lsm mount --move the file system above /srv/db away" \
   busybox.lsm mount --move /srv /tmp/moved
 [ -f /srv/db/PG_VERSION ] || { echo "  FAIL: /srv/db is no longer where it was"; fail=1; }
+# util-linux mount: mount(2) on Debian 12; libmount's new mount API
+# (fsconfig, mount_setattr) on Debian 13.
+attack $hook "mount -o remount,ro the file system above /srv/db" mount -o remount,ro /srv
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
 # Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
 # programs, so the hooks alone refuse them (path_chmod, path_chown,
 # inode_setxattr, file_ioctl).
