@@ -561,7 +561,9 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
  * asked for by those system calls. Other checks of the same capabilities
  * (the kernel loading a module for a device name...) are not concerned. */
 #define KS_CAP_SYS_MODULE 16
+#define KS_CAP_SYS_ADMIN 21
 #define KS_CAP_SYS_BOOT 22
+#define KS_NR_MOUNT_SETATTR 442 /* the same on x86_64 and arm64 */
 #if defined(__TARGET_ARCH_x86)
 #define KS_NR_REBOOT 169
 #define KS_NR_DELETE_MODULE 176
@@ -572,11 +574,38 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 #define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
 #endif
 
+/* mount_setattr(2) (read-only, no-exec, idmapped: what a remount does to one
+ * mount; util-linux's mount uses it from 2.39) has no hook, but it asks for
+ * CAP_SYS_ADMIN (may_mount) before it changes anything. The path is not
+ * resolved yet: in the daemon's mount namespace a change of attributes by a
+ * guarded process is refused as unresolved (protect.unresolved), recorded
+ * with the caller's working directory; a change of propagation alone, and
+ * any change in a namespace of the caller's own, goes on. */
+static __always_inline int ks_check_mount_setattr(struct ks_task_guard *g, struct pt_regs *regs)
+{
+	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ks_hook_hit hit = {};
+	__u64 set_clr[2] = {};
+	const void *uattr = (const void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
+
+	if (!cfg || cfg->unresolved_rule >= KS_MAX_RULES || !cfg->host_mnt_ns ||
+	    BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != cfg->host_mnt_ns)
+		return 0;
+	if (bpf_probe_read_user(set_clr, sizeof(set_clr), uattr) == 0 && !set_clr[0] && !set_clr[1])
+		return 0;
+	hit.rule_id = cfg->unresolved_rule;
+	hit.obj.mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+	hit.obj.dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+	ks_key_of(hit.obj.dentry, &hit.key);
+	return ks_hook_act(g, &hit, KS_OP_MOUNT, 0, KS_MATCH_UNRESOLVED);
+}
+
 KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
 {
 	KS_ENTRY(g);
 #ifdef KS_NR_REBOOT
-	if (cap != KS_CAP_SYS_BOOT && cap != KS_CAP_SYS_MODULE)
+	if (cap != KS_CAP_SYS_BOOT && cap != KS_CAP_SYS_MODULE && cap != KS_CAP_SYS_ADMIN)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	long nr = KS_SYSCALL_NR(regs);
@@ -584,6 +613,8 @@ KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, un
 		return ks_refuse_tamper(g, KS_TAMPER_REBOOT, 0, 0);
 	if (cap == KS_CAP_SYS_MODULE && nr == KS_NR_DELETE_MODULE)
 		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, 0);
+	if (cap == KS_CAP_SYS_ADMIN && nr == KS_NR_MOUNT_SETATTR)
+		return ks_check_mount_setattr(g, regs);
 #endif
 	return 0;
 }

@@ -188,6 +188,11 @@ attack $hook "busybox.lsm mount --move the file system above /srv/db away" \
 # (fsconfig, mount_setattr) on Debian 13.
 attack $hook "mount -o remount,ro the file system above /srv/db" mount -o remount,ro /srv
 echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
+attack $hook "mount -o remount,bind,ro (one mount read-only)" mount -o remount,bind,ro /srv
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,bind,rw /srv; }
+# mount_setattr has no hook: refused where it asks for CAP_SYS_ADMIN.
+attack $hook "static binary: mount_setattr read-only of /srv" raw_mount_api readonly /srv
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,bind,rw /srv; }
 # Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
 # programs, so the hooks alone refuse them (path_chmod, path_chown,
 # inode_setxattr, file_ioctl).

@@ -423,15 +423,16 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "process_vm_readv/writev and /proc/<pid>/mem write aimed at a process outside "
               "the caller's session is refused; the caller is told and goes on.");
         b.add("mount-over-data",
-              b.hook_mechanism("sb_mount/move_mount/sb_umount") + " returns -EPERM",
+              b.hook_mechanism("sb_mount/move_mount/sb_umount, capable (mount_setattr)") +
+                  " returns -EPERM",
               Effect::kPrevents, true,
               "A guarded process cannot mount over, move or unmount protected data, or a "
               "directory above it (in the daemon's mount namespace; one of the process's own "
               "hides nothing from the database server), with mount(2) or the new mount API "
               "(open_tree copies and move_mount meet the move_mount hook; mount --move, whose "
               "source the hook sees only as text, is refused in the daemon's namespace as "
-              "unresolved). Not covered here: mount_setattr (read-only, idmapped), which has "
-              "no hook.");
+              "unresolved; mount_setattr, which has no hook, is refused there where it asks for "
+              "CAP_SYS_ADMIN).");
         b.add("self-signal-raw-syscall",
               b.hook_mechanism("task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, "
                                "capable") +
