@@ -839,19 +839,42 @@ KS_TP(openat2)
 
 /* A link: a new name for a protected file outside its tree, or a new name
  * inside a protected tree (a cron entry, an enabled unit). */
+/* A hard link of protected data (op link) at the syscall tracepoint: a new
+ * name for it that the walk from / does not know, made by the time its
+ * caller stops. The caller stops (KS_FF_ASK; the record's dfd and upath are
+ * the new name's) and the daemon removes the new name before it runs again,
+ * then applies the rule. At the libc layer the call never happens. A new
+ * name inside a protected tree is create-in. */
+static __always_inline void ks_on_link_tp(int olddfd, const char *oldp, int newdfd,
+					  const char *newp)
+{
+	__u64 entry_ns = bpf_ktime_get_boot_ns();
+	struct ks_scratch *s = ks_scratch_get();
+	struct ks_hit hit = {};
+
+	if (!s)
+		return;
+	if (ks_check_path(s, olddfd, oldp, &hit, KS_OP_LINK) != KS_MATCH_NONE) {
+		hit.flags |= KS_FF_ASK;
+		__builtin_memset(&s->meta, 0, sizeof(s->meta));
+		s->upath = (__u64)newp;
+		ks_act(s, &hit, KS_OP_LINK, KS_LAYER_TRACEPOINT, newdfd, 0, entry_ns);
+		return;
+	}
+	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, newdfd, newp, 0);
+}
+
 KS_TP(link)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0), 0);
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0);
+	ks_on_link_tp(KS_AT_FDCWD, (const char *)ARG(0), KS_AT_FDCWD, (const char *)ARG(1));
 	return 0;
 }
 
 KS_TP(linkat)
 {
 	KS_GUARDED_OR_RETURN();
-	ks_on_path(KS_OP_LINK, KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1), 0);
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, (int)ARG(2), (const char *)ARG(3), 0);
+	ks_on_link_tp((int)ARG(0), (const char *)ARG(1), (int)ARG(2), (const char *)ARG(3));
 	return 0;
 }
 

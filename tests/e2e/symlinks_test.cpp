@@ -10,6 +10,7 @@
 // removes the link it made. Ordinary links (a tool's .bin, an interpreter)
 // stay free. Against a real PostgreSQL 15: first shown to reach the data
 // unguarded.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -170,6 +171,37 @@ TEST_F(SymlinksE2E, AStaticProgramsLinkToTheDataIsRemovedBeforeItIsUsed) {
     EXPECT_TRUE(
         session_record(*daemon_, "file", "static-ordinary", std::chrono::seconds(2)).is_null())
         << "an ordinary static link was recorded";
+}
+
+// A hard link of a file of the data, made by a static program, is a second
+// name the walk from / does not know: a write through it (a shell's `>`)
+// empties the file. At the syscall tracepoint the name is made before its
+// maker stops; the daemon removes it before the maker runs again.
+TEST_F(SymlinksE2E, AStaticProgramsHardLinkOfTheDataIsRemovedBeforeItIsUsed) {
+    std::string name = links_ + "/hl";
+    std::string script = "busybox ln " + canary_ + " " + name + "; : > " + name;
+    auto shown = run_command({"sh", "-c", script});
+    EXPECT_EQ(shown.status, 0) << shown.err;
+    EXPECT_EQ(fs::file_size(canary_), 0u) << "unguarded, the write through the link did not "
+                                             "reach the file";
+    fs::remove(name);
+    std::ofstream(canary_) << "rows\n";
+
+    auto r = guarded("hard-link", script);
+    expect_unharmed("hard-link");
+    EXPECT_EQ(fs::file_size(canary_), 5u) << "the file was emptied through a second name";
+    struct stat data {
+    }, made{};
+    if (::stat(canary_.c_str(), &data) == 0 && ::stat(name.c_str(), &made) == 0) {
+        EXPECT_NE(data.st_ino, made.st_ino) << name << " is still a name of the data's file";
+    }
+    json rec = session_record(*daemon_, "file", "hard-link");
+    ASSERT_FALSE(rec.is_null()) << "no record";
+    EXPECT_EQ(rec["op"], "link");
+    EXPECT_EQ(rec["layer"], "tracepoint");
+    EXPECT_EQ(rec["prevented"], false) << "the name was made before its maker stopped";
+    EXPECT_EQ(rec.value("link", ""), name) << rec;
+    EXPECT_EQ(rec.value("link_removed", false), true) << rec;
 }
 
 }  // namespace

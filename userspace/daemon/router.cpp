@@ -67,7 +67,7 @@ void Daemon::on_file(const FileEvent& in) {
     // target reaches no protected data.
     FileEvent ev = in;
     std::string link;
-    if (ev.flags & KS_FF_ASK) {
+    if ((ev.flags & KS_FF_ASK) && ev.op != KS_OP_LINK) {
         bool goes_on = ev.op == KS_OP_SYMLINK_TO ? symlink_reaches_nothing(ev, link)
                                                  : pass_unchanged_metadata(ev);
         if (goes_on) return;
@@ -81,6 +81,14 @@ void Daemon::on_file(const FileEvent& in) {
         (ev.flags & KS_FF_STOPPED) && !link.empty()) {
         auto removed = remove_made_link(ev, link, in.path);
         if (!removed) spdlog::warn("symlink by pid {}: {}", ev.hdr.pid, removed.error().str());
+        facts["link_removed"] = removed && *removed;
+    }
+    // A hard link of protected data, likewise: the new name goes.
+    if (ev.op == KS_OP_LINK && (ev.flags & KS_FF_ASK) && (ev.flags & KS_FF_STOPPED)) {
+        auto name = read_link_path(ev);
+        auto removed = name ? remove_made_hard_link(ev, *name) : Result<bool>(name.error());
+        if (!removed) spdlog::warn("link by pid {}: {}", ev.hdr.pid, removed.error().str());
+        if (name) facts["link"] = *name;
         facts["link_removed"] = removed && *removed;
     }
     if (ev.op == KS_OP_SPACE_WRITE)

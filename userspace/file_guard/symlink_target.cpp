@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <thread>
 
@@ -51,8 +52,10 @@ std::string symlink_target_path(const FileEvent& ev, const std::string& link_pat
     return caller_path(ev.hdr.pid, ev.dfd, dir) + "/" + ev.path;
 }
 
-Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
-                              const std::string& target) {
+namespace {
+
+// The caller stops as its call returns: its name is made by then.
+Status wait_stopped(const FileEvent& ev) {
     using namespace std::chrono;
     auto until = steady_clock::now() + seconds(1);
     while (!task_stopped(ev.hdr.tid)) {
@@ -60,6 +63,33 @@ Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
         if (steady_clock::now() > until) return make_error("it did not stop within a second");
         std::this_thread::sleep_for(microseconds(200));
     }
+    return {};
+}
+
+}  // namespace
+
+Result<bool> remove_made_hard_link(const FileEvent& ev, const std::string& link_path) {
+    if (auto st = wait_stopped(ev); !st) return st.error();
+    std::string root = "/proc/" + std::to_string(ev.hdr.pid) + "/root";
+    std::string old =
+        ev.path.empty() || ev.path[0] == '/' ? root + ev.path : root + ev.start_dir + "/" + ev.path;
+    std::string made = caller_path(ev.hdr.pid, ev.dfd, link_path);
+    struct stat was {
+    }, now{};
+    if (::stat(old.c_str(), &was) != 0 || ::lstat(made.c_str(), &now) != 0) return false;
+    if (was.st_dev != now.st_dev || was.st_ino != now.st_ino || S_ISDIR(now.st_mode)) return false;
+    char a[PATH_MAX], b[PATH_MAX];
+    // The same name (linking a file onto itself fails; a second name for
+    // the same path would be a hard link of the directory above): kept.
+    if (::realpath(old.c_str(), a) && ::realpath(made.c_str(), b) && std::strcmp(a, b) == 0)
+        return false;
+    if (::unlink(made.c_str()) != 0) return sys_error("remove " + made);
+    return true;
+}
+
+Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
+                              const std::string& target) {
+    if (auto st = wait_stopped(ev); !st) return st.error();
     // Through the caller's root, working directory or fd, the last name
     // not followed.
     std::string at = caller_path(ev.hdr.pid, ev.dfd, link_path);

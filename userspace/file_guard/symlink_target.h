@@ -3,7 +3,9 @@
 // (KS_FF_ASK) and the daemon works out where the link would lead, as the
 // kernel will follow it: an absolute target from the caller's root, a
 // relative one from the link's own directory (`ln -s ../../data /tmp/a/x`),
-// through the caller's /proc.
+// through the caller's /proc. The syscall tracepoint stops a static maker
+// only as its call returns: the link (or a hard link's new name, op link)
+// is made by then, and removed here. The waits are bounded (a second).
 #pragma once
 
 #include <string>
@@ -29,5 +31,10 @@ std::string symlink_target_path(const FileEvent& ev, const std::string& link_pat
 // with that target. True when it was removed.
 Result<bool> remove_made_link(const FileEvent& ev, const std::string& link_path,
                               const std::string& target);
+
+// The same for a hard link (op link at the syscall tracepoint): the new name
+// at link_path (relative to ev.dfd) is removed if it is still the object of
+// ev.path (resolved from ev.start_dir), and not that path itself.
+Result<bool> remove_made_hard_link(const FileEvent& ev, const std::string& link_path);
 
 }  // namespace ks

@@ -209,7 +209,11 @@ enum ks_action {
  * layer): a change that changes nothing goes on, with a ks_meta_ticket for
  * the system call that follows; any other is refused. KS_OP_SYMLINK_TO: a
  * link made outside the protected trees: the daemon resolves its target
- * (path) from the link's directory; upath is the link's path argument. */
+ * (path) from the link's directory; upath is the link's path argument (at the
+ * syscall tracepoint the link is made by then: one that reaches protected
+ * data is removed). KS_OP_LINK at the syscall tracepoint: a hard link of
+ * protected data (path), made by then; dfd and upath are the new name's,
+ * which the daemon removes. */
 #define KS_FF_ASK (1u << 11)
 
 /* protected_inodes: key. dev is the kernel's encoding (major << 20 | minor). */
