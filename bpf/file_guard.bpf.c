@@ -861,7 +861,11 @@ static __always_inline void ks_on_link_tp(int olddfd, const char *oldp, int newd
 		ks_act(s, &hit, KS_OP_LINK, KS_LAYER_TRACEPOINT, newdfd, 0, entry_ns);
 		return;
 	}
-	ks_on_path(KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, newdfd, newp, 0);
+	/* One hit for both checks: Linux 6.1 counts this frame with the walk's
+	 * (512 bytes in all). */
+	__builtin_memset(&hit, 0, sizeof(hit));
+	if (ks_check_path(s, newdfd, newp, &hit, KS_OP_CREATE_IN) != KS_MATCH_NONE)
+		ks_act(s, &hit, KS_OP_CREATE_IN, KS_LAYER_TRACEPOINT, newdfd, 0, entry_ns);
 }
 
 KS_TP(link)

@@ -399,16 +399,17 @@ KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 #define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
 #define KS_MS_MOVE 8192
 
-/* mount(2) with MS_MOVE: the hook has the target, and the mount to move only
- * as the text of a path (resolved after the hook). Moving the file system
- * that holds protected data, or one above it, away leaves the data's path
- * empty; the source cannot be judged here, so in the daemon's mount
- * namespace every move by a guarded process is refused as unresolved
- * (protect.unresolved). In a namespace of the process's own it moves
- * nothing the database server sees. (move_mount(2) has a hook with both
- * paths: below.) */
-static __always_inline int ks_check_old_move(struct ks_task_guard *g, struct vfsmount *mnt,
-					     struct dentry *dentry)
+/* A change of mounts whose object the hook cannot resolve (@mnt/@dentry:
+ * what the record shows): in the daemon's mount namespace refused to a
+ * guarded process as unresolved (protect.unresolved); in a namespace of the
+ * process's own it changes nothing the database server sees.
+ * mount(2) with MS_MOVE is one: the hook has the target, and the mount to
+ * move only as the text of a path (resolved after the hook); moving the file
+ * system that holds protected data, or one above it, away leaves the data's
+ * path empty. (move_mount(2) has a hook with both paths: below.) */
+static __always_inline int ks_refuse_unresolved_mount(struct ks_task_guard *g,
+						      struct vfsmount *mnt, struct dentry *dentry,
+						      __u32 op)
 {
 	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -421,7 +422,7 @@ static __always_inline int ks_check_old_move(struct ks_task_guard *g, struct vfs
 	hit.obj.mnt = mnt;
 	hit.obj.dentry = dentry;
 	ks_key_of(dentry, &hit.key);
-	return ks_hook_act(g, &hit, KS_OP_MOUNT_SOURCE, 0, KS_MATCH_UNRESOLVED);
+	return ks_hook_act(g, &hit, op, 0, KS_MATCH_UNRESOLVED);
 }
 
 KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
@@ -434,7 +435,7 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	if (!v && !(flags & KS_MS_PROPAGATION))
 		v = ks_check_ancestor(g, mnt, dentry, KS_OP_MOUNT);
 	if (!v && (flags & KS_MS_MOVE))
-		v = ks_check_old_move(g, mnt, dentry);
+		v = ks_refuse_unresolved_mount(g, mnt, dentry, KS_OP_MOUNT_SOURCE);
 	return v;
 }
 
@@ -583,22 +584,14 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
  * any change in a namespace of the caller's own, goes on. */
 static __always_inline int ks_check_mount_setattr(struct ks_task_guard *g, struct pt_regs *regs)
 {
-	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct ks_hook_hit hit = {};
-	__u64 set_clr[2] = {};
 	const void *uattr = (const void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
+	__u64 set_clr[2] = {};
 
-	if (!cfg || cfg->unresolved_rule >= KS_MAX_RULES || !cfg->host_mnt_ns ||
-	    BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != cfg->host_mnt_ns)
-		return 0;
 	if (bpf_probe_read_user(set_clr, sizeof(set_clr), uattr) == 0 && !set_clr[0] && !set_clr[1])
 		return 0;
-	hit.rule_id = cfg->unresolved_rule;
-	hit.obj.mnt = BPF_CORE_READ(task, fs, pwd.mnt);
-	hit.obj.dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-	ks_key_of(hit.obj.dentry, &hit.key);
-	return ks_hook_act(g, &hit, KS_OP_MOUNT, 0, KS_MATCH_UNRESOLVED);
+	return ks_refuse_unresolved_mount(g, BPF_CORE_READ(task, fs, pwd.mnt),
+					  BPF_CORE_READ(task, fs, pwd.dentry), KS_OP_MOUNT);
 }
 
 KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
