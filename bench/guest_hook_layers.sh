@@ -9,7 +9,10 @@
 # "files" is a static binary: no libc uprobe can trap in it, what differs is
 # the hook layer alone. "files-libc" is the same loop linked against libc, as
 # the database server and most programs are: it traps into every libc uprobe
-# a layer attaches (only the tracepoint mode attaches them).
+# a layer attaches (only the tracepoint mode attaches them). "write" is one
+# 4 KiB pwrite per iteration, static: every write asks the file_permission
+# hook, which the hook layers use for the space budget (protect.min_free, on
+# by default); an unguarded writer leaves it at the guarded-task lookup.
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-20000}
 mkdir -p /tmp/scratch /data/db
@@ -42,7 +45,8 @@ layer_of() {
 measure() {
   echo "$1:files=$(syscall_loop /tmp/scratch "$ITER")" \
     "$1:files-libc=$(syscall_loop_libc /tmp/scratch "$ITER")" \
-    "$1:getppid=$(syscall_loop getppid $((ITER * 10)))"
+    "$1:getppid=$(syscall_loop getppid $((ITER * 10)))" \
+    "$1:write=$(syscall_loop write:/tmp/scratch/w $((ITER * 5)))"
 }
 syscall_loop /tmp/scratch 2000 > /dev/null  # warm-up
 printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' round loop none lsm fentry tracepoint
@@ -54,12 +58,12 @@ for r in $(seq "$ROUNDS"); do
     stop
   done
   pick() { echo "$res" | tr ' ' '\n' | grep "^$1:$2=" | cut -d= -f2; }
-  for loop in files files-libc getppid; do
+  for loop in files files-libc getppid write; do
     printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' "$r" "$loop" "$(pick none $loop)" \
       "$(pick lsm $loop)" "$(pick fentry $loop)" "$(pick tracepoint $loop)"
   done
 done
 echo "(ns per iteration of an unguarded process under TCG: files = open, close,"
 echo " stat, unlink, static; files-libc = the same, dynamic; getppid = one getppid,"
-echo " static; kernel $(uname -r),"
+echo " static; write = one 4 KiB pwrite, static; kernel $(uname -r),"
 echo " lsm=$(cat /sys/kernel/security/lsm))"

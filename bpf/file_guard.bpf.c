@@ -18,7 +18,7 @@
  * down to each protected root, and the start directory's ancestors are
  * checked against the protected inodes.
  */
-#include "ks_protect.bpf.h"
+#include "ks_space.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -198,18 +198,6 @@ static long ks_walk_step(__u32 i, void *data)
 		return 1;
 	}
 	return c == 0;
-}
-
-static __always_inline struct file *ks_file_of_fd(struct task_struct *task, int fd)
-{
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
-	struct file *f = NULL;
-
-	if (fd < 0 || (unsigned int)fd >= max)
-		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
 }
 
 /* Result of a check; the event is built from it. */
@@ -421,7 +409,7 @@ static __always_inline __u32 ks_check_path(struct ks_scratch *s, int dfd, const 
 	}
 	if (w.result == KS_MATCH_NONE && w.off_depth == 0 &&
 	    (op == KS_OP_RENAME_FROM || op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT ||
-	     op == KS_OP_UMOUNT || op == KS_OP_MOUNT_SOURCE) &&
+	     op == KS_OP_UMOUNT || op == KS_OP_MOUNT_SOURCE || op == KS_OP_REMOUNT) &&
 	    ks_ancestor_rule(&w.cur, op, &w.rule_id)) {
 		/* The path ends on a directory above a protected root: moving it
 		 * away (or an exchange onto it), or a mount there, takes the root
@@ -1036,8 +1024,6 @@ KS_TP(ioctl)
  * nothing is written through the fd (another thread of the process racing
  * for the fd number in that instant is the one gap).
  */
-#define KS_S_IFMT 0170000
-#define KS_S_IFBLK 0060000
 #define KS_FMODE_WRITE 0x2
 
 static __always_inline void ks_on_opened(long ret)
@@ -1108,6 +1094,16 @@ KS_TP_EXIT(creat)
  * process's own the daemon never sees it): judged as a mount there. */
 #define KS_MS_BIND 4096
 #define KS_MS_MOVE 8192
+/* MS_REMOUNT without MS_BIND reconfigures the file system itself (its
+ * superblock: read-only, its options), for every mount of it in every
+ * namespace: a remount (KS_OP_REMOUNT), judged in the caller's own
+ * namespace too. With MS_BIND it changes that one mount's flags. */
+#define KS_MS_REMOUNT 32
+
+static __always_inline __u32 ks_mount_op(__u64 flags)
+{
+	return (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT ? KS_OP_REMOUNT : KS_OP_MOUNT;
+}
 
 /* A mount source given by an fd (the new mount API's empty path): the
  * object it is open on, protected, inside protected data or above it; not
@@ -1192,13 +1188,24 @@ static __always_inline void ks_on_mount_setattr(__u32 layer, int dfd, const char
 	ks_on_path(KS_OP_MOUNT, layer, dfd, path, 0);
 }
 
+/* fspick() picks the file system mounted at a path for reconfiguration;
+ * fsconfig(FSCONFIG_CMD_RECONFIGURE) then remounts it (read-only...), as
+ * mount(2) with MS_REMOUNT does. Judged as that remount, at the pick:
+ * nothing has changed yet, so even the tracepoint's kill, which lands as the
+ * call returns, comes before the fsconfig that would. */
+static __always_inline void ks_on_fspick(__u32 layer, int dfd, const char *path)
+{
+	ks_on_path(KS_OP_REMOUNT, layer, dfd, path, 0);
+}
+
 KS_TP(mount)
 {
 	KS_GUARDED_OR_RETURN();
 	__u64 flags = ARG(3);
 	if (flags & KS_MS_PROPAGATION)
 		return 0;
-	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1), 0) &&
+	if (!ks_on_path(ks_mount_op(flags), KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(1),
+			0) &&
 	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
 		ks_on_mount_source(KS_LAYER_TRACEPOINT, KS_AT_FDCWD, (const char *)ARG(0));
 	return 0;
@@ -1234,6 +1241,13 @@ KS_TP(mount_setattr)
 	return 0;
 }
 
+KS_TP(fspick)
+{
+	KS_GUARDED_OR_RETURN();
+	ks_on_fspick(KS_LAYER_TRACEPOINT, (int)ARG(0), (const char *)ARG(1));
+	return 0;
+}
+
 /* io_uring operations bypass the syscall hooks above: guarded processes do
  * not get to use it (policy: protect.io_uring). */
 KS_TP(io_uring_setup)
@@ -1258,73 +1272,20 @@ KS_TP(io_uring_register)
 }
 
 /*
- * The space budget (protect.min_free): what guarded processes write to a file
- * system holding protected data is counted against the free space above the
- * policy's floor (events.h: ks_space_written). A write that would pass it is
- * refused here, at the entry of the call: the task is sent SIGKILL before the
- * call copies anything, and the kernel's write loops (generic_perform_write,
- * iomap's, shmem's) test for a fatal signal before each chunk, so the call
- * ends with nothing written. Counted: write, pwrite64, writev, pwritev,
- * pwritev2, fallocate (unless it punches or collapses), copy_file_range,
- * sendfile and splice into a regular file. Not counted: stores through a
- * shared mapping, AIO (io_uring is refused to guarded processes).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u64);
-	__type(value, __u64);
-} space_limit SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u64);
-	__type(value, struct ks_space_written);
-} space_written SEC(".maps");
-
-#define KS_S_IFREG 0100000
-#define KS_S_IFIFO 0010000
-#define KS_O_DIRECT 040000
-#define KS_FALLOC_FL_PUNCH_HOLE 0x02
-#define KS_FALLOC_FL_COLLAPSE_RANGE 0x08
-#define KS_IOV_MAX 1024
-
-/*
+ * The space budget at the write system calls' entries (ks_space.bpf.h): the
+ * task is sent SIGKILL before the call copies anything, and the kernel's
+ * write loops (generic_perform_write, iomap's, shmem's) test for a fatal
+ * signal before each chunk, so the call ends with nothing written.
+ *
  * layer: the tracepoint counts what the call asks to write; a libc uprobe
  * (fallocate, which ext4 carries out in full after a kill at the syscall's
  * entry) only looks, so that the call is not counted twice.
  */
-/* Where a write counts: a regular file on a file system with a budget (and
- * the budget on). Looked up once, before the write's size is worked out, so
- * that a write to anything else (a pipe, a socket, a terminal) costs no more. */
-struct ks_space_target {
-	struct file *f;
-	__u64 dev;
-	__u64 *limit;
-	struct ks_space_written *w;
-	__u32 rule_id;
-};
-
 static __always_inline bool ks_space_target(int fd, struct ks_space_target *t)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct ks_config *cfg = bpf_map_lookup_elem(&file_config, &(__u32){0});
 
-	if (!cfg || cfg->space_rule >= KS_MAX_RULES)
-		return false;
-	t->rule_id = cfg->space_rule;
-	struct file *f = ks_file_of_fd(task, fd);
-	if (!f)
-		return false;
-	t->f = f;
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & KS_S_IFMT) != KS_S_IFREG)
-		return false;
-	t->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	t->limit = bpf_map_lookup_elem(&space_limit, &t->dev);
-	t->w = bpf_map_lookup_elem(&space_written, &t->dev);
-	return t->limit && t->w;
+	return ks_space_target_file(ks_file_of_fd(task, fd), t);
 }
 
 static __always_inline void ks_on_space_write(__u32 layer, struct ks_space_target *t, int fd,
@@ -1385,33 +1346,6 @@ static __always_inline void ks_on_space_write(__u32 layer, struct ks_space_targe
 			ks_on_space_write(layer, &t_, (int)(fd), (bytes), allocate);               \
 	} while (0)
 
-struct ks_iov_sum {
-	const struct iovec *iov;
-	__u64 n;
-	__u64 bytes;
-};
-
-static long ks_iov_step(__u64 i, void *ctx)
-{
-	struct ks_iov_sum *sum = ctx;
-	struct iovec v = {};
-
-	if (i >= sum->n)
-		return 1;
-	if (bpf_probe_read_user(&v, sizeof(v), &sum->iov[i]))
-		return 1;
-	sum->bytes += (__u64)v.iov_len;
-	return 0;
-}
-
-static __always_inline __u64 ks_iov_bytes(const struct iovec *iov, __u64 n)
-{
-	struct ks_iov_sum sum = {.iov = iov, .n = n < KS_IOV_MAX ? n : KS_IOV_MAX};
-
-	bpf_loop(KS_IOV_MAX, ks_iov_step, &sum, 0);
-	return sum.bytes;
-}
-
 #define KS_SPACE_TP(name)                                                                          \
 	SEC("tp/syscalls/sys_enter_" #name) int ks_space_##name(struct trace_event_raw_sys_enter *ctx)
 
@@ -1460,37 +1394,6 @@ KS_SPACE_TP(fallocate)
 		return 0;
 	KS_SPACE(KS_LAYER_TRACEPOINT, ARG(0), ARG(3), true);
 	return 0;
-}
-
-/*
- * What a copy between descriptors can move: no more than the source has from
- * where it reads (cp asks copy_file_range for the largest length there is and
- * stops at the end of the file), or than a pipe holds.
- */
-static __always_inline __u64 ks_source_bytes(int fd, const __s64 *uoff, __u64 len)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *f = ks_file_of_fd(task, fd);
-
-	if (!f)
-		return 0; /* EBADF: nothing is copied */
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	umode_t mode = BPF_CORE_READ(inode, i_mode);
-	if ((mode & KS_S_IFMT) == KS_S_IFREG) {
-		__s64 size = BPF_CORE_READ(inode, i_size);
-		__s64 pos = BPF_CORE_READ(f, f_pos);
-		if (uoff && bpf_probe_read_user(&pos, sizeof(pos), uoff))
-			return len;
-		__u64 left = size > pos ? (__u64)(size - pos) : 0;
-		return len < left ? len : left;
-	}
-	if ((mode & KS_S_IFMT) == KS_S_IFIFO) {
-		struct pipe_inode_info *pipe = BPF_CORE_READ(f, private_data);
-		__u64 most = (__u64)BPF_CORE_READ(pipe, max_usage) * 4096;
-		if (most)
-			return len < most ? len : most;
-	}
-	return len;
 }
 
 KS_SPACE_TP(copy_file_range)
@@ -1804,7 +1707,7 @@ KS_UPROBE(mount), const char *source, const char *target, const char *type, unsi
 	KS_UP_GUARDED_OR_RETURN();
 	if (flags & KS_MS_PROPAGATION)
 		return 0;
-	if (!ks_on_path(KS_OP_MOUNT, KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0) &&
+	if (!ks_on_path(ks_mount_op(flags), KS_LAYER_UPROBE, KS_AT_FDCWD, target, 0) &&
 	    (flags & (KS_MS_BIND | KS_MS_MOVE)))
 		ks_on_mount_source(KS_LAYER_UPROBE, KS_AT_FDCWD, source);
 	return 0;
@@ -1836,6 +1739,13 @@ KS_UPROBE(mount_setattr), int dfd, const char *path, unsigned int flags, const v
 {
 	KS_UP_GUARDED_OR_RETURN();
 	ks_on_mount_setattr(KS_LAYER_UPROBE, dfd, path, attr);
+	return 0;
+}
+
+KS_UPROBE(fspick), int dfd, const char *path, unsigned int flags)
+{
+	KS_UP_GUARDED_OR_RETURN();
+	ks_on_fspick(KS_LAYER_UPROBE, dfd, path);
 	return 0;
 }
 

@@ -24,6 +24,9 @@
  * Reboot and module unloading, which have no hook of their own, are refused
  * where they ask for their capability.
  *
+ * The space budget (protect.min_free, ks_space.bpf.h) is counted at
+ * file_permission, which every write asks before it writes.
+ *
  * Self-protection: signals to the daemon, ptrace of it (and process_vm_*,
  * /proc/<pid>/mem, which the kernel checks the same way), bpf() and kernel
  * module or kexec loads by guarded tasks are refused, and the task killed.
@@ -42,8 +45,8 @@
  * anyway). The daemon and doctor use it only after a probe in which it
  * refused a real unlink.
  */
-#include "ks_protect.bpf.h"
 #include "ks_self.bpf.h"
+#include "ks_space.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -77,12 +80,45 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KS_RENAME_EXCHANGE (1 << 1)
 #define KS_PTRACE_MODE_ATTACH 0x02
 
+/* System calls some hooks tell apart, by the caller's registers (the hook
+ * is called from inside them and is not told which). */
+#define KS_NR_MOUNT_SETATTR 442 /* the same on x86_64 and arm64 */
+#define KS_NR_FSPICK 433
+#if defined(__TARGET_ARCH_x86)
+#define KS_NR_REBOOT 169
+#define KS_NR_DELETE_MODULE 176
+#define KS_NR_WRITE 1
+#define KS_NR_PWRITE64 18
+#define KS_NR_WRITEV 20
+#define KS_NR_SENDFILE 40
+#define KS_NR_SPLICE 275
+#define KS_NR_FALLOCATE 285
+#define KS_NR_PWRITEV 296
+#define KS_NR_COPY_FILE_RANGE 326
+#define KS_NR_PWRITEV2 328
+#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define KS_NR_REBOOT 142
+#define KS_NR_DELETE_MODULE 106
+#define KS_NR_WRITE 64
+#define KS_NR_PWRITE64 68
+#define KS_NR_WRITEV 66
+#define KS_NR_SENDFILE 71
+#define KS_NR_SPLICE 76
+#define KS_NR_FALLOCATE 47
+#define KS_NR_PWRITEV 70
+#define KS_NR_COPY_FILE_RANGE 285
+#define KS_NR_PWRITEV2 287
+#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#endif
+
 /* The object an operation is about, and the protected inode that covers it. */
 struct ks_hook_hit {
 	struct path obj;
 	struct ks_inode_key key;
 	__u32 rule_id;
 	__u32 pflags;
+	__u64 bytes; /* KS_OP_SPACE_WRITE */
 };
 
 static __always_inline bool ks_obj_protected(struct vfsmount *mnt, struct dentry *dentry,
@@ -150,7 +186,7 @@ static __always_inline int ks_hook_act(struct ks_task_guard *g, struct ks_hook_h
 	ev->ino = hit->key.ino;
 	ev->path[0] = 0;
 	ev->path_len = 0;
-	ev->bytes = 0;
+	ev->bytes = hit->bytes;
 	/* The object's own path, leaf first, in the place of a start directory. */
 	ev->cwd_len = ks_path_components(&hit->obj, ev->cwd, &trunc);
 	flags |= KS_FF_OBJECT;
@@ -272,8 +308,6 @@ KS_HOOK(file_truncate, struct file *file)
  * protected data's among them) can be overwritten, discarded or zeroed
  * through that fd (write, BLKDISCARD, BLKZEROOUT all need it). By policy
  * (protect.block_devices), any block device, whatever its name or node. */
-#define KS_S_IFMT 0170000
-#define KS_S_IFBLK 0060000
 
 static __always_inline int ks_check_block_device(struct ks_task_guard *g, struct file *file,
 						 __u32 f_flags)
@@ -307,7 +341,141 @@ KS_HOOK(file_open, struct file *file)
 			f_flags & KS_O_TRUNC ? KS_OP_OPEN_TRUNC : KS_OP_OPEN_WRITE, f_flags);
 }
 
+/* ---- space (protect.min_free) ---- */
+
+/*
+ * Every read and write asks file_permission (rw_verify_area), and so do
+ * fallocate, copy_file_range, sendfile and splice for the file they write;
+ * the hook is not given the size. It is read from the system call the task
+ * is in (its registers), and counted once per call: a copy may ask more than
+ * once (sendfile, splice per chunk, copy_file_range falling back to splice).
+ * A call is known by its arguments, the writer's file position and the
+ * task's count of write calls (syscw, which every write call but splice and
+ * fallocate raises): a second ask of the same call is not counted, a second
+ * call with the same arguments is (its position or syscw moved), unless it
+ * writes to the same place (a pwrite or fallocate again: no new space).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* pid_tgid */
+	__type(value, __u64); /* the call last counted */
+} space_calls SEC(".maps");
+
+#define KS_MAY_WRITE 0x2
+
+static __always_inline __u64 ks_mix(__u64 h, __u64 v)
+{
+	return (h ^ v) * 0x100000001b3ULL;
+}
+
+#ifdef KS_SYSCALL_NR
+/* What the system call this task is in asks to write to @file; 0 for a call
+ * that is not counted (or not sized: AIO) and for a second ask of the same
+ * call. */
+static __always_inline __u64 ks_call_write_bytes(struct file *file)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = KS_SYSCALL_NR(regs);
+	__u64 a1 = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	__u64 a2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	__u64 a3 = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	__u64 a4 = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	__u64 a5 = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	const __s64 *out_off = NULL;
+	__u64 bytes = 0;
+
+	switch (nr) {
+	case KS_NR_WRITE:
+	case KS_NR_PWRITE64:
+		bytes = a3;
+		break;
+	case KS_NR_WRITEV:
+	case KS_NR_PWRITEV:
+	case KS_NR_PWRITEV2:
+		bytes = ks_iov_bytes((const struct iovec *)a2, a3);
+		break;
+	case KS_NR_FALLOCATE:
+		if (!(a2 & (KS_FALLOC_FL_PUNCH_HOLE | KS_FALLOC_FL_COLLAPSE_RANGE)))
+			bytes = a4;
+		break;
+	case KS_NR_COPY_FILE_RANGE:
+		bytes = ks_source_bytes((int)a1, (const __s64 *)a2, a5);
+		out_off = (const __s64 *)a4;
+		break;
+	case KS_NR_SENDFILE:
+		bytes = ks_source_bytes((int)a2, (const __s64 *)a3, a4);
+		break;
+	case KS_NR_SPLICE:
+		bytes = ks_source_bytes((int)a1, (const __s64 *)a2, a5);
+		out_off = (const __s64 *)a4;
+		break;
+	}
+	if (!bytes)
+		return 0;
+	__s64 pos = BPF_CORE_READ(file, f_pos);
+	if (out_off)
+		bpf_probe_read_user(&pos, sizeof(pos), out_off);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 syscw = 0;
+	if (bpf_core_field_exists(task->ioac.syscw))
+		syscw = BPF_CORE_READ(task, ioac.syscw);
+	__u64 call = ks_mix(ks_mix(ks_mix(ks_mix(ks_mix(ks_mix(0xcbf29ce484222325ULL, nr), a1), a2),
+					  a3 ^ (a4 << 1) ^ (a5 << 2)),
+				   (__u64)pos),
+			    syscw);
+	__u64 tid = bpf_get_current_pid_tgid();
+	__u64 *last = bpf_map_lookup_elem(&space_calls, &tid);
+	if (last && *last == call)
+		return 0;
+	bpf_map_update_elem(&space_calls, &tid, &call, BPF_ANY);
+	return bytes;
+}
+
+/* A write by a guarded task that would bring a file system holding protected
+ * data under protect.min_free is refused before it writes anything (op
+ * write, match low-space). Reads leave at the first test. */
+KS_HOOK(file_permission, struct file *file, int mask)
+{
+	if (ret || !(mask & KS_MAY_WRITE))
+		return ret;
+	struct ks_task_guard *g = ks_guard_of_current();
+	if (!g)
+		return 0;
+	struct ks_space_target t = {};
+	if (!ks_space_target_file(file, &t))
+		return 0;
+	__u64 bytes = ks_call_write_bytes(file);
+	if (!bytes)
+		return 0;
+	struct ks_space_written *w = t.w;
+	__u64 lim = *t.limit;
+	if (__sync_fetch_and_add(&w->bytes, bytes) + bytes <= lim)
+		return 0;
+	__u32 rule_id = t.rule_id;
+	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
+	if (ks_exemption(rule, 0, g, bpf_ktime_get_boot_ns())) {
+		/* Let through (monitor, window): counted, and recorded once per
+		 * limit the daemon sets, not once per write. */
+		if (w->reported_limit == lim)
+			return 0;
+		w->reported_limit = lim;
+	} else {
+		/* Refused: it writes nothing, so it spends nothing. */
+		__sync_fetch_and_sub(&w->bytes, bytes);
+	}
+	struct ks_hook_hit hit = {.rule_id = rule_id, .bytes = bytes};
+	hit.obj.mnt = BPF_CORE_READ(file, f_path.mnt);
+	hit.obj.dentry = BPF_CORE_READ(file, f_path.dentry);
+	hit.key.dev = t.dev;
+	hit.key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	return ks_hook_act(g, &hit, KS_OP_SPACE_WRITE, BPF_CORE_READ(file, f_flags),
+			   KS_MATCH_LOW_SPACE);
+}
+#endif
+
 /* ---- metadata: the owner must still be able to read and write its data ---- */
+
 
 /* The xattr and ACL hooks are given a dentry without its mount: the walk up
  * from it (ks_check with no mount) stays in its own file system, so a
@@ -398,6 +566,8 @@ KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 /* Propagation changes (mount --make-private...) move nothing. */
 #define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
 #define KS_MS_MOVE 8192
+#define KS_MS_BIND 4096
+#define KS_MS_REMOUNT 32
 
 /* A change of mounts whose object the hook cannot resolve (@mnt/@dentry:
  * what the record shows): in the daemon's mount namespace refused to a
@@ -406,7 +576,9 @@ KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
  * mount(2) with MS_MOVE is one: the hook has the target, and the mount to
  * move only as the text of a path (resolved after the hook); moving the file
  * system that holds protected data, or one above it, away leaves the data's
- * path empty. (move_mount(2) has a hook with both paths: below.) */
+ * path empty. (move_mount(2) has a hook with both paths: below.)
+ * A remount (KS_OP_REMOUNT) changes the file system itself, which every
+ * namespace sees: refused in any. */
 static __always_inline int ks_refuse_unresolved_mount(struct ks_task_guard *g,
 						      struct vfsmount *mnt, struct dentry *dentry,
 						      __u32 op)
@@ -415,8 +587,10 @@ static __always_inline int ks_refuse_unresolved_mount(struct ks_task_guard *g,
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ks_hook_hit hit = {};
 
-	if (!cfg || cfg->unresolved_rule >= KS_MAX_RULES || !cfg->host_mnt_ns ||
-	    BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != cfg->host_mnt_ns)
+	if (!cfg || cfg->unresolved_rule >= KS_MAX_RULES)
+		return 0;
+	if (op != KS_OP_REMOUNT &&
+	    (!cfg->host_mnt_ns || BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != cfg->host_mnt_ns))
 		return 0;
 	hit.rule_id = cfg->unresolved_rule;
 	hit.obj.mnt = mnt;
@@ -431,9 +605,13 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	KS_ENTRY(g);
 	struct vfsmount *mnt = BPF_CORE_READ(path, mnt);
 	struct dentry *dentry = BPF_CORE_READ(path, dentry);
-	int v = ks_check(g, mnt, dentry, KS_OP_MOUNT, 0);
+	/* MS_REMOUNT without MS_BIND: the file system itself, in every
+	 * namespace (ks_ancestor_rule). */
+	__u32 op = (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT ? KS_OP_REMOUNT
+									   : KS_OP_MOUNT;
+	int v = ks_check(g, mnt, dentry, op, 0);
 	if (!v && !(flags & KS_MS_PROPAGATION))
-		v = ks_check_ancestor(g, mnt, dentry, KS_OP_MOUNT);
+		v = ks_check_ancestor(g, mnt, dentry, op);
 	if (!v && (flags & KS_MS_MOVE))
 		v = ks_refuse_unresolved_mount(g, mnt, dentry, KS_OP_MOUNT_SOURCE);
 	return v;
@@ -564,16 +742,6 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 #define KS_CAP_SYS_MODULE 16
 #define KS_CAP_SYS_ADMIN 21
 #define KS_CAP_SYS_BOOT 22
-#define KS_NR_MOUNT_SETATTR 442 /* the same on x86_64 and arm64 */
-#if defined(__TARGET_ARCH_x86)
-#define KS_NR_REBOOT 169
-#define KS_NR_DELETE_MODULE 176
-#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
-#elif defined(__TARGET_ARCH_arm64)
-#define KS_NR_REBOOT 142
-#define KS_NR_DELETE_MODULE 106
-#define KS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
-#endif
 
 /* mount_setattr(2) (read-only, no-exec, idmapped: what a remount does to one
  * mount; util-linux's mount uses it from 2.39) has no hook, but it asks for
@@ -608,6 +776,16 @@ KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, un
 		return ks_refuse_tamper(g, KS_TAMPER_MODULE, 0, 0);
 	if (cap == KS_CAP_SYS_ADMIN && nr == KS_NR_MOUNT_SETATTR)
 		return ks_check_mount_setattr(g, regs);
+	/* fspick(2) picks a file system to reconfigure (fsconfig's
+	 * FSCONFIG_CMD_RECONFIGURE: a remount, read-only...); no hook sees
+	 * that remount, and the pick asks for CAP_SYS_ADMIN before it resolves
+	 * its path: refused as unresolved, as mount_setattr is, and in every
+	 * namespace (the file system is the same in all of them). */
+	if (cap == KS_CAP_SYS_ADMIN && nr == KS_NR_FSPICK) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		return ks_refuse_unresolved_mount(g, BPF_CORE_READ(task, fs, pwd.mnt),
+						  BPF_CORE_READ(task, fs, pwd.dentry), KS_OP_REMOUNT);
+	}
 #endif
 	return 0;
 }

@@ -9,6 +9,12 @@
 #define KS_SIGKILL 9
 #define KS_SIGSTOP 19
 
+/* An inode's type (i_mode & KS_S_IFMT). */
+#define KS_S_IFMT 0170000
+#define KS_S_IFREG 0100000
+#define KS_S_IFBLK 0060000
+#define KS_S_IFIFO 0010000
+
 static __always_inline void ks_count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -179,6 +185,19 @@ static __always_inline __u32 ks_path_components(struct path *path, char *buf, bo
 	bpf_loop(KS_PATH_DEPTH, ks_path_step, &w, 0);
 	*truncated = !w.complete;
 	return w.off < KS_PATH_BUF ? w.off : KS_PATH_BUF;
+}
+
+/* The open file behind descriptor @fd of @task, NULL if there is none. */
+static __always_inline struct file *ks_file_of_fd(struct task_struct *task, int fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
 }
 
 #endif /* KS_HELPERS_BPF_H */

@@ -60,7 +60,9 @@ static __always_inline void ks_key_of(struct dentry *d, struct ks_inode_key *k)
 /* The rule of the protected root below the directory with @key, if it is
  * one of the directories above a protected root. Mounts count only in the
  * daemon's mount namespace: one a process made for itself (unshare -m, ip
- * netns exec) hides nothing from the database server. */
+ * netns exec) hides nothing from the database server. A remount
+ * (KS_OP_REMOUNT) changes the file system itself, seen from every namespace:
+ * it counts in all of them. */
 static __always_inline bool ks_ancestor_rule(struct ks_inode_key *key, __u32 op, __u32 *rule_id)
 {
 	__u32 *rule = bpf_map_lookup_elem(&protected_ancestors, key);

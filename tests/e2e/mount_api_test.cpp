@@ -1,7 +1,8 @@
-// The new mount API (open_tree, move_mount, mount_setattr: Linux 5.2+,
-// glibc 2.36+) makes the same mounts as mount(2) in steps: a copy of a tree
-// put at another name (a bind mount), an existing mount moved away, a mount
-// made read-only. Each is first shown to reach data on a tree that is not
+// The new mount API (open_tree, move_mount, mount_setattr, fspick and
+// fsconfig: Linux 5.2+, glibc 2.36+) makes the same mounts as mount(2) in
+// steps: a copy of a tree put at another name (a bind mount), an existing
+// mount moved away, a mount made read-only, a file system remounted
+// read-only. Each is first shown to reach data on a tree that is not
 // protected (the file deleted through the copy, the tree gone from its path,
 // a write refused by the file system); guarded, against protected data, the
 // call is refused and the data stays where it was, writable.
@@ -27,7 +28,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // The glibc functions, through ctypes: bind SRC VIEW [NAME] | move MNT DEST |
-// readonly MNT, as tests/helpers/raw_mount_api.c does with raw calls.
+// readonly MNT | reconfigure MNT, as tests/helpers/raw_mount_api.c does with
+// raw calls.
 constexpr const char* kLibcMountApi = R"(import ctypes, os, sys
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 def check(what, r):
@@ -47,6 +49,10 @@ if op in ("bind", "move"):
 elif op == "readonly":
     attr = (ctypes.c_uint64 * 4)(1, 0, 0, 0)  # attr_set = MOUNT_ATTR_RDONLY
     check("mount_setattr", libc.mount_setattr(-100, sys.argv[2].encode(), 0, ctypes.byref(attr), 32))
+elif op == "reconfigure":
+    fd = check("fspick", libc.fspick(-100, sys.argv[2].encode(), 0))
+    check("fsconfig ro", libc.fsconfig(fd, 0, b"ro", None, 0))  # FSCONFIG_SET_FLAG
+    check("fsconfig reconfigure", libc.fsconfig(fd, 7, None, None, 0))  # FSCONFIG_CMD_RECONFIGURE
 )";
 
 class MountApiE2E : public ::testing::Test {
@@ -246,6 +252,67 @@ TEST_F(MountApiE2E, TheDataIsNotMadeReadOnlyButInTheCallersOwnNamespace) {
     EXPECT_TRUE(data_writable());
     EXPECT_TRUE(file_record("readonly-own", std::chrono::seconds(2)).is_null())
         << "a change in the caller's own namespace was recorded";
+}
+
+TEST_F(MountApiE2E, TheDatasFileSystemIsNotRemountedReadOnlyFromAnyNamespace) {
+    // Unguarded: a remount changes the file system itself, so one made in a
+    // mount namespace of the caller's own (unshare -m) makes it read-only
+    // for every other namespace too: fspick + fsconfig, and util-linux's
+    // mount -o remount,ro.
+    std::string scratch = arena() + "/scratch";
+    auto scratch_writable = [&] {
+        std::string probe = scratch + "/.write-probe";
+        bool ok = static_cast<bool>(std::ofstream(probe) << "x\n");
+        std::error_code ec;
+        fs::remove(probe, ec);
+        return ok && !ec;
+    };
+    for (const auto& how :
+         {raw_api("reconfigure " + scratch), std::string("mount -o remount,ro ") + scratch}) {
+        auto r = run_command({"sh", "-c", in_own_namespace(how)});
+        EXPECT_EQ(r.status, 0) << how << r.out << r.err;
+        EXPECT_FALSE(scratch_writable()) << how << ": still writable from here";
+        ASSERT_EQ(::mount(nullptr, scratch.c_str(), nullptr, MS_REMOUNT, "size=8m"), 0)
+            << std::strerror(errno);
+        ASSERT_TRUE(scratch_writable());
+    }
+    // Guarded, against the file system that holds the data, from the
+    // caller's own namespace as well: glibc's fspick and mount(2) are
+    // stopped before the call; a static program's raw fspick is stopped as
+    // it returns, before the fsconfig that would remount.
+    struct Case {
+        std::string session, script, layer;
+    };
+    for (const Case& c :
+         {Case{"remount-libc", libc_api("reconfigure " + arena() + "/srv"), "uprobe"},
+          Case{"remount-libc-own", in_own_namespace(libc_api("reconfigure " + arena() + "/srv")),
+               "uprobe"},
+          Case{"remount-raw-own", in_own_namespace(raw_api("reconfigure " + arena() + "/srv")),
+               "tracepoint"},
+          Case{"remount-mount-own", in_own_namespace("mount -o remount,ro " + arena() + "/srv"),
+               "uprobe"}}) {
+        auto r = guarded(c.session, c.script);
+        EXPECT_NE(r.status, 0) << c.session << ": " << r.out;
+        EXPECT_EQ(r.out.find("fsconfig reconfigure: ok"), std::string::npos) << c.session;
+        EXPECT_TRUE(data_writable()) << c.session << ": the data's file system is read-only";
+        if (!data_writable())
+            ::mount(nullptr, (arena() + "/srv").c_str(), nullptr, MS_REMOUNT, "size=8m");
+        json rec = file_record(c.session);
+        ASSERT_FALSE(rec.is_null()) << c.session << ": no record";
+        EXPECT_EQ(rec["op"], "remount") << c.session;
+        EXPECT_EQ(rec["match"], "ancestor-of-protected") << c.session;
+        EXPECT_EQ(rec["rule"], "protect:" + data()) << c.session;
+        EXPECT_EQ(rec["layer"], c.layer) << c.session;
+    }
+    // Another file system is remounted freely (and made writable again).
+    auto r = guarded("remount-free", raw_api("reconfigure " + scratch) + " && " +
+                                         libc_api("reconfigure " + scratch));
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_FALSE(scratch_writable());
+    EXPECT_TRUE(file_record("remount-free", std::chrono::seconds(2)).is_null())
+        << "remounting an unprotected file system was recorded";
+    ASSERT_EQ(::mount(nullptr, scratch.c_str(), nullptr, MS_REMOUNT, "size=8m"), 0)
+        << std::strerror(errno);
 }
 
 }  // namespace

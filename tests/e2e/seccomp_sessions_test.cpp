@@ -448,13 +448,17 @@ TEST_F(SeccompSessions, TheDatasFileSystemIsNotMovedCopiedOrMadeReadOnlyByRawCal
          {std::pair<std::string, std::vector<std::string>>{
               "move", {"move", arena + "/srv", arena + "/moved"}},
           {"copy", {"bind", arena + "/srv/db", arena + "/view", "PG_VERSION"}},
-          {"readonly", {"readonly", arena + "/srv"}}}) {
+          {"readonly", {"readonly", arena + "/srv"}},
+          {"reconfigure", {"reconfigure", arena + "/srv"}}}) {
         std::vector<std::string> argv = {"run", "--session", session, "--", mount_api};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = d_->cli(argv);
         EXPECT_NE(r.status, 0) << session << ": " << r.out;
         EXPECT_NE(r.out.find("EPERM"), std::string::npos) << session << ": " << r.out << r.err;
         EXPECT_TRUE(fs::exists(arena + "/srv/db/PG_VERSION")) << session;
+        if (session == "reconfigure") {
+            EXPECT_NE(r.out.find("fspick: EPERM"), std::string::npos) << r.out;
+        }
         json rec = session_record(*d_, "file", session);
         ASSERT_FALSE(rec.is_null()) << session << ": no record";
         EXPECT_EQ(rec.value("layer", ""), "seccomp") << session;

@@ -111,15 +111,18 @@ class SpaceE2E : public ::testing::Test {
     }
     // The server has written what it had to write (a checkpoint makes and
     // recycles its WAL segments, 16 MiB each, at once), and the daemon's
-    // last look at the free space came after it: the budget it returns is
-    // the one guarded processes meet next.
+    // last look at the free space came after it, with no guarded write
+    // counted since the look before (the limit then rises to what is free):
+    // the budget it returns is the one guarded processes meet next.
     static json settled_budget() {
         (void)server_->query("CHECKPOINT");
         json f;
         wait_until(
             [&] {
                 f = budget();
-                return f.value("free_bytes", uint64_t{0}) == space().avail;
+                return f.value("free_bytes", uint64_t{0}) == space().avail &&
+                       f.value("headroom_bytes", uint64_t{1}) ==
+                           f.value("above_floor_bytes", uint64_t{0});
             },
             std::chrono::seconds(10));
         return f;

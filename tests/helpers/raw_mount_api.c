@@ -11,6 +11,10 @@
  *   raw_mount_api readonly MNT
  *       mount_setattr(MOUNT_ATTR_RDONLY) of the mount at MNT, as a
  *       remount read-only: its server can no longer write
+ *   raw_mount_api reconfigure MNT
+ *       the file system mounted at MNT picked (fspick) and reconfigured
+ *       read-only (fsconfig: "ro", then FSCONFIG_CMD_RECONFIGURE): a
+ *       remount of the superblock, every mount of it read-only
  * Prints each call's result (errno name on failure); exits 0 when every call
  * succeeded, 1 otherwise. */
 #define _GNU_SOURCE
@@ -31,6 +35,14 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fspick
+#define SYS_fspick 433
+#endif
+#define FSCONFIG_SET_FLAG_CMD 0
+#define FSCONFIG_CMD_RECONFIGURE_CMD 7
 #define OPEN_TREE_CLONE_FLAG 1
 #define AT_RECURSIVE_FLAG 0x8000
 #define MOVE_MOUNT_F_EMPTY_PATH_FLAG 0x04
@@ -74,11 +86,23 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && strcmp(argv[1], "move") == 0)
 		return put(argv[2], 0, argv[3]);
+	if (argc == 3 && strcmp(argv[1], "reconfigure") == 0) {
+		long fd = syscall(SYS_fspick, AT_FDCWD, argv[2], 0);
+		if (report("fspick", fd))
+			return 1;
+		if (report("fsconfig ro",
+			   syscall(SYS_fsconfig, (int)fd, FSCONFIG_SET_FLAG_CMD, "ro", NULL, 0)))
+			return 1;
+		return report("fsconfig reconfigure",
+			      syscall(SYS_fsconfig, (int)fd, FSCONFIG_CMD_RECONFIGURE_CMD, NULL, NULL,
+				      0));
+	}
 	if (argc == 3 && strcmp(argv[1], "readonly") == 0) {
 		struct mount_attr_v0 attr = {.attr_set = MOUNT_ATTR_RDONLY_FLAG};
 		return report("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, argv[2], 0, &attr,
 							sizeof(attr)));
 	}
-	fprintf(stderr, "usage: raw_mount_api bind SRC VIEW [NAME] | move MNT DEST | readonly MNT\n");
+	fprintf(stderr, "usage: raw_mount_api bind SRC VIEW [NAME] | move MNT DEST | readonly MNT | "
+			"reconfigure MNT\n");
 	return 2;
 }

@@ -107,16 +107,23 @@ TEST(Guarantees, BlockDeviceWritesArePreventedOnEveryKernel) {
 // No hook is given a write's size: the space budget is counted at the write
 // system calls' tracepoints, which a hook kernel does not attach. The row
 // says so there instead of claiming it.
-TEST(Guarantees, TheSpaceBudgetIsCountedAtTheWriteTracepointsWhereTheyAreAttached) {
+TEST(Guarantees, TheSpaceBudgetIsCountedAtTheWriteTracepointsOrTheFilePermissionHook) {
     auto row = rows_of(kernel_with(false, false))["space-budget"];
     EXPECT_EQ(row.effect, Effect::kPrevents);
     EXPECT_TRUE(row.available);
     EXPECT_NE(row.mechanism.find("sys_enter_write"), std::string::npos);
     EXPECT_NE(row.note.find("O_DIRECT"), std::string::npos) << "the exception is not said";
+    // Where a hook layer refuses, the write tracepoints are not attached:
+    // file_permission counts, and refuses the call itself.
     for (auto [lsm, fentry] : {std::pair{true, false}, std::pair{false, true}}) {
         auto hook = rows_of(kernel_with(lsm, fentry))["space-budget"];
-        EXPECT_FALSE(hook.available);
-        EXPECT_NE(hook.note.find("Not on this kernel"), std::string::npos) << hook.note;
+        EXPECT_TRUE(hook.available);
+        EXPECT_TRUE(hook.preventive);
+        EXPECT_EQ(hook.effect, Effect::kPrevents);
+        EXPECT_NE(hook.mechanism.find("file_permission"), std::string::npos) << hook.mechanism;
+        EXPECT_EQ(hook.mechanism.find("sys_enter_write"), std::string::npos) << hook.mechanism;
+        EXPECT_NE(hook.note.find("refused before it writes anything"), std::string::npos)
+            << hook.note;
     }
 }
 

@@ -122,6 +122,13 @@ TEST(SeccompDecode, TheNewMountApiIsJudgedAsTheMountsItMakes) {
     ASSERT_EQ(attr.paths.size(), 1u);
     EXPECT_EQ(attr.paths[0].op, KS_OP_MOUNT);
     EXPECT_EQ(attr.paths[0].dfd, 5);
+    // fspick(dfd, path, flags): the file system there picked to be
+    // reconfigured (fsconfig's FSCONFIG_CMD_RECONFIGURE): a remount there.
+    Call pick = decode(SYS_fspick, {kCwd, 0x60, 0});
+    ASSERT_EQ(pick.paths.size(), 1u);
+    EXPECT_EQ(pick.paths[0].op, KS_OP_REMOUNT);
+    EXPECT_EQ(pick.paths[0].dfd, AT_FDCWD);
+    EXPECT_EQ(pick.paths[0].address, 0x60u);
 }
 
 TEST(SeccompDecode, SignalsAndTracingNameTheirTarget) {

@@ -34,7 +34,8 @@ if grep -qw bpf /sys/kernel/security/lsm; then
   # Keys are sorted: "operation" is followed by "preventive".
   flat=$(tr -d ' \n' < /tmp/doctor.json)
   for op in unlink-raw-syscall rename truncate open-truncate-or-write io_uring-ops mount-over-data \
-            self-signal-raw-syscall self-bpf-detach reach-raw-syscall metadata block-device-write; do
+            self-signal-raw-syscall self-bpf-detach reach-raw-syscall metadata block-device-write \
+            space-budget; do
     echo "$flat" | grep -q "\"operation\":\"$op\",\"preventive\":true" ||
       { echo "FAIL: doctor does not say $op is prevented here"; fail=1; }
   done
@@ -49,14 +50,21 @@ mkdir -p /srv
 mount -t tmpfs ks-srv /srv && mount --make-private /srv
 mkdir -p /srv/db /tmp/view /tmp/moved
 echo "rows of srv" > /srv/db/PG_VERSION
+# A third on a small file system whose free space the space budget keeps
+# (protect.min_free, 40% here: writes stop with about 38 of its 64 MiB free).
+mkdir -p /space
+mount -t tmpfs -o size=64m ks-space /space
+mkdir -p /space/db
+echo "rows of space" > /space/db/PG_VERSION
 cat > /etc/killswitch/policy.yaml <<'EOF'
 version: 1
 agents:
   names: []
 protect:
-  paths: [/data/db, /srv/db]
+  paths: [/data/db, /srv/db, /space/db]
   action: block
   session: none
+  min_free: 40%
 sessions:
   # Every attack tries everything it can; none escalates to its session.
   escalate_after: 0
@@ -193,6 +201,15 @@ echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fai
 # mount_setattr has no hook: refused where it asks for CAP_SYS_ADMIN.
 attack $hook "static binary: mount_setattr read-only of /srv" raw_mount_api readonly /srv
 echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,bind,rw /srv; }
+# A remount changes the file system itself, for every namespace: fspick then
+# fsconfig (no hook sees it; refused where fspick asks for CAP_SYS_ADMIN),
+# and mount(2) MS_REMOUNT from a mount namespace of the caller's own.
+attack $hook "static binary: fspick + fsconfig reconfigure /srv read-only" \
+  raw_mount_api reconfigure /srv
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
+attack $hook "unshare -m, then busybox.lsm mount -o remount,ro /srv" \
+  busybox.lsm unshare -m busybox.lsm mount -o remount,ro /srv
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
 # Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
 # programs, so the hooks alone refuse them (path_chmod, path_chown,
 # inode_setxattr, file_ioctl).
@@ -279,6 +296,48 @@ server_ok
 kill "$srv"
 
 kill -0 "$dpid" 2> /dev/null || { echo "FAIL: the daemon is gone"; fail=1; }
+
+# The space budget: every write call a guarded process makes to /space is
+# counted at file_permission, its size read from the system call, and the one
+# that would bring the free space under 40% is refused (EPERM) before it
+# writes anything. busybox is static: dd writes, fallocate allocates, cp
+# copies with sendfile (which asks file_permission twice per call: counted
+# once). Without the budget each of these fills /space.
+busybox.lsm dd if=/dev/zero of=/tmp/big60 bs=1M count=60 2> /dev/null
+busybox.lsm dd if=/dev/zero of=/tmp/big24 bs=1M count=24 2> /dev/null
+floor_kib=26214  # 40% of 64 MiB, in KiB as df rounds it
+space_free() { busybox.lsm df -k /space | tail -1 | tr -s ' ' | cut -d' ' -f4; }
+killswitch status --json | tr -d ' \n' | grep -q '"counted":true' ||
+  { echo "FAIL: status says the space budget's writes are not counted here"; fail=1; }
+space_kept() {
+  free=$(space_free)
+  [ "$free" -ge "$floor_kib" ] || { echo "  FAIL: /space has $free KiB free, under the floor ($floor_kib)"; fail=1; }
+  grep "\"session\":\"attack$n\"" /tmp/audit.jsonl | grep '"op":"write"' | grep -q '"match":"low-space"' ||
+    { echo "  FAIL: no low-space record"; cat /tmp/attack$n.out; fail=1; }
+  grep -q "Operation not permitted" /tmp/attack$n.out ||
+    { echo "  FAIL: the write was not refused with EPERM:"; cat /tmp/attack$n.out; fail=1; }
+  rm -f /space/fill
+  # The daemon raises the limit from the free space at a look (each second)
+  # with no guarded write counted since the one before: two looks.
+  sleep 2.5
+}
+attack $hook "space: busybox.lsm dd 60 MiB into a 64 MiB fs (40% floor)" \
+  busybox.lsm dd if=/dev/zero of=/space/fill bs=1M count=60
+space_kept
+attack $hook "space: busybox.lsm fallocate -l 60M" busybox.lsm fallocate -l 60M /space/fill
+space_kept
+attack $hook "space: busybox.lsm cp of a 60 MiB file (sendfile)" busybox.lsm cp /tmp/big60 /space/fill
+space_kept
+# Within the budget: written in full, nothing recorded.
+killswitch run --session space-within -- sh -c \
+  'busybox.lsm cp /tmp/big24 /space/copy24 && busybox.lsm dd if=/dev/zero of=/space/small bs=1M count=8 2>/dev/null' ||
+  { echo "  FAIL: writes within the budget were refused"; fail=1; }
+[ "$(stat -c %s /space/copy24)" = $((24 * 1048576)) ] && [ "$(stat -c %s /space/small)" = $((8 * 1048576)) ] ||
+  { echo "  FAIL: writes within the budget were cut short"; fail=1; }
+grep '"session":"space-within"' /tmp/audit.jsonl | grep -q '"event":"file"' &&
+  { echo "  FAIL: a write within the budget was recorded"; fail=1; }
+rm -f /space/copy24 /space/small /tmp/big60 /tmp/big24
+printf "| %-58s | %4s | %4s | %-8s |\n" "space: cp 24 MiB + dd 8 MiB within the budget (written)" 0 0 none
 
 # hold: the task stops inside the call, which starts again when it is let go.
 sed -i 's/action: block/action: hold/' /etc/killswitch/policy.yaml

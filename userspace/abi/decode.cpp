@@ -298,6 +298,8 @@ const char* op_name(uint32_t op) {
             return "write";
         case KS_OP_SYMLINK_TO:
             return "symlink-to";
+        case KS_OP_REMOUNT:
+            return "remount";
         case KS_OP_IO_URING:
             return "io_uring";
         default:

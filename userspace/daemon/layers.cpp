@@ -105,7 +105,8 @@ void Daemon::start_hook_layer() {
             lsm_reason_, fentry_reason_);
         return;
     }
-    if (auto st = fbpf_->leave_files_to_hooks(); !st) throw StartupError{st.error().str()};
+    if (auto st = fbpf_->leave_files_to_hooks(hbpf_->coverage().space); !st)
+        throw StartupError{st.error().str()};
     if (hbpf_->kind() == HookKind::kLsm) {
         spdlog::info(
             "LSM layer active: the kernel refuses destructive operations of guarded "
@@ -120,7 +121,8 @@ void Daemon::start_hook_layer() {
 }
 
 std::string Daemon::try_hook_layer(HookKind kind) {
-    auto h = HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()});
+    auto h =
+        HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()}, fbpf_->space_loaded());
     if (!h) return h.error().str();
     // Attached is not running: a guarded unlink must be refused.
     if (auto st = (*h)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)

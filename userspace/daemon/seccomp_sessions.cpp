@@ -53,7 +53,8 @@ int pidfd_process(int tid, int fd) {
 
 bool removes(uint32_t op) {
     return op == KS_OP_UNLINK || op == KS_OP_RMDIR || op == KS_OP_RENAME_FROM ||
-           op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT || op == KS_OP_UMOUNT;
+           op == KS_OP_RENAME_ONTO || op == KS_OP_MOUNT || op == KS_OP_UMOUNT ||
+           op == KS_OP_REMOUNT;
 }
 
 bool writes(uint32_t op) {

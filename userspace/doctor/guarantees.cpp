@@ -249,24 +249,32 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
                   b.lsm_missing());
     }
 
-    // protect.min_free: no hook is given a write's size, so the budget is
-    // counted at the write system calls' tracepoints, which a hook kernel
-    // does not attach (each puts every thread on the syscall slow path).
-    const std::string space_mechanism =
-        "syscall tracepoints sys_enter_write/pwrite64/writev/pwritev/pwritev2/fallocate/"
-        "copy_file_range/sendfile64/splice count the bytes guarded processes write on a file "
-        "system holding protected data, SIGKILL at the entry of the call that would pass the "
-        "budget; uprobes on libc fallocate/posix_fallocate";
+    // protect.min_free: counted at the write system calls' tracepoints, or,
+    // where a hook layer refuses (and those tracepoints are not attached:
+    // each puts every thread on the syscall slow path), at file_permission,
+    // which every write asks before it writes.
     if (b.refusing()) {
-        b.add("space-budget", space_mechanism, Effect::kPrevents, false,
-              "Not on this kernel: where the LSM or fentry layer refuses, no syscall tracepoint "
-              "is attached (each would put every thread of every process on the syscall slow "
-              "path) and no hook is given a write's size, so nothing counts what guarded "
-              "processes write: a guarded process can fill a file system that holds protected "
-              "data here. The budget runs on kernels whose file layer is the syscall "
-              "tracepoints.");
+        b.add("space-budget",
+              b.hook_mechanism("file_permission") +
+                  " counts the bytes guarded processes write on a file system holding "
+                  "protected data (the size read from the system call's registers) and returns "
+                  "-EPERM for the call that would pass the budget",
+              Effect::kPrevents, true,
+              "A write, writev, pwrite, fallocate, copy_file_range, sendfile or splice that "
+              "would bring such a file system under protect.min_free is refused before it "
+              "writes anything, whatever the caller (static programs, O_DIRECT and raw "
+              "fallocate included); the process goes on and is told EPERM. Not counted: "
+              "stores through a shared mapping, AIO; writers that are not guarded (the "
+              "database itself) are seen at the next look at the free space, each second. "
+              "With protect.min_free on, every read and write on the host passes the "
+              "program (reads leave at its first test); off at start, it is not loaded.");
     } else {
-        b.add("space-budget", space_mechanism, Effect::kPrevents, b.signal_at_syscall(),
+        b.add("space-budget",
+              "syscall tracepoints sys_enter_write/pwrite64/writev/pwritev/pwritev2/fallocate/"
+              "copy_file_range/sendfile64/splice count the bytes guarded processes write on a "
+              "file system holding protected data, SIGKILL at the entry of the call that would "
+              "pass the budget; uprobes on libc fallocate/posix_fallocate",
+              Effect::kPrevents, b.signal_at_syscall(),
               "A guarded process is killed at the entry of the write that would bring such a "
               "file system under protect.min_free; buffered writes test for the kill before "
               "their first chunk, so nothing of that call is written (measured on ext4 and "
@@ -423,7 +431,7 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "process_vm_readv/writev and /proc/<pid>/mem write aimed at a process outside "
               "the caller's session is refused; the caller is told and goes on.");
         b.add("mount-over-data",
-              b.hook_mechanism("sb_mount/move_mount/sb_umount, capable (mount_setattr)") +
+              b.hook_mechanism("sb_mount/move_mount/sb_umount, capable (mount_setattr, fspick)") +
                   " returns -EPERM",
               Effect::kPrevents, true,
               "A guarded process cannot mount over, move or unmount protected data, or a "
@@ -432,7 +440,10 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "(open_tree copies and move_mount meet the move_mount hook; mount --move, whose "
               "source the hook sees only as text, is refused in the daemon's namespace as "
               "unresolved; mount_setattr, which has no hook, is refused there where it asks for "
-              "CAP_SYS_ADMIN).");
+              "CAP_SYS_ADMIN). A remount of the file system that holds the data (mount -o "
+              "remount, fspick then fsconfig) changes it for every namespace: refused from the "
+              "caller's own namespace too, and every fspick (whose path is not resolved when it "
+              "asks for CAP_SYS_ADMIN) is refused as unresolved.");
         b.add("self-signal-raw-syscall",
               b.hook_mechanism("task_kill, ptrace_access_check, kernel_read_file/kernel_load_data, "
                                "capable") +
@@ -456,16 +467,21 @@ std::vector<Guarantee> guarantees_for(const Features& f) {
               "at an unguarded process (the database server) is NOT stopped, and neither is a "
               "write to /proc/<pid>/mem: that needs the LSM or fentry (fmod_ret) layer." +
                   b.lsm_missing());
-        b.add("mount-over-data",
-              "uprobes on libc mount/umount/umount2/open_tree/move_mount/mount_setattr, syscall "
-              "tracepoints sys_enter_mount/umount/open_tree/move_mount/mount_setattr + SIGKILL",
-              Effect::kStopsAfter, b.signal_at_syscall(),
-              "Through libc (the mount and umount commands, glibc's open_tree, move_mount and "
-              "mount_setattr) the call never happens. A raw system call is not preventive: the "
-              "mount, move or read-only change completes and the agent dies as it returns (the "
-              "data underneath is untouched, but hidden or read-only until it is undone); a "
-              "copy made by a raw open_tree goes with the dying process." +
-                  b.lsm_missing());
+        b.add(
+            "mount-over-data",
+            "uprobes on libc mount/umount/umount2/open_tree/move_mount/mount_setattr/fspick, "
+            "syscall tracepoints sys_enter_mount/umount/open_tree/move_mount/mount_setattr/fspick "
+            "+ SIGKILL",
+            Effect::kStopsAfter, b.signal_at_syscall(),
+            "Through libc (the mount and umount commands, glibc's open_tree, move_mount and "
+            "mount_setattr) the call never happens. A raw system call is not preventive: the "
+            "mount, move or read-only change completes and the agent dies as it returns (the "
+            "data underneath is untouched, but hidden or read-only until it is undone); a "
+            "copy made by a raw open_tree goes with the dying process, and a raw fspick dies "
+            "before the fsconfig that would remount. A remount of the data's file system is "
+            "judged from the caller's own mount namespace too (it changes the file system for "
+            "all of them)." +
+                b.lsm_missing());
         b.add("self-signal-raw-syscall",
               "syscall tracepoints sys_enter_kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open/ptrace/"
               "process_vm_writev/reboot (+ module and kexec calls where the kernel has them) + "

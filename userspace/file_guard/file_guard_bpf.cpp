@@ -74,7 +74,7 @@ int FileGuardBpf::scope_dispatcher_fd() const {
 
 int FileGuardBpf::scope_prog_array_fd() const { return bpf_map__fd(skel_->maps.ks_up_progs); }
 
-Status FileGuardBpf::leave_files_to_hooks() {
+Status FileGuardBpf::leave_files_to_hooks(bool hooks_count_space) {
     if (active_) return make_error("the file layer is attached already");
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) {
@@ -82,9 +82,9 @@ Status FileGuardBpf::leave_files_to_hooks() {
             bpf_program__set_autoattach(prog, false);
     }
     want_uprobes_ = false;
-    // The space budget too: no hook is given a write's size, and its write
-    // tracepoints would put every thread on the syscall slow path.
-    space_writes_ = false;
+    // The space budget's write tracepoints too (they would put every thread
+    // on the syscall slow path): the hook layer counts in their place.
+    space_writes_ = space_loaded_ && hooks_count_space;
     return {};
 }
 
@@ -135,6 +135,7 @@ Status FileGuardBpf::set_active(bool active) {
         {"open_tree", skel_->progs.ks_up_open_tree},
         {"move_mount", skel_->progs.ks_up_move_mount},
         {"mount_setattr", skel_->progs.ks_up_mount_setattr},
+        {"fspick", skel_->progs.ks_up_fspick},
         {"chmod", skel_->progs.ks_up_chmod},
         {"fchmod", skel_->progs.ks_up_fchmod},
         {"fchmodat", skel_->progs.ks_up_fchmodat},

@@ -53,9 +53,10 @@ class FileGuardBpf : public Layer {
     // before the kernel can refuse the call, and cost every process that
     // opens a file a trap), and io_uring needs no rule of its own (its
     // requests meet the same hooks). Before the first set_active(true).
-    // Nor the space budget's write tracepoints (no hook is given a write's
-    // size): there is no space budget on such a kernel.
-    Status leave_files_to_hooks();
+    // Nor the space budget's write tracepoints: hooks_count_space says
+    // whether the hook layer counts the budget's writes in their place
+    // (hook_guard's file_permission program, loaded with the budget on).
+    Status leave_files_to_hooks(bool hooks_count_space);
 
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or
@@ -90,8 +91,8 @@ class FileGuardBpf : public Layer {
     Status set_space_limit(uint64_t dev, uint64_t limit);
     [[nodiscard]] uint64_t space_written(uint64_t dev) const;
     void remove_space(uint64_t dev);
-    // The space budget's programs count writes here (loaded, and no hook
-    // layer took the files over)...
+    // Something counts the space budget's writes: this layer's tracepoints,
+    // or the hook layer that took the files over...
     [[nodiscard]] bool space_writes() const { return space_writes_; }
     // ...and were loaded at all (protect.min_free was on at the start).
     [[nodiscard]] bool space_loaded() const { return space_loaded_; }

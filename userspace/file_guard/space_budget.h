@@ -1,13 +1,15 @@
 // The space budget (protect.min_free): guarded processes may not bring a file
 // system that holds protected data under the policy's floor of free space.
 // The kernel counts what they write there and refuses the write that would
-// pass the limit (bpf/file_guard.bpf.c, ks_on_space_write); this sets that
-// limit, each second, from the space the file system reports free.
+// pass the limit (bpf/ks_space.bpf.h: at the write system calls' tracepoints
+// or at the file_permission hook); this sets that limit, each second, from
+// the space the file system reports free.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,9 @@ struct SpaceFs {
     uint64_t avail = 0;              // bytes an unprivileged writer can still use
     uint64_t floor = 0;              // protect.min_free, in bytes, on this file system
     uint64_t limit = 0;              // the kernel's count at which the budget is spent
-    // roots, total_bytes, free_bytes, floor_bytes, headroom_bytes: for
+    std::optional<uint64_t> count_seen;  // the kernel's count at the last look
+    // roots, total_bytes, free_bytes, floor_bytes, above_floor_bytes,
+    // headroom_bytes: for
     // status and the records.
     [[nodiscard]] nlohmann::json to_json() const;
 };
@@ -36,6 +40,17 @@ struct SpaceFs {
 // processes write between the two reads is counted twice (in the count and
 // in the free space): the budget errs on the side of the data.
 uint64_t space_limit(uint64_t written_before, uint64_t avail, uint64_t floor);
+
+// The limit after a look. A call is counted when it starts and its bytes
+// leave the free space as they land: a long call (a 16 MiB sendfile, a large
+// O_DIRECT write) counted before the count was read and still landing after
+// statvfs() would be granted twice by space_limit() alone. So while guarded
+// writes go on (the count moved since the last look) the limit only comes
+// down (other writers, the database itself, use space too); it goes up (space
+// freed) at a look whose count has not moved since the one before, when
+// nothing counted a second ago or less is still landing.
+uint64_t next_space_limit(std::optional<uint64_t> limit, bool count_moved, uint64_t written_before,
+                          uint64_t avail, uint64_t floor);
 
 class SpaceBudget {
   public:

@@ -46,6 +46,7 @@ const std::map<std::string, int>& hook_arity() {
         {"path_truncate", 1},
         {"file_truncate", 1},
         {"file_open", 1},
+        {"file_permission", 2},
         {"sb_mount", 5},
         {"move_mount", 2},
         {"sb_umount", 2},
@@ -121,10 +122,11 @@ std::string HookGuardBpf::unavailable_reason(HookKind kind) {
 }
 
 Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load(HookKind kind,
-                                                         const std::vector<bpf_object*>& shared) {
+                                                         const std::vector<bpf_object*>& shared,
+                                                         bool space) {
     // Quietly first: on a kernel that refuses the program type altogether the
     // load fails with EPERM and an empty verifier log, which one line says.
-    auto g = load_once(kind, shared, true);
+    auto g = load_once(kind, shared, space, true);
     if (g || g.error().code == EPERM) {
         if (!g)
             return g.error().wrap("this kernel refuses " + std::string(hook_kind_name(kind)) +
@@ -132,11 +134,11 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load(HookKind kind,
         return g;
     }
     // Any other failure: again, with libbpf's log (the verifier's reason).
-    return load_once(kind, shared, false);
+    return load_once(kind, shared, space, false);
 }
 
 Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
-    HookKind kind, const std::vector<bpf_object*>& shared, bool quiet) {
+    HookKind kind, const std::vector<bpf_object*>& shared, bool space, bool quiet) {
     std::unique_ptr<HookGuardBpf> g(new HookGuardBpf());
     g->kind_ = kind;
     // One source, two objects: the skeleton of the kind asked for.
@@ -161,6 +163,12 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     std::string missing_required;
     bpf_object__for_each_program(prog, g->obj_) {
         Target t = target_of(prog);
+        // Every read and write passes file_permission: with the space budget
+        // off at start nothing is put there.
+        if (t.hook == "file_permission" && !space) {
+            bpf_program__set_autoload(prog, false);
+            continue;
+        }
         int have = kernel_arity(vmlinux, t.function);
         auto want = hook_arity().find(t.hook);
         std::string why;
@@ -195,6 +203,7 @@ Result<std::unique_ptr<HookGuardBpf>> HookGuardBpf::load_once(
     g->coverage_.bpf = has("bpf");
     g->coverage_.modules = has("kernel_read_file") && has("kernel_load_data");
     g->coverage_.reboot = g->coverage_.module_unload = has("capable");
+    g->coverage_.space = has("file_permission");
     for (const auto& s : g->skipped_) spdlog::info("{} layer: {}", hook_kind_name(kind), s);
     return g;
 }

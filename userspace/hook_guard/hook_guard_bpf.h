@@ -57,6 +57,7 @@ struct HookCoverage {
     bool modules = false;        // kernel_read_file and kernel_load_data
     bool reboot = false;         // capable (CAP_SYS_BOOT in reboot)
     bool module_unload = false;  // capable (CAP_SYS_MODULE in delete_module)
+    bool space = false;          // file_permission (the space budget, protect.min_free)
 };
 
 class HookGuardBpf : public Layer {
@@ -69,9 +70,12 @@ class HookGuardBpf : public Layer {
     static std::string unavailable_reason(HookKind kind);
 
     // shared: objects whose maps this one uses (guarded_tasks, events and
-    // counters; protected_inodes, rules, passes and file_config; protected_pids).
+    // counters; protected_inodes, rules, passes, file_config and the space
+    // budget's; protected_pids). space: the file_permission program that
+    // counts the space budget's writes loads (protect.min_free on at start).
     static Result<std::unique_ptr<HookGuardBpf>> load(HookKind kind,
-                                                      const std::vector<bpf_object*>& shared);
+                                                      const std::vector<bpf_object*>& shared,
+                                                      bool space = true);
     ~HookGuardBpf() override;
     HookGuardBpf(const HookGuardBpf&) = delete;
     HookGuardBpf& operator=(const HookGuardBpf&) = delete;
@@ -102,7 +106,7 @@ class HookGuardBpf : public Layer {
     HookGuardBpf() = default;
     static Result<std::unique_ptr<HookGuardBpf>> load_once(HookKind kind,
                                                            const std::vector<bpf_object*>& shared,
-                                                           bool quiet);
+                                                           bool space, bool quiet);
     HookKind kind_ = HookKind::kLsm;
     bpf_object* obj_ = nullptr;
     bpf_object_skeleton* skeleton_ = nullptr;

@@ -225,7 +225,8 @@ class Builder {
             act = {1, "Create"};
         else if (op == "file-flags") act = {6, "Set Attributes"};
         else if (op == "chmod" || op == "chown" || op == "xattr") act = {7, "Set Security"};
-        else if (op == "mount" || op == "mount-source") act = {12, "Mount"};
+        else if (op == "mount" || op == "mount-source" || op == "remount")
+            act = {12, "Mount"};
         else if (op == "umount") act = {13, "Unmount"};
         else if (op == "exec") act = exec_activity(str(r_, "judged_as"));
         json ev = base(1001, "File System Activity", 1, "System Activity", act.first, act.second,

@@ -127,6 +127,7 @@ const std::vector<WatchedCall>& watched_calls() {
         {__NR_move_mount, "move_mount"},
         {__NR_open_tree, "open_tree"},
         {__NR_mount_setattr, "mount_setattr"},
+        {__NR_fspick, "fspick"},
         // space: an allocation says its size (protect.min_free)
         {__NR_fallocate, "fallocate"},
         {__NR_io_uring_setup, "io_uring_setup"},

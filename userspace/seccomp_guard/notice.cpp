@@ -170,7 +170,9 @@ Call decode_call(int nr, const uint64_t a[6]) {
             return files("ioctl", {fd(KS_OP_FILE_FLAGS, a[0])});
         case __NR_mount: {
             if (a[3] & kMsPropagation) return Call{};
-            Call c = files("mount", {cwd(KS_OP_MOUNT, a[1])});
+            // A remount without MS_BIND changes the file system itself.
+            bool sb = (a[3] & (MS_REMOUNT | MS_BIND)) == MS_REMOUNT;
+            Call c = files("mount", {cwd(sb ? KS_OP_REMOUNT : KS_OP_MOUNT, a[1])});
             if (a[3] & (MS_BIND | MS_MOVE)) c.paths.push_back(cwd(KS_OP_MOUNT_SOURCE, a[0]));
             return c;
         }
@@ -191,6 +193,10 @@ Call decode_call(int nr, const uint64_t a[6]) {
             // as a remount. The attributes are not read: a change of
             // propagation alone is judged too.
             return files("mount_setattr", {at(KS_OP_MOUNT, a[0], a[1])});
+        case __NR_fspick:
+            // (dfd, path, flags): the file system there, picked for
+            // fsconfig(FSCONFIG_CMD_RECONFIGURE): as a remount there.
+            return files("fspick", {at(KS_OP_REMOUNT, a[0], a[1])});
         case __NR_fallocate: {
             // Punching a hole or collapsing a range frees space.
             constexpr uint64_t kFrees = 0x02 | 0x08;  // FALLOC_FL_PUNCH_HOLE, COLLAPSE_RANGE

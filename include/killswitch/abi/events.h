@@ -153,7 +153,12 @@ enum ks_file_op {
      * directory above it: a path to the data the walk from / does not know
      * (libc layer, KS_FF_ASK) */
     KS_OP_SYMLINK_TO = 20,
-    KS_OP_MAX = 21,
+    /* a file system holding protected data reconfigured as a whole (mount(2)
+     * MS_REMOUNT without MS_BIND, fspick then fsconfig's
+     * FSCONFIG_CMD_RECONFIGURE): read-only and its other options reach every
+     * mount of it, in every mount namespace */
+    KS_OP_REMOUNT = 21,
+    KS_OP_MAX = 22,
 };
 
 enum ks_layer {
