@@ -599,6 +599,25 @@ static __always_inline int ks_refuse_unresolved_mount(struct ks_task_guard *g,
 	return ks_hook_act(g, &hit, op, 0, KS_MATCH_UNRESOLVED);
 }
 
+/* A remount through any mount of the file system that holds protected data
+ * (a bind mount of another of its directories elsewhere included): the file
+ * system is one, so is its read-only flag. */
+static __always_inline int ks_check_data_fs(struct ks_task_guard *g, struct vfsmount *mnt,
+					    struct dentry *dentry)
+{
+	struct ks_hook_hit hit = {};
+	__u64 dev = BPF_CORE_READ(mnt, mnt_sb, s_dev);
+	__u32 *rule = bpf_map_lookup_elem(&protected_devs, &dev);
+
+	if (!rule)
+		return 0;
+	hit.rule_id = *rule;
+	hit.obj.mnt = mnt;
+	hit.obj.dentry = dentry;
+	ks_key_of(dentry, &hit.key);
+	return ks_hook_act(g, &hit, KS_OP_REMOUNT, 0, KS_MATCH_DATA_FS);
+}
+
 KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *type,
 	unsigned long flags, void *data)
 {
@@ -612,6 +631,8 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	int v = ks_check(g, mnt, dentry, op, 0);
 	if (!v && !(flags & KS_MS_PROPAGATION))
 		v = ks_check_ancestor(g, mnt, dentry, op);
+	if (!v && op == KS_OP_REMOUNT)
+		v = ks_check_data_fs(g, mnt, dentry);
 	if (!v && (flags & KS_MS_MOVE))
 		v = ks_refuse_unresolved_mount(g, mnt, dentry, KS_OP_MOUNT_SOURCE);
 	return v;

@@ -25,6 +25,16 @@ struct {
 	__type(value, __u32);
 } protected_ancestors SEC(".maps");
 
+/* s_dev (the kernel's encoding) -> rule of a protected root on that file
+ * system (not killswitch's own, not protect.system's): a remount of any
+ * mount of it, whatever directory that mount shows, changes the data's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u32);
+} protected_devs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KS_MAX_RULES);

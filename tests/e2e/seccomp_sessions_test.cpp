@@ -404,6 +404,10 @@ TEST_F(SeccompSessions, AStaticProgramsLinkToTheDataIsNotMade) {
         EXPECT_EQ(rec.value("op", ""), "symlink-to") << session;
         EXPECT_EQ(rec.value("layer", ""), "seccomp") << session;
         EXPECT_TRUE(rec.value("prevented", false)) << session;
+        if (session == "reconfigure-other-mount") {
+            EXPECT_EQ(rec.value("op", ""), "remount");
+            EXPECT_EQ(rec.value("match", ""), "filesystem-of-protected");
+        }
     }
     auto free = d_->cli({"run", "--session", "free", "--", "busybox", "ln", "-s",
                          "/usr/bin/python3", links + "/p"});
@@ -435,6 +439,14 @@ TEST_F(SeccompSessions, TheDatasFileSystemIsNotMovedCopiedOrMadeReadOnlyByRawCal
     }
     fs::create_directories(arena + "/moved");
     fs::create_directories(arena + "/view");
+    // Another mount of the data's file system: a bind of one of its other
+    // directories (its remount is the data's).
+    fs::create_directories(arena + "/srv/other");
+    fs::create_directories(arena + "/other-mount");
+    ASSERT_EQ(::mount((arena + "/srv/other").c_str(), (arena + "/other-mount").c_str(), nullptr,
+                      MS_BIND, nullptr),
+              0)
+        << std::strerror(errno);
     std::string mount_api = helper("raw_mount_api");
     // Unguarded, the move leaves the path empty (moved back after).
     auto shown = run_command({mount_api, "move", arena + "/scratch", arena + "/moved"});
@@ -449,14 +461,15 @@ TEST_F(SeccompSessions, TheDatasFileSystemIsNotMovedCopiedOrMadeReadOnlyByRawCal
               "move", {"move", arena + "/srv", arena + "/moved"}},
           {"copy", {"bind", arena + "/srv/db", arena + "/view", "PG_VERSION"}},
           {"readonly", {"readonly", arena + "/srv"}},
-          {"reconfigure", {"reconfigure", arena + "/srv"}}}) {
+          {"reconfigure", {"reconfigure", arena + "/srv"}},
+          {"reconfigure-other-mount", {"reconfigure", arena + "/other-mount"}}}) {
         std::vector<std::string> argv = {"run", "--session", session, "--", mount_api};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = d_->cli(argv);
         EXPECT_NE(r.status, 0) << session << ": " << r.out;
         EXPECT_NE(r.out.find("EPERM"), std::string::npos) << session << ": " << r.out << r.err;
         EXPECT_TRUE(fs::exists(arena + "/srv/db/PG_VERSION")) << session;
-        if (session == "reconfigure") {
+        if (session.rfind("reconfigure", 0) == 0) {
             EXPECT_NE(r.out.find("fspick: EPERM"), std::string::npos) << r.out;
         }
         json rec = session_record(*d_, "file", session);

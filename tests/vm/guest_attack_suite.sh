@@ -210,6 +210,16 @@ echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fai
 attack $hook "unshare -m, then busybox.lsm mount -o remount,ro /srv" \
   busybox.lsm unshare -m busybox.lsm mount -o remount,ro /srv
 echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
+# Through another mount of the same file system (a bind of another of its
+# directories): the file system, and its read-only flag, are one.
+mkdir -p /srv/other /tmp/srv-other
+mount --bind /srv/other /tmp/srv-other
+attack $hook "busybox.lsm mount -o remount,ro a bind of /srv/other" \
+  busybox.lsm mount -o remount,ro /tmp/srv-other
+echo x > /srv/db/written 2> /dev/null || { echo "  FAIL: /srv is read-only"; fail=1; mount -o remount,rw /srv; }
+grep '"op":"remount"' /tmp/audit.jsonl | grep -q '"match":"filesystem-of-protected"' ||
+  { echo "  FAIL: no remount record says filesystem-of-protected"; fail=1; }
+umount /tmp/srv-other
 # Metadata (issue: chmod, chown, ACLs, extended attributes, chattr): static
 # programs, so the hooks alone refuse them (path_chmod, path_chown,
 # inode_setxattr, file_ioctl).

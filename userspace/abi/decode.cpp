@@ -422,6 +422,8 @@ const char* match_name(uint32_t match) {
             return "block-device";
         case KS_MATCH_LOW_SPACE:
             return "low-space";
+        case KS_MATCH_DATA_FS:
+            return "filesystem-of-protected";
         default:
             return "none";
     }

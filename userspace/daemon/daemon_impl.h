@@ -433,6 +433,10 @@ class Daemon {
     // What the call's paths reach: the first protected object, as a record
     // of the file guard's (layer seccomp); none: the call goes on.
     std::optional<FileEvent> seccomp_file_event(const EventHeader& h, const seccomp::Call& c);
+    // The rule of a protected root on the file system at path (a remount of
+    // it), if the data of one is there (not killswitch's own, not
+    // protect.system's).
+    [[nodiscard]] std::optional<uint32_t> data_fs_rule(const std::string& path) const;
     // fallocate: within the space budget's headroom (protect.min_free).
     [[nodiscard]] bool space_allows(int tid, const seccomp::Call& c) const;
     std::optional<FileEvent> seccomp_space_event(const EventHeader& h, const seccomp::Call& c);

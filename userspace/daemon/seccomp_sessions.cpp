@@ -347,6 +347,12 @@ std::optional<FileEvent> Daemon::seccomp_file_event(const EventHeader& h, const 
             // (a bind's source; "/" itself is a sandbox's whole view).
             ev.match = KS_MATCH_ANCESTOR;
             ev.rule_id = v.rule_id;
+        } else if (auto rule = p.op == KS_OP_REMOUNT ? data_fs_rule(where) : std::nullopt) {
+            // A remount of another mount of the file system that holds the
+            // data (a bind of one of its other directories): the same file
+            // system, the same read-only flag.
+            ev.match = KS_MATCH_DATA_FS;
+            ev.rule_id = *rule;
         } else {
             continue;
         }
@@ -406,6 +412,14 @@ FileEvent Daemon::under_rule(FileEvent ev) const {
     else if (!rule.no_window && !window_of(ev.hdr.session_id).is_null())
         ev.flags |= KS_FF_WINDOW;
     return ev;
+}
+
+std::optional<uint32_t> Daemon::data_fs_rule(const std::string& path) const {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    for (const auto& r : state_.protected_set.roots())
+        if (!r.self && !r.system && !r.shallow && r.dev == kernel_dev(st.st_dev)) return r.rule_id;
+    return std::nullopt;
 }
 
 bool Daemon::space_allows(int tid, const seccomp::Call& c) const {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <sstream>
 
 #include "common/bpf_util.h"
@@ -200,6 +201,19 @@ Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previ
         if (bpf_map_update_elem(afd, &key, &rule, BPF_ANY))
             return sys_error("add to protected_ancestors (" +
                              std::to_string(next.ancestors().size()) + " entries)");
+    // The file systems that hold protected data (a remount of any mount of
+    // one is a remount of the data's).
+    int dfd = bpf_map__fd(skel_->maps.protected_devs);
+    std::map<uint64_t, uint32_t> devs;
+    for (const auto& r : next.roots())
+        if (!r.self && !r.system && !r.shallow) devs.emplace(r.dev, r.rule_id);
+    for (const auto& [dev, rule] : devs)
+        if (bpf_map_update_elem(dfd, &dev, &rule, BPF_ANY))
+            return sys_error("add to protected_devs");
+    if (previous)
+        for (const auto& r : previous->roots())
+            if (!devs.count(r.dev) && bpf_map_delete_elem(dfd, &r.dev) && errno != ENOENT)
+                return sys_error("remove from protected_devs");
     if (!previous) return {};
     for (const auto& [key, rule] : previous->ancestors())
         if (!next.ancestors().count(key) && bpf_map_delete_elem(afd, &key) && errno != ENOENT)

@@ -183,6 +183,7 @@ enum ks_match {
     KS_MATCH_ANCESTOR = 6,   /* the object is a directory above a protected root */
     KS_MATCH_BLOCK_DEVICE = 7, /* the object is a block device (protect.block_devices) */
     KS_MATCH_LOW_SPACE = 8,    /* its file system would fall under protect.min_free */
+    KS_MATCH_DATA_FS = 9,      /* a mount of a file system that holds protected data (a remount) */
 };
 
 enum ks_action {
