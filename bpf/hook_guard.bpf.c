@@ -461,8 +461,12 @@ KS_HOOK(file_permission, struct file *file, int mask)
 			return 0;
 		w->reported_limit = lim;
 	} else {
-		/* Refused: it writes nothing, so it spends nothing. */
+		/* Refused: it writes nothing, so it spends nothing; and the same
+		 * call made again (a refused write leaves syscw and the position
+		 * as they were) is counted again, not taken for this one. */
 		__sync_fetch_and_sub(&w->bytes, bytes);
+		__u64 tid = bpf_get_current_pid_tgid();
+		bpf_map_delete_elem(&space_calls, &tid);
 	}
 	struct ks_hook_hit hit = {.rule_id = rule_id, .bytes = bytes};
 	hit.obj.mnt = BPF_CORE_READ(file, f_path.mnt);
