@@ -1085,25 +1085,10 @@ KS_TP_EXIT(creat)
 	return 0;
 }
 
-/* Propagation changes (mount --make-private /, as unshare -m does) move
- * nothing. */
-#define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
-
 /* A bind mount or a move of protected data, or of a directory above it,
  * gives it a name the path walk cannot follow (in a mount namespace of the
- * process's own the daemon never sees it): judged as a mount there. */
-#define KS_MS_BIND 4096
-#define KS_MS_MOVE 8192
-/* MS_REMOUNT without MS_BIND reconfigures the file system itself (its
- * superblock: read-only, its options), for every mount of it in every
- * namespace: a remount (KS_OP_REMOUNT), judged in the caller's own
- * namespace too. With MS_BIND it changes that one mount's flags. */
-#define KS_MS_REMOUNT 32
-
-static __always_inline __u32 ks_mount_op(__u64 flags)
-{
-	return (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT ? KS_OP_REMOUNT : KS_OP_MOUNT;
-}
+ * process's own the daemon never sees it): judged as a mount there
+ * (mount(2)'s flags: ks_protect.bpf.h). */
 
 /* A mount source given by an fd (the new mount API's empty path): the
  * object it is open on, protected, inside protected data or above it; not
@@ -1293,41 +1278,25 @@ static __always_inline void ks_on_space_write(__u32 layer, struct ks_space_targe
 {
 	__u64 entry_ns = bpf_ktime_get_boot_ns();
 	struct file *f = t->f;
-	struct ks_space_written *w = t->w;
 
 	if (!bytes)
 		return;
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	__u64 lim = *t->limit;
 	bool count = layer == KS_LAYER_TRACEPOINT;
-	__u64 after = count ? __sync_fetch_and_add(&w->bytes, bytes) + bytes : w->bytes + bytes;
-	if (after <= lim)
-		return;
-	__u32 flags = KS_FF_OBJECT;
 	/* Killed at the entry of the call, but the call runs to its end: a
 	 * direct write does not look for a pending kill before it writes, nor
 	 * does ext4's fallocate (tmpfs's does). */
-	if (count && (allocate || (BPF_CORE_READ(f, f_flags) & KS_O_DIRECT)))
-		flags |= KS_FF_CALL_COMPLETES;
-
-	__u32 rule_id = t->rule_id;
-	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
-	if (ks_exemption(rule, 0, ks_guard_of_current(), entry_ns)) {
-		/* Let through (monitor, window, approved): counted, and recorded
-		 * once per limit the daemon sets, not once per write. */
-		if (w->reported_limit == lim)
-			return;
-		w->reported_limit = lim;
-	} else if (count && !(flags & KS_FF_CALL_COMPLETES)) {
-		/* Refused: it writes nothing, so it spends nothing. */
-		__sync_fetch_and_sub(&w->bytes, bytes);
-	}
+	bool completes = count && (allocate || (BPF_CORE_READ(f, f_flags) & KS_O_DIRECT));
+	if (ks_space_charge(t, bytes, count, !completes, ks_guard_of_current(), entry_ns) ==
+	    KS_SPACE_FITS)
+		return;
+	__u32 flags = KS_FF_OBJECT | (completes ? KS_FF_CALL_COMPLETES : 0);
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	struct ks_scratch *s = ks_scratch_get();
 	if (!s)
 		return;
 	struct ks_hit hit = {
 		.match = KS_MATCH_LOW_SPACE,
-		.rule_id = rule_id,
+		.rule_id = t->rule_id,
 		.flags = flags,
 		.bytes = bytes,
 	};

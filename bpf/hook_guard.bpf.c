@@ -448,27 +448,16 @@ KS_HOOK(file_permission, struct file *file, int mask)
 	__u64 bytes = ks_call_write_bytes(file);
 	if (!bytes)
 		return 0;
-	struct ks_space_written *w = t.w;
-	__u64 lim = *t.limit;
-	if (__sync_fetch_and_add(&w->bytes, bytes) + bytes <= lim)
+	int over = ks_space_charge(&t, bytes, true, true, g, bpf_ktime_get_boot_ns());
+	if (over == KS_SPACE_FITS)
 		return 0;
-	__u32 rule_id = t.rule_id;
-	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
-	if (ks_exemption(rule, 0, g, bpf_ktime_get_boot_ns())) {
-		/* Let through (monitor, window): counted, and recorded once per
-		 * limit the daemon sets, not once per write. */
-		if (w->reported_limit == lim)
-			return 0;
-		w->reported_limit = lim;
-	} else {
-		/* Refused: it writes nothing, so it spends nothing; and the same
-		 * call made again (a refused write leaves syscw and the position
-		 * as they were) is counted again, not taken for this one. */
-		__sync_fetch_and_sub(&w->bytes, bytes);
+	if (over == KS_SPACE_REFUSED) {
+		/* The same call made again (a refused write leaves syscw and the
+		 * position as they were) is counted again, not taken for this one. */
 		__u64 tid = bpf_get_current_pid_tgid();
 		bpf_map_delete_elem(&space_calls, &tid);
 	}
-	struct ks_hook_hit hit = {.rule_id = rule_id, .bytes = bytes};
+	struct ks_hook_hit hit = {.rule_id = t.rule_id, .bytes = bytes};
 	hit.obj.mnt = BPF_CORE_READ(file, f_path.mnt);
 	hit.obj.dentry = BPF_CORE_READ(file, f_path.dentry);
 	hit.key.dev = t.dev;
@@ -567,11 +556,6 @@ KS_HOOK(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 
 /* A mount over protected data hides it (and what is written then goes
  * elsewhere). */
-/* Propagation changes (mount --make-private...) move nothing. */
-#define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
-#define KS_MS_MOVE 8192
-#define KS_MS_BIND 4096
-#define KS_MS_REMOUNT 32
 
 /* A change of mounts whose object the hook cannot resolve (@mnt/@dentry:
  * what the record shows): in the daemon's mount namespace refused to a
@@ -628,10 +612,7 @@ KS_HOOK(sb_mount, const char *dev_name, const struct path *path, const char *typ
 	KS_ENTRY(g);
 	struct vfsmount *mnt = BPF_CORE_READ(path, mnt);
 	struct dentry *dentry = BPF_CORE_READ(path, dentry);
-	/* MS_REMOUNT without MS_BIND: the file system itself, in every
-	 * namespace (ks_ancestor_rule). */
-	__u32 op = (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT ? KS_OP_REMOUNT
-									   : KS_OP_MOUNT;
+	__u32 op = ks_mount_op(flags);
 	int v = ks_check(g, mnt, dentry, op, 0);
 	if (!v && !(flags & KS_MS_PROPAGATION))
 		v = ks_check_ancestor(g, mnt, dentry, op);
@@ -768,6 +749,16 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
 #define KS_CAP_SYS_ADMIN 21
 #define KS_CAP_SYS_BOOT 22
 
+/* A mount change asked for before its path is resolved: refused as
+ * unresolved, recorded with the caller's working directory. */
+static __always_inline int ks_refuse_unresolved_at_cwd(struct ks_task_guard *g, __u32 op)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return ks_refuse_unresolved_mount(g, BPF_CORE_READ(task, fs, pwd.mnt),
+					  BPF_CORE_READ(task, fs, pwd.dentry), op);
+}
+
 /* mount_setattr(2) (read-only, no-exec, idmapped: what a remount does to one
  * mount; util-linux's mount uses it from 2.39) has no hook, but it asks for
  * CAP_SYS_ADMIN (may_mount) before it changes anything. The path is not
@@ -777,14 +768,12 @@ KS_HOOK(kernel_load_data, enum kernel_load_data_id id, bool contents)
  * any change in a namespace of the caller's own, goes on. */
 static __always_inline int ks_check_mount_setattr(struct ks_task_guard *g, struct pt_regs *regs)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	const void *uattr = (const void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
 	__u64 set_clr[2] = {};
 
 	if (bpf_probe_read_user(set_clr, sizeof(set_clr), uattr) == 0 && !set_clr[0] && !set_clr[1])
 		return 0;
-	return ks_refuse_unresolved_mount(g, BPF_CORE_READ(task, fs, pwd.mnt),
-					  BPF_CORE_READ(task, fs, pwd.dentry), KS_OP_MOUNT);
+	return ks_refuse_unresolved_at_cwd(g, KS_OP_MOUNT);
 }
 
 KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
@@ -806,11 +795,8 @@ KS_HOOK(capable, const struct cred *cred, struct user_namespace *ns, int cap, un
 	 * that remount, and the pick asks for CAP_SYS_ADMIN before it resolves
 	 * its path: refused as unresolved, as mount_setattr is, and in every
 	 * namespace (the file system is the same in all of them). */
-	if (cap == KS_CAP_SYS_ADMIN && nr == KS_NR_FSPICK) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		return ks_refuse_unresolved_mount(g, BPF_CORE_READ(task, fs, pwd.mnt),
-						  BPF_CORE_READ(task, fs, pwd.dentry), KS_OP_REMOUNT);
-	}
+	if (cap == KS_CAP_SYS_ADMIN && nr == KS_NR_FSPICK)
+		return ks_refuse_unresolved_at_cwd(g, KS_OP_REMOUNT);
 #endif
 	return 0;
 }

@@ -59,6 +59,23 @@ struct {
 	__type(value, __u64);
 } passes SEC(".maps");
 
+/* mount(2)'s flags. Propagation changes (mount --make-private /, as
+ * unshare -m does) move nothing. */
+#define KS_MS_REMOUNT 32
+#define KS_MS_BIND 4096
+#define KS_MS_MOVE 8192
+#define KS_MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
+
+/* MS_REMOUNT without MS_BIND reconfigures the file system itself (its
+ * superblock: read-only, its options), for every mount of it in every
+ * namespace: a remount (KS_OP_REMOUNT), judged in the caller's own
+ * namespace too (ks_ancestor_rule). With MS_BIND it changes that one
+ * mount's flags. */
+static __always_inline __u32 ks_mount_op(__u64 flags)
+{
+	return (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT ? KS_OP_REMOUNT : KS_OP_MOUNT;
+}
+
 static __always_inline void ks_key_of(struct dentry *d, struct ks_inode_key *k)
 {
 	struct inode *inode = BPF_CORE_READ(d, d_inode);

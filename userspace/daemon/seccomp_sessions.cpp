@@ -418,7 +418,7 @@ std::optional<uint32_t> Daemon::data_fs_rule(const std::string& path) const {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
     for (const auto& r : state_.protected_set.roots())
-        if (!r.self && !r.system && !r.shallow && r.dev == kernel_dev(st.st_dev)) return r.rule_id;
+        if (r.data() && r.dev == kernel_dev(st.st_dev)) return r.rule_id;
     return std::nullopt;
 }
 

@@ -206,7 +206,7 @@ Status FileGuardBpf::publish(const ProtectedSet& next, const ProtectedSet* previ
     int dfd = bpf_map__fd(skel_->maps.protected_devs);
     std::map<uint64_t, uint32_t> devs;
     for (const auto& r : next.roots())
-        if (!r.self && !r.system && !r.shallow) devs.emplace(r.dev, r.rule_id);
+        if (r.data()) devs.emplace(r.dev, r.rule_id);
     for (const auto& [dev, rule] : devs)
         if (bpf_map_update_elem(dfd, &dev, &rule, BPF_ANY))
             return sys_error("add to protected_devs");

@@ -34,6 +34,10 @@ struct ProtectedRoot {
     // (thousands of entries, and procfs makes its inodes anew). Every layer
     // matches what lies below a protected directory by walking up to it.
     bool shallow = false;
+    // A database's data (not killswitch's own, not protect.system's, not
+    // procfs or sysfs): what the space budget keeps room for, and whose file
+    // system a remount reaches.
+    [[nodiscard]] bool data() const { return !self && !system && !shallow; }
 };
 
 struct InodeKeyLess {

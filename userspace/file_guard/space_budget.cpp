@@ -24,7 +24,7 @@ void SpaceBudget::set(const std::vector<ProtectedRoot>& roots, const policy::Min
     std::map<uint64_t, SpaceFs> next;
     if (!min_free.off() && bpf_.space_writes()) {
         for (const auto& r : roots) {
-            if (r.self || r.system || r.shallow) continue;
+            if (!r.data()) continue;
             SpaceFs& f = next[r.dev];
             if (f.dev == 0)
                 if (auto it = fs_.find(r.dev); it != fs_.end()) {
