@@ -108,6 +108,12 @@ echo "attached for files and self-protection: $probes"
 for key in uprobes self_uprobes file_tracepoints self_tracepoints; do
   echo "$probes" | grep -q "\"$key\":\[\]" || { echo "FAIL: $key attached with the $hook layer"; fail=1; }
 done
+# Nor are they loaded: the file layer's programs for those calls are never
+# put through the verifier (the start is that much shorter).
+fprogs=$(killswitch status --json | tr -d ' \n' | grep -o '"file_guard":\[[^]]*\]')
+echo "file layer programs loaded: $fprogs"
+[ "$fprogs" = '"file_guard":["ks_exec_check"]' ] ||
+  { echo "FAIL: the file layer loaded more than its exec program beside the $hook layer"; fail=1; }
 kill $idle 2> /dev/null
 dpid=$(killswitch status --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
 

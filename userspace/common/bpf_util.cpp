@@ -83,7 +83,9 @@ void detach_links(std::vector<bpf_link*>& links) {
 std::vector<std::string> program_names(bpf_object* obj) {
     std::vector<std::string> out;
     bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, obj) out.emplace_back(bpf_program__name(prog));
+    bpf_object__for_each_program(prog, obj) {
+        if (bpf_program__autoload(prog)) out.emplace_back(bpf_program__name(prog));
+    }
     return out;
 }
 

@@ -379,6 +379,9 @@ class Daemon {
     } fork_holds_;
     json scope_json() const;
     std::string lsm_reason_, fentry_reason_;
+    // protect.min_free was on at the start: a program counts writes (the
+    // file layer's tracepoints or the hook layer's file_permission).
+    bool space_programs_ = false;
     DbGuardBpf* dbpf_ = nullptr;
     DbWireBpf* dwbpf_ = nullptr;  // null when this kernel refused it
     std::string db_wire_error_;

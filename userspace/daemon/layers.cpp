@@ -20,14 +20,24 @@ void Daemon::start_layers() {
         scope_reason_ = "turned off (killswitch daemon --global-uprobes)";
     else if (multi = uprobe_multi_support(libc_path).attach_type; !multi)
         scope_reason_ = uprobe_multi_support(libc_path).reason;
+    space_programs_ = !policy().min_free.off();
+    // The hook layer first: where it runs, the file layer loads its exec
+    // program alone and shares the hook layer's maps.
+    start_hook_layer();
+    std::vector<bpf_object*> file_shared = {bpf_->skeleton_object()};
+    if (hbpf_) file_shared.push_back(hbpf_->object());
     // protect.min_free off at start: no program on the write system calls
     // (turning it on takes a restart).
-    auto fg = FileGuardBpf::load(bpf_->skeleton_object(), libc, multi, !policy().min_free.off());
+    auto fg =
+        FileGuardBpf::load(file_shared, {.libc_uprobes = libc,
+                                         .uprobe_multi = multi,
+                                         .space_writes = space_programs_,
+                                         .files_to_hooks = hbpf_ != nullptr,
+                                         .hooks_count_space = hbpf_ && hbpf_->coverage().space});
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = add_layer(std::move(fg.value()));
     space_ = std::make_unique<SpaceBudget>(*fbpf_);
     if (auto st = fbpf_->set_exec_watch(watched_tools()); !st) throw StartupError{st.error().str()};
-    start_hook_layer();
 
     // The endpoints and the configuration come with the policy (publish_state).
     auto dw = DbWireBpf::load(bpf_->skeleton_object(), cgroup2_, {}, DbWireConfig{});
@@ -105,8 +115,6 @@ void Daemon::start_hook_layer() {
             lsm_reason_, fentry_reason_);
         return;
     }
-    if (auto st = fbpf_->leave_files_to_hooks(hbpf_->coverage().space); !st)
-        throw StartupError{st.error().str()};
     if (hbpf_->kind() == HookKind::kLsm) {
         spdlog::info(
             "LSM layer active: the kernel refuses destructive operations of guarded "
@@ -121,8 +129,7 @@ void Daemon::start_hook_layer() {
 }
 
 std::string Daemon::try_hook_layer(HookKind kind) {
-    auto h =
-        HookGuardBpf::load(kind, {bpf_->skeleton_object(), fbpf_->object()}, fbpf_->space_loaded());
+    auto h = HookGuardBpf::load(kind, {bpf_->skeleton_object()}, space_programs_);
     if (!h) return h.error().str();
     // Attached is not running: a guarded unlink must be refused.
     if (auto st = (*h)->probe(bpf_->guarded_tasks_fd(), opts_.runtime_dir); !st)

@@ -161,7 +161,7 @@ json Daemon::reload_policy(const json& req, const PeerCred& peer) {
     if (!next) return refuse("refused", next.error().str(), diagnostics);
     for (const auto& msg : policy::restart_required_changes(policy(), *next))
         diagnostics.push_back(policy::Diagnostic{new_source, 0, 0, msg}.str());
-    if (!fbpf_->space_loaded() && !next->min_free.off())
+    if (!space_programs_ && !next->min_free.off())
         diagnostics.push_back(
             policy::Diagnostic{new_source, 0, 0,
                                "protect.min_free: the daemon started with it off, so no program "

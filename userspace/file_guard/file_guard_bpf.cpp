@@ -20,42 +20,50 @@ namespace ks {
 
 KS_SKELETON(file_guard);
 
-Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(bpf_object* shared, bool libc_uprobes,
-                                                         std::optional<int> uprobe_multi,
-                                                         bool space_writes) {
+Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(const std::vector<bpf_object*>& shared,
+                                                         const LoadOptions& opts) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
-    g->want_uprobes_ = libc_uprobes;
-    g->space_writes_ = space_writes;
-    g->space_loaded_ = space_writes;
+    g->want_uprobes_ = opts.libc_uprobes && !opts.files_to_hooks;
+    g->space_writes_ = opts.space_writes && (!opts.files_to_hooks || opts.hooks_count_space);
     if (auto st = g->skel_.open(); !st) return st.error();
 
     // One set of shared maps for every object.
-    if (auto st = share_maps(g->skel_->obj, shared); !st) return st.error();
+    for (bpf_object* obj : shared)
+        if (auto st = share_maps(g->skel_->obj, obj); !st) return st.error();
     if (auto st = pins::use_state_maps(g->skel_->obj); !st) return st.error();
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, g->skel_->obj) {
-        if (std::strncmp(bpf_program__name(prog), "ks_up_", 6) == 0) {
-            bpf_program__set_autoattach(prog, false);
-            if (uprobe_multi)
-                bpf_program__set_expected_attach_type(prog,
-                                                      static_cast<bpf_attach_type>(*uprobe_multi));
+        std::string_view name = bpf_program__name(prog);
+        if (opts.files_to_hooks) {
+            // The exec layer alone (see LoadOptions::files_to_hooks).
+            bpf_program__set_autoload(prog, name == "ks_exec_check");
+            continue;
         }
-        if (!space_writes && std::strncmp(bpf_program__name(prog), "ks_space_", 9) == 0)
+        if (name.starts_with("ks_up_")) {
+            bpf_program__set_autoattach(prog, false);
+            if (opts.uprobe_multi)
+                bpf_program__set_expected_attach_type(
+                    prog, static_cast<bpf_attach_type>(*opts.uprobe_multi));
+        }
+        if (!opts.space_writes && name.starts_with("ks_space_"))
             bpf_program__set_autoload(prog, false);
     }
-    // The hold of a new child until its uprobes are attached.
-    for (bpf_program* p : {g->skel_->progs.ks_child_clone, g->skel_->progs.ks_child_clone3,
-                           g->skel_->progs.ks_child_fork, g->skel_->progs.ks_child_vfork})
-        bpf_program__set_autoload(p, uprobe_multi.has_value());
-    // System calls younger than the oldest kernel we run on: their programs
-    // load where the kernel has them (fchmodat2 6.6, setxattrat 6.13).
-    for (bpf_program* p : {g->skel_->progs.ks_tp_fchmodat2, g->skel_->progs.ks_tp_setxattrat,
-                           g->skel_->progs.ks_tp_removexattrat}) {
-        std::string sec = bpf_program__section_name(p);
-        std::string dir = "/sys/kernel/tracing/events/" + sec.substr(3);
-        if (::access(dir.c_str(), F_OK) != 0) {
-            spdlog::info("file layer: this kernel has no {} tracepoint", sec.substr(3));
-            bpf_program__set_autoload(p, false);
+    if (!opts.files_to_hooks) {
+        // The hold of a new child until its uprobes are attached.
+        for (bpf_program* p : {g->skel_->progs.ks_child_clone, g->skel_->progs.ks_child_clone3,
+                               g->skel_->progs.ks_child_fork, g->skel_->progs.ks_child_vfork})
+            bpf_program__set_autoload(p, opts.uprobe_multi.has_value());
+        // System calls younger than the oldest kernel we run on: their
+        // programs load where the kernel has them (fchmodat2 6.6, setxattrat
+        // 6.13).
+        for (bpf_program* p : {g->skel_->progs.ks_tp_fchmodat2, g->skel_->progs.ks_tp_setxattrat,
+                               g->skel_->progs.ks_tp_removexattrat}) {
+            std::string sec = bpf_program__section_name(p);
+            std::string dir = "/sys/kernel/tracing/events/" + sec.substr(3);
+            if (::access(dir.c_str(), F_OK) != 0) {
+                spdlog::info("file layer: this kernel has no {} tracepoint", sec.substr(3));
+                bpf_program__set_autoload(p, false);
+            }
         }
     }
     if (auto st = g->skel_.load(); !st) return st.error();
@@ -74,20 +82,6 @@ int FileGuardBpf::scope_dispatcher_fd() const {
 }
 
 int FileGuardBpf::scope_prog_array_fd() const { return bpf_map__fd(skel_->maps.ks_up_progs); }
-
-Status FileGuardBpf::leave_files_to_hooks(bool hooks_count_space) {
-    if (active_) return make_error("the file layer is attached already");
-    bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, skel_->obj) {
-        if (std::string_view(bpf_program__name(prog)) != "ks_exec_check")
-            bpf_program__set_autoattach(prog, false);
-    }
-    want_uprobes_ = false;
-    // The space budget's write tracepoints too (they would put every thread
-    // on the syscall slow path): the hook layer counts in their place.
-    space_writes_ = space_loaded_ && hooks_count_space;
-    return {};
-}
 
 Status FileGuardBpf::set_active(bool active) {
     if (active == active_) return {};
@@ -313,7 +307,8 @@ std::vector<std::string> FileGuardBpf::tracepoints() const {
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) {
         std::string sec = bpf_program__section_name(prog);
-        if (sec.rfind("tp/syscalls/", 0) == 0 && bpf_program__autoattach(prog))
+        if (sec.rfind("tp/syscalls/", 0) == 0 && bpf_program__autoload(prog) &&
+            bpf_program__autoattach(prog))
             out.push_back(sec.substr(std::strlen("tp/syscalls/")));
     }
     return out;

@@ -26,19 +26,39 @@ namespace ks {
 
 class FileGuardBpf : public Layer {
   public:
-    // shared: the object whose maps (guarded_tasks, events, counters...) this
-    // one uses instead of its own. Loaded and tried, then left detached until
-    // set_active(true).
-    // uprobe_multi: the kernel's BPF_TRACE_UPROBE_MULTI where the libc
-    // uprobes may be scoped to guarded processes (common/uprobe_scope.h):
-    // its programs load for uprobe_multi links, with the programs that hold
-    // a new child at its return from fork.
-    // space_writes: the write system calls' tracepoints of the space budget
-    // (protect.min_free) load; off, a host whose policy turns the budget
-    // off has no program on them.
-    static Result<std::unique_ptr<FileGuardBpf>> load(bpf_object* shared, bool libc_uprobes,
-                                                      std::optional<int> uprobe_multi = {},
-                                                      bool space_writes = true);
+    // What a start needs of this layer.
+    struct LoadOptions {
+        // The libc uprobes: loaded, and attached with the layer.
+        bool libc_uprobes = true;
+        // The kernel's BPF_TRACE_UPROBE_MULTI where the libc uprobes may be
+        // scoped to guarded processes (common/uprobe_scope.h): its programs
+        // load for uprobe_multi links, with the programs that hold a new
+        // child at its return from fork.
+        std::optional<int> uprobe_multi;
+        // The write system calls' tracepoints of the space budget
+        // (protect.min_free): off, a host whose policy turns the budget off
+        // has no program on them.
+        bool space_writes = true;
+        // A hook layer (hook_guard_bpf.h, LSM or fmod_ret) refuses the
+        // operations on files: only the exec layer loads here. No syscall
+        // tracepoint (each sends every system call of every process down the
+        // slow path), no libc uprobe (it would stop the task before the
+        // kernel can refuse the call, and cost every process that opens a
+        // file a trap), and io_uring needs no rule of its own (its requests
+        // meet the same hooks). The hundred-odd programs left out are never
+        // verified: the start is that much shorter (seconds under
+        // emulation).
+        bool files_to_hooks = false;
+        // With files_to_hooks: the hook layer counts the space budget's
+        // writes (hook_guard's file_permission program) in place of the
+        // tracepoints left out here.
+        bool hooks_count_space = false;
+    };
+    // shared: the objects whose maps (guarded_tasks, events, counters; with
+    // a hook layer, protected_inodes, rules...) this one uses instead of its
+    // own. Loaded and tried, then left detached until set_active(true).
+    static Result<std::unique_ptr<FileGuardBpf>> load(const std::vector<bpf_object*>& shared,
+                                                      const LoadOptions& opts);
     // From now on the libc uprobes are attached to the processes of scope
     // alone (load with uprobe_multi). Before the first set_active(true).
     void set_scope(UprobeScope* scope) { scope_ = scope; }
@@ -46,17 +66,6 @@ class FileGuardBpf : public Layer {
     // jumps through (ks_up_progs): for the libc entry points of every layer.
     [[nodiscard]] int scope_dispatcher_fd() const;
     [[nodiscard]] int scope_prog_array_fd() const;
-    // The hook layer (hook_guard_bpf.h, LSM or fmod_ret) refuses the
-    // operations on files: only the exec layer stays. No syscall tracepoint
-    // attaches here from now on (each sends every system call of every
-    // process down the slow path), no libc uprobe (it would stop the task
-    // before the kernel can refuse the call, and cost every process that
-    // opens a file a trap), and io_uring needs no rule of its own (its
-    // requests meet the same hooks). Before the first set_active(true).
-    // Nor the space budget's write tracepoints: hooks_count_space says
-    // whether the hook layer counts the budget's writes in their place
-    // (hook_guard's file_permission program, loaded with the budget on).
-    Status leave_files_to_hooks(bool hooks_count_space);
 
     // Attached only while something can be guarded: a process that is not
     // guarded then pays nothing at all, not even the tracepoint slow path or
@@ -92,10 +101,9 @@ class FileGuardBpf : public Layer {
     [[nodiscard]] uint64_t space_written(uint64_t dev) const;
     void remove_space(uint64_t dev);
     // Something counts the space budget's writes: this layer's tracepoints,
-    // or the hook layer that took the files over...
+    // or the hook layer that took the files over (protect.min_free was on
+    // at the start).
     [[nodiscard]] bool space_writes() const { return space_writes_; }
-    // ...and were loaded at all (protect.min_free was on at the start).
-    [[nodiscard]] bool space_loaded() const { return space_loaded_; }
     Status set_exec_watch(const std::vector<std::string>& tools);
     // Lets the matching calls of process pid through until deadline
     // (CLOCK_BOOTTIME ns): a person approved what it is doing.
@@ -123,7 +131,6 @@ class FileGuardBpf : public Layer {
     UprobeScope* scope_ = nullptr;
     bool want_uprobes_ = true;
     bool space_writes_ = true;
-    bool space_loaded_ = true;
     bool active_ = false;
     bool syscalls_ = true;
     std::thread detaching_;  // the last detach, finishing in the kernel

@@ -69,10 +69,12 @@ class HookGuardBpf : public Layer {
     // and the probe decide the rest.
     static std::string unavailable_reason(HookKind kind);
 
-    // shared: objects whose maps this one uses (guarded_tasks, events and
-    // counters; protected_inodes, rules, passes, file_config and the space
-    // budget's; protected_pids). space: the file_permission program that
-    // counts the space budget's writes loads (protect.min_free on at start).
+    // shared: objects whose maps this one uses (process_guard's
+    // guarded_tasks, events and counters). Loaded before the file layer and
+    // self_guard, which use its protected_inodes, rules, passes, file_config,
+    // space budget and protected_pids. space: the file_permission program
+    // that counts the space budget's writes loads (protect.min_free on at
+    // start).
     static Result<std::unique_ptr<HookGuardBpf>> load(HookKind kind,
                                                       const std::vector<bpf_object*>& shared,
                                                       bool space = true);
