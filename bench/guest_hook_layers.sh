@@ -13,16 +13,22 @@
 # 4 KiB pwrite per iteration, static: every write asks the file_permission
 # hook, which the hook layers use for the space budget (protect.min_free, on
 # by default); an unguarded writer leaves it at the guarded-task lookup.
+# "start" is the daemon's start to ready, in seconds (mostly the kernel
+# verifying the programs the layer loads).
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-20000}
 mkdir -p /tmp/scratch /data/db
 echo rows > /data/db/1
 dpid="" apid=""
+uptime_cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }
+ready="-"
 start() {
+  t0=$(uptime_cs)
   killswitch daemon --protect /data/db --audit-log /tmp/audit.jsonl --pin-dir "" "$@" \
     > /tmp/daemon.log 2>&1 &
   dpid=$!
-  for i in $(seq 300); do killswitch status > /dev/null 2>&1 && break; sleep 0.1; done
+  for i in $(seq 3000); do killswitch status > /dev/null 2>&1 && break; sleep 0.1; done
+  ready=$(awk -v a="$t0" -v b="$(uptime_cs)" 'BEGIN { printf "%.1fs", (b - a) / 100 }')
   killswitch run --session bench -- sleep 600 > /dev/null 2>&1 &
   apid=$!
   for i in $(seq 100); do
@@ -46,11 +52,13 @@ measure() {
   echo "$1:files=$(syscall_loop /tmp/scratch "$ITER")" \
     "$1:files-libc=$(syscall_loop_libc /tmp/scratch "$ITER")" \
     "$1:getppid=$(syscall_loop getppid $((ITER * 10)))" \
-    "$1:write=$(syscall_loop write:/tmp/scratch/w $((ITER * 5)))"
+    "$1:write=$(syscall_loop write:/tmp/scratch/w $((ITER * 5)))" \
+    "$1:start=$ready"
 }
 syscall_loop /tmp/scratch 2000 > /dev/null  # warm-up
 printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' round loop none lsm fentry tracepoint
 for r in $(seq "$ROUNDS"); do
+  ready="-"
   res=$(measure none)
   for args in "" "--no-lsm" "--no-lsm --no-fentry"; do
     start $args
@@ -58,12 +66,13 @@ for r in $(seq "$ROUNDS"); do
     stop
   done
   pick() { echo "$res" | tr ' ' '\n' | grep "^$1:$2=" | cut -d= -f2; }
-  for loop in files files-libc getppid write; do
+  for loop in files files-libc getppid write start; do
     printf '| %-5s | %-10s | %10s | %10s | %10s | %10s |\n' "$r" "$loop" "$(pick none $loop)" \
       "$(pick lsm $loop)" "$(pick fentry $loop)" "$(pick tracepoint $loop)"
   done
 done
 echo "(ns per iteration of an unguarded process under TCG: files = open, close,"
 echo " stat, unlink, static; files-libc = the same, dynamic; getppid = one getppid,"
-echo " static; write = one 4 KiB pwrite, static; kernel $(uname -r),"
+echo " static; write = one 4 KiB pwrite, static; start = seconds from"
+echo " killswitch daemon to ready; kernel $(uname -r),"
 echo " lsm=$(cat /sys/kernel/security/lsm))"

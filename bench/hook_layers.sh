@@ -5,7 +5,8 @@
 # bench/syscall_loop.c, unguarded, while a guarded session exists, with no
 # daemon, with the LSM layer, with the fentry layer (--no-lsm) and with the
 # syscall tracepoints (--no-lsm --no-fentry), as a static binary and as a
-# dynamic one (which meets the libc uprobes where a layer attaches them).
+# dynamic one (which meets the libc uprobes where a layer attaches them),
+# and how long the daemon takes to start with each (the "start" row).
 # Prints one row per round and loop.
 #
 # TCG emulates the CPU: absolute numbers are many times a real machine's;
