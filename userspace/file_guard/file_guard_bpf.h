@@ -1,5 +1,6 @@
-// The file_guard BPF object: loaded with the shared maps of process_guard,
-// its tracepoints attached, its uprobes attached to the system libc.
+// The file_guard BPF object: loaded with the shared maps of process_guard
+// (and of the hook layer, where one runs: then its exec program alone), its
+// tracepoints attached, its uprobes attached to the system libc.
 #pragma once
 
 #include <killswitch/abi/events.h>
