@@ -1282,13 +1282,15 @@ static __always_inline void ks_on_space_write(__u32 layer, struct ks_space_targe
 	if (!bytes)
 		return;
 	bool count = layer == KS_LAYER_TRACEPOINT;
+	int over = ks_space_charge(t, bytes, count, NULL);
+	if (over == KS_SPACE_FITS)
+		return;
 	/* Killed at the entry of the call, but the call runs to its end: a
 	 * direct write does not look for a pending kill before it writes, nor
 	 * does ext4's fallocate (tmpfs's does). */
 	bool completes = count && (allocate || (BPF_CORE_READ(f, f_flags) & KS_O_DIRECT));
-	if (ks_space_charge(t, bytes, count, !completes, ks_guard_of_current(), entry_ns) ==
-	    KS_SPACE_FITS)
-		return;
+	if (over == KS_SPACE_REFUSED && count && !completes)
+		ks_space_refund(t, bytes);
 	__u32 flags = KS_FF_OBJECT | (completes ? KS_FF_CALL_COMPLETES : 0);
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	struct ks_scratch *s = ks_scratch_get();

@@ -448,10 +448,11 @@ KS_HOOK(file_permission, struct file *file, int mask)
 	__u64 bytes = ks_call_write_bytes(file);
 	if (!bytes)
 		return 0;
-	int over = ks_space_charge(&t, bytes, true, true, g, bpf_ktime_get_boot_ns());
+	int over = ks_space_charge(&t, bytes, true, g);
 	if (over == KS_SPACE_FITS)
 		return 0;
 	if (over == KS_SPACE_REFUSED) {
+		ks_space_refund(&t, bytes);
 		/* The same call made again (a refused write leaves syscw and the
 		 * position as they were) is counted again, not taken for this one. */
 		__u64 tid = bpf_get_current_pid_tgid();

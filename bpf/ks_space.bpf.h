@@ -66,18 +66,21 @@ static __always_inline bool ks_space_target_file(struct file *f, struct ks_space
 	return t->limit && t->w;
 }
 
-/* Charges a write of @bytes by guarded task @g to @t's budget (adds it to the count when
- * @count) and says what is left to do: KS_SPACE_FITS while the count stays
- * within the limit, and for a write over it that the rule lets through
- * (monitor, window, approved) once that limit has been recorded (counted,
- * recorded once per limit the daemon sets, not once per write);
- * KS_SPACE_OVER to record it; KS_SPACE_REFUSED to record it as refused,
- * its bytes taken off the count again when @refund (it writes nothing, so it
- * spends nothing). */
+/*
+ * Charges a write of @bytes to @t's budget (added to the count when @count)
+ * and says what is left to do: KS_SPACE_FITS while the count stays within
+ * the limit, and for a write over it that the rule lets through (monitor,
+ * window, approved) once that limit has been recorded (counted, recorded
+ * once per limit the daemon sets, not once per write); KS_SPACE_OVER to
+ * record it; KS_SPACE_REFUSED to refuse it (a refused write writes nothing:
+ * the caller gives its bytes back with ks_space_refund where it counted
+ * them). @g: the writer's guard, or NULL to look it up; it and the clock are
+ * read only past the limit.
+ */
 enum { KS_SPACE_FITS, KS_SPACE_OVER, KS_SPACE_REFUSED };
 
 static __always_inline int ks_space_charge(struct ks_space_target *t, __u64 bytes, bool count,
-					   bool refund, struct ks_task_guard *g, __u64 now_ns)
+					   struct ks_task_guard *g)
 {
 	struct ks_space_written *w = t->w;
 	__u64 lim = *t->limit;
@@ -87,15 +90,20 @@ static __always_inline int ks_space_charge(struct ks_space_target *t, __u64 byte
 		return KS_SPACE_FITS;
 	__u32 rule_id = t->rule_id;
 	struct ks_rule *rule = bpf_map_lookup_elem(&rules, &rule_id);
-	if (ks_exemption(rule, 0, g, now_ns)) {
+	if (!g)
+		g = ks_guard_of_current();
+	if (ks_exemption(rule, 0, g, bpf_ktime_get_boot_ns())) {
 		if (w->reported_limit == lim)
 			return KS_SPACE_FITS;
 		w->reported_limit = lim;
 		return KS_SPACE_OVER;
 	}
-	if (count && refund)
-		__sync_fetch_and_sub(&w->bytes, bytes);
 	return KS_SPACE_REFUSED;
+}
+
+static __always_inline void ks_space_refund(struct ks_space_target *t, __u64 bytes)
+{
+	__sync_fetch_and_sub(&t->w->bytes, bytes);
 }
 
 struct ks_iov_sum {

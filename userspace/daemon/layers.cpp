@@ -28,12 +28,11 @@ void Daemon::start_layers() {
     if (hbpf_) file_shared.push_back(hbpf_->object());
     // protect.min_free off at start: no program on the write system calls
     // (turning it on takes a restart).
-    auto fg =
-        FileGuardBpf::load(file_shared, {.libc_uprobes = libc,
-                                         .uprobe_multi = multi,
-                                         .space_writes = space_programs_,
-                                         .files_to_hooks = hbpf_ != nullptr,
-                                         .hooks_count_space = hbpf_ && hbpf_->coverage().space});
+    auto fg = FileGuardBpf::load(
+        file_shared, {.libc_uprobes = libc,
+                      .uprobe_multi = multi,
+                      .space_writes = space_programs_ && (!hbpf_ || hbpf_->coverage().space),
+                      .files_to_hooks = hbpf_ != nullptr});
     if (!fg) throw StartupError{fg.error().str()};
     fbpf_ = add_layer(std::move(fg.value()));
     space_ = std::make_unique<SpaceBudget>(*fbpf_);

@@ -24,7 +24,7 @@ Result<std::unique_ptr<FileGuardBpf>> FileGuardBpf::load(const std::vector<bpf_o
                                                          const LoadOptions& opts) {
     std::unique_ptr<FileGuardBpf> g(new FileGuardBpf());
     g->want_uprobes_ = opts.libc_uprobes && !opts.files_to_hooks;
-    g->space_writes_ = opts.space_writes && (!opts.files_to_hooks || opts.hooks_count_space);
+    g->space_writes_ = opts.space_writes;
     if (auto st = g->skel_.open(); !st) return st.error();
 
     // One set of shared maps for every object.

@@ -36,9 +36,10 @@ class FileGuardBpf : public Layer {
         // load for uprobe_multi links, with the programs that hold a new
         // child at its return from fork.
         std::optional<int> uprobe_multi;
-        // The write system calls' tracepoints of the space budget
-        // (protect.min_free): off, a host whose policy turns the budget off
-        // has no program on them.
+        // The space budget's writes (protect.min_free) are counted: by the
+        // write system calls' tracepoints here, or with files_to_hooks by
+        // the hook layer (hook_guard's file_permission program). Off, a host
+        // whose policy turns the budget off has no program on them.
         bool space_writes = true;
         // A hook layer (hook_guard_bpf.h, LSM or fmod_ret) refuses the
         // operations on files: only the exec layer loads here. No syscall
@@ -50,10 +51,6 @@ class FileGuardBpf : public Layer {
         // verified: the start is that much shorter (seconds under
         // emulation).
         bool files_to_hooks = false;
-        // With files_to_hooks: the hook layer counts the space budget's
-        // writes (hook_guard's file_permission program) in place of the
-        // tracepoints left out here.
-        bool hooks_count_space = false;
     };
     // shared: the objects whose maps (guarded_tasks, events, counters; with
     // a hook layer, protected_inodes, rules...) this one uses instead of its
